@@ -1,0 +1,54 @@
+//! Command-line pieces shared by the toolkit's binaries.
+
+use std::path::PathBuf;
+
+use crate::paths::{InstallPaths, PathsError};
+
+/// The configure-time directories, as every binary of the toolkit takes them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PathArgs {
+    /// Installation prefix (configure --prefix).
+    #[arg(long, value_name = "DIR", default_value = "/usr", global = true)]
+    pub prefix: PathBuf,
+    /// Configuration directory; the switch links live in SYSCONFDIR/ganeti.
+    #[arg(long, value_name = "DIR", default_value = "/etc", global = true)]
+    pub sysconfdir: PathBuf,
+    /// Library directory [default: PREFIX/lib].
+    #[arg(long, value_name = "DIR", global = true)]
+    pub libdir: Option<PathBuf>,
+    /// State directory; Ganeti's data is in LOCALSTATEDIR/lib/ganeti.
+    #[arg(long, value_name = "DIR", default_value = "/var", global = true)]
+    pub localstatedir: PathBuf,
+}
+
+impl PathArgs {
+    pub fn resolve(&self, root: &std::path::Path) -> Result<InstallPaths, PathsError> {
+        let joined = if root.is_relative() {
+            std::env::current_dir()
+                .map(|d| d.join(root))
+                .unwrap_or_else(|_| root.to_path_buf())
+        } else {
+            root.to_path_buf()
+        };
+        // `--root .` and `--root ./x` are fine; `..` is refused by the check.
+        let root: PathBuf = joined
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
+        InstallPaths::new(
+            &root,
+            &self.prefix,
+            &self.sysconfdir,
+            self.libdir.as_deref(),
+            &self.localstatedir,
+        )
+    }
+}
+
+/// Prints an error with its whole cause chain, then a hint if there is one.
+pub fn report_error(program: &str, err: &anyhow::Error) {
+    eprintln!("{program}: error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}

@@ -1,0 +1,506 @@
+//! Reading an installed system (or a DESTDIR): which versions are there,
+//! which one is active, whether the whole layout is sound; and removing an
+//! inactive version.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::apply::{self, ApplyError};
+use crate::durable::{self, fsync_dir, is_temp_name, temp_sibling};
+use crate::manifest::{inventory, Inventory, ManifestError};
+use crate::paths::{resolve_lexically, InstallPaths};
+use crate::spec::Tree;
+use crate::version::DirVersion;
+
+/// The state of one of `${sysconfdir}/ganeti/{lib,share}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum SwitchLink {
+    Missing,
+    NotASymlink,
+    /// A symlink; `version` is set when the target is one of the version
+    /// directories (`${libdir}/ganeti/V`), `exists` when it is a directory.
+    Points {
+        target: PathBuf,
+        version: Option<DirVersion>,
+        exists: bool,
+    },
+}
+
+/// Both switch links, as found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Active {
+    pub lib: SwitchLink,
+    pub share: SwitchLink,
+}
+
+impl Active {
+    /// The active version, when both links agree on an existing one.
+    pub fn version(&self) -> Option<&DirVersion> {
+        match (&self.lib, &self.share) {
+            (
+                SwitchLink::Points {
+                    version: Some(a),
+                    exists: true,
+                    ..
+                },
+                SwitchLink::Points {
+                    version: Some(b),
+                    exists: true,
+                    ..
+                },
+            ) if a == b => Some(a),
+            _ => None,
+        }
+    }
+    pub fn is_absent(&self) -> bool {
+        self.lib == SwitchLink::Missing && self.share == SwitchLink::Missing
+    }
+    /// Does either link name `v`?
+    pub fn mentions(&self, v: &DirVersion) -> bool {
+        [&self.lib, &self.share]
+            .iter()
+            .any(|l| matches!(l, SwitchLink::Points { version: Some(x), .. } if x == v))
+    }
+}
+
+fn read_switch_link(paths: &InstallPaths, link: &Path, top: &Path) -> SwitchLink {
+    let host = paths.host(link);
+    match host.symlink_metadata() {
+        Err(_) => SwitchLink::Missing,
+        Ok(m) if !m.file_type().is_symlink() => SwitchLink::NotASymlink,
+        Ok(_) => {
+            let target = std::fs::read_link(&host).unwrap_or_default();
+            let version = target
+                .strip_prefix(top)
+                .ok()
+                .filter(|rest| rest.components().count() == 1)
+                .and_then(|rest| rest.to_str())
+                .and_then(|s| s.parse::<DirVersion>().ok());
+            let exists = target.is_absolute() && paths.host(&target).is_dir();
+            SwitchLink::Points {
+                target,
+                version,
+                exists,
+            }
+        }
+    }
+}
+
+pub fn read_active(paths: &InstallPaths) -> Active {
+    Active {
+        lib: read_switch_link(paths, &paths.active_lib_link(), &paths.pkglibdir()),
+        share: read_switch_link(paths, &paths.active_share_link(), &paths.sharedir()),
+    }
+}
+
+fn version_dirs(paths: &InstallPaths, top: &Path) -> BTreeSet<DirVersion> {
+    let Ok(entries) = std::fs::read_dir(paths.host(top)) else {
+        return BTreeSet::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (!is_temp_name(&name))
+                .then(|| name.parse::<DirVersion>().ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// One installed version.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VersionInfo {
+    pub version: DirVersion,
+    pub release: Option<String>,
+    pub active: bool,
+    pub lib_tree: bool,
+    pub share_tree: bool,
+    pub source: &'static str,
+    pub complete: bool,
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Durable(#[from] durable::DurableError),
+    #[error("version {version} is not installed under {root} (no {lib} and no {share})")]
+    NotInstalled {
+        version: DirVersion,
+        root: PathBuf,
+        lib: PathBuf,
+        share: PathBuf,
+    },
+    #[error("version {version} is the active one ({link} points to it); switch to another version first: ganeti-switch to OTHER-VERSION")]
+    Active { version: DirVersion, link: PathBuf },
+    #[error("version {version} was installed by dpkg, not by ganeti-layout; remove its packages with apt instead")]
+    DpkgManaged { version: DirVersion },
+}
+
+/// The inventories of both trees of `v` (an absent tree has `None`).
+pub fn inventories(
+    paths: &InstallPaths,
+    v: &DirVersion,
+) -> Result<[(Tree, PathBuf, Option<Inventory>); 2], ManifestError> {
+    let mut out = [
+        (Tree::Lib, paths.version_lib(v), None),
+        (Tree::Share, paths.version_share(v), None),
+    ];
+    for (tree, logical, inv) in out.iter_mut() {
+        if paths.host(logical).is_dir() {
+            *inv = Some(inventory(paths, v, *tree)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Every installed version, sorted.
+pub fn list(paths: &InstallPaths) -> Result<Vec<VersionInfo>, InspectError> {
+    let active = read_active(paths);
+    let mut versions = version_dirs(paths, &paths.pkglibdir());
+    versions.extend(version_dirs(paths, &paths.sharedir()));
+    let mut out = Vec::new();
+    for v in versions {
+        let invs = inventories(paths, &v)?;
+        let mut problems = Vec::new();
+        let mut release = None;
+        let mut source = "unknown";
+        for (tree, logical, inv) in &invs {
+            match inv {
+                None => problems.push(format!(
+                    "{}: {tree} tree missing",
+                    paths.host(logical).display()
+                )),
+                Some(inv) => {
+                    problems.extend(inv.check(paths, logical));
+                    source = inv.source_name();
+                    if let Inventory::Layout(m) = inv {
+                        release = Some(m.release.clone());
+                    }
+                }
+            }
+        }
+        out.push(VersionInfo {
+            active: active.version() == Some(&v),
+            lib_tree: invs[0].2.is_some(),
+            share_tree: invs[1].2.is_some(),
+            complete: problems.is_empty(),
+            version: v,
+            release,
+            source,
+            problems,
+        });
+    }
+    Ok(out)
+}
+
+/// Is version `v` completely installed (both trees, complete inventories)?
+/// This is the switcher's and the upgrade's pre-check.
+pub fn check_complete(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<String>, ManifestError> {
+    let mut problems = Vec::new();
+    for (tree, logical, inv) in inventories(paths, v)? {
+        match inv {
+            None => problems.push(format!(
+                "{}: {tree} tree of {v} is not installed",
+                paths.host(&logical).display()
+            )),
+            Some(inv) => problems.extend(inv.check(paths, &logical)),
+        }
+    }
+    Ok(problems)
+}
+
+/// Follows `logical` through symlinks inside the root; `None` if it dangles.
+pub fn resolve_in_root(paths: &InstallPaths, logical: &Path) -> Option<PathBuf> {
+    fn normals(p: &Path) -> Vec<std::ffi::OsString> {
+        p.components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(n) => Some(n.to_os_string()),
+                _ => None,
+            })
+            .collect()
+    }
+    // A stack: the next component to walk is at the end.
+    let mut pending: Vec<_> = normals(logical).into_iter().rev().collect();
+    let mut current = PathBuf::from("/");
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        let next = current.join(&part);
+        let host = paths.host(&next);
+        if host.symlink_metadata().ok()?.file_type().is_symlink() {
+            hops += 1;
+            if hops > 40 {
+                return None;
+            }
+            let target = std::fs::read_link(&host).ok()?;
+            let resolved = resolve_lexically(&next, &target)?;
+            pending.extend(normals(&resolved).into_iter().rev());
+            current = PathBuf::from("/");
+        } else {
+            current = next;
+        }
+    }
+    Some(current)
+}
+
+/// The farm directories where links through `default` are looked for.
+fn farm_dirs(paths: &InstallPaths) -> Vec<PathBuf> {
+    let mut dirs = vec![
+        paths.bindir(),
+        paths.sbindir(),
+        paths.pkglibdir(),
+        paths.toolsdir(),
+        paths.pkglibdir().join("iallocators"),
+    ];
+    for mode in ["bridged", "ovs", "routed"] {
+        dirs.push(paths.pkglibdir().join("network").join(mode));
+    }
+    for n in 1..=8 {
+        dirs.push(paths.mandir().join(format!("man{n}")));
+    }
+    dirs
+}
+
+/// Links in the farm directories that go through a `default` link:
+/// (link, its target, the path it means below `default`).
+pub fn discover_farm(paths: &InstallPaths) -> Vec<(PathBuf, PathBuf, Tree, PathBuf)> {
+    let mut out = Vec::new();
+    for dir in farm_dirs(paths) {
+        let Ok(entries) = std::fs::read_dir(paths.host(&dir)) else {
+            continue;
+        };
+        let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+        names.sort();
+        for name in names {
+            let link = dir.join(&name);
+            let Ok(target) = std::fs::read_link(paths.host(&link)) else {
+                continue;
+            };
+            let Some(resolved) = resolve_lexically(&link, &target) else {
+                continue;
+            };
+            for (tree, default) in [
+                (Tree::Lib, paths.default_lib()),
+                (Tree::Share, paths.default_share()),
+            ] {
+                if let Ok(rel) = resolved.strip_prefix(&default) {
+                    if link != paths.default_lib() && link != paths.default_share() {
+                        out.push((link.clone(), target.clone(), tree, rel.to_path_buf()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Checks the whole layout; returns one line per problem (empty = sound).
+pub fn verify(paths: &InstallPaths) -> Result<Vec<String>, InspectError> {
+    let mut problems = Vec::new();
+    for (link, target) in [
+        (paths.default_lib(), paths.active_lib_link()),
+        (paths.default_share(), paths.active_share_link()),
+    ] {
+        match std::fs::read_link(paths.host(&link)) {
+            Ok(t) if t == target => {}
+            Ok(t) => problems.push(format!(
+                "{}: links to {}, should link to {}",
+                paths.host(&link).display(),
+                t.display(),
+                target.display()
+            )),
+            Err(_) => problems.push(format!(
+                "{}: missing or not a symlink; it should link to {}",
+                paths.host(&link).display(),
+                target.display()
+            )),
+        }
+    }
+    let active = read_active(paths);
+    let versions = list(paths)?;
+    for (name, state) in [("lib", &active.lib), ("share", &active.share)] {
+        let link = paths.host(&paths.confdir().join(name));
+        match state {
+            SwitchLink::Missing => {}
+            SwitchLink::NotASymlink => problems.push(format!("{}: not a symlink", link.display())),
+            SwitchLink::Points {
+                target,
+                version,
+                exists,
+            } => {
+                if !exists {
+                    problems.push(format!(
+                        "{}: dangles (target {} does not exist)",
+                        link.display(),
+                        target.display()
+                    ));
+                } else if version.is_none() {
+                    problems.push(format!(
+                        "{}: points to {}, which is not a version directory",
+                        link.display(),
+                        target.display()
+                    ));
+                }
+            }
+        }
+    }
+    match (&active.lib, &active.share) {
+        (
+            SwitchLink::Points {
+                version: Some(a), ..
+            },
+            SwitchLink::Points {
+                version: Some(b), ..
+            },
+        ) if a != b => {
+            problems.push(format!(
+                "{}: lib is on {a} but share is on {b}; run ganeti-switch repair",
+                paths.host(&paths.confdir()).display()
+            ));
+        }
+        (SwitchLink::Missing, SwitchLink::Points { .. })
+        | (SwitchLink::Points { .. }, SwitchLink::Missing) => {
+            problems.push(format!(
+                "{}: only one of lib and share exists; run ganeti-switch repair",
+                paths.host(&paths.confdir()).display()
+            ));
+        }
+        _ => {}
+    }
+    for info in &versions {
+        for p in &info.problems {
+            problems.push(format!("version {}: {p}", info.version));
+        }
+        // Links recorded in a manifest must be there, as recorded.
+        for (_, _, inv) in inventories(paths, &info.version)? {
+            let Some(Inventory::Layout(m)) = inv else {
+                continue;
+            };
+            for l in &m.links {
+                match std::fs::read_link(paths.host(&l.path)) {
+                    Ok(t) if t == l.target => {}
+                    Ok(t) => problems.push(format!(
+                        "{}: links to {}, version {} needs {}",
+                        paths.host(&l.path).display(),
+                        t.display(),
+                        info.version,
+                        l.target.display()
+                    )),
+                    Err(_) => problems.push(format!(
+                        "{}: missing; version {} needs it to link to {}",
+                        paths.host(&l.path).display(),
+                        info.version,
+                        l.target.display()
+                    )),
+                }
+            }
+        }
+    }
+    // Every farm link the active version needs must resolve.
+    if let Some(v) = active.version() {
+        let invs = inventories(paths, v)?;
+        for (link, target, tree, rel) in discover_farm(paths) {
+            let (_, top, inv) = &invs[if tree == Tree::Lib { 0 } else { 1 }];
+            let needed = inv
+                .as_ref()
+                .and_then(|i| i.holds(top, &rel))
+                .unwrap_or(true);
+            if needed
+                && resolve_in_root(paths, &link)
+                    .is_none_or(|r| paths.host(&r).symlink_metadata().is_err())
+            {
+                problems.push(format!(
+                    "{}: link to {} dangles, and the active version {v} needs it",
+                    paths.host(&link).display(),
+                    target.display()
+                ));
+            }
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    Ok(problems)
+}
+
+/// Removes an inactive version: its two trees, and the farm links that
+/// only it needed. Refuses the active version and dpkg-managed ones.
+pub fn remove(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBuf>, InspectError> {
+    let _lock = apply::lock(paths)?;
+    let active = read_active(paths);
+    if active.mentions(v) {
+        return Err(InspectError::Active {
+            version: v.clone(),
+            link: paths.host(&paths.active_lib_link()),
+        });
+    }
+    let invs = inventories(paths, v)?;
+    if invs.iter().all(|(_, _, i)| i.is_none()) {
+        return Err(InspectError::NotInstalled {
+            version: v.clone(),
+            root: paths.root().to_path_buf(),
+            lib: paths.version_lib(v),
+            share: paths.version_share(v),
+        });
+    }
+    if invs
+        .iter()
+        .any(|(_, _, i)| matches!(i, Some(Inventory::Dpkg { .. })))
+    {
+        return Err(InspectError::DpkgManaged { version: v.clone() });
+    }
+    // Links still needed by another installed version stay.
+    let mut others = BTreeSet::new();
+    for info in list(paths)? {
+        if &info.version == v {
+            continue;
+        }
+        for (_, _, inv) in inventories(paths, &info.version)? {
+            if let Some(Inventory::Layout(m)) = inv {
+                others.extend(m.links.into_iter().map(|l| l.path));
+            }
+        }
+    }
+    let mut removed = Vec::new();
+    let mut doomed = Vec::new();
+    for (_, logical, inv) in &invs {
+        if let Some(Inventory::Layout(m)) = inv {
+            for l in &m.links {
+                let host = paths.host(&l.path);
+                if !others.contains(&l.path)
+                    && std::fs::read_link(&host).is_ok_and(|t| t == l.target)
+                {
+                    durable::remove_file(&host)?;
+                    removed.push(host);
+                }
+            }
+        }
+        let host = paths.host(logical);
+        if host.is_dir() {
+            // Renamed away first, so the version disappears at once.
+            let tmp = temp_sibling(&host);
+            std::fs::rename(&host, &tmp).map_err(|source| ApplyError::Io {
+                operation: "rename away",
+                path: host.clone(),
+                source,
+            })?;
+            fsync_dir(host.parent().unwrap_or(Path::new("/")))?;
+            doomed.push(tmp);
+            removed.push(host);
+        }
+    }
+    for tmp in doomed {
+        std::fs::remove_dir_all(&tmp).map_err(|source| ApplyError::Io {
+            operation: "remove",
+            path: tmp.clone(),
+            source,
+        })?;
+    }
+    Ok(removed)
+}

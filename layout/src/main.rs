@@ -1,0 +1,382 @@
+//! `ganeti-layout`: thin command line over the `ganeti_layout` library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use ganeti_layout::cli::{report_error, PathArgs};
+use ganeti_layout::{
+    apply, demo, inspect, plan, spec::Spec, stage::Stage, DirStyle, DirVersion, InstallPaths,
+    Release,
+};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  done; for verify: the layout is sound
+  1  refused because of what is on disk (conflicts, active version), failed,
+     or (verify) the layout has problems, one line each
+  2  bad usage or input (arguments, version strings, spec file, stage)";
+
+#[derive(Parser)]
+#[command(name = "ganeti-layout", version, about = "Lay out Ganeti builds as side-by-side versioned trees", after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    paths: PathArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DirVersionArg {
+    /// MAJOR.MINOR, Ganeti's and Debian's default
+    Short,
+    /// the whole release (configure --enable-versionfull)
+    Full,
+}
+
+#[derive(clap::Args)]
+struct InstallArgs {
+    /// What `make install DESTDIR=STAGE` produced for one Ganeti build
+    #[arg(long, value_name = "DIR")]
+    stage: PathBuf,
+    /// The build's release, e.g. 3.0.2 or 2.16.0~rc2
+    #[arg(long, value_name = "RELEASE")]
+    release: String,
+    /// Where to install: / for the running system, or a DESTDIR
+    #[arg(long, value_name = "DIR")]
+    dest: PathBuf,
+    /// How the version directory is named
+    #[arg(long, value_enum, default_value = "short")]
+    dir_version: DirVersionArg,
+    /// Also create SYSCONFDIR/ganeti/{lib,share} for this version, on a node with none
+    #[arg(long)]
+    activate: bool,
+    /// Keep files outside the version trees that already exist with other
+    /// content (docs, completions, conffiles), instead of refusing
+    #[arg(long)]
+    keep_existing: bool,
+    /// TOML file overriding or extending the built-in program lists
+    #[arg(long, value_name = "FILE")]
+    spec: Option<PathBuf>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install one build into its versioned trees and the link farm
+    Install(InstallArgs),
+    /// Show what install would do, touching nothing
+    Plan(InstallArgs),
+    /// Check an installed system or DESTDIR: trees, fixed links, farm
+    Verify {
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List installed versions, which is active, whether each is complete
+    List {
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an inactive version and the farm links only it needed
+    Remove {
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        #[arg(long, value_name = "VERSION")]
+        version: String,
+    },
+    /// Sandbox: lay out a demo build in two versions and print the tree
+    Demo {
+        /// Directory to build the demo in (default: a new temporary one)
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// An error that is the user's input, not the state of the system.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct InputError(String);
+
+fn input<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow::Error::new(InputError(e.to_string()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            report_error("ganeti-layout", &err);
+            if err.downcast_ref::<InputError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Install(args) => install(&cli.paths, &args, true),
+        Command::Plan(args) => install(&cli.paths, &args, false),
+        Command::Verify { root, json } => {
+            let paths = cli.paths.resolve(&root).map_err(input)?;
+            let problems = inspect::verify(&paths)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "sound": problems.is_empty(), "problems": problems })
+                );
+            } else if problems.is_empty() {
+                println!("{}: layout is sound", paths.root().display());
+            } else {
+                for p in &problems {
+                    println!("{p}");
+                }
+            }
+            Ok(if problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::List { root, json } => {
+            let paths = cli.paths.resolve(&root).map_err(input)?;
+            let versions = inspect::list(&paths)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&versions)?);
+            } else {
+                print_list(&versions);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Remove { root, version } => {
+            let paths = cli.paths.resolve(&root).map_err(input)?;
+            let v: DirVersion = version.parse().map_err(input)?;
+            for p in inspect::remove(&paths, &v)? {
+                println!("removed {}", p.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { dir } => run_demo(&cli.paths, dir),
+    }
+}
+
+fn print_list(versions: &[inspect::VersionInfo]) {
+    if versions.is_empty() {
+        println!("no Ganeti version installed");
+    }
+    for v in versions {
+        println!(
+            "{}{:<10} {:<14} {:<13} {}",
+            if v.active { "* " } else { "  " },
+            v.version,
+            v.release.as_deref().unwrap_or("-"),
+            v.source,
+            if v.complete { "complete" } else { "INCOMPLETE" }
+        );
+    }
+}
+
+fn install(paths: &PathArgs, args: &InstallArgs, apply_it: bool) -> anyhow::Result<ExitCode> {
+    let release: Release = args.release.parse().map_err(input)?;
+    let paths: InstallPaths = paths.resolve(&args.dest).map_err(input)?;
+    let spec = Spec::builtin_with_file(args.spec.as_deref()).map_err(input)?;
+    let stage = Stage::scan(&args.stage, &paths).map_err(input)?;
+    let style = match args.dir_version {
+        DirVersionArg::Short => DirStyle::Short,
+        DirVersionArg::Full => DirStyle::Full,
+    };
+    let req = plan::Request {
+        stage: &stage,
+        spec: &spec,
+        paths: &paths,
+        release,
+        style,
+        activate: args.activate,
+        keep_existing: args.keep_existing,
+    };
+    let desired = plan::desired(&req);
+    let observed = apply::observe(&desired, &paths, &stage);
+    let plan = match plan::reconcile(desired, &observed) {
+        Ok(p) => p,
+        Err(conflicts) => {
+            if args.json {
+                println!("{}", serde_json::json!({ "conflicts": conflicts }));
+            }
+            for c in &conflicts {
+                eprintln!("conflict: {c}");
+            }
+            eprintln!(
+                "ganeti-layout: {} conflict(s); nothing was changed",
+                conflicts.len()
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if !apply_it {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+        } else {
+            print!("{}", plan::render_text(&plan));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
+    let report = apply::apply(&plan, &paths, &stage).with_context(|| {
+        format!(
+            "installing {} into {}",
+            plan.dir_version,
+            paths.root().display()
+        )
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "installed Ganeti {} as {} under {}: {} changed, {} already in place",
+            plan.release,
+            plan.dir_version,
+            paths.root().display(),
+            report.changed,
+            report.kept
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let _keep;
+    let base = match dir {
+        Some(d) => {
+            std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+            d
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("ganeti-layout-demo.")
+                .tempdir()?;
+            let p = t.path().to_path_buf();
+            _keep = t.keep();
+            p
+        }
+    };
+    let dest = base.join("root");
+    println!(
+        "== Demo: two Ganeti builds laid out side by side under {}",
+        dest.display()
+    );
+    for (release, activate) in [("3.0.2", true), ("3.1.0", false)] {
+        let release: Release = release.parse().map_err(input)?;
+        let stage_dir = base.join(format!("stage-{release}"));
+        if !stage_dir.exists() {
+            demo::write_stage(&stage_dir, &release)
+                .with_context(|| format!("writing demo stage {}", stage_dir.display()))?;
+        }
+        let args = InstallArgs {
+            stage: stage_dir,
+            release: release.to_string(),
+            dest: dest.clone(),
+            dir_version: DirVersionArg::Short,
+            activate,
+            keep_existing: !activate,
+            spec: None,
+            json: false,
+        };
+        println!(
+            "\n$ ganeti-layout install --stage {} --release {release} --dest {}{}",
+            args.stage.display(),
+            dest.display(),
+            if activate {
+                " --activate"
+            } else {
+                " --keep-existing"
+            }
+        );
+        let code = install(path_args, &args, true)?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
+    let paths = path_args.resolve(&dest).map_err(input)?;
+    println!("\n== The resulting tree (links shown with their targets)");
+    print_tree(&dest, &paths)?;
+    println!("\n$ ganeti-layout list --root {}", dest.display());
+    print_list(&inspect::list(&paths)?);
+    println!("\n$ ganeti-layout verify --root {}", dest.display());
+    let problems = inspect::verify(&paths)?;
+    if problems.is_empty() {
+        println!("layout is sound");
+    }
+    for p in &problems {
+        println!("{p}");
+    }
+    println!(
+        "\nThe demo is kept in {}; remove it with: rm -r {}",
+        base.display(),
+        base.display()
+    );
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_tree(dest: &Path, paths: &InstallPaths) -> anyhow::Result<()> {
+    let interesting = [
+        paths.confdir(),
+        paths.pkglibdir(),
+        paths.sharedir(),
+        paths.sbindir(),
+        paths.bindir(),
+        paths.mandir().join("man8"),
+    ];
+    for top in interesting {
+        let host = paths.host(&top);
+        if !host.exists() {
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(&host)
+            .sort_by_file_name()
+            .max_depth(4)
+        {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().ends_with(".lock") {
+                continue;
+            }
+            let rel = entry.path().strip_prefix(dest).unwrap_or(entry.path());
+            let depth = entry.depth();
+            // Keep the printout readable: the Python package and man pages
+            // inside the trees are summarised by their directories.
+            if depth >= 3
+                && rel
+                    .components()
+                    .any(|c| c.as_os_str() == "ganeti" || c.as_os_str() == "root")
+                && entry.file_type().is_file()
+            {
+                continue;
+            }
+            let indent = "  ".repeat(depth);
+            if entry.file_type().is_symlink() {
+                let target = std::fs::read_link(entry.path())?;
+                println!("{indent}/{} -> {}", rel.display(), target.display());
+            } else if entry.file_type().is_dir() {
+                println!("{indent}/{}/", rel.display());
+            } else {
+                println!("{indent}/{}", rel.display());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! Where Ganeti lives: every well-known path is built here, from one
+//! [`InstallPaths`] value, and nowhere else.
+//!
+//! Paths come in two kinds. *Logical* paths are what a process on the node
+//! sees (`/etc/ganeti/lib`); symlink targets are always logical, as Ganeti
+//! writes them. *Host* paths are where this tool finds the file when it works
+//! on a DESTDIR or a chroot given with `--root`: `root + logical`.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::version::DirVersion;
+
+/// A path option that is not absolute and normalised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{option} must be an absolute path without '.' or '..' components, got {value:?}")]
+pub struct PathsError {
+    pub option: &'static str,
+    pub value: PathBuf,
+}
+
+/// The configure-time directories of one Ganeti installation, plus the root
+/// (DESTDIR or chroot) under which they all live. Defaults are Debian's.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InstallPaths {
+    root: PathBuf,
+    prefix: PathBuf,
+    sysconfdir: PathBuf,
+    libdir: PathBuf,
+    localstatedir: PathBuf,
+}
+
+impl Default for InstallPaths {
+    fn default() -> Self {
+        InstallPaths {
+            root: PathBuf::from("/"),
+            prefix: PathBuf::from("/usr"),
+            sysconfdir: PathBuf::from("/etc"),
+            libdir: PathBuf::from("/usr/lib"),
+            localstatedir: PathBuf::from("/var"),
+        }
+    }
+}
+
+fn check_absolute(option: &'static str, value: &Path) -> Result<PathBuf, PathsError> {
+    let ok = value.is_absolute()
+        && value
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    if ok {
+        Ok(value.components().collect())
+    } else {
+        Err(PathsError {
+            option,
+            value: value.to_path_buf(),
+        })
+    }
+}
+
+impl InstallPaths {
+    /// Builds the paths; `libdir` defaults to `prefix/lib`.
+    pub fn new(
+        root: &Path,
+        prefix: &Path,
+        sysconfdir: &Path,
+        libdir: Option<&Path>,
+        localstatedir: &Path,
+    ) -> Result<Self, PathsError> {
+        let prefix = check_absolute("--prefix", prefix)?;
+        let libdir = match libdir {
+            Some(l) => check_absolute("--libdir", l)?,
+            None => prefix.join("lib"),
+        };
+        Ok(InstallPaths {
+            root: check_absolute("--root", root)?,
+            sysconfdir: check_absolute("--sysconfdir", sysconfdir)?,
+            localstatedir: check_absolute("--localstatedir", localstatedir)?,
+            prefix,
+            libdir,
+        })
+    }
+
+    /// The same configuration under another root.
+    pub fn with_root(&self, root: &Path) -> Result<Self, PathsError> {
+        Ok(InstallPaths {
+            root: check_absolute("--root", root)?,
+            ..self.clone()
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+    pub fn sysconfdir(&self) -> &Path {
+        &self.sysconfdir
+    }
+    pub fn libdir(&self) -> &Path {
+        &self.libdir
+    }
+    pub fn localstatedir(&self) -> &Path {
+        &self.localstatedir
+    }
+
+    /// Maps a logical path to where it is on this machine (under the root).
+    pub fn host(&self, logical: &Path) -> PathBuf {
+        match logical.strip_prefix("/") {
+            Ok(rel) => self.root.join(rel),
+            Err(_) => self.root.join(logical),
+        }
+    }
+
+    // The unversioned roots, as Ganeti's PKGLIBDIR and SHAREDIR.
+    pub fn pkglibdir(&self) -> PathBuf {
+        self.libdir.join("ganeti")
+    }
+    pub fn sharedir(&self) -> PathBuf {
+        self.prefix.join("share/ganeti")
+    }
+    pub fn bindir(&self) -> PathBuf {
+        self.prefix.join("bin")
+    }
+    pub fn sbindir(&self) -> PathBuf {
+        self.prefix.join("sbin")
+    }
+    pub fn mandir(&self) -> PathBuf {
+        self.prefix.join("share/man")
+    }
+    pub fn toolsdir(&self) -> PathBuf {
+        self.pkglibdir().join("tools")
+    }
+
+    // The versioned trees and the fixed links into the active one.
+    pub fn version_lib(&self, v: &DirVersion) -> PathBuf {
+        self.pkglibdir().join(v.as_str())
+    }
+    pub fn version_share(&self, v: &DirVersion) -> PathBuf {
+        self.sharedir().join(v.as_str())
+    }
+    pub fn default_lib(&self) -> PathBuf {
+        self.pkglibdir().join("default")
+    }
+    pub fn default_share(&self) -> PathBuf {
+        self.sharedir().join("default")
+    }
+    /// `${sysconfdir}/ganeti`, the directory holding the two switch links.
+    pub fn confdir(&self) -> PathBuf {
+        self.sysconfdir.join("ganeti")
+    }
+    pub fn active_lib_link(&self) -> PathBuf {
+        self.confdir().join("lib")
+    }
+    pub fn active_share_link(&self) -> PathBuf {
+        self.confdir().join("share")
+    }
+
+    // Runtime state.
+    pub fn datadir(&self) -> PathBuf {
+        self.localstatedir.join("lib/ganeti")
+    }
+    pub fn intent_file(&self) -> PathBuf {
+        self.datadir().join("intent-to-upgrade")
+    }
+    pub fn logdir(&self) -> PathBuf {
+        self.localstatedir.join("log/ganeti")
+    }
+    pub fn rundir(&self) -> PathBuf {
+        self.localstatedir.join("run/ganeti")
+    }
+    pub fn backupdir(&self) -> PathBuf {
+        self.localstatedir.join("backups")
+    }
+    /// The lock shared by `ganeti-switch` and `ganeti-upgrade`.
+    pub fn lock_file(&self) -> PathBuf {
+        self.datadir().join("ganeti-upgrade.lock")
+    }
+
+    // Ganeti's own tools, through their version-independent farm paths.
+    pub fn daemon_util(&self) -> PathBuf {
+        self.pkglibdir().join("daemon-util")
+    }
+    pub fn ensure_dirs(&self) -> PathBuf {
+        self.pkglibdir().join("ensure-dirs")
+    }
+    pub fn cfgupgrade(&self) -> PathBuf {
+        self.toolsdir().join("cfgupgrade")
+    }
+    pub fn post_upgrade(&self) -> PathBuf {
+        self.toolsdir().join("post-upgrade")
+    }
+    pub fn gnt(&self, command: &str) -> PathBuf {
+        self.sbindir().join(command)
+    }
+}
+
+/// The relative path that leads from directory `from_dir` to `to`, computed
+/// lexically (both logical and absolute). Used for the link farm, whose
+/// links are relative like Debian's.
+pub fn relative_path(from_dir: &Path, to: &Path) -> PathBuf {
+    let from: Vec<_> = from_dir.components().collect();
+    let target: Vec<_> = to.components().collect();
+    let common = from
+        .iter()
+        .zip(target.iter())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for c in &target[common..] {
+        out.push(c.as_os_str());
+    }
+    out
+}
+
+/// Lexically resolves a symlink target found at logical path `link`.
+/// Returns `None` when `..` climbs above `/`.
+pub fn resolve_lexically(link: &Path, target: &Path) -> Option<PathBuf> {
+    let base = if target.is_absolute() {
+        PathBuf::from("/")
+    } else {
+        link.parent()?.to_path_buf()
+    };
+    let mut parts: Vec<std::ffi::OsString> = base
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            _ => None,
+        })
+        .collect();
+    for c in target.components() {
+        match c {
+            Component::Normal(n) => parts.push(n.to_os_string()),
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    let mut out = PathBuf::from("/");
+    out.extend(parts);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debian_farm_targets() {
+        let cases = [
+            (
+                "/usr/sbin",
+                "/usr/share/ganeti/default/gnt-cluster",
+                "../share/ganeti/default/gnt-cluster",
+            ),
+            (
+                "/usr/lib/ganeti",
+                "/usr/lib/ganeti/default/usr/lib/ganeti/daemon-util",
+                "default/usr/lib/ganeti/daemon-util",
+            ),
+            (
+                "/usr/lib/ganeti/tools",
+                "/usr/share/ganeti/default/cfgupgrade",
+                "../../../share/ganeti/default/cfgupgrade",
+            ),
+            (
+                "/usr/share/man/man8",
+                "/usr/share/ganeti/default/root/usr/share/man/man8/x.8.gz",
+                "../../ganeti/default/root/usr/share/man/man8/x.8.gz",
+            ),
+        ];
+        for (dir, to, expected) in cases {
+            assert_eq!(
+                relative_path(Path::new(dir), Path::new(to)),
+                PathBuf::from(expected)
+            );
+        }
+    }
+
+    #[test]
+    fn lexical_resolution() {
+        let r = |l: &str, t: &str| resolve_lexically(Path::new(l), Path::new(t));
+        assert_eq!(
+            r("/usr/bin/hbal", "htools"),
+            Some(PathBuf::from("/usr/bin/htools"))
+        );
+        assert_eq!(
+            r("/usr/lib/ganeti/iallocators/hail", "../../../bin/htools"),
+            Some(PathBuf::from("/usr/bin/htools"))
+        );
+        assert_eq!(r("/a/b", "../../../x"), None);
+        assert_eq!(r("/a/b", "/etc/x"), Some(PathBuf::from("/etc/x")));
+    }
+
+    #[test]
+    fn paths_must_be_absolute_and_normal() {
+        let bad = InstallPaths::new(
+            Path::new("/"),
+            Path::new("usr"),
+            Path::new("/etc"),
+            None,
+            Path::new("/var"),
+        );
+        assert_eq!(bad.expect_err("relative").option, "--prefix");
+        let bad = InstallPaths::new(
+            Path::new("/"),
+            Path::new("/usr/../x"),
+            Path::new("/etc"),
+            None,
+            Path::new("/var"),
+        );
+        assert!(bad.is_err());
+        let p = InstallPaths::new(
+            Path::new("/tmp/d"),
+            Path::new("/usr/local"),
+            Path::new("/etc"),
+            None,
+            Path::new("/var"),
+        )
+        .expect("valid");
+        assert_eq!(p.pkglibdir(), PathBuf::from("/usr/local/lib/ganeti"));
+        assert_eq!(
+            p.host(&p.active_lib_link()),
+            PathBuf::from("/tmp/d/etc/ganeti/lib")
+        );
+    }
+}

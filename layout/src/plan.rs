@@ -1,0 +1,1298 @@
+//! The pure planner: from a scanned stage, the program lists and what is
+//! already at the destination, compute every change `install` would make,
+//! and every conflict, before anything is touched.
+//!
+//! Two steps, both pure:
+//! 1. [`desired`]: the versioned trees, the fixed links, the link farm and
+//!    the unchanged files, from the stage alone;
+//! 2. [`reconcile`]: the desired state against an [`Observed`] snapshot of the
+//!    destination, giving a [`Plan`] of actions or the list of conflicts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::manifest::{EntryKind, Manifest, ManifestEntry, ManifestLink, MANIFEST_FORMAT};
+use crate::paths::{relative_path, resolve_lexically, InstallPaths};
+use crate::spec::{Base, Origin, ProgramSpec, Spec, Tree};
+use crate::stage::{Script, Stage, StageKind};
+use crate::version::{DirStyle, DirVersion, Release};
+
+/// Something that makes the install impossible as asked. Each names the
+/// path and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(tag = "conflict", rename_all = "kebab-case")]
+pub enum Conflict {
+    /// A regular file, directory or foreign link where a link must go.
+    Occupied {
+        path: PathBuf,
+        found: String,
+        wanted: PathBuf,
+    },
+    /// A stage symlink that leaves the stage.
+    LinkOutsideStage { path: PathBuf, target: PathBuf },
+    /// A stage symlink that would dangle once its file moves to its tree.
+    LinkBrokenByRelocation { path: PathBuf, target: PathBuf },
+    /// An absolute symlink inside a version tree would not follow the version.
+    AbsoluteLinkInTree { path: PathBuf, target: PathBuf },
+    /// Two stage entries want the same destination.
+    ClaimedTwice {
+        destination: PathBuf,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    /// A fifo, socket or device in the stage.
+    SpecialFile { path: PathBuf },
+    /// The stage is versioned, but not for the version given.
+    WrongVersionInStage {
+        found: Vec<String>,
+        expected: String,
+    },
+    /// The stage ships a farm link that the program lists do not give.
+    StageLinkDisagrees {
+        path: PathBuf,
+        stage_target: PathBuf,
+        derived: Option<PathBuf>,
+    },
+    /// The version tree exists and was not made by ganeti-layout.
+    ForeignTree { path: PathBuf },
+    /// The version tree exists with a manifest this tool cannot read.
+    UnreadableManifest { path: PathBuf, reason: String },
+    /// A file outside the versioned set exists with other content.
+    FileDiffers { path: PathBuf },
+    /// `--activate`, but the node already runs another version.
+    ActiveElsewhere { link: PathBuf, target: PathBuf },
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Conflict::*;
+        match self {
+            Occupied { path, found, wanted } => write!(
+                f,
+                "{}: {found} is where the link to {} must go; move it away or remove it, then run again",
+                path.display(),
+                wanted.display()
+            ),
+            LinkOutsideStage { path, target } => write!(
+                f,
+                "{}: stage symlink to {} points outside the stage; fix the build so the link stays inside it",
+                path.display(),
+                target.display()
+            ),
+            LinkBrokenByRelocation { path, target } => write!(
+                f,
+                "{}: stage symlink to {} would dangle once the files move to their version trees; make its target part of the same tree",
+                path.display(),
+                target.display()
+            ),
+            AbsoluteLinkInTree { path, target } => write!(
+                f,
+                "{}: absolute symlink to {} inside a version tree would not follow the version; make it relative",
+                path.display(),
+                target.display()
+            ),
+            ClaimedTwice { destination, first, second } => write!(
+                f,
+                "{}: claimed by both {} and {}; rename one or list it in a --spec file",
+                destination.display(),
+                first.display(),
+                second.display()
+            ),
+            SpecialFile { path } => write!(f, "{}: a fifo, socket or device has no place in a Ganeti build; remove it from the stage", path.display()),
+            WrongVersionInStage { found, expected } => write!(
+                f,
+                "the stage holds version directories [{}] but --release and --dir-version give {expected}; pass the matching --release or --dir-version",
+                found.join(", ")
+            ),
+            StageLinkDisagrees { path, stage_target, derived } => match derived {
+                Some(d) => write!(
+                    f,
+                    "{}: the stage links to {}, the program lists give {}; fix the build or the --spec file",
+                    path.display(),
+                    stage_target.display(),
+                    d.display()
+                ),
+                None => write!(
+                    f,
+                    "{}: the stage links to {} but no program list names it; add it to a --spec file",
+                    path.display(),
+                    stage_target.display()
+                ),
+            },
+            ForeignTree { path } => write!(
+                f,
+                "{}: exists and was not installed by ganeti-layout (no manifest); remove it (or its package) first",
+                path.display()
+            ),
+            UnreadableManifest { path, reason } => write!(f, "{}: {reason}", path.display()),
+            FileDiffers { path } => write!(
+                f,
+                "{}: exists with other content; move it aside to have it replaced, or pass --keep-existing to keep it",
+                path.display()
+            ),
+            ActiveElsewhere { link, target } => write!(
+                f,
+                "{}: already points to {}; --activate only sets up a node with no active version, use ganeti-switch to change versions",
+                link.display(),
+                target.display()
+            ),
+        }
+    }
+}
+
+/// One entry of a version tree to be built.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TreeItem {
+    pub rel: PathBuf,
+    /// The stage path the content comes from (files only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<PathBuf>,
+    #[serde(flatten)]
+    pub kind: EntryKind,
+    #[serde(skip)]
+    pub mtime: Option<(i64, u32)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TreePlan {
+    pub tree: Tree,
+    pub logical: PathBuf,
+    pub items: Vec<TreeItem>,
+    pub links: Vec<ManifestLink>,
+}
+
+impl TreePlan {
+    pub fn manifest(&self, release: &Release, dir_version: &DirVersion) -> Manifest {
+        Manifest {
+            format: MANIFEST_FORMAT,
+            release: release.to_string(),
+            dir_version: dir_version.clone(),
+            tree: self.tree,
+            entries: self
+                .items
+                .iter()
+                .map(|i| ManifestEntry {
+                    path: i.rel.clone(),
+                    kind: i.kind.clone(),
+                })
+                .collect(),
+            links: self.links.clone(),
+        }
+    }
+}
+
+/// A link the install makes: a fixed `default` link or a farm link.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct LinkItem {
+    pub path: PathBuf,
+    pub target: PathBuf,
+}
+
+/// A file outside the versioned set, copied as it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnchangedItem {
+    pub path: PathBuf,
+    #[serde(flatten)]
+    pub kind: EntryKind,
+    #[serde(skip)]
+    pub mtime: Option<(i64, u32)>,
+}
+
+/// Everything the stage asks for, before looking at the destination.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Desired {
+    pub release: Release,
+    pub dir_version: DirVersion,
+    pub versioned_stage: bool,
+    pub lib: TreePlan,
+    pub share: TreePlan,
+    pub fixed_links: Vec<LinkItem>,
+    pub farm: Vec<LinkItem>,
+    pub unchanged: Vec<UnchangedItem>,
+    /// Directories that must exist (created with this mode when missing).
+    pub dirs: BTreeMap<PathBuf, u32>,
+    /// `${sysconfdir}/ganeti/{lib,share}` targets when `--activate`.
+    pub activate: Option<[LinkItem; 2]>,
+    pub keep_existing: bool,
+    pub warnings: Vec<String>,
+    pub conflicts: Vec<Conflict>,
+}
+
+impl Desired {
+    /// Every destination path whose current state the reconciler needs.
+    pub fn paths_to_observe(&self) -> BTreeSet<PathBuf> {
+        let mut out = BTreeSet::new();
+        out.insert(self.lib.logical.clone());
+        out.insert(self.share.logical.clone());
+        out.extend(self.fixed_links.iter().map(|l| l.path.clone()));
+        out.extend(self.farm.iter().map(|l| l.path.clone()));
+        out.extend(self.unchanged.iter().map(|u| u.path.clone()));
+        out.extend(self.dirs.keys().cloned());
+        if let Some(links) = &self.activate {
+            out.extend(links.iter().map(|l| l.path.clone()));
+            out.extend(links.iter().map(|l| l.target.clone()));
+        }
+        out
+    }
+}
+
+/// What the install input is.
+pub struct Request<'a> {
+    pub stage: &'a Stage,
+    pub spec: &'a Spec,
+    pub paths: &'a InstallPaths,
+    pub release: Release,
+    pub style: DirStyle,
+    pub activate: bool,
+    /// Keep unversioned files that exist with other content (warn) instead
+    /// of refusing.
+    pub keep_existing: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Placement {
+    Lib,
+    Share,
+    Unchanged,
+    Skip,
+}
+
+/// Step 1: the desired state, from the stage alone.
+pub fn desired(req: &Request<'_>) -> Desired {
+    let paths = req.paths;
+    let dv = DirVersion::from_release(&req.release, req.style);
+    let lib_top = paths.version_lib(&dv);
+    let share_top = paths.version_share(&dv);
+    let mut b = Builder {
+        paths,
+        stage_modes: req
+            .stage
+            .entries
+            .iter()
+            .filter_map(|e| match e.kind {
+                StageKind::Dir { mode } => Some((e.logical.clone(), mode)),
+                _ => None,
+            })
+            .collect(),
+        lib: BTreeMap::new(),
+        share: BTreeMap::new(),
+        claims: BTreeMap::new(),
+        farm: BTreeMap::new(),
+        unchanged: Vec::new(),
+        dirs: BTreeMap::new(),
+        warnings: Vec::new(),
+        conflicts: Vec::new(),
+        relocated: BTreeMap::new(),
+    };
+
+    // Is the stage already versioned (Ganeti 2.10+'s own make install)?
+    let mut found_versions = BTreeSet::new();
+    for e in &req.stage.entries {
+        if !matches!(e.kind, StageKind::Dir { .. }) {
+            continue;
+        }
+        for top in [paths.pkglibdir(), paths.sharedir()] {
+            if e.logical.parent() == Some(top.as_path()) {
+                let name = e
+                    .logical
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if name.parse::<DirVersion>().is_ok() {
+                    found_versions.insert(name);
+                }
+            }
+        }
+    }
+    let versioned = !found_versions.is_empty();
+    if versioned && (found_versions.len() != 1 || !found_versions.contains(dv.as_str())) {
+        b.conflicts.push(Conflict::WrongVersionInStage {
+            found: found_versions.iter().cloned().collect(),
+            expected: dv.to_string(),
+        });
+    }
+
+    let program_bases = [Base::Bin, Base::Sbin, Base::Pkglib];
+    let origin_of = |logical: &Path| -> Option<Origin> {
+        program_bases.iter().find_map(|base| {
+            logical
+                .strip_prefix(base.dir(paths))
+                .ok()
+                .filter(|rel| !rel.as_os_str().is_empty())
+                .map(|rel| Origin {
+                    base: *base,
+                    rel: rel.to_path_buf(),
+                })
+        })
+    };
+    let python_pkg = |logical: &Path| -> Option<PathBuf> {
+        let comps: Vec<_> = logical.iter().collect();
+        comps
+            .windows(2)
+            .position(|w| {
+                let dir = w[0].to_string_lossy();
+                (dir == "site-packages" || dir == "dist-packages") && w[1] == "ganeti"
+            })
+            .map(|i| comps[i + 1..].iter().collect())
+    };
+    let mandir = paths.mandir();
+    let mut stage_farm = Vec::new();
+
+    for e in &req.stage.entries {
+        let l = &e.logical;
+        if matches!(e.kind, StageKind::Special) {
+            b.conflicts.push(Conflict::SpecialFile { path: l.clone() });
+            continue;
+        }
+        let is_dir = matches!(e.kind, StageKind::Dir { .. });
+        let (placement, rel) = if versioned {
+            if let Ok(rel) = l.strip_prefix(&lib_top) {
+                (Placement::Lib, rel.to_path_buf())
+            } else if let Ok(rel) = l.strip_prefix(&share_top) {
+                (Placement::Share, rel.to_path_buf())
+            } else if l.starts_with(paths.pkglibdir())
+                && found_versions
+                    .iter()
+                    .any(|v| l.starts_with(paths.pkglibdir().join(v)))
+                || found_versions
+                    .iter()
+                    .any(|v| l.starts_with(paths.sharedir().join(v)))
+            {
+                (Placement::Skip, PathBuf::new()) // another version: already a conflict
+            } else if let StageKind::Symlink { target } = &e.kind {
+                let resolved = resolve_lexically(l, target);
+                let through_default = resolved.as_ref().is_some_and(|r| {
+                    r.starts_with(paths.default_lib()) || r.starts_with(paths.default_share())
+                });
+                if *l == paths.default_lib() || *l == paths.default_share() {
+                    stage_farm.push((l.clone(), target.clone(), true));
+                    (Placement::Skip, PathBuf::new())
+                } else if through_default {
+                    stage_farm.push((l.clone(), target.clone(), false));
+                    (Placement::Skip, PathBuf::new())
+                } else {
+                    (Placement::Unchanged, PathBuf::new())
+                }
+            } else {
+                (Placement::Unchanged, PathBuf::new())
+            }
+        } else if let Some(rel) = python_pkg(l) {
+            (Placement::Share, rel)
+        } else if l.starts_with(&mandir)
+            && l.strip_prefix(&mandir)
+                .is_ok_and(|r| r.components().count() >= 2)
+        {
+            let rel = Path::new("root").join(l.strip_prefix("/").unwrap_or(l));
+            if !is_dir {
+                b.add_farm(l, &paths.default_share().join(&rel), Tree::Share, l);
+            }
+            (Placement::Share, rel)
+        } else if let Some(origin) = origin_of(l) {
+            if is_dir {
+                // Program directories are mirrored in the lib tree as needed.
+                (Placement::Skip, PathBuf::new())
+            } else {
+                let spec = req.spec.lookup(&origin).unwrap_or_else(|| {
+                    let tree = match &e.kind {
+                        StageKind::File {
+                            script: Script::Python { imports_ganeti: true },
+                            ..
+                        } => Tree::Share,
+                        _ => Tree::Lib,
+                    };
+                    b.warnings.push(format!(
+                        "{}: in no program list; placed in the {tree} tree by the fallback rule ({}); list it in a --spec file to silence this",
+                        l.display(),
+                        if tree == Tree::Share { "a Python script importing ganeti" } else { "not a Python script importing ganeti" }
+                    ));
+                    ProgramSpec { tree, link: true }
+                });
+                match spec.tree {
+                    Tree::Lib => {
+                        let rel = l.strip_prefix("/").unwrap_or(l).to_path_buf();
+                        if spec.link {
+                            b.add_farm(
+                                &origin.logical(paths),
+                                &paths.default_lib().join(&rel),
+                                Tree::Lib,
+                                l,
+                            );
+                        }
+                        (Placement::Lib, rel)
+                    }
+                    Tree::Share => {
+                        let name = PathBuf::from(origin.file_name());
+                        if spec.link {
+                            b.add_farm(
+                                &origin.logical(paths),
+                                &paths.default_share().join(&name),
+                                Tree::Share,
+                                l,
+                            );
+                        }
+                        (Placement::Share, name)
+                    }
+                }
+            }
+        } else {
+            (Placement::Unchanged, PathBuf::new())
+        };
+
+        match placement {
+            Placement::Skip => {}
+            Placement::Lib | Placement::Share => {
+                let tree = if matches!(placement, Placement::Lib) {
+                    Tree::Lib
+                } else {
+                    Tree::Share
+                };
+                if rel.as_os_str().is_empty() {
+                    continue; // the tree's top itself
+                }
+                b.place(tree, rel, e);
+            }
+            Placement::Unchanged => b.unchanged(e),
+        }
+    }
+
+    // Farm links derived from the trees of a versioned stage.
+    if versioned {
+        let lib_items: Vec<(PathBuf, bool)> = b
+            .lib
+            .iter()
+            .map(|(rel, i)| (rel.clone(), matches!(i.kind, EntryKind::Dir { .. })))
+            .collect();
+        for (rel, is_dir) in lib_items {
+            let mirrored = Path::new("/").join(&rel);
+            let Some(origin) = origin_of(&mirrored).filter(|_| !is_dir) else {
+                continue;
+            };
+            let spec = req.spec.lookup(&origin).unwrap_or_else(|| {
+                b.warnings.push(format!(
+                    "{}: in no program list; linked at {} by the fallback rule; list it in a --spec file to silence this",
+                    lib_top.join(&rel).display(),
+                    mirrored.display()
+                ));
+                ProgramSpec { tree: Tree::Lib, link: true }
+            });
+            if spec.link {
+                b.add_farm(
+                    &mirrored,
+                    &paths.default_lib().join(&rel),
+                    Tree::Lib,
+                    &lib_top.join(&rel),
+                );
+            }
+        }
+        let share_items: Vec<(PathBuf, bool)> = b
+            .share
+            .iter()
+            .map(|(rel, i)| (rel.clone(), matches!(i.kind, EntryKind::Dir { .. })))
+            .collect();
+        for (rel, is_dir) in share_items {
+            if is_dir {
+                continue;
+            }
+            if let Ok(page) = rel.strip_prefix("root") {
+                let logical = Path::new("/").join(page);
+                if logical.starts_with(&mandir) {
+                    b.add_farm(
+                        &logical,
+                        &paths.default_share().join(&rel),
+                        Tree::Share,
+                        &share_top.join(&rel),
+                    );
+                }
+                continue;
+            }
+            if rel.components().count() != 1 {
+                continue; // inside the Python package
+            }
+            let name = rel.to_string_lossy().into_owned();
+            let wanted = paths.default_share().join(&rel);
+            if let Some((origin, spec)) = req.spec.share_origin(&name) {
+                if spec.link {
+                    b.add_farm(
+                        &origin.logical(paths),
+                        &wanted,
+                        Tree::Share,
+                        &share_top.join(&rel),
+                    );
+                }
+            } else if let Some((path, _, _)) = stage_farm
+                .iter()
+                .find(|(p, t, _)| resolve_lexically(p, t).as_deref() == Some(wanted.as_path()))
+            {
+                let path = path.clone();
+                b.add_farm(&path, &wanted, Tree::Share, &share_top.join(&rel));
+            } else {
+                b.warnings.push(format!(
+                    "{}: in no program list and no stage link points to it; it gets no farm link",
+                    share_top.join(&rel).display()
+                ));
+            }
+        }
+    }
+
+    let fixed_links = vec![
+        LinkItem {
+            path: paths.default_lib(),
+            target: paths.active_lib_link(),
+        },
+        LinkItem {
+            path: paths.default_share(),
+            target: paths.active_share_link(),
+        },
+    ];
+    // Links the stage itself ships must agree with what we derive.
+    for (path, target, fixed) in &stage_farm {
+        let derived = if *fixed {
+            fixed_links
+                .iter()
+                .find(|l| &l.path == path)
+                .map(|l| l.target.clone())
+        } else {
+            b.farm.get(path).map(|(t, _, _)| t.clone())
+        };
+        if derived.as_ref() != Some(target) {
+            b.conflicts.push(Conflict::StageLinkDisagrees {
+                path: path.clone(),
+                stage_target: target.clone(),
+                derived,
+            });
+        }
+    }
+
+    b.check_tree_symlinks(req.stage, &lib_top, &share_top, versioned);
+
+    // Directories: the trees' parents, every link's and copied file's parent.
+    b.want_dir_chain(&paths.pkglibdir());
+    b.want_dir_chain(&paths.sharedir());
+    let farm_parents: Vec<PathBuf> = b
+        .farm
+        .keys()
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect();
+    for p in farm_parents {
+        b.want_dir_chain(&p);
+    }
+    let unchanged_parents: Vec<PathBuf> = b
+        .unchanged
+        .iter()
+        .filter_map(|u| u.path.parent().map(Path::to_path_buf))
+        .collect();
+    for p in unchanged_parents {
+        b.want_dir_chain(&p);
+    }
+    // Empty stage directories outside the trees (Debian ships /var/lib/ganeti).
+    let empty_dirs: Vec<PathBuf> = b
+        .unchanged
+        .iter()
+        .filter(|u| matches!(u.kind, EntryKind::Dir { .. }))
+        .map(|u| u.path.clone())
+        .collect();
+    let occupied: BTreeSet<PathBuf> = b
+        .unchanged
+        .iter()
+        .filter(|u| !matches!(u.kind, EntryKind::Dir { .. }))
+        .flat_map(|u| {
+            u.path
+                .ancestors()
+                .skip(1)
+                .map(Path::to_path_buf)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for d in empty_dirs {
+        if !occupied.contains(&d)
+            && !req
+                .stage
+                .entries
+                .iter()
+                .any(|e| e.logical.parent() == Some(d.as_path()))
+        {
+            b.want_dir_chain(&d);
+        }
+    }
+    b.unchanged
+        .retain(|u| !matches!(u.kind, EntryKind::Dir { .. }));
+
+    let activate = req.activate.then(|| {
+        [
+            LinkItem {
+                path: paths.active_lib_link(),
+                target: lib_top.clone(),
+            },
+            LinkItem {
+                path: paths.active_share_link(),
+                target: share_top.clone(),
+            },
+        ]
+    });
+    if let Some(links) = &activate {
+        b.want_dir_chain(&paths.confdir());
+        let _ = links;
+    }
+
+    let farm_for = |tree: Tree| -> Vec<ManifestLink> {
+        b.farm
+            .iter()
+            .filter(|(_, (_, t, _))| *t == tree)
+            .map(|(p, (target, _, _))| ManifestLink {
+                path: p.clone(),
+                target: target.clone(),
+            })
+            .collect()
+    };
+    let lib_links = farm_for(Tree::Lib);
+    let share_links = farm_for(Tree::Share);
+    let finish = |tree: Tree, top: PathBuf, items: BTreeMap<PathBuf, TreeItem>, links| TreePlan {
+        tree,
+        logical: top,
+        items: items.into_values().collect(),
+        links,
+    };
+    let mut conflicts = b.conflicts;
+    conflicts.sort();
+    conflicts.dedup();
+    Desired {
+        release: req.release.clone(),
+        dir_version: dv,
+        versioned_stage: versioned,
+        lib: finish(Tree::Lib, lib_top, b.lib, lib_links),
+        share: finish(Tree::Share, share_top, b.share, share_links),
+        fixed_links,
+        farm: b
+            .farm
+            .into_iter()
+            .map(|(path, (target, _, _))| LinkItem { path, target })
+            .collect(),
+        unchanged: b.unchanged,
+        dirs: b.dirs,
+        activate,
+        keep_existing: req.keep_existing,
+        warnings: b.warnings,
+        conflicts,
+    }
+}
+
+struct Builder<'a> {
+    paths: &'a InstallPaths,
+    stage_modes: BTreeMap<PathBuf, u32>,
+    lib: BTreeMap<PathBuf, TreeItem>,
+    share: BTreeMap<PathBuf, TreeItem>,
+    /// destination -> stage path that claimed it
+    claims: BTreeMap<PathBuf, PathBuf>,
+    /// farm link path -> (relative target, tree, stage path of the program)
+    farm: BTreeMap<PathBuf, (PathBuf, Tree, PathBuf)>,
+    unchanged: Vec<UnchangedItem>,
+    dirs: BTreeMap<PathBuf, u32>,
+    warnings: Vec<String>,
+    conflicts: Vec<Conflict>,
+    /// stage logical path -> logical path after relocation into a tree
+    relocated: BTreeMap<PathBuf, PathBuf>,
+}
+
+impl Builder<'_> {
+    fn claim(&mut self, destination: PathBuf, source: &Path) -> bool {
+        if let Some(first) = self.claims.get(&destination) {
+            if first != source {
+                self.conflicts.push(Conflict::ClaimedTwice {
+                    destination,
+                    first: first.clone(),
+                    second: source.to_path_buf(),
+                });
+            }
+            return false;
+        }
+        self.claims.insert(destination, source.to_path_buf());
+        true
+    }
+
+    fn add_farm(&mut self, link: &Path, wanted: &Path, tree: Tree, source: &Path) {
+        if !self.claim(link.to_path_buf(), source) {
+            return;
+        }
+        let target = relative_path(link.parent().unwrap_or(Path::new("/")), wanted);
+        self.farm
+            .insert(link.to_path_buf(), (target, tree, source.to_path_buf()));
+    }
+
+    fn place(&mut self, tree: Tree, rel: PathBuf, e: &crate::stage::StageEntry) {
+        let top = match tree {
+            Tree::Lib => self.paths.pkglibdir(),
+            Tree::Share => self.paths.sharedir(),
+        };
+        let _ = top;
+        let (map_top, kind, source, mtime) = match &e.kind {
+            StageKind::Dir { mode } => (tree, EntryKind::Dir { mode: *mode }, None, None),
+            StageKind::File {
+                mode, size, mtime, ..
+            } => (
+                tree,
+                EntryKind::File {
+                    mode: *mode,
+                    size: *size,
+                },
+                Some(e.logical.clone()),
+                Some(*mtime),
+            ),
+            StageKind::Symlink { target } => (
+                tree,
+                EntryKind::Symlink {
+                    target: target.clone(),
+                },
+                None,
+                None,
+            ),
+            StageKind::Special => return,
+        };
+        let destination = Path::new(&format!("{map_top}:")).join(&rel);
+        if !matches!(kind, EntryKind::Dir { .. }) && !self.claim(destination, &e.logical) {
+            return;
+        }
+        // Parent directories inside the tree, with the stage's modes.
+        let mut parent = rel.parent();
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            let map = match tree {
+                Tree::Lib => &mut self.lib,
+                Tree::Share => &mut self.share,
+            };
+            if !map.contains_key(p) {
+                let stage_dir = match tree {
+                    Tree::Lib => Path::new("/").join(p),
+                    Tree::Share => e
+                        .logical
+                        .ancestors()
+                        .nth(rel.components().count() - p.components().count())
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default(),
+                };
+                let mode = self.stage_modes.get(&stage_dir).copied().unwrap_or(0o755);
+                map.insert(
+                    p.to_path_buf(),
+                    TreeItem {
+                        rel: p.to_path_buf(),
+                        source: None,
+                        kind: EntryKind::Dir { mode },
+                        mtime: None,
+                    },
+                );
+            }
+            parent = p.parent();
+        }
+        let top_dir = match tree {
+            Tree::Lib => self.paths.pkglibdir(),
+            Tree::Share => self.paths.sharedir(),
+        };
+        let _ = top_dir;
+        self.relocated
+            .insert(e.logical.clone(), Path::new(&format!("/{tree}")).join(&rel));
+        let map = match tree {
+            Tree::Lib => &mut self.lib,
+            Tree::Share => &mut self.share,
+        };
+        map.insert(
+            rel.clone(),
+            TreeItem {
+                rel,
+                source,
+                kind,
+                mtime,
+            },
+        );
+    }
+
+    fn unchanged(&mut self, e: &crate::stage::StageEntry) {
+        let (kind, mtime) = match &e.kind {
+            StageKind::Dir { mode } => (EntryKind::Dir { mode: *mode }, None),
+            StageKind::File {
+                mode, size, mtime, ..
+            } => (
+                EntryKind::File {
+                    mode: *mode,
+                    size: *size,
+                },
+                Some(*mtime),
+            ),
+            StageKind::Symlink { target } => {
+                if resolve_lexically(&e.logical, target).is_none() {
+                    self.conflicts.push(Conflict::LinkOutsideStage {
+                        path: e.logical.clone(),
+                        target: target.clone(),
+                    });
+                    return;
+                }
+                (
+                    EntryKind::Symlink {
+                        target: target.clone(),
+                    },
+                    None,
+                )
+            }
+            StageKind::Special => return,
+        };
+        if !matches!(kind, EntryKind::Dir { .. }) && !self.claim(e.logical.clone(), &e.logical) {
+            return;
+        }
+        self.unchanged.push(UnchangedItem {
+            path: e.logical.clone(),
+            kind,
+            mtime,
+        });
+    }
+
+    fn want_dir_chain(&mut self, dir: &Path) {
+        for d in dir.ancestors() {
+            if d == Path::new("/") || d.as_os_str().is_empty() {
+                break;
+            }
+            let mode = self.stage_modes.get(d).copied().unwrap_or(0o755);
+            self.dirs.entry(d.to_path_buf()).or_insert(mode);
+        }
+    }
+
+    /// Symlinks placed in a tree must still reach their target afterwards.
+    fn check_tree_symlinks(
+        &mut self,
+        stage: &Stage,
+        lib_top: &Path,
+        share_top: &Path,
+        versioned: bool,
+    ) {
+        let mut found = Vec::new();
+        for (tree, map) in [(Tree::Lib, &self.lib), (Tree::Share, &self.share)] {
+            let top = if tree == Tree::Lib {
+                lib_top
+            } else {
+                share_top
+            };
+            for item in map.values() {
+                let EntryKind::Symlink { target } = &item.kind else {
+                    continue;
+                };
+                let stage_path = if versioned {
+                    top.join(&item.rel)
+                } else {
+                    self.stage_path_of(tree, &item.rel)
+                };
+                if target.is_absolute() {
+                    found.push(Conflict::AbsoluteLinkInTree {
+                        path: stage_path,
+                        target: target.clone(),
+                    });
+                    continue;
+                }
+                let Some(resolved) = resolve_lexically(&stage_path, target) else {
+                    found.push(Conflict::LinkOutsideStage {
+                        path: stage_path,
+                        target: target.clone(),
+                    });
+                    continue;
+                };
+                let in_stage = stage.entries.iter().any(|e| e.logical == resolved);
+                let new_home = Path::new(&format!("/{tree}")).join(&item.rel);
+                let after = resolve_lexically(&new_home, target);
+                let ok = if versioned {
+                    in_stage && resolved.starts_with(top)
+                } else {
+                    in_stage && self.relocated.get(&resolved) == after.as_ref()
+                };
+                if !ok {
+                    found.push(Conflict::LinkBrokenByRelocation {
+                        path: stage_path,
+                        target: target.clone(),
+                    });
+                }
+            }
+        }
+        self.conflicts.extend(found);
+    }
+
+    fn stage_path_of(&self, tree: Tree, rel: &Path) -> PathBuf {
+        let home = Path::new(&format!("/{tree}")).join(rel);
+        self.relocated
+            .iter()
+            .find(|(_, v)| **v == home)
+            .map(|(k, _)| k.clone())
+            .unwrap_or(home)
+    }
+}
+
+/// What is at a destination path now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum Found {
+    Missing,
+    Dir,
+    /// A regular file; `same` tells whether it equals the stage's copy.
+    File {
+        same: bool,
+    },
+    Symlink {
+        target: PathBuf,
+    },
+    Other,
+}
+
+/// A snapshot of the destination, taken by [`crate::apply::observe`].
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub found: BTreeMap<PathBuf, Found>,
+    /// Existing manifests of this version's trees (or why unreadable).
+    pub manifests: BTreeMap<Tree, Result<Option<Manifest>, String>>,
+}
+
+impl Observed {
+    fn at(&self, p: &Path) -> &Found {
+        self.found.get(p).unwrap_or(&Found::Missing)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Build the tree under a temporary name and rename it into place.
+    InstallTree {
+        tree: Tree,
+        path: PathBuf,
+        entries: usize,
+        replaces: bool,
+    },
+    KeepTree {
+        tree: Tree,
+        path: PathBuf,
+    },
+    CreateDir {
+        path: PathBuf,
+        mode: u32,
+    },
+    CreateLink {
+        role: LinkRole,
+        path: PathBuf,
+        target: PathBuf,
+    },
+    KeepLink {
+        role: LinkRole,
+        path: PathBuf,
+        target: PathBuf,
+    },
+    CopyFile {
+        path: PathBuf,
+        mode: u32,
+        size: u64,
+    },
+    CopyLink {
+        path: PathBuf,
+        target: PathBuf,
+    },
+    KeepFile {
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkRole {
+    Fixed,
+    Farm,
+    Active,
+}
+
+/// The reconciled plan: ordered actions, nothing conflicting.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Plan {
+    pub release: Release,
+    pub dir_version: DirVersion,
+    pub actions: Vec<Action>,
+    pub warnings: Vec<String>,
+    #[serde(skip)]
+    pub desired: Desired,
+}
+
+impl Plan {
+    pub fn changes(&self) -> usize {
+        self.actions
+            .iter()
+            .filter(|a| {
+                !matches!(
+                    a,
+                    Action::KeepTree { .. } | Action::KeepLink { .. } | Action::KeepFile { .. }
+                )
+            })
+            .count()
+    }
+}
+
+fn describe(found: &Found) -> String {
+    match found {
+        Found::Missing => "nothing".into(),
+        Found::Dir => "a directory".into(),
+        Found::File { .. } => "a regular file".into(),
+        Found::Symlink { target } => format!("a link to {}", target.display()),
+        Found::Other => "a special file".into(),
+    }
+}
+
+/// Step 2: the desired state against the destination.
+pub fn reconcile(desired: Desired, observed: &Observed) -> Result<Plan, Vec<Conflict>> {
+    let mut conflicts = desired.conflicts.clone();
+    let mut actions = Vec::new();
+    let mut warnings = desired.warnings.clone();
+
+    for dir in desired.dirs.keys() {
+        match observed.at(dir) {
+            Found::Missing => actions.push(Action::CreateDir {
+                path: dir.clone(),
+                mode: desired.dirs[dir],
+            }),
+            Found::Dir => {}
+            // A symlink to a directory is fine as a parent (merged /usr).
+            Found::Symlink { .. } => {}
+            other => conflicts.push(Conflict::Occupied {
+                path: dir.clone(),
+                found: describe(other),
+                wanted: PathBuf::from("(a directory)"),
+            }),
+        }
+    }
+
+    for plan in [&desired.lib, &desired.share] {
+        let wanted = plan.manifest(&desired.release, &desired.dir_version);
+        let replaces = match observed.at(&plan.logical) {
+            Found::Missing => false,
+            Found::Dir => match observed.manifests.get(&plan.tree) {
+                Some(Ok(Some(existing))) if *existing == wanted => {
+                    actions.push(Action::KeepTree {
+                        tree: plan.tree,
+                        path: plan.logical.clone(),
+                    });
+                    continue;
+                }
+                Some(Ok(Some(_))) => true,
+                Some(Err(reason)) => {
+                    conflicts.push(Conflict::UnreadableManifest {
+                        path: plan.logical.clone(),
+                        reason: reason.clone(),
+                    });
+                    continue;
+                }
+                _ => {
+                    conflicts.push(Conflict::ForeignTree {
+                        path: plan.logical.clone(),
+                    });
+                    continue;
+                }
+            },
+            other => {
+                conflicts.push(Conflict::Occupied {
+                    path: plan.logical.clone(),
+                    found: describe(other),
+                    wanted: PathBuf::from("(a version tree)"),
+                });
+                continue;
+            }
+        };
+        actions.push(Action::InstallTree {
+            tree: plan.tree,
+            path: plan.logical.clone(),
+            entries: plan.items.len(),
+            replaces,
+        });
+    }
+
+    let link = |role: LinkRole,
+                l: &LinkItem,
+                actions: &mut Vec<Action>,
+                conflicts: &mut Vec<Conflict>| match observed.at(&l.path) {
+        Found::Missing => actions.push(Action::CreateLink {
+            role,
+            path: l.path.clone(),
+            target: l.target.clone(),
+        }),
+        Found::Symlink { target } if *target == l.target => actions.push(Action::KeepLink {
+            role,
+            path: l.path.clone(),
+            target: l.target.clone(),
+        }),
+        other => conflicts.push(Conflict::Occupied {
+            path: l.path.clone(),
+            found: describe(other),
+            wanted: l.target.clone(),
+        }),
+    };
+    for l in &desired.fixed_links {
+        link(LinkRole::Fixed, l, &mut actions, &mut conflicts);
+    }
+    for l in &desired.farm {
+        link(LinkRole::Farm, l, &mut actions, &mut conflicts);
+    }
+
+    for u in &desired.unchanged {
+        match (&u.kind, observed.at(&u.path)) {
+            (EntryKind::File { mode, size }, Found::Missing) => actions.push(Action::CopyFile {
+                path: u.path.clone(),
+                mode: *mode,
+                size: *size,
+            }),
+            (EntryKind::File { .. }, Found::File { same: true }) => {
+                actions.push(Action::KeepFile {
+                    path: u.path.clone(),
+                })
+            }
+            (EntryKind::Symlink { target }, Found::Missing) => actions.push(Action::CopyLink {
+                path: u.path.clone(),
+                target: target.clone(),
+            }),
+            (EntryKind::Symlink { target }, Found::Symlink { target: t }) if t == target => actions
+                .push(Action::KeepFile {
+                    path: u.path.clone(),
+                }),
+            (EntryKind::Dir { .. }, _) => {}
+            (_, Found::File { same: false }) if desired.keep_existing => {
+                warnings.push(format!(
+                    "{}: exists with other content; kept as it is (--keep-existing)",
+                    u.path.display()
+                ));
+                actions.push(Action::KeepFile {
+                    path: u.path.clone(),
+                });
+            }
+            (_, Found::File { same: false }) => conflicts.push(Conflict::FileDiffers {
+                path: u.path.clone(),
+            }),
+            (_, other) => conflicts.push(Conflict::Occupied {
+                path: u.path.clone(),
+                found: describe(other),
+                wanted: u.path.clone(),
+            }),
+        }
+    }
+
+    if let Some(links) = &desired.activate {
+        for l in links {
+            match observed.at(&l.path) {
+                Found::Missing => actions.push(Action::CreateLink {
+                    role: LinkRole::Active,
+                    path: l.path.clone(),
+                    target: l.target.clone(),
+                }),
+                Found::Symlink { target } if *target == l.target => {
+                    actions.push(Action::KeepLink {
+                        role: LinkRole::Active,
+                        path: l.path.clone(),
+                        target: l.target.clone(),
+                    })
+                }
+                // A dangling switch link may be repaired (upstream #1131).
+                Found::Symlink { target } if matches!(observed.at(target), Found::Missing) => {
+                    actions.push(Action::CreateLink {
+                        role: LinkRole::Active,
+                        path: l.path.clone(),
+                        target: l.target.clone(),
+                    })
+                }
+                Found::Symlink { target } => conflicts.push(Conflict::ActiveElsewhere {
+                    link: l.path.clone(),
+                    target: target.clone(),
+                }),
+                other => conflicts.push(Conflict::Occupied {
+                    path: l.path.clone(),
+                    found: describe(other),
+                    wanted: l.target.clone(),
+                }),
+            }
+        }
+    }
+
+    if !conflicts.is_empty() {
+        conflicts.sort();
+        conflicts.dedup();
+        return Err(conflicts);
+    }
+    Ok(Plan {
+        release: desired.release.clone(),
+        dir_version: desired.dir_version.clone(),
+        actions,
+        warnings,
+        desired,
+    })
+}
+
+/// The plan as stable, sorted text lines (one per action).
+pub fn render_text(plan: &Plan) -> String {
+    let mut lines: Vec<String> = plan
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::InstallTree {
+                tree,
+                path,
+                entries,
+                replaces,
+            } => format!(
+                "{} {tree} tree {} ({entries} entries)",
+                if *replaces { "replace" } else { "install" },
+                path.display()
+            ),
+            Action::KeepTree { tree, path } => {
+                format!("keep    {tree} tree {} (identical)", path.display())
+            }
+            Action::CreateDir { path, mode } => format!("mkdir   {} ({mode:04o})", path.display()),
+            Action::CreateLink { role, path, target } => {
+                format!(
+                    "link    {} -> {} ({})",
+                    path.display(),
+                    target.display(),
+                    role_name(*role)
+                )
+            }
+            Action::KeepLink { role, path, target } => {
+                format!(
+                    "keep    {} -> {} ({})",
+                    path.display(),
+                    target.display(),
+                    role_name(*role)
+                )
+            }
+            Action::CopyFile { path, mode, size } => {
+                format!("copy    {} ({mode:04o}, {size} bytes)", path.display())
+            }
+            Action::CopyLink { path, target } => {
+                format!("copy    {} -> {}", path.display(), target.display())
+            }
+            Action::KeepFile { path } => format!("keep    {} (identical)", path.display()),
+        })
+        .collect();
+    lines.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    let mut out = format!(
+        "ganeti-layout plan: release {}, directory version {}: {} changes\n",
+        plan.release,
+        plan.dir_version,
+        plan.changes()
+    );
+    for w in &plan.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    for l in lines {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+fn role_name(role: LinkRole) -> &'static str {
+    match role {
+        LinkRole::Fixed => "fixed",
+        LinkRole::Farm => "farm",
+        LinkRole::Active => "active version",
+    }
+}
+
+fn sort_key(line: &str) -> (&str, &str) {
+    let mut parts = line.splitn(2, char::is_whitespace);
+    let verb = parts.next().unwrap_or("");
+    let rest = parts.next().unwrap_or("").trim_start();
+    (rest, verb)
+}

@@ -1,0 +1,1 @@
+//! Atomically switches a node between installed Ganeti versions (work in progress: see the project issues).
