@@ -84,6 +84,19 @@ pub fn observe(desired: &Desired, paths: &InstallPaths, stage: &Stage) -> Observ
     for p in desired.paths_to_observe() {
         found.insert(p.clone(), found_at(&paths.host(&p)));
     }
+    // Where the switch links point now, to tell a dangling one from a live one.
+    let targets: Vec<PathBuf> = found
+        .values()
+        .filter_map(|f| match f {
+            Found::Symlink { target } if target.is_absolute() => Some(target.clone()),
+            _ => None,
+        })
+        .collect();
+    for t in targets {
+        found
+            .entry(t.clone())
+            .or_insert_with(|| found_at(&paths.host(&t)));
+    }
     for u in &desired.unchanged {
         if let (EntryKind::File { .. }, Some(Found::File { same })) =
             (&u.kind, found.get_mut(&u.path))

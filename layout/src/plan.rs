@@ -580,6 +580,7 @@ pub fn desired(req: &Request<'_>) -> Desired {
     let unchanged_parents: Vec<PathBuf> = b
         .unchanged
         .iter()
+        .filter(|u| !matches!(u.kind, EntryKind::Dir { .. }))
         .filter_map(|u| u.path.parent().map(Path::to_path_buf))
         .collect();
     for p in unchanged_parents {
