@@ -4,14 +4,15 @@
 //! use it; nothing here is real Ganeti code.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::paths::InstallPaths;
 use crate::version::Release;
 
 /// Python entry scripts (share tree), by original directory.
 pub const SHARE_PROGRAMS: &[(&str, &[&str])] = &[
     (
-        "usr/sbin",
+        "sbin",
         &[
             "ganeti-noded",
             "ganeti-rapi",
@@ -30,7 +31,7 @@ pub const SHARE_PROGRAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "usr/lib/ganeti",
+        "pkglib",
         &[
             "check-cert-expired",
             "ensure-dirs",
@@ -42,7 +43,7 @@ pub const SHARE_PROGRAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "usr/lib/ganeti/tools",
+        "pkglib/tools",
         &[
             "burnin",
             "cfgshell",
@@ -66,7 +67,7 @@ pub const SHARE_PROGRAMS: &[(&str, &[&str])] = &[
 /// Other programs (lib tree), by original directory.
 pub const LIB_PROGRAMS: &[(&str, &[&str])] = &[
     (
-        "usr/sbin",
+        "sbin",
         &[
             "ganeti-cleaner",
             "ganeti-confd",
@@ -78,9 +79,9 @@ pub const LIB_PROGRAMS: &[(&str, &[&str])] = &[
             "ganeti-wconfd",
         ],
     ),
-    ("usr/bin", &["htools"]),
+    ("bin", &["htools"]),
     (
-        "usr/lib/ganeti",
+        "pkglib",
         &[
             "daemon-util",
             "kvm-ifup",
@@ -93,7 +94,7 @@ pub const LIB_PROGRAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "usr/lib/ganeti/tools",
+        "pkglib/tools",
         &[
             "kvm-console-wrapper",
             "master-ip-setup",
@@ -178,7 +179,7 @@ pub const COMPLETIONS: &[&str] = &[
     "mon-collector",
 ];
 
-fn write(dir: &Path, rel: &str, content: &str, mode: u32) -> std::io::Result<()> {
+fn write(dir: &Path, rel: &Path, content: &str, mode: u32) -> std::io::Result<()> {
     let path = dir.join(rel);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
@@ -187,7 +188,7 @@ fn write(dir: &Path, rel: &str, content: &str, mode: u32) -> std::io::Result<()>
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
 }
 
-fn link(dir: &Path, rel: &str, target: &str) -> std::io::Result<()> {
+fn link(dir: &Path, rel: &Path, target: &str) -> std::io::Result<()> {
     let path = dir.join(rel);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
@@ -195,14 +196,31 @@ fn link(dir: &Path, rel: &str, target: &str) -> std::io::Result<()> {
     std::os::unix::fs::symlink(target, path)
 }
 
-/// Writes the demo stage of `release` into `dir` (which should be empty).
-pub fn write_stage(dir: &Path, release: &Release) -> std::io::Result<()> {
+/// A stage-relative path for a logical one.
+fn rel(logical: &Path) -> PathBuf {
+    logical.strip_prefix("/").unwrap_or(logical).to_path_buf()
+}
+
+/// Where a program list's directory (`sbin`, `bin`, `pkglib/tools`) is.
+fn program_dir(paths: &InstallPaths, dir: &str) -> PathBuf {
+    let (base, sub) = dir.split_once('/').unwrap_or((dir, ""));
+    let top = match base {
+        "bin" => paths.bindir(),
+        "sbin" => paths.sbindir(),
+        _ => paths.pkglibdir(),
+    };
+    rel(&top.join(sub))
+}
+
+/// Writes the demo stage of `release` into `dir` (which should be empty),
+/// laid out for `paths` as `make install DESTDIR=dir` would.
+pub fn write_stage(dir: &Path, release: &Release, paths: &InstallPaths) -> std::io::Result<()> {
     for (d, names) in SHARE_PROGRAMS {
         for n in *names {
             let module = n.replace('-', "_");
             write(
                 dir,
-                &format!("{d}/{n}"),
+                &program_dir(paths, d).join(n),
                 &format!("#!/usr/bin/python3\n# {n} of demo Ganeti {release}\nfrom ganeti.client import {module}\n"),
                 0o755,
             )?;
@@ -216,69 +234,63 @@ pub fn write_stage(dir: &Path, release: &Release) -> std::io::Result<()> {
                 format!("#!/bin/sh\n# {n} of demo Ganeti {release}\nexit 0\n")
             };
             let mode = if *n == "net-common" { 0o644 } else { 0o755 };
-            write(dir, &format!("{d}/{n}"), &body, mode)?;
+            write(dir, &program_dir(paths, d).join(n), &body, mode)?;
         }
     }
     for role in HTOOLS_ROLES {
-        link(dir, &format!("usr/bin/{role}"), "htools")?;
+        link(dir, &rel(&paths.bindir().join(role)), "htools")?;
     }
-    link(
-        dir,
-        "usr/lib/ganeti/iallocators/hail",
-        "../../../bin/htools",
-    )?;
-    let py = "usr/lib/python3/dist-packages/ganeti";
-    write(dir, &format!("{py}/__init__.py"), "", 0o644)?;
+    let hail = paths.pkglibdir().join("iallocators/hail");
+    let htools = crate::paths::relative_path(
+        hail.parent().unwrap_or(Path::new("/")),
+        &paths.bindir().join("htools"),
+    );
+    link(dir, &rel(&hail), &htools.to_string_lossy())?;
+    let py = rel(&paths.libdir().join("python3/dist-packages/ganeti"));
+    write(dir, &py.join("__init__.py"), "", 0o644)?;
     write(
         dir,
-        &format!("{py}/_constants.py"),
+        &py.join("_constants.py"),
         &format!("RELEASE_VERSION = \"{release}\"\n"),
         0o644,
     )?;
-    write(dir, &format!("{py}/client/__init__.py"), "", 0o644)?;
+    write(dir, &py.join("client/__init__.py"), "", 0o644)?;
     write(
         dir,
-        &format!("{py}/client/gnt_cluster.py"),
+        &py.join("client/gnt_cluster.py"),
         &format!("# demo gnt-cluster of {release}\n"),
         0o644,
     )?;
     for (section, pages) in MAN_PAGES {
         let n = &section[3..];
         for p in *pages {
-            write(
-                dir,
-                &format!("usr/share/man/{section}/{p}.{n}.gz"),
-                &format!("demo page {p} {release}\n"),
-                0o644,
-            )?;
+            let page = rel(&paths.mandir().join(section).join(format!("{p}.{n}.gz")));
+            write(dir, &page, &format!("demo page {p} {release}\n"), 0o644)?;
         }
     }
+    let completions = rel(&paths.prefix().join("share/bash-completion/completions"));
     write(
         dir,
-        "usr/share/bash-completion/completions/ganeti",
+        &completions.join("ganeti"),
         "# demo completion\n",
         0o644,
     )?;
     for c in COMPLETIONS {
-        link(
-            dir,
-            &format!("usr/share/bash-completion/completions/{c}"),
-            "ganeti",
-        )?;
+        link(dir, &completions.join(c), "ganeti")?;
     }
     write(
         dir,
-        "etc/default/ganeti",
+        &rel(&paths.sysconfdir().join("default/ganeti")),
         "RAPI_ARGS=\"-b 127.0.0.1 --require-authentication\"\n",
         0o644,
     )?;
     write(
         dir,
-        "usr/share/doc/ganeti/NEWS",
+        &rel(&paths.prefix().join("share/doc/ganeti/NEWS")),
         &format!("Demo Ganeti {release}\n"),
         0o644,
     )?;
-    std::fs::create_dir_all(dir.join("var/lib/ganeti"))?;
-    std::fs::create_dir_all(dir.join("var/log/ganeti"))?;
+    std::fs::create_dir_all(dir.join(rel(&paths.datadir())))?;
+    std::fs::create_dir_all(dir.join(rel(&paths.logdir())))?;
     Ok(())
 }

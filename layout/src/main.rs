@@ -280,8 +280,12 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
         let release: Release = release.parse().map_err(input)?;
         let stage_dir = base.join(format!("stage-{release}"));
         if !stage_dir.exists() {
-            demo::write_stage(&stage_dir, &release)
-                .with_context(|| format!("writing demo stage {}", stage_dir.display()))?;
+            demo::write_stage(
+                &stage_dir,
+                &release,
+                &path_args.resolve(Path::new("/")).map_err(input)?,
+            )
+            .with_context(|| format!("writing demo stage {}", stage_dir.display()))?;
         }
         let args = InstallArgs {
             stage: stage_dir,

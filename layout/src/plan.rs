@@ -43,6 +43,11 @@ pub enum Conflict {
     },
     /// A fifo, socket or device in the stage.
     SpecialFile { path: PathBuf },
+    /// Nothing in the stage is a Ganeti program under the given paths.
+    NoPrograms {
+        sbindir: PathBuf,
+        pkglibdir: PathBuf,
+    },
     /// The stage is versioned, but not for the version given.
     WrongVersionInStage {
         found: Vec<String>,
@@ -98,6 +103,12 @@ impl fmt::Display for Conflict {
                 destination.display(),
                 first.display(),
                 second.display()
+            ),
+            NoPrograms { sbindir, pkglibdir } => write!(
+                f,
+                "the stage holds no Ganeti program under {} or {} and no version directory; does --prefix (or --libdir) match the build's?",
+                sbindir.display(),
+                pkglibdir.display()
             ),
             SpecialFile { path } => write!(f, "{}: a fifo, socket or device has no place in a Ganeti build; remove it from the stage", path.display()),
             WrongVersionInStage { found, expected } => write!(
@@ -565,6 +576,21 @@ pub fn desired(req: &Request<'_>) -> Desired {
     }
 
     b.check_tree_symlinks(req.stage, &lib_top, &share_top, versioned);
+    // A stage built for another prefix would be copied as "unchanged" files
+    // all over the destination: refuse it.
+    let has_program = b
+        .lib
+        .values()
+        .any(|i| !matches!(i.kind, EntryKind::Dir { .. }))
+        || b.share
+            .values()
+            .any(|i| i.rel.components().count() == 1 && !matches!(i.kind, EntryKind::Dir { .. }));
+    if !has_program {
+        b.conflicts.push(Conflict::NoPrograms {
+            sbindir: paths.sbindir(),
+            pkglibdir: paths.pkglibdir(),
+        });
+    }
 
     // Directories: the trees' parents, every link's and copied file's parent.
     b.want_dir_chain(&paths.pkglibdir());

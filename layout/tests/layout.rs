@@ -32,7 +32,12 @@ fn symlink(dir: &Path, rel: &str, target: &str) {
 
 fn demo_stage(dir: &Path, release: &str) -> PathBuf {
     let stage = dir.join(format!("stage-{release}"));
-    demo::write_stage(&stage, &release.parse().expect("release")).expect("demo stage");
+    demo::write_stage(
+        &stage,
+        &release.parse().expect("release"),
+        &InstallPaths::default(),
+    )
+    .expect("demo stage");
     stage
 }
 
@@ -705,4 +710,38 @@ fn cli_exit_codes_and_json() {
     let (code, _, err) = run_cli(&["remove", "--root", d, "--version", "3.0"]);
     assert_eq!(code, 1);
     assert!(err.contains("switch to another version first"), "{err}");
+}
+
+/// A stage built for another prefix must not be spread over the destination
+/// as "unchanged" files.
+#[test]
+fn conflict_stage_built_for_another_prefix() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let stage = demo_stage(tmp.path(), "3.0.2");
+    let p = InstallPaths::new(
+        Path::new("/"),
+        &tmp.path().join("opt"),
+        &tmp.path().join("etc"),
+        None,
+        &tmp.path().join("var"),
+    )
+    .expect("paths");
+    let scanned = Stage::scan(&stage, &p).expect("scan");
+    let spec = Spec::builtin();
+    let req = Request {
+        stage: &scanned,
+        spec: &spec,
+        paths: &p,
+        release: "3.0.2".parse().expect("release"),
+        style: DirStyle::Short,
+        activate: false,
+        keep_existing: false,
+    };
+    let desired = plan::desired(&req);
+    let text: Vec<String> = desired.conflicts.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter()
+            .any(|t| t.contains("holds no Ganeti program under") && t.contains("does --prefix")),
+        "{text:#?}"
+    );
 }

@@ -1,1 +1,604 @@
-//! Atomically switches a node between installed Ganeti versions (work in progress: see the project issues).
+//! `ganeti-switch`: switches a node between installed Ganeti versions by
+//! flipping `${sysconfdir}/ganeti/lib` and `${sysconfdir}/ganeti/share`.
+//!
+//! How a switch is made durable and consistent as a pair:
+//! 1. an exclusive `flock` on the lock file shared with `ganeti-upgrade`;
+//! 2. any interrupted switch is finished first (from its journal);
+//! 3. the journal `{from, to}` is written (fsync file, rename, fsync dir);
+//! 4. for lib, then share: a symlink under a unique temp name in the same
+//!    directory, renamed over the old link (rename(2) is atomic: a reader
+//!    never sees the name missing);
+//! 5. fsync of the directory; then the journal is removed (and fsynced).
+//!
+//! Every path operation is relative to the `${sysconfdir}/ganeti` directory,
+//! opened once with `O_DIRECTORY | O_NOFOLLOW`, so a parent swapped during
+//! the switch cannot redirect it. While a journal exists the node is
+//! "switching": `current` says so, and `repair` (or the next switch)
+//! finishes it. A reader may see lib and share on different versions only
+//! while a journal exists.
+//!
+//! `rustix` is used rather than `nix` (the crate the design card suggests):
+//! it has every `*at` call needed, including `renameat` and `fsync` on a
+//! directory fd, without `unsafe` in our code, and builds on musl.
+//!
+//! This crate never changes a version tree and never touches Ganeti's
+//! configuration or daemons.
+
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use ganeti_layout::durable::is_temp_name;
+use ganeti_layout::inspect::{self, SwitchLink};
+use ganeti_layout::{DirVersion, InstallPaths};
+use rustix::fs::{Mode, OFlags, CWD};
+
+pub mod env;
+
+/// The journal's name inside `${sysconfdir}/ganeti`.
+pub const JOURNAL_NAME: &str = ".ganeti-switch.journal";
+const JOURNAL_FORMAT: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    #[error("version {version} is not completely installed:\n  {}\nhint: install it with ganeti-layout install (or its packages) first", problems.join("\n  "))]
+    NotInstalled {
+        version: DirVersion,
+        problems: Vec<String>,
+    },
+    #[error("{path} is a real file or directory, not a symlink; refusing to replace it\nhint: move it aside after checking what it holds, then run again")]
+    NotASymlink { path: PathBuf },
+    #[error("Ganeti daemons look alive on this node ({}); the upgrade flow never switches under running daemons\nhint: stop them (daemon-util stop-all) or pass --force", daemons.join(", "))]
+    DaemonsRunning { daemons: Vec<String> },
+    #[error("the journal {path} cannot be read: {reason}\nhint: inspect it; remove it only once lib and share point where they should")]
+    BadJournal { path: PathBuf, reason: String },
+    #[error("nothing to revert: no interrupted switch recorded in {path}")]
+    NothingToRevert { path: PathBuf },
+    #[error("{operation} {path}")]
+    Io {
+        operation: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Manifest(#[from] ganeti_layout::manifest::ManifestError),
+}
+
+fn io<'a>(
+    operation: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> SwitchError + 'a {
+    move |source| SwitchError::Io {
+        operation,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn rio<'a>(
+    operation: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(rustix::io::Errno) -> SwitchError + 'a {
+    move |e| io(operation, path)(e.into())
+}
+
+/// The record of a switch in progress.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Journal {
+    pub format: u32,
+    pub pid: u32,
+    pub to: DirVersion,
+    /// Where lib and share pointed before (None: absent).
+    pub from_lib: Option<PathBuf>,
+    pub from_share: Option<PathBuf>,
+}
+
+/// The exclusive lock shared by `ganeti-switch` and `ganeti-upgrade`.
+pub struct NodeLock {
+    file: std::fs::File,
+    pub path: PathBuf,
+}
+
+impl NodeLock {
+    /// Takes the lock, waiting for the holder; `on_wait` is told who holds it.
+    pub fn acquire(
+        paths: &InstallPaths,
+        on_wait: impl FnOnce(&str),
+    ) -> Result<NodeLock, SwitchError> {
+        let path = paths.host(&paths.lock_file());
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io("create directory", parent))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io("open lock file", &path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                on_wait(holder.trim());
+                file.lock().map_err(io("lock", &path))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", &path)(e)),
+        }
+        // Informational: who holds it, for the next waiter's message.
+        let _ = file.set_len(0);
+        let _ = writeln!(file, "pid {} ({})", std::process::id(), env::program_name());
+        Ok(NodeLock { file, path })
+    }
+
+    /// Takes the lock only if it is free.
+    pub fn try_acquire(paths: &InstallPaths) -> Result<Option<NodeLock>, SwitchError> {
+        let path = paths.host(&paths.lock_file());
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io("create directory", parent))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io("open lock file", &path))?;
+        match file.try_lock() {
+            Ok(()) => {
+                let _ = file.set_len(0);
+                let _ = writeln!(file, "pid {} ({})", std::process::id(), env::program_name());
+                Ok(Some(NodeLock { file, path }))
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(io("lock", &path)(e)),
+        }
+    }
+
+    pub fn holder(paths: &InstallPaths) -> String {
+        std::fs::read_to_string(paths.host(&paths.lock_file()))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for NodeLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// `${sysconfdir}/ganeti`, opened without following a final symlink.
+struct ConfDir {
+    fd: OwnedFd,
+    host: PathBuf,
+}
+
+impl ConfDir {
+    fn open(paths: &InstallPaths, create: bool) -> Result<ConfDir, SwitchError> {
+        let host = paths.host(&paths.confdir());
+        if create {
+            std::fs::create_dir_all(&host).map_err(io("create directory", &host))?;
+        }
+        let fd = rustix::fs::openat(
+            CWD,
+            &host,
+            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(rio("open directory", &host))?;
+        Ok(ConfDir { fd, host })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.host.join(name)
+    }
+
+    fn read_link(&self, name: &str) -> Result<Option<PathBuf>, SwitchError> {
+        match rustix::fs::readlinkat(self.fd.as_fd(), name, Vec::new()) {
+            Ok(t) => Ok(Some(PathBuf::from(
+                <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(t.into_bytes()),
+            ))),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(rustix::io::Errno::INVAL) => Err(SwitchError::NotASymlink {
+                path: self.path(name),
+            }),
+            Err(e) => Err(rio("read link", &self.path(name))(e)),
+        }
+    }
+
+    fn fsync(&self) -> Result<(), SwitchError> {
+        rustix::fs::fsync(&self.fd).map_err(rio("fsync directory", &self.host))
+    }
+
+    /// symlink to a unique temp name, rename over `name`.
+    fn replace_link(&self, name: &str, target: &Path) -> Result<(), SwitchError> {
+        let tmp = ganeti_layout::durable::temp_sibling(Path::new(name));
+        let tmp = tmp.to_string_lossy().into_owned();
+        rustix::fs::symlinkat(target, self.fd.as_fd(), &tmp)
+            .map_err(rio("create symlink", &self.path(&tmp)))?;
+        env::crash_point("after-temp-link");
+        if let Err(e) = rustix::fs::renameat(self.fd.as_fd(), &tmp, self.fd.as_fd(), name) {
+            let _ = rustix::fs::unlinkat(self.fd.as_fd(), &tmp, rustix::fs::AtFlags::empty());
+            return Err(rio("rename over", &self.path(name))(e));
+        }
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) -> Result<(), SwitchError> {
+        match rustix::fs::unlinkat(self.fd.as_fd(), name, rustix::fs::AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) => Err(rio("remove", &self.path(name))(e)),
+        }
+    }
+
+    fn read_journal(&self) -> Result<Option<Journal>, SwitchError> {
+        let fd = match rustix::fs::openat(
+            self.fd.as_fd(),
+            JOURNAL_NAME,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(rio("open", &self.path(JOURNAL_NAME))(e)),
+        };
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text)
+            .map_err(io("read", &self.path(JOURNAL_NAME)))?;
+        let journal: Journal =
+            serde_json::from_str(&text).map_err(|e| SwitchError::BadJournal {
+                path: self.path(JOURNAL_NAME),
+                reason: e.to_string(),
+            })?;
+        if journal.format != JOURNAL_FORMAT {
+            return Err(SwitchError::BadJournal {
+                path: self.path(JOURNAL_NAME),
+                reason: format!("format {} is not {JOURNAL_FORMAT}", journal.format),
+            });
+        }
+        Ok(Some(journal))
+    }
+
+    /// fsync(file) + rename + fsync(dir), all relative to the directory fd.
+    fn write_journal(&self, journal: &Journal) -> Result<(), SwitchError> {
+        let tmp = ganeti_layout::durable::temp_sibling(Path::new(JOURNAL_NAME));
+        let tmp = tmp.to_string_lossy().into_owned();
+        let fd = rustix::fs::openat(
+            self.fd.as_fd(),
+            &tmp,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(rio("create", &self.path(&tmp)))?;
+        let mut f = std::fs::File::from(fd);
+        // Plain data with string keys: serialising cannot fail.
+        let bytes = serde_json::to_vec(journal).expect("journal serialises");
+        f.write_all(&bytes).map_err(io("write", &self.path(&tmp)))?;
+        f.sync_all().map_err(io("fsync", &self.path(&tmp)))?;
+        rustix::fs::renameat(self.fd.as_fd(), &tmp, self.fd.as_fd(), JOURNAL_NAME)
+            .map_err(rio("rename into place", &self.path(JOURNAL_NAME)))?;
+        self.fsync()
+    }
+
+    fn stale_temps(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.host) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                is_temp_name(n)
+                    && (n.starts_with(".lib.")
+                        || n.starts_with(".share.")
+                        || n.starts_with(&format!("{JOURNAL_NAME}.")))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// What a node looks like from the switcher's point of view.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub active: inspect::Active,
+    pub journal: Option<Journal>,
+    pub stale_temp_links: Vec<String>,
+    /// One line per problem; empty when sound.
+    pub problems: Vec<String>,
+}
+
+impl Status {
+    pub fn is_sound(&self) -> bool {
+        self.problems.is_empty()
+    }
+    /// The version a reader is guaranteed to get, when stable.
+    pub fn stable_version(&self) -> Option<&DirVersion> {
+        if self.journal.is_some() {
+            return None;
+        }
+        self.active.version()
+    }
+}
+
+/// Reads the node's state and judges it; changes nothing.
+pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
+    let active = inspect::read_active(paths);
+    let (journal, stale) = match ConfDir::open(paths, false) {
+        Ok(dir) => (dir.read_journal()?, dir.stale_temps()),
+        Err(SwitchError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            (None, Vec::new())
+        }
+        Err(e) => return Err(e),
+    };
+    let mut problems = Vec::new();
+    let confdir = paths.host(&paths.confdir());
+    if let Some(j) = &journal {
+        problems.push(format!(
+            "{}: an interrupted switch to {} (pid {}) is recorded; run ganeti-switch repair",
+            confdir.join(JOURNAL_NAME).display(),
+            j.to,
+            j.pid
+        ));
+    }
+    for t in &stale {
+        problems.push(format!(
+            "{}: stale temporary link from an interrupted switch; ganeti-switch repair removes it",
+            confdir.join(t).display()
+        ));
+    }
+    for (name, link) in [("lib", &active.lib), ("share", &active.share)] {
+        match link {
+            SwitchLink::Missing => {}
+            SwitchLink::NotASymlink => {
+                problems.push(format!("{}: not a symlink", confdir.join(name).display()))
+            }
+            SwitchLink::Points {
+                target,
+                version,
+                exists,
+            } => {
+                if !exists {
+                    problems.push(format!(
+                        "{}: dangles (target {} does not exist)",
+                        confdir.join(name).display(),
+                        target.display()
+                    ));
+                } else if version.is_none() {
+                    problems.push(format!(
+                        "{}: points to {}, not a version directory",
+                        confdir.join(name).display(),
+                        target.display()
+                    ));
+                }
+            }
+        }
+    }
+    match (&active.lib, &active.share) {
+        (
+            SwitchLink::Points {
+                version: Some(a), ..
+            },
+            SwitchLink::Points {
+                version: Some(b), ..
+            },
+        ) if a != b => {
+            problems.push(format!(
+                "{}: lib is on {a} but share is on {b}",
+                confdir.display()
+            ));
+        }
+        (SwitchLink::Missing, SwitchLink::Points { .. })
+        | (SwitchLink::Points { .. }, SwitchLink::Missing) => {
+            problems.push(format!(
+                "{}: only one of lib and share exists",
+                confdir.display()
+            ));
+        }
+        _ => {}
+    }
+    Ok(Status {
+        active,
+        journal,
+        stale_temp_links: stale,
+        problems,
+    })
+}
+
+/// What `switch_to` or `repair` did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    Switched {
+        from: Option<DirVersion>,
+        to: DirVersion,
+    },
+    AlreadyActive {
+        version: DirVersion,
+    },
+    Repaired {
+        to: DirVersion,
+    },
+    Reverted {
+        lib: Option<PathBuf>,
+        share: Option<PathBuf>,
+    },
+    NothingToRepair,
+}
+
+/// Daemons whose pid file names a live process.
+pub fn live_daemons(paths: &InstallPaths) -> Vec<String> {
+    let dir = paths.host(&paths.rundir());
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(daemon) = name.strip_suffix(".pid") else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(e.path()) else {
+            continue;
+        };
+        let Ok(pid) = text.trim().parse::<i32>() else {
+            continue;
+        };
+        let alive = rustix::process::Pid::from_raw(pid)
+            .map(|p| rustix::process::test_kill_process(p).is_ok())
+            .unwrap_or(false);
+        if alive {
+            out.push(format!("{daemon} (pid {pid})"));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Options of a switch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SwitchOptions {
+    /// Switch even though daemons look alive.
+    pub force: bool,
+}
+
+/// Switches the node to `version`, taking the node lock.
+pub fn switch_to(
+    paths: &InstallPaths,
+    version: &DirVersion,
+    options: SwitchOptions,
+) -> Result<Outcome, SwitchError> {
+    let _lock = NodeLock::acquire(paths, |holder| {
+        eprintln!("waiting for the node lock ({holder})")
+    })?;
+    switch_to_locked(paths, version, options)
+}
+
+/// The same, for a caller that already holds the [`NodeLock`] (the upgrade).
+pub fn switch_to_locked(
+    paths: &InstallPaths,
+    version: &DirVersion,
+    options: SwitchOptions,
+) -> Result<Outcome, SwitchError> {
+    let problems = inspect::check_complete(paths, version)?;
+    if !problems.is_empty() {
+        return Err(SwitchError::NotInstalled {
+            version: version.clone(),
+            problems,
+        });
+    }
+    let dir = ConfDir::open(paths, true)?;
+    if dir.read_journal()?.is_some() {
+        repair_in(&dir, paths, false)?;
+    }
+    remove_stale(&dir)?;
+    let lib_target = paths.version_lib(version);
+    let share_target = paths.version_share(version);
+    let from_lib = dir.read_link("lib")?;
+    let from_share = dir.read_link("share")?;
+    if from_lib.as_deref() == Some(lib_target.as_path())
+        && from_share.as_deref() == Some(share_target.as_path())
+    {
+        return Ok(Outcome::AlreadyActive {
+            version: version.clone(),
+        });
+    }
+    if !options.force {
+        let daemons = live_daemons(paths);
+        if !daemons.is_empty() {
+            return Err(SwitchError::DaemonsRunning { daemons });
+        }
+    }
+    let from = inspect::read_active(paths).version().cloned();
+    let journal = Journal {
+        format: JOURNAL_FORMAT,
+        pid: std::process::id(),
+        to: version.clone(),
+        from_lib,
+        from_share,
+    };
+    dir.write_journal(&journal)?;
+    env::crash_point("after-journal");
+    dir.replace_link("lib", &lib_target)?;
+    env::crash_point("after-lib");
+    dir.replace_link("share", &share_target)?;
+    env::crash_point("after-share");
+    dir.fsync()?;
+    dir.remove(JOURNAL_NAME)?;
+    dir.fsync()?;
+    Ok(Outcome::Switched {
+        from,
+        to: version.clone(),
+    })
+}
+
+fn remove_stale(dir: &ConfDir) -> Result<(), SwitchError> {
+    let stale = dir.stale_temps();
+    for t in &stale {
+        dir.remove(t)?;
+    }
+    if !stale.is_empty() {
+        dir.fsync()?;
+    }
+    Ok(())
+}
+
+fn repair_in(dir: &ConfDir, paths: &InstallPaths, revert: bool) -> Result<Outcome, SwitchError> {
+    let journal = dir.read_journal()?;
+    remove_stale(dir)?;
+    let outcome = match (journal, revert) {
+        (None, true) => {
+            return Err(SwitchError::NothingToRevert {
+                path: dir.path(JOURNAL_NAME),
+            })
+        }
+        (None, false) => Outcome::NothingToRepair,
+        (Some(j), false) => {
+            dir.replace_link("lib", &paths.version_lib(&j.to))?;
+            dir.replace_link("share", &paths.version_share(&j.to))?;
+            Outcome::Repaired { to: j.to }
+        }
+        (Some(j), true) => {
+            for (name, target) in [("lib", &j.from_lib), ("share", &j.from_share)] {
+                match target {
+                    Some(t) => dir.replace_link(name, t)?,
+                    None => dir.remove(name)?,
+                }
+            }
+            Outcome::Reverted {
+                lib: j.from_lib,
+                share: j.from_share,
+            }
+        }
+    };
+    dir.fsync()?;
+    dir.remove(JOURNAL_NAME)?;
+    dir.fsync()?;
+    Ok(outcome)
+}
+
+/// Finishes (or, with `revert`, undoes) an interrupted switch, and removes
+/// stale temp links.
+pub fn repair(paths: &InstallPaths, revert: bool) -> Result<Outcome, SwitchError> {
+    let _lock = NodeLock::acquire(paths, |holder| {
+        eprintln!("waiting for the node lock ({holder})")
+    })?;
+    repair_locked(paths, revert)
+}
+
+pub fn repair_locked(paths: &InstallPaths, revert: bool) -> Result<Outcome, SwitchError> {
+    let dir = match ConfDir::open(paths, false) {
+        Ok(d) => d,
+        Err(SwitchError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound && !revert =>
+        {
+            return Ok(Outcome::NothingToRepair)
+        }
+        Err(e) => return Err(e),
+    };
+    repair_in(&dir, paths, revert)
+}

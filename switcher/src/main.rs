@@ -1,0 +1,194 @@
+//! `ganeti-switch`: thin command line over the `ganeti_switch` library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ganeti_layout::cli::{report_error, PathArgs};
+use ganeti_layout::{inspect, DirVersion};
+use ganeti_switch::{Outcome, SwitchOptions};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  done; for check: the node is sound
+  1  failed or refused (version not installed, a real file where a link goes,
+     daemons running without --force); for check: the node is not sound
+  2  bad usage or input (arguments, version strings)";
+
+#[derive(Parser)]
+#[command(name = "ganeti-switch", version, about = "Switch a node between installed Ganeti versions, atomically and durably", after_help = AFTER_HELP)]
+struct Cli {
+    /// Root (DESTDIR or chroot) under which all paths live
+    #[arg(long, value_name = "DIR", default_value = "/", global = true)]
+    root: PathBuf,
+    #[command(flatten)]
+    paths: PathArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List installed versions and which is active
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the active version (or say that a switch is in progress)
+    Current {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Switch to VERSION (a directory version such as 3.0)
+    To {
+        version: String,
+        /// Switch even though Ganeti daemons look alive on this node
+        #[arg(long)]
+        force: bool,
+    },
+    /// Report inconsistencies: mixed versions, dangling links, leftovers
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Finish an interrupted switch (or undo it with --revert)
+    Repair {
+        #[arg(long)]
+        revert: bool,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct InputError(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            report_error("ganeti-switch", &err);
+            ExitCode::from(if err.downcast_ref::<InputError>().is_some() {
+                2
+            } else {
+                1
+            })
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let paths = cli
+        .paths
+        .resolve(&cli.root)
+        .map_err(|e| InputError(e.to_string()))?;
+    match cli.command {
+        Command::List { json } => {
+            let versions = inspect::list(&paths)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&versions)?);
+            } else {
+                if versions.is_empty() {
+                    println!("no Ganeti version installed");
+                }
+                for v in versions {
+                    println!(
+                        "{}{} {}",
+                        if v.active { "* " } else { "  " },
+                        v.version,
+                        if v.complete { "" } else { "(incomplete)" }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Current { json } => {
+            let status = ganeti_switch::check(&paths)?;
+            let text = match (&status.journal, status.active.version()) {
+                (Some(j), _) => format!(
+                    "switching to {} (interrupted; run ganeti-switch repair)",
+                    j.to
+                ),
+                (None, Some(v)) => v.to_string(),
+                (None, None) if status.active.is_absent() => "none".to_string(),
+                (None, None) => "inconsistent (run ganeti-switch check)".to_string(),
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "stable": status.stable_version().is_some(), "version": status.stable_version(), "status": text })
+                );
+            } else {
+                println!("{text}");
+            }
+            Ok(
+                if status.stable_version().is_some()
+                    || status.active.is_absent() && status.journal.is_none()
+                {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                },
+            )
+        }
+        Command::To { version, force } => {
+            let v: DirVersion = version
+                .parse()
+                .map_err(|e: ganeti_layout::version::VersionError| InputError(e.to_string()))?;
+            match ganeti_switch::switch_to(&paths, &v, SwitchOptions { force })? {
+                Outcome::Switched { from, to } => println!(
+                    "switched {} from {} to {to}",
+                    paths.root().display(),
+                    from.map(|f| f.to_string()).unwrap_or_else(|| "none".into())
+                ),
+                Outcome::AlreadyActive { version } => println!("{version} is already active"),
+                other => println!("{other:?}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { json } => {
+            let status = ganeti_switch::check(&paths)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else if status.is_sound() {
+                match status.active.version() {
+                    Some(v) => println!("sound: {v} is active"),
+                    None => println!("sound: no version is active"),
+                }
+            } else {
+                for p in &status.problems {
+                    println!("{p}");
+                }
+            }
+            Ok(if status.is_sound() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Repair { revert } => {
+            match ganeti_switch::repair(&paths, revert)? {
+                Outcome::Repaired { to } => println!("finished the interrupted switch to {to}"),
+                Outcome::Reverted { lib, share } => println!(
+                    "reverted the interrupted switch: lib -> {}, share -> {}",
+                    lib.map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "(none)".into()),
+                    share
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "(none)".into())
+                ),
+                Outcome::NothingToRepair => println!("nothing to repair"),
+                other => println!("{other:?}"),
+            }
+            let status = ganeti_switch::check(&paths)?;
+            for p in &status.problems {
+                println!("still: {p}");
+            }
+            Ok(if status.is_sound() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
