@@ -6,7 +6,12 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::apply::{self, ApplyError, Report};
 use crate::paths::InstallPaths;
+use crate::plan::{Conflict, Request};
+use crate::spec::Spec;
+use crate::stage::{Stage, StageError};
+use crate::version::DirStyle;
 use crate::version::Release;
 
 /// Python entry scripts (share tree), by original directory.
@@ -293,4 +298,50 @@ pub fn write_stage(dir: &Path, release: &Release, paths: &InstallPaths) -> std::
     std::fs::create_dir_all(dir.join(rel(&paths.datadir())))?;
     std::fs::create_dir_all(dir.join(rel(&paths.logdir())))?;
     Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("cannot write the demo stage {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Stage(#[from] StageError),
+    #[error("the demo install has conflicts: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Conflicts(Vec<Conflict>),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+/// Writes the demo stage of `release` into `stage_dir` (unless it is there)
+/// and installs it for `paths`, keeping unversioned files that differ. Used
+/// by tests, benchmarks and examples that need an installed node.
+pub fn install(
+    stage_dir: &Path,
+    paths: &InstallPaths,
+    release: &Release,
+    activate: bool,
+) -> Result<Report, DemoError> {
+    if !stage_dir.exists() {
+        write_stage(stage_dir, release, paths).map_err(|source| DemoError::Write {
+            path: stage_dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let stage = Stage::scan(stage_dir, paths)?;
+    let spec = Spec::builtin();
+    let req = Request {
+        stage: &stage,
+        spec: &spec,
+        paths,
+        release: release.clone(),
+        style: DirStyle::Short,
+        activate,
+        keep_existing: true,
+    };
+    let plan = crate::plan_install(&req).map_err(DemoError::Conflicts)?;
+    Ok(apply::apply(&plan, paths, &stage)?)
 }

@@ -301,6 +301,33 @@ pub fn discover_farm(paths: &InstallPaths) -> Vec<(PathBuf, PathBuf, Tree, PathB
     out
 }
 
+/// Problems of lib and share as a pair: on different versions, or only one.
+pub fn pair_problems(active: &Active, confdir_host: &Path) -> Vec<String> {
+    match (&active.lib, &active.share) {
+        (
+            SwitchLink::Points {
+                version: Some(a), ..
+            },
+            SwitchLink::Points {
+                version: Some(b), ..
+            },
+        ) if a != b => {
+            vec![format!(
+                "{}: lib is on {a} but share is on {b}; run ganeti-switch repair",
+                confdir_host.display()
+            )]
+        }
+        (SwitchLink::Missing, SwitchLink::Points { .. })
+        | (SwitchLink::Points { .. }, SwitchLink::Missing) => {
+            vec![format!(
+                "{}: only one of lib and share exists; run ganeti-switch repair",
+                confdir_host.display()
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Checks the whole layout; returns one line per problem (empty = sound).
 pub fn verify(paths: &InstallPaths) -> Result<Vec<String>, InspectError> {
     let mut problems = Vec::new();
@@ -351,29 +378,7 @@ pub fn verify(paths: &InstallPaths) -> Result<Vec<String>, InspectError> {
             }
         }
     }
-    match (&active.lib, &active.share) {
-        (
-            SwitchLink::Points {
-                version: Some(a), ..
-            },
-            SwitchLink::Points {
-                version: Some(b), ..
-            },
-        ) if a != b => {
-            problems.push(format!(
-                "{}: lib is on {a} but share is on {b}; run ganeti-switch repair",
-                paths.host(&paths.confdir()).display()
-            ));
-        }
-        (SwitchLink::Missing, SwitchLink::Points { .. })
-        | (SwitchLink::Points { .. }, SwitchLink::Missing) => {
-            problems.push(format!(
-                "{}: only one of lib and share exists; run ganeti-switch repair",
-                paths.host(&paths.confdir()).display()
-            ));
-        }
-        _ => {}
-    }
+    problems.extend(pair_problems(&active, &paths.host(&paths.confdir())));
     for info in &versions {
         for p in &info.problems {
             problems.push(format!("version {}: {p}", info.version));

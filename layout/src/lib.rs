@@ -32,4 +32,12 @@ pub mod stage;
 pub mod version;
 
 pub use paths::InstallPaths;
+
+/// Everything `install` decides before touching anything: the desired state,
+/// a snapshot of the destination, and the reconciled plan (or the conflicts).
+pub fn plan_install(req: &plan::Request<'_>) -> Result<plan::Plan, Vec<plan::Conflict>> {
+    let desired = plan::desired(req);
+    let observed = apply::observe(&desired, req.paths, req.stage);
+    plan::reconcile(desired, &observed)
+}
 pub use version::{ConfigVersion, DirStyle, DirVersion, Release, Triple};

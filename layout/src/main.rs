@@ -204,9 +204,7 @@ fn install(paths: &PathArgs, args: &InstallArgs, apply_it: bool) -> anyhow::Resu
         activate: args.activate,
         keep_existing: args.keep_existing,
     };
-    let desired = plan::desired(&req);
-    let observed = apply::observe(&desired, &paths, &stage);
-    let plan = match plan::reconcile(desired, &observed) {
+    let plan = match ganeti_layout::plan_install(&req) {
         Ok(p) => p,
         Err(conflicts) => {
             if args.json {

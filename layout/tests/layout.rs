@@ -59,9 +59,7 @@ fn try_plan(
         activate,
         keep_existing: false,
     };
-    let desired = plan::desired(&req);
-    let observed = apply::observe(&desired, &p, &stage);
-    plan::reconcile(desired, &observed)
+    ganeti_layout::plan_install(&req)
 }
 
 fn install(stage: &Path, dest: &Path, release: &str, activate: bool) -> apply::Report {

@@ -7,8 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ganeti_layout::plan::{self, Request};
-use ganeti_layout::{apply, demo, spec::Spec, stage::Stage, DirStyle, InstallPaths};
+use ganeti_layout::{demo, InstallPaths};
 use ganeti_switch::SwitchOptions;
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -28,27 +27,13 @@ fn main() {
     )
     .expect("paths");
     for (release, activate) in [("3.0.2", true), ("3.1.0", false)] {
-        let stage_dir = base.join(format!("stage-{release}"));
-        demo::write_stage(&stage_dir, &release.parse().expect("release"), &paths).expect("stage");
-        let stage = Stage::scan(&stage_dir, &paths).expect("scan");
-        let spec = Spec::builtin();
-        let req = Request {
-            stage: &stage,
-            spec: &spec,
-            paths: &paths,
-            release: release.parse().expect("r"),
-            style: DirStyle::Short,
-            activate,
-            keep_existing: true,
-        };
-        let desired = plan::desired(&req);
-        let observed = apply::observe(&desired, &paths, &stage);
-        apply::apply(
-            &plan::reconcile(desired, &observed).expect("plan"),
+        demo::install(
+            &base.join(format!("stage-{release}")),
             &paths,
-            &stage,
+            &release.parse().expect("release"),
+            activate,
         )
-        .expect("install");
+        .expect("demo install");
     }
     let versions = ["3.1".parse().expect("v"), "3.0".parse().expect("v")];
     let runs = 300;

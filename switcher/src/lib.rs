@@ -101,22 +101,34 @@ pub struct NodeLock {
 }
 
 impl NodeLock {
-    /// Takes the lock, waiting for the holder; `on_wait` is told who holds it.
-    pub fn acquire(
-        paths: &InstallPaths,
-        on_wait: impl FnOnce(&str),
-    ) -> Result<NodeLock, SwitchError> {
+    fn open(paths: &InstallPaths) -> Result<(std::fs::File, PathBuf), SwitchError> {
         let path = paths.host(&paths.lock_file());
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io("create directory", parent))?;
         }
-        let mut file = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
             .open(&path)
             .map_err(io("open lock file", &path))?;
+        Ok((file, path))
+    }
+
+    /// Records the holder, for the next waiter's message (informational).
+    fn held(mut file: std::fs::File, path: PathBuf) -> NodeLock {
+        let _ = file.set_len(0);
+        let _ = writeln!(file, "pid {} ({})", std::process::id(), env::program_name());
+        NodeLock { file, path }
+    }
+
+    /// Takes the lock, waiting for the holder; `on_wait` is told who holds it.
+    pub fn acquire(
+        paths: &InstallPaths,
+        on_wait: impl FnOnce(&str),
+    ) -> Result<NodeLock, SwitchError> {
+        let (file, path) = Self::open(paths)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -126,31 +138,14 @@ impl NodeLock {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", &path)(e)),
         }
-        // Informational: who holds it, for the next waiter's message.
-        let _ = file.set_len(0);
-        let _ = writeln!(file, "pid {} ({})", std::process::id(), env::program_name());
-        Ok(NodeLock { file, path })
+        Ok(Self::held(file, path))
     }
 
     /// Takes the lock only if it is free.
     pub fn try_acquire(paths: &InstallPaths) -> Result<Option<NodeLock>, SwitchError> {
-        let path = paths.host(&paths.lock_file());
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io("create directory", parent))?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io("open lock file", &path))?;
+        let (file, path) = Self::open(paths)?;
         match file.try_lock() {
-            Ok(()) => {
-                let _ = file.set_len(0);
-                let _ = writeln!(file, "pid {} ({})", std::process::id(), env::program_name());
-                Ok(Some(NodeLock { file, path }))
-            }
+            Ok(()) => Ok(Some(Self::held(file, path))),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(io("lock", &path)(e)),
         }
@@ -378,29 +373,7 @@ pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
             }
         }
     }
-    match (&active.lib, &active.share) {
-        (
-            SwitchLink::Points {
-                version: Some(a), ..
-            },
-            SwitchLink::Points {
-                version: Some(b), ..
-            },
-        ) if a != b => {
-            problems.push(format!(
-                "{}: lib is on {a} but share is on {b}",
-                confdir.display()
-            ));
-        }
-        (SwitchLink::Missing, SwitchLink::Points { .. })
-        | (SwitchLink::Points { .. }, SwitchLink::Missing) => {
-            problems.push(format!(
-                "{}: only one of lib and share exists",
-                confdir.display()
-            ));
-        }
-        _ => {}
-    }
+    problems.extend(inspect::pair_problems(&active, &confdir));
     Ok(Status {
         active,
         journal,

@@ -9,10 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ganeti_layout::plan::{self, Request};
-use ganeti_layout::spec::Spec;
-use ganeti_layout::stage::Stage;
-use ganeti_layout::{apply, demo, DirStyle, DirVersion, InstallPaths};
+use ganeti_layout::{demo, DirVersion, InstallPaths};
 use ganeti_switch::{NodeLock, Outcome, SwitchOptions};
 
 /// Two demo versions installed under BASE/{usr,etc,var} with root "/", so
@@ -27,29 +24,13 @@ fn node(base: &Path) -> InstallPaths {
     )
     .expect("paths");
     for (release, activate) in [("3.0.2", true), ("3.1.0", false)] {
-        let stage_dir = base.join(format!("stage-{release}"));
-        demo::write_stage(&stage_dir, &release.parse().expect("release"), &paths).expect("stage");
-        std::fs::remove_dir_all(
-            stage_dir
-                .join(paths.prefix().strip_prefix("/").expect("absolute prefix"))
-                .join("share/doc"),
-        )
-        .expect("docs differ per build");
-        let stage = Stage::scan(&stage_dir, &paths).expect("scan");
-        let spec = Spec::builtin();
-        let req = Request {
-            stage: &stage,
-            spec: &spec,
-            paths: &paths,
-            release: release.parse().expect("release"),
-            style: DirStyle::Short,
+        demo::install(
+            &base.join(format!("stage-{release}")),
+            &paths,
+            &release.parse().expect("release"),
             activate,
-            keep_existing: true,
-        };
-        let desired = plan::desired(&req);
-        let observed = apply::observe(&desired, &paths, &stage);
-        let plan = plan::reconcile(desired, &observed).expect("no conflicts");
-        apply::apply(&plan, &paths, &stage).expect("install");
+        )
+        .expect("demo install");
     }
     paths
 }
