@@ -349,7 +349,7 @@ impl fmt::Display for ConfigVersion {
 pub const FIRST_UPGRADE_VERSION: Triple = Triple::new(2, 10, 0);
 
 /// What a permitted move does to the configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Transition {
     /// Same major.minor: the configuration format does not change; `cfgupgrade`

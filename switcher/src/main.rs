@@ -46,6 +46,8 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Exit 0 if VERSION is completely installed (both trees, per manifest)
+    Installed { version: String },
     /// Report inconsistencies: mixed versions, dangling links, leftovers
     Check {
         #[arg(long)]
@@ -145,6 +147,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 other => println!("{other:?}"),
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Installed { version } => {
+            let v: DirVersion = version.parse().map_err(|e: ganeti_layout::version::VersionError| InputError(e.to_string()))?;
+            let problems = inspect::check_complete(&paths, &v)?;
+            for p in &problems {
+                println!("{p}");
+            }
+            if problems.is_empty() {
+                println!("{v} is completely installed");
+            }
+            Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Check { json } => {
             let status = ganeti_switch::check(&paths)?;

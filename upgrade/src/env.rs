@@ -1,0 +1,21 @@
+//! Environment variables `ganeti-upgrade` reads, each with its purpose.
+
+/// Overrides this host's name (tests run several nodes on one machine).
+pub const HOSTNAME: &str = "GANETI_UPGRADE_HOSTNAME";
+/// Test hook: SIGKILL ourselves right after this step is recorded done.
+pub const CRASH_AT: &str = "GANETI_UPGRADE_CRASH_AT";
+/// Test hook: SIGKILL ourselves right after this step started.
+pub const CRASH_IN: &str = "GANETI_UPGRADE_CRASH_IN";
+/// Test hook: before this step, create `${localstatedir}/run/ganeti/ganeti-upgrade.waiting-STEP`
+/// and wait until it is removed (so a test can signal us at an exact point).
+pub const WAIT_AT: &str = "GANETI_UPGRADE_WAIT_AT";
+/// How often (seconds) the job queue is polled while waiting; default 1.
+pub const POLL_INTERVAL: &str = "GANETI_UPGRADE_POLL_INTERVAL";
+
+pub fn matches(var: &str, step: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| v == step)
+}
+
+pub fn kill_self() {
+    let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+}

@@ -1,0 +1,234 @@
+//! The upgrade's journal: an append-only file of JSON lines next to the
+//! intent file, each record written with one `write(2)` on an `O_APPEND`
+//! descriptor and fsynced (the directory too when the file is created).
+//! A header records the true starting version once, so a resumed run never
+//! forgets it (upstream rewrites the intent's first field on a redo); then one
+//! record when a step starts and one when it is done, with the facts later
+//! steps need (our filter's uuid, whether we drained or paused the watcher).
+//!
+//! A torn last line (power loss in the middle of a write) is ignored: the
+//! step it described is simply redone, and every step is idempotent.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use ganeti_layout::durable::fsync_dir;
+use ganeti_layout::version::Transition;
+use ganeti_layout::DirVersion;
+
+use crate::steps::StepId;
+
+pub const JOURNAL_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Header {
+    pub format: u32,
+    /// Upgrade id, also in our filter's reason.
+    pub id: String,
+    /// Release of the version the cluster ran when the upgrade started.
+    pub from_release: String,
+    pub from_dir: DirVersion,
+    pub to: DirVersion,
+    pub transition: Transition,
+    pub started_at: u64,
+}
+
+/// Facts a step learned that later steps (or a rollback) need.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Facts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_uuid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drained_by_us: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watcher_paused_by_us: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<PathBuf>,
+}
+
+impl Facts {
+    pub fn merge(&mut self, other: &Facts) {
+        if other.filter_uuid.is_some() {
+            self.filter_uuid.clone_from(&other.filter_uuid);
+        }
+        if other.drained_by_us.is_some() {
+            self.drained_by_us = other.drained_by_us;
+        }
+        if other.watcher_paused_by_us.is_some() {
+            self.watcher_paused_by_us = other.watcher_paused_by_us;
+        }
+        if other.backup.is_some() {
+            self.backup.clone_from(&other.backup);
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "record", rename_all = "kebab-case")]
+pub enum Record {
+    Header(Header),
+    Started { step: StepId, at: u64 },
+    Done { step: StepId, at: u64, #[serde(default)] facts: Facts },
+    /// A rollback finished: the upgrade is over and nothing is pending.
+    RolledBack { at: u64 },
+}
+
+/// What the journal says, folded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct State {
+    pub header: Header,
+    pub started: Vec<StepId>,
+    pub done: Vec<StepId>,
+    pub facts: Facts,
+    pub rolled_back: bool,
+}
+
+impl State {
+    pub fn is_done(&self, step: StepId) -> bool {
+        self.done.contains(&step)
+    }
+    pub fn has_started(&self, step: StepId) -> bool {
+        self.started.contains(&step)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{operation} {path}")]
+    Io {
+        operation: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("journal {path} has no valid header; it was not written by this tool or is damaged\nhint: check the cluster by hand (gnt-cluster verify, ganeti-switch check); remove the file once the cluster is consistent")]
+    NoHeader { path: PathBuf },
+    #[error("journal {path} has format {found}; this tool reads format {JOURNAL_FORMAT}")]
+    Format { path: PathBuf, found: u32 },
+}
+
+pub struct Journal {
+    path: PathBuf,
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Journal {
+    pub fn at(path: &Path) -> Journal {
+        Journal { path: path.to_path_buf() }
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn exists(&self) -> bool {
+        self.path.exists()
+    }
+
+    /// Reads and folds the journal; `Ok(None)` when there is none.
+    pub fn load(&self) -> Result<Option<State>, JournalError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(JournalError::Io {
+                    operation: "read",
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        Ok(Some(fold(&self.path, &text)?))
+    }
+
+    /// Starts a new journal with its header (the file must not exist).
+    pub fn create(&self, header: &Header) -> Result<(), JournalError> {
+        self.append_with(&Record::Header(header.clone()), true)
+    }
+
+    pub fn append(&self, record: &Record) -> Result<(), JournalError> {
+        self.append_with(record, false)
+    }
+
+    fn append_with(&self, record: &Record, create: bool) -> Result<(), JournalError> {
+        let io = |operation, source| JournalError::Io {
+            operation,
+            path: self.path.clone(),
+            source,
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(create)
+            .create_new(create)
+            .mode(0o600)
+            .open(&self.path)
+            .map_err(|e| io("open for appending", e))?;
+        // Plain data with string keys: serialising cannot fail.
+        let mut line = serde_json::to_vec(record).expect("journal record serialises");
+        line.push(b'\n');
+        f.write_all(&line).map_err(|e| io("append to", e))?;
+        f.sync_all().map_err(|e| io("fsync", e))?;
+        if create {
+            if let Some(dir) = self.path.parent() {
+                fsync_dir(dir).map_err(|e| io("fsync directory of", e.source))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn remove(&self) -> Result<(), JournalError> {
+        ganeti_layout::durable::remove_file(&self.path).map_err(|e| JournalError::Io {
+            operation: "remove",
+            path: self.path.clone(),
+            source: e.source,
+        })
+    }
+}
+
+/// Folds the records; pure, so tests can cut a journal short anywhere.
+pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
+    let mut lines = text.lines();
+    let header = match lines.next().and_then(|l| serde_json::from_str::<Record>(l).ok()) {
+        Some(Record::Header(h)) => h,
+        _ => return Err(JournalError::NoHeader { path: path.to_path_buf() }),
+    };
+    if header.format != JOURNAL_FORMAT {
+        return Err(JournalError::Format {
+            path: path.to_path_buf(),
+            found: header.format,
+        });
+    }
+    let mut state = State {
+        header,
+        started: Vec::new(),
+        done: Vec::new(),
+        facts: Facts::default(),
+        rolled_back: false,
+    };
+    for line in lines {
+        // A torn last line is not an error: that step is redone.
+        let Ok(record) = serde_json::from_str::<Record>(line) else { continue };
+        match record {
+            Record::Header(_) => {}
+            Record::Started { step, .. } => {
+                if !state.started.contains(&step) {
+                    state.started.push(step);
+                }
+            }
+            Record::Done { step, facts, .. } => {
+                if !state.done.contains(&step) {
+                    state.done.push(step);
+                }
+                state.facts.merge(&facts);
+            }
+            Record::RolledBack { .. } => state.rolled_back = true,
+        }
+    }
+    Ok(state)
+}

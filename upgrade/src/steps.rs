@@ -1,0 +1,518 @@
+//! The upgrade, step by step, in the order of the design document
+//! ("gnt-cluster upgrade" in design-upgrade.md). Read [`STEPS`] next to the
+//! document; each step's function follows, then how it is undone.
+//!
+//! Every step is idempotent: a resumed run may redo any of them.
+//! Where this differs from the document, and why:
+//! * the job queue is paused with a filter of our own where the cluster has
+//!   filters (the document's stated intent once filters exist), drained
+//!   otherwise; a drain, filter or watcher pause that was there before stays;
+//! * the watcher is paused too (upstream's fix for watcher restarts);
+//! * the intent file (and our journal) are removed last, after the
+//!   post-upgrade hooks and the verify, so a crash there is still resumable
+//!   (upstream loses the hooks and leaves the watcher paused).
+
+use std::time::{Duration, Instant};
+
+use ganeti_layout::inspect;
+use ganeti_layout::version::Transition;
+use ganeti_switch::SwitchOptions;
+
+use crate::cluster::Cluster;
+use crate::engine::{Ctx, StepError};
+use crate::exec::Ran;
+use crate::intent::Intent;
+use crate::journal::Facts;
+
+/// Step ids: stable kebab-case strings, never renamed, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepId {
+    VerifyInstalled,
+    WriteIntent,
+    StopNewWork,
+    WaitForJobs,
+    PauseWatcher,
+    StopMasterDaemons,
+    ReverifyInstalled,
+    StopDaemons,
+    Backup,
+    DowngradeConfig,
+    SwitchVersion,
+    UpgradeConfig,
+    EnsureDirs,
+    StartDaemons,
+    RedistConf,
+    RestartDaemons,
+    ResumeWork,
+    UnpauseWatcher,
+    PostUpgrade,
+    VerifyCluster,
+    Finish,
+}
+
+/// The whole procedure, in order. Steps that do not apply to a transition
+/// are skipped by [`applies`].
+pub const STEPS: &[StepId] = &[
+    StepId::VerifyInstalled,   // the target is installed on every online node
+    StepId::WriteIntent,       // intent-to-upgrade, persisted
+    StepId::StopNewWork,       // pause jobs with our filter (or drain)
+    StepId::WaitForJobs,       // until no job runs
+    StepId::PauseWatcher,      // so it restarts nothing meanwhile
+    StepId::StopMasterDaemons, // all daemons on the master
+    StepId::ReverifyInstalled, // again, on the nodes online now
+    StepId::StopDaemons,       // all daemons on all nodes
+    StepId::Backup,            // of all Ganeti state, for manual rollbacks
+    StepId::DowngradeConfig,   // downgrade: by the newer version, before the switch
+    StepId::SwitchVersion,     // ${sysconfdir}/ganeti/{lib,share} on every node
+    StepId::UpgradeConfig,     // upgrade: by the newer version, after the switch
+    StepId::EnsureDirs,        // ensure-dirs --full-run on every node
+    StepId::StartDaemons,      // on every node
+    StepId::RedistConf,        // gnt-cluster redist-conf on the master
+    StepId::RestartDaemons,    // on every node
+    StepId::ResumeWork,        // remove our filter (or undrain what we drained)
+    StepId::UnpauseWatcher,    // if we paused it
+    StepId::PostUpgrade,       // post-upgrade with the original version
+    StepId::VerifyCluster,     // gnt-cluster verify, reported
+    StepId::Finish,            // remove the intent file and the journal
+];
+
+impl StepId {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepId::VerifyInstalled => "verify-installed",
+            StepId::WriteIntent => "write-intent",
+            StepId::StopNewWork => "stop-new-work",
+            StepId::WaitForJobs => "wait-for-jobs",
+            StepId::PauseWatcher => "pause-watcher",
+            StepId::StopMasterDaemons => "stop-master-daemons",
+            StepId::ReverifyInstalled => "reverify-installed",
+            StepId::StopDaemons => "stop-daemons",
+            StepId::Backup => "backup",
+            StepId::DowngradeConfig => "downgrade-config",
+            StepId::SwitchVersion => "switch-version",
+            StepId::UpgradeConfig => "upgrade-config",
+            StepId::EnsureDirs => "ensure-dirs",
+            StepId::StartDaemons => "start-daemons",
+            StepId::RedistConf => "redist-conf",
+            StepId::RestartDaemons => "restart-daemons",
+            StepId::ResumeWork => "resume-work",
+            StepId::UnpauseWatcher => "unpause-watcher",
+            StepId::PostUpgrade => "post-upgrade",
+            StepId::VerifyCluster => "verify-cluster",
+            StepId::Finish => "finish",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            StepId::VerifyInstalled => "Verifying the target version is installed on all online nodes",
+            StepId::WriteIntent => "Writing the intent-to-upgrade file",
+            StepId::StopNewWork => "Stopping new work on the job queue",
+            StepId::WaitForJobs => "Waiting until no job is running",
+            StepId::PauseWatcher => "Pausing the watcher",
+            StepId::StopMasterDaemons => "Stopping daemons on the master node",
+            StepId::ReverifyInstalled => "Verifying again on the nodes online now",
+            StepId::StopDaemons => "Stopping daemons everywhere",
+            StepId::Backup => "Backing up the configuration",
+            StepId::DowngradeConfig => "Downgrading the configuration",
+            StepId::SwitchVersion => "Switching the version on all nodes",
+            StepId::UpgradeConfig => "Upgrading the configuration",
+            StepId::EnsureDirs => "Ensuring directories everywhere",
+            StepId::StartDaemons => "Starting daemons everywhere",
+            StepId::RedistConf => "Redistributing the configuration",
+            StepId::RestartDaemons => "Restarting daemons everywhere",
+            StepId::ResumeWork => "Letting the job queue run again",
+            StepId::UnpauseWatcher => "Unpausing the watcher",
+            StepId::PostUpgrade => "Running post-upgrade hooks",
+            StepId::VerifyCluster => "Verifying the cluster",
+            StepId::Finish => "Removing the intent file and the journal",
+        }
+    }
+}
+
+/// Does `step` run for this transition?
+pub fn applies(step: StepId, transition: Transition) -> bool {
+    match step {
+        StepId::DowngradeConfig => transition == Transition::Downgrade,
+        StepId::UpgradeConfig => transition != Transition::Downgrade,
+        _ => true,
+    }
+}
+
+/// The configuration step: once it has started, there is no going back.
+pub fn point_of_no_return(transition: Transition) -> StepId {
+    if transition == Transition::Downgrade {
+        StepId::DowngradeConfig
+    } else {
+        StepId::UpgradeConfig
+    }
+}
+
+/// The steps of a transition, in order.
+pub fn steps_for(transition: Transition) -> Vec<StepId> {
+    STEPS.iter().copied().filter(|s| applies(*s, transition)).collect()
+}
+
+/// Carries out one step.
+pub fn run(ctx: &mut Ctx<'_>, step: StepId) -> Result<Facts, StepError> {
+    match step {
+        StepId::VerifyInstalled | StepId::ReverifyInstalled => verify_installed(ctx),
+        StepId::WriteIntent => write_intent(ctx),
+        StepId::StopNewWork => stop_new_work(ctx),
+        StepId::WaitForJobs => wait_for_jobs(ctx),
+        StepId::PauseWatcher => pause_watcher(ctx),
+        StepId::StopMasterDaemons => {
+            let c = ctx.cluster()?;
+            ctx.on_nodes(&c, &[c.master.clone()], &|_| ctx.daemon_util("stop-all"))?;
+            Ok(Facts::default())
+        }
+        StepId::StopDaemons => {
+            let c = ctx.cluster()?;
+            ctx.on_nodes(&c, &c.online, &|_| ctx.daemon_util("stop-all"))?;
+            Ok(Facts::default())
+        }
+        StepId::Backup => crate::backup::backup(ctx),
+        StepId::DowngradeConfig => {
+            let argv = ctx.tool(ctx.paths.cfgupgrade(), &["--downgrade", "-f"]);
+            ctx.local(&argv)?;
+            Ok(Facts::default())
+        }
+        StepId::SwitchVersion => {
+            let to = ctx.header.to.clone();
+            switch_all(ctx, &to)?;
+            Ok(Facts::default())
+        }
+        StepId::UpgradeConfig => {
+            let argv = ctx.tool(ctx.paths.cfgupgrade(), &["-f"]);
+            ctx.local(&argv)?;
+            Ok(Facts::default())
+        }
+        StepId::EnsureDirs => {
+            let c = ctx.cluster()?;
+            let argv = ctx.tool(ctx.paths.ensure_dirs(), &["--full-run"]);
+            ctx.on_nodes(&c, &c.online, &|_| argv.clone())?;
+            Ok(Facts::default())
+        }
+        StepId::StartDaemons => {
+            start_everywhere(ctx)?;
+            Ok(Facts::default())
+        }
+        StepId::RedistConf => {
+            let argv = ctx.tool(ctx.paths.gnt("gnt-cluster"), &["redist-conf", "--yes-do-it"]);
+            ctx.local(&argv)?;
+            Ok(Facts::default())
+        }
+        StepId::RestartDaemons => {
+            let c = ctx.cluster()?;
+            ctx.on_nodes(&c, &c.online, &|_| ctx.daemon_util("stop-all"))?;
+            start_everywhere(ctx)?;
+            Ok(Facts::default())
+        }
+        StepId::ResumeWork => {
+            resume_work(ctx)?;
+            Ok(Facts::default())
+        }
+        StepId::UnpauseWatcher => {
+            if ctx.facts.watcher_paused_by_us == Some(true) {
+                let argv = ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "continue"]);
+                ctx.local(&argv)?;
+            }
+            Ok(Facts::default())
+        }
+        StepId::PostUpgrade => {
+            let from = ctx.header.from_release.clone();
+            let argv = ctx.tool(ctx.paths.post_upgrade(), &[&from]);
+            ctx.local(&argv)?;
+            Ok(Facts::default())
+        }
+        StepId::VerifyCluster => verify_cluster(ctx),
+        StepId::Finish => {
+            ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file())).map_err(StepError::from_display)?;
+            Ok(Facts::default())
+        }
+    }
+}
+
+/// Undoes a step done before the point of no return (rollback, in reverse).
+pub fn undo(ctx: &mut Ctx<'_>, step: StepId) -> Result<(), StepError> {
+    match step {
+        StepId::SwitchVersion => {
+            let from = ctx.header.from_dir.clone();
+            switch_all(ctx, &from)
+        }
+        StepId::StopDaemons | StepId::StopMasterDaemons => start_everywhere(ctx),
+        StepId::PauseWatcher => {
+            if ctx.facts.watcher_paused_by_us == Some(true) {
+                let argv = ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "continue"]);
+                ctx.local(&argv)?;
+            }
+            Ok(())
+        }
+        StepId::StopNewWork => resume_work(ctx),
+        StepId::WriteIntent => {
+            ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file())).map_err(StepError::from_display)
+        }
+        // Nothing to undo: checks, waiting, and the backup (kept for the admin).
+        _ => Ok(()),
+    }
+}
+
+fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    let c = ctx.cluster()?;
+    let to = ctx.header.to.clone();
+    let mut missing = Vec::new();
+    let others: Vec<String> = c.others();
+    let argv = ctx.switch_argv(&["installed", to.as_str()]);
+    for ran in ctx.runner.fan_out(&c, &others, &|_| argv.clone()) {
+        ctx.node_event(&ran);
+        if !ran.ok() {
+            missing.push(format!("{} ({})", ran.node, ran.stdout.trim().lines().chain(ran.stderr.trim().lines()).next().unwrap_or("unreachable")));
+        }
+    }
+    let problems = inspect::check_complete(ctx.paths, &to).map_err(StepError::from_display)?;
+    if !problems.is_empty() {
+        missing.push(format!("{} ({})", c.master, problems.join("; ")));
+    }
+    if missing.is_empty() {
+        Ok(Facts::default())
+    } else {
+        Err(StepError::msg(format!(
+            "Ganeti version {to} is not (completely) installed on nodes: {}\nhint: install it there first (its packages, or ganeti-layout install)",
+            missing.join(", ")
+        )))
+    }
+}
+
+fn write_intent(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    let intent = Intent {
+        running: ctx.header.from_release.clone(),
+        target: ctx.header.to.to_string(),
+        pid: std::process::id().to_string(),
+    };
+    intent.write(&ctx.paths.host(&ctx.paths.intent_file())).map_err(StepError::from_display)?;
+    Ok(Facts::default())
+}
+
+fn filter_reason(ctx: &Ctx<'_>) -> String {
+    format!("ganeti-upgrade:{}", ctx.header.id)
+}
+
+/// Our filter's uuid if it exists; `Err` when the cluster has no filters.
+fn find_our_filter(ctx: &mut Ctx<'_>) -> Result<Option<String>, Ran> {
+    let argv = ctx.tool(ctx.paths.gnt("gnt-filter"), &["list", "--no-headers", "-o", "uuid,reason"]);
+    let ran = ctx.runner.local(&ctx.master_name(), &argv);
+    if !ran.ok() {
+        return Err(ran);
+    }
+    let reason = filter_reason(ctx);
+    Ok(ran
+        .stdout
+        .lines()
+        .find(|l| l.contains(&reason))
+        .and_then(|l| l.split_whitespace().next())
+        .map(String::from))
+}
+
+fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    let gnt_filter = ctx.paths.host(&ctx.paths.gnt("gnt-filter"));
+    if gnt_filter.exists() {
+        match find_our_filter(ctx) {
+            Ok(Some(uuid)) => return Ok(Facts { filter_uuid: Some(uuid), ..Facts::default() }),
+            Ok(None) => {
+                let reason = filter_reason(ctx);
+                let argv = ctx.tool(ctx.paths.gnt("gnt-filter"), &["add", "--action=PAUSE", "--priority=0", &format!("--reason={reason}")]);
+                let ran = ctx.local(&argv)?;
+                let uuid = ran.stdout.split_whitespace().last().map(String::from);
+                return match uuid {
+                    Some(u) => Ok(Facts { filter_uuid: Some(u), ..Facts::default() }),
+                    None => Err(StepError::msg(format!("gnt-filter add printed no uuid: {}", ran.stdout.trim()))),
+                };
+            }
+            // No working gnt-filter: fall back to draining.
+            Err(_) => {}
+        }
+    }
+    if ctx.facts.drained_by_us.is_some() {
+        let argv = ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "drain"]);
+        ctx.local(&argv)?;
+        return Ok(Facts::default());
+    }
+    let info = ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "info"]))?;
+    let already = info.stdout.contains("is set");
+    if !already {
+        ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "drain"]))?;
+    }
+    Ok(Facts {
+        drained_by_us: Some(!already),
+        ..Facts::default()
+    })
+}
+
+fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    let paused_by_filter = ctx.facts.filter_uuid.is_some();
+    let start = Instant::now();
+    let poll = std::env::var(crate::env::POLL_INTERVAL)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .map(Duration::from_secs_f64)
+        .unwrap_or(Duration::from_secs(1));
+    let argv = ctx.tool(ctx.paths.gnt("gnt-job"), &["list", "--no-headers", "-o", "id,status"]);
+    let mut last_report = Instant::now() - Duration::from_secs(3600);
+    loop {
+        let ran = ctx.local(&argv)?;
+        let busy: Vec<&str> = ran
+            .stdout
+            .lines()
+            .filter(|l| {
+                let status = l.split_whitespace().nth(1).unwrap_or("");
+                // With our filter, queued jobs are held; only running ones count.
+                status == "running" || (!paused_by_filter && (status == "queued" || status == "waiting"))
+            })
+            .collect();
+        if busy.is_empty() {
+            return Ok(Facts::default());
+        }
+        if start.elapsed() > ctx.opts.queue_timeout {
+            return Err(StepError::msg(format!(
+                "{} job(s) still running after {}s; the queue did not empty\nhint: wait for them or cancel them (gnt-job list), then run again; --queue-timeout sets the limit",
+                busy.len(),
+                ctx.opts.queue_timeout.as_secs()
+            )));
+        }
+        if last_report.elapsed() >= Duration::from_secs(10) {
+            ctx.message(&format!("{} job(s) still running, waiting ({}s so far)", busy.len(), start.elapsed().as_secs()));
+            last_report = Instant::now();
+        }
+        if ctx.interrupted() {
+            return Err(StepError::msg("interrupted while waiting for jobs".into()));
+        }
+        std::thread::sleep(poll);
+    }
+}
+
+fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    if ctx.facts.watcher_paused_by_us.is_some() {
+        // Redo after a resume: keep what we learned the first time.
+        if ctx.facts.watcher_paused_by_us == Some(true) {
+            ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "pause", "6h"]))?;
+        }
+        return Ok(Facts::default());
+    }
+    let info = ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "info"]))?;
+    let already = info.stdout.contains("is paused");
+    if !already {
+        ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "pause", "6h"]))?;
+    }
+    Ok(Facts {
+        watcher_paused_by_us: Some(!already),
+        ..Facts::default()
+    })
+}
+
+/// Switches every online node: the others first, in parallel, the master
+/// last and in-process (we hold its lock).
+fn switch_all(ctx: &mut Ctx<'_>, to: &ganeti_layout::DirVersion) -> Result<(), StepError> {
+    let c = ctx.cluster()?;
+    let argv = ctx.switch_argv(&["to", to.as_str()]);
+    let others = c.others();
+    let mut failed = Vec::new();
+    for ran in ctx.runner.fan_out(&c, &others, &|_| argv.clone()) {
+        ctx.node_event(&ran);
+        if !ran.ok() {
+            failed.push(ran.summary());
+        }
+    }
+    if !failed.is_empty() {
+        return Err(StepError::msg(failed.join("\n")));
+    }
+    if c.online.contains(&c.master) {
+        let outcome = ganeti_switch::switch_to_locked(ctx.paths, to, SwitchOptions { force: false }).map_err(StepError::from_display)?;
+        ctx.runner.log_line(&format!("{}: switch to {to}: {outcome:?}", c.master));
+        ctx.message(&format!("{}: {to} active", c.master));
+    }
+    Ok(())
+}
+
+fn start_everywhere(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+    let c = ctx.cluster()?;
+    ctx.on_nodes(&c, &c.online, &|_| ctx.daemon_util("start-all"))?;
+    Ok(())
+}
+
+fn resume_work(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+    if ctx.facts.filter_uuid.is_some() {
+        match find_our_filter(ctx) {
+            Ok(Some(uuid)) => {
+                ctx.local(&ctx.tool(ctx.paths.gnt("gnt-filter"), &["delete", &uuid]))?;
+            }
+            Ok(None) => {}
+            Err(ran) => return Err(StepError::ran(ran)),
+        }
+    }
+    if ctx.facts.drained_by_us == Some(true) {
+        ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "undrain"]))?;
+    }
+    Ok(())
+}
+
+fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    let mut args: Vec<String> = vec!["verify".into()];
+    for code in &ctx.opts.verify_ignore {
+        args.push("-I".into());
+        args.push(code.clone());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let argv = ctx.tool(ctx.paths.gnt("gnt-cluster"), &refs);
+    let ran = ctx.runner.local(&ctx.master_name(), &argv);
+    ctx.node_event(&ran);
+    if !ran.ok() {
+        ctx.verify_failed = Some(ran.stdout.lines().chain(ran.stderr.lines()).filter(|l| l.contains("ERROR")).map(String::from).collect::<Vec<_>>().join("\n"));
+    }
+    Ok(Facts::default())
+}
+
+/// For the dry run: what each step runs, and where.
+pub fn describe(ctx: &Ctx<'_>, step: StepId, c: &Cluster) -> Vec<String> {
+    let all = c.online.join(", ");
+    let p = ctx.paths;
+    let du = p.daemon_util().display().to_string();
+    let gc = p.gnt("gnt-cluster").display().to_string();
+    let sw = ctx.opts.switch_command.clone();
+    let to = &ctx.header.to;
+    match step {
+        StepId::VerifyInstalled | StepId::ReverifyInstalled => vec![format!("{}: {sw} installed {to}", all)],
+        StepId::WriteIntent => vec![format!("{}: write {}", c.master, p.intent_file().display())],
+        StepId::StopNewWork => vec![format!(
+            "{}: {} add --action=PAUSE --reason=ganeti-upgrade:ID (or {gc} queue drain)",
+            c.master,
+            p.gnt("gnt-filter").display()
+        )],
+        StepId::WaitForJobs => vec![format!("{}: {} list (until no job runs)", c.master, p.gnt("gnt-job").display())],
+        StepId::PauseWatcher => vec![format!("{}: {gc} watcher pause 6h (unless already paused)", c.master)],
+        StepId::StopMasterDaemons => vec![format!("{}: {du} stop-all", c.master)],
+        StepId::StopDaemons => vec![format!("{all}: {du} stop-all")],
+        StepId::Backup => vec![format!("{}: tar of {} and {} into {}", c.master, p.datadir().display(), p.confdir().display(), p.backupdir().display())],
+        StepId::DowngradeConfig => vec![format!("{}: {} --downgrade -f", c.master, p.cfgupgrade().display())],
+        StepId::SwitchVersion => vec![format!("{all}: {sw} to {to} (master last)")],
+        StepId::UpgradeConfig => vec![format!("{}: {} -f", c.master, p.cfgupgrade().display())],
+        StepId::EnsureDirs => vec![format!("{all}: {} --full-run", p.ensure_dirs().display())],
+        StepId::StartDaemons => vec![format!("{all}: {du} start-all")],
+        StepId::RedistConf => vec![format!("{}: {gc} redist-conf --yes-do-it", c.master)],
+        StepId::RestartDaemons => vec![format!("{all}: {du} stop-all"), format!("{all}: {du} start-all")],
+        StepId::ResumeWork => vec![format!("{}: delete our filter (or {gc} queue undrain, if we drained)", c.master)],
+        StepId::UnpauseWatcher => vec![format!("{}: {gc} watcher continue (if we paused it)", c.master)],
+        StepId::PostUpgrade => vec![format!("{}: {} {}", c.master, p.post_upgrade().display(), ctx.header.from_release)],
+        StepId::VerifyCluster => vec![format!("{}: {gc} verify{}", c.master, ctx.opts.verify_ignore.iter().map(|c| format!(" -I {c}")).collect::<String>())],
+        StepId::Finish => vec![format!("{}: remove {} and the journal", c.master, p.intent_file().display())],
+    }
+}
+
+/// Helper used by `run`: the transition's kind, for messages.
+pub fn transition_name(t: Transition) -> &'static str {
+    match t {
+        Transition::Upgrade => "upgrade",
+        Transition::Downgrade => "downgrade",
+        Transition::Same => "re-apply of the same version",
+    }
+}
