@@ -904,7 +904,10 @@ def main_daemon(args):
             die("%s: cannot load configuration %s" % (daemon, CONFIG_FILE))
         lenient = os.path.exists(os.path.join(DATA_DIR, "fake-daemons-lenient")) and \
             cver[0] == MAJOR and cver[1] < MINOR
-        if cver[:2] != (MAJOR, MINOR) and not lenient:
+        # Only the master holds the authoritative configuration (cfgupgrade
+        # runs there); other nodes get the new one from redist-conf after
+        # their daemons start, as in the real upgrade order.
+        if cver[:2] != (MAJOR, MINOR) and not lenient and is_master():
             die("%s (%s): configuration version %d (%d.%d) does not match this daemon's "
                 "version %d (%s); refusing to start. Run cfgupgrade."
                 % (daemon, RELEASE, cfg["version"], cver[0], cver[1], CONFIG_VERSION, DIR_VERSION))

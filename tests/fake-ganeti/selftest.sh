@@ -282,7 +282,7 @@ expect 1 "verify sees node2 still on 3.0" gc "$N1" verify --error-codes
 saw "ERROR:ENODEVERSION:node:$N2:" "ENODEVERSION for node2"
 expect 0 "stop-all on node2" du "$N2" stop-all
 switch "$N2" 3.1.0
-expect 1 "node2 refuses its stale 3.0 config" du "$N2" start-all
+expect 0 "node2 starts on its stale 3.0 config (redist-conf brings the new one)" du "$N2" start-all
 expect 0 "redist-conf pushes the 3.1 config" gc "$N1" redist-conf
 check "node2 got the 3.1 config" [ "$(cfgver "$(data "$N2" config.data)")" == 3010000 ]
 check "node2 ssconf_release_version is 3.1.0" [ "$(<"$(data "$N2" ssconf_release_version)")" == 3.1.0 ]

@@ -22,8 +22,11 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         }
     }
     let dir = paths.host(&paths.backupdir());
-    std::fs::create_dir_all(&dir).map_err(|e| StepError::msg(format!("cannot create {}: {e}", dir.display())))?;
-    let logical = paths.backupdir().join(format!("ganeti-upgrade-{}.tar", now()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| StepError::msg(format!("cannot create {}: {e}", dir.display())))?;
+    let logical = paths
+        .backupdir()
+        .join(format!("ganeti-upgrade-{}.tar", now()));
     let target = paths.host(&logical);
     let tmp = temp_sibling(&target);
     std::fs::OpenOptions::new()
@@ -34,7 +37,13 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         .map_err(|e| StepError::msg(format!("cannot create {}: {e}", tmp.display())))?;
     let rel = |p: &Path| p.strip_prefix("/").unwrap_or(p).display().to_string();
     let (data, conf) = (rel(&paths.datadir()), rel(&paths.confdir()));
-    let mut argv: Vec<String> = vec!["tar".into(), "-cf".into(), tmp.display().to_string(), "-C".into(), paths.root().display().to_string()];
+    let mut argv: Vec<String> = vec![
+        "tar".into(),
+        "-cf".into(),
+        tmp.display().to_string(),
+        "-C".into(),
+        paths.root().display().to_string(),
+    ];
     for ex in [
         format!("{data}/queue/archive"),
         format!("{data}/export"),
@@ -55,7 +64,12 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         std::fs::File::open(&tmp)
             .and_then(|f| f.sync_all())
             .and_then(|()| std::fs::rename(&tmp, &target))
-            .map_err(|e| StepError::msg(format!("cannot put the backup in place at {}: {e}", target.display())))
+            .map_err(|e| {
+                StepError::msg(format!(
+                    "cannot put the backup in place at {}: {e}",
+                    target.display()
+                ))
+            })
             .and_then(|()| fsync_dir(&dir).map_err(StepError::from_display))
     } else {
         Err(StepError::ran(ran))

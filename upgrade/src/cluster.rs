@@ -38,7 +38,11 @@ fn read(paths: &InstallPaths, name: &str) -> Result<String, ClusterError> {
 }
 
 fn lines(text: &str) -> Vec<String> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 impl Cluster {
@@ -54,13 +58,21 @@ impl Cluster {
         let offline = lines(&read(paths, "offline_nodes").unwrap_or_default());
         let mut online = match read(paths, "online_nodes") {
             Ok(t) => lines(&t),
-            Err(_) => nodes.iter().filter(|n| !offline.contains(n)).cloned().collect(),
+            Err(_) => nodes
+                .iter()
+                .filter(|n| !offline.contains(n))
+                .cloned()
+                .collect(),
         };
         online.retain(|n| n != &master);
         if !offline.contains(&master) {
             online.push(master.clone());
         }
-        let ip_flag = if read(paths, "primary_ip_family").unwrap_or_default() == "10" { "-6" } else { "-4" };
+        let ip_flag = if read(paths, "primary_ip_family").unwrap_or_default() == "10" {
+            "-6"
+        } else {
+            "-4"
+        };
         Ok(Cluster {
             name,
             master,
@@ -73,7 +85,11 @@ impl Cluster {
 
     /// Online nodes other than the master.
     pub fn others(&self) -> Vec<String> {
-        self.online.iter().filter(|n| **n != self.master).cloned().collect()
+        self.online
+            .iter()
+            .filter(|n| **n != self.master)
+            .cloned()
+            .collect()
     }
 }
 
@@ -82,10 +98,16 @@ pub fn this_host() -> String {
     if let Ok(name) = std::env::var(crate::env::HOSTNAME) {
         return name;
     }
-    let out = std::process::Command::new("hostname").arg("--fqdn").output();
+    let out = std::process::Command::new("hostname")
+        .arg("--fqdn")
+        .output();
     match out {
-        Ok(o) if o.status.success() && !o.stdout.is_empty() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
-        _ => std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default(),
+        Ok(o) if o.status.success() && !o.stdout.is_empty() => {
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        }
+        _ => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
     }
 }
 

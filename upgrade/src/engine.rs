@@ -53,7 +53,9 @@ pub enum Outcome {
     Done,
     VerifyErrors(String),
     NothingPending,
-    NotMaster { removed_intent: bool },
+    NotMaster {
+        removed_intent: bool,
+    },
     /// Bad input: unsafe or unparsable version, incompatible versions.
     Refused(String),
     /// Refused or failed before anything changed, or rolled back.
@@ -82,7 +84,9 @@ impl StepError {
         StepError { message }
     }
     pub fn ran(ran: Ran) -> StepError {
-        StepError { message: ran.summary() }
+        StepError {
+            message: ran.summary(),
+        }
     }
     /// An error and its whole cause chain, on one line.
     pub fn from_display<E: std::error::Error>(e: E) -> StepError {
@@ -128,7 +132,10 @@ impl Events {
         );
     }
     pub fn message(&self, text: &str) {
-        self.emit(serde_json::json!({"event": "message", "message": text, "time": now()}), format!("  {text}"));
+        self.emit(
+            serde_json::json!({"event": "message", "message": text, "time": now()}),
+            format!("  {text}"),
+        );
     }
 }
 
@@ -150,7 +157,9 @@ impl Ctx<'_> {
         Cluster::read(self.paths).map_err(StepError::from_display)
     }
     pub fn master_name(&self) -> String {
-        Cluster::read(self.paths).map(|c| c.master).unwrap_or_else(|_| this_host())
+        Cluster::read(self.paths)
+            .map(|c| c.master)
+            .unwrap_or_else(|_| this_host())
     }
     pub fn tool(&self, path: std::path::PathBuf, args: &[&str]) -> Vec<String> {
         self.runner.tool(path, args)
@@ -185,7 +194,12 @@ impl Ctx<'_> {
         }
     }
     /// Runs on the given nodes (master last); every node must succeed.
-    pub fn on_nodes(&self, c: &Cluster, nodes: &[String], argv_for: &(dyn Fn(&str) -> Vec<String> + Sync)) -> Result<Vec<Ran>, StepError> {
+    pub fn on_nodes(
+        &self,
+        c: &Cluster,
+        nodes: &[String],
+        argv_for: &(dyn Fn(&str) -> Vec<String> + Sync),
+    ) -> Result<Vec<Ran>, StepError> {
         let results = self.runner.fan_out(c, nodes, argv_for);
         let mut failed = Vec::new();
         for ran in &results {
@@ -206,7 +220,9 @@ fn hook_wait(paths: &InstallPaths, step: StepId) {
     if !env::matches(env::WAIT_AT, step.as_str()) {
         return;
     }
-    let flag = paths.host(&paths.rundir()).join(format!("ganeti-upgrade.waiting-{}", step.as_str()));
+    let flag = paths
+        .host(&paths.rundir())
+        .join(format!("ganeti-upgrade.waiting-{}", step.as_str()));
     let _ = std::fs::create_dir_all(flag.parent().unwrap_or(std::path::Path::new("/")));
     if std::fs::write(&flag, std::process::id().to_string()).is_ok() {
         while flag.exists() {
@@ -264,11 +280,14 @@ pub fn main_flow(paths: &InstallPaths, opts: &Options, interrupted: Arc<AtomicBo
 
     if opts.resume {
         if !master {
-            let removed = intent.is_some() && ganeti_layout::durable::remove_file(&intent_path).is_ok();
+            let removed =
+                intent.is_some() && ganeti_layout::durable::remove_file(&intent_path).is_ok();
             if state.is_some() {
                 let _ = journal.remove();
             }
-            return Outcome::NotMaster { removed_intent: removed };
+            return Outcome::NotMaster {
+                removed_intent: removed,
+            };
         }
         return match state {
             None if intent.is_none() => Outcome::NothingPending,
@@ -279,7 +298,9 @@ pub fn main_flow(paths: &InstallPaths, opts: &Options, interrupted: Arc<AtomicBo
 
     // --to
     let Some(to) = to else {
-        return Outcome::Refused("precisely one of --to, --resume and --status has to be given".into());
+        return Outcome::Refused(
+            "precisely one of --to, --resume and --status has to be given".into(),
+        );
     };
     if !master {
         return Outcome::Failed(format!(
@@ -289,7 +310,9 @@ pub fn main_flow(paths: &InstallPaths, opts: &Options, interrupted: Arc<AtomicBo
     }
     match state {
         Some(s) if s.header.to == to && !s.rolled_back => {
-            events.message(&format!("An upgrade to {to} is already in progress; resuming it."));
+            events.message(&format!(
+                "An upgrade to {to} is already in progress; resuming it."
+            ));
             return resume(paths, opts, &journal, s, &events, interrupted);
         }
         Some(s) if !s.rolled_back => {
@@ -313,7 +336,9 @@ pub fn main_flow(paths: &InstallPaths, opts: &Options, interrupted: Arc<AtomicBo
     };
     let transition = match check_transition(from_dir.triple(), to.triple()) {
         Ok(t) => t,
-        Err(refusal) => return Outcome::Refused(format!("cannot upgrade from {from_dir} to {to}: {refusal}")),
+        Err(refusal) => {
+            return Outcome::Refused(format!("cannot upgrade from {from_dir} to {to}: {refusal}"))
+        }
     };
     let header = Header {
         format: JOURNAL_FORMAT,
@@ -324,7 +349,12 @@ pub fn main_flow(paths: &InstallPaths, opts: &Options, interrupted: Arc<AtomicBo
         transition,
         started_at: now(),
     };
-    let runner = Runner::new(paths, opts.ssh_command.clone(), opts.parallel, !opts.dry_run);
+    let runner = Runner::new(
+        paths,
+        opts.ssh_command.clone(),
+        opts.parallel,
+        !opts.dry_run,
+    );
     let mut ctx = Ctx {
         paths,
         runner: &runner,
@@ -376,7 +406,9 @@ pub fn main_flow(paths: &InstallPaths, opts: &Options, interrupted: Arc<AtomicBo
 }
 
 fn foreign_intent(intent: Option<Intent>) -> Outcome {
-    let i = intent.map(|i| format!("{} to {}", i.running, i.target)).unwrap_or_default();
+    let i = intent
+        .map(|i| format!("{} to {}", i.running, i.target))
+        .unwrap_or_default();
     Outcome::Failed(format!(
         "an upgrade ({i}) started by gnt-cluster upgrade is pending (intent file without a ganeti-upgrade journal); finish it with: gnt-cluster upgrade --resume"
     ))
@@ -385,7 +417,14 @@ fn foreign_intent(intent: Option<Intent>) -> Outcome {
 /// Runs `steps[start..]`. `done` lists steps already done before the point
 /// of no return (what a rollback must undo); `past_ponr` says whether the
 /// configuration step has started.
-fn execute(ctx: &mut Ctx<'_>, journal: &Journal, all: &[StepId], start: usize, mut done: Vec<StepId>, mut past_ponr: bool) -> Outcome {
+fn execute(
+    ctx: &mut Ctx<'_>,
+    journal: &Journal,
+    all: &[StepId],
+    start: usize,
+    mut done: Vec<StepId>,
+    mut past_ponr: bool,
+) -> Outcome {
     let ponr = point_of_no_return(ctx.header.transition);
     let total = all.len();
     for (i, &step) in all.iter().enumerate().skip(start) {
@@ -400,7 +439,11 @@ fn execute(ctx: &mut Ctx<'_>, journal: &Journal, all: &[StepId], start: usize, m
         ctx.events.step_start(step, i + 1, total);
         if let Err(e) = journal.append(&Record::Started { step, at: now() }) {
             let msg = StepError::from_display(e).message;
-            return if past_ponr { Outcome::Failed(resumable(ctx, step, &msg)) } else { rollback(ctx, journal, &done, &msg) };
+            return if past_ponr {
+                Outcome::Failed(resumable(ctx, step, &msg))
+            } else {
+                rollback(ctx, journal, &done, &msg)
+            };
         }
         if step == ponr {
             past_ponr = true;
@@ -411,7 +454,8 @@ fn execute(ctx: &mut Ctx<'_>, journal: &Journal, all: &[StepId], start: usize, m
         if env::matches(env::CRASH_IN, step.as_str()) {
             env::kill_self();
         }
-        ctx.runner.log_line(&format!("step {} started", step.as_str()));
+        ctx.runner
+            .log_line(&format!("step {} started", step.as_str()));
         match steps::run(ctx, step) {
             Ok(facts) => {
                 ctx.facts.merge(&facts);
@@ -420,9 +464,17 @@ fn execute(ctx: &mut Ctx<'_>, journal: &Journal, all: &[StepId], start: usize, m
                     if let Err(e) = journal.remove() {
                         return Outcome::Failed(StepError::from_display(e).message);
                     }
-                } else if let Err(e) = journal.append(&Record::Done { step, at: now(), facts }) {
+                } else if let Err(e) = journal.append(&Record::Done {
+                    step,
+                    at: now(),
+                    facts,
+                }) {
                     let msg = StepError::from_display(e).message;
-                    return if past_ponr { Outcome::Failed(resumable(ctx, step, &msg)) } else { rollback(ctx, journal, &done, &msg) };
+                    return if past_ponr {
+                        Outcome::Failed(resumable(ctx, step, &msg))
+                    } else {
+                        rollback(ctx, journal, &done, &msg)
+                    };
                 }
                 if !past_ponr {
                     done.push(step);
@@ -433,17 +485,25 @@ fn execute(ctx: &mut Ctx<'_>, journal: &Journal, all: &[StepId], start: usize, m
             }
             Err(e) => {
                 ctx.events.step_end(step, false, &e.message);
-                ctx.runner.log_line(&format!("step {} failed: {}", step.as_str(), e.message));
+                ctx.runner
+                    .log_line(&format!("step {} failed: {}", step.as_str(), e.message));
                 if past_ponr {
                     return Outcome::Failed(resumable(ctx, step, &e.message));
                 }
-                return rollback(ctx, journal, &done, &format!("{} failed: {}", step.as_str(), e.message));
+                return rollback(
+                    ctx,
+                    journal,
+                    &done,
+                    &format!("{} failed: {}", step.as_str(), e.message),
+                );
             }
         }
         if past_ponr && ctx.interrupted() && step != StepId::Finish {
             // Past the point of no return the signal is noted and ignored.
             ctx.interrupted.store(false, Ordering::SeqCst);
-            ctx.message("ignoring the signal: past the point of no return, the upgrade goes on to the end");
+            ctx.message(
+                "ignoring the signal: past the point of no return, the upgrade goes on to the end",
+            );
         }
     }
     match ctx.verify_failed.take() {
@@ -474,8 +534,16 @@ fn rollback(ctx: &mut Ctx<'_>, journal: &Journal, done: &[StepId], reason: &str)
         let _ = journal.append(&Record::RolledBack { at: now() });
         let _ = journal.remove();
         let _ = ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file()));
-        let backup = ctx.facts.backup.as_ref().map(|b| format!(" (the backup {} is kept)", b.display())).unwrap_or_default();
-        Outcome::Failed(format!("{reason}\nEverything done so far was rolled back; the cluster still runs {}{backup}.", ctx.header.from_dir))
+        let backup = ctx
+            .facts
+            .backup
+            .as_ref()
+            .map(|b| format!(" (the backup {} is kept)", b.display()))
+            .unwrap_or_default();
+        Outcome::Failed(format!(
+            "{reason}\nEverything done so far was rolled back; the cluster still runs {}{backup}.",
+            ctx.header.from_dir
+        ))
     } else {
         Outcome::Failed(format!(
             "{reason}\nThe rollback did not complete:\n  {}\nThe journal is kept; fix the cause and run ganeti-upgrade --resume to finish the upgrade, or undo by hand.",
@@ -487,10 +555,20 @@ fn rollback(ctx: &mut Ctx<'_>, journal: &Journal, done: &[StepId], reason: &str)
 /// Confirms mastership as the design asks: a majority of the online nodes
 /// must name this node in their ssconf_master_node.
 fn confirm_master(ctx: &Ctx<'_>, c: &Cluster) -> Result<(), String> {
-    let file = ctx.paths.datadir().join("ssconf_master_node").display().to_string();
+    let file = ctx
+        .paths
+        .datadir()
+        .join("ssconf_master_node")
+        .display()
+        .to_string();
     let others = c.others();
-    let results = ctx.runner.fan_out(c, &others, &|_| vec!["cat".into(), file.clone()]);
-    let votes = 1 + results.iter().filter(|r| r.ok() && r.stdout.trim() == c.master).count();
+    let results = ctx
+        .runner
+        .fan_out(c, &others, &|_| vec!["cat".into(), file.clone()]);
+    let votes = 1 + results
+        .iter()
+        .filter(|r| r.ok() && r.stdout.trim() == c.master)
+        .count();
     if votes * 2 > c.online.len() {
         Ok(())
     } else {
@@ -502,7 +580,14 @@ fn confirm_master(ctx: &Ctx<'_>, c: &Cluster) -> Result<(), String> {
     }
 }
 
-fn resume(paths: &InstallPaths, opts: &Options, journal: &Journal, state: State, events: &Events, interrupted: Arc<AtomicBool>) -> Outcome {
+fn resume(
+    paths: &InstallPaths,
+    opts: &Options,
+    journal: &Journal,
+    state: State,
+    events: &Events,
+    interrupted: Arc<AtomicBool>,
+) -> Outcome {
     if state.rolled_back {
         let _ = ganeti_layout::durable::remove_file(&paths.host(&paths.intent_file()));
         let _ = journal.remove();
@@ -551,11 +636,17 @@ fn resume(paths: &InstallPaths, opts: &Options, journal: &Journal, state: State,
     let outcome = if state.has_started(ponr) {
         // After the configuration change: daemons may have been started by a
         // reboot; stop them all, then redo everything after the change.
-        ctx.message("the configuration change had started: stopping all daemons, then continuing after it");
+        ctx.message(
+            "the configuration change had started: stopping all daemons, then continuing after it",
+        );
         if let Err(e) = ctx.on_nodes(&cluster, &cluster.online, &|_| ctx.daemon_util("stop-all")) {
             return Outcome::Failed(resumable(&ctx, StepId::StopDaemons, &e.message));
         }
-        let start = if state.is_done(ponr) { ponr_index + 1 } else { ponr_index };
+        let start = if state.is_done(ponr) {
+            ponr_index + 1
+        } else {
+            ponr_index
+        };
         execute(&mut ctx, journal, &all, start, Vec::new(), true)
     } else if !state.is_done(StepId::WriteIntent) {
         // Nothing changed yet: start over.
@@ -565,7 +656,9 @@ fn resume(paths: &InstallPaths, opts: &Options, journal: &Journal, state: State,
         // version active and running), then redo from after the intent file.
         if state.has_started(StepId::SwitchVersion) {
             let from = ctx.header.from_dir.clone();
-            ctx.message(&format!("switching back to {from} before redoing the steps"));
+            ctx.message(&format!(
+                "switching back to {from} before redoing the steps"
+            ));
             if let Err(e) = steps::undo(&mut ctx, StepId::SwitchVersion) {
                 return Outcome::Failed(format!("cannot switch back to {from}: {}\nRun ganeti-upgrade --resume again once the nodes are reachable.", e.message));
             }
@@ -574,7 +667,10 @@ fn resume(paths: &InstallPaths, opts: &Options, journal: &Journal, state: State,
         for ran in runner.fan_out(&c, &c.online, &|_| ctx.daemon_util("start-all")) {
             ctx.node_event(&ran);
         }
-        let start = all.iter().position(|s| *s == StepId::StopNewWork).unwrap_or(0);
+        let start = all
+            .iter()
+            .position(|s| *s == StepId::StopNewWork)
+            .unwrap_or(0);
         let done = vec![StepId::VerifyInstalled, StepId::WriteIntent];
         execute(&mut ctx, journal, &all, start, done, false)
     };
@@ -605,7 +701,17 @@ fn dry_run(ctx: &Ctx<'_>, cluster: &Cluster) -> Outcome {
             cluster.master
         );
         for (i, step) in all.iter().enumerate() {
-            println!("{:>2}. {} [{}]{}", i + 1, step.title(), step.as_str(), if *step == ponr { "  <- point of no return" } else { "" });
+            println!(
+                "{:>2}. {} [{}]{}",
+                i + 1,
+                step.title(),
+                step.as_str(),
+                if *step == ponr {
+                    "  <- point of no return"
+                } else {
+                    ""
+                }
+            );
             for line in steps::describe(ctx, *step, cluster) {
                 println!("      {line}");
             }
@@ -614,7 +720,12 @@ fn dry_run(ctx: &Ctx<'_>, cluster: &Cluster) -> Outcome {
     Outcome::Done
 }
 
-fn status(paths: &InstallPaths, journal: &Journal, intent_path: &std::path::Path, events: &Events) -> Outcome {
+fn status(
+    paths: &InstallPaths,
+    journal: &Journal,
+    intent_path: &std::path::Path,
+    events: &Events,
+) -> Outcome {
     let intent = Intent::read(intent_path).ok().flatten();
     let state = journal.load();
     let active = inspect::read_active(paths);
@@ -630,14 +741,27 @@ fn status(paths: &InstallPaths, journal: &Journal, intent_path: &std::path::Path
         );
         return Outcome::Done;
     }
-    println!("active version: {}", active.version().map(ToString::to_string).unwrap_or_else(|| "none or inconsistent".into()));
+    println!(
+        "active version: {}",
+        active
+            .version()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "none or inconsistent".into())
+    );
     match (&state, &intent) {
         (Ok(None), None) => println!("no upgrade pending"),
-        (Ok(None), Some(i)) => println!("an upgrade started by gnt-cluster upgrade is pending: {} to {} (pid {})", i.running, i.target, i.pid),
+        (Ok(None), Some(i)) => println!(
+            "an upgrade started by gnt-cluster upgrade is pending: {} to {} (pid {})",
+            i.running, i.target, i.pid
+        ),
         (Ok(Some(s)), _) => {
             println!(
                 "upgrade {} pending: {} ({}) to {}, started at {}",
-                s.header.id, s.header.from_dir, s.header.from_release, s.header.to, s.header.started_at
+                s.header.id,
+                s.header.from_dir,
+                s.header.from_release,
+                s.header.to,
+                s.header.started_at
             );
             let all = steps::steps_for(s.header.transition);
             for step in all {

@@ -35,18 +35,28 @@ impl Ran {
     /// One line for an error message.
     pub fn summary(&self) -> String {
         let detail = self.stderr.trim().lines().last().unwrap_or("").to_string();
-        let code = self.code.map(|c| format!("exit {c}")).unwrap_or_else(|| "did not run to the end".into());
+        let code = self
+            .code
+            .map(|c| format!("exit {c}"))
+            .unwrap_or_else(|| "did not run to the end".into());
         if detail.is_empty() {
             format!("{}: `{}` failed ({code})", self.node, self.command)
         } else {
-            format!("{}: `{}` failed ({code}): {detail}", self.node, self.command)
+            format!(
+                "{}: `{}` failed ({code}): {detail}",
+                self.node, self.command
+            )
         }
     }
 }
 
 /// Quotes an argument for the remote shell.
 pub fn shell_quote(arg: &str) -> String {
-    if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b)) {
+    if !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
         arg.to_string()
     } else {
         format!("'{}'", arg.replace('\'', "'\\''"))
@@ -54,7 +64,10 @@ pub fn shell_quote(arg: &str) -> String {
 }
 
 pub fn join_argv(argv: &[String]) -> String {
-    argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+    argv.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub struct Runner {
@@ -69,7 +82,11 @@ impl Runner {
         let file = log.then(|| {
             let dir = paths.host(&paths.logdir());
             let _ = std::fs::create_dir_all(&dir);
-            std::fs::OpenOptions::new().create(true).append(true).open(dir.join("commands.log")).ok()
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("commands.log"))
+                .ok()
         });
         Runner {
             paths: paths.clone(),
@@ -92,7 +109,12 @@ impl Runner {
         }
     }
 
-    fn finish(&self, node: &str, command: String, out: std::io::Result<std::process::Output>) -> Ran {
+    fn finish(
+        &self,
+        node: &str,
+        command: String,
+        out: std::io::Result<std::process::Output>,
+    ) -> Ran {
         let ran = match out {
             Ok(o) => Ran {
                 node: node.to_string(),
@@ -113,8 +135,14 @@ impl Runner {
             "{}: {} -> {}{}",
             ran.node,
             ran.command,
-            ran.code.map(|c| format!("rc={c}")).unwrap_or_else(|| "not run".into()),
-            if ran.stderr.trim().is_empty() { String::new() } else { format!("; stderr: {}", ran.stderr.trim().replace('\n', " | ")) }
+            ran.code
+                .map(|c| format!("rc={c}"))
+                .unwrap_or_else(|| "not run".into()),
+            if ran.stderr.trim().is_empty() {
+                String::new()
+            } else {
+                format!("; stderr: {}", ran.stderr.trim().replace('\n', " | "))
+            }
         ));
         ran
     }
@@ -131,26 +159,24 @@ impl Runner {
         let known_hosts = self.paths.datadir().join("known_hosts");
         let control = self.paths.rundir().join("ssh-upgrade-%C");
         let mut argv = self.ssh.clone();
-        argv.extend(
-            [
-                "-oEscapeChar=none".to_string(),
-                "-oHashKnownHosts=no".into(),
-                format!("-oGlobalKnownHostsFile={}", known_hosts.display()),
-                "-oUserKnownHostsFile=/dev/null".into(),
-                "-oCheckHostIp=no".into(),
-                "-oConnectTimeout=10".into(),
-                format!("-oHostKeyAlias={}", cluster.name),
-                "-q".into(),
-                "-oBatchMode=yes".into(),
-                "-oStrictHostKeyChecking=yes".into(),
-                "-oControlMaster=auto".into(),
-                format!("-oControlPath={}", control.display()),
-                "-oControlPersist=120".into(),
-                cluster.ip_flag.into(),
-                format!("root@{node}"),
-                command.to_string(),
-            ],
-        );
+        argv.extend([
+            "-oEscapeChar=none".to_string(),
+            "-oHashKnownHosts=no".into(),
+            format!("-oGlobalKnownHostsFile={}", known_hosts.display()),
+            "-oUserKnownHostsFile=/dev/null".into(),
+            "-oCheckHostIp=no".into(),
+            "-oConnectTimeout=10".into(),
+            format!("-oHostKeyAlias={}", cluster.name),
+            "-q".into(),
+            "-oBatchMode=yes".into(),
+            "-oStrictHostKeyChecking=yes".into(),
+            "-oControlMaster=auto".into(),
+            format!("-oControlPath={}", control.display()),
+            "-oControlPersist=120".into(),
+            cluster.ip_flag.into(),
+            format!("root@{node}"),
+            command.to_string(),
+        ]);
         argv
     }
 
@@ -168,7 +194,12 @@ impl Runner {
 
     /// Runs `argv_for(node)` on every node given, at most `parallel` at once;
     /// the master (if among them) runs last, after all the others.
-    pub fn fan_out(&self, cluster: &Cluster, nodes: &[String], argv_for: &(dyn Fn(&str) -> Vec<String> + Sync)) -> Vec<Ran> {
+    pub fn fan_out(
+        &self,
+        cluster: &Cluster,
+        nodes: &[String],
+        argv_for: &(dyn Fn(&str) -> Vec<String> + Sync),
+    ) -> Vec<Ran> {
         let others: Vec<&String> = nodes.iter().filter(|n| **n != cluster.master).collect();
         let mut results: Vec<Ran> = Vec::new();
         for chunk in others.chunks(self.parallel) {
@@ -205,7 +236,11 @@ impl Runner {
             let mut argv = self.ssh_argv(cluster, &node, "");
             argv.pop();
             argv.insert(argv.len() - 1, "-Oexit".into());
-            let _ = Command::new(&argv[0]).args(&argv[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = Command::new(&argv[0])
+                .args(&argv[1..])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
 

@@ -59,7 +59,11 @@ impl Intent {
         let pid = f.pop()?;
         let target = f.pop()?;
         let running = f.pop()?;
-        Some(Intent { running, target, pid })
+        Some(Intent {
+            running,
+            target,
+            pid,
+        })
     }
 
     pub fn read(path: &Path) -> std::io::Result<Option<Intent>> {
@@ -87,7 +91,10 @@ mod tests {
             pid: "274".into(),
         };
         assert_eq!(i.to_text(), "3.0.2,3.1,274");
-        assert_eq!(Intent::parse("3.1.0~rc2,3.0,1725").map(|i| i.running), Some("3.1.0~rc2".into()));
+        assert_eq!(
+            Intent::parse("3.1.0~rc2,3.0,1725").map(|i| i.running),
+            Some("3.1.0~rc2".into())
+        );
         let odd = Intent {
             running: "a,b".into(),
             target: "c\\d".into(),

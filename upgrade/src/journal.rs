@@ -68,10 +68,20 @@ impl Facts {
 #[serde(tag = "record", rename_all = "kebab-case")]
 pub enum Record {
     Header(Header),
-    Started { step: StepId, at: u64 },
-    Done { step: StepId, at: u64, #[serde(default)] facts: Facts },
+    Started {
+        step: StepId,
+        at: u64,
+    },
+    Done {
+        step: StepId,
+        at: u64,
+        #[serde(default)]
+        facts: Facts,
+    },
     /// A rollback finished: the upgrade is over and nothing is pending.
-    RolledBack { at: u64 },
+    RolledBack {
+        at: u64,
+    },
 }
 
 /// What the journal says, folded.
@@ -121,7 +131,9 @@ pub fn now() -> u64 {
 
 impl Journal {
     pub fn at(path: &Path) -> Journal {
-        Journal { path: path.to_path_buf() }
+        Journal {
+            path: path.to_path_buf(),
+        }
     }
     pub fn path(&self) -> &Path {
         &self.path
@@ -194,9 +206,16 @@ impl Journal {
 /// Folds the records; pure, so tests can cut a journal short anywhere.
 pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
     let mut lines = text.lines();
-    let header = match lines.next().and_then(|l| serde_json::from_str::<Record>(l).ok()) {
+    let header = match lines
+        .next()
+        .and_then(|l| serde_json::from_str::<Record>(l).ok())
+    {
         Some(Record::Header(h)) => h,
-        _ => return Err(JournalError::NoHeader { path: path.to_path_buf() }),
+        _ => {
+            return Err(JournalError::NoHeader {
+                path: path.to_path_buf(),
+            })
+        }
     };
     if header.format != JOURNAL_FORMAT {
         return Err(JournalError::Format {
@@ -213,7 +232,9 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
     };
     for line in lines {
         // A torn last line is not an error: that step is redone.
-        let Ok(record) = serde_json::from_str::<Record>(line) else { continue };
+        let Ok(record) = serde_json::from_str::<Record>(line) else {
+            continue;
+        };
         match record {
             Record::Header(_) => {}
             Record::Started { step, .. } => {

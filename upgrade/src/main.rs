@@ -100,7 +100,11 @@ fn main() -> ExitCode {
         queue_timeout: Duration::from_secs(cli.queue_timeout),
         switch_command: cli.switch_command,
         switch_path_args,
-        ssh_command: cli.ssh_command.split_whitespace().map(String::from).collect(),
+        ssh_command: cli
+            .ssh_command
+            .split_whitespace()
+            .map(String::from)
+            .collect(),
     };
     let outcome = main_flow(&paths, &opts, interrupted);
     match &outcome {
@@ -114,7 +118,9 @@ fn main() -> ExitCode {
                 println!("no upgrade pending");
             }
         }
-        Outcome::VerifyErrors(errors) => eprintln!("ganeti-upgrade: upgraded, but gnt-cluster verify reported errors:\n{errors}"),
+        Outcome::VerifyErrors(errors) => {
+            eprintln!("ganeti-upgrade: upgraded, but gnt-cluster verify reported errors:\n{errors}")
+        }
         Outcome::NotMaster { removed_intent } => {
             if *removed_intent {
                 eprintln!("ganeti-upgrade: not the master node; removed the stale intent file");
@@ -123,7 +129,10 @@ fn main() -> ExitCode {
         Outcome::Refused(m) | Outcome::Failed(m) => eprintln!("ganeti-upgrade: error: {m}"),
     }
     if opts.json {
-        println!("{}", serde_json::json!({"event": "end", "exit_code": outcome.exit_code()}));
+        println!(
+            "{}",
+            serde_json::json!({"event": "end", "exit_code": outcome.exit_code()})
+        );
     }
     ExitCode::from(outcome.exit_code())
 }

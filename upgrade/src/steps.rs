@@ -106,7 +106,9 @@ impl StepId {
 
     pub fn title(self) -> &'static str {
         match self {
-            StepId::VerifyInstalled => "Verifying the target version is installed on all online nodes",
+            StepId::VerifyInstalled => {
+                "Verifying the target version is installed on all online nodes"
+            }
             StepId::WriteIntent => "Writing the intent-to-upgrade file",
             StepId::StopNewWork => "Stopping new work on the job queue",
             StepId::WaitForJobs => "Waiting until no job is running",
@@ -151,7 +153,11 @@ pub fn point_of_no_return(transition: Transition) -> StepId {
 
 /// The steps of a transition, in order.
 pub fn steps_for(transition: Transition) -> Vec<StepId> {
-    STEPS.iter().copied().filter(|s| applies(*s, transition)).collect()
+    STEPS
+        .iter()
+        .copied()
+        .filter(|s| applies(*s, transition))
+        .collect()
 }
 
 /// Carries out one step.
@@ -199,7 +205,10 @@ pub fn run(ctx: &mut Ctx<'_>, step: StepId) -> Result<Facts, StepError> {
             Ok(Facts::default())
         }
         StepId::RedistConf => {
-            let argv = ctx.tool(ctx.paths.gnt("gnt-cluster"), &["redist-conf", "--yes-do-it"]);
+            let argv = ctx.tool(
+                ctx.paths.gnt("gnt-cluster"),
+                &["redist-conf", "--yes-do-it"],
+            );
             ctx.local(&argv)?;
             Ok(Facts::default())
         }
@@ -228,7 +237,8 @@ pub fn run(ctx: &mut Ctx<'_>, step: StepId) -> Result<Facts, StepError> {
         }
         StepId::VerifyCluster => verify_cluster(ctx),
         StepId::Finish => {
-            ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file())).map_err(StepError::from_display)?;
+            ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file()))
+                .map_err(StepError::from_display)?;
             Ok(Facts::default())
         }
     }
@@ -251,7 +261,8 @@ pub fn undo(ctx: &mut Ctx<'_>, step: StepId) -> Result<(), StepError> {
         }
         StepId::StopNewWork => resume_work(ctx),
         StepId::WriteIntent => {
-            ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file())).map_err(StepError::from_display)
+            ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file()))
+                .map_err(StepError::from_display)
         }
         // Nothing to undo: checks, waiting, and the backup (kept for the admin).
         _ => Ok(()),
@@ -267,7 +278,16 @@ fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     for ran in ctx.runner.fan_out(&c, &others, &|_| argv.clone()) {
         ctx.node_event(&ran);
         if !ran.ok() {
-            missing.push(format!("{} ({})", ran.node, ran.stdout.trim().lines().chain(ran.stderr.trim().lines()).next().unwrap_or("unreachable")));
+            missing.push(format!(
+                "{} ({})",
+                ran.node,
+                ran.stdout
+                    .trim()
+                    .lines()
+                    .chain(ran.stderr.trim().lines())
+                    .next()
+                    .unwrap_or("unreachable")
+            ));
         }
     }
     let problems = inspect::check_complete(ctx.paths, &to).map_err(StepError::from_display)?;
@@ -290,7 +310,9 @@ fn write_intent(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         target: ctx.header.to.to_string(),
         pid: std::process::id().to_string(),
     };
-    intent.write(&ctx.paths.host(&ctx.paths.intent_file())).map_err(StepError::from_display)?;
+    intent
+        .write(&ctx.paths.host(&ctx.paths.intent_file()))
+        .map_err(StepError::from_display)?;
     Ok(Facts::default())
 }
 
@@ -300,7 +322,10 @@ fn filter_reason(ctx: &Ctx<'_>) -> String {
 
 /// Our filter's uuid if it exists; `Err` when the cluster has no filters.
 fn find_our_filter(ctx: &mut Ctx<'_>) -> Result<Option<String>, Ran> {
-    let argv = ctx.tool(ctx.paths.gnt("gnt-filter"), &["list", "--no-headers", "-o", "uuid,reason"]);
+    let argv = ctx.tool(
+        ctx.paths.gnt("gnt-filter"),
+        &["list", "--no-headers", "-o", "uuid,reason"],
+    );
     let ran = ctx.runner.local(&ctx.master_name(), &argv);
     if !ran.ok() {
         return Err(ran);
@@ -318,15 +343,34 @@ fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     let gnt_filter = ctx.paths.host(&ctx.paths.gnt("gnt-filter"));
     if gnt_filter.exists() {
         match find_our_filter(ctx) {
-            Ok(Some(uuid)) => return Ok(Facts { filter_uuid: Some(uuid), ..Facts::default() }),
+            Ok(Some(uuid)) => {
+                return Ok(Facts {
+                    filter_uuid: Some(uuid),
+                    ..Facts::default()
+                })
+            }
             Ok(None) => {
                 let reason = filter_reason(ctx);
-                let argv = ctx.tool(ctx.paths.gnt("gnt-filter"), &["add", "--action=PAUSE", "--priority=0", &format!("--reason={reason}")]);
+                let argv = ctx.tool(
+                    ctx.paths.gnt("gnt-filter"),
+                    &[
+                        "add",
+                        "--action=PAUSE",
+                        "--priority=0",
+                        &format!("--reason={reason}"),
+                    ],
+                );
                 let ran = ctx.local(&argv)?;
                 let uuid = ran.stdout.split_whitespace().last().map(String::from);
                 return match uuid {
-                    Some(u) => Ok(Facts { filter_uuid: Some(u), ..Facts::default() }),
-                    None => Err(StepError::msg(format!("gnt-filter add printed no uuid: {}", ran.stdout.trim()))),
+                    Some(u) => Ok(Facts {
+                        filter_uuid: Some(u),
+                        ..Facts::default()
+                    }),
+                    None => Err(StepError::msg(format!(
+                        "gnt-filter add printed no uuid: {}",
+                        ran.stdout.trim()
+                    ))),
                 };
             }
             // No working gnt-filter: fall back to draining.
@@ -357,7 +401,10 @@ fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         .and_then(|s| s.parse::<f64>().ok())
         .map(Duration::from_secs_f64)
         .unwrap_or(Duration::from_secs(1));
-    let argv = ctx.tool(ctx.paths.gnt("gnt-job"), &["list", "--no-headers", "-o", "id,status"]);
+    let argv = ctx.tool(
+        ctx.paths.gnt("gnt-job"),
+        &["list", "--no-headers", "-o", "id,status"],
+    );
     let mut last_report = Instant::now() - Duration::from_secs(3600);
     loop {
         let ran = ctx.local(&argv)?;
@@ -367,7 +414,8 @@ fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
             .filter(|l| {
                 let status = l.split_whitespace().nth(1).unwrap_or("");
                 // With our filter, queued jobs are held; only running ones count.
-                status == "running" || (!paused_by_filter && (status == "queued" || status == "waiting"))
+                status == "running"
+                    || (!paused_by_filter && (status == "queued" || status == "waiting"))
             })
             .collect();
         if busy.is_empty() {
@@ -381,7 +429,11 @@ fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
             )));
         }
         if last_report.elapsed() >= Duration::from_secs(10) {
-            ctx.message(&format!("{} job(s) still running, waiting ({}s so far)", busy.len(), start.elapsed().as_secs()));
+            ctx.message(&format!(
+                "{} job(s) still running, waiting ({}s so far)",
+                busy.len(),
+                start.elapsed().as_secs()
+            ));
             last_report = Instant::now();
         }
         if ctx.interrupted() {
@@ -427,8 +479,11 @@ fn switch_all(ctx: &mut Ctx<'_>, to: &ganeti_layout::DirVersion) -> Result<(), S
         return Err(StepError::msg(failed.join("\n")));
     }
     if c.online.contains(&c.master) {
-        let outcome = ganeti_switch::switch_to_locked(ctx.paths, to, SwitchOptions { force: false }).map_err(StepError::from_display)?;
-        ctx.runner.log_line(&format!("{}: switch to {to}: {outcome:?}", c.master));
+        let outcome =
+            ganeti_switch::switch_to_locked(ctx.paths, to, SwitchOptions { force: false })
+                .map_err(StepError::from_display)?;
+        ctx.runner
+            .log_line(&format!("{}: switch to {to}: {outcome:?}", c.master));
         ctx.message(&format!("{}: {to} active", c.master));
     }
     Ok(())
@@ -467,7 +522,15 @@ fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     let ran = ctx.runner.local(&ctx.master_name(), &argv);
     ctx.node_event(&ran);
     if !ran.ok() {
-        ctx.verify_failed = Some(ran.stdout.lines().chain(ran.stderr.lines()).filter(|l| l.contains("ERROR")).map(String::from).collect::<Vec<_>>().join("\n"));
+        ctx.verify_failed = Some(
+            ran.stdout
+                .lines()
+                .chain(ran.stderr.lines())
+                .filter(|l| l.contains("ERROR"))
+                .map(String::from)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
     }
     Ok(Facts::default())
 }
@@ -481,30 +544,75 @@ pub fn describe(ctx: &Ctx<'_>, step: StepId, c: &Cluster) -> Vec<String> {
     let sw = ctx.opts.switch_command.clone();
     let to = &ctx.header.to;
     match step {
-        StepId::VerifyInstalled | StepId::ReverifyInstalled => vec![format!("{}: {sw} installed {to}", all)],
+        StepId::VerifyInstalled | StepId::ReverifyInstalled => {
+            vec![format!("{}: {sw} installed {to}", all)]
+        }
         StepId::WriteIntent => vec![format!("{}: write {}", c.master, p.intent_file().display())],
         StepId::StopNewWork => vec![format!(
             "{}: {} add --action=PAUSE --reason=ganeti-upgrade:ID (or {gc} queue drain)",
             c.master,
             p.gnt("gnt-filter").display()
         )],
-        StepId::WaitForJobs => vec![format!("{}: {} list (until no job runs)", c.master, p.gnt("gnt-job").display())],
-        StepId::PauseWatcher => vec![format!("{}: {gc} watcher pause 6h (unless already paused)", c.master)],
+        StepId::WaitForJobs => vec![format!(
+            "{}: {} list (until no job runs)",
+            c.master,
+            p.gnt("gnt-job").display()
+        )],
+        StepId::PauseWatcher => vec![format!(
+            "{}: {gc} watcher pause 6h (unless already paused)",
+            c.master
+        )],
         StepId::StopMasterDaemons => vec![format!("{}: {du} stop-all", c.master)],
         StepId::StopDaemons => vec![format!("{all}: {du} stop-all")],
-        StepId::Backup => vec![format!("{}: tar of {} and {} into {}", c.master, p.datadir().display(), p.confdir().display(), p.backupdir().display())],
-        StepId::DowngradeConfig => vec![format!("{}: {} --downgrade -f", c.master, p.cfgupgrade().display())],
+        StepId::Backup => vec![format!(
+            "{}: tar of {} and {} into {}",
+            c.master,
+            p.datadir().display(),
+            p.confdir().display(),
+            p.backupdir().display()
+        )],
+        StepId::DowngradeConfig => vec![format!(
+            "{}: {} --downgrade -f",
+            c.master,
+            p.cfgupgrade().display()
+        )],
         StepId::SwitchVersion => vec![format!("{all}: {sw} to {to} (master last)")],
         StepId::UpgradeConfig => vec![format!("{}: {} -f", c.master, p.cfgupgrade().display())],
         StepId::EnsureDirs => vec![format!("{all}: {} --full-run", p.ensure_dirs().display())],
         StepId::StartDaemons => vec![format!("{all}: {du} start-all")],
         StepId::RedistConf => vec![format!("{}: {gc} redist-conf --yes-do-it", c.master)],
-        StepId::RestartDaemons => vec![format!("{all}: {du} stop-all"), format!("{all}: {du} start-all")],
-        StepId::ResumeWork => vec![format!("{}: delete our filter (or {gc} queue undrain, if we drained)", c.master)],
-        StepId::UnpauseWatcher => vec![format!("{}: {gc} watcher continue (if we paused it)", c.master)],
-        StepId::PostUpgrade => vec![format!("{}: {} {}", c.master, p.post_upgrade().display(), ctx.header.from_release)],
-        StepId::VerifyCluster => vec![format!("{}: {gc} verify{}", c.master, ctx.opts.verify_ignore.iter().map(|c| format!(" -I {c}")).collect::<String>())],
-        StepId::Finish => vec![format!("{}: remove {} and the journal", c.master, p.intent_file().display())],
+        StepId::RestartDaemons => vec![
+            format!("{all}: {du} stop-all"),
+            format!("{all}: {du} start-all"),
+        ],
+        StepId::ResumeWork => vec![format!(
+            "{}: delete our filter (or {gc} queue undrain, if we drained)",
+            c.master
+        )],
+        StepId::UnpauseWatcher => vec![format!(
+            "{}: {gc} watcher continue (if we paused it)",
+            c.master
+        )],
+        StepId::PostUpgrade => vec![format!(
+            "{}: {} {}",
+            c.master,
+            p.post_upgrade().display(),
+            ctx.header.from_release
+        )],
+        StepId::VerifyCluster => vec![format!(
+            "{}: {gc} verify{}",
+            c.master,
+            ctx.opts
+                .verify_ignore
+                .iter()
+                .map(|c| format!(" -I {c}"))
+                .collect::<String>()
+        )],
+        StepId::Finish => vec![format!(
+            "{}: remove {} and the journal",
+            c.master,
+            p.intent_file().display()
+        )],
     }
 }
 
