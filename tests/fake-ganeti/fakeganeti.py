@@ -13,6 +13,7 @@ RELEASE = "@RELEASE@"
 PROG = "@PROG@"
 
 import fcntl
+import concurrent.futures
 import json
 import os
 import random
@@ -425,10 +426,11 @@ def distribute_files(cfg, files, nodes=None):
     targets = nodes if nodes is not None else online_nodes(cfg)
     payload = {"files": {k: {"data": d, "mode": m} for k, (d, m) in files.items()}}
     failed = []
-    for node in targets:
-        if node in me:
-            continue
-        ok, _, err = node_rpc(node, "upload", payload)
+    others = [n for n in targets if n not in me]
+    # Like Ganeti's RPC layer, talk to all nodes at once.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+        results = list(pool.map(lambda n: node_rpc(n, "upload", payload), others))
+    for node, (ok, _, err) in zip(others, results):
         if not ok:
             failed.append(node)
             sys.stderr.write("Warning: copy of files to node %s failed: %s\n" % (node, err.strip()))
@@ -1245,12 +1247,15 @@ def cluster_verify(argv):
                          "configuration version %s does not match the software (%d)"
                          % (cfg.get("version"), CONFIG_VERSION)))
     warnings = []
+    remote = [n for n in online_nodes(cfg) if n not in my_hostnames()]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+        answers = dict(zip(remote, pool.map(lambda n: node_rpc(n, "status"), remote)))
     for node in online_nodes(cfg):
         if node in my_hostnames():
             status = {"release": RELEASE, "config_version": cfg.get("version"),
                       "daemons": {d: daemon_release(d) for d in ALL_DAEMONS}}
         else:
-            ok, stdout, stderr = node_rpc(node, "status")
+            ok, stdout, stderr = answers[node]
             try:
                 status = json.loads(stdout) if ok else None
             except ValueError:

@@ -192,8 +192,10 @@ impl Runner {
         self.finish(node, remote, cmd.output())
     }
 
-    /// Runs `argv_for(node)` on every node given, at most `parallel` at once;
-    /// the master (if among them) runs last, after all the others.
+    /// Runs `argv_for(node)` on every node given, at most `parallel` at once
+    /// (a pool: a slow node holds up only its own worker); the master, if
+    /// among them, runs last, after all the others. Results come in the
+    /// order of `nodes`, the master last.
     pub fn fan_out(
         &self,
         cluster: &Cluster,
@@ -201,29 +203,33 @@ impl Runner {
         argv_for: &(dyn Fn(&str) -> Vec<String> + Sync),
     ) -> Vec<Ran> {
         let others: Vec<&String> = nodes.iter().filter(|n| **n != cluster.master).collect();
-        let mut results: Vec<Ran> = Vec::new();
-        for chunk in others.chunks(self.parallel) {
-            let chunk_results: Vec<Ran> = std::thread::scope(|s| {
-                let handles: Vec<_> = chunk
-                    .iter()
-                    .map(|n| s.spawn(move || self.on_node(cluster, n, &argv_for(n))))
-                    .collect();
-                handles
-                    .into_iter()
-                    .zip(chunk.iter())
-                    .map(|(h, n)| {
-                        h.join().unwrap_or_else(|_| Ran {
-                            node: n.to_string(),
-                            command: String::new(),
-                            code: None,
-                            stdout: String::new(),
-                            stderr: "worker thread panicked".into(),
-                        })
-                    })
-                    .collect()
-            });
-            results.extend(chunk_results);
-        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let slots: Vec<Mutex<Option<Ran>>> = others.iter().map(|_| Mutex::new(None)).collect();
+        std::thread::scope(|s| {
+            for _ in 0..self.parallel.min(others.len()) {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(node) = others.get(i) else { break };
+                    let ran = self.on_node(cluster, node, &argv_for(node));
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(ran);
+                    }
+                });
+            }
+        });
+        let mut results: Vec<Ran> = slots
+            .into_iter()
+            .zip(others.iter())
+            .map(|(slot, node)| {
+                slot.into_inner().ok().flatten().unwrap_or_else(|| Ran {
+                    node: node.to_string(),
+                    command: String::new(),
+                    code: None,
+                    stdout: String::new(),
+                    stderr: "worker thread failed".into(),
+                })
+            })
+            .collect();
         if nodes.contains(&cluster.master) {
             results.push(self.on_node(cluster, &cluster.master, &argv_for(&cluster.master)));
         }

@@ -43,7 +43,7 @@ struct Cli {
     #[arg(long)]
     json: bool,
     /// How many nodes to work on at once
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    #[arg(long, value_name = "N", default_value_t = 32)]
     parallel: usize,
     /// Error code for gnt-cluster verify to ignore (repeatable)
     #[arg(long, value_name = "CODE")]
