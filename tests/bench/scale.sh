@@ -36,6 +36,7 @@ printf '#!/bin/sh\nexit 0\n' >"$work/quick-ssh"
 chmod +x "$work/quick-ssh"
 
 declare -A took
+read -r -a extra <<<"${SCALE_ARGS:-}"
 for n in "${sizes[@]}"; do
     {
         echo node1.gnt.test
@@ -50,7 +51,7 @@ for n in "${sizes[@]}"; do
         rc=0
         x env GANETI_FAKE_SSH="$work/quick-ssh" "$bin/ganeti-upgrade" --to "$to" \
             --ssh-command "$here/fake-ssh" --switch-command "$bin/ganeti-switch" \
-            --verify-ignore ENODESSH --verify-ignore ENODERPC --verify-ignore ENODEVERSION --parallel "${PARALLEL:-32}" ${SCALE_ARGS:-} >"$work/out-$n-$to" 2>&1 || rc=$?
+            --verify-ignore ENODESSH --verify-ignore ENODERPC --verify-ignore ENODEVERSION --parallel "${PARALLEL:-32}" "${extra[@]}" >"$work/out-$n-$to" 2>&1 || rc=$?
         end=$(date +%s.%N)
         if [ "$rc" != 0 ] && [ "$rc" != 3 ]; then
             echo "upgrade to $to with $n nodes failed (exit $rc):"
