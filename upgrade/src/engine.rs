@@ -278,6 +278,11 @@ pub fn main_flow(paths: &InstallPaths, opts: &Options, interrupted: Arc<AtomicBo
     };
     let intent = Intent::read(&intent_path).ok().flatten();
 
+    if opts.dry_run && (opts.resume || state.as_ref().is_some_and(|s| !s.rolled_back)) {
+        // Never act in a dry run: show what a resume would do.
+        println!("Dry run: nothing is changed. A resume would continue this:");
+        return status(paths, &journal, &intent_path, &events);
+    }
     if opts.resume {
         if !master {
             let removed =
