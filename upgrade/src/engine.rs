@@ -142,6 +142,7 @@ impl Events {
 /// Everything a step needs.
 pub struct Ctx<'a> {
     pub paths: &'a InstallPaths,
+    pub journal: &'a Journal,
     pub runner: &'a Runner,
     pub opts: &'a Options,
     pub header: Header,
@@ -179,6 +180,19 @@ impl Ctx<'_> {
     }
     pub fn node_event(&self, ran: &Ran) {
         self.events.node(self.current, ran);
+    }
+    /// Records facts durably before the step acts on them.
+    pub fn remember(&mut self, facts: Facts) -> Result<(), StepError> {
+        if let Some(step) = self.current {
+            self.journal
+                .append(&Record::Facts {
+                    step,
+                    facts: facts.clone(),
+                })
+                .map_err(StepError::from_display)?;
+        }
+        self.facts.merge(&facts);
+        Ok(())
     }
     pub fn interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
@@ -362,6 +376,7 @@ pub fn main_flow(paths: &InstallPaths, opts: &Options, interrupted: Arc<AtomicBo
     );
     let mut ctx = Ctx {
         paths,
+        journal: &journal,
         runner: &runner,
         opts,
         header,
@@ -611,6 +626,7 @@ fn resume(
     let runner = Runner::new(paths, opts.ssh_command.clone(), opts.parallel, true);
     let mut ctx = Ctx {
         paths,
+        journal,
         runner: &runner,
         opts,
         header: state.header.clone(),

@@ -78,6 +78,12 @@ pub enum Record {
         #[serde(default)]
         facts: Facts,
     },
+    /// What a step learned before acting (so a crash in the middle of the
+    /// step does not lose it: "the queue was not drained before us").
+    Facts {
+        step: StepId,
+        facts: Facts,
+    },
     /// A rollback finished: the upgrade is over and nothing is pending.
     RolledBack {
         at: u64,
@@ -248,6 +254,7 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
                 }
                 state.facts.merge(&facts);
             }
+            Record::Facts { facts, .. } => state.facts.merge(&facts),
             Record::RolledBack { .. } => state.rolled_back = true,
         }
     }

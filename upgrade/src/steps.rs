@@ -170,7 +170,9 @@ pub fn run(ctx: &mut Ctx<'_>, step: StepId) -> Result<Facts, StepError> {
         StepId::PauseWatcher => pause_watcher(ctx),
         StepId::StopMasterDaemons => {
             let c = ctx.cluster()?;
-            ctx.on_nodes(&c, &[c.master.clone()], &|_| ctx.daemon_util("stop-all"))?;
+            ctx.on_nodes(&c, std::slice::from_ref(&c.master), &|_| {
+                ctx.daemon_util("stop-all")
+            })?;
             Ok(Facts::default())
         }
         StepId::StopDaemons => {
@@ -384,13 +386,16 @@ fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     }
     let info = ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "info"]))?;
     let already = info.stdout.contains("is set");
+    // Recorded before draining: a crash right after the drain must not make
+    // a resumed run believe the admin had drained the queue.
+    ctx.remember(Facts {
+        drained_by_us: Some(!already),
+        ..Facts::default()
+    })?;
     if !already {
         ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "drain"]))?;
     }
-    Ok(Facts {
-        drained_by_us: Some(!already),
-        ..Facts::default()
-    })
+    Ok(Facts::default())
 }
 
 fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
@@ -453,13 +458,14 @@ fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     }
     let info = ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "info"]))?;
     let already = info.stdout.contains("is paused");
+    ctx.remember(Facts {
+        watcher_paused_by_us: Some(!already),
+        ..Facts::default()
+    })?;
     if !already {
         ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "pause", "6h"]))?;
     }
-    Ok(Facts {
-        watcher_paused_by_us: Some(!already),
-        ..Facts::default()
-    })
+    Ok(Facts::default())
 }
 
 /// Switches every online node: the others first, in parallel, the master
