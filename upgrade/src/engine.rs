@@ -507,6 +507,17 @@ fn execute(
                 ctx.events.step_end(step, false, &e.message);
                 ctx.runner
                     .log_line(&format!("step {} failed: {}", step.as_str(), e.message));
+                // cfgupgrade writes the configuration atomically: if it failed
+                // and the configuration is still at the old version, nothing
+                // was changed and going back is safer than staying stopped.
+                if step == ponr && config_unchanged(ctx) {
+                    let reason = format!(
+                        "{} failed and left the configuration unchanged: {}",
+                        step.as_str(),
+                        e.message
+                    );
+                    return rollback(ctx, journal, &done, &reason);
+                }
                 if past_ponr {
                     return Outcome::Failed(resumable(ctx, step, &e.message));
                 }
@@ -530,6 +541,25 @@ fn execute(
         Some(errors) => Outcome::VerifyErrors(errors),
         None => Outcome::Done,
     }
+}
+
+/// Is `config.data` still at the version the upgrade started from?
+fn config_unchanged(ctx: &Ctx<'_>) -> bool {
+    let path = ctx.paths.host(&ctx.paths.datadir().join("config.data"));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return false;
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return false;
+    };
+    let Some(found) = json.get("version").and_then(serde_json::Value::as_u64) else {
+        return false;
+    };
+    let from = ctx.header.from_dir.triple();
+    ganeti_layout::ConfigVersion::from_int(found).is_ok_and(|v| {
+        let t = v.triple();
+        (t.major, t.minor) == (from.major, from.minor)
+    })
 }
 
 fn resumable(ctx: &Ctx<'_>, step: StepId, message: &str) -> String {
