@@ -282,6 +282,11 @@ pub fn main_flow(paths: &InstallPaths, opts: &Options, interrupted: Arc<AtomicBo
     }
     let cluster = match Cluster::read(paths) {
         Ok(c) => c,
+        // A node outside any cluster has nothing to resume (the boot-time
+        // unit runs everywhere).
+        Err(_) if opts.resume && !journal.exists() && !intent_path.exists() => {
+            return Outcome::NothingPending
+        }
         Err(e) => return Outcome::Failed(StepError::from_display(e).message),
     };
     let me = this_host();
@@ -573,6 +578,10 @@ fn resumable(ctx: &Ctx<'_>, step: StepId, message: &str) -> String {
 /// Undoes the done steps in reverse; the upgrade is then over.
 fn rollback(ctx: &mut Ctx<'_>, journal: &Journal, done: &[StepId], reason: &str) -> Outcome {
     ctx.message(&format!("rolling back: {reason}"));
+    if let Err(e) = journal.append(&Record::RollingBack { at: now() }) {
+        let msg = StepError::from_display(e).message;
+        ctx.message(&format!("cannot record the rollback in the journal: {msg}"));
+    }
     let mut failures = Vec::new();
     for &step in done.iter().rev() {
         ctx.current = Some(step);
@@ -596,7 +605,7 @@ fn rollback(ctx: &mut Ctx<'_>, journal: &Journal, done: &[StepId], reason: &str)
         ))
     } else {
         Outcome::Failed(format!(
-            "{reason}\nThe rollback did not complete:\n  {}\nThe journal is kept; fix the cause and run ganeti-upgrade --resume to finish the upgrade, or undo by hand.",
+            "{reason}\nThe rollback did not complete:\n  {}\nThe journal is kept; fix the cause and run ganeti-upgrade --resume to finish the rollback.",
             failures.join("\n  ")
         ))
     }
@@ -684,7 +693,20 @@ fn resume(
         journal.path().display()
     ));
     runner.log_line(&format!("resume of upgrade {}", state.header.id));
-    let outcome = if state.has_started(ponr) {
+    let outcome = if state.rolling_back && !state.has_started(ponr) {
+        // A rollback was interrupted or failed: finish it, in reverse.
+        let done: Vec<StepId> = all
+            .iter()
+            .copied()
+            .filter(|s| state.is_done(*s) || (*s == StepId::SwitchVersion && state.has_started(*s)))
+            .collect();
+        rollback(
+            &mut ctx,
+            journal,
+            &done,
+            "finishing the interrupted rollback",
+        )
+    } else if state.has_started(ponr) {
         // After the configuration change: daemons may have been started by a
         // reboot; stop them all, then redo everything after the change.
         ctx.message(

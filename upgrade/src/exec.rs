@@ -173,6 +173,10 @@ impl Runner {
             "-oControlMaster=auto".into(),
             format!("-oControlPath={}", control.display()),
             "-oControlPersist=120".into(),
+            // A node that goes away is noticed within 30 s, even on a
+            // reused connection.
+            "-oServerAliveInterval=10".into(),
+            "-oServerAliveCountMax=3".into(),
             cluster.ip_flag.into(),
             format!("root@{node}"),
             command.to_string(),

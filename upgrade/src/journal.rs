@@ -84,6 +84,10 @@ pub enum Record {
         step: StepId,
         facts: Facts,
     },
+    /// A rollback began: a resume finishes the rollback, not the upgrade.
+    RollingBack {
+        at: u64,
+    },
     /// A rollback finished: the upgrade is over and nothing is pending.
     RolledBack {
         at: u64,
@@ -98,6 +102,7 @@ pub struct State {
     pub done: Vec<StepId>,
     pub facts: Facts,
     pub rolled_back: bool,
+    pub rolling_back: bool,
 }
 
 impl State {
@@ -235,6 +240,7 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
         done: Vec::new(),
         facts: Facts::default(),
         rolled_back: false,
+        rolling_back: false,
     };
     for line in lines {
         // A torn last line is not an error: that step is redone.
@@ -255,6 +261,7 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
                 state.facts.merge(&facts);
             }
             Record::Facts { facts, .. } => state.facts.merge(&facts),
+            Record::RollingBack { .. } => state.rolling_back = true,
             Record::RolledBack { .. } => state.rolled_back = true,
         }
     }

@@ -12,6 +12,7 @@
 
 pub mod backup;
 pub mod cluster;
+pub mod command;
 pub mod engine;
 pub mod env;
 pub mod exec;

@@ -528,15 +528,27 @@ fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     let ran = ctx.runner.local(&ctx.master_name(), &argv);
     ctx.node_event(&ran);
     if !ran.ok() {
-        ctx.verify_failed = Some(
-            ran.stdout
-                .lines()
-                .chain(ran.stderr.lines())
-                .filter(|l| l.contains("ERROR"))
-                .map(String::from)
-                .collect::<Vec<_>>()
-                .join("\n"),
-        );
+        let errors: Vec<String> = ran
+            .stdout
+            .lines()
+            .chain(ran.stderr.lines())
+            .filter(|l| l.contains("ERROR"))
+            .map(String::from)
+            .collect();
+        if errors.is_empty()
+            && ran.stderr.contains("drained")
+            && ctx.facts.drained_by_us != Some(true)
+        {
+            // The admin's own drain (kept, as promised) stops verify's job.
+            ctx.message("gnt-cluster verify could not run: the job queue is drained (it was before the upgrade, so it stays drained); run gnt-cluster verify after gnt-cluster queue undrain");
+        } else if errors.is_empty() {
+            ctx.verify_failed = Some(format!(
+                "gnt-cluster verify failed without reporting errors: {}",
+                ran.summary()
+            ));
+        } else {
+            ctx.verify_failed = Some(errors.join("\n"));
+        }
     }
     Ok(Facts::default())
 }

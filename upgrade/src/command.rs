@@ -1,0 +1,66 @@
+//! The `ganeti-upgrade` command line. It lives in the library so that the
+//! packaging can generate the man page and shell completions from it.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use ganeti_layout::cli::PathArgs;
+
+pub const AFTER_HELP: &str = "\
+Exit codes:
+  0   done (or nothing pending)
+  1   failed: the message says whether everything was rolled back, or what is
+      left and that --resume continues; also: not the master, not root,
+      version missing on nodes, another run in progress
+  2   bad usage or input: unparsable or unsafe version, incompatible versions
+  3   upgraded, but gnt-cluster verify reported errors
+  11  --resume on a node that is not the master (a stale intent file is removed)
+
+SIGTERM or SIGINT before the configuration change rolls everything back;
+after it they are ignored until the end. After a crash or reboot, run
+ganeti-upgrade --resume (the package runs it at boot).";
+
+#[derive(Parser)]
+#[command(name = "ganeti-upgrade", version, about = "Upgrade (or downgrade) a whole Ganeti cluster to another installed version", after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Target directory version, e.g. 3.1
+    #[arg(long, value_name = "VERSION", conflicts_with_all = ["resume", "status"], required_unless_present_any = ["resume", "status"])]
+    pub to: Option<String>,
+    /// Finish a pending upgrade (after a crash, a reboot or a failure)
+    #[arg(long, conflicts_with = "status")]
+    pub resume: bool,
+    /// Show the pending upgrade, if any
+    #[arg(long)]
+    pub status: bool,
+    /// Print the whole plan (steps and per-node commands); change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// One JSON event per line instead of text
+    #[arg(long)]
+    pub json: bool,
+    /// How many nodes to work on at once
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub parallel: usize,
+    /// Error code for gnt-cluster verify to ignore (repeatable)
+    #[arg(long, value_name = "CODE")]
+    pub verify_ignore: Vec<String>,
+    /// How long to wait for running jobs, in seconds
+    #[arg(long, value_name = "SECS", default_value_t = 129_600)]
+    pub queue_timeout: u64,
+    /// ganeti-switch as found on the nodes
+    #[arg(long, value_name = "PATH", default_value = "/usr/sbin/ganeti-switch")]
+    pub switch_command: String,
+    /// The ssh client (a command line, split on spaces)
+    #[arg(long, value_name = "CMD", default_value = "ssh")]
+    pub ssh_command: String,
+    /// Root under which all paths live (tests; normally /)
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    #[command(flatten)]
+    pub paths: PathArgs,
+}
+
+/// The clap command, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
