@@ -21,6 +21,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod command;
 pub mod demo;
 pub mod durable;
 pub mod inspect;

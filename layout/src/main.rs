@@ -4,100 +4,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use ganeti_layout::cli::{report_error, PathArgs};
+use ganeti_layout::command::{Cli, Command, DirVersionArg, InstallArgs};
 use ganeti_layout::{
     apply, demo, inspect, plan, spec::Spec, stage::Stage, DirStyle, DirVersion, InstallPaths,
     Release,
 };
-
-const AFTER_HELP: &str = "\
-Exit codes:
-  0  done; for verify: the layout is sound
-  1  refused because of what is on disk (conflicts, active version), failed,
-     or (verify) the layout has problems, one line each
-  2  bad usage or input (arguments, version strings, spec file, stage)";
-
-#[derive(Parser)]
-#[command(name = "ganeti-layout", version, about = "Lay out Ganeti builds as side-by-side versioned trees", after_help = AFTER_HELP)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-    #[command(flatten)]
-    paths: PathArgs,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum DirVersionArg {
-    /// MAJOR.MINOR, Ganeti's and Debian's default
-    Short,
-    /// the whole release (configure --enable-versionfull)
-    Full,
-}
-
-#[derive(clap::Args)]
-struct InstallArgs {
-    /// What `make install DESTDIR=STAGE` produced for one Ganeti build
-    #[arg(long, value_name = "DIR")]
-    stage: PathBuf,
-    /// The build's release, e.g. 3.0.2 or 2.16.0~rc2
-    #[arg(long, value_name = "RELEASE")]
-    release: String,
-    /// Where to install: / for the running system, or a DESTDIR
-    #[arg(long, value_name = "DIR")]
-    dest: PathBuf,
-    /// How the version directory is named
-    #[arg(long, value_enum, default_value = "short")]
-    dir_version: DirVersionArg,
-    /// Also create SYSCONFDIR/ganeti/{lib,share} for this version, on a node with none
-    #[arg(long)]
-    activate: bool,
-    /// Keep files outside the version trees that already exist with other
-    /// content (docs, completions, conffiles), instead of refusing
-    #[arg(long)]
-    keep_existing: bool,
-    /// TOML file overriding or extending the built-in program lists
-    #[arg(long, value_name = "FILE")]
-    spec: Option<PathBuf>,
-    /// Print JSON instead of text
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Install one build into its versioned trees and the link farm
-    Install(InstallArgs),
-    /// Show what install would do, touching nothing
-    Plan(InstallArgs),
-    /// Check an installed system or DESTDIR: trees, fixed links, farm
-    Verify {
-        #[arg(long, value_name = "DIR", default_value = "/")]
-        root: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
-    /// List installed versions, which is active, whether each is complete
-    List {
-        #[arg(long, value_name = "DIR", default_value = "/")]
-        root: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Remove an inactive version and the farm links only it needed
-    Remove {
-        #[arg(long, value_name = "DIR", default_value = "/")]
-        root: PathBuf,
-        #[arg(long, value_name = "VERSION")]
-        version: String,
-    },
-    /// Sandbox: lay out a demo build in two versions and print the tree
-    Demo {
-        /// Directory to build the demo in (default: a new temporary one)
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-    },
-}
 
 /// An error that is the user's input, not the state of the system.
 #[derive(Debug, thiserror::Error)]

@@ -33,6 +33,7 @@ use ganeti_layout::inspect::{self, SwitchLink};
 use ganeti_layout::{DirVersion, InstallPaths};
 use rustix::fs::{Mode, OFlags, CWD};
 
+pub mod command;
 pub mod env;
 
 /// The journal's name inside `${sysconfdir}/ganeti`.

@@ -1,64 +1,12 @@
 //! `ganeti-switch`: thin command line over the `ganeti_switch` library.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use ganeti_layout::cli::{report_error, PathArgs};
+use clap::Parser;
+use ganeti_layout::cli::report_error;
 use ganeti_layout::{inspect, DirVersion};
+use ganeti_switch::command::{Cli, Command};
 use ganeti_switch::{Outcome, SwitchOptions};
-
-const AFTER_HELP: &str = "\
-Exit codes:
-  0  done; for check: the node is sound
-  1  failed or refused (version not installed, a real file where a link goes,
-     daemons running without --force); for check: the node is not sound
-  2  bad usage or input (arguments, version strings)";
-
-#[derive(Parser)]
-#[command(name = "ganeti-switch", version, about = "Switch a node between installed Ganeti versions, atomically and durably", after_help = AFTER_HELP)]
-struct Cli {
-    /// Root (DESTDIR or chroot) under which all paths live
-    #[arg(long, value_name = "DIR", default_value = "/", global = true)]
-    root: PathBuf,
-    #[command(flatten)]
-    paths: PathArgs,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// List installed versions and which is active
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print the active version (or say that a switch is in progress)
-    Current {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Switch to VERSION (a directory version such as 3.0)
-    To {
-        version: String,
-        /// Switch even though Ganeti daemons look alive on this node
-        #[arg(long)]
-        force: bool,
-    },
-    /// Exit 0 if VERSION is completely installed (both trees, per manifest)
-    Installed { version: String },
-    /// Report inconsistencies: mixed versions, dangling links, leftovers
-    Check {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Finish an interrupted switch (or undo it with --revert)
-    Repair {
-        #[arg(long)]
-        revert: bool,
-    },
-}
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -149,7 +97,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Installed { version } => {
-            let v: DirVersion = version.parse().map_err(|e: ganeti_layout::version::VersionError| InputError(e.to_string()))?;
+            let v: DirVersion = version
+                .parse()
+                .map_err(|e: ganeti_layout::version::VersionError| InputError(e.to_string()))?;
             let problems = inspect::check_complete(&paths, &v)?;
             for p in &problems {
                 println!("{p}");
@@ -157,7 +107,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if problems.is_empty() {
                 println!("{v} is completely installed");
             }
-            Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Check { json } => {
             let status = ganeti_switch::check(&paths)?;

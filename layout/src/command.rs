@@ -1,0 +1,101 @@
+//! The `ganeti-layout` command line. It lives in the library so that the
+//! packaging can generate the man page and shell completions from it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::cli::PathArgs;
+
+pub const AFTER_HELP: &str = "\
+Exit codes:
+  0  done; for verify: the layout is sound
+  1  refused because of what is on disk (conflicts, active version), failed,
+     or (verify) the layout has problems, one line each
+  2  bad usage or input (arguments, version strings, spec file, stage)";
+
+#[derive(Parser)]
+#[command(name = "ganeti-layout", version, about = "Lay out Ganeti builds as side-by-side versioned trees", after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub paths: PathArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DirVersionArg {
+    /// MAJOR.MINOR, Ganeti's and Debian's default
+    Short,
+    /// the whole release (configure --enable-versionfull)
+    Full,
+}
+
+#[derive(clap::Args)]
+pub struct InstallArgs {
+    /// What `make install DESTDIR=STAGE` produced for one Ganeti build
+    #[arg(long, value_name = "DIR")]
+    pub stage: PathBuf,
+    /// The build's release, e.g. 3.0.2 or 2.16.0~rc2
+    #[arg(long, value_name = "RELEASE")]
+    pub release: String,
+    /// Where to install: / for the running system, or a DESTDIR
+    #[arg(long, value_name = "DIR")]
+    pub dest: PathBuf,
+    /// How the version directory is named
+    #[arg(long, value_enum, default_value = "short")]
+    pub dir_version: DirVersionArg,
+    /// Also create SYSCONFDIR/ganeti/{lib,share} for this version, on a node with none
+    #[arg(long)]
+    pub activate: bool,
+    /// Keep files outside the version trees that already exist with other
+    /// content (docs, completions, conffiles), instead of refusing
+    #[arg(long)]
+    pub keep_existing: bool,
+    /// TOML file overriding or extending the built-in program lists
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Install one build into its versioned trees and the link farm
+    Install(InstallArgs),
+    /// Show what install would do, touching nothing
+    Plan(InstallArgs),
+    /// Check an installed system or DESTDIR: trees, fixed links, farm
+    Verify {
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List installed versions, which is active, whether each is complete
+    List {
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an inactive version and the farm links only it needed
+    Remove {
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        #[arg(long, value_name = "VERSION")]
+        version: String,
+    },
+    /// Sandbox: lay out a demo build in two versions and print the tree
+    Demo {
+        /// Directory to build the demo in (default: a new temporary one)
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The whole command line, for man pages and shell completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -1,0 +1,298 @@
+//! The `debian/rules` helper: lays out one Ganeti build into `debian/tmp`
+//! with `ganeti-layout`'s planner, then (optionally) splits it the way
+//! Debian ships Ganeti: the version trees (`${libdir}/ganeti/V`,
+//! `${prefix}/share/ganeti/V`) into one binary package (`ganeti-3.0`), and
+//! everything else (the link farm, the two fixed `default` links, docs,
+//! `/etc/default/ganeti`) into the version-independent one (`ganeti`).
+//!
+//! The switch links `${sysconfdir}/ganeti/{lib,share}` are never laid out
+//! here: no package ships them, the versioned package's postinst makes them
+//! (see [`crate::maint`]).
+//!
+//! Plan, then apply: the layout reports every conflict before writing, and
+//! the split checks that no destination exists before moving anything.
+//! Moves are rename(2)s, so `debian/tmp` and the package directories must be
+//! on one filesystem (they are, under `debian/`).
+
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use ganeti_layout::apply::{self, ApplyError};
+use ganeti_layout::plan::{self, Action};
+use ganeti_layout::spec::{Spec, SpecError};
+use ganeti_layout::stage::{Stage, StageError};
+use ganeti_layout::{DirStyle, DirVersion, InstallPaths, Release};
+
+/// A Debian binary package name (Policy 5.6.1): it becomes a directory
+/// under `debian/`, so it cannot hold `/` or start with a dot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageName(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a Debian package name (lower-case letters, digits, '+', '-', '.'; at least two characters; starting with a letter or digit)")]
+pub struct PackageNameError {
+    pub value: String,
+}
+
+impl FromStr for PackageName {
+    type Err = PackageNameError;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let bytes = value.as_bytes();
+        let ok = bytes.len() >= 2
+            && bytes[0].is_ascii_alphanumeric()
+            && bytes.iter().all(|&c| {
+                c.is_ascii_digit() || c.is_ascii_lowercase() || matches!(c, b'+' | b'-' | b'.')
+            });
+        if ok {
+            Ok(PackageName(value.to_string()))
+        } else {
+            Err(PackageNameError {
+                value: value.to_string(),
+            })
+        }
+    }
+}
+
+impl PackageName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where the split puts things: `debian_dir/farm/...` and `debian_dir/trees/...`.
+#[derive(Debug, Clone)]
+pub struct Split {
+    pub debian_dir: PathBuf,
+    pub farm: PackageName,
+    pub trees: PackageName,
+}
+
+pub struct Request<'a> {
+    pub stage: &'a Path,
+    pub release: Release,
+    /// The configure-time paths, rooted at the DESTDIR (`debian/tmp`).
+    pub paths: &'a InstallPaths,
+    pub style: DirStyle,
+    pub spec: Option<&'a Path>,
+    pub split: Option<Split>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DebianError {
+    #[error(transparent)]
+    Stage(#[from] StageError),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("{} conflict(s) laying out {stage} into {destdir}; nothing was changed:\n  {}", conflicts.len(), conflicts.join("\n  "))]
+    Conflicts {
+        stage: PathBuf,
+        destdir: PathBuf,
+        conflicts: Vec<String>,
+    },
+    #[error("laying out {stage} into {destdir}")]
+    Apply {
+        stage: PathBuf,
+        destdir: PathBuf,
+        #[source]
+        source: ApplyError,
+    },
+    #[error("cannot split into the packages: these already exist (run dh_prep or debian/rules clean first):\n  {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join("\n  "))]
+    Occupied { paths: Vec<PathBuf> },
+    #[error("{operation} {path}")]
+    Io {
+        operation: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DebianError {
+    /// Is this the caller's input (stage, spec) rather than the disk's state?
+    pub fn is_input(&self) -> bool {
+        matches!(self, DebianError::Stage(_) | DebianError::Spec(_))
+    }
+}
+
+fn io<'a>(
+    operation: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> DebianError + 'a {
+    move |source| DebianError::Io {
+        operation,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What was laid out (logical paths) and where it went.
+#[derive(Debug, Clone, Default)]
+pub struct Installed {
+    pub dir_version: Option<DirVersion>,
+    /// The two version trees.
+    pub trees: Vec<PathBuf>,
+    /// Everything else: farm and fixed links, copied files, directories.
+    pub farm: Vec<PathBuf>,
+    /// With a split: the package directories filled.
+    pub farm_dir: Option<PathBuf>,
+    pub trees_dir: Option<PathBuf>,
+}
+
+/// Lays out the build, then splits it if asked.
+pub fn install(req: &Request<'_>) -> Result<Installed, DebianError> {
+    let paths = req.paths;
+    let spec = Spec::builtin_with_file(req.spec)?;
+    let stage = Stage::scan(req.stage, paths)?;
+    let plan_req = plan::Request {
+        stage: &stage,
+        spec: &spec,
+        paths,
+        release: req.release.clone(),
+        style: req.style,
+        // The switch links belong to no package: postinst makes them.
+        activate: false,
+        keep_existing: false,
+    };
+    let plan =
+        ganeti_layout::plan_install(&plan_req).map_err(|conflicts| DebianError::Conflicts {
+            stage: req.stage.to_path_buf(),
+            destdir: paths.root().to_path_buf(),
+            conflicts: conflicts.iter().map(|c| c.to_string()).collect(),
+        })?;
+    apply::apply(&plan, paths, &stage).map_err(|source| DebianError::Apply {
+        stage: req.stage.to_path_buf(),
+        destdir: paths.root().to_path_buf(),
+        source,
+    })?;
+    // ganeti-layout's own lock file: state of this build, not of a package.
+    let lock = paths.host(&paths.pkglibdir().join(".ganeti-layout.lock"));
+    match std::fs::remove_file(&lock) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("remove", &lock)(e)),
+    }
+
+    let mut installed = Installed {
+        dir_version: Some(plan.dir_version.clone()),
+        ..Installed::default()
+    };
+    let mut dirs = Vec::new();
+    for action in &plan.actions {
+        match action {
+            Action::InstallTree { path, .. } | Action::KeepTree { path, .. } => {
+                installed.trees.push(path.clone())
+            }
+            Action::CreateDir { path, .. } => dirs.push(path.clone()),
+            Action::CreateLink { path, .. }
+            | Action::KeepLink { path, .. }
+            | Action::CopyFile { path, .. }
+            | Action::CopyLink { path, .. }
+            | Action::KeepFile { path } => installed.farm.push(path.clone()),
+        }
+    }
+    if let Some(split) = &req.split {
+        split_into(paths, split, &installed.trees, &installed.farm, &dirs)?;
+        installed.farm_dir = Some(split.debian_dir.join(split.farm.as_str()));
+        installed.trees_dir = Some(split.debian_dir.join(split.trees.as_str()));
+    }
+    installed.farm.extend(dirs);
+    installed.farm.sort();
+    Ok(installed)
+}
+
+fn relative(logical: &Path) -> &Path {
+    logical.strip_prefix("/").unwrap_or(logical)
+}
+
+/// Creates `dest_top/rel`'s missing ancestors and itself, each with the
+/// mode of its counterpart under `src_top`.
+fn create_dirs_like(src_top: &Path, dest_top: &Path, rel: &Path) -> Result<(), DebianError> {
+    let mut so_far = PathBuf::new();
+    for part in rel.components() {
+        so_far.push(part);
+        let dest = dest_top.join(&so_far);
+        if dest.is_dir() {
+            continue;
+        }
+        let src = src_top.join(&so_far);
+        let mode = std::fs::metadata(&src)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0o755);
+        std::fs::DirBuilder::new()
+            .mode(mode)
+            .create(&dest)
+            .map_err(io("create directory", &dest))?;
+        // The umask may have narrowed it.
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))
+            .map_err(io("set mode of", &dest))?;
+    }
+    Ok(())
+}
+
+fn split_into(
+    paths: &InstallPaths,
+    split: &Split,
+    trees: &[PathBuf],
+    farm: &[PathBuf],
+    dirs: &[PathBuf],
+) -> Result<(), DebianError> {
+    let src_top = paths.root();
+    let farm_top = split.debian_dir.join(split.farm.as_str());
+    let trees_top = split.debian_dir.join(split.trees.as_str());
+    let moves: Vec<(PathBuf, PathBuf, &Path)> = trees
+        .iter()
+        .map(|t| {
+            (
+                paths.host(t),
+                trees_top.join(relative(t)),
+                trees_top.as_path(),
+            )
+        })
+        .chain(farm.iter().map(|f| {
+            (
+                paths.host(f),
+                farm_top.join(relative(f)),
+                farm_top.as_path(),
+            )
+        }))
+        .collect();
+    let occupied: Vec<PathBuf> = moves
+        .iter()
+        .filter(|(_, dest, _)| dest.symlink_metadata().is_ok())
+        .map(|(_, dest, _)| dest.clone())
+        .collect();
+    if !occupied.is_empty() {
+        return Err(DebianError::Occupied { paths: occupied });
+    }
+    for top in [&farm_top, &trees_top] {
+        std::fs::create_dir_all(top).map_err(io("create directory", top))?;
+    }
+    for (src, dest, top) in &moves {
+        let rel = dest.strip_prefix(top).unwrap_or(dest);
+        if let Some(parent) = rel.parent() {
+            create_dirs_like(src_top, top, parent)?;
+        }
+        std::fs::rename(src, dest).map_err(io("move into the package", src))?;
+    }
+    // Directories the layout made on purpose (empty ones included).
+    for dir in dirs {
+        create_dirs_like(src_top, &farm_top, relative(dir))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names() {
+        for good in ["ganeti", "ganeti-3.0", "ganeti-htools-3.1", "g+x"] {
+            assert!(good.parse::<PackageName>().is_ok(), "{good}");
+        }
+        for bad in ["", "g", "Ganeti", "../x", "a/b", ".hidden", "-x", "x y"] {
+            assert!(bad.parse::<PackageName>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! `ganeti-packaging`: thin command line over the `ganeti_packaging` library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ganeti_layout::cli::report_error;
+use ganeti_layout::command::DirVersionArg;
+use ganeti_layout::{DirStyle, DirVersion, InstallPaths, Release};
+use ganeti_packaging::cli::{
+    Cli, Command, DebianInstallArgs, PostinstAction, PostrmAction, PrermAction,
+};
+use ganeti_packaging::{debian, env, maint};
+
+/// An error in the caller's input rather than in the node's state.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct InputError(String);
+
+fn input<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow::Error::new(InputError(e.to_string()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            report_error("ganeti-packaging", &err);
+            let usage = err.downcast_ref::<InputError>().is_some()
+                || err
+                    .downcast_ref::<debian::DebianError>()
+                    .is_some_and(|e| e.is_input());
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+fn say(what: impl std::fmt::Display) {
+    println!("ganeti-packaging: {what}");
+}
+
+fn node_paths(cli: &Cli) -> anyhow::Result<InstallPaths> {
+    let root = cli
+        .root
+        .clone()
+        .or_else(env::dpkg_root)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    cli.paths.resolve(&root).map_err(input)
+}
+
+fn version(text: &str) -> anyhow::Result<DirVersion> {
+    text.parse().map_err(input)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Postinst { action, version: v } => {
+            let v = version(v)?;
+            if *action != PostinstAction::Configure {
+                return Ok(());
+            }
+            let paths = node_paths(&cli)?;
+            let report = maint::postinst_configure(&paths, &v)?;
+            for note in &report.notes {
+                say(note);
+            }
+            say(&report.outcome);
+        }
+        Command::Prerm { action, version: v } => {
+            let v = version(v)?;
+            if *action != PrermAction::Remove {
+                return Ok(());
+            }
+            let paths = node_paths(&cli)?;
+            say(maint::prerm_remove(&paths, &v)?);
+        }
+        Command::Postrm { action } => {
+            let purge = match action {
+                PostrmAction::Remove => false,
+                PostrmAction::Purge => true,
+                _ => return Ok(()),
+            };
+            let paths = node_paths(&cli)?;
+            let report = maint::postrm(&paths, purge)?;
+            for note in &report.notes {
+                say(note);
+            }
+            say(&report.outcome);
+        }
+        Command::Snippet { script, version: v } => {
+            print!("{}", script.render(&version(v)?));
+        }
+        Command::DebianInstall(args) => debian_install(&cli, args)?,
+    }
+    Ok(())
+}
+
+fn debian_install(cli: &Cli, args: &DebianInstallArgs) -> anyhow::Result<()> {
+    let release: Release = args.release.parse().map_err(input)?;
+    let paths = cli.paths.resolve(&args.destdir).map_err(input)?;
+    let split = match (&args.farm_package, &args.trees_package) {
+        (Some(farm), Some(trees)) => Some(debian::Split {
+            debian_dir: args.debian_dir.clone(),
+            farm: farm.parse().map_err(input)?,
+            trees: trees.parse().map_err(input)?,
+        }),
+        _ => None,
+    };
+    let style = match args.dir_version {
+        DirVersionArg::Short => DirStyle::Short,
+        DirVersionArg::Full => DirStyle::Full,
+    };
+    let installed = debian::install(&debian::Request {
+        stage: &args.stage,
+        release,
+        paths: &paths,
+        style,
+        spec: args.spec.as_deref(),
+        split,
+    })?;
+    let dv = installed
+        .dir_version
+        .as_ref()
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    match (&installed.farm_dir, &installed.trees_dir) {
+        (Some(farm), Some(trees)) => say(format!(
+            "laid out {} as {dv}: trees in {}, farm ({} entries) in {}",
+            args.release,
+            trees.display(),
+            installed.farm.len(),
+            farm.display()
+        )),
+        _ => say(format!(
+            "laid out {} as {dv} in {}: {} trees, {} farm entries",
+            args.release,
+            paths.root().display(),
+            installed.trees.len(),
+            installed.farm.len()
+        )),
+    }
+    Ok(())
+}

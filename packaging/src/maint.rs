@@ -1,0 +1,594 @@
+//! What the maintainer scripts of a versioned Ganeti package (`ganeti-3.0`,
+//! `ganeti-3.1`, ...) ask of a node, with Debian's rules and the switcher's
+//! guarantees.
+//!
+//! * `postinst configure V`: make V active only where that cannot surprise a
+//!   cluster: when no version is active, when the switch links are broken
+//!   (dangling, mixed, half there), or when the node is not in a cluster
+//!   (Debian's test: `${localstatedir}/lib/ganeti/server.pem` is missing) and
+//!   V is not older than the active version. A clustered node with sound
+//!   links is never flipped: that is `ganeti-upgrade`'s job.
+//! * `prerm remove V`: refuse while V is active and another version could
+//!   take over (the message names the command that switches), or while V is
+//!   the last version of a clustered node; removing the last version of a
+//!   node outside any cluster is allowed, as is anything an administrator
+//!   overrides with [`crate::env::ALLOW_ACTIVE_REMOVAL`].
+//! * `postrm remove|purge`: once no complete version is left, drop the
+//!   switch links (and, on purge, the node lock and the directories this
+//!   helper may have created, when empty and owned by no package).
+//!
+//! Every action is idempotent: run twice, the second run changes nothing.
+//! Links are only ever changed through the switcher (`switch_to_locked`,
+//! `repair_locked`) under the node lock, so a package install racing with
+//! `ganeti-switch` or `ganeti-upgrade` waits for it instead of interleaving.
+//! An interrupted switch found on the way is finished first, as the switcher
+//! itself would.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use ganeti_layout::inspect::{self, Active, InspectError, SwitchLink};
+use ganeti_layout::manifest::ManifestError;
+use ganeti_layout::{DirVersion, InstallPaths};
+use ganeti_switch::{Journal, NodeLock, Outcome, SwitchError, SwitchOptions, JOURNAL_NAME};
+
+use crate::env;
+
+/// Why removing the active version is refused (boxed in [`MaintError`]).
+#[derive(Debug, thiserror::Error)]
+#[error("refusing to remove Ganeti {version}: it is the active version on this node ({link} -> {target})\nhint: switch to another installed version first, then remove it again: {}", switch_hint(other, *clustered))]
+pub struct ActiveVersion {
+    pub version: DirVersion,
+    pub link: PathBuf,
+    pub target: PathBuf,
+    pub other: DirVersion,
+    pub clustered: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MaintError {
+    #[error(transparent)]
+    ActiveVersion(Box<ActiveVersion>),
+    #[error("refusing to remove Ganeti {version}: it is the active and only complete version, and this node is in a cluster ({server_pem} exists)\nhint: install the version to move to and upgrade the cluster to it (ganeti-upgrade --to VERSION, on the master), or take this node out of its cluster; to remove it anyway: {}=yes", env::ALLOW_ACTIVE_REMOVAL)]
+    LastVersionInCluster {
+        version: DirVersion,
+        server_pem: PathBuf,
+    },
+    #[error("refusing to remove Ganeti {version}: an interrupted switch involving it is recorded in {journal}\nhint: run ganeti-switch repair (or ganeti-switch repair --revert), then remove it again")]
+    SwitchInProgress {
+        version: DirVersion,
+        journal: PathBuf,
+    },
+    #[error("{operation} {path}")]
+    Io {
+        operation: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Switch(#[from] SwitchError),
+    #[error(transparent)]
+    Inspect(#[from] InspectError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+fn switch_hint(other: &DirVersion, clustered: bool) -> String {
+    if clustered {
+        format!("ganeti-upgrade --to {other} (on the master: the whole cluster moves together)")
+    } else {
+        format!("ganeti-switch to {other}")
+    }
+}
+
+fn io<'a>(
+    operation: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> MaintError + 'a {
+    move |source| MaintError::Io {
+        operation,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Is the node in a cluster? Debian's test (`daemon-util check-config`):
+/// the cluster certificate exists.
+pub fn server_pem(paths: &InstallPaths) -> PathBuf {
+    paths.host(&paths.datadir().join("server.pem"))
+}
+
+pub fn is_clustered(paths: &InstallPaths) -> bool {
+    server_pem(paths).exists()
+}
+
+/// Why `postinst` links V.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkReason {
+    /// Neither switch link exists.
+    NoneActive,
+    /// The links exist but name no usable version (dangling, mixed, half).
+    Broken,
+    /// A fresh node (no `server.pem`) on an older version.
+    NotInCluster { from: DirVersion },
+}
+
+/// Why `postinst` leaves another version active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeepReason {
+    /// The node is in a cluster: only an upgrade moves it.
+    Clustered,
+    /// A fresh node already on a newer version: installing several
+    /// versions in any order ends on the newest.
+    Newer,
+    /// A fresh node whose daemons look alive; the switcher does not switch
+    /// under running daemons.
+    DaemonsRunning { daemons: Vec<String> },
+}
+
+/// The pure part of `postinst configure V`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    AlreadyActive,
+    Link(LinkReason),
+    Keep {
+        active: DirVersion,
+        reason: KeepReason,
+    },
+}
+
+/// Decides what `postinst configure V` does, from the switch links as found
+/// (after any interrupted switch was finished) and cluster membership.
+pub fn decide_postinst(version: &DirVersion, active: &Active, clustered: bool) -> Decision {
+    if active.is_absent() {
+        return Decision::Link(LinkReason::NoneActive);
+    }
+    let Some(current) = active.version() else {
+        return Decision::Link(LinkReason::Broken);
+    };
+    if current == version {
+        Decision::AlreadyActive
+    } else if clustered {
+        Decision::Keep {
+            active: current.clone(),
+            reason: KeepReason::Clustered,
+        }
+    } else if current > version {
+        Decision::Keep {
+            active: current.clone(),
+            reason: KeepReason::Newer,
+        }
+    } else {
+        Decision::Link(LinkReason::NotInCluster {
+            from: current.clone(),
+        })
+    }
+}
+
+/// What `postinst configure V` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostinstOutcome {
+    Linked {
+        version: DirVersion,
+        reason: LinkReason,
+        clustered: bool,
+    },
+    AlreadyActive {
+        version: DirVersion,
+    },
+    Kept {
+        version: DirVersion,
+        active: DirVersion,
+        reason: KeepReason,
+    },
+    /// V's trees are not complete yet (another package of V still to come,
+    /// or a damaged install): the links are left alone.
+    Incomplete {
+        version: DirVersion,
+        problems: Vec<String>,
+    },
+}
+
+/// A result plus what happened on the way (finished switches, warnings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report<T> {
+    pub notes: Vec<String>,
+    pub outcome: T,
+}
+
+fn wait_message(holder: &str) {
+    eprintln!("ganeti-packaging: waiting for the node lock ({holder})");
+}
+
+/// The node lock, without creating `${localstatedir}/lib/ganeti` on a node
+/// that has none (nothing can be switching there).
+fn lock_if_present(paths: &InstallPaths) -> Result<Option<NodeLock>, SwitchError> {
+    if paths.host(&paths.datadir()).is_dir() {
+        NodeLock::acquire(paths, wait_message).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Finishes an interrupted switch and removes stale temp links, if any.
+fn finish_interrupted(paths: &InstallPaths, notes: &mut Vec<String>) -> Result<(), MaintError> {
+    let status = ganeti_switch::check(paths)?;
+    if status.journal.is_none() && status.stale_temp_links.is_empty() {
+        return Ok(());
+    }
+    match ganeti_switch::repair_locked(paths, false)? {
+        Outcome::Repaired { to } => notes.push(format!("finished an interrupted switch to {to}")),
+        _ => notes.push(format!(
+            "removed stale temporary links in {}",
+            paths.host(&paths.confdir()).display()
+        )),
+    }
+    Ok(())
+}
+
+/// `postinst configure V`.
+pub fn postinst_configure(
+    paths: &InstallPaths,
+    version: &DirVersion,
+) -> Result<Report<PostinstOutcome>, MaintError> {
+    let _lock = NodeLock::acquire(paths, wait_message)?;
+    let mut notes = Vec::new();
+    finish_interrupted(paths, &mut notes)?;
+    let problems = inspect::check_complete(paths, version)?;
+    if !problems.is_empty() {
+        return Ok(Report {
+            notes,
+            outcome: PostinstOutcome::Incomplete {
+                version: version.clone(),
+                problems,
+            },
+        });
+    }
+    let clustered = is_clustered(paths);
+    let active = inspect::read_active(paths);
+    let outcome = match decide_postinst(version, &active, clustered) {
+        Decision::AlreadyActive => PostinstOutcome::AlreadyActive {
+            version: version.clone(),
+        },
+        Decision::Keep { active, reason } => PostinstOutcome::Kept {
+            version: version.clone(),
+            active,
+            reason,
+        },
+        Decision::Link(reason) => {
+            // With no usable version active there is nothing a running
+            // daemon could be relying on; on a sound fresh node the
+            // switcher's daemon check applies.
+            let force = !matches!(reason, LinkReason::NotInCluster { .. });
+            match ganeti_switch::switch_to_locked(paths, version, SwitchOptions { force }) {
+                Ok(_) => PostinstOutcome::Linked {
+                    version: version.clone(),
+                    reason,
+                    clustered,
+                },
+                Err(SwitchError::DaemonsRunning { daemons }) => PostinstOutcome::Kept {
+                    version: version.clone(),
+                    active: active.version().cloned().unwrap_or_else(|| version.clone()),
+                    reason: KeepReason::DaemonsRunning { daemons },
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    Ok(Report { notes, outcome })
+}
+
+/// What `prerm remove V` decided, when it lets the removal go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrermOutcome {
+    NotActive {
+        version: DirVersion,
+    },
+    /// The last version of a node outside any cluster.
+    LastVersion {
+        version: DirVersion,
+    },
+    /// Active, but the administrator set the override.
+    AllowedByAdministrator {
+        version: DirVersion,
+    },
+}
+
+fn journal_involves(paths: &InstallPaths, journal: &Journal, version: &DirVersion) -> bool {
+    journal.to == *version
+        || journal.from_lib.as_deref() == Some(paths.version_lib(version).as_path())
+        || journal.from_share.as_deref() == Some(paths.version_share(version).as_path())
+}
+
+/// Complete versions other than `except`, oldest first.
+fn other_complete_versions(
+    paths: &InstallPaths,
+    except: Option<&DirVersion>,
+) -> Result<Vec<DirVersion>, MaintError> {
+    Ok(inspect::list(paths)?
+        .into_iter()
+        .filter(|info| info.complete && Some(&info.version) != except)
+        .map(|info| info.version)
+        .collect())
+}
+
+/// `prerm remove V`: `Ok` lets dpkg go on, `Err` stops the removal.
+pub fn prerm_remove(
+    paths: &InstallPaths,
+    version: &DirVersion,
+) -> Result<PrermOutcome, MaintError> {
+    let _lock = lock_if_present(paths)?;
+    let status = ganeti_switch::check(paths)?;
+    if let Some(journal) = &status.journal {
+        if journal_involves(paths, journal, version) {
+            return Err(MaintError::SwitchInProgress {
+                version: version.clone(),
+                journal: paths.host(&paths.confdir().join(JOURNAL_NAME)),
+            });
+        }
+    }
+    if !status.active.mentions(version) {
+        return Ok(PrermOutcome::NotActive {
+            version: version.clone(),
+        });
+    }
+    if env::active_removal_allowed() {
+        return Ok(PrermOutcome::AllowedByAdministrator {
+            version: version.clone(),
+        });
+    }
+    let clustered = is_clustered(paths);
+    if let Some(other) = other_complete_versions(paths, Some(version))?.pop() {
+        let (link, target) = match &status.active.lib {
+            SwitchLink::Points { target, .. } => {
+                (paths.host(&paths.active_lib_link()), target.clone())
+            }
+            _ => (
+                paths.host(&paths.active_share_link()),
+                paths.version_share(version),
+            ),
+        };
+        return Err(MaintError::ActiveVersion(Box::new(ActiveVersion {
+            version: version.clone(),
+            link,
+            target,
+            other,
+            clustered,
+        })));
+    }
+    if clustered {
+        return Err(MaintError::LastVersionInCluster {
+            version: version.clone(),
+            server_pem: server_pem(paths),
+        });
+    }
+    Ok(PrermOutcome::LastVersion {
+        version: version.clone(),
+    })
+}
+
+/// What `postrm remove|purge` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostrmOutcome {
+    /// Other versions remain; `active` is None when the links are broken.
+    VersionsRemain {
+        remaining: Vec<DirVersion>,
+        active: Option<DirVersion>,
+    },
+    /// No version remains: these paths were removed (empty when nothing
+    /// was there any more).
+    Cleaned { removed: Vec<PathBuf> },
+}
+
+/// `postrm remove` (`purge: false`) or `postrm purge` (`purge: true`).
+pub fn postrm(paths: &InstallPaths, purge: bool) -> Result<Report<PostrmOutcome>, MaintError> {
+    let mut notes = Vec::new();
+    let remaining = other_complete_versions(paths, None)?;
+    if !remaining.is_empty() {
+        let active = inspect::read_active(paths).version().cloned();
+        return Ok(Report {
+            notes,
+            outcome: PostrmOutcome::VersionsRemain { remaining, active },
+        });
+    }
+    let lock = lock_if_present(paths)?;
+    let confdir = paths.host(&paths.confdir());
+    let mut removed = Vec::new();
+    if confdir.is_dir() {
+        let status = ganeti_switch::check(paths)?;
+        let mut names: Vec<String> = vec!["lib".into(), "share".into(), JOURNAL_NAME.into()];
+        names.extend(status.stale_temp_links);
+        for name in names {
+            let path = confdir.join(&name);
+            match path.symlink_metadata() {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io("inspect", &path)(e)),
+                // The journal is a file; everything else must be a link:
+                // an administrator's real file or directory stays.
+                Ok(m) if m.file_type().is_symlink() || (name == JOURNAL_NAME && m.is_file()) => {
+                    std::fs::remove_file(&path).map_err(io("remove", &path))?;
+                    removed.push(path);
+                }
+                Ok(_) => notes.push(format!(
+                    "left {} alone: it is not a symlink",
+                    path.display()
+                )),
+            }
+        }
+        if !removed.is_empty() {
+            ganeti_layout::durable::fsync_dir(&confdir).map_err(|e| MaintError::Io {
+                operation: e.operation,
+                path: e.path,
+                source: e.source,
+            })?;
+        }
+    }
+    if purge {
+        if lock.is_some() {
+            let lock_file = paths.host(&paths.lock_file());
+            // Unlinked while held: nobody else can be between open and lock.
+            match std::fs::remove_file(&lock_file) {
+                Ok(()) => removed.push(lock_file),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io("remove", &lock_file)(e)),
+            }
+        }
+        drop(lock);
+        for dir in [paths.confdir(), paths.datadir()] {
+            if remove_dir_if_unowned(paths, &dir)? {
+                removed.push(paths.host(&dir));
+            }
+        }
+    }
+    Ok(Report {
+        notes,
+        outcome: PostrmOutcome::Cleaned { removed },
+    })
+}
+
+/// Removes `dir` if it is empty and no installed package lists it.
+fn remove_dir_if_unowned(paths: &InstallPaths, dir: &Path) -> Result<bool, MaintError> {
+    let host = paths.host(dir);
+    let empty = match std::fs::read_dir(&host) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(_) => return Ok(false),
+    };
+    if !empty || listed_by_dpkg(paths, dir) {
+        return Ok(false);
+    }
+    match std::fs::remove_dir(&host) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io("remove directory", &host)(e)),
+    }
+}
+
+/// Does any package's file list (`/var/lib/dpkg/info/*.list`) name `logical`?
+fn listed_by_dpkg(paths: &InstallPaths, logical: &Path) -> bool {
+    let info = paths.host(&paths.localstatedir().join("lib/dpkg/info"));
+    let Ok(entries) = std::fs::read_dir(&info) else {
+        return false;
+    };
+    let wanted = logical.to_string_lossy();
+    entries.flatten().any(|e| {
+        e.file_name().to_string_lossy().ends_with(".list")
+            && std::fs::read_to_string(e.path()).is_ok_and(|text| text.lines().any(|l| l == wanted))
+    })
+}
+
+impl fmt::Display for PostinstOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PostinstOutcome::Linked {
+                version,
+                reason,
+                clustered,
+            } => {
+                write!(f, "made Ganeti {version} active")?;
+                match reason {
+                    LinkReason::NoneActive => write!(f, " (no version was active)"),
+                    LinkReason::Broken if *clustered => write!(
+                        f,
+                        " (the switch links were broken); this node is in a cluster: check it with gnt-cluster verify"
+                    ),
+                    LinkReason::Broken => write!(f, " (the switch links were broken)"),
+                    LinkReason::NotInCluster { from } => write!(
+                        f,
+                        " instead of {from} (this node is not in a cluster)"
+                    ),
+                }
+            }
+            PostinstOutcome::AlreadyActive { version } => {
+                write!(f, "Ganeti {version} is already active")
+            }
+            PostinstOutcome::Kept {
+                version,
+                active,
+                reason,
+            } => match reason {
+                KeepReason::Clustered => write!(
+                    f,
+                    "Ganeti {active} stays active: this node is in a cluster; to move the cluster to {version}, run on the master: ganeti-upgrade --to {version}"
+                ),
+                KeepReason::Newer => write!(
+                    f,
+                    "Ganeti {active} stays active: it is newer than {version}; to use {version}: ganeti-switch to {version}"
+                ),
+                KeepReason::DaemonsRunning { daemons } => write!(
+                    f,
+                    "Ganeti {active} stays active: Ganeti daemons look alive ({}); to use {version}: stop them, then ganeti-switch to {version}",
+                    daemons.join(", ")
+                ),
+            },
+            PostinstOutcome::Incomplete { version, problems } => write!(
+                f,
+                "Ganeti {version} is not completely installed yet, so the links were left alone ({}); once it is: ganeti-packaging postinst configure {version}",
+                problems.first().map(String::as_str).unwrap_or("?")
+            ),
+        }
+    }
+}
+
+impl fmt::Display for PrermOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PrermOutcome::NotActive { version } => {
+                write!(f, "Ganeti {version} is not active: removing it is fine")
+            }
+            PrermOutcome::LastVersion { version } => write!(
+                f,
+                "removing Ganeti {version}, the last version on a node outside any cluster; the switch links go with it"
+            ),
+            PrermOutcome::AllowedByAdministrator { version } => write!(
+                f,
+                "warning: removing the active Ganeti {version} because {}=yes; the switch links dangle until another version is activated (ganeti-switch to VERSION)",
+                env::ALLOW_ACTIVE_REMOVAL
+            ),
+        }
+    }
+}
+
+impl fmt::Display for PostrmOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PostrmOutcome::VersionsRemain {
+                remaining,
+                active: Some(active),
+            } => write!(
+                f,
+                "still installed: {}; {active} is active",
+                join(remaining)
+            ),
+            PostrmOutcome::VersionsRemain {
+                remaining,
+                active: None,
+            } => write!(
+                f,
+                "warning: still installed: {}, but the switch links are broken; fix them with: ganeti-switch to {}",
+                join(remaining),
+                remaining.last().map(|v| v.as_str()).unwrap_or("VERSION")
+            ),
+            PostrmOutcome::Cleaned { removed } if removed.is_empty() => {
+                write!(f, "no Ganeti version remains; nothing to clean up")
+            }
+            PostrmOutcome::Cleaned { removed } => write!(
+                f,
+                "no Ganeti version remains; removed {}",
+                removed
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+fn join(versions: &[DirVersion]) -> String {
+    versions
+        .iter()
+        .map(|v| v.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,64 @@
+//! The `ganeti-switch` command line. It lives in the library so that the
+//! packaging can generate the man page and shell completions from it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use ganeti_layout::cli::PathArgs;
+
+pub const AFTER_HELP: &str = "\
+Exit codes:
+  0  done; for check: the node is sound
+  1  failed or refused (version not installed, a real file where a link goes,
+     daemons running without --force); for check: the node is not sound
+  2  bad usage or input (arguments, version strings)";
+
+#[derive(Parser)]
+#[command(name = "ganeti-switch", version, about = "Switch a node between installed Ganeti versions, atomically and durably", after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Root (DESTDIR or chroot) under which all paths live
+    #[arg(long, value_name = "DIR", default_value = "/", global = true)]
+    pub root: PathBuf,
+    #[command(flatten)]
+    pub paths: PathArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// List installed versions and which is active
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the active version (or say that a switch is in progress)
+    Current {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Switch to VERSION (a directory version such as 3.0)
+    To {
+        version: String,
+        /// Switch even though Ganeti daemons look alive on this node
+        #[arg(long)]
+        force: bool,
+    },
+    /// Exit 0 if VERSION is completely installed (both trees, per manifest)
+    Installed { version: String },
+    /// Report inconsistencies: mixed versions, dangling links, leftovers
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Finish an interrupted switch (or undo it with --revert)
+    Repair {
+        #[arg(long)]
+        revert: bool,
+    },
+}
+
+/// The whole command line, for man pages and shell completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -1,0 +1,80 @@
+#!/bin/bash
+# chroot.sh -- the cached Debian 12 (bookworm, minbase) tree that the
+# packaging tests install into.
+#
+#   chroot.sh setup     build the tree, or reuse the cached one if its stamp matches
+#   chroot.sh path      print the tree's path
+#   chroot.sh purge     delete the cache
+#
+# The tree is never changed by the tests: run.sh mounts an overlay over it
+# (inside a private mount namespace), so every test run starts from the same
+# pristine system and whatever a package leaves behind shows up in the
+# overlay's upper directory.
+#
+# Environment: GANETI_PKG_CHROOT (default
+# /var/cache/ganeti-upgrade-tests/pkg-chroot/root), GANETI_PKG_MIRROR (Debian
+# archive URL; default: the host's first apt source, else deb.debian.org).
+set -euo pipefail
+
+ROOT=$(realpath -m -- "${GANETI_PKG_CHROOT:-/var/cache/ganeti-upgrade-tests/pkg-chroot/root}")
+STAMP=$ROOT.stamp
+# Bump when the recipe below changes: the stamp then no longer matches and
+# the next `setup` rebuilds the tree.
+RECIPE_REVISION=1
+SUITE=bookworm
+
+say() { printf 'pkg-chroot: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+mirror() {
+    if [ -n "${GANETI_PKG_MIRROR:-}" ]; then echo "$GANETI_PKG_MIRROR"; return; fi
+    local uri=""
+    if [ -r /etc/apt/sources.list.d/debian.sources ]; then
+        uri=$(awk '$1 == "URIs:" { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
+    fi
+    if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
+        uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; exit } }' /etc/apt/sources.list)
+    fi
+    echo "${uri:-http://deb.debian.org/debian}"
+}
+
+recipe() {
+    printf 'revision %s\nsuite %s\nvariant minbase\nmirror %s\narch %s\n' \
+        "$RECIPE_REVISION" "$SUITE" "$(mirror)" "$(dpkg --print-architecture)"
+}
+
+stamp_ok() {
+    [ -s "$STAMP" ] && [ -x "$ROOT/usr/bin/dpkg" ] && [ "$(cat "$STAMP")" = "$(recipe)" ]
+}
+
+setup() {
+    [ "$(id -u)" = 0 ] || die "needs root (debootstrap)"
+    command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
+    if stamp_ok; then
+        say "reusing $ROOT"
+        return 0
+    fi
+    local log
+    log=$(dirname "$ROOT")/debootstrap.log
+    mkdir -p "$(dirname "$ROOT")"
+    rm -rf -- "$ROOT" "$STAMP" "$ROOT.new"
+    say "debootstrap --variant=minbase $SUITE $ROOT $(mirror) (log: $log)"
+    if ! debootstrap --variant=minbase "$SUITE" "$ROOT.new" "$(mirror)" >"$log" 2>&1; then
+        tail -n 20 "$log" >&2
+        die "debootstrap failed"
+    fi
+    # Nothing in the tree may start services while packages are installed.
+    printf '#!/bin/sh\nexit 101\n' >"$ROOT.new/usr/sbin/policy-rc.d"
+    chmod 0755 "$ROOT.new/usr/sbin/policy-rc.d"
+    rm -rf "$ROOT.new/var/cache/apt/archives/"*.deb "$ROOT.new/var/lib/apt/lists/"*_Packages 2>/dev/null || true
+    mv -- "$ROOT.new" "$ROOT"
+    recipe >"$STAMP"
+    say "ready: $ROOT"
+}
+
+case "${1:-}" in
+    setup) setup ;;
+    path) echo "$ROOT" ;;
+    purge) rm -rf -- "$ROOT" "$ROOT.new" "$STAMP" ;;
+    *) echo "usage: chroot.sh setup|path|purge" >&2; exit 2 ;;
+esac

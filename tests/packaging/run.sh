@@ -1,0 +1,376 @@
+#!/bin/bash
+# run.sh -- the packaging checks: the toolkit's Debian package and the
+# maintainer-script helper, on real dpkg.
+#
+#   1. static: shellcheck of the snippets and these scripts; the cron job's guard
+#   2. build: dpkg-checkbuilddeps + dpkg-buildpackage -b -us -uc in a clean
+#      copy of the working tree (tracked and untracked-but-not-ignored files);
+#      the package's file list
+#   3. lintian on the .deb: no errors, no warnings
+#   4. in a bookworm minbase chroot (cached, see chroot.sh; an overlay keeps
+#      the cache pristine): install the toolkit, use it, then a mock versioned
+#      Ganeti built here from fake trees with `ganeti-packaging debian-install`
+#      and the shipped snippets: 3.0, then 3.1 beside it (the links stay on a
+#      clustered node and move on a fresh one), refused and allowed removals,
+#      broken links repaired, idempotent postinst; then remove and purge
+#      everything and compare the tree with the one before: nothing left.
+#
+# Prints one PASS/FAIL line per check and ends with "N passed, M failed";
+# exits 1 if anything failed. Without root it prints SKIPPED and why.
+# As root on Debian it installs what it needs with apt-get.
+#
+# Environment: GANETI_PKG_CACHE (where the package is built and its cargo
+# target directory kept between runs; default
+# /var/cache/ganeti-upgrade-tests/pkg-build), GANETI_PKG_TARGET_DIR (the cargo
+# target directory; default $GANETI_PKG_CACHE/target),
+# GANETI_PKG_KEEP=1 (keep the work directory), plus chroot.sh's variables.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+PACKAGE=ganeti-upgrade-toolkit
+TOOLS=(dpkg-dev debhelper lintian debootstrap fakeroot shellcheck git)
+
+# --- inside the private mount namespace (see chroot_checks) ------------------
+
+if [ "${1:-}" = "__in-namespace" ]; then
+    WORK=$2
+    ROOT=$WORK/root
+    RESULTS=$WORK/results
+    LOG=$WORK/chroot.log
+    pass() { echo "PASS $1" >>"$RESULTS"; }
+    fail() { echo "FAIL $1${2:+: $2}" >>"$RESULTS"; }
+    inroot() {
+        chroot "$ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+            HOME=/root LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
+    }
+    # check NAME CMD...: CMD in the chroot must succeed.
+    check() {
+        local name=$1
+        shift
+        echo "== $name: $*" >>"$LOG"
+        if inroot "$@" >>"$LOG" 2>&1; then pass "$name"; else fail "$name" "see $LOG"; fi
+    }
+    # refused NAME CMD...: CMD must fail; its output goes to $WORK/last.out.
+    refused() {
+        local name=$1
+        shift
+        echo "== $name (must fail): $*" >>"$LOG"
+        if inroot "$@" >"$WORK/last.out" 2>&1; then
+            fail "$name" "succeeded"
+        else
+            pass "$name"
+        fi
+        cat "$WORK/last.out" >>"$LOG"
+    }
+    # run CMD...: output to $WORK/last.out and the log, exit code returned.
+    run() {
+        echo "== $*" >>"$LOG"
+        local rc=0
+        inroot "$@" >"$WORK/last.out" 2>&1 || rc=$?
+        cat "$WORK/last.out" >>"$LOG"
+        return "$rc"
+    }
+    expect_output() { # NAME PATTERN: the last output holds PATTERN
+        if grep -q -- "$2" "$WORK/last.out"; then pass "$1"; else fail "$1" "no '$2' in: $(tr '\n' ' ' <"$WORK/last.out")"; fi
+    }
+    active_is() { # NAME VERSION ("none": no switch links)
+        local got
+        if ! got=$(inroot ganeti-switch current 2>&1); then got="error: $got"; fi
+        if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "ganeti-switch current says '$got', expected '$2'"; fi
+    }
+    installed() { # PACKAGE: is it installed?
+        # shellcheck disable=SC2016 # a dpkg-query format, not a shell expansion
+        # "deinstall ok installed" after a refused dpkg -r: still there.
+        [[ "$(inroot dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == *" ok installed" ]]
+    }
+    # Every path of the tree with its type, mode, size and link target (no
+    # size for directories: the overlay's copies of them have other sizes);
+    # dpkg's and the kernel's own bookkeeping and the scratch areas left out.
+    snapshot() {
+        (cd "$ROOT" && find . -xdev \
+            \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./tmp -o -path ./run \
+               -o -path ./var/lib/dpkg -o -path ./var/log -o -path ./var/cache/debconf \
+               -o -path ./var/cache/ldconfig -o -path ./root \) -prune \
+            -o -type d -printf '%p d %m\n' -o -printf '%p %y %m %s %l\n' | sort)
+    }
+
+    lower=$(cat "$WORK/lower")
+    mkdir -p "$ROOT" "$WORK/upper" "$WORK/ovl"
+    mount -t overlay overlay -o "lowerdir=$lower,upperdir=$WORK/upper,workdir=$WORK/ovl" "$ROOT"
+    mount -t proc proc "$ROOT/proc"
+    mount -t tmpfs -o mode=1777 tmp "$ROOT/tmp"
+    mount -t tmpfs -o mode=0755 run "$ROOT/run"
+    mkdir -p "$ROOT/tmp/debs"
+    cp "$WORK"/debs/*.deb "$ROOT/tmp/debs/"
+    cp "$REPO/debian/$PACKAGE.cron.d" "$ROOT/tmp/cron.d"
+    snapshot >"$WORK/before"
+
+    # The toolkit itself.
+    check "chroot: dpkg -i the toolkit" dpkg -i "/tmp/debs/$(basename "$(cat "$WORK/deb")")"
+    check "chroot: ganeti-layout demo runs" ganeti-layout demo --dir /tmp/demo
+    check "chroot: ganeti-switch flips the demo to 3.1" ganeti-switch --root /tmp/demo/root to 3.1
+    check "chroot: the demo verifies after the switch" ganeti-layout verify --root /tmp/demo/root
+    check "chroot: ganeti-upgrade --help" ganeti-upgrade --help
+    check "chroot: ganeti-upgrade --version" ganeti-upgrade --version
+    check "chroot: man pages are installed" test -s /usr/share/man/man8/ganeti-switch.8.gz -a -s /usr/share/man/man8/ganeti-upgrade.8.gz -a -s /usr/share/man/man8/ganeti-packaging-postinst.8.gz
+    # shellcheck disable=SC2016 # expanded by the bash in the chroot
+    check "chroot: the bash completions load" bash -c 'for f in /usr/share/bash-completion/completions/ganeti-*; do . "$f"; done; complete -p ganeti-switch ganeti-layout ganeti-upgrade ganeti-packaging'
+    check "chroot: the resume unit is enabled for boot" test -L /etc/systemd/system/multi-user.target.wants/ganeti-upgrade-resume.service
+    # The cron job: without systemd and with an intent file it runs the
+    # resume; a fake ganeti-upgrade in /usr/local/sbin records that.
+    cat >"$ROOT/tmp/fake-upgrade" <<'EOF'
+#!/bin/sh
+echo "$@" >/tmp/fake-upgrade.ran
+EOF
+    chmod 0755 "$ROOT/tmp/fake-upgrade"
+    cron_cmd=$(sed -n 's/^@reboot root //p' "$ROOT/tmp/cron.d" | sed 's|&& /usr/sbin/ganeti-upgrade|\&\& /tmp/fake-upgrade|')
+    run sh -c "$cron_cmd" || true
+    if [ ! -e "$ROOT/tmp/fake-upgrade.ran" ]; then pass "cron: no intent file, no resume"; else fail "cron: no intent file, no resume"; fi
+    mkdir -p "$ROOT/var/lib/ganeti" && touch "$ROOT/var/lib/ganeti/intent-to-upgrade"
+    run sh -c "$cron_cmd" || true
+    if [ "$(cat "$ROOT/tmp/fake-upgrade.ran" 2>/dev/null)" = "--resume" ]; then pass "cron: intent file without systemd: resume"; else fail "cron: intent file without systemd: resume"; fi
+    rm -f "$ROOT/tmp/fake-upgrade.ran"
+    mkdir -p "$ROOT/run/systemd/system"
+    run sh -c "$cron_cmd" || true
+    if [ ! -e "$ROOT/tmp/fake-upgrade.ran" ]; then pass "cron: under systemd the unit does it"; else fail "cron: under systemd the unit does it"; fi
+    rmdir "$ROOT/run/systemd/system"
+    rm -rf "$ROOT/var/lib/ganeti"
+
+    # A mock versioned Ganeti, as Debian splits it.
+    check "mock: install ganeti-mock + ganeti-mock-3.0 on a fresh node" dpkg -i /tmp/debs/ganeti-mock_3.0.2-1_all.deb /tmp/debs/ganeti-mock-3.0_3.0.2-1_all.deb
+    active_is "mock: 3.0 is active" 3.0
+    check "mock: the layout verifies" ganeti-layout verify
+    if run /var/lib/dpkg/info/ganeti-mock-3.0.postinst configure 3.0.2-1; then pass "mock: postinst runs again"; else fail "mock: postinst runs again"; fi
+    expect_output "mock: ... and says 3.0 is already active" "already active"
+    active_is "mock: still 3.0 after the re-run" 3.0
+
+    mkdir -p "$ROOT/var/lib/ganeti" && touch "$ROOT/var/lib/ganeti/server.pem"
+    if run dpkg -i /tmp/debs/ganeti-mock-3.1_3.1.0-1_all.deb; then pass "mock: install 3.1 beside 3.0 on a clustered node"; else fail "mock: install 3.1 beside 3.0 on a clustered node"; fi
+    expect_output "mock: ... and it names the upgrade command" "ganeti-upgrade --to 3.1"
+    active_is "mock: the clustered node stays on 3.0" 3.0
+    refused "mock: removing the active 3.0 is refused" dpkg -r ganeti-mock-3.0
+    expect_output "mock: ... with the command that switches first" "ganeti-upgrade --to 3.1"
+    if installed ganeti-mock-3.0; then pass "mock: 3.0 is still installed"; else fail "mock: 3.0 is still installed"; fi
+    active_is "mock: and still active" 3.0
+    check "mock: removing the inactive 3.1 works" dpkg -r ganeti-mock-3.1
+    active_is "mock: 3.0 stays active" 3.0
+    check "mock: the layout verifies after removing 3.1" ganeti-layout verify
+
+    rm "$ROOT/var/lib/ganeti/server.pem"
+    check "mock: install 3.1 on a fresh node" dpkg -i /tmp/debs/ganeti-mock-3.1_3.1.0-1_all.deb
+    active_is "mock: the fresh node moves to 3.1" 3.1
+    if run /var/lib/dpkg/info/ganeti-mock-3.0.postinst configure 3.0.2-1; then pass "mock: configuring the older 3.0 again"; else fail "mock: configuring the older 3.0 again"; fi
+    active_is "mock: ... keeps the newer 3.1" 3.1
+    check "mock: removing the now inactive 3.0 works" dpkg -r ganeti-mock-3.0
+    active_is "mock: 3.1 stays active" 3.1
+
+    touch "$ROOT/var/lib/ganeti/server.pem"
+    ln -sfn /usr/lib/ganeti/9.9 "$ROOT/etc/ganeti/lib"
+    check "mock: postinst repairs dangling links, even in a cluster" /var/lib/dpkg/info/ganeti-mock-3.1.postinst configure 3.1.0-1
+    active_is "mock: ... back on 3.1" 3.1
+    check "mock: the layout verifies after the repair" ganeti-layout verify
+    refused "mock: removing the last version of a clustered node is refused" dpkg -r ganeti-mock-3.1
+    rm "$ROOT/var/lib/ganeti/server.pem"
+    check "mock: removing the last version of a fresh node works" dpkg -r ganeti-mock-3.1
+    if [ ! -e "$ROOT/etc/ganeti/lib" ] && [ ! -L "$ROOT/etc/ganeti/lib" ] && [ ! -L "$ROOT/etc/ganeti/share" ]; then
+        pass "mock: postrm dropped the switch links"
+    else
+        fail "mock: postrm dropped the switch links"
+    fi
+    check "mock: purge everything" dpkg -P ganeti-mock-3.0 ganeti-mock-3.1 ganeti-mock
+
+    check "chroot: dpkg -r the toolkit" dpkg -r "$PACKAGE"
+    if [ ! -e "$ROOT/usr/sbin/ganeti-switch" ]; then pass "chroot: the binaries are gone"; else fail "chroot: the binaries are gone"; fi
+    check "chroot: dpkg -P the toolkit" dpkg -P "$PACKAGE"
+    snapshot >"$WORK/after"
+    if diff -u "$WORK/before" "$WORK/after" >"$WORK/leftovers.diff"; then
+        pass "chroot: install, use, remove and purge leave nothing behind"
+    else
+        fail "chroot: install, use, remove and purge leave nothing behind" "$(grep '^[-+][^-+]' "$WORK/leftovers.diff" | head -n 10 | tr '\n' ' ')"
+    fi
+    exit 0
+fi
+
+# --- the driver ---------------------------------------------------------------
+
+if [ "$(id -u)" != 0 ]; then
+    echo "SKIPPED: tests/packaging needs root (dpkg-buildpackage, debootstrap, chroot, mounts)"
+    echo "0 passed, 0 failed"
+    exit 0
+fi
+
+say() { printf '== %s\n' "$*"; }
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "PASS $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1${2:+: $2}"; }
+finish() {
+    echo "$passed passed, $failed failed"
+    if [ "$failed" = 0 ]; then exit 0; else exit 1; fi
+}
+
+if command -v apt-get >/dev/null; then
+    missing=()
+    for p in "${TOOLS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        say "installing from the Debian archive: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+fi
+if [ -x "$HOME/.cargo/bin/cargo" ]; then PATH=$HOME/.cargo/bin:$PATH; fi
+if ! command -v cargo >/dev/null; then
+    fail "cargo is available" "install Rust 1.89 or newer with rustup (Debian 12's rustc is too old)"
+    finish
+fi
+
+WORK=$(mktemp -d /var/tmp/ganeti-pkg-test.XXXXXX)
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+    if [ "${GANETI_PKG_KEEP:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf -- "$WORK"; fi
+}
+trap cleanup EXIT
+echo "work directory: $WORK (GANETI_PKG_KEEP=1 keeps it)"
+
+# 1. Static checks.
+if shellcheck -s sh "$REPO"/packaging/snippets/postinst.in "$REPO"/packaging/snippets/prerm.in "$REPO"/packaging/snippets/postrm.in; then
+    pass "shellcheck: the maintainer-script snippets"
+else
+    fail "shellcheck: the maintainer-script snippets"
+fi
+if shellcheck "$HERE"/run.sh "$HERE"/chroot.sh; then pass "shellcheck: tests/packaging"; else fail "shellcheck: tests/packaging"; fi
+cron_line=$(grep '^@reboot' "$REPO/debian/$PACKAGE.cron.d" | sed 's/^@reboot root //')
+if sh -n -c "$cron_line" && [[ $cron_line == "[ -x /usr/sbin/ganeti-upgrade ] && [ ! -d /run/systemd/system ]"* ]]; then
+    pass "cron.d: guarded by [ -x ... ] and skipped under systemd"
+else
+    fail "cron.d: guarded by [ -x ... ] and skipped under systemd"
+fi
+
+# 2. Build from a clean copy of the working tree. The copy is always at the
+# same path and keeps the files' mtimes, so that cargo's cache in the target
+# directory stays valid between runs (it fingerprints workspace crates by
+# path and mtime).
+cache=${GANETI_PKG_CACHE:-/var/cache/ganeti-upgrade-tests/pkg-build}
+src=$cache/$PACKAGE
+rm -rf -- "$src" "$cache"/*.deb "$cache"/*.ddeb "$cache"/*.changes "$cache"/*.buildinfo
+mkdir -p "$src"
+(cd "$REPO" && git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
+    [ -e "$f" ] || [ -L "$f" ] && printf '%s\0' "$f"
+done | tar --null --no-recursion -T - -cf - | tar -xf - -C "$src")
+target=${GANETI_PKG_TARGET_DIR:-$cache/target}
+mkdir -p "$target"
+say "dpkg-buildpackage -b -us -uc in $src (CARGO_TARGET_DIR=$target; log: $WORK/build.log)"
+if (cd "$src" && dpkg-checkbuilddeps) >"$WORK/build.log" 2>&1; then
+    pass "dpkg-checkbuilddeps accepts Build-Depends"
+else
+    fail "dpkg-checkbuilddeps accepts Build-Depends" "$(tail -n 3 "$WORK/build.log")"
+fi
+t0=$SECONDS
+if (cd "$src" && CARGO_TARGET_DIR=$target dpkg-buildpackage -b -us -uc) >>"$WORK/build.log" 2>&1; then
+    pass "dpkg-buildpackage -b -us -uc ($((SECONDS - t0)) s)"
+else
+    fail "dpkg-buildpackage -b -us -uc" "$(tail -n 15 "$WORK/build.log")"
+    finish
+fi
+deb=$(ls "$cache/${PACKAGE}"_*.deb)
+echo "$deb" >"$WORK/deb"
+dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$WORK/contents"
+missing_files=()
+for f in /usr/sbin/ganeti-layout /usr/sbin/ganeti-switch /usr/sbin/ganeti-upgrade /usr/sbin/ganeti-packaging \
+    /usr/share/man/man8/ganeti-layout.8.gz /usr/share/man/man8/ganeti-switch.8.gz \
+    /usr/share/man/man8/ganeti-upgrade.8.gz /usr/share/man/man8/ganeti-packaging.8.gz \
+    /usr/share/man/man8/ganeti-switch-to.8.gz /usr/share/man/man8/ganeti-packaging-prerm.8.gz \
+    /usr/share/bash-completion/completions/ganeti-layout /usr/share/bash-completion/completions/ganeti-switch \
+    /usr/share/bash-completion/completions/ganeti-upgrade /usr/share/bash-completion/completions/ganeti-packaging \
+    /lib/systemd/system/ganeti-upgrade-resume.service /etc/cron.d/$PACKAGE \
+    /usr/share/ganeti-upgrade-toolkit/maintscripts/postinst.in /usr/share/doc/$PACKAGE/README.packaging.md; do
+    grep -qx -- "$f" "$WORK/contents" || missing_files+=("$f")
+done
+if [ "${#missing_files[@]}" = 0 ]; then pass "the package holds binaries, man pages, completions, unit, cron job, snippets"; else fail "the package holds binaries, man pages, completions, unit, cron job, snippets" "missing: ${missing_files[*]}"; fi
+if grep -q ganeti-toolkit-docs "$WORK/contents"; then fail "the build-time docs tool is not shipped"; else pass "the build-time docs tool is not shipped"; fi
+
+# 3. lintian.
+lintian --tag-display-limit 0 --display-info "$deb" >"$WORK/lintian.log" 2>&1 || true
+grep -E '^[EW]: ' "$WORK/lintian.log" >"$WORK/lintian.bad" || true
+if [ -s "$WORK/lintian.bad" ]; then
+    fail "lintian: no errors, no warnings" "$(tr '\n' ' ' <"$WORK/lintian.bad")"
+else
+    pass "lintian: no errors, no warnings ($(grep -c '^[IP]: ' "$WORK/lintian.log" || true) info tags)"
+fi
+
+# 4a. The mock versioned Ganeti, built with the shipped ganeti-packaging.
+mkdir -p "$WORK/debs" "$WORK/mock" "$WORK/shipped"
+cp "$deb" "$WORK/debs/"
+dpkg-deb -x "$deb" "$WORK/shipped"
+helper=$WORK/shipped/usr/sbin/ganeti-packaging
+mock_ok=1
+build_mock() { # RELEASE FARM-PACKAGE
+    local release=$1 farm=$2 dv=${1%.*}
+    "$REPO/tests/fake-ganeti/make-stage" "$release" "$WORK/mock/stage-$dv" &&
+        "$helper" debian-install --stage "$WORK/mock/stage-$dv" --release "$release" \
+            --destdir "$WORK/mock/tmp-$dv" --debian-dir "$WORK/mock/pkgs" \
+            --farm-package "$farm" --trees-package "ganeti-mock-$dv" || return 1
+    local dir=$WORK/mock/pkgs/ganeti-mock-$dv
+    mkdir -p "$dir/DEBIAN"
+    cat >"$dir/DEBIAN/control" <<EOF
+Package: ganeti-mock-$dv
+Version: $release-1
+Architecture: all
+Maintainer: Ganeti upgrade toolkit tests <tests@example.org>
+Depends: $PACKAGE
+Description: mock Ganeti $dv trees (fake programs, for tests)
+EOF
+    for script in postinst prerm postrm; do
+        "$helper" snippet "$script" "$dv" >"$dir/DEBIAN/$script" && chmod 0755 "$dir/DEBIAN/$script" || return 1
+    done
+    dpkg-deb --root-owner-group -Zgzip --build "$dir" "$WORK/debs/ganeti-mock-${dv}_$release-1_all.deb" >/dev/null
+}
+build_mock 3.0.2 ganeti-mock || mock_ok=0
+build_mock 3.1.0 unused-farm-3.1 || mock_ok=0
+farm=$WORK/mock/pkgs/ganeti-mock
+if [ "$mock_ok" = 1 ]; then
+    mkdir -p "$farm/DEBIAN"
+    cat >"$farm/DEBIAN/control" <<EOF
+Package: ganeti-mock
+Version: 3.0.2-1
+Architecture: all
+Maintainer: Ganeti upgrade toolkit tests <tests@example.org>
+Description: mock Ganeti link farm (version-independent, for tests)
+EOF
+    (cd "$farm" && find etc -type f | sed 's|^|/|') >"$farm/DEBIAN/conffiles"
+    dpkg-deb --root-owner-group -Zgzip --build "$farm" "$WORK/debs/ganeti-mock_3.0.2-1_all.deb" >/dev/null || mock_ok=0
+fi
+if [ "$mock_ok" = 1 ]; then
+    # Listings into files: grep -q on a pipe would kill dpkg-deb with SIGPIPE.
+    dpkg-deb -c "$WORK/debs/ganeti-mock-3.0_3.0.2-1_all.deb" >"$WORK/mock/trees.list"
+    dpkg-deb -c "$WORK/debs/ganeti-mock_3.0.2-1_all.deb" >"$WORK/mock/farm.list"
+fi
+if [ "$mock_ok" = 1 ] && grep -q './usr/lib/ganeti/3.0/' "$WORK/mock/trees.list" &&
+    ! grep -q ' \./usr/sbin/' "$WORK/mock/trees.list" &&
+    grep -q './usr/sbin/gnt-cluster -> ../share/ganeti/default/gnt-cluster' "$WORK/mock/farm.list"; then
+    pass "mock: debian-install splits trees (ganeti-mock-3.0) from the farm (ganeti-mock)"
+else
+    fail "mock: debian-install splits trees (ganeti-mock-3.0) from the farm (ganeti-mock)"
+    finish
+fi
+
+# 4b. The chroot.
+if ! "$HERE/chroot.sh" setup; then
+    fail "the bookworm chroot" "chroot.sh setup failed"
+    finish
+fi
+"$HERE/chroot.sh" path >"$WORK/lower"
+: >"$WORK/results"
+say "chroot checks (log: $WORK/chroot.log)"
+unshare --mount --propagation private -- bash "$HERE/run.sh" __in-namespace "$WORK" || fail "chroot checks ran to the end"
+while read -r status name; do
+    if [ "$status" = PASS ]; then pass "$name"; else fail "$name"; fi
+done <"$WORK/results"
+if [ "$failed" -gt 0 ] && [ "${GANETI_PKG_KEEP:-0}" != 1 ]; then
+    echo "--- chroot log (last 40 lines) ---"
+    tail -n 40 "$WORK/chroot.log" || true
+fi
+finish
