@@ -389,11 +389,10 @@ s_nodes() {
     # in a clean state.
     if [ -e "$W/nodes/$MASTER/root/var/lib/ganeti/ganeti-upgrade.journal" ]; then
       note "rollback incomplete, journal kept: $(grep -i 'rollback did not' <<<"$OUT")"
+      # --resume finishes the rollback (not the upgrade the admin stopped).
       run_upgrade --resume
       check_rc "--resume after an incomplete rollback" 0
-      local v
-      v=$(readlink "$W/nodes/$MASTER/root/etc/ganeti/lib")
-      assert_state "${v##*/}" --label "after --resume of the incomplete rollback"
+      assert_state 3.0 --no-backup --label "after --resume finished the rollback"
     else
       assert_state 3.0 --no-backup --label "rolled back after node3 went down"
     fi
@@ -402,17 +401,23 @@ s_nodes() {
     node_uncut node3
   fi
 
-  # (c) cfgupgrade fails: exit 1, --resume finishes once the fault is gone.
+  # (c) cfgupgrade fails and leaves config.data unchanged: everything is
+  # rolled back (the cluster runs 3.0 again, not stopped); once the fault is
+  # gone, the same --to succeeds.
   fresh nodes || return
   touch "$W/nodes/$MASTER/root/var/lib/ganeti/fake-fail-cfgupgrade"
   run_upgrade --to 3.1
   check_rc "--to 3.1 with cfgupgrade failing" 1
-  if grep -q -- '--resume' <<<"$OUT"; then pass "the message points to --resume"
-  else fail "the message does not mention --resume" "$(tail -n 5 <<<"$OUT")"; fi
+  if grep -q 'left the configuration unchanged' <<<"$OUT" && grep -q 'rolled back' <<<"$OUT"; then
+    pass "the message says the configuration was unchanged and everything was rolled back"
+  else fail "the message does not say it rolled back" "$(tail -n 5 <<<"$OUT")"; fi
+  assert_state 3.0 --label "rolled back after cfgupgrade failed"
   rm -f "$W/nodes/$MASTER/root/var/lib/ganeti/fake-fail-cfgupgrade"
   run_upgrade --resume
-  check_rc "--resume after fixing cfgupgrade" 0
-  assert_state 3.1 --label "resumed after cfgupgrade failure"
+  check_rc "--resume after the rollback: nothing pending" 0
+  run_upgrade --to 3.1
+  check_rc "--to 3.1 again once cfgupgrade works" 0
+  assert_state 3.1 --label "upgraded after cfgupgrade was fixed"
 }
 
 # --- 7: a second concurrent run ------------------------------------------------

@@ -700,12 +700,22 @@ fn resume(
             .copied()
             .filter(|s| state.is_done(*s) || (*s == StepId::SwitchVersion && state.has_started(*s)))
             .collect();
-        rollback(
+        match rollback(
             &mut ctx,
             journal,
             &done,
             "finishing the interrupted rollback",
-        )
+        ) {
+            // The rollback is what was pending; it is now complete.
+            Outcome::Failed(_) if !journal.exists() => {
+                ctx.message(&format!(
+                    "the interrupted rollback is finished; the cluster runs {}",
+                    ctx.header.from_dir
+                ));
+                Outcome::Done
+            }
+            other => other,
+        }
     } else if state.has_started(ponr) {
         // After the configuration change: daemons may have been started by a
         // reboot; stop them all, then redo everything after the change.
