@@ -310,6 +310,10 @@ pub enum DemoError {
     },
     #[error(transparent)]
     Stage(#[from] StageError),
+    #[error(transparent)]
+    Paths(#[from] crate::paths::PathsError),
+    #[error(transparent)]
+    Version(#[from] crate::version::VersionError),
     #[error("the demo install has conflicts: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Conflicts(Vec<Conflict>),
     #[error(transparent)]
@@ -344,4 +348,33 @@ pub fn install(
     };
     let plan = crate::plan_install(&req).map_err(DemoError::Conflicts)?;
     Ok(apply::apply(&plan, paths, &stage)?)
+}
+
+/// The install paths of a node whose every directory is under `base`.
+pub fn node_paths_under(base: &Path) -> Result<InstallPaths, crate::paths::PathsError> {
+    InstallPaths::new(
+        Path::new("/"),
+        &base.join("usr"),
+        &base.join("etc"),
+        None,
+        &base.join("var"),
+    )
+}
+
+/// A node for tests and benchmarks: the demo's 3.0.2 (active) and 3.1.0
+/// installed with every path under `base` (`base/usr`, `base/etc`,
+/// `base/var`) and the root `/`, so the absolute switch links resolve
+/// through the kernel as on a real node.
+pub fn install_node_under(base: &Path) -> Result<InstallPaths, DemoError> {
+    let paths = node_paths_under(base)?;
+    for (release, activate) in [("3.0.2", true), ("3.1.0", false)] {
+        let release: Release = release.parse()?;
+        install(
+            &base.join(format!("stage-{release}")),
+            &paths,
+            &release,
+            activate,
+        )?;
+    }
+    Ok(paths)
 }

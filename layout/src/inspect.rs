@@ -301,6 +301,39 @@ pub fn discover_farm(paths: &InstallPaths) -> Vec<(PathBuf, PathBuf, Tree, PathB
     out
 }
 
+/// Problems of each of lib and share on its own: not a symlink, dangling,
+/// or pointing somewhere that is not a version directory.
+pub fn link_problems(active: &Active, confdir_host: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, state) in [("lib", &active.lib), ("share", &active.share)] {
+        let link = confdir_host.join(name);
+        match state {
+            SwitchLink::Missing => {}
+            SwitchLink::NotASymlink => problems.push(format!("{}: not a symlink", link.display())),
+            SwitchLink::Points {
+                target,
+                version,
+                exists,
+            } => {
+                if !exists {
+                    problems.push(format!(
+                        "{}: dangles (target {} does not exist)",
+                        link.display(),
+                        target.display()
+                    ));
+                } else if version.is_none() {
+                    problems.push(format!(
+                        "{}: points to {}, which is not a version directory",
+                        link.display(),
+                        target.display()
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
 /// Problems of lib and share as a pair: on different versions, or only one.
 pub fn pair_problems(active: &Active, confdir_host: &Path) -> Vec<String> {
     match (&active.lib, &active.share) {
@@ -352,32 +385,7 @@ pub fn verify(paths: &InstallPaths) -> Result<Vec<String>, InspectError> {
     }
     let active = read_active(paths);
     let versions = list(paths)?;
-    for (name, state) in [("lib", &active.lib), ("share", &active.share)] {
-        let link = paths.host(&paths.confdir().join(name));
-        match state {
-            SwitchLink::Missing => {}
-            SwitchLink::NotASymlink => problems.push(format!("{}: not a symlink", link.display())),
-            SwitchLink::Points {
-                target,
-                version,
-                exists,
-            } => {
-                if !exists {
-                    problems.push(format!(
-                        "{}: dangles (target {} does not exist)",
-                        link.display(),
-                        target.display()
-                    ));
-                } else if version.is_none() {
-                    problems.push(format!(
-                        "{}: points to {}, which is not a version directory",
-                        link.display(),
-                        target.display()
-                    ));
-                }
-            }
-        }
-    }
+    problems.extend(link_problems(&active, &paths.host(&paths.confdir())));
     problems.extend(pair_problems(&active, &paths.host(&paths.confdir())));
     for info in &versions {
         for p in &info.problems {

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ganeti_layout::{demo, InstallPaths};
+use ganeti_layout::demo;
 use ganeti_switch::SwitchOptions;
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -18,23 +18,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     let tmp = tempfile::tempdir().expect("tmp");
     let base = tmp.path();
-    let paths = InstallPaths::new(
-        Path::new("/"),
-        &base.join("usr"),
-        &base.join("etc"),
-        None,
-        &base.join("var"),
-    )
-    .expect("paths");
-    for (release, activate) in [("3.0.2", true), ("3.1.0", false)] {
-        demo::install(
-            &base.join(format!("stage-{release}")),
-            &paths,
-            &release.parse().expect("release"),
-            activate,
-        )
-        .expect("demo install");
-    }
+    let paths = demo::install_node_under(base).expect("demo node");
     let versions = ["3.1".parse().expect("v"), "3.0".parse().expect("v")];
     let runs = 300;
     let mut ours = Vec::new();

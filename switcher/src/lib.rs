@@ -29,7 +29,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use ganeti_layout::durable::is_temp_name;
-use ganeti_layout::inspect::{self, SwitchLink};
+use ganeti_layout::inspect;
 use ganeti_layout::{DirVersion, InstallPaths};
 use rustix::fs::{Mode, OFlags, CWD};
 
@@ -347,33 +347,7 @@ pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
             confdir.join(t).display()
         ));
     }
-    for (name, link) in [("lib", &active.lib), ("share", &active.share)] {
-        match link {
-            SwitchLink::Missing => {}
-            SwitchLink::NotASymlink => {
-                problems.push(format!("{}: not a symlink", confdir.join(name).display()))
-            }
-            SwitchLink::Points {
-                target,
-                version,
-                exists,
-            } => {
-                if !exists {
-                    problems.push(format!(
-                        "{}: dangles (target {} does not exist)",
-                        confdir.join(name).display(),
-                        target.display()
-                    ));
-                } else if version.is_none() {
-                    problems.push(format!(
-                        "{}: points to {}, not a version directory",
-                        confdir.join(name).display(),
-                        target.display()
-                    ));
-                }
-            }
-        }
-    }
+    problems.extend(inspect::link_problems(&active, &confdir));
     problems.extend(inspect::pair_problems(&active, &confdir));
     Ok(Status {
         active,

@@ -14,25 +14,9 @@ use ganeti_switch::{NodeLock, Outcome, SwitchOptions};
 
 /// Two demo versions installed under BASE/{usr,etc,var} with root "/", so
 /// the absolute switch links resolve through the kernel like on a node.
+/// Two demo versions installed under BASE, resolving through the kernel.
 fn node(base: &Path) -> InstallPaths {
-    let paths = InstallPaths::new(
-        Path::new("/"),
-        &base.join("usr"),
-        &base.join("etc"),
-        None,
-        &base.join("var"),
-    )
-    .expect("paths");
-    for (release, activate) in [("3.0.2", true), ("3.1.0", false)] {
-        demo::install(
-            &base.join(format!("stage-{release}")),
-            &paths,
-            &release.parse().expect("release"),
-            activate,
-        )
-        .expect("demo install");
-    }
-    paths
+    demo::install_node_under(base).expect("demo node")
 }
 
 fn v(s: &str) -> DirVersion {
