@@ -202,7 +202,12 @@ left=$(for p in /proc/[0-9]*; do
 done)
 if [ -z "$left" ]; then pass "no process left in the nodes' network namespaces"
 else fail "no process left in the nodes' network namespaces" "$left"; fi
-left=$(ps -eo stat=,pid=,args= | awk -v w="$W" '$1 !~ /^Z/ && (index($0, w) || /gnt-cluster-(node|switch)/)' | grep -v awk || true)
+# Only this run's processes: other clusters may be running on the machine.
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+  left=$(ps -eo stat=,pid=,args= | awk -v w="$W" '$1 !~ /^Z/ && index($0, w)' | grep -v awk || true)
+  [ -z "$left" ] && break
+  sleep 0.3
+done
 if [ -z "$left" ]; then pass "no process mentions the workdir"; else fail "no process mentions the workdir" "$left"; fi
 left=$(grep -F "$W" /proc/self/mountinfo || true)
 if [ -z "$left" ]; then pass "no mounts of the workdir on the host"; else fail "no mounts of the workdir on the host" "$left"; fi

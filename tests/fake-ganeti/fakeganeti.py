@@ -628,9 +628,11 @@ def split_fields(text, default, known):
     if not text:
         return default
     fields = default + text[1:].split(",") if text.startswith("+") else text.split(",")
-    for f in fields:
-        if f not in known:
-            die("Failure: unknown field '%s'" % f)
+    unknown = [f for f in fields if f not in known]
+    if unknown:
+        # What the real CLIs do (Ganeti's exit code for "unknown fields").
+        sys.stderr.write("Warning: Queried for unknown fields %s\n" % ", ".join(unknown))
+        sys.exit(14)
     return fields
 
 
@@ -1530,14 +1532,15 @@ def main_gnt_job(argv):
 
 
 FILTER_FIELDS = {"uuid": "UUID", "watermark": "Watermark", "priority": "Priority",
-                 "predicates": "Predicates", "action": "Action", "reason": "Reason"}
+                 "predicates": "Predicates", "action": "Action", "reason_trail": "ReasonTrail"}
 
 
 def filter_field(flt, f):
     if f == "predicates":
         return json.dumps(flt["predicates"])
-    if f == "reason":
-        return ", ".join(r[1] for r in flt.get("reason_trail", []))
+    if f == "reason_trail":
+        # The real field is a list of (source, reason, timestamp).
+        return json.dumps(flt.get("reason_trail", []))
     return flt[f]
 
 
@@ -1585,7 +1588,7 @@ def main_gnt_filter(argv):
         opts = p.parse_args(rest)
         luxi_client()
         fields = split_fields(opts.output, ["uuid", "watermark", "priority", "predicates",
-                                            "action", "reason"], FILTER_FIELDS)
+                                            "action", "reason_trail"], FILTER_FIELDS)
         rows = [[filter_field(f, x) for x in fields] for f in sorted_filters(read_config())
                 if not opts.uuids or f["uuid"] in opts.uuids]
         print_table(fields, FILTER_FIELDS, rows, opts.no_headers, opts.separator)

@@ -176,8 +176,8 @@ expect 0 "gnt-debug delay waits for the job" delay 0.1
 expect 0 "gnt-filter add --action=PAUSE" flt add --action=PAUSE --reason=upgrade
 f1=$(<"$tmp/out")
 check "filter add printed a UUID" grep -Eqx '[0-9a-f-]{36}' "$tmp/out"
-expect 0 "gnt-filter list" flt list --no-headers -o uuid,action,reason
-check "filter listed" grep -q "^$f1 PAUSE  *upgrade$" "$tmp/out"
+expect 0 "gnt-filter list" flt list --no-headers -o uuid,action,reason_trail
+check "filter listed" grep -q "^$f1 PAUSE .*\"gnt:user\", \"upgrade\"" "$tmp/out"
 expect 0 "gnt-filter info" flt info "$f1"
 delay --submit 0 >"$tmp/out" 2>&1
 j2=$(sed -n 's/^JobID: //p' "$tmp/out")

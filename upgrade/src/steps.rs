@@ -326,7 +326,7 @@ fn filter_reason(ctx: &Ctx<'_>) -> String {
 fn find_our_filter(ctx: &mut Ctx<'_>) -> Result<Option<String>, Ran> {
     let argv = ctx.tool(
         ctx.paths.gnt("gnt-filter"),
-        &["list", "--no-headers", "-o", "uuid,reason"],
+        &["list", "--no-headers", "-o", "uuid,reason_trail"],
     );
     let ran = ctx.runner.local(&ctx.master_name(), &argv);
     if !ran.ok() {
@@ -488,8 +488,12 @@ fn switch_all(ctx: &mut Ctx<'_>, to: &ganeti_layout::DirVersion) -> Result<(), S
         let outcome =
             ganeti_switch::switch_to_locked(ctx.paths, to, SwitchOptions { force: false })
                 .map_err(StepError::from_display)?;
+        let what = match &outcome {
+            ganeti_switch::Outcome::AlreadyActive { .. } => "already active",
+            _ => "switched",
+        };
         ctx.runner
-            .log_line(&format!("{}: switch to {to}: {outcome:?}", c.master));
+            .log_line(&format!("{}: ganeti-switch to {to}: {what}", c.master));
         ctx.message(&format!("{}: {to} active", c.master));
     }
     Ok(())
@@ -511,10 +515,19 @@ fn resume_work(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
             Err(ran) => return Err(StepError::ran(ran)),
         }
     }
-    if ctx.facts.drained_by_us == Some(true) {
+    if ctx.facts.drained_by_us == Some(true) && queue_drained(ctx) {
+        // Only while still drained: on a redo (resume) it may already be
+        // off, and real Ganeti's luxid never answers an undrain then.
         ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "undrain"]))?;
     }
     Ok(())
+}
+
+/// Ganeti's drain flag is the file `queue/drain` in its data directory.
+fn queue_drained(ctx: &Ctx<'_>) -> bool {
+    ctx.paths
+        .host(&ctx.paths.datadir().join("queue/drain"))
+        .exists()
 }
 
 fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {

@@ -1,0 +1,340 @@
+#!/bin/bash
+# scenarios.sh -- our tools against REAL Ganeti (Debian 3.0.2 and trixie's
+# 3.1) on the single-node cluster of harness.sh.
+#
+#   scenarios.sh [1|2|3|4]...     run all scenarios, or only the ones named
+#
+# 1  ganeti-layout verify/list and ganeti-switch list/current/check/installed
+#    on Debian's real link graph.
+# 2  ganeti-upgrade --to 3.1 (our filter in place while it runs), then --to 3.0
+#    without --verify-ignore: real cfgupgrade and cfgupgrade --downgrade,
+#    exit 3 because this kernel's verify reports ENODESETUP.
+# 3  SIGKILL at/in named steps (GANETI_UPGRADE_CRASH_AT/_IN), then --resume;
+#    SIGTERM before the point of no return (everything rolled back) and after
+#    it (goes on to the end).
+# 4  a drain and a watcher pause set before an upgrade are still set after it.
+#
+# Each upgrade is followed by a check of the whole end state inside the node
+# (links, config.data version, code version, daemons and the binaries they
+# run, drain flag, watcher, filters, intent file, journal, leftovers, inst1,
+# backups and their mode, ganeti-switch check). Scenarios chain: one that
+# ends on 3.0 hands the cluster to the next; a fresh node (start + init) is
+# made only when the next one needs another version or the last one left the
+# cluster unsettled.
+#
+# Prints ok/FAIL lines, TIME lines, and a final "N passed, M failed"; exit 1
+# on any failure; SKIPPED (exit 0) when not root. Logs of every tool run go to
+# $REAL_GANETI_ROOT.harness/run/scenarios/. The binaries are taken from
+# $GANETI_BIN_DIR (default: target/debug of this checkout); they are not built.
+set -euo pipefail
+
+# shellcheck source=lib.sh source-path=SCRIPTDIR disable=SC1091
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+
+LOGDIR=$ROOT.harness/run/scenarios
+OPTS=(--verify-ignore ENODESETUP --switch-command "$SWITCH")
+WAITDIR=/var/run/ganeti
+# A run that hangs is killed after this long (longer than LUXI's 3 min
+# receive timeout, so a tool that waits on a hung daemon still reports it).
+RUN_LIMIT=${SCENARIO_RUN_LIMIT:-300}
+ALL_SCENARIOS=(1 2 3 4)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "real-ganeti scenarios: SKIPPED: needs root (debootstrap chroot, unshare/nsenter namespaces)"
+  exit 0
+fi
+
+passed=0
+failed=0
+failures=()
+SETTLED=none     # the version the cluster is settled on, or none/broken
+BACKUPS=0        # backups in /var/backups at the last settled state
+
+T_START=$(now_us)
+
+ok()   { passed=$((passed + 1)); printf 'ok     %s\n' "$1"; }
+fail() {
+  failed=$((failed + 1)); failures+=("$1")
+  printf 'FAIL   %s%s\n' "$1" "${2:+: $2}"
+}
+# check NAME EXPECTED GOT
+check() { if [ "$3" = "$2" ]; then ok "$1"; else fail "$1" "got '$3', expected '$2'"; fi; }
+# check_rc NAME EXPECTED_RC RC [LOG]: on a mismatch, show the log's tail
+check_rc() {
+  if [ "$3" = "$2" ]; then ok "$1 (exit $3)"; return 0; fi
+  fail "$1" "exit $3, expected $2${4:+; log $4}"
+  [ -z "${4:-}" ] || tail -n 8 "$4" | sed 's/^/       | /'
+  return 1
+}
+# check_grep NAME PATTERN FILE
+check_grep() {
+  if grep -qE -- "$2" "$3"; then ok "$1"; else fail "$1" "no /$2/ in $3"; fi
+}
+
+# fresh_node VERSION: a new node, cluster initialised on VERSION, tools in place
+fresh_node() {
+  local t rc=0
+  t=$(now_us)
+  { h start && h init "$1" && install_tools; } >>"$LOGDIR/harness.log" 2>&1 || rc=$?
+  printf 'TIME   %-44s %ss\n' "fresh node on $1 (start + init)" "$(elapsed "$t" "$(now_us)")"
+  if [ "$rc" != 0 ]; then
+    fail "fresh node on $1" "harness exit $rc; see $LOGDIR/harness.log"
+    tail -n 5 "$LOGDIR/harness.log" | sed 's/^/       | /'
+    SETTLED=broken
+    return 1
+  fi
+  SETTLED=$1
+  BACKUPS=0
+}
+
+# need VERSION: the cluster settled on VERSION, from the last scenario or fresh
+need() {
+  [ "$SETTLED" = "$1" ] || fresh_node "$1"
+}
+
+# state_is LABEL VERSION NEW_BACKUPS [DRAIN WATCHER]: the whole end state.
+# NEW_BACKUPS: "none" (no new backup) or "some" (at least one).
+state_is() {
+  local label=$1 v=$2 newb=$3 drain=${4:-unset} watcher=${5:-running} bad0=$failed n
+  probe
+  check "$label: links on $v" "/usr/lib/ganeti/$v /usr/share/ganeti/$v" "$(field links)"
+  check "$label: config.data version" "$(config_of "$v")" "$(field config)"
+  check "$label: gnt-cluster runs $v code" "$v" "$(field software)"
+  check "$label: gnt-cluster getmaster" "node1.gnt.test" "$(field master)"
+  check "$label: daemon-util check: no daemon down" "" "$(field down)"
+  check "$label: every daemon has a process" "" "$(field noproc)"
+  check "$label: daemons run the $v binaries" "$v" "$(field exe)"
+  check "$label: drain flag $drain" "The drain flag is $drain" "$(field queue)"
+  check "$label: watcher $watcher" "$watcher" "$(field watcher)"
+  check "$label: no job filter left" "0" "$(field filters)"
+  check "$label: no intent file, journal, wait file or process left" "" "$(field left)"
+  check "$label: inst1 running" "inst1 running" "$(field inst1)"
+  n=$(field backups)
+  n=${n:-0}
+  if [ "$newb" = none ]; then
+    check "$label: no new backup" "$BACKUPS" "$n"
+  elif [ "$n" -gt "$BACKUPS" ]; then
+    ok "$label: new backup ($BACKUPS -> $n)"
+  else
+    fail "$label: new backup" "still $n backups"
+  fi
+  if [ "$n" -gt 0 ]; then check "$label: backups have mode 0600" "600" "$(field backup_modes)"; fi
+  check "$label: ganeti-switch check" "0 sound: $v is active" "$(field switch_check)"
+  BACKUPS=$n
+  if [ "$failed" = "$bad0" ]; then SETTLED=$v; else SETTLED=broken; fi
+}
+
+# ------------------------------------------------------------ running the tool
+
+RC=0
+# tool LOGNAME [VAR=VALUE...] -- ARGS...: ganeti-upgrade in the node, timed
+tool() {
+  local log=$LOGDIR/$1.log envs=() t
+  shift
+  while [ "$1" != -- ]; do envs+=("$1"); shift; done
+  shift
+  t=$(now_us)
+  RC=0
+  x timeout -k 5 "$RUN_LIMIT" env "${envs[@]}" ganeti-upgrade "$@" >"$log" 2>&1 || RC=$?
+  printf 'TIME   %-44s %ss (exit %s)\n' "ganeti-upgrade $* ${envs[*]}" "$(elapsed "$t" "$(now_us)")" "$RC" \
+    | sed "s| ${OPTS[*]}||"
+}
+
+# tool_waiting LOGNAME STEP ARGS...: start ganeti-upgrade with WAIT_AT=STEP in
+# the background; returns when it waits (WAIT_PID = its pid in the node,
+# BG = the host job) or fails.
+BG="" WAIT_PID="" BG_T0=0 BG_WHAT=""
+tool_waiting() {
+  local name=$1 step=$2 i
+  shift 2
+  RC=0
+  BG_T0=$(now_us)
+  BG_WHAT="ganeti-upgrade $* GANETI_UPGRADE_WAIT_AT=$step"
+  x timeout -k 5 "$RUN_LIMIT" env GANETI_UPGRADE_WAIT_AT="$step" ganeti-upgrade "$@" \
+    >"$LOGDIR/$name.log" 2>&1 &
+  BG=$!
+  WAIT_PID=""
+  for i in $(seq 600); do
+    WAIT_PID=$(x cat "$WAITDIR/ganeti-upgrade.waiting-$step" 2>/dev/null) && break
+    kill -0 "$BG" 2>/dev/null || break
+    sleep 0.2
+  done
+  [ -n "$WAIT_PID" ] && return 0
+  kill -0 "$BG" 2>/dev/null || { wait "$BG" || RC=$?; }
+  fail "$name: reached the wait at $step" "after ${i}x0.2s; exit $RC; log $LOGDIR/$name.log"
+  return 1
+}
+# tool_continue STEP: let a waiting run go on and collect its exit code in RC
+tool_continue() {
+  x rm -f "$WAITDIR/ganeti-upgrade.waiting-$1"
+  RC=0
+  wait "$BG" || RC=$?
+  printf 'TIME   %-44s %ss (exit %s, including the wait)\n' "$BG_WHAT" "$(elapsed "$BG_T0" "$(now_us)")" "$RC" \
+    | sed "s| ${OPTS[*]}||"
+}
+
+# ------------------------------------------------------------ scenarios
+
+scenario_1() {
+  echo "== 1: ganeti-layout and ganeti-switch on Debian's real layout"
+  need 3.0 || return 0
+  local out rc
+  for cmd in "ganeti-layout verify --root /" "ganeti-layout list --root /" \
+             "ganeti-switch list" "ganeti-switch current" "ganeti-switch check" \
+             "ganeti-switch installed 3.0" "ganeti-switch installed 3.1"; do
+    rc=0
+    # shellcheck disable=SC2086 # the command is words on purpose
+    out=$(x $cmd 2>&1) || rc=$?
+    printf '%s\n' "\$ $cmd (exit $rc)" "$out" >> "$LOGDIR/layout.log"
+    if [ "$rc" = 0 ]; then
+      ok "$cmd (exit 0)"
+    else
+      fail "$cmd" "exit $rc: $(printf '%s' "$out" | paste -sd'|' -)"
+    fi
+  done
+  out=$(x ganeti-switch current 2>&1) || :
+  check "ganeti-switch current says 3.0" "3.0" "$out"
+  out=$(x ganeti-switch list 2>&1) || :
+  check "ganeti-switch list marks 3.0 active" "* 3.0" "$(printf '%s\n' "$out" | grep '^\*' | tr -s ' ' | sed 's/ $//')"
+  out=$(x ganeti-layout list --root / 2>&1) || :
+  check "ganeti-layout list: 3.0 active and complete" "* 3.0 - dpkg complete" \
+    "$(printf '%s\n' "$out" | grep '^\*' | tr -s ' ' | sed 's/ $//')"
+}
+
+scenario_2() {
+  echo "== 2: plain upgrade 3.0 -> 3.1 and downgrade 3.1 -> 3.0"
+  need 3.0 || return 0
+  local id n
+  # Up, held once right after the queue was stopped: our filter, no drain.
+  if tool_waiting up-3.1 wait-for-jobs --to 3.1 "${OPTS[@]}"; then
+    id=$(x sed -n '1s/.*"id":"\([^"]*\)".*/\1/p' /var/lib/ganeti/ganeti-upgrade.journal 2>/dev/null) || id=""
+    n=$(x gnt-filter list --no-headers -o action,reason_trail 2>&1 | grep -c "^PAUSE .*ganeti-upgrade:${id:-?}") || :
+    check "while running: our PAUSE filter (reason ganeti-upgrade:${id:-?}) holds the queue" 1 "$n"
+    check "while running: queue not drained (the filter does it)" "The drain flag is unset" \
+      "$(x gnt-cluster queue info 2>&1)"
+    tool_continue wait-for-jobs
+    check_rc "upgrade --to 3.1" 0 "$RC" "$LOGDIR/up-3.1.log" || :
+    check_grep "upgrade --to 3.1 says done" '^done$' "$LOGDIR/up-3.1.log"
+    state_is "after --to 3.1" 3.1 some
+  else
+    SETTLED=broken
+  fi
+  need 3.1 || return 0
+  tool down-3.0-noignore -- --to 3.0 --switch-command "$SWITCH"
+  check_rc "downgrade --to 3.0 without --verify-ignore: verify's ENODESETUP gives 3" 3 "$RC" \
+    "$LOGDIR/down-3.0-noignore.log" || :
+  check_grep "exit 3 names the verify error" 'ENODESETUP|node setup error' "$LOGDIR/down-3.0-noignore.log"
+  state_is "after --to 3.0 (exit 3)" 3.0 some
+}
+
+# crash_case KIND STEP FROM: SIGKILL at (after done) or in (after start) STEP
+# of FROM -> other, then --resume; the cluster must end settled on the target.
+crash_case() {
+  local kind=$1 step=$2 from=$3 to name out
+  to=$(other "$from")
+  name=crash-${kind,,}-$step-to-$to
+  echo "-- SIGKILL $kind $step, $from -> $to, then --resume"
+  need "$from" || return 0
+  tool "$name" "GANETI_UPGRADE_CRASH_$kind=$step" -- --to "$to" "${OPTS[@]}"
+  check_rc "$name: killed" 137 "$RC" "$LOGDIR/$name.log" || :
+  if x test -e /var/lib/ganeti/intent-to-upgrade; then ok "$name: intent file left"; else fail "$name: intent file left"; fi
+  out=$(x ganeti-upgrade --status 2>&1) || :
+  case $out in
+    *"pending"*) ok "$name: --status shows the pending upgrade" ;;
+    *) fail "$name: --status shows the pending upgrade" "$(printf '%s' "$out" | head -n 3 | paste -sd'|' -)" ;;
+  esac
+  SETTLED=broken
+  tool "$name-resume" -- --resume "${OPTS[@]}"
+  check_rc "$name: --resume" 0 "$RC" "$LOGDIR/$name-resume.log" || :
+  state_is "$name: after --resume" "$to" some
+  # Once settled, another --resume must find nothing to do (when not settled
+  # it would only repeat the failure, at the cost of its timeouts).
+  if [ "$SETTLED" = "$to" ]; then
+    tool "$name-resume2" -- --resume "${OPTS[@]}"
+    check_rc "$name: 2nd --resume has nothing to do" 0 "$RC" "$LOGDIR/$name-resume2.log" || :
+    check_grep "$name: 2nd --resume says so" '^no upgrade pending$' "$LOGDIR/$name-resume2.log"
+  fi
+}
+
+scenario_3() {
+  echo "== 3: interrupted upgrades"
+  # Alternating directions, so each case starts where the last one ended.
+  crash_case AT stop-master-daemons 3.0
+  crash_case AT backup              3.1
+  crash_case AT switch-version      3.0
+  crash_case AT downgrade-config    3.1
+  crash_case IN switch-version      3.0
+  crash_case AT start-daemons       3.1
+  crash_case IN upgrade-config      3.0
+  crash_case AT resume-work         3.1
+  crash_case AT upgrade-config      3.0
+  crash_case AT post-upgrade        3.1
+
+  echo "-- SIGTERM before the point of no return (waiting at stop-daemons), 3.0 -> 3.1"
+  if need 3.0 && tool_waiting term-before stop-daemons --to 3.1 "${OPTS[@]}"; then
+    x kill -TERM "$WAIT_PID"
+    tool_continue stop-daemons
+    check_rc "SIGTERM at stop-daemons: fails" 1 "$RC" "$LOGDIR/term-before.log" || :
+    check_grep "SIGTERM at stop-daemons: says rolled back" 'rolled back' "$LOGDIR/term-before.log"
+    state_is "SIGTERM at stop-daemons: rolled back" 3.0 none
+  fi
+
+  echo "-- SIGTERM after the point of no return (waiting at start-daemons), 3.0 -> 3.1"
+  if need 3.0 && tool_waiting term-after start-daemons --to 3.1 "${OPTS[@]}"; then
+    x kill -TERM "$WAIT_PID"
+    tool_continue start-daemons
+    check_rc "SIGTERM at start-daemons: goes on to the end" 0 "$RC" "$LOGDIR/term-after.log" || :
+    check_grep "SIGTERM at start-daemons: says it ignores the signal" 'ignoring the signal' "$LOGDIR/term-after.log"
+    state_is "SIGTERM at start-daemons: completed" 3.1 some
+  fi
+}
+
+scenario_4() {
+  echo "== 4: a drain and a watcher pause set before the upgrade stay"
+  local from=3.1 to
+  [ "$SETTLED" = 3.0 ] && from=3.0
+  to=$(other "$from")
+  need "$from" || return 0
+  x gnt-cluster queue drain >/dev/null 2>&1 || fail "gnt-cluster queue drain"
+  x gnt-cluster watcher pause 1h >/dev/null 2>&1 || fail "gnt-cluster watcher pause 1h"
+  tool "drained-to-$to" -- --to "$to" "${OPTS[@]}"
+  check_rc "drained and paused cluster: --to $to" 0 "$RC" "$LOGDIR/drained-to-$to.log" || :
+  state_is "drained and paused cluster: after --to $to" "$to" some set paused
+  SETTLED=broken    # drained and paused: not a state to hand on
+}
+
+# ------------------------------------------------------------ main
+
+selected=("$@")
+[ ${#selected[@]} -gt 0 ] || selected=("${ALL_SCENARIOS[@]}")
+for s in "${selected[@]}"; do
+  case $s in 1|2|3|4) ;; *) echo "usage: $0 [1|2|3|4]..." >&2; exit 2 ;; esac
+done
+for b in ganeti-layout ganeti-switch ganeti-upgrade; do
+  [ -x "$BIN_DIR/$b" ] || { echo "scenarios: $BIN_DIR/$b is missing (build it first)" >&2; exit 2; }
+done
+
+rm -rf "$LOGDIR"
+mkdir -p "$LOGDIR"
+trap 'h stop >/dev/null 2>&1 || :' EXIT
+t=$(now_us)
+if h setup >>"$LOGDIR/harness.log" 2>&1; then
+  printf 'TIME   %-44s %ss\n' "harness setup" "$(elapsed "$t" "$(now_us)")"
+  for s in "${selected[@]}"; do
+    t=$(now_us)
+    "scenario_$s"
+    printf 'TIME   %-44s %ss\n' "scenario $s" "$(elapsed "$t" "$(now_us)")"
+  done
+else
+  fail "harness setup" "see $LOGDIR/harness.log"
+fi
+h stop >>"$LOGDIR/harness.log" 2>&1 || fail "harness stop"
+trap - EXIT
+printf 'TIME   %-44s %ss\n' "scenarios total" "$(elapsed "$T_START" "$(now_us)")"
+echo "logs: $LOGDIR"
+if [ "$failed" -gt 0 ]; then
+  echo "failed checks:"
+  printf '  %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
