@@ -322,8 +322,8 @@ fn filter_reason(ctx: &Ctx<'_>) -> String {
     format!("ganeti-upgrade:{}", ctx.header.id)
 }
 
-/// Our filter's uuid if it exists; `Err` when the cluster has no filters.
-fn find_our_filter(ctx: &mut Ctx<'_>) -> Result<Option<String>, Ran> {
+/// Every filter with our reason (a redo may have added more than one).
+fn our_filters(ctx: &mut Ctx<'_>) -> Result<Vec<String>, Ran> {
     let argv = ctx.tool(
         ctx.paths.gnt("gnt-filter"),
         &["list", "--no-headers", "-o", "uuid,reason_trail"],
@@ -336,63 +336,59 @@ fn find_our_filter(ctx: &mut Ctx<'_>) -> Result<Option<String>, Ran> {
     Ok(ran
         .stdout
         .lines()
-        .find(|l| l.contains(&reason))
-        .and_then(|l| l.split_whitespace().next())
-        .map(String::from))
+        .filter(|l| l.contains(&reason))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(String::from)
+        .collect())
 }
 
 fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
-    let gnt_filter = ctx.paths.host(&ctx.paths.gnt("gnt-filter"));
-    if gnt_filter.exists() {
-        match find_our_filter(ctx) {
-            Ok(Some(uuid)) => {
-                return Ok(Facts {
-                    filter_uuid: Some(uuid),
+    if ctx.paths.host(&ctx.paths.gnt("gnt-filter")).exists() && ctx.facts.drained_by_us.is_none() {
+        // No look for an earlier filter of ours first: a redo may add a
+        // second one, and resume-work removes every filter with our reason.
+        let reason = filter_reason(ctx);
+        let argv = ctx.tool(
+            ctx.paths.gnt("gnt-filter"),
+            &[
+                "add",
+                "--action=PAUSE",
+                "--priority=0",
+                // Every job but the one the upgrade itself submits while the
+                // filter is in place (redist-conf), which would wait forever.
+                r#"--predicates=[["opcode", ["!", ["=", "OP_ID", "OP_CLUSTER_REDIST_CONF"]]]]"#,
+                &format!("--reason={reason}"),
+            ],
+        );
+        let ran = ctx.runner.local(&ctx.master_name(), &argv);
+        if ran.ok() {
+            return match ran.stdout.split_whitespace().last() {
+                Some(uuid) => Ok(Facts {
+                    filter_uuid: Some(uuid.to_string()),
                     ..Facts::default()
-                })
-            }
-            Ok(None) => {
-                let reason = filter_reason(ctx);
-                let argv = ctx.tool(
-                    ctx.paths.gnt("gnt-filter"),
-                    &[
-                        "add",
-                        "--action=PAUSE",
-                        "--priority=0",
-                        &format!("--reason={reason}"),
-                    ],
-                );
-                let ran = ctx.local(&argv)?;
-                let uuid = ran.stdout.split_whitespace().last().map(String::from);
-                return match uuid {
-                    Some(u) => Ok(Facts {
-                        filter_uuid: Some(u),
-                        ..Facts::default()
-                    }),
-                    None => Err(StepError::msg(format!(
-                        "gnt-filter add printed no uuid: {}",
-                        ran.stdout.trim()
-                    ))),
-                };
-            }
-            // No working gnt-filter: fall back to draining.
-            Err(_) => {}
+                }),
+                None => Err(StepError::msg(format!(
+                    "gnt-filter add printed no uuid: {}",
+                    ran.stdout.trim()
+                ))),
+            };
         }
+        // No job filters on this cluster (before 2.13): drain instead.
+        ctx.message(&format!(
+            "cannot add a job filter ({}); draining the queue instead",
+            ran.summary()
+        ));
     }
-    if ctx.facts.drained_by_us.is_some() {
-        let argv = ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "drain"]);
-        ctx.local(&argv)?;
-        return Ok(Facts::default());
-    }
-    let info = ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "info"]))?;
-    let already = info.stdout.contains("is set");
+    let already = match ctx.facts.drained_by_us {
+        Some(by_us) => !by_us,
+        None => queue_drained(ctx),
+    };
     // Recorded before draining: a crash right after the drain must not make
     // a resumed run believe the admin had drained the queue.
     ctx.remember(Facts {
         drained_by_us: Some(!already),
         ..Facts::default()
     })?;
-    if !already {
+    if !already && !queue_drained(ctx) {
         ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "drain"]))?;
     }
     Ok(Facts::default())
@@ -449,23 +445,31 @@ fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
 }
 
 fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
-    if ctx.facts.watcher_paused_by_us.is_some() {
-        // Redo after a resume: keep what we learned the first time.
-        if ctx.facts.watcher_paused_by_us == Some(true) {
-            ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "pause", "6h"]))?;
+    let paused_by_us = match ctx.facts.watcher_paused_by_us {
+        // A redo keeps what the first attempt learned.
+        Some(by_us) => by_us,
+        None => {
+            let by_us = !watcher_paused(ctx);
+            ctx.remember(Facts {
+                watcher_paused_by_us: Some(by_us),
+                ..Facts::default()
+            })?;
+            by_us
         }
-        return Ok(Facts::default());
-    }
-    let info = ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "info"]))?;
-    let already = info.stdout.contains("is paused");
-    ctx.remember(Facts {
-        watcher_paused_by_us: Some(!already),
-        ..Facts::default()
-    })?;
-    if !already {
+    };
+    if paused_by_us {
         ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "pause", "6h"]))?;
     }
     Ok(Facts::default())
+}
+
+/// Ganeti's watcher pause is the file `watcher.pause` holding the epoch
+/// second it ends.
+fn watcher_paused(ctx: &Ctx<'_>) -> bool {
+    std::fs::read_to_string(ctx.paths.host(&ctx.paths.datadir().join("watcher.pause")))
+        .ok()
+        .and_then(|t| t.trim().parse::<f64>().ok())
+        .is_some_and(|until| until > crate::journal::now() as f64)
 }
 
 /// Switches every online node: the others first, in parallel, the master
@@ -507,12 +511,9 @@ fn start_everywhere(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
 
 fn resume_work(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
     if ctx.facts.filter_uuid.is_some() {
-        match find_our_filter(ctx) {
-            Ok(Some(uuid)) => {
-                ctx.local(&ctx.tool(ctx.paths.gnt("gnt-filter"), &["delete", &uuid]))?;
-            }
-            Ok(None) => {}
-            Err(ran) => return Err(StepError::ran(ran)),
+        let uuids = our_filters(ctx).map_err(StepError::ran)?;
+        for uuid in uuids {
+            ctx.local(&ctx.tool(ctx.paths.gnt("gnt-filter"), &["delete", &uuid]))?;
         }
     }
     if ctx.facts.drained_by_us == Some(true) && queue_drained(ctx) {
