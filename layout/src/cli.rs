@@ -52,3 +52,20 @@ pub fn report_error(program: &str, err: &anyhow::Error) {
         eprintln!("  caused by: {cause}");
     }
 }
+
+/// An error in the caller's input (arguments, version strings, files named
+/// on the command line) rather than in the state of the system: the
+/// binaries exit 2 for it, 1 for everything else.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+/// Marks an error as the caller's input.
+pub fn input<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow::Error::new(InputError(e.to_string()))
+}
+
+/// Is this error the caller's input (exit 2)?
+pub fn is_input(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<InputError>().is_some()
+}

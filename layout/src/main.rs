@@ -5,21 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use ganeti_layout::cli::{report_error, PathArgs};
+use ganeti_layout::cli::{input, report_error, PathArgs};
 use ganeti_layout::command::{Cli, Command, DirVersionArg, InstallArgs};
 use ganeti_layout::{
     apply, demo, inspect, plan, spec::Spec, stage::Stage, DirStyle, DirVersion, InstallPaths,
     Release,
 };
-
-/// An error that is the user's input, not the state of the system.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct InputError(String);
-
-fn input<E: std::fmt::Display>(e: E) -> anyhow::Error {
-    anyhow::Error::new(InputError(e.to_string()))
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -27,7 +18,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             report_error("ganeti-layout", &err);
-            if err.downcast_ref::<InputError>().is_some() {
+            if ganeti_layout::cli::is_input(&err) {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ganeti_layout::cli::report_error;
+use ganeti_layout::cli::{input, report_error};
 use ganeti_layout::command::DirVersionArg;
 use ganeti_layout::{DirStyle, DirVersion, InstallPaths, Release};
 use ganeti_packaging::cli::{
@@ -12,22 +12,13 @@ use ganeti_packaging::cli::{
 };
 use ganeti_packaging::{debian, env, maint};
 
-/// An error in the caller's input rather than in the node's state.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct InputError(String);
-
-fn input<E: std::fmt::Display>(e: E) -> anyhow::Error {
-    anyhow::Error::new(InputError(e.to_string()))
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             report_error("ganeti-packaging", &err);
-            let usage = err.downcast_ref::<InputError>().is_some()
+            let usage = ganeti_layout::cli::is_input(&err)
                 || err
                     .downcast_ref::<debian::DebianError>()
                     .is_some_and(|e| e.is_input());

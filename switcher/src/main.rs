@@ -3,14 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ganeti_layout::cli::report_error;
+use ganeti_layout::cli::{input, report_error};
 use ganeti_layout::{inspect, DirVersion};
 use ganeti_switch::command::{Cli, Command};
 use ganeti_switch::{Outcome, SwitchOptions};
-
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct InputError(String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,7 +14,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             report_error("ganeti-switch", &err);
-            ExitCode::from(if err.downcast_ref::<InputError>().is_some() {
+            ExitCode::from(if ganeti_layout::cli::is_input(&err) {
                 2
             } else {
                 1
@@ -28,10 +24,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let paths = cli
-        .paths
-        .resolve(&cli.root)
-        .map_err(|e| InputError(e.to_string()))?;
+    let paths = cli.paths.resolve(&cli.root).map_err(input)?;
     match cli.command {
         Command::List { json } => {
             let versions = inspect::list(&paths)?;
@@ -82,9 +75,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
         }
         Command::To { version, force } => {
-            let v: DirVersion = version
-                .parse()
-                .map_err(|e: ganeti_layout::version::VersionError| InputError(e.to_string()))?;
+            let v: DirVersion = version.parse().map_err(input)?;
             match ganeti_switch::switch_to(&paths, &v, SwitchOptions { force })? {
                 Outcome::Switched { from, to } => println!(
                     "switched {} from {} to {to}",
@@ -97,9 +88,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Installed { version } => {
-            let v: DirVersion = version
-                .parse()
-                .map_err(|e: ganeti_layout::version::VersionError| InputError(e.to_string()))?;
+            let v: DirVersion = version.parse().map_err(input)?;
             let problems = inspect::check_complete(&paths, &v)?;
             for p in &problems {
                 println!("{p}");
