@@ -253,7 +253,7 @@ done
 check "backup written" [ -n "$b" ]
 check "backup is 0600" [ "$(mode_of "$(data "$N1" "$b")")" == 600 ]
 check "config.data written 0600" [ "$(mode_of "$(data "$N1" config.data)")" == 600 ]
-expect 1 "cfgupgrade on a non-master" env GANETI_FAKE_HOSTNAME=other.test "$(root_of "$N1")/active/usr/lib/ganeti/tools/cfgupgrade" -f
+expect 1 "cfgupgrade on a non-master" env GANETI_FAKE_ROOT="$(root_of "$N1")" GANETI_FAKE_HOSTNAME=other.test "$(root_of "$N1")/active/usr/lib/ganeti/tools/cfgupgrade" -f
 expect 0 "cfgupgrade --ignore-hostname on a non-master" cfgupgrade "$N2" -f --ignore-hostname
 expect 1 "cfgupgrade without -f and no answer" cfgupgrade "$N1" </dev/null
 
