@@ -31,24 +31,13 @@ use crate::stage::Stage;
 pub enum ApplyError {
     #[error(transparent)]
     Durable(#[from] DurableError),
-    #[error("{operation} {path}")]
-    Io {
-        operation: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 fn io<'a>(
     operation: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> ApplyError + 'a {
-    move |source| ApplyError::Io {
-        operation,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| ApplyError::Durable(durable::io_error(operation, path)(source))
 }
 
 fn found_at(host: &Path) -> Found {

@@ -31,7 +31,9 @@ pub struct DurableError {
     pub source: std::io::Error,
 }
 
-fn err<'a>(
+/// Wraps an `io::Error` with the operation and the path it was about; every
+/// crate's `Io` error variant is this type.
+pub fn io_error<'a>(
     operation: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> DurableError + 'a {
@@ -63,8 +65,8 @@ pub fn is_temp_name(name: &str) -> bool {
 }
 
 pub fn fsync_dir(dir: &Path) -> Result<(), DurableError> {
-    let f = std::fs::File::open(dir).map_err(err("open directory", dir))?;
-    f.sync_all().map_err(err("fsync directory", dir))
+    let f = std::fs::File::open(dir).map_err(io_error("open directory", dir))?;
+    f.sync_all().map_err(io_error("fsync directory", dir))
 }
 
 fn parent_of(path: &Path) -> &Path {
@@ -83,13 +85,13 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DurableErr
             .create_new(true)
             .mode(mode)
             .open(&tmp)
-            .map_err(err("create", &tmp))?;
+            .map_err(io_error("create", &tmp))?;
         // The umask may have cleared bits of `mode`.
         f.set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(err("chmod", &tmp))?;
-        f.write_all(bytes).map_err(err("write", &tmp))?;
-        f.sync_all().map_err(err("fsync", &tmp))?;
-        std::fs::rename(&tmp, path).map_err(err("rename into place", path))?;
+            .map_err(io_error("chmod", &tmp))?;
+        f.write_all(bytes).map_err(io_error("write", &tmp))?;
+        f.sync_all().map_err(io_error("fsync", &tmp))?;
+        std::fs::rename(&tmp, path).map_err(io_error("rename into place", path))?;
         fsync_dir(parent_of(path))
     })();
     if result.is_err() {
@@ -101,10 +103,10 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DurableErr
 /// Points `path` at `target` atomically (temp link + rename) and durably.
 pub fn replace_symlink(path: &Path, target: &Path) -> Result<(), DurableError> {
     let tmp = temp_sibling(path);
-    std::os::unix::fs::symlink(target, &tmp).map_err(err("create symlink", &tmp))?;
+    std::os::unix::fs::symlink(target, &tmp).map_err(io_error("create symlink", &tmp))?;
     if let Err(e) = std::fs::rename(&tmp, path) {
         let _ = std::fs::remove_file(&tmp);
-        return Err(err("rename symlink into place", path)(e));
+        return Err(io_error("rename symlink into place", path)(e));
     }
     fsync_dir(parent_of(path))
 }
@@ -115,7 +117,7 @@ pub fn remove_file(path: &Path) -> Result<(), DurableError> {
     match std::fs::remove_file(path) {
         Ok(()) => fsync_dir(parent_of(path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(err("remove", path)(e)),
+        Err(e) => Err(io_error("remove", path)(e)),
     }
 }
 

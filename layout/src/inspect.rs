@@ -507,22 +507,14 @@ pub fn remove(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBuf>, Insp
         if host.is_dir() {
             // Renamed away first, so the version disappears at once.
             let tmp = temp_sibling(&host);
-            std::fs::rename(&host, &tmp).map_err(|source| ApplyError::Io {
-                operation: "rename away",
-                path: host.clone(),
-                source,
-            })?;
+            std::fs::rename(&host, &tmp).map_err(durable::io_error("rename away", &host))?;
             fsync_dir(host.parent().unwrap_or(Path::new("/")))?;
             doomed.push(tmp);
             removed.push(host);
         }
     }
     for tmp in doomed {
-        std::fs::remove_dir_all(&tmp).map_err(|source| ApplyError::Io {
-            operation: "remove",
-            path: tmp.clone(),
-            source,
-        })?;
+        std::fs::remove_dir_all(&tmp).map_err(durable::io_error("remove", &tmp))?;
     }
     Ok(removed)
 }

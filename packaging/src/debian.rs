@@ -99,13 +99,8 @@ pub enum DebianError {
     },
     #[error("cannot split into the packages: these already exist (run dh_prep or debian/rules clean first):\n  {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join("\n  "))]
     Occupied { paths: Vec<PathBuf> },
-    #[error("{operation} {path}")]
-    Io {
-        operation: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] ganeti_layout::durable::DurableError),
 }
 
 impl DebianError {
@@ -119,11 +114,7 @@ fn io<'a>(
     operation: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> DebianError + 'a {
-    move |source| DebianError::Io {
-        operation,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| DebianError::Io(ganeti_layout::durable::io_error(operation, path)(source))
 }
 
 /// What was laid out (logical paths) and where it went.

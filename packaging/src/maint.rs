@@ -59,13 +59,8 @@ pub enum MaintError {
         version: DirVersion,
         journal: PathBuf,
     },
-    #[error("{operation} {path}")]
-    Io {
-        operation: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] ganeti_layout::durable::DurableError),
     #[error(transparent)]
     Switch(#[from] SwitchError),
     #[error(transparent)]
@@ -86,11 +81,7 @@ fn io<'a>(
     operation: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> MaintError + 'a {
-    move |source| MaintError::Io {
-        operation,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| MaintError::Io(ganeti_layout::durable::io_error(operation, path)(source))
 }
 
 /// Is the node in a cluster? Debian's test (`daemon-util check-config`):
@@ -417,11 +408,7 @@ pub fn postrm(paths: &InstallPaths, purge: bool) -> Result<Report<PostrmOutcome>
             }
         }
         if !removed.is_empty() {
-            ganeti_layout::durable::fsync_dir(&confdir).map_err(|e| MaintError::Io {
-                operation: e.operation,
-                path: e.path,
-                source: e.source,
-            })?;
+            ganeti_layout::durable::fsync_dir(&confdir)?;
         }
     }
     if purge {

@@ -55,13 +55,8 @@ pub enum SwitchError {
     BadJournal { path: PathBuf, reason: String },
     #[error("nothing to revert: no interrupted switch recorded in {path}")]
     NothingToRevert { path: PathBuf },
-    #[error("{operation} {path}")]
-    Io {
-        operation: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] ganeti_layout::durable::DurableError),
     #[error(transparent)]
     Manifest(#[from] ganeti_layout::manifest::ManifestError),
 }
@@ -70,11 +65,7 @@ fn io<'a>(
     operation: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> SwitchError + 'a {
-    move |source| SwitchError::Io {
-        operation,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| SwitchError::Io(ganeti_layout::durable::io_error(operation, path)(source))
 }
 
 fn rio<'a>(
@@ -326,7 +317,7 @@ pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
     let active = inspect::read_active(paths);
     let (journal, stale) = match ConfDir::open(paths, false) {
         Ok(dir) => (dir.read_journal()?, dir.stale_temps()),
-        Err(SwitchError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(SwitchError::Io(e)) if e.source.kind() == std::io::ErrorKind::NotFound => {
             (None, Vec::new())
         }
         Err(e) => return Err(e),
@@ -541,9 +532,7 @@ pub fn repair(paths: &InstallPaths, revert: bool) -> Result<Outcome, SwitchError
 pub fn repair_locked(paths: &InstallPaths, revert: bool) -> Result<Outcome, SwitchError> {
     let dir = match ConfDir::open(paths, false) {
         Ok(d) => d,
-        Err(SwitchError::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound && !revert =>
-        {
+        Err(SwitchError::Io(e)) if e.source.kind() == std::io::ErrorKind::NotFound && !revert => {
             return Ok(Outcome::NothingToRepair)
         }
         Err(e) => return Err(e),

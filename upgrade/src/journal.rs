@@ -13,7 +13,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use ganeti_layout::durable::fsync_dir;
+use ganeti_layout::durable::{fsync_dir, io_error, DurableError};
 use ganeti_layout::version::Transition;
 use ganeti_layout::DirVersion;
 
@@ -116,13 +116,8 @@ impl State {
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("{operation} {path}")]
-    Io {
-        operation: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] DurableError),
     #[error("journal {path} has no valid header; it was not written by this tool or is damaged\nhint: check the cluster by hand (gnt-cluster verify, ganeti-switch check); remove the file once the cluster is consistent")]
     NoHeader { path: PathBuf },
     #[error("journal {path} has format {found}; this tool reads format {JOURNAL_FORMAT}")]
@@ -159,13 +154,7 @@ impl Journal {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(JournalError::Io {
-                    operation: "read",
-                    path: self.path.clone(),
-                    source,
-                })
-            }
+            Err(e) => return Err(io_error("read", &self.path)(e).into()),
         };
         Ok(Some(fold(&self.path, &text)?))
     }
@@ -180,11 +169,7 @@ impl Journal {
     }
 
     fn append_with(&self, record: &Record, create: bool) -> Result<(), JournalError> {
-        let io = |operation, source| JournalError::Io {
-            operation,
-            path: self.path.clone(),
-            source,
-        };
+        let io = |operation, e| io_error(operation, &self.path)(e);
         let mut f = std::fs::OpenOptions::new()
             .append(true)
             .create(create)
@@ -199,18 +184,14 @@ impl Journal {
         f.sync_all().map_err(|e| io("fsync", e))?;
         if create {
             if let Some(dir) = self.path.parent() {
-                fsync_dir(dir).map_err(|e| io("fsync directory of", e.source))?;
+                fsync_dir(dir)?;
             }
         }
         Ok(())
     }
 
     pub fn remove(&self) -> Result<(), JournalError> {
-        ganeti_layout::durable::remove_file(&self.path).map_err(|e| JournalError::Io {
-            operation: "remove",
-            path: self.path.clone(),
-            source: e.source,
-        })
+        Ok(ganeti_layout::durable::remove_file(&self.path)?)
     }
 }
 
