@@ -119,15 +119,7 @@ pub struct Lock {
 /// Takes `${libdir}/ganeti/.ganeti-layout.lock`, waiting for another holder.
 pub fn lock(paths: &InstallPaths) -> Result<Lock, ApplyError> {
     let path = paths.host(&paths.pkglibdir().join(".ganeti-layout.lock"));
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io("create directory", parent))?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io("open lock file", &path))?;
+    let file = durable::open_lock_file(&path)?;
     file.lock().map_err(io("lock", &path))?;
     Ok(Lock { _file: file })
 }

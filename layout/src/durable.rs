@@ -111,6 +111,21 @@ pub fn replace_symlink(path: &Path, target: &Path) -> Result<(), DurableError> {
     fsync_dir(parent_of(path))
 }
 
+/// Opens (creating it and its directory if needed) a lock file, for
+/// `flock`; its content is left alone.
+pub fn open_lock_file(path: &Path) -> Result<std::fs::File, DurableError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io_error("create directory", parent))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io_error("open lock file", path))
+}
+
 /// Removes `path` (file or symlink), then makes the removal durable;
 /// a missing file is not an error.
 pub fn remove_file(path: &Path) -> Result<(), DurableError> {

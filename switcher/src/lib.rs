@@ -95,16 +95,7 @@ pub struct NodeLock {
 impl NodeLock {
     fn open(paths: &InstallPaths) -> Result<(std::fs::File, PathBuf), SwitchError> {
         let path = paths.host(&paths.lock_file());
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io("create directory", parent))?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io("open lock file", &path))?;
+        let file = ganeti_layout::durable::open_lock_file(&path)?;
         Ok((file, path))
     }
 
