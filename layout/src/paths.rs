@@ -168,6 +168,10 @@ impl InstallPaths {
     pub fn rundir(&self) -> PathBuf {
         self.localstatedir.join("run/ganeti")
     }
+    /// luxid's socket, where Ganeti's own clients talk LUXI.
+    pub fn query_socket(&self) -> PathBuf {
+        self.rundir().join("socket/ganeti-query")
+    }
     pub fn backupdir(&self) -> PathBuf {
         self.localstatedir.join("backups")
     }

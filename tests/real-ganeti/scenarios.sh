@@ -173,6 +173,11 @@ tool_continue() {
     | sed "s| ${OPTS[*]}||"
 }
 
+# The node's commands.log from line $1 on (what one run of ours logged).
+COMMANDS_LOG=/var/log/ganeti/commands.log
+log_lines() { x sh -c "wc -l < $COMMANDS_LOG 2>/dev/null || echo 0"; }
+log_since() { x tail -n "+$(($1 + 1))" "$COMMANDS_LOG" 2>/dev/null; }
+
 # ------------------------------------------------------------ scenarios
 
 scenario_1() {
@@ -204,8 +209,9 @@ scenario_1() {
 scenario_2() {
   echo "== 2: plain upgrade 3.0 -> 3.1 and downgrade 3.1 -> 3.0"
   need 3.0 || return 0
-  local id n
+  local id n mark luxi
   # Up, held once right after the queue was stopped: our filter, no drain.
+  mark=$(log_lines)
   if tool_waiting up-3.1 wait-for-jobs --to 3.1 "${OPTS[@]}"; then
     id=$(x sed -n '1s/.*"id":"\([^"]*\)".*/\1/p' /var/lib/ganeti/ganeti-upgrade.journal 2>/dev/null) || id=""
     n=$(x gnt-filter list --no-headers -o action,reason_trail 2>&1 | grep -c "^PAUSE .*ganeti-upgrade:${id:-?}") || :
@@ -216,15 +222,32 @@ scenario_2() {
     check_rc "upgrade --to 3.1" 0 "$RC" "$LOGDIR/up-3.1.log" || :
     check_grep "upgrade --to 3.1 says done" '^done$' "$LOGDIR/up-3.1.log"
     state_is "after --to 3.1" 3.1 some
+    # Queue and watcher went over LUXI to the real luxid, both sides of the
+    # switch (3.0's luxid before it, 3.1's after), never through a fallback.
+    log_since "$mark" > "$LOGDIR/up-3.1.commands.log"
+    luxi=$(grep -oE 'LUXI (ReplaceFilter|QueryJobs|SetWatcherPause|QueryFilters|DeleteFilter)[^ ]* .*-> ok' \
+      "$LOGDIR/up-3.1.commands.log" | awk '{ print $2 }' | sed 's/(.*//' | sort -u | paste -sd' ' -)
+    check "upgrade --to 3.1 used LUXI for filter, jobs and watcher" \
+      "DeleteFilter QueryFilters QueryJobs ReplaceFilter SetWatcherPause" "$luxi"
+    check "upgrade --to 3.1 ran no gnt-filter/gnt-job and fell back nowhere" 0 \
+      "$(grep -cE 'sbin/gnt-(filter|job) |command-line tool' "$LOGDIR/up-3.1.commands.log")"
   else
     SETTLED=broken
   fi
   need 3.1 || return 0
-  tool down-3.0-noignore -- --to 3.0 --switch-command "$SWITCH"
+  # Down with LUXI turned off: the command-line way still works on the real thing.
+  mark=$(log_lines)
+  tool down-3.0-noignore GANETI_UPGRADE_NO_LUXI=1 -- --to 3.0 --switch-command "$SWITCH"
   check_rc "downgrade --to 3.0 without --verify-ignore: verify's ENODESETUP gives 3" 3 "$RC" \
     "$LOGDIR/down-3.0-noignore.log" || :
   check_grep "exit 3 names the verify error" 'ENODESETUP|node setup error' "$LOGDIR/down-3.0-noignore.log"
   state_is "after --to 3.0 (exit 3)" 3.0 some
+  log_since "$mark" > "$LOGDIR/down-3.0-noignore.commands.log"
+  check "GANETI_UPGRADE_NO_LUXI=1: no LUXI call" 0 "$(grep -c 'LUXI' "$LOGDIR/down-3.0-noignore.commands.log")"
+  check "GANETI_UPGRADE_NO_LUXI=1: the same calls by gnt-filter, gnt-job and gnt-cluster" \
+    "gnt-filter add,gnt-job list,watcher pause,gnt-filter list,gnt-filter delete,watcher continue" \
+    "$(grep -oE 'gnt-filter (add|list|delete)|gnt-job list|watcher (pause|continue)' \
+      "$LOGDIR/down-3.0-noignore.commands.log" | paste -sd, -)"
 }
 
 # crash_case KIND STEP FROM: SIGKILL at (after done) or in (after start) STEP

@@ -11,6 +11,9 @@ pub const CRASH_IN: &str = "GANETI_UPGRADE_CRASH_IN";
 pub const WAIT_AT: &str = "GANETI_UPGRADE_WAIT_AT";
 /// How often (seconds) the job queue is polled while waiting; default 1.
 pub const POLL_INTERVAL: &str = "GANETI_UPGRADE_POLL_INTERVAL";
+/// Set to 1: never talk LUXI to luxid, use Ganeti's command-line tools for
+/// everything (the way taken anyway when luxid cannot be reached).
+pub const NO_LUXI: &str = "GANETI_UPGRADE_NO_LUXI";
 
 pub fn matches(var: &str, step: &str) -> bool {
     std::env::var(var).is_ok_and(|v| v == step)

@@ -18,4 +18,5 @@ pub mod env;
 pub mod exec;
 pub mod intent;
 pub mod journal;
+pub mod luxi;
 pub mod steps;

@@ -23,6 +23,7 @@ use crate::engine::{Ctx, StepError};
 use crate::exec::Ran;
 use crate::intent::Intent;
 use crate::journal::Facts;
+use crate::luxi::{Luxi, LuxiError};
 
 /// Step ids: stable kebab-case strings, never renamed, never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -225,10 +226,7 @@ pub fn run(ctx: &mut Ctx<'_>, step: StepId) -> Result<Facts, StepError> {
             Ok(Facts::default())
         }
         StepId::UnpauseWatcher => {
-            if ctx.facts.watcher_paused_by_us == Some(true) {
-                let argv = ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "continue"]);
-                ctx.local(&argv)?;
-            }
+            unpause_watcher(ctx)?;
             Ok(Facts::default())
         }
         StepId::PostUpgrade => {
@@ -254,13 +252,7 @@ pub fn undo(ctx: &mut Ctx<'_>, step: StepId) -> Result<(), StepError> {
             switch_all(ctx, &from)
         }
         StepId::StopDaemons | StepId::StopMasterDaemons => start_everywhere(ctx),
-        StepId::PauseWatcher => {
-            if ctx.facts.watcher_paused_by_us == Some(true) {
-                let argv = ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "continue"]);
-                ctx.local(&argv)?;
-            }
-            Ok(())
-        }
+        StepId::PauseWatcher => unpause_watcher(ctx),
         StepId::StopNewWork => resume_work(ctx),
         StepId::WriteIntent => {
             ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file()))
@@ -322,8 +314,51 @@ fn filter_reason(ctx: &Ctx<'_>) -> String {
     format!("ganeti-upgrade:{}", ctx.header.id)
 }
 
+/// The job filter of an upgrade: pauses every job but the one the upgrade
+/// itself submits while the filter is in place (redist-conf), which would
+/// wait forever.
+const FILTER_PREDICATES: &str = r#"[["opcode", ["!", ["=", "OP_ID", "OP_CLUSTER_REDIST_CONF"]]]]"#;
+
+/// Runs `call` over LUXI (what Ganeti's own upgrade does: no Python start-up
+/// per call). `None`, logged, means: use the command-line tool instead, as
+/// when luxid is not there or refuses (see [`crate::luxi`]).
+fn by_luxi<T>(
+    ctx: &Ctx<'_>,
+    what: &str,
+    call: impl FnOnce(&Luxi) -> Result<T, LuxiError>,
+) -> Option<T> {
+    if std::env::var(crate::env::NO_LUXI).is_ok_and(|v| v == "1") {
+        return None;
+    }
+    let luxi = Luxi::new(ctx.paths.host(&ctx.paths.query_socket()));
+    let start = Instant::now();
+    let master = ctx.master_name();
+    match call(&luxi) {
+        Ok(v) => {
+            ctx.runner.log_line(&format!(
+                "{master}: LUXI {what} -> ok ({} ms)",
+                start.elapsed().as_millis()
+            ));
+            Some(v)
+        }
+        Err(e) => {
+            ctx.runner
+                .log_line(&format!("{master}: {e}; using the command-line tool"));
+            None
+        }
+    }
+}
+
 /// Every filter with our reason (a redo may have added more than one).
 fn our_filters(ctx: &mut Ctx<'_>) -> Result<Vec<String>, Ran> {
+    let reason = filter_reason(ctx);
+    if let Some(filters) = by_luxi(ctx, "QueryFilters", Luxi::filters) {
+        return Ok(filters
+            .into_iter()
+            .filter(|(_, reasons)| reasons.contains(&reason))
+            .map(|(uuid, _)| uuid)
+            .collect());
+    }
     let argv = ctx.tool(
         ctx.paths.gnt("gnt-filter"),
         &["list", "--no-headers", "-o", "uuid,reason_trail"],
@@ -332,7 +367,6 @@ fn our_filters(ctx: &mut Ctx<'_>) -> Result<Vec<String>, Ran> {
     if !ran.ok() {
         return Err(ran);
     }
-    let reason = filter_reason(ctx);
     Ok(ran
         .stdout
         .lines()
@@ -347,15 +381,28 @@ fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         // No look for an earlier filter of ours first: a redo may add a
         // second one, and resume-work removes every filter with our reason.
         let reason = filter_reason(ctx);
+        let added = by_luxi(ctx, "ReplaceFilter (add)", |l| {
+            let predicates =
+                serde_json::from_str(FILTER_PREDICATES).map_err(|e| LuxiError::Protocol {
+                    method: "ReplaceFilter".into(),
+                    path: l.socket().to_path_buf(),
+                    detail: format!("our predicates are not JSON: {e}"),
+                })?;
+            l.add_filter(0, predicates, "PAUSE", &reason)
+        });
+        if let Some(uuid) = added {
+            return Ok(Facts {
+                filter_uuid: Some(uuid),
+                ..Facts::default()
+            });
+        }
         let argv = ctx.tool(
             ctx.paths.gnt("gnt-filter"),
             &[
                 "add",
                 "--action=PAUSE",
                 "--priority=0",
-                // Every job but the one the upgrade itself submits while the
-                // filter is in place (redist-conf), which would wait forever.
-                r#"--predicates=[["opcode", ["!", ["=", "OP_ID", "OP_CLUSTER_REDIST_CONF"]]]]"#,
+                &format!("--predicates={FILTER_PREDICATES}"),
                 &format!("--reason={reason}"),
             ],
         );
@@ -388,7 +435,10 @@ fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         drained_by_us: Some(!already),
         ..Facts::default()
     })?;
-    if !already && !queue_drained(ctx) {
+    if !already
+        && !queue_drained(ctx)
+        && by_luxi(ctx, "SetDrainFlag(true)", |l| l.set_drain_flag(true)).is_none()
+    {
         ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "drain"]))?;
     }
     Ok(Facts::default())
@@ -408,15 +458,21 @@ fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     );
     let mut last_report = Instant::now() - Duration::from_secs(3600);
     loop {
-        let ran = ctx.local(&argv)?;
-        let busy: Vec<&str> = ran
-            .stdout
-            .lines()
-            .filter(|l| {
-                let status = l.split_whitespace().nth(1).unwrap_or("");
+        let statuses: Vec<String> = match by_luxi(ctx, "QueryJobs", Luxi::jobs) {
+            Some(jobs) => jobs.into_iter().map(|(_, status)| status).collect(),
+            None => ctx
+                .local(&argv)?
+                .stdout
+                .lines()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+                .collect(),
+        };
+        let busy: Vec<&String> = statuses
+            .iter()
+            .filter(|status| {
                 // With our filter, queued jobs are held; only running ones count.
-                status == "running"
-                    || (!paused_by_filter && (status == "queued" || status == "waiting"))
+                *status == "running"
+                    || (!paused_by_filter && (*status == "queued" || *status == "waiting"))
             })
             .collect();
         if busy.is_empty() {
@@ -458,9 +514,31 @@ fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         }
     };
     if paused_by_us {
-        ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "pause", "6h"]))?;
+        let until = crate::journal::now() as f64 + WATCHER_PAUSE.as_secs_f64();
+        if by_luxi(ctx, "SetWatcherPause(6h)", |l| {
+            l.set_watcher_pause(Some(until))
+        })
+        .is_none()
+        {
+            ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "pause", "6h"]))?;
+        }
     }
     Ok(Facts::default())
+}
+
+/// How long the watcher is paused: long enough for any upgrade, short
+/// enough that a forgotten pause ends by itself.
+const WATCHER_PAUSE: Duration = Duration::from_secs(6 * 3600);
+
+/// Ends the watcher pause we set.
+fn unpause_watcher(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+    if ctx.facts.watcher_paused_by_us == Some(true)
+        && by_luxi(ctx, "SetWatcherPause(none)", |l| l.set_watcher_pause(None)).is_none()
+    {
+        let argv = ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "continue"]);
+        ctx.local(&argv)?;
+    }
+    Ok(())
 }
 
 /// Ganeti's watcher pause is the file `watcher.pause` holding the epoch
@@ -513,12 +591,21 @@ fn resume_work(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
     if ctx.facts.filter_uuid.is_some() {
         let uuids = our_filters(ctx).map_err(StepError::ran)?;
         for uuid in uuids {
-            ctx.local(&ctx.tool(ctx.paths.gnt("gnt-filter"), &["delete", &uuid]))?;
+            if by_luxi(ctx, &format!("DeleteFilter({uuid})"), |l| {
+                l.delete_filter(&uuid)
+            })
+            .is_none()
+            {
+                ctx.local(&ctx.tool(ctx.paths.gnt("gnt-filter"), &["delete", &uuid]))?;
+            }
         }
     }
-    if ctx.facts.drained_by_us == Some(true) && queue_drained(ctx) {
-        // Only while still drained: on a redo (resume) it may already be
-        // off, and real Ganeti's luxid never answers an undrain then.
+    // Only while still drained: on a redo (resume) it may already be off,
+    // and real Ganeti's luxid never answers an undrain then.
+    if ctx.facts.drained_by_us == Some(true)
+        && queue_drained(ctx)
+        && by_luxi(ctx, "SetDrainFlag(false)", |l| l.set_drain_flag(false)).is_none()
+    {
         ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "undrain"]))?;
     }
     Ok(())
@@ -581,17 +668,17 @@ pub fn describe(ctx: &Ctx<'_>, step: StepId, c: &Cluster) -> Vec<String> {
         }
         StepId::WriteIntent => vec![format!("{}: write {}", c.master, p.intent_file().display())],
         StepId::StopNewWork => vec![format!(
-            "{}: {} add --action=PAUSE --reason=ganeti-upgrade:ID (or {gc} queue drain)",
+            "{}: LUXI ReplaceFilter or {} add --action=PAUSE --reason=ganeti-upgrade:ID (or {gc} queue drain)",
             c.master,
             p.gnt("gnt-filter").display()
         )],
         StepId::WaitForJobs => vec![format!(
-            "{}: {} list (until no job runs)",
+            "{}: LUXI QueryJobs or {} list (until no job runs)",
             c.master,
             p.gnt("gnt-job").display()
         )],
         StepId::PauseWatcher => vec![format!(
-            "{}: {gc} watcher pause 6h (unless already paused)",
+            "{}: LUXI SetWatcherPause or {gc} watcher pause 6h (unless already paused)",
             c.master
         )],
         StepId::StopMasterDaemons => vec![format!("{}: {du} stop-all", c.master)],
@@ -618,11 +705,11 @@ pub fn describe(ctx: &Ctx<'_>, step: StepId, c: &Cluster) -> Vec<String> {
             format!("{all}: {du} start-all"),
         ],
         StepId::ResumeWork => vec![format!(
-            "{}: delete our filter (or {gc} queue undrain, if we drained)",
+            "{}: delete our filter, LUXI DeleteFilter or gnt-filter delete (or {gc} queue undrain, if we drained)",
             c.master
         )],
         StepId::UnpauseWatcher => vec![format!(
-            "{}: {gc} watcher continue (if we paused it)",
+            "{}: LUXI SetWatcherPause or {gc} watcher continue (if we paused it)",
             c.master
         )],
         StepId::PostUpgrade => vec![format!(
