@@ -418,6 +418,26 @@ s_nodes() {
   run_upgrade --to 3.1
   check_rc "--to 3.1 again once cfgupgrade works" 0
   assert_state 3.1 --label "upgraded after cfgupgrade was fixed"
+
+  # (d) a Ganeti command that hangs after the point of no return: killed at
+  # --command-timeout, the error names it, and --resume finishes the job.
+  fresh nodes || return
+  echo 600 > "$W/nodes/$MASTER/root/var/lib/ganeti/fake-sleep-redist-conf"
+  local t0=$SECONDS
+  run_upgrade --to 3.1 --command-timeout 3
+  check_rc "--to 3.1 with redist-conf hanging, --command-timeout 3" 1
+  if [ $((SECONDS - t0)) -lt 60 ]; then pass "the hung command was given up after its timeout ($((SECONDS - t0)) s)"
+  else fail "the hung command held the upgrade $((SECONDS - t0)) s"; fi
+  if grep -q 'redist-conf.*killed after 3 s (--command-timeout)' <<<"$OUT" && grep -q -- '--resume' <<<"$OUT"; then
+    pass "the message names the command, the timeout and --resume"
+  else fail "the message does not name the timeout" "$(tail -n 5 <<<"$OUT")"; fi
+  if x "$MASTER" pgrep -f 'gnt-cluster redist-con[f]' >/dev/null; then
+    fail "the hung redist-conf still runs"
+  else pass "the hung redist-conf was killed"; fi
+  rm -f "$W/nodes/$MASTER/root/var/lib/ganeti/fake-sleep-redist-conf"
+  run_upgrade --resume
+  check_rc "--resume once redist-conf works again" 0
+  assert_state 3.1 --label "resumed after the hung redist-conf"
 }
 
 # --- 7: a second concurrent run ------------------------------------------------

@@ -47,6 +47,10 @@ pub struct Cli {
     /// How long to wait for running jobs, in seconds
     #[arg(long, value_name = "SECS", default_value_t = 129_600)]
     pub queue_timeout: u64,
+    /// The longest any one Ganeti command may run, in seconds; a command
+    /// still running then is killed and counts as failed (0: no limit)
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub command_timeout: u64,
     /// ganeti-switch as found on the nodes
     #[arg(long, value_name = "PATH", default_value = "/usr/sbin/ganeti-switch")]
     pub switch_command: String,

@@ -41,6 +41,8 @@ pub struct Options {
     pub parallel: usize,
     pub verify_ignore: Vec<String>,
     pub queue_timeout: Duration,
+    /// Per command; `None`: no limit.
+    pub command_timeout: Option<Duration>,
     /// `ganeti-switch` on the nodes, with the path options to pass it.
     pub switch_command: String,
     pub switch_path_args: Vec<String>,
@@ -378,7 +380,8 @@ pub fn main_flow(paths: &InstallPaths, opts: &Options, interrupted: Arc<AtomicBo
         opts.ssh_command.clone(),
         opts.parallel,
         !opts.dry_run,
-    );
+    )
+    .with_timeout(opts.command_timeout);
     let mut ctx = Ctx {
         paths,
         journal: &journal,
@@ -662,7 +665,8 @@ fn resume(
         }
         Err(e) => return Outcome::Failed(StepError::from_display(e).message),
     };
-    let runner = Runner::new(paths, opts.ssh_command.clone(), opts.parallel, true);
+    let runner = Runner::new(paths, opts.ssh_command.clone(), opts.parallel, true)
+        .with_timeout(opts.command_timeout);
     let mut ctx = Ctx {
         paths,
         journal,

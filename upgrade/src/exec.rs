@@ -2,16 +2,20 @@
 //! nodes exactly as Ganeti reaches them (root, BatchMode, the cluster's
 //! known_hosts, HostKeyAlias = cluster name), in parallel with a bound and
 //! the master last. Every command and its result go to
-//! `${localstatedir}/log/ganeti/commands.log`, as Ganeti logs its own.
+//! `${localstatedir}/log/ganeti/commands.log`, as Ganeti logs its own, with
+//! the time it took.
 //!
 //! Children run in their own process group, so a Ctrl-C at the terminal
 //! reaches only `ganeti-upgrade`, which decides (rollback or carry on).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::process::{Command, Output, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustix::process::{kill_process_group, Pid, Signal};
 
 use ganeti_layout::InstallPaths;
 
@@ -74,7 +78,118 @@ pub struct Runner {
     pub paths: InstallPaths,
     pub ssh: Vec<String>,
     pub parallel: usize,
+    /// The longest one command may run before its process group is killed
+    /// and it counts as failed; `None`: no limit.
+    pub timeout: Option<Duration>,
     log: Mutex<Option<std::fs::File>>,
+}
+
+/// How long to wait at least, once the command ended or was killed, for the
+/// output of processes that left its process group (a daemon it started).
+const DRAIN_AFTER_KILL: Duration = Duration::from_secs(2);
+
+/// Runs `cmd` to the end, or until `timeout`: then its whole process group
+/// (we start each in its own) gets SIGKILL and the error says so. Output is
+/// read by two threads, so a full pipe never blocks the command.
+fn run_bounded(mut cmd: Command, timeout: Option<Duration>) -> std::io::Result<Output> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let started = Instant::now();
+    let mut child = cmd.spawn()?;
+    // Each reader keeps what it has read so far in a shared buffer, so
+    // that output is not lost when we stop waiting for the end of a pipe.
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        let (tx, rx) = mpsc::channel::<()>();
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::clone(&buf);
+        std::thread::spawn(move || {
+            if let Some(mut p) = pipe {
+                let mut chunk = [0u8; 8192];
+                while let Ok(n @ 1..) = p.read(&mut chunk) {
+                    if let Ok(mut b) = shared.lock() {
+                        b.extend_from_slice(&chunk[..n]);
+                    }
+                }
+            }
+            let _ = tx.send(());
+        });
+        (rx, buf)
+    };
+    let stdout = reader(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = reader(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let (status, timed_out) = match timeout.map(|t| rx.recv_timeout(t)) {
+        None => (rx.recv().map_err(std::io::Error::other)?, false),
+        Some(Ok(status)) => (status, false),
+        Some(Err(_)) => {
+            // The group outlives its leader while any member lives; had the
+            // leader just exited alone, the group id is not reused within
+            // these microseconds.
+            if let Some(pgid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+                let _ = kill_process_group(pgid, Signal::KILL);
+            }
+            (rx.recv().map_err(std::io::Error::other)?, true)
+        }
+    };
+    let status = status?;
+    // A process the command left behind (a daemon that kept our pipe) must
+    // not hold us past the command's own limit.
+    let output_deadline = timeout.map(|t| {
+        started
+            .checked_add(t)
+            .unwrap_or(started)
+            .max(Instant::now() + DRAIN_AFTER_KILL)
+    });
+    let collect = |(rx, buf): (mpsc::Receiver<()>, Arc<Mutex<Vec<u8>>>)| {
+        // Either way, what was read so far is in `buf`.
+        let _finished = match output_deadline {
+            Some(d) => rx
+                .recv_timeout(d.saturating_duration_since(Instant::now()))
+                .is_ok(),
+            None => rx.recv().is_ok(),
+        };
+        buf.lock()
+            .map(|mut b| std::mem::take(&mut *b))
+            .unwrap_or_default()
+    };
+    let stdout = collect(stdout);
+    let stderr = collect(stderr);
+    if let (true, Some(t)) = (timed_out, timeout) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "killed after {} s (--command-timeout){}",
+                t.as_secs(),
+                String::from_utf8_lossy(&stderr)
+                    .trim()
+                    .lines()
+                    .last()
+                    .map(|l| format!("; its last words: {l}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(Output {
+        status,
+        stdout,
+        stderr,
+    })
 }
 
 impl Runner {
@@ -92,8 +207,14 @@ impl Runner {
             paths: paths.clone(),
             ssh,
             parallel: parallel.max(1),
+            timeout: None,
             log: Mutex::new(file.flatten()),
         }
+    }
+
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Runner {
+        self.timeout = timeout;
+        self
     }
 
     pub fn log_line(&self, line: &str) {
@@ -113,6 +234,7 @@ impl Runner {
         &self,
         node: &str,
         command: String,
+        started: Instant,
         out: std::io::Result<std::process::Output>,
     ) -> Ran {
         let ran = match out {
@@ -132,12 +254,13 @@ impl Runner {
             },
         };
         self.log_line(&format!(
-            "{}: {} -> {}{}",
+            "{}: {} -> {} ({} ms){}",
             ran.node,
             ran.command,
             ran.code
                 .map(|c| format!("rc={c}"))
                 .unwrap_or_else(|| "not run".into()),
+            started.elapsed().as_millis(),
             if ran.stderr.trim().is_empty() {
                 String::new()
             } else {
@@ -150,8 +273,14 @@ impl Runner {
     /// Runs argv on this node (no shell).
     pub fn local(&self, node: &str, argv: &[String]) -> Ran {
         let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..]).stdin(Stdio::null()).process_group(0);
-        self.finish(node, join_argv(argv), cmd.output())
+        cmd.args(&argv[1..]);
+        let started = Instant::now();
+        self.finish(
+            node,
+            join_argv(argv),
+            started,
+            run_bounded(cmd, self.timeout),
+        )
     }
 
     /// The ssh command line Ganeti uses, plus connection reuse.
@@ -192,8 +321,11 @@ impl Runner {
         let remote = join_argv(argv);
         let ssh = self.ssh_argv(cluster, node, &remote);
         let mut cmd = Command::new(&ssh[0]);
-        cmd.args(&ssh[1..]).stdin(Stdio::null()).process_group(0);
-        self.finish(node, remote, cmd.output())
+        cmd.args(&ssh[1..]);
+        let started = Instant::now();
+        // A timeout kills the local ssh; as with Ganeti's own ssh calls, the
+        // remote command may still finish.
+        self.finish(node, remote, started, run_bounded(cmd, self.timeout))
     }
 
     /// Runs `argv_for(node)` on every node given, at most `parallel` at once
@@ -258,5 +390,92 @@ impl Runner {
         let mut v = vec![path.display().to_string()];
         v.extend(args.iter().map(|s| s.to_string()));
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runner(timeout: Option<Duration>) -> Runner {
+        let paths = InstallPaths::default();
+        Runner::new(&paths, vec!["ssh".into()], 1, false).with_timeout(timeout)
+    }
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn output_and_exit_code_come_back() {
+        let ran = runner(Some(Duration::from_secs(10)))
+            .local("n1", &argv(&["sh", "-c", "echo out; echo err >&2; exit 3"]));
+        assert_eq!(ran.code, Some(3));
+        assert_eq!(ran.stdout, "out\n");
+        assert_eq!(ran.stderr, "err\n");
+        assert_eq!(ran.command, "sh -c 'echo out; echo err >&2; exit 3'");
+    }
+
+    #[test]
+    fn large_output_does_not_block() {
+        let ran = runner(Some(Duration::from_secs(20))).local(
+            "n1",
+            &argv(&[
+                "sh",
+                "-c",
+                "head -c 1000000 /dev/zero; head -c 1000000 /dev/zero >&2",
+            ]),
+        );
+        assert_eq!(ran.code, Some(0));
+        assert_eq!((ran.stdout.len(), ran.stderr.len()), (1_000_000, 1_000_000));
+    }
+
+    #[test]
+    fn a_hung_command_is_killed_with_its_children_and_named() {
+        let t = Instant::now();
+        let ran = runner(Some(Duration::from_millis(300))).local(
+            "n1",
+            &argv(&["sh", "-c", "echo starting >&2; sleep 30 & sleep 30"]),
+        );
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert_eq!(ran.code, None);
+        assert!(!ran.ok());
+        assert!(
+            ran.stderr
+                .starts_with("killed after 0 s (--command-timeout); its last words: starting"),
+            "{}",
+            ran.stderr
+        );
+        assert!(
+            ran.summary().contains("did not run to the end"),
+            "{}",
+            ran.summary()
+        );
+    }
+
+    #[test]
+    fn a_daemon_that_keeps_the_pipe_does_not_hold_us_after_a_timeout() {
+        // setsid: the grandchild leaves our process group and survives the
+        // kill, holding stdout open.
+        let t = Instant::now();
+        let ran = runner(Some(Duration::from_millis(200)))
+            .local("n1", &argv(&["sh", "-c", "setsid sleep 8 & sleep 30"]));
+        assert_eq!(ran.code, None);
+        assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn a_daemon_left_behind_with_our_pipe_does_not_hold_a_finished_command() {
+        let t = Instant::now();
+        let ran = runner(Some(Duration::from_millis(500)))
+            .local("n1", &argv(&["sh", "-c", "echo started; setsid sleep 8 &"]));
+        assert_eq!((ran.code, ran.stdout.as_str()), (Some(0), "started\n"));
+        assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn no_timeout_waits() {
+        let ran = runner(None).local("n1", &argv(&["sh", "-c", "sleep 0.3; echo done"]));
+        assert_eq!((ran.code, ran.stdout.as_str()), (Some(0), "done\n"));
     }
 }

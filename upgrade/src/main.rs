@@ -43,6 +43,8 @@ fn main() -> ExitCode {
         parallel: cli.parallel,
         verify_ignore: cli.verify_ignore,
         queue_timeout: Duration::from_secs(cli.queue_timeout),
+        command_timeout: (cli.command_timeout > 0)
+            .then(|| Duration::from_secs(cli.command_timeout)),
         switch_command: cli.switch_command,
         switch_path_args,
         ssh_command: cli
