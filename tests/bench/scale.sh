@@ -3,7 +3,9 @@
 # running the fake Ganeti, plus 0, 9 or 99 simulated nodes reached through
 # tests/bench/fake-ssh, which adds 100 ms to every remote command. Prints the
 # wall time of a full upgrade per cluster size and the ratio T(100)/T(1)
-# (target <= 2; a sequential fan-out would be far above).
+# (target <= 2; a sequential fan-out would be far above), with the tool's
+# default --parallel unless PARALLEL is set. The simulated nodes must all be
+# reached (checked), so that every run covers the size it claims.
 # Needs root (namespaces). Usage: tests/bench/scale.sh [SIZES...]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd -P)
@@ -42,19 +44,28 @@ for n in "${sizes[@]}"; do
         echo node1.gnt.test
         for i in $(seq 2 "$n"); do printf 'sim%03d.gnt.test\n' "$i"; done
     } >"$work/nodes.txt"
-    for f in ssconf_node_list ssconf_online_nodes; do
-        cp "$work/nodes.txt" "$root/var/lib/ganeti/$f"
-    done
     total=0
     for to in 3.1 3.0; do
+        # Before each run: the fake's redist-conf rewrites ssconf from its
+        # configuration, which knows node1 only.
+        for f in ssconf_node_list ssconf_online_nodes; do
+            cp "$work/nodes.txt" "$root/var/lib/ganeti/$f"
+        done
         start=$(date +%s.%N)
         rc=0
         x env GANETI_FAKE_SSH="$work/quick-ssh" "$bin/ganeti-upgrade" --to "$to" \
             --ssh-command "$here/fake-ssh" --switch-command "$bin/ganeti-switch" \
-            --verify-ignore ENODESSH --verify-ignore ENODERPC --verify-ignore ENODEVERSION --parallel "${PARALLEL:-32}" "${extra[@]}" >"$work/out-$n-$to" 2>&1 || rc=$?
+            --verify-ignore ENODESSH --verify-ignore ENODERPC --verify-ignore ENODEVERSION ${PARALLEL:+--parallel "$PARALLEL"} "${extra[@]}" >"$work/out-$n-$to" 2>&1 || rc=$?
         end=$(date +%s.%N)
         if [ "$rc" != 0 ] && [ "$rc" != 3 ]; then
             echo "upgrade to $to with $n nodes failed (exit $rc):"
+            tail -20 "$work/out-$n-$to"
+            exit 1
+        fi
+        # Every simulated node must have been reached (a run on fewer
+        # nodes would time something else).
+        if [ "$n" -gt 1 ] && ! grep -q "sim$(printf '%03d' "$n").gnt.test: ok" "$work/out-$n-$to"; then
+            echo "upgrade to $to with $n nodes did not reach sim$(printf '%03d' "$n"):"
             tail -20 "$work/out-$n-$to"
             exit 1
         fi
@@ -64,7 +75,7 @@ for n in "${sizes[@]}"; do
     done
     took[$n]=$(echo "$total / 2" | bc -l)
 done
-echo "scale benchmark (100 ms added to every remote command, --parallel ${PARALLEL:-32}):"
+echo "scale benchmark (100 ms added to every remote command, --parallel ${PARALLEL:-default}):"
 for n in "${sizes[@]}"; do printf '  %4d nodes: %6.2f s per upgrade (mean of up and down)\n' "$n" "${took[$n]}"; done
 first=${sizes[0]}
 last=${sizes[${#sizes[@]}-1]}

@@ -38,8 +38,9 @@ pub struct Cli {
     /// One JSON event per line instead of text
     #[arg(long)]
     pub json: bool,
-    /// How many nodes to work on at once
-    #[arg(long, value_name = "N", default_value_t = 32)]
+    /// How many nodes to work on at once (each is one ssh client on the
+    /// master, most of its time waiting for the node)
+    #[arg(long, value_name = "N", default_value_t = 64)]
     pub parallel: usize,
     /// Error code for gnt-cluster verify to ignore (repeatable)
     #[arg(long, value_name = "CODE")]
