@@ -3,7 +3,7 @@
 # node of harness.sh: Ganeti's own `gnt-cluster upgrade --to=V` ("theirs")
 # against `ganeti-upgrade --to V --verify-ignore ENODESETUP` ("ours").
 #
-#   bench.sh            BENCH_ROUNDS (default 3) rounds
+#   bench.sh            BENCH_ROUNDS (default 5) rounds
 #
 # One round is a 3.0 -> 3.1 -> 3.0 round trip by each tool; which tool goes
 # first alternates from round to round, so a drift in the machine's load hits
@@ -19,7 +19,7 @@ set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR disable=SC1091
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 TARGET_RATIO=0.8
 LOGDIR=$ROOT.harness/run/bench
 
@@ -34,9 +34,10 @@ declare -A TIMES=()   # "tool to" -> seconds, space separated
 
 # run TOOL TO ROUND: one upgrade, timed, then its end state checked
 run() {
-  local tool=$1 to=$2 round=$3 from t secs rc=0 log problems
+  local tool=$1 to=$2 round=$3 from t secs rc=0 log problems mark inside=""
   from=$(other "$to")
   log=$LOGDIR/$round-$tool-to-$to.log
+  mark=$(x sh -c 'wc -l < /var/log/ganeti/commands.log 2>/dev/null || echo 0')
   t=$(now_us)
   case $tool in
     theirs) x gnt-cluster upgrade --to="$to" >"$log" 2>&1 || rc=$? ;;
@@ -45,9 +46,15 @@ run() {
   secs=$(elapsed "$t" "$(now_us)")
   probe
   problems=$(settled_problems "$to")
+  if [ "$tool" = ours ]; then
+    # Where our time went: the Ganeti commands we ran, from commands.log.
+    inside=$(x tail -n "+$((mark + 1))" /var/log/ganeti/commands.log 2>/dev/null \
+      | sed -n 's/.*(\([0-9]*\) ms).*/\1/p' | awk '{ s += $1 } END { printf "%.2f", s / 1000 }')
+    inside=", ${inside}s of it in Ganeti's commands"
+  fi
   if [ -z "$problems" ]; then
     TIMES["$tool $to"]+=" $secs"
-    printf 'run    round %s  %-6s %s -> %s  %7ss  (exit %s) settled\n' "$round" "$tool" "$from" "$to" "$secs" "$rc"
+    printf 'run    round %s  %-6s %s -> %s  %7ss  (exit %s) settled%s\n' "$round" "$tool" "$from" "$to" "$secs" "$rc" "$inside"
   else
     bad=$((bad + 1))
     printf 'FAIL   round %s  %-6s %s -> %s  %7ss  (exit %s) not settled: %s; log %s\n' \
