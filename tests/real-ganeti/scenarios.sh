@@ -175,7 +175,7 @@ tool_continue() {
 
 # The node's commands.log from line $1 on (what one run of ours logged).
 COMMANDS_LOG=/var/log/ganeti/commands.log
-log_lines() { x sh -c "wc -l < $COMMANDS_LOG 2>/dev/null || echo 0"; }
+log_lines() { x sh -c "if [ -f $COMMANDS_LOG ]; then wc -l < $COMMANDS_LOG; else echo 0; fi"; }
 log_since() { x tail -n "+$(($1 + 1))" "$COMMANDS_LOG" 2>/dev/null; }
 
 # ------------------------------------------------------------ scenarios
@@ -225,8 +225,8 @@ scenario_2() {
     # Queue and watcher went over LUXI to the real luxid, both sides of the
     # switch (3.0's luxid before it, 3.1's after), never through a fallback.
     log_since "$mark" > "$LOGDIR/up-3.1.commands.log"
-    luxi=$(grep -oE 'LUXI (ReplaceFilter|QueryJobs|SetWatcherPause|QueryFilters|DeleteFilter)[^ ]* .*-> ok' \
-      "$LOGDIR/up-3.1.commands.log" | awk '{ print $2 }' | sed 's/(.*//' | sort -u | paste -sd' ' -)
+    luxi=$({ grep -oE 'LUXI (ReplaceFilter|QueryJobs|SetWatcherPause|QueryFilters|DeleteFilter)[^ ]* .*-> ok' \
+      "$LOGDIR/up-3.1.commands.log" || :; } | awk '{ print $2 }' | sed 's/(.*//' | sort -u | paste -sd' ' -)
     check "upgrade --to 3.1 used LUXI for filter, jobs and watcher" \
       "DeleteFilter QueryFilters QueryJobs ReplaceFilter SetWatcherPause" "$luxi"
     check "upgrade --to 3.1 ran no gnt-filter/gnt-job and fell back nowhere" 0 \
@@ -246,8 +246,8 @@ scenario_2() {
   check "GANETI_UPGRADE_NO_LUXI=1: no LUXI call" 0 "$(grep -c 'LUXI' "$LOGDIR/down-3.0-noignore.commands.log")"
   check "GANETI_UPGRADE_NO_LUXI=1: the same calls by gnt-filter, gnt-job and gnt-cluster" \
     "gnt-filter add,gnt-job list,watcher pause,gnt-filter list,gnt-filter delete,watcher continue" \
-    "$(grep -oE 'gnt-filter (add|list|delete)|gnt-job list|watcher (pause|continue)' \
-      "$LOGDIR/down-3.0-noignore.commands.log" | paste -sd, -)"
+    "$({ grep -oE 'gnt-filter (add|list|delete)|gnt-job list|watcher (pause|continue)' \
+      "$LOGDIR/down-3.0-noignore.commands.log" || :; } | uniq | paste -sd, -)"
 }
 
 # crash_case KIND STEP FROM: SIGKILL at (after done) or in (after start) STEP

@@ -9,7 +9,7 @@
 //! reaches only `ganeti-upgrade`, which decides (rollback or carry on).
 
 use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -113,9 +113,10 @@ fn in_parallel<T: Sync, R: Send>(
         .collect()
 }
 
-/// How long to wait at least, once the command ended or was killed, for the
-/// output of processes that left its process group (a daemon it started).
-const DRAIN_AFTER_KILL: Duration = Duration::from_secs(2);
+/// How long to wait, once the command ended or was killed, for the end of
+/// its output (held open only by processes that left its process group, such
+/// as a daemon it started).
+const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 
 /// Runs `cmd` to the end, or until `timeout`: then its whole process group
 /// (we start each in its own) gets SIGKILL and the error says so. Output is
@@ -125,7 +126,6 @@ fn run_bounded(mut cmd: Command, timeout: Option<Duration>) -> std::io::Result<O
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let started = Instant::now();
     let mut child = cmd.spawn()?;
     // Each reader keeps what it has read so far in a shared buffer, so
     // that output is not lost when we stop waiting for the end of a pipe.
@@ -163,7 +163,7 @@ fn run_bounded(mut cmd: Command, timeout: Option<Duration>) -> std::io::Result<O
     std::thread::spawn(move || {
         let _ = tx.send(child.wait());
     });
-    let (status, timed_out) = match timeout.map(|t| rx.recv_timeout(t)) {
+    let (status, killed) = match timeout.map(|t| rx.recv_timeout(t)) {
         None => (rx.recv().map_err(std::io::Error::other)?, false),
         Some(Ok(status)) => (status, false),
         Some(Err(_)) => {
@@ -177,22 +177,18 @@ fn run_bounded(mut cmd: Command, timeout: Option<Duration>) -> std::io::Result<O
         }
     };
     let status = status?;
-    // A process the command left behind (a daemon that kept our pipe) must
-    // not hold us past the command's own limit.
-    let output_deadline = timeout.map(|t| {
-        started
-            .checked_add(t)
-            .unwrap_or(started)
-            .max(Instant::now() + DRAIN_AFTER_KILL)
-    });
+    // Timed out only if our SIGKILL ended it: it may have exited by itself
+    // just before.
+    let timed_out = killed && status.signal() == Some(Signal::KILL.as_raw());
+    // Once the command is reaped, a process it left behind that keeps our
+    // pipe open (a daemon) must not hold us: its reader thread is then left
+    // to end when that process closes the pipe.
+    let output_deadline = Instant::now() + DRAIN_AFTER_EXIT;
     let collect = |(rx, buf): (mpsc::Receiver<()>, Arc<Mutex<Vec<u8>>>)| {
         // Either way, what was read so far is in `buf`.
-        let _finished = match output_deadline {
-            Some(d) => rx
-                .recv_timeout(d.saturating_duration_since(Instant::now()))
-                .is_ok(),
-            None => rx.recv().is_ok(),
-        };
+        let _finished = rx
+            .recv_timeout(output_deadline.saturating_duration_since(Instant::now()))
+            .is_ok();
         buf.lock()
             .map(|mut b| std::mem::take(&mut *b))
             .unwrap_or_default()

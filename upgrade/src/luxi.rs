@@ -7,17 +7,20 @@
 //! arguments have been stable since filters came in (2.13): job and filter
 //! queries, adding and deleting a filter, the drain flag and the watcher
 //! pause. Every caller falls back to the equivalent `gnt-*` command when
-//! luxid cannot be reached or refuses the call (an older Ganeti, or no luxid
-//! such as in a fake), so this is a shortcut, never the only way.
+//! the call fails (an older Ganeti, or no luxid such as in a fake), so this
+//! is a shortcut, never the only way. A call that failed after it was sent
+//! ([`LuxiError::maybe_applied`]) may have taken effect: callers for which a
+//! repeat is not harmless look at the state again before the fallback.
 //!
 //! The wire format: one JSON object per request, `{"method": M, "args": [..]}`,
 //! answered by `{"success": bool, "result": ..}`, each message ended by the
-//! byte 0x03 (ETX). No version is sent; luxid then checks none, as for
-//! Ganeti's own clients.
+//! byte 0x03 (ETX). Ganeti's Python client also sends its LUXI version, which
+//! luxid (Haskell) never checks; we send none, so one client fits every
+//! version's luxid, before and after the switch.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -44,8 +47,20 @@ pub enum LuxiError {
         path: PathBuf,
         detail: String,
     },
-    #[error("LUXI {method}: luxid refused: {message}")]
-    Refused { method: String, message: String },
+    #[error("LUXI {method} on {path}: luxid refused: {message}")]
+    Refused {
+        method: String,
+        path: PathBuf,
+        message: String,
+    },
+}
+
+impl LuxiError {
+    /// Whether luxid may have carried out the call: it was sent, but its
+    /// answer was lost or unreadable.
+    pub fn maybe_applied(&self) -> bool {
+        matches!(self, LuxiError::Io { .. } | LuxiError::Protocol { .. })
+    }
 }
 
 /// One connection per call: luxid serves each client in its own thread, and
@@ -74,10 +89,6 @@ impl Luxi {
         self.connect_timeout = connect;
         self.timeout = answer;
         self
-    }
-
-    pub fn socket(&self) -> &Path {
-        &self.socket
     }
 
     fn connect(&self) -> Result<UnixStream, LuxiError> {
@@ -155,6 +166,7 @@ impl Luxi {
         } else {
             Err(LuxiError::Refused {
                 method: method.to_string(),
+                path: self.socket.clone(),
                 message: refusal_text(result),
             })
         }
@@ -338,10 +350,15 @@ mod tests {
             b"{\"success\":false,\"result\":[\"GenericError\",[\"Filter rule with UUID x does not exist\"]]}\x03",
             "DeleteFilter",
         );
-        let e = l.delete_filter("x").expect_err("must fail").to_string();
-        assert_eq!(
-            e,
-            "LUXI DeleteFilter: luxid refused: GenericError: Filter rule with UUID x does not exist"
+        let e = l.delete_filter("x").expect_err("must fail");
+        assert!(!e.maybe_applied());
+        let e = e.to_string();
+        assert!(e.starts_with("LUXI DeleteFilter on /"), "{e}");
+        assert!(
+            e.ends_with(
+                "/ganeti-query: luxid refused: GenericError: Filter rule with UUID x does not exist"
+            ),
+            "{e}"
         );
     }
 
@@ -350,6 +367,7 @@ mod tests {
         let (_d, l) = serve(b"{\"success\":true,", "SetDrainFlag");
         let e = l.set_drain_flag(true).expect_err("must fail");
         assert!(matches!(e, LuxiError::Protocol { .. }), "{e}");
+        assert!(e.maybe_applied(), "sent, so it may have been applied");
         assert!(
             e.to_string().contains("without an end-of-message byte"),
             "{e}"

@@ -317,7 +317,9 @@ fn filter_reason(ctx: &Ctx<'_>) -> String {
 /// The job filter of an upgrade: pauses every job but the one the upgrade
 /// itself submits while the filter is in place (redist-conf), which would
 /// wait forever.
-const FILTER_PREDICATES: &str = r#"[["opcode", ["!", ["=", "OP_ID", "OP_CLUSTER_REDIST_CONF"]]]]"#;
+fn filter_predicates() -> serde_json::Value {
+    serde_json::json!([["opcode", ["!", ["=", "OP_ID", "OP_CLUSTER_REDIST_CONF"]]]])
+}
 
 /// Runs `call` over LUXI (what Ganeti's own upgrade does: no Python start-up
 /// per call). `None`, logged, means: use the command-line tool instead, as
@@ -327,8 +329,18 @@ fn by_luxi<T>(
     what: &str,
     call: impl FnOnce(&Luxi) -> Result<T, LuxiError>,
 ) -> Option<T> {
+    luxi_attempt(ctx, what, call).ok()
+}
+
+/// As [`by_luxi`], keeping the error: the caller must know whether the call
+/// may have been carried out (its answer lost) before it repeats it.
+fn luxi_attempt<T>(
+    ctx: &Ctx<'_>,
+    what: &str,
+    call: impl FnOnce(&Luxi) -> Result<T, LuxiError>,
+) -> Result<T, Option<LuxiError>> {
     if std::env::var(crate::env::NO_LUXI).is_ok_and(|v| v == "1") {
-        return None;
+        return Err(None);
     }
     let luxi = Luxi::new(ctx.paths.host(&ctx.paths.query_socket()));
     let start = Instant::now();
@@ -339,12 +351,12 @@ fn by_luxi<T>(
                 "{master}: LUXI {what} -> ok ({} ms)",
                 start.elapsed().as_millis()
             ));
-            Some(v)
+            Ok(v)
         }
         Err(e) => {
             ctx.runner
                 .log_line(&format!("{master}: {e}; using the command-line tool"));
-            None
+            Err(Some(e))
         }
     }
 }
@@ -381,14 +393,10 @@ fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         // No look for an earlier filter of ours first: a redo may add a
         // second one, and resume-work removes every filter with our reason.
         let reason = filter_reason(ctx);
+        // A repeat after a lost answer adds a second filter with our
+        // reason; resume-work removes them all.
         let added = by_luxi(ctx, "ReplaceFilter (add)", |l| {
-            let predicates =
-                serde_json::from_str(FILTER_PREDICATES).map_err(|e| LuxiError::Protocol {
-                    method: "ReplaceFilter".into(),
-                    path: l.socket().to_path_buf(),
-                    detail: format!("our predicates are not JSON: {e}"),
-                })?;
-            l.add_filter(0, predicates, "PAUSE", &reason)
+            l.add_filter(0, filter_predicates(), "PAUSE", &reason)
         });
         if let Some(uuid) = added {
             return Ok(Facts {
@@ -402,7 +410,7 @@ fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
                 "add",
                 "--action=PAUSE",
                 "--priority=0",
-                &format!("--predicates={FILTER_PREDICATES}"),
+                &format!("--predicates={}", filter_predicates()),
                 &format!("--reason={reason}"),
             ],
         );
@@ -591,20 +599,27 @@ fn resume_work(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
     if ctx.facts.filter_uuid.is_some() {
         let uuids = our_filters(ctx).map_err(StepError::ran)?;
         for uuid in uuids {
-            if by_luxi(ctx, &format!("DeleteFilter({uuid})"), |l| {
+            match luxi_attempt(ctx, &format!("DeleteFilter({uuid})"), |l| {
                 l.delete_filter(&uuid)
-            })
-            .is_none()
-            {
-                ctx.local(&ctx.tool(ctx.paths.gnt("gnt-filter"), &["delete", &uuid]))?;
+            }) {
+                Ok(()) => {}
+                // Its answer was lost: deleting again would fail if it is gone.
+                Err(Some(e))
+                    if e.maybe_applied()
+                        && !our_filters(ctx).map_err(StepError::ran)?.contains(&uuid) => {}
+                Err(_) => {
+                    ctx.local(&ctx.tool(ctx.paths.gnt("gnt-filter"), &["delete", &uuid]))?;
+                }
             }
         }
     }
-    // Only while still drained: on a redo (resume) it may already be off,
-    // and real Ganeti's luxid never answers an undrain then.
+    // Only while still drained, checked again before the fallback: on a
+    // redo (resume), or after an undrain whose answer was lost, it may
+    // already be off, and real Ganeti's luxid never answers an undrain then.
     if ctx.facts.drained_by_us == Some(true)
         && queue_drained(ctx)
         && by_luxi(ctx, "SetDrainFlag(false)", |l| l.set_drain_flag(false)).is_none()
+        && queue_drained(ctx)
     {
         ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "undrain"]))?;
     }
