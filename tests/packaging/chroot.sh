@@ -26,17 +26,9 @@ SUITE=bookworm
 say() { printf 'pkg-chroot: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-mirror() {
-    if [ -n "${GANETI_PKG_MIRROR:-}" ]; then echo "$GANETI_PKG_MIRROR"; return; fi
-    local uri=""
-    if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-        uri=$(awk '$1 == "URIs:" { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
-    fi
-    if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
-        uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; exit } }' /etc/apt/sources.list)
-    fi
-    echo "${uri:-http://deb.debian.org/debian}"
-}
+# shellcheck source-path=SCRIPTDIR source=../lib/debian-mirror.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/../lib/debian-mirror.sh"
+mirror() { debian_mirror "${GANETI_PKG_MIRROR:-}"; }
 
 recipe() {
     printf 'revision %s\nsuite %s\nvariant minbase\nmirror %s\narch %s\n' \

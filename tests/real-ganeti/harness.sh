@@ -67,17 +67,9 @@ now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$((10#$t))"; }
 # seconds with two decimals between two now_us readings
 elapsed() { local d=$(( ($2 - $1) / 10000 )); printf '%d.%02d' $((d / 100)) $((d % 100)); }
 
-mirror() {
-  if [ -n "${REAL_GANETI_MIRROR:-}" ]; then echo "$REAL_GANETI_MIRROR"; return; fi
-  local uri=""
-  if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-    uri=$(awk '$1 == "URIs:" { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
-  fi
-  if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
-    uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; exit } }' /etc/apt/sources.list)
-  fi
-  echo "${uri:-http://deb.debian.org/debian}"
-}
+# shellcheck source-path=SCRIPTDIR source=../lib/debian-mirror.sh
+. "$(dirname -- "$SELF")/../lib/debian-mirror.sh"
+mirror() { debian_mirror "${REAL_GANETI_MIRROR:-}"; }
 
 # Everything the tree depends on, as text; its hash is the stamp.
 recipe() {
