@@ -22,7 +22,6 @@ set -euo pipefail
 ROUNDS=${BENCH_ROUNDS:-5}
 TARGET_RATIO=0.8
 LOGDIR=$ROOT.harness/run/bench
-COMMANDS_LOG=/var/log/ganeti/commands.log
 
 if [ "$(id -u)" != 0 ]; then
   echo "real-ganeti bench: SKIPPED: needs root (debootstrap chroot, unshare/nsenter namespaces)"
@@ -38,7 +37,7 @@ run() {
   local tool=$1 to=$2 round=$3 from t secs rc=0 log problems mark inside=""
   from=$(other "$to")
   log=$LOGDIR/$round-$tool-to-$to.log
-  mark=$(x sh -c "if [ -f $COMMANDS_LOG ]; then wc -l < $COMMANDS_LOG; else echo 0; fi")
+  mark=$(log_lines)
   t=$(now_us)
   case $tool in
     theirs) x gnt-cluster upgrade --to="$to" >"$log" 2>&1 || rc=$? ;;
@@ -50,7 +49,7 @@ run() {
   if [ "$tool" = ours ]; then
     # Where our time went: the Ganeti commands (and LUXI calls) we ran,
     # from commands.log; on one node they run one after another.
-    inside=$(x tail -n "+$((mark + 1))" "$COMMANDS_LOG" 2>/dev/null \
+    inside=$(log_since "$mark" \
       | sed -n 's/.*(\([0-9]*\) ms).*/\1/p' | awk '{ s += $1 } END { printf "%.2f", s / 1000 }')
     inside=", ${inside}s of it in Ganeti's commands"
   fi

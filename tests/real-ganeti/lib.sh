@@ -34,6 +34,12 @@ PROBE=""
 probe() { PROBE=$(x gnt-probe "${DAEMONS[@]}" 2>&1) || :; }
 field() { printf '%s\n' "$PROBE" | sed -n "s/^$1=//p" | head -n 1; }
 
+# The node's commands.log: log_lines now, then log_since THAT_COUNT gives
+# what one run of ours logged.
+COMMANDS_LOG=/var/log/ganeti/commands.log
+log_lines() { x sh -c "if [ -f $COMMANDS_LOG ]; then wc -l < $COMMANDS_LOG; else echo 0; fi"; }
+log_since() { x tail -n "+$(($1 + 1))" "$COMMANDS_LOG" 2>/dev/null; }
+
 config_of() { case $1 in 3.0) echo 3000000 ;; 3.1) echo 3010000 ;; esac; }
 other() { case $1 in 3.0) echo 3.1 ;; 3.1) echo 3.0 ;; esac; }
 

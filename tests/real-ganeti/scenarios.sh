@@ -173,11 +173,6 @@ tool_continue() {
     | sed "s| ${OPTS[*]}||"
 }
 
-# The node's commands.log from line $1 on (what one run of ours logged).
-COMMANDS_LOG=/var/log/ganeti/commands.log
-log_lines() { x sh -c "if [ -f $COMMANDS_LOG ]; then wc -l < $COMMANDS_LOG; else echo 0; fi"; }
-log_since() { x tail -n "+$(($1 + 1))" "$COMMANDS_LOG" 2>/dev/null; }
-
 # ------------------------------------------------------------ scenarios
 
 scenario_1() {
@@ -293,23 +288,22 @@ scenario_3() {
   crash_case AT upgrade-config      3.0
   crash_case AT post-upgrade        3.1
 
-  echo "-- SIGTERM before the point of no return (waiting at stop-daemons), 3.0 -> 3.1"
-  if need 3.0 && tool_waiting term-before stop-daemons --to 3.1 "${OPTS[@]}"; then
-    x kill -TERM "$WAIT_PID"
-    tool_continue stop-daemons
-    check_rc "SIGTERM at stop-daemons: fails" 1 "$RC" "$LOGDIR/term-before.log" || :
-    check_grep "SIGTERM at stop-daemons: says rolled back" 'rolled back' "$LOGDIR/term-before.log"
-    state_is "SIGTERM at stop-daemons: rolled back" 3.0 none
-  fi
+  term_case before stop-daemons 1 'rolled back' 3.0 none
+  term_case after start-daemons 0 'ignoring the signal' 3.1 some
+}
 
-  echo "-- SIGTERM after the point of no return (waiting at start-daemons), 3.0 -> 3.1"
-  if need 3.0 && tool_waiting term-after start-daemons --to 3.1 "${OPTS[@]}"; then
-    x kill -TERM "$WAIT_PID"
-    tool_continue start-daemons
-    check_rc "SIGTERM at start-daemons: goes on to the end" 0 "$RC" "$LOGDIR/term-after.log" || :
-    check_grep "SIGTERM at start-daemons: says it ignores the signal" 'ignoring the signal' "$LOGDIR/term-after.log"
-    state_is "SIGTERM at start-daemons: completed" 3.1 some
-  fi
+# term_case WHEN STEP RC PATTERN VERSION BACKUPS: SIGTERM to a 3.0 -> 3.1
+# upgrade waiting at STEP (WHEN the point of no return); it must exit RC,
+# say PATTERN, and leave the cluster settled on VERSION.
+term_case() {
+  local when=$1 step=$2 rc=$3 pattern=$4 version=$5 backups=$6
+  echo "-- SIGTERM $when the point of no return (waiting at $step), 3.0 -> 3.1"
+  need 3.0 && tool_waiting "term-$when" "$step" --to 3.1 "${OPTS[@]}" || return 0
+  x kill -TERM "$WAIT_PID"
+  tool_continue "$step"
+  check_rc "SIGTERM at $step: exit" "$rc" "$RC" "$LOGDIR/term-$when.log" || :
+  check_grep "SIGTERM at $step: says '$pattern'" "$pattern" "$LOGDIR/term-$when.log"
+  state_is "SIGTERM at $step: settled on $version" "$version" "$backups"
 }
 
 scenario_4() {

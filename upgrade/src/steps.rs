@@ -339,7 +339,7 @@ fn luxi_attempt<T>(
     what: &str,
     call: impl FnOnce(&Luxi) -> Result<T, LuxiError>,
 ) -> Result<T, Option<LuxiError>> {
-    if std::env::var(crate::env::NO_LUXI).is_ok_and(|v| v == "1") {
+    if crate::env::matches(crate::env::NO_LUXI, "1") {
         return Err(None);
     }
     let luxi = Luxi::new(ctx.paths.host(&ctx.paths.query_socket()));
