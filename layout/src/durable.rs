@@ -113,17 +113,33 @@ pub fn replace_symlink(path: &Path, target: &Path) -> Result<(), DurableError> {
 
 /// Opens (creating it and its directory if needed) a lock file, for
 /// `flock`; its content is left alone.
+///
+/// The lock file lives in directories a Ganeti daemon user may be able to
+/// write to, so the open never follows a symlink at `path` (it fails with
+/// ELOOP and the link's target is not touched) and it refuses anything but a
+/// regular file. It never truncates: a holder may rewrite the content only
+/// once it holds the lock.
 pub fn open_lock_file(path: &Path) -> Result<std::fs::File, DurableError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io_error("create directory", parent))?;
     }
-    std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
+        // std adds O_CLOEXEC to every open.
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)
-        .map_err(io_error("open lock file", path))
+        .map_err(io_error("open lock file", path))?;
+    let meta = file.metadata().map_err(io_error("stat lock file", path))?;
+    if !meta.file_type().is_file() {
+        return Err(io_error("open lock file", path)(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
+    Ok(file)
 }
 
 /// Removes `path` (file or symlink), then makes the removal durable;
@@ -164,5 +180,56 @@ mod tests {
             .filter(|e| is_temp_name(&e.file_name().to_string_lossy()))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    /// A daemon user who can write the lock's directory plants a symlink
+    /// at the lock path: the open must fail without touching the target.
+    #[test]
+    fn lock_file_symlink_is_refused_and_its_target_left_intact() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("precious");
+        std::fs::write(&target, "keep me\n").expect("write");
+        let lock = dir.path().join("ganeti-upgrade.lock");
+        std::os::unix::fs::symlink(&target, &lock).expect("symlink");
+        let err = open_lock_file(&lock).expect_err("a symlink must not be opened");
+        assert_eq!(
+            err.source.raw_os_error(),
+            Some(rustix::io::Errno::LOOP.raw_os_error())
+        );
+        assert!(
+            err.to_string().contains(&lock.display().to_string()),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep me\n");
+        // A dangling symlink is refused too, and creates nothing.
+        let missing = dir.path().join("missing");
+        let dangling = dir.path().join("dangling.lock");
+        std::os::unix::fs::symlink(&missing, &dangling).expect("symlink");
+        assert!(open_lock_file(&dangling).is_err());
+        assert!(!missing.exists());
+    }
+
+    #[test]
+    fn lock_file_keeps_its_content_and_refuses_a_fifo() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lock = dir.path().join("sub/x.lock");
+        drop(open_lock_file(&lock).expect("create"));
+        std::fs::write(&lock, "pid 1 (holder)\n").expect("write");
+        drop(open_lock_file(&lock).expect("reopen"));
+        assert_eq!(
+            std::fs::read_to_string(&lock).expect("read"),
+            "pid 1 (holder)\n"
+        );
+        let fifo = dir.path().join("fifo.lock");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .expect("mkfifo");
+        let err = open_lock_file(&fifo).expect_err("a fifo is not a lock file");
+        assert!(err.to_string().contains("fifo.lock"), "{err}");
     }
 }
