@@ -100,6 +100,9 @@ impl NodeLock {
     }
 
     /// Records the holder, for the next waiter's message (informational).
+    /// Only called with the lock held, on the regular file `open_lock_file`
+    /// opened without following a symlink: that is what makes truncating
+    /// it safe.
     fn held(mut file: std::fs::File, path: PathBuf) -> NodeLock {
         let _ = file.set_len(0);
         let _ = writeln!(file, "pid {} ({})", std::process::id(), env::program_name());
@@ -115,8 +118,7 @@ impl NodeLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                let holder = std::fs::read_to_string(&path).unwrap_or_default();
-                on_wait(holder.trim());
+                on_wait(read_holder(&file).trim());
                 file.lock().map_err(io("lock", &path))?;
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", &path)(e)),
@@ -134,12 +136,27 @@ impl NodeLock {
         }
     }
 
+    /// Who holds the lock, as the holder wrote it (empty if unknown). The
+    /// lock file is read without following a symlink.
     pub fn holder(paths: &InstallPaths) -> String {
-        std::fs::read_to_string(paths.host(&paths.lock_file()))
-            .unwrap_or_default()
-            .trim()
-            .to_string()
+        rustix::fs::openat(
+            CWD,
+            paths.host(&paths.lock_file()),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+            Mode::empty(),
+        )
+        .map(|fd| read_holder(&std::fs::File::from(fd)).trim().to_string())
+        .unwrap_or_default()
     }
+}
+
+/// The holder line of an opened lock file (at most 4 KiB, from offset 0,
+/// without moving the file position).
+fn read_holder(file: &std::fs::File) -> String {
+    let mut buf = vec![0u8; 4096];
+    let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).unwrap_or(0);
+    buf.truncate(n);
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 impl Drop for NodeLock {

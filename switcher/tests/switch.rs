@@ -436,3 +436,44 @@ fn root_option_works_on_a_layout_destdir() {
         & 0o777;
     assert_eq!(mode, 0o755);
 }
+
+/// A daemon user who can write `/var/lib/ganeti` plants a symlink where the
+/// node lock goes: taking the lock fails, names the path, and neither the
+/// link's target nor the node changes.
+#[test]
+fn node_lock_refuses_a_symlink_at_the_lock_path() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let paths = node(base);
+    let lock = paths.host(&paths.lock_file());
+    let target = base.join("precious");
+    std::fs::write(&target, "root's data\n").expect("write");
+    std::fs::create_dir_all(lock.parent().expect("parent")).expect("mkdir");
+    let _ = std::fs::remove_file(&lock);
+    std::os::unix::fs::symlink(&target, &lock).expect("symlink");
+    let err = NodeLock::acquire(&paths, |_| {})
+        .err()
+        .expect("a symlinked lock is refused");
+    let message = format!(
+        "{err}: {}",
+        std::error::Error::source(&err)
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    );
+    assert!(message.contains(&lock.display().to_string()), "{message}");
+    let (code, out) = run(cli(base, &["to", "3.1"]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&lock.display().to_string()), "{out}");
+    assert!(out.contains("symbolic links"), "{out}");
+    assert_eq!(NodeLock::holder(&paths), "");
+    assert_eq!(
+        std::fs::read_to_string(&target).expect("read"),
+        "root's data\n"
+    );
+    assert_eq!(
+        ganeti_switch::check(&paths)
+            .expect("check")
+            .stable_version(),
+        Some(&v("3.0"))
+    );
+}
