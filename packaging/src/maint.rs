@@ -113,7 +113,7 @@ pub enum KeepReason {
     /// A fresh node already on a newer version: installing several
     /// versions in any order ends on the newest.
     Newer,
-    /// A fresh node whose daemons look alive; the switcher does not switch
+    /// A fresh node whose daemons are running; the switcher does not switch
     /// under running daemons.
     DaemonsRunning { daemons: Vec<String> },
 }
@@ -504,7 +504,7 @@ impl fmt::Display for PostinstOutcome {
                 ),
                 KeepReason::DaemonsRunning { daemons } => write!(
                     f,
-                    "Ganeti {active} stays active: Ganeti daemons look alive ({}); to use {version}: stop them, then ganeti-switch to {version}",
+                    "Ganeti {active} stays active: Ganeti daemons are running ({}); to use {version}: stop them, then ganeti-switch to {version}",
                     daemons.join(", ")
                 ),
             },

@@ -40,7 +40,7 @@ pub enum Command {
     /// Switch to VERSION (a directory version such as 3.0)
     To {
         version: String,
-        /// Switch even though Ganeti daemons look alive on this node
+        /// Switch even though Ganeti daemons are running on this node
         #[arg(long)]
         force: bool,
     },

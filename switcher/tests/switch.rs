@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
 use ganeti_layout::{demo, DirVersion, InstallPaths};
 use ganeti_switch::{NodeLock, Outcome, SwitchOptions};
 
@@ -319,20 +321,29 @@ fn refusals_name_the_problem_and_change_nothing() {
     assert_eq!(code, 1);
     assert!(out.contains("gnt-cluster: missing"), "{out}");
     std::fs::rename(base.join("saved"), &victim).expect("mv back");
-    // Daemons alive: refuse without --force.
+    // Daemons running (their pid file is locked): refuse without --force.
     let rundir = base.join("var/run/ganeti");
     std::fs::create_dir_all(&rundir).expect("mkdir");
-    std::fs::write(
-        rundir.join("ganeti-noded.pid"),
-        format!("{}\n", std::process::id()),
-    )
-    .expect("pid");
-    let (code, out) = run(cli(base, &["to", "3.1"]));
-    assert_eq!(code, 1);
-    assert!(
-        out.contains("Ganeti daemons look alive on this node (ganeti-noded (pid"),
-        "{out}"
-    );
+    std::fs::write(rundir.join("ganeti-noded.pid"), "").expect("pid");
+    let noded = common::have_python3()
+        .then(|| common::Holder::new(&rundir.join("ganeti-noded.pid"), "flock"));
+    if let Some(noded) = &noded {
+        std::fs::write(
+            rundir.join("ganeti-noded.pid"),
+            format!("{}\n", noded.pid()),
+        )
+        .expect("pid");
+        let (code, out) = run(cli(base, &["to", "3.1"]));
+        assert_eq!(code, 1);
+        assert!(
+            out.contains(&format!(
+                "Ganeti daemons are running on this node (ganeti-noded (pid {}))",
+                noded.pid()
+            )),
+            "{out}"
+        );
+        assert!(out.contains("hint: stop them"), "{out}");
+    }
     assert_eq!(
         ganeti_switch::check(&paths)
             .expect("check")
@@ -341,6 +352,7 @@ fn refusals_name_the_problem_and_change_nothing() {
     );
     let (code, out) = run(cli(base, &["to", "3.1", "--force"]));
     assert_eq!(code, 0, "{out}");
+    drop(noded);
     std::fs::remove_file(rundir.join("ganeti-noded.pid")).expect("rm");
     // A real directory where the link goes: never clobbered.
     let share = paths.active_share_link();
