@@ -12,6 +12,7 @@
 RELEASE = "@RELEASE@"
 PROG = "@PROG@"
 
+import errno
 import fcntl
 import concurrent.futures
 import json
@@ -20,7 +21,9 @@ import random
 import re
 import shlex
 import signal
+import stat
 import string
+import struct
 import subprocess
 import sys
 import tempfile
@@ -340,25 +343,44 @@ def releasefile(daemon):
     return os.path.join(RUN_DIR, daemon + ".release")
 
 
+# struct flock on 64-bit Linux: l_type, l_whence, l_start, l_len, l_pid.
+_FLOCK = "hhqqi4x"
+
+
+def pidfile_locked(fd):
+    """Does another process hold an fcntl lock on fd?  F_GETLK only asks:
+    it takes no lock, so it cannot make a starting daemon fail its own."""
+    query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+    l_type = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, query))[0]
+    return l_type != fcntl.F_UNLCK
+
+
 def daemon_pid(daemon):
-    """PID of the running daemon or None (pid file + liveness + name)."""
-    text = read_text(pidfile(daemon))
-    if not text:
+    """PID of the running daemon or None, decided as Ganeti decides it
+    (utils.ReadLockedPidFile): a daemon holds a lock on its pid file for as
+    long as it runs, so a pid file nobody holds a lock on is stale, whatever
+    its pid names today.  A symlink is never followed.  The pid is the one
+    the file names, as in Ganeti.
+
+    Never call this for its own pid file from a running daemon: closing any
+    descriptor of a file drops the POSIX locks the process holds on it."""
+    try:
+        fd = os.open(pidfile(daemon), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
         return None
     try:
-        pid = int(text.strip())
-    except ValueError:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    comm = (read_text("/proc/%d/comm" % pid) or "").strip()
-    if comm != daemon[:15]:
-        return None
-    return pid
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        if not pidfile_locked(fd):
+            return None
+        try:
+            return int(os.pread(fd, 64, 0).decode().strip())
+        except ValueError:
+            # Locked but no pid yet: the daemon is starting (it writes its
+            # release file first), not up.
+            return None
+    finally:
+        os.close(fd)
 
 
 def daemon_release(daemon):
@@ -850,11 +872,55 @@ def set_process_name(name):
         pass
 
 
-def daemon_loop(daemon):
+def lock_pidfile(daemon):
+    """Takes the daemon's pid file as Ganeti's (Haskell) daemons do: open it
+    without truncating and take an fcntl write lock without waiting; a held
+    lock means the daemon already runs.  The lock lasts as long as the
+    returned descriptor stays open, i.e. the daemon's lifetime; the kernel
+    drops it when the process dies.  The file is left empty: write_pid
+    fills it in once the daemon is up."""
+    path = pidfile(daemon)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as err:
+        die("%s: cannot open pid file %s: %s" % (daemon, path, err.strerror))
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        os.close(fd)
+        if err.errno in (errno.EACCES, errno.EAGAIN):
+            die("%s: already running (pid file %s is locked)" % (daemon, path))
+        die("%s: cannot lock pid file %s: %s" % (daemon, path, err.strerror))
+    # Only now, with the lock held, is rewriting the file safe.
+    os.fchmod(fd, 0o644)
+    os.ftruncate(fd, 0)
+    return fd
+
+
+def write_pid(fd):
+    os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+    os.fsync(fd)
+
+
+def pidfile_still_ours(daemon, fd, pid):
+    """Our locked pid file is still at its path and still names us.  Looks
+    through the descriptor we hold (lstat + fstat + pread): opening the path
+    again and closing it would drop our lock."""
+    try:
+        st = os.lstat(pidfile(daemon))
+    except OSError:
+        return False
+    own = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != (own.st_dev, own.st_ino):
+        return False
+    return os.pread(fd, 64, 0).strip() == str(pid).encode()
+
+
+def daemon_loop(daemon, fd):
     pid = os.getpid()
 
     def on_term(_signum, _frame):
-        if (read_text(pidfile(daemon)) or "").strip() == str(pid):
+        if pidfile_still_ours(daemon, fd, pid):
             remove(pidfile(daemon))
             remove(releasefile(daemon))
         log_to("fake-daemons.log", "%s pid %d stopped" % (daemon, pid))
@@ -870,7 +936,7 @@ def daemon_loop(daemon):
             last_check = now
             # Exit when our pid file is gone or taken over (e.g. the test root
             # was deleted), so no daemon outlives its test.
-            if (read_text(pidfile(daemon)) or "").strip() != str(pid):
+            if not pidfile_still_ours(daemon, fd, pid):
                 log_to("fake-daemons.log", "%s pid %d lost its pid file, exiting" % (daemon, pid))
                 os._exit(0)
         if daemon == "ganeti-luxid":
@@ -924,10 +990,11 @@ def main_daemon(args):
 
     def become_daemon():
         set_process_name(daemon)
+        fd = lock_pidfile(daemon)
         write_file(releasefile(daemon), RELEASE + "\n", 0o644)
-        write_file(pidfile(daemon), "%d\n" % os.getpid(), 0o644)
+        write_pid(fd)
         log_to("fake-daemons.log", "%s pid %d started" % (daemon, os.getpid()))
-        daemon_loop(daemon)
+        daemon_loop(daemon, fd)
 
     if foreground:
         become_daemon()

@@ -222,6 +222,37 @@ check "watcher.pause removed" bash -c "! [ -e '$wp' ]"
 expect 0 "unpaused watcher runs" on "$N1" usr/sbin/ganeti-watcher
 check "watcher restarted noded" [ "$(release_of "$N1" ganeti-noded)" == 3.0.2 ]
 
+echo "# pid files: a daemon runs while its pid file is locked"
+pf=$(root_of "$N1")/var/run/ganeti/ganeti-noded.pid
+expect 1 "a running daemon holds an fcntl lock on its pid file" \
+    python3 -c 'import fcntl, sys; fcntl.lockf(open(sys.argv[1]), fcntl.LOCK_SH | fcntl.LOCK_NB)' "$pf"
+expect 1 "a second noded refuses to start" on "$N1" usr/sbin/ganeti-noded
+saw 'already running' "already-running message"
+p1=$(<"$pf")
+mv "$pf" "$pf.old" && echo "$p1" >"$pf"
+check "noded exits once its pid file is taken over" wait_for 5 bash -c "! kill -0 $p1 2>/dev/null"
+rm -f "$pf" "$pf.old"
+# A pid file nobody locks is stale, even if its pid is alive and named like
+# the daemon (a pid reused after a crash or a reboot).
+cp "$(command -v sleep)" "$tmp/ganeti-noded"
+"$tmp/ganeti-noded" 300 &
+impostor=$!
+echo "$impostor" >"$pf"
+check "the impostor is named ganeti-noded" [ "$(cat "/proc/$impostor/comm")" == ganeti-noded ]
+expect 1 "an unlocked pid file naming a live ganeti-noded is stale" du "$N1" check ganeti-noded
+expect 0 "start takes over the stale pid file" du "$N1" start ganeti-noded
+p2=$(<"$pf")
+check "the pid file names the new daemon" [ "$p2" != "$impostor" ]
+check "the new daemon is ganeti-noded" [ "$(cat "/proc/$p2/comm")" == ganeti-noded ]
+kill "$impostor"
+wait "$impostor" 2>/dev/null
+# A symlink is never followed, not even to a locked pid file.
+du "$N1" stop ganeti-noded >/dev/null 2>&1
+ln -s "$(root_of "$N1")/var/run/ganeti/ganeti-luxid.pid" "$pf"
+expect 1 "a symlinked pid file is not followed" du "$N1" check ganeti-noded
+rm -f "$pf"
+expect 0 "noded starts again" du "$N1" start ganeti-noded
+
 echo "# verify"
 echo ENODESETUP >"$(data "$N1" fake-verify-errors)"
 expect 1 "verify fails on an injected error" gc "$N1" verify
