@@ -215,7 +215,7 @@ scenario_2() {
       "$(x gnt-cluster queue info 2>&1)"
     tool_continue wait-for-jobs
     check_rc "upgrade --to 3.1" 0 "$RC" "$LOGDIR/up-3.1.log" || :
-    check_grep "upgrade --to 3.1 says done" '^done$' "$LOGDIR/up-3.1.log"
+    check_grep "upgrade --to 3.1 says done" '^done: the cluster runs 3.1$' "$LOGDIR/up-3.1.log"
     state_is "after --to 3.1" 3.1 some
     # Queue and watcher went over LUXI to the real luxid, both sides of the
     # switch (3.0's luxid before it, 3.1's after), never through a fallback.

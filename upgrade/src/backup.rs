@@ -1,16 +1,36 @@
 //! The backup of all Ganeti state before the configuration changes: the data
 //! directory (without the job archive and the export directory, as upstream
-//! learned the hard way) and `${sysconfdir}/ganeti` (without the two version
-//! links). Mode 0600 from the first byte (upstream once leaked keys through a
-//! world-readable backup), written under a temp name, fsynced, renamed.
+//! learned the hard way, and without the intent file and our journal, so
+//! that restoring it never redoes the upgrade at the next boot),
+//! `${sysconfdir}/ganeti` (without the two version links),
+//! `${sysconfdir}/default/ganeti` and root's `.ssh` (the cluster's keys,
+//! which post-upgrade may renew). A data or configuration directory that is
+//! a symlink (self-contained installs) is archived where it points.
+//!
+//! Mode 0600 from the first byte (upstream once leaked keys through a
+//! world-readable backup), written under a temp name, checked to hold
+//! `config.data`, fsynced, renamed.
 
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ganeti_layout::durable::{fsync_dir, temp_sibling};
 
-use crate::engine::{Ctx, StepError};
+use crate::context::Ctx;
+use crate::error::StepError;
 use crate::journal::{now, Facts};
+
+/// `logical` (a path as the node sees it) resolved through symlinks, as a
+/// path relative to the root, for tar's `-C root`.
+fn archived_as(ctx: &Ctx<'_>, logical: &Path) -> Option<String> {
+    let root = ctx.paths.root();
+    let host = ctx.paths.host(logical);
+    let real = std::fs::canonicalize(&host).ok()?;
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let rel = real.strip_prefix(&root).ok()?;
+    let text = rel.display().to_string();
+    (!text.is_empty()).then_some(text)
+}
 
 pub fn backup(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     let paths = ctx.paths;
@@ -23,7 +43,7 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     }
     let dir = paths.host(&paths.backupdir());
     std::fs::create_dir_all(&dir)
-        .map_err(|e| StepError::msg(format!("cannot create {}: {e}", dir.display())))?;
+        .map_err(|e| StepError::Io(format!("cannot create {}: {e}", dir.display())))?;
     let logical = paths
         .backupdir()
         .join(format!("ganeti-upgrade-{}.tar", now()));
@@ -34,9 +54,13 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         .create_new(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(|e| StepError::msg(format!("cannot create {}: {e}", tmp.display())))?;
-    let rel = |p: &Path| p.strip_prefix("/").unwrap_or(p).display().to_string();
-    let (data, conf) = (rel(&paths.datadir()), rel(&paths.confdir()));
+        .map_err(|e| StepError::Io(format!("cannot create {}: {e}", tmp.display())))?;
+    let data = archived_as(ctx, &paths.datadir()).ok_or_else(|| {
+        StepError::Refused(format!(
+            "the data directory {} is missing; nothing to back up",
+            paths.host(&paths.datadir()).display()
+        ))
+    })?;
     let mut argv: Vec<String> = vec![
         "tar".into(),
         "-cf".into(),
@@ -45,32 +69,43 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         paths.root().display().to_string(),
     ];
     for ex in [
-        format!("{data}/queue/archive"),
-        format!("{data}/export"),
-        format!("{data}/ganeti-upgrade.lock"),
-        format!("{conf}/lib"),
-        format!("{conf}/share"),
+        "queue/archive",
+        "export",
+        "ganeti-upgrade.lock",
+        "ganeti-upgrade.journal",
+        "intent-to-upgrade",
     ] {
-        argv.push(format!("--exclude={ex}"));
+        argv.push(format!("--exclude={data}/{ex}"));
     }
-    argv.push(data);
-    if paths.host(&paths.confdir()).is_dir() {
-        argv.push(conf);
+    let conf = archived_as(ctx, &paths.confdir());
+    if let Some(conf) = &conf {
+        argv.push(format!("--exclude={conf}/lib"));
+        argv.push(format!("--exclude={conf}/share"));
     }
+    argv.push(data.clone());
+    argv.extend(conf);
+    let extras: [PathBuf; 2] = [
+        paths.sysconfdir().join("default/ganeti"),
+        PathBuf::from("/root/.ssh"),
+    ];
+    argv.extend(extras.iter().filter_map(|p| archived_as(ctx, p)));
     let master = ctx.master_name();
-    let ran = ctx.runner.local(&master, &argv);
-    ctx.node_event(&ran);
+    let ran = ctx.exec.local(&master, &argv);
+    ctx.events.node(ctx.current, &ran);
     let result = if ran.ok() {
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .and_then(|()| std::fs::rename(&tmp, &target))
-            .map_err(|e| {
-                StepError::msg(format!(
-                    "cannot put the backup in place at {}: {e}",
-                    target.display()
-                ))
+        check_archive(ctx, &tmp, &data)
+            .and_then(|()| {
+                std::fs::File::open(&tmp)
+                    .and_then(|f| f.sync_all())
+                    .and_then(|()| std::fs::rename(&tmp, &target))
+                    .map_err(|e| {
+                        StepError::Io(format!(
+                            "cannot put the backup in place at {}: {e}",
+                            target.display()
+                        ))
+                    })
             })
-            .and_then(|()| fsync_dir(&dir).map_err(StepError::from_display))
+            .and_then(|()| fsync_dir(&dir).map_err(StepError::io))
     } else {
         Err(StepError::ran(ran))
     };
@@ -83,4 +118,22 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         backup: Some(logical),
         ..Facts::default()
     })
+}
+
+/// The archive must hold the configuration, or it is no backup.
+fn check_archive(ctx: &Ctx<'_>, tar: &Path, data: &str) -> Result<(), StepError> {
+    let argv = vec!["tar".into(), "-tf".into(), tar.display().to_string()];
+    let ran = ctx.exec.local(&ctx.master_name(), &argv);
+    if !ran.ok() {
+        return Err(StepError::ran(ran));
+    }
+    let want = format!("{data}/config.data");
+    if ran.stdout.lines().any(|l| l.trim_end_matches('/') == want) {
+        Ok(())
+    } else {
+        Err(StepError::Refused(format!(
+            "the backup {} does not hold {want}; not going on without a backup of the configuration",
+            tar.display()
+        )))
+    }
 }

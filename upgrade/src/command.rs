@@ -5,19 +5,24 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use ganeti_layout::cli::PathArgs;
+use ganeti_layout::DirVersion;
 
 pub const AFTER_HELP: &str = "\
 Exit codes:
-  0   done (or nothing pending)
-  1   failed: the message says whether everything was rolled back, or what is
-      left and that --resume continues; also: not the master, not root,
-      version missing on nodes, another run in progress
+  0   done: upgraded, nothing pending, or --resume finished an interrupted
+      rollback (the cluster runs the old version again, as the message says)
+  1   failed: the message says whether everything was rolled back, or that
+      the upgrade (or its rollback) is still pending and --resume continues
+      it; also: not the master, not root, version missing on nodes, another
+      run in progress
   2   bad usage or input: unparsable or unsafe version, incompatible versions
   3   upgraded, but gnt-cluster verify reported errors
   11  --resume on a node that is not the master (a stale intent file is removed)
 
-SIGTERM or SIGINT before the configuration change rolls everything back;
-after it they are ignored until the end. After a crash or reboot, run
+SIGTERM, SIGINT or SIGHUP (a dropped ssh session) before the configuration
+change rolls everything back; after it they are ignored until the end.
+Progress output is best-effort: with a closed pipe or terminal the run goes
+on, and ${localstatedir}/log/ganeti/commands.log keeps its record. After a crash or reboot, run
 ganeti-upgrade --resume (the package runs it at boot).";
 
 #[derive(Parser)]
@@ -25,7 +30,7 @@ ganeti-upgrade --resume (the package runs it at boot).";
 pub struct Cli {
     /// Target directory version, e.g. 3.1
     #[arg(long, value_name = "VERSION", conflicts_with_all = ["resume", "status"], required_unless_present_any = ["resume", "status"])]
-    pub to: Option<String>,
+    pub to: Option<DirVersion>,
     /// Finish a pending upgrade (after a crash, a reboot or a failure)
     #[arg(long, conflicts_with = "status")]
     pub resume: bool,
@@ -35,7 +40,7 @@ pub struct Cli {
     /// Print the whole plan (steps and per-node commands); change nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// One JSON event per line instead of text
+    /// One JSON object per line instead of text (each with "format": 1)
     #[arg(long)]
     pub json: bool,
     /// How many nodes to work on at once (each is one ssh client on the
@@ -58,7 +63,7 @@ pub struct Cli {
     /// The ssh client (a command line, split on spaces)
     #[arg(long, value_name = "CMD", default_value = "ssh")]
     pub ssh_command: String,
-    /// Root under which all paths live (tests; normally /)
+    /// Root under which all paths live (tests and chroots; normally /)
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
     #[command(flatten)]

@@ -1,250 +1,100 @@
-//! Runs the steps of [`crate::steps`]: records each in the journal, rolls
-//! back on failure or SIGTERM/SIGINT before the point of no return, carries
-//! on (ignoring the signals) after it, and resumes from the journal.
+//! Runs the table of [`crate::steps`]: records each step in the journal,
+//! rolls back on failure or a signal (SIGTERM, SIGINT, SIGHUP) before the
+//! point of no return, carries on (ignoring the signals) after it, and
+//! resumes where [`crate::resume::resume_point`] says.
+//!
+//! Invariants:
+//! * the node lock is taken before the journal is read;
+//! * our journal is created before the intent file and removed after it, so
+//!   an intent file without our journal is Ganeti's own upgrade, which we
+//!   never touch (we say so and point to `gnt-cluster upgrade --resume`);
+//! * a rollback undoes every step that *started* (all undos are
+//!   idempotent), in reverse; the intent file and the journal go only once
+//!   every undo has succeeded, so an incomplete rollback stays pending and
+//!   is finished by `--resume` (and by the boot-time unit);
+//! * nothing is printed that is not true: "rolled back" only when every
+//!   undo succeeded, "done" only when every step did.
 //!
 //! How this coexists with Ganeti's own boot-time `gnt-cluster upgrade
-//! --resume` (cron @reboot), which reads the same intent file: our journal is
-//! written before the intent file and removed after it, so an intent file
-//! without our journal is Ganeti's own upgrade, which we never touch (we say
-//! so and point to `gnt-cluster upgrade --resume`). While our upgrade is
-//! pending, Ganeti's resume would see a well-formed intent and could act on
-//! it too; our package therefore runs `ganeti-upgrade --resume` at boot
-//! *before* cron, and the README asks to drop Ganeti's @reboot line on
-//! clusters upgraded with this tool.
+//! --resume` (cron @reboot), which reads the same intent file: our package
+//! runs `ganeti-upgrade --resume` at boot before cron, and the README asks
+//! to drop Ganeti's @reboot line on clusters upgraded with this tool.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
-use ganeti_layout::inspect;
 use ganeti_layout::manifest::{inventory, Inventory};
 use ganeti_layout::spec::Tree;
-use ganeti_layout::version::check_transition;
-use ganeti_layout::{DirVersion, InstallPaths};
+use ganeti_layout::version::{check_transition, Transition};
+use ganeti_layout::{ConfigVersion, DirVersion, InstallPaths};
 use ganeti_switch::NodeLock;
 
-use crate::cluster::{same_host, this_host, Cluster};
-use crate::env;
-use crate::exec::{Ran, Runner};
+use crate::cluster::{same_host, Cluster};
+use crate::context::{Ctx, Events, Mode, Options, Output};
+use crate::error::{chain, StepError, UpgradeError};
+use crate::exec::{Checkpoint, Exec};
 use crate::intent::Intent;
-use crate::journal::{now, Facts, Header, Journal, Record, State, JOURNAL_FORMAT};
-use crate::steps::{self, point_of_no_return, StepId};
+use crate::journal::{
+    format_date, now, Facts, Header, Journal, JournalError, Record, State, JOURNAL_FORMAT,
+};
+use crate::resume::{resume_point, ConfigAt, ResumePoint};
+use crate::steps::{self, point_of_no_return, steps_for, StepId};
 
-/// What the command line asked for.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub to: Option<String>,
-    pub resume: bool,
-    pub status: bool,
-    pub dry_run: bool,
-    pub json: bool,
-    pub parallel: usize,
-    pub verify_ignore: Vec<String>,
-    pub queue_timeout: Duration,
-    /// Per command; `None`: no limit.
-    pub command_timeout: Option<Duration>,
-    /// `ganeti-switch` on the nodes, with the path options to pass it.
-    pub switch_command: String,
-    pub switch_path_args: Vec<String>,
-    pub ssh_command: Vec<String>,
-}
-
-/// How a run ended; [`Outcome::exit_code`] maps it to the documented codes.
-#[derive(Debug)]
-pub enum Outcome {
-    Done,
-    VerifyErrors(String),
+/// How a run ended well.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    /// Every step ran; the cluster runs the target version.
+    Upgraded { to: DirVersion },
+    /// Nothing was pending (or only a rolled-back journal, now removed).
     NothingPending,
-    NotMaster {
-        removed_intent: bool,
+    /// `--resume` finished an interrupted rollback: the cluster runs the
+    /// version it ran before the upgrade.
+    RollbackFinished { from: DirVersion },
+    /// `--status` or `--dry-run`: shown, nothing changed.
+    Shown,
+}
+
+/// A source release range whose downgrade needs version-specific actions.
+struct DowngradeActions {
+    major: u32,
+    minor: u32,
+    revisions: std::ops::RangeInclusive<u32>,
+    actions: &'static str,
+}
+
+/// Version-specific downgrade actions of the design ("after `cfgupgrade
+/// --downgrade`"), which upstream carries inside `gnt_cluster.py` only and
+/// which this tool does not repeat: such downgrades are refused.
+const DOWNGRADE_ACTIONS: &[DowngradeActions] = &[
+    DowngradeActions {
+        major: 2,
+        minor: 11,
+        revisions: 0..=99,
+        actions: "delete ssconf_master_candidates_certs and client.pem on every node",
     },
-    /// Bad input: unsafe or unparsable version, incompatible versions.
-    Refused(String),
-    /// Refused or failed before anything changed, or rolled back.
-    Failed(String),
-}
+    DowngradeActions {
+        major: 2,
+        minor: 12,
+        revisions: 5..=6,
+        actions: "ssl-update with the delete action on every node (per-node certificates)",
+    },
+    DowngradeActions {
+        major: 2,
+        minor: 13,
+        revisions: 3..=3,
+        actions: "copy the master's DSA ssh keys to every node",
+    },
+];
 
-impl Outcome {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Outcome::Done | Outcome::NothingPending => 0,
-            Outcome::Failed(_) => 1,
-            Outcome::Refused(_) => 2,
-            Outcome::VerifyErrors(_) => 3,
-            Outcome::NotMaster { .. } => 11,
-        }
+/// The downgrade actions `release` needs, if any (pure; tested).
+pub fn downgrade_actions(release: &str, transition: Transition) -> Option<&'static str> {
+    if transition != Transition::Downgrade {
+        return None;
     }
-}
-
-#[derive(Debug)]
-pub struct StepError {
-    pub message: String,
-}
-
-impl StepError {
-    pub fn msg(message: String) -> StepError {
-        StepError { message }
-    }
-    pub fn ran(ran: Ran) -> StepError {
-        StepError {
-            message: ran.summary(),
-        }
-    }
-    /// An error and its whole cause chain, on one line.
-    pub fn from_display<E: std::error::Error>(e: E) -> StepError {
-        let mut message = e.to_string();
-        let mut source = e.source();
-        while let Some(s) = source {
-            message.push_str(&format!(": {s}"));
-            source = s.source();
-        }
-        StepError { message }
-    }
-}
-
-/// Progress output: human lines, or one JSON object per line.
-pub struct Events {
-    pub json: bool,
-}
-
-impl Events {
-    fn emit(&self, value: serde_json::Value, human: String) {
-        if self.json {
-            println!("{value}");
-        } else if !human.is_empty() {
-            println!("{human}");
-        }
-    }
-    pub fn step_start(&self, step: StepId, index: usize, total: usize) {
-        self.emit(
-            serde_json::json!({"event": "step-start", "step": step, "index": index, "total": total, "time": now()}),
-            format!("[{index}/{total}] {}", step.title()),
-        );
-    }
-    pub fn step_end(&self, step: StepId, ok: bool, detail: &str) {
-        self.emit(
-            serde_json::json!({"event": "step-end", "step": step, "ok": ok, "detail": detail, "time": now()}),
-            if ok { String::new() } else { format!("  FAILED: {detail}") },
-        );
-    }
-    pub fn node(&self, step: Option<StepId>, ran: &Ran) {
-        self.emit(
-            serde_json::json!({"event": "node", "step": step, "node": ran.node, "command": ran.command, "ok": ran.ok(), "code": ran.code}),
-            if ran.ok() { format!("  {}: ok", ran.node) } else { format!("  {}", ran.summary()) },
-        );
-    }
-    pub fn message(&self, text: &str) {
-        self.emit(
-            serde_json::json!({"event": "message", "message": text, "time": now()}),
-            format!("  {text}"),
-        );
-    }
-}
-
-/// Everything a step needs.
-pub struct Ctx<'a> {
-    pub paths: &'a InstallPaths,
-    pub journal: &'a Journal,
-    pub runner: &'a Runner,
-    pub opts: &'a Options,
-    pub header: Header,
-    pub facts: Facts,
-    pub events: &'a Events,
-    pub current: Option<StepId>,
-    pub interrupted: Arc<AtomicBool>,
-    pub verify_failed: Option<String>,
-}
-
-impl Ctx<'_> {
-    pub fn cluster(&self) -> Result<Cluster, StepError> {
-        Cluster::read(self.paths).map_err(StepError::from_display)
-    }
-    pub fn master_name(&self) -> String {
-        Cluster::read(self.paths)
-            .map(|c| c.master)
-            .unwrap_or_else(|_| this_host())
-    }
-    pub fn tool(&self, path: std::path::PathBuf, args: &[&str]) -> Vec<String> {
-        self.runner.tool(path, args)
-    }
-    pub fn daemon_util(&self, action: &str) -> Vec<String> {
-        self.tool(self.paths.daemon_util(), &[action])
-    }
-    pub fn switch_argv(&self, args: &[&str]) -> Vec<String> {
-        let mut v = vec![self.opts.switch_command.clone()];
-        v.extend(self.opts.switch_path_args.iter().cloned());
-        v.extend(args.iter().map(|s| s.to_string()));
-        v
-    }
-    pub fn message(&self, text: &str) {
-        self.events.message(text);
-        self.runner.log_line(text);
-    }
-    pub fn node_event(&self, ran: &Ran) {
-        self.events.node(self.current, ran);
-    }
-    /// Records facts durably before the step acts on them.
-    pub fn remember(&mut self, facts: Facts) -> Result<(), StepError> {
-        if let Some(step) = self.current {
-            self.journal
-                .append(&Record::Facts {
-                    step,
-                    facts: facts.clone(),
-                })
-                .map_err(StepError::from_display)?;
-        }
-        self.facts.merge(&facts);
-        Ok(())
-    }
-    pub fn interrupted(&self) -> bool {
-        self.interrupted.load(Ordering::SeqCst)
-    }
-    /// Runs on the master; a failure is the step's failure.
-    pub fn local(&self, argv: &[String]) -> Result<Ran, StepError> {
-        let ran = self.runner.local(&self.master_name(), argv);
-        if ran.ok() {
-            Ok(ran)
-        } else {
-            self.node_event(&ran);
-            Err(StepError::ran(ran))
-        }
-    }
-    /// Runs on the given nodes (master last); every node must succeed.
-    pub fn on_nodes(
-        &self,
-        c: &Cluster,
-        nodes: &[String],
-        argv_for: &(dyn Fn(&str) -> Vec<String> + Sync),
-    ) -> Result<Vec<Ran>, StepError> {
-        let results = self.runner.fan_out(c, nodes, argv_for);
-        let mut failed = Vec::new();
-        for ran in &results {
-            self.node_event(ran);
-            if !ran.ok() {
-                failed.push(ran.summary());
-            }
-        }
-        if failed.is_empty() {
-            Ok(results)
-        } else {
-            Err(StepError::msg(failed.join("\n")))
-        }
-    }
-}
-
-fn hook_wait(paths: &InstallPaths, step: StepId) {
-    if !env::matches(env::WAIT_AT, step.as_str()) {
-        return;
-    }
-    let flag = paths
-        .host(&paths.rundir())
-        .join(format!("ganeti-upgrade.waiting-{}", step.as_str()));
-    let _ = std::fs::create_dir_all(flag.parent().unwrap_or(std::path::Path::new("/")));
-    if std::fs::write(&flag, std::process::id().to_string()).is_ok() {
-        while flag.exists() {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+    let t = release.parse::<ganeti_layout::Release>().ok()?.triple();
+    DOWNGRADE_ACTIONS
+        .iter()
+        .find(|d| t.major == d.major && t.minor == d.minor && d.revisions.contains(&t.revision))
+        .map(|d| d.actions)
 }
 
 /// The release the cluster runs now: our manifest, else ssconf, else the
@@ -260,284 +110,480 @@ fn running_release(paths: &InstallPaths, dir: &DirVersion) -> String {
         .unwrap_or_else(|| dir.to_string())
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
+/// The version in `config.data`.
+pub fn config_version(paths: &InstallPaths) -> Option<ConfigVersion> {
+    let text = std::fs::read_to_string(paths.host(&paths.datadir().join("config.data"))).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    ConfigVersion::from_int(json.get("version")?.as_u64()?).ok()
 }
 
-/// The entry point: `--to`, `--resume`, `--status`, `--dry-run`.
-pub fn main_flow(paths: &InstallPaths, opts: &Options, interrupted: Arc<AtomicBool>) -> Outcome {
-    let events = Events { json: opts.json };
+/// Where `config.data` stands between the upgrade's two versions.
+fn config_at(paths: &InstallPaths, header: &Header) -> ConfigAt {
+    let major_minor = |t: ganeti_layout::version::Triple| (t.major, t.minor);
+    let from = major_minor(header.from_dir.triple());
+    let to = major_minor(header.to.triple());
+    if from == to {
+        return ConfigAt::Unknown;
+    }
+    match config_version(paths).map(|v| major_minor(v.triple())) {
+        Some(v) if v == from => ConfigAt::Source,
+        Some(v) if v == to => ConfigAt::Target,
+        _ => ConfigAt::Unknown,
+    }
+}
+
+/// The entry point: `--to`, `--resume`, `--status`, each optionally
+/// `--dry-run`. `interrupted` is set by the signal handlers.
+pub fn main_flow(
+    paths: &InstallPaths,
+    opts: &Options,
+    exec: &dyn Exec,
+    out: &dyn Output,
+    interrupted: &AtomicBool,
+) -> Result<Done, UpgradeError> {
+    let events = Events {
+        json: opts.json,
+        out,
+    };
     let journal = Journal::at(&paths.host(&paths.datadir().join("ganeti-upgrade.journal")));
     let intent_path = paths.host(&paths.intent_file());
-    if opts.status {
-        return status(paths, &journal, &intent_path, &events);
+    if opts.mode == Mode::Status {
+        return status(paths, exec, opts, &journal, &events);
     }
-    let to = match &opts.to {
-        Some(t) => match t.parse::<DirVersion>() {
-            Ok(v) => Some(v),
-            Err(e) => return Outcome::Refused(format!("cannot upgrade to {t:?}: {e}")),
-        },
-        None => None,
-    };
-    if !opts.dry_run && !is_root() {
-        return Outcome::Failed("ganeti-upgrade must run as root (it stops daemons and switches versions on every node)".into());
+    if !opts.dry_run && !exec.is_root() {
+        return Err(UpgradeError::NotRoot);
     }
     let cluster = match Cluster::read(paths) {
         Ok(c) => c,
         // A node outside any cluster has nothing to resume (the boot-time
         // unit runs everywhere).
-        Err(_) if opts.resume && !journal.exists() && !intent_path.exists() => {
-            return Outcome::NothingPending
+        Err(_) if opts.mode == Mode::Resume && !journal.exists() && !intent_path.exists() => {
+            return Ok(Done::NothingPending)
         }
-        Err(e) => return Outcome::Failed(StepError::from_display(e).message),
+        Err(e) => return Err(UpgradeError::Cluster(chain(&e))),
     };
-    let me = this_host();
-    let master = same_host(&me, &cluster.master);
-    let state = match journal.load() {
-        Ok(s) => s,
-        Err(e) => return Outcome::Failed(StepError::from_display(e).message),
-    };
-    let intent = Intent::read(&intent_path).ok().flatten();
-
-    if opts.dry_run && (opts.resume || state.as_ref().is_some_and(|s| !s.rolled_back)) {
-        // Never act in a dry run: show what a resume would do.
-        println!("Dry run: nothing is changed. A resume would continue this:");
-        return status(paths, &journal, &intent_path, &events);
-    }
-    if opts.resume {
-        if !master {
-            let removed =
-                intent.is_some() && ganeti_layout::durable::remove_file(&intent_path).is_ok();
-            if state.is_some() {
-                let _ = journal.remove();
-            }
-            return Outcome::NotMaster {
-                removed_intent: removed,
-            };
-        }
-        return match state {
-            None if intent.is_none() => Outcome::NothingPending,
-            None => foreign_intent(intent),
-            Some(s) => resume(paths, opts, &journal, s, &events, interrupted),
-        };
-    }
-
-    // --to
-    let Some(to) = to else {
-        return Outcome::Refused(
-            "precisely one of --to, --resume and --status has to be given".into(),
-        );
-    };
-    if !master {
-        return Outcome::Failed(format!(
-            "this node ({me}) is not the master; run ganeti-upgrade on {}",
-            cluster.master
-        ));
-    }
-    match state {
-        Some(s) if s.header.to == to && !s.rolled_back => {
-            events.message(&format!(
-                "An upgrade to {to} is already in progress; resuming it."
-            ));
-            return resume(paths, opts, &journal, s, &events, interrupted);
-        }
-        Some(s) if !s.rolled_back => {
-            return Outcome::Failed(format!(
-                "an upgrade from {} to {} is in progress; use --resume to finish it first",
-                s.header.from_release, s.header.to
-            ))
-        }
-        _ => {}
-    }
-    if state.is_none() && intent.is_some() {
-        return foreign_intent(intent);
-    }
-    let active = inspect::read_active(paths);
-    let Some(from_dir) = active.version().cloned() else {
-        return Outcome::Failed(format!(
-            "this node has no consistent active version ({} and {}); run ganeti-switch check",
-            paths.host(&paths.active_lib_link()).display(),
-            paths.host(&paths.active_share_link()).display()
-        ));
-    };
-    let transition = match check_transition(from_dir.triple(), to.triple()) {
-        Ok(t) => t,
-        Err(refusal) => {
-            return Outcome::Refused(format!("cannot upgrade from {from_dir} to {to}: {refusal}"))
-        }
-    };
-    let header = Header {
-        format: JOURNAL_FORMAT,
-        id: format!("{:x}{:04x}", now(), std::process::id() & 0xffff),
-        from_release: running_release(paths, &from_dir),
-        from_dir,
-        to,
-        transition,
-        started_at: now(),
-    };
-    let runner = Runner::new(
-        paths,
-        opts.ssh_command.clone(),
-        opts.parallel,
-        !opts.dry_run,
-    )
-    .with_timeout(opts.command_timeout);
-    let mut ctx = Ctx {
-        paths,
-        journal: &journal,
-        runner: &runner,
-        opts,
-        header,
-        facts: Facts::default(),
-        events: &events,
-        current: None,
-        interrupted,
-        verify_failed: None,
-    };
+    let me = exec.this_host();
+    let is_master = same_host(&me, &cluster.master);
     if opts.dry_run {
-        return dry_run(&ctx, &cluster);
+        return dry_run(paths, opts, exec, &journal, &events, &cluster);
     }
+    // The lock first: a run that ends between our reading of the journal
+    // and our locking would leave us acting on a stale state.
     let lock = match NodeLock::try_acquire(paths) {
         Ok(Some(l)) => l,
         Ok(None) => {
-            return Outcome::Failed(format!(
-                "another ganeti-upgrade or ganeti-switch is running on this node ({}); wait for it, or check it with ganeti-upgrade --status",
-                NodeLock::holder(paths)
-            ))
+            return Err(UpgradeError::Busy {
+                holder: NodeLock::holder(paths),
+            })
         }
-        Err(e) => return Outcome::Failed(StepError::from_display(e).message),
+        Err(e) => return Err(UpgradeError::Journal(chain(&e))),
     };
-    if let Err(e) = journal.create(&ctx.header) {
-        return Outcome::Failed(StepError::from_display(e).message);
-    }
-    ctx.runner.log_line(&format!(
-        "upgrade {} from {} ({}) to {} ({})",
-        ctx.header.id,
-        ctx.header.from_dir,
-        ctx.header.from_release,
-        ctx.header.to,
-        steps::transition_name(transition)
-    ));
-    events.message(&format!(
-        "{} of cluster {} from {} ({}) to {}",
-        steps::transition_name(transition),
-        cluster.name,
-        ctx.header.from_dir,
-        ctx.header.from_release,
-        ctx.header.to
-    ));
-    let all = steps::steps_for(transition);
-    let outcome = execute(&mut ctx, &journal, &all, 0, Vec::new(), false);
-    runner.close_connections(&cluster);
-    drop(lock);
-    outcome
-}
-
-fn foreign_intent(intent: Option<Intent>) -> Outcome {
-    let i = intent
-        .map(|i| format!("{} to {}", i.running, i.target))
-        .unwrap_or_default();
-    Outcome::Failed(format!(
-        "an upgrade ({i}) started by gnt-cluster upgrade is pending (intent file without a ganeti-upgrade journal); finish it with: gnt-cluster upgrade --resume"
-    ))
-}
-
-/// Runs `steps[start..]`. `done` lists steps already done before the point
-/// of no return (what a rollback must undo); `past_ponr` says whether the
-/// configuration step has started.
-fn execute(
-    ctx: &mut Ctx<'_>,
-    journal: &Journal,
-    all: &[StepId],
-    start: usize,
-    mut done: Vec<StepId>,
-    mut past_ponr: bool,
-) -> Outcome {
-    let ponr = point_of_no_return(ctx.header.transition);
-    let total = all.len();
-    for (i, &step) in all.iter().enumerate().skip(start) {
-        if !past_ponr && ctx.interrupted() {
-            return rollback(ctx, journal, &done, "interrupted by a signal");
+    let intent = Intent::read(&intent_path).ok().flatten();
+    let state = match journal.load() {
+        Ok(s) => s,
+        // Created but its header never reached the disk: nothing started,
+        // unless an intent file says otherwise.
+        Err(JournalError::Empty { .. }) if intent.is_none() => {
+            journal
+                .remove()
+                .map_err(|e| UpgradeError::Journal(chain(&e)))?;
+            exec.log_line("removed an empty journal (nothing had started)");
+            None
         }
-        hook_wait(ctx.paths, step);
-        if !past_ponr && ctx.interrupted() {
-            return rollback(ctx, journal, &done, "interrupted by a signal");
+        Err(e) => return Err(UpgradeError::Journal(chain(&e))),
+    };
+    let mut run = Run {
+        paths,
+        opts,
+        exec,
+        journal: &journal,
+        events: &events,
+        interrupted,
+        cluster: &cluster,
+    };
+    let result = match &opts.mode {
+        Mode::Resume if !is_master => {
+            // Ganeti's rule: a node that is not the master removes a stale
+            // intent file and stops. Our journal stays: it is the record of
+            // what the upgrade left (filter, drain) for the real master.
+            let removed =
+                intent.is_some() && ganeti_layout::durable::remove_file(&intent_path).is_ok();
+            if state.is_some() {
+                events.message(&format!(
+                    "this node is not the master ({} is); the journal {} stays for the admin to read",
+                    cluster.master,
+                    journal.path().display()
+                ));
+            }
+            Err(UpgradeError::NotMasterResume {
+                removed_intent: removed,
+            })
         }
-        ctx.current = Some(step);
-        ctx.events.step_start(step, i + 1, total);
-        if let Err(e) = journal.append(&Record::Started { step, at: now() }) {
-            let msg = StepError::from_display(e).message;
-            return if past_ponr {
-                Outcome::Failed(resumable(ctx, step, &msg))
+        Mode::Resume => match state {
+            None if intent.is_none() => {
+                run.clean_orphans();
+                Ok(Done::NothingPending)
+            }
+            None => Err(run.foreign_intent(intent)),
+            Some(s) => run.resume(s),
+        },
+        Mode::To(to) => {
+            if !is_master {
+                Err(UpgradeError::NotMaster {
+                    me,
+                    master: cluster.master.clone(),
+                })
             } else {
-                rollback(ctx, journal, &done, &msg)
-            };
+                run.start(to, state, intent)
+            }
         }
-        if step == ponr {
+        Mode::Status => Ok(Done::Shown),
+    };
+    exec.close(&cluster);
+    drop(lock);
+    result
+}
+
+/// One run's fixed surroundings.
+struct Run<'a> {
+    paths: &'a InstallPaths,
+    opts: &'a Options,
+    exec: &'a dyn Exec,
+    journal: &'a Journal,
+    events: &'a Events<'a>,
+    interrupted: &'a AtomicBool,
+    cluster: &'a Cluster,
+}
+
+impl<'a> Run<'a> {
+    fn ctx(&self, header: Header, facts: Facts, started: Vec<StepId>) -> Ctx<'a> {
+        Ctx {
+            paths: self.paths,
+            exec: self.exec,
+            journal: self.journal,
+            opts: self.opts,
+            events: self.events,
+            interrupted: self.interrupted,
+            header,
+            facts,
+            current: None,
+            started,
+            undone: Vec::new(),
+            verify_failed: None,
+        }
+    }
+
+    /// No journal: filters of ours are orphans of a lost journal. Remove
+    /// them (we hold the lock, so no run of ours is under way).
+    fn clean_orphans(&self) {
+        // The header is not read by the filter look-up.
+        let Some(v) = self.exec.active_here() else {
+            return;
+        };
+        let header = Header {
+            format: JOURNAL_FORMAT,
+            id: String::new(),
+            from_release: String::new(),
+            from_dir: v.clone(),
+            to: v,
+            transition: Transition::Same,
+            started_at: 0,
+        };
+        let ctx = self.ctx(header, Facts::default(), Vec::new());
+        let n = steps::orphan_filters(&ctx, true);
+        if n > 0 {
+            ctx.message(&format!(
+                "removed {n} job filter(s) of an earlier ganeti-upgrade whose journal is gone; queued jobs run again"
+            ));
+        }
+    }
+
+    fn foreign_intent(&self, intent: Option<Intent>) -> UpgradeError {
+        // Ganeti's resume would undrain, but never delete our filter.
+        self.clean_orphans();
+        let (running, target) = intent.map(|i| (i.running, i.target)).unwrap_or_default();
+        UpgradeError::ForeignIntent { running, target }
+    }
+
+    /// `--to`.
+    fn start(
+        &mut self,
+        to: &DirVersion,
+        state: Option<State>,
+        intent: Option<Intent>,
+    ) -> Result<Done, UpgradeError> {
+        match state {
+            Some(s) if s.rolled_back => {
+                // A rollback that ended between its last record and the
+                // removal of its files.
+                self.remove_files()?;
+            }
+            Some(s) if s.header.to == *to => {
+                self.events.message(&format!(
+                    "An upgrade to {to} is already in progress; resuming it."
+                ));
+                return self.resume(s);
+            }
+            Some(s) => {
+                return Err(UpgradeError::InProgress {
+                    from: s.header.from_release,
+                    to: s.header.to,
+                })
+            }
+            None => {
+                if intent.is_some() {
+                    return Err(self.foreign_intent(intent));
+                }
+                self.clean_orphans();
+            }
+        }
+        let from_dir = self
+            .exec
+            .active_here()
+            .ok_or_else(|| UpgradeError::NoActiveVersion {
+                lib: self.paths.host(&self.paths.active_lib_link()),
+                share: self.paths.host(&self.paths.active_share_link()),
+            })?;
+        let transition = check_transition(from_dir.triple(), to.triple()).map_err(|refusal| {
+            UpgradeError::Incompatible {
+                from: from_dir.clone(),
+                to: to.clone(),
+                refusal,
+            }
+        })?;
+        let from_release = running_release(self.paths, &from_dir);
+        if let Some(actions) = downgrade_actions(&from_release, transition) {
+            return Err(UpgradeError::DowngradeActions {
+                release: from_release,
+                to: to.clone(),
+                actions,
+            });
+        }
+        let header = Header {
+            format: JOURNAL_FORMAT,
+            id: format!("{:x}{:04x}", now(), std::process::id() & 0xffff),
+            from_release,
+            from_dir,
+            to: to.clone(),
+            transition,
+            started_at: now(),
+        };
+        self.journal
+            .create(&header)
+            .map_err(|e| UpgradeError::Journal(chain(&e)))?;
+        let mut ctx = self.ctx(header, Facts::default(), Vec::new());
+        ctx.exec.log_line(&format!(
+            "upgrade {} from {} ({}) to {} ({})",
+            ctx.header.id,
+            ctx.header.from_dir,
+            ctx.header.from_release,
+            ctx.header.to,
+            steps::transition_name(transition)
+        ));
+        self.events.message(&format!(
+            "{} of cluster {} from {} ({}) to {}",
+            steps::transition_name(transition),
+            self.cluster.name,
+            ctx.header.from_dir,
+            ctx.header.from_release,
+            ctx.header.to
+        ));
+        report_offline(&ctx, self.cluster);
+        execute(&mut ctx, 0, false)
+    }
+
+    /// Removes a finished (rolled-back) upgrade's files: intent first.
+    fn remove_files(&self) -> Result<(), UpgradeError> {
+        ganeti_layout::durable::remove_file(&self.paths.host(&self.paths.intent_file()))
+            .map_err(|e| UpgradeError::Journal(chain(&e)))?;
+        self.journal
+            .remove()
+            .map_err(|e| UpgradeError::Journal(chain(&e)))
+    }
+
+    /// `--resume` (and `--to` of the pending target).
+    fn resume(&mut self, state: State) -> Result<Done, UpgradeError> {
+        let transition = state.header.transition;
+        let all = steps_for(transition);
+        let ponr = point_of_no_return(transition);
+        let point = resume_point(&state, config_at(self.paths, &state.header), &all, ponr);
+        if point == ResumePoint::Cleanup {
+            self.remove_files()?;
+            return Ok(Done::NothingPending);
+        }
+        let mut ctx = self.ctx(
+            state.header.clone(),
+            state.facts.clone(),
+            state.started.clone(),
+        );
+        confirm_master(&ctx, self.cluster)?;
+        ctx.message(&format!(
+            "resuming the {} from {} to {} (journal {})",
+            steps::transition_name(transition),
+            state.header.from_release,
+            state.header.to,
+            self.journal.path().display()
+        ));
+        ctx.exec
+            .log_line(&format!("resume of upgrade {}: {point:?}", state.header.id));
+        report_offline(&ctx, self.cluster);
+        let index = |s: StepId| all.iter().position(|x| *x == s).unwrap_or(all.len());
+        match point {
+            ResumePoint::Cleanup => Ok(Done::NothingPending),
+            ResumePoint::FinishRollback => {
+                match rollback(&mut ctx, "finishing the interrupted rollback") {
+                    UpgradeError::RolledBack { from, .. } => {
+                        ctx.message(&format!(
+                            "the interrupted rollback is finished; the cluster runs {from} again"
+                        ));
+                        Ok(Done::RollbackFinished { from })
+                    }
+                    other => Err(other),
+                }
+            }
+            ResumePoint::StartOver => execute(&mut ctx, 0, false),
+            ResumePoint::Redo { prepare, from } => {
+                if !prepare.is_empty() {
+                    ctx.message(&format!(
+                        "bringing the cluster back to {} before redoing the steps",
+                        ctx.header.from_dir
+                    ));
+                }
+                for step in prepare {
+                    if let Some(undo) = step.step().undo {
+                        ctx.current = Some(step);
+                        if let Err(e) = undo(&mut ctx) {
+                            let reason = format!(
+                                "cannot bring the cluster back to {} (undo {}): {e}",
+                                ctx.header.from_dir,
+                                step.as_str()
+                            );
+                            return Err(rollback(&mut ctx, &reason));
+                        }
+                        ctx.undone.push(step);
+                    }
+                }
+                ctx.undone.clear();
+                execute(&mut ctx, index(from), false)
+            }
+            ResumePoint::Forward { from, stop_daemons } => {
+                if stop_daemons {
+                    ctx.message(
+                        "the configuration change has started: stopping every daemon (a reboot may have started some), then going on",
+                    );
+                    let c = ctx.cluster().map_err(|e| pending(&ctx, from, &e))?;
+                    ctx.on_nodes(&c, &c.online, &|_| ctx.daemon_util("stop-all"))
+                        .map_err(|e| pending(&ctx, StepId::StopDaemons, &e))?;
+                } else if !state.is_done(StepId::UnpauseWatcher) {
+                    // Best effort: a pause of 6 h may have run out meanwhile.
+                    if let Err(e) = steps::repause_watcher(&mut ctx) {
+                        ctx.message(&format!("cannot pause the watcher again: {e}"));
+                    }
+                }
+                execute(&mut ctx, index(from), true)
+            }
+        }
+    }
+}
+
+fn pending(ctx: &Ctx<'_>, step: StepId, e: &StepError) -> UpgradeError {
+    UpgradeError::Pending {
+        step: step.as_str(),
+        to: ctx.header.to.clone(),
+        message: e.to_string(),
+    }
+}
+
+/// Offline nodes are left out of the upgrade; they come back on the old
+/// version unless switched before `gnt-node modify -O no`.
+fn report_offline(ctx: &Ctx<'_>, c: &Cluster) {
+    if !c.offline.is_empty() {
+        ctx.message(&format!(
+            "offline nodes are left out: {}; before bringing one back online, run on it: {} to {}",
+            c.offline.join(", "),
+            ctx.opts.switch_command,
+            ctx.header.to
+        ));
+    }
+}
+
+/// Runs `all[start..]`; `past_ponr`: the configuration step has started.
+fn execute(ctx: &mut Ctx<'_>, start: usize, mut past_ponr: bool) -> Result<Done, UpgradeError> {
+    let all = steps_for(ctx.header.transition);
+    let total = all.len();
+    for (i, &id) in all.iter().enumerate().skip(start) {
+        let step = id.step();
+        ctx.exec.checkpoint(Checkpoint::BeforeStep(id));
+        if !past_ponr && ctx.interrupted() {
+            return Err(rollback(ctx, "interrupted by a signal"));
+        }
+        ctx.current = Some(id);
+        ctx.events.step_start(id, step.title, i + 1, total);
+        if let Err(e) = ctx.record(&Record::Started {
+            step: id,
+            at: now(),
+        }) {
+            let e = StepError::io(e);
+            return Err(if past_ponr {
+                pending(ctx, id, &e)
+            } else {
+                rollback(ctx, &format!("{}: {e}", id.as_str()))
+            });
+        }
+        if !ctx.started.contains(&id) {
+            ctx.started.push(id);
+        }
+        if step.point_of_no_return {
             past_ponr = true;
             if ctx.interrupted() {
+                ctx.interrupted.store(false, Ordering::SeqCst);
                 ctx.message("ignoring the signal: the configuration change has started, the upgrade goes on to the end");
             }
         }
-        if env::matches(env::CRASH_IN, step.as_str()) {
-            env::kill_self();
-        }
-        ctx.runner
-            .log_line(&format!("step {} started", step.as_str()));
-        match steps::run(ctx, step) {
+        ctx.exec.checkpoint(Checkpoint::Started(id));
+        ctx.exec.log_line(&format!("step {} started", id.as_str()));
+        match (step.run)(ctx) {
             Ok(facts) => {
                 ctx.facts.merge(&facts);
-                ctx.events.step_end(step, true, "");
-                if step == StepId::Finish {
-                    if let Err(e) = journal.remove() {
-                        return Outcome::Failed(StepError::from_display(e).message);
+                ctx.events.step_end(id, true, "");
+                // Finish removed the journal: nothing more to record.
+                if id != StepId::Finish {
+                    if let Err(e) = ctx.record(&Record::Done {
+                        step: id,
+                        at: now(),
+                        facts,
+                    }) {
+                        let e = StepError::io(e);
+                        return Err(if past_ponr {
+                            pending(ctx, id, &e)
+                        } else {
+                            rollback(ctx, &format!("{}: {e}", id.as_str()))
+                        });
                     }
-                } else if let Err(e) = journal.append(&Record::Done {
-                    step,
-                    at: now(),
-                    facts,
-                }) {
-                    let msg = StepError::from_display(e).message;
-                    return if past_ponr {
-                        Outcome::Failed(resumable(ctx, step, &msg))
-                    } else {
-                        rollback(ctx, journal, &done, &msg)
-                    };
                 }
-                if !past_ponr {
-                    done.push(step);
-                }
-                if env::matches(env::CRASH_AT, step.as_str()) {
-                    env::kill_self();
-                }
+                ctx.exec.checkpoint(Checkpoint::Done(id));
             }
             Err(e) => {
-                ctx.events.step_end(step, false, &e.message);
-                ctx.runner
-                    .log_line(&format!("step {} failed: {}", step.as_str(), e.message));
+                ctx.events.step_end(id, false, &e.to_string());
+                ctx.exec
+                    .log_line(&format!("step {} failed: {e}", id.as_str()));
                 // cfgupgrade writes the configuration atomically: if it failed
                 // and the configuration is still at the old version, nothing
                 // was changed and going back is safer than staying stopped.
-                if step == ponr && config_unchanged(ctx) {
+                if step.point_of_no_return && config_unchanged(ctx) {
                     let reason = format!(
-                        "{} failed and left the configuration unchanged: {}",
-                        step.as_str(),
-                        e.message
+                        "{} failed and left the configuration unchanged: {e}",
+                        id.as_str()
                     );
-                    return rollback(ctx, journal, &done, &reason);
+                    return Err(rollback(ctx, &reason));
                 }
                 if past_ponr {
-                    return Outcome::Failed(resumable(ctx, step, &e.message));
+                    return Err(pending(ctx, id, &e));
                 }
-                return rollback(
-                    ctx,
-                    journal,
-                    &done,
-                    &format!("{} failed: {}", step.as_str(), e.message),
-                );
+                return Err(rollback(ctx, &format!("{} failed: {e}", id.as_str())));
             }
         }
-        if past_ponr && ctx.interrupted() && step != StepId::Finish {
+        if past_ponr && ctx.interrupted() && id != StepId::Finish {
             // Past the point of no return the signal is noted and ignored.
             ctx.interrupted.store(false, Ordering::SeqCst);
             ctx.message(
@@ -546,324 +592,356 @@ fn execute(
         }
     }
     match ctx.verify_failed.take() {
-        Some(errors) => Outcome::VerifyErrors(errors),
-        None => Outcome::Done,
+        Some(errors) => Err(UpgradeError::VerifyErrors(errors)),
+        None => Ok(Done::Upgraded {
+            to: ctx.header.to.clone(),
+        }),
     }
 }
 
 /// Is `config.data` still at the version the upgrade started from?
 fn config_unchanged(ctx: &Ctx<'_>) -> bool {
-    let path = ctx.paths.host(&ctx.paths.datadir().join("config.data"));
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return false;
-    };
-    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return false;
-    };
-    let Some(found) = json.get("version").and_then(serde_json::Value::as_u64) else {
-        return false;
-    };
     let from = ctx.header.from_dir.triple();
-    ganeti_layout::ConfigVersion::from_int(found).is_ok_and(|v| {
+    config_version(ctx.paths).is_some_and(|v| {
         let t = v.triple();
         (t.major, t.minor) == (from.major, from.minor)
     })
 }
 
-fn resumable(ctx: &Ctx<'_>, step: StepId, message: &str) -> String {
-    format!(
-        "step {} failed after the configuration change: {message}\nThe upgrade to {} is still pending (the intent file and the journal are kept). Fix the cause, then run: ganeti-upgrade --resume",
-        step.as_str(),
-        ctx.header.to
-    )
-}
-
-/// Undoes the done steps in reverse; the upgrade is then over.
-fn rollback(ctx: &mut Ctx<'_>, journal: &Journal, done: &[StepId], reason: &str) -> Outcome {
+/// Undoes every step that started before the point of no return, in
+/// reverse; then, only if all succeeded, removes the intent file and the
+/// journal. Signals are ignored meanwhile (SIGKILL and `--resume` still
+/// work). The error says what is true.
+fn rollback(ctx: &mut Ctx<'_>, reason: &str) -> UpgradeError {
     ctx.message(&format!("rolling back: {reason}"));
-    if let Err(e) = journal.append(&Record::RollingBack { at: now() }) {
-        let msg = StepError::from_display(e).message;
-        ctx.message(&format!("cannot record the rollback in the journal: {msg}"));
+    if let Err(e) = ctx.record(&Record::RollingBack { at: now() }) {
+        ctx.message(&format!(
+            "cannot record the rollback in the journal: {}",
+            chain(&e)
+        ));
     }
+    let all = steps_for(ctx.header.transition);
+    let ponr = point_of_no_return(ctx.header.transition);
+    let mut undo: Vec<StepId> = all
+        .iter()
+        .take_while(|s| **s != ponr)
+        .filter(|s| ctx.started.contains(s))
+        .copied()
+        .collect();
+    undo.reverse();
+    ctx.undone.clear();
     let mut failures = Vec::new();
-    for &step in done.iter().rev() {
-        ctx.current = Some(step);
-        if let Err(e) = steps::undo(ctx, step) {
-            failures.push(format!("undo {}: {}", step.as_str(), e.message));
+    for id in undo {
+        let Some(undo) = id.step().undo else {
+            continue;
+        };
+        ctx.exec.checkpoint(Checkpoint::Undo(id));
+        ctx.current = Some(id);
+        match undo(ctx) {
+            Ok(()) => ctx.undone.push(id),
+            Err(e) => failures.push(format!("undo {}: {e}", id.as_str())),
         }
     }
-    if failures.is_empty() {
-        let _ = journal.append(&Record::RolledBack { at: now() });
-        let _ = journal.remove();
-        let _ = ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file()));
-        let backup = ctx
+    ctx.interrupted.store(false, Ordering::SeqCst);
+    if !failures.is_empty() {
+        return UpgradeError::RollbackIncomplete {
+            reason: reason.to_string(),
+            failures,
+        };
+    }
+    let finished = ctx
+        .record(&Record::RolledBack { at: now() })
+        .map_err(|e| chain(&e))
+        .and_then(|()| {
+            ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file()))
+                .map_err(|e| chain(&e))
+        })
+        .and_then(|()| ctx.journal.remove().map_err(|e| chain(&e)));
+    if let Err(e) = finished {
+        return UpgradeError::RollbackIncomplete {
+            reason: reason.to_string(),
+            failures: vec![format!("removing the intent file and the journal: {e}")],
+        };
+    }
+    UpgradeError::RolledBack {
+        reason: reason.to_string(),
+        from: ctx.header.from_dir.clone(),
+        backup: ctx
             .facts
             .backup
             .as_ref()
             .map(|b| format!(" (the backup {} is kept)", b.display()))
-            .unwrap_or_default();
-        Outcome::Failed(format!(
-            "{reason}\nEverything done so far was rolled back; the cluster still runs {}{backup}.",
-            ctx.header.from_dir
-        ))
-    } else {
-        Outcome::Failed(format!(
-            "{reason}\nThe rollback did not complete:\n  {}\nThe journal is kept; fix the cause and run ganeti-upgrade --resume to finish the rollback.",
-            failures.join("\n  ")
-        ))
+            .unwrap_or_default(),
     }
 }
 
 /// Confirms mastership as the design asks: a majority of the online nodes
 /// must name this node in their ssconf_master_node.
-fn confirm_master(ctx: &Ctx<'_>, c: &Cluster) -> Result<(), String> {
+fn confirm_master(ctx: &Ctx<'_>, c: &Cluster) -> Result<(), UpgradeError> {
     let file = ctx
         .paths
         .datadir()
         .join("ssconf_master_node")
         .display()
         .to_string();
-    let others = c.others();
-    let results = ctx
-        .runner
-        .fan_out(c, &others, &|_| vec!["cat".into(), file.clone()]);
+    let results = ctx.exec.fan_out(
+        c,
+        &c.others(),
+        &|_| vec!["cat".into(), file.clone()],
+        &|_| {},
+    );
     let votes = 1 + results
         .iter()
         .filter(|r| r.ok() && r.stdout.trim() == c.master)
         .count();
     if votes * 2 > c.online.len() {
-        Ok(())
-    } else {
-        Err(format!(
-            "only {votes} of {} online nodes confirm {} as the master; not resuming\nhint: check ssconf on the nodes (gnt-cluster master-failover, or fix the network), then run --resume again",
-            c.online.len(),
-            c.master
-        ))
+        return Ok(());
     }
+    let others: Vec<String> = results
+        .iter()
+        .filter(|r| r.ok() && r.stdout.trim() != c.master)
+        .map(|r| format!("{} names {}", r.node, r.stdout.trim()))
+        .chain(
+            results
+                .iter()
+                .filter(|r| !r.ok())
+                .map(|r| format!("{} did not answer", r.node)),
+        )
+        .collect();
+    Err(UpgradeError::MasterNotConfirmed {
+        votes,
+        online: c.online.len(),
+        master: c.master.clone(),
+        detail: if others.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", others.join("; "))
+        },
+    })
 }
 
-fn resume(
+fn dry_run(
     paths: &InstallPaths,
     opts: &Options,
+    exec: &dyn Exec,
     journal: &Journal,
-    state: State,
-    events: &Events,
-    interrupted: Arc<AtomicBool>,
-) -> Outcome {
-    if state.rolled_back {
-        let _ = ganeti_layout::durable::remove_file(&paths.host(&paths.intent_file()));
-        let _ = journal.remove();
-        return Outcome::NothingPending;
-    }
-    let lock = match NodeLock::try_acquire(paths) {
-        Ok(Some(l)) => l,
-        Ok(None) => {
-            return Outcome::Failed(format!(
-                "another ganeti-upgrade or ganeti-switch is running on this node ({})",
-                NodeLock::holder(paths)
-            ))
+    events: &Events<'_>,
+    cluster: &Cluster,
+) -> Result<Done, UpgradeError> {
+    let pending = journal.load().ok().flatten().filter(|s| !s.rolled_back);
+    let to = match (&opts.mode, &pending) {
+        (Mode::Resume, _) | (Mode::To(_), Some(_)) => {
+            // Never act in a dry run: show what a resume would do.
+            events.plain("Dry run: nothing is changed. A resume would continue this:");
+            return status(paths, exec, opts, journal, events);
         }
-        Err(e) => return Outcome::Failed(StepError::from_display(e).message),
+        (Mode::To(to), None) => to.clone(),
+        (Mode::Status, _) => return Ok(Done::Shown),
     };
-    let runner = Runner::new(paths, opts.ssh_command.clone(), opts.parallel, true)
-        .with_timeout(opts.command_timeout);
-    let mut ctx = Ctx {
+    let from_dir = exec
+        .active_here()
+        .ok_or_else(|| UpgradeError::NoActiveVersion {
+            lib: paths.host(&paths.active_lib_link()),
+            share: paths.host(&paths.active_share_link()),
+        })?;
+    let transition = check_transition(from_dir.triple(), to.triple()).map_err(|refusal| {
+        UpgradeError::Incompatible {
+            from: from_dir.clone(),
+            to: to.clone(),
+            refusal,
+        }
+    })?;
+    let from_release = running_release(paths, &from_dir);
+    if let Some(actions) = downgrade_actions(&from_release, transition) {
+        return Err(UpgradeError::DowngradeActions {
+            release: from_release,
+            to,
+            actions,
+        });
+    }
+    let never = AtomicBool::new(false);
+    let ctx = Ctx {
         paths,
+        exec,
         journal,
-        runner: &runner,
         opts,
-        header: state.header.clone(),
-        facts: state.facts.clone(),
         events,
+        interrupted: &never,
+        header: Header {
+            format: JOURNAL_FORMAT,
+            id: "ID".into(),
+            from_release,
+            from_dir,
+            to,
+            transition,
+            started_at: now(),
+        },
+        facts: Facts::default(),
         current: None,
-        interrupted,
+        started: Vec::new(),
+        undone: Vec::new(),
         verify_failed: None,
     };
-    let cluster = match ctx.cluster() {
-        Ok(c) => c,
-        Err(e) => return Outcome::Failed(e.message),
-    };
-    if let Err(e) = confirm_master(&ctx, &cluster) {
-        return Outcome::Failed(e);
+    let all = steps_for(transition);
+    let ponr = point_of_no_return(transition);
+    if events.json {
+        for (i, id) in all.iter().enumerate() {
+            let step = id.step();
+            events.document(serde_json::json!({"event": "plan-step", "index": i + 1, "step": id, "title": step.title, "commands": (step.plan)(&ctx, cluster), "point_of_no_return": *id == ponr}));
+        }
+        return Ok(Done::Shown);
     }
-    let all = steps::steps_for(state.header.transition);
-    let ponr = point_of_no_return(state.header.transition);
-    let ponr_index = all.iter().position(|s| *s == ponr).unwrap_or(all.len());
-    ctx.message(&format!(
-        "resuming the {} from {} to {} (journal {})",
-        steps::transition_name(state.header.transition),
-        state.header.from_release,
-        state.header.to,
-        journal.path().display()
+    events.plain(&format!(
+        "Dry run: {} of cluster {} from {} ({}) to {}; online nodes: {} (master {} last); nothing is changed.",
+        steps::transition_name(transition),
+        cluster.name,
+        ctx.header.from_dir,
+        ctx.header.from_release,
+        ctx.header.to,
+        cluster.online.join(", "),
+        cluster.master
     ));
-    runner.log_line(&format!("resume of upgrade {}", state.header.id));
-    let outcome = if state.rolling_back && !state.has_started(ponr) {
-        // A rollback was interrupted or failed: finish it, in reverse.
-        let done: Vec<StepId> = all
-            .iter()
-            .copied()
-            .filter(|s| state.is_done(*s) || (*s == StepId::SwitchVersion && state.has_started(*s)))
-            .collect();
-        match rollback(
-            &mut ctx,
-            journal,
-            &done,
-            "finishing the interrupted rollback",
-        ) {
-            // The rollback is what was pending; it is now complete.
-            Outcome::Failed(_) if !journal.exists() => {
-                ctx.message(&format!(
-                    "the interrupted rollback is finished; the cluster runs {}",
-                    ctx.header.from_dir
-                ));
-                Outcome::Done
+    if !cluster.offline.is_empty() {
+        events.plain(&format!(
+            "Offline nodes, left out: {}",
+            cluster.offline.join(", ")
+        ));
+    }
+    for (i, id) in all.iter().enumerate() {
+        let step = id.step();
+        events.plain(&format!(
+            "{:>2}. {} [{}]{}",
+            i + 1,
+            step.title,
+            id.as_str(),
+            if *id == ponr {
+                "  <- point of no return"
+            } else {
+                ""
             }
-            other => other,
-        }
-    } else if state.has_started(ponr) {
-        // After the configuration change: daemons may have been started by a
-        // reboot; stop them all, then redo everything after the change.
-        ctx.message(
-            "the configuration change had started: stopping all daemons, then continuing after it",
-        );
-        if let Err(e) = ctx.on_nodes(&cluster, &cluster.online, &|_| ctx.daemon_util("stop-all")) {
-            return Outcome::Failed(resumable(&ctx, StepId::StopDaemons, &e.message));
-        }
-        let start = if state.is_done(ponr) {
-            ponr_index + 1
-        } else {
-            ponr_index
-        };
-        execute(&mut ctx, journal, &all, start, Vec::new(), true)
-    } else if !state.is_done(StepId::WriteIntent) {
-        // Nothing changed yet: start over.
-        execute(&mut ctx, journal, &all, 0, Vec::new(), false)
-    } else {
-        // Before the configuration change: back to a defined state (the old
-        // version active and running), then redo from after the intent file.
-        if state.has_started(StepId::SwitchVersion) {
-            let from = ctx.header.from_dir.clone();
-            ctx.message(&format!(
-                "switching back to {from} before redoing the steps"
-            ));
-            if let Err(e) = steps::undo(&mut ctx, StepId::SwitchVersion) {
-                return Outcome::Failed(format!("cannot switch back to {from}: {}\nRun ganeti-upgrade --resume again once the nodes are reachable.", e.message));
-            }
-        }
-        let c = cluster.clone();
-        for ran in runner.fan_out(&c, &c.online, &|_| ctx.daemon_util("start-all")) {
-            ctx.node_event(&ran);
-        }
-        let start = all
-            .iter()
-            .position(|s| *s == StepId::StopNewWork)
-            .unwrap_or(0);
-        let done = vec![StepId::VerifyInstalled, StepId::WriteIntent];
-        execute(&mut ctx, journal, &all, start, done, false)
-    };
-    runner.close_connections(&cluster);
-    drop(lock);
-    outcome
-}
-
-fn dry_run(ctx: &Ctx<'_>, cluster: &Cluster) -> Outcome {
-    let all = steps::steps_for(ctx.header.transition);
-    let ponr = point_of_no_return(ctx.header.transition);
-    if ctx.events.json {
-        for (i, step) in all.iter().enumerate() {
-            println!(
-                "{}",
-                serde_json::json!({"event": "plan-step", "index": i + 1, "step": step, "title": step.title(), "commands": steps::describe(ctx, *step, cluster), "point_of_no_return": *step == ponr})
-            );
-        }
-    } else {
-        println!(
-            "Dry run: {} of cluster {} from {} ({}) to {}; online nodes: {} (master {} last); nothing is changed.",
-            steps::transition_name(ctx.header.transition),
-            cluster.name,
-            ctx.header.from_dir,
-            ctx.header.from_release,
-            ctx.header.to,
-            cluster.online.join(", "),
-            cluster.master
-        );
-        for (i, step) in all.iter().enumerate() {
-            println!(
-                "{:>2}. {} [{}]{}",
-                i + 1,
-                step.title(),
-                step.as_str(),
-                if *step == ponr {
-                    "  <- point of no return"
-                } else {
-                    ""
-                }
-            );
-            for line in steps::describe(ctx, *step, cluster) {
-                println!("      {line}");
-            }
+        ));
+        for line in (step.plan)(&ctx, cluster) {
+            events.plain(&format!("      {line}"));
         }
     }
-    Outcome::Done
+    Ok(Done::Shown)
 }
 
+/// `--status`: one JSON document, or text. Reads only.
 fn status(
     paths: &InstallPaths,
+    exec: &dyn Exec,
+    opts: &Options,
     journal: &Journal,
-    intent_path: &std::path::Path,
-    events: &Events,
-) -> Outcome {
-    let intent = Intent::read(intent_path).ok().flatten();
+    events: &Events<'_>,
+) -> Result<Done, UpgradeError> {
+    let intent = Intent::read(&paths.host(&paths.intent_file()))
+        .ok()
+        .flatten();
     let state = journal.load();
-    let active = inspect::read_active(paths);
-    if events.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "active": active.version(),
-                "intent": intent,
-                "journal": state.as_ref().ok().cloned().flatten(),
-                "lock_holder": NodeLock::holder(paths),
-            })
-        );
-        return Outcome::Done;
+    let active = exec.active_here();
+    // Only a held lock has a holder worth naming.
+    let lock_holder = match NodeLock::try_acquire(paths) {
+        Ok(Some(_free)) => None,
+        Ok(None) => Some(NodeLock::holder(paths)),
+        Err(_) => None,
+    };
+    let cluster = Cluster::read(paths).ok();
+    let offline = cluster.map(|c| c.offline).unwrap_or_default();
+    if opts.json {
+        let journal_json = match &state {
+            Ok(Some(s)) => {
+                let all = steps_for(s.header.transition);
+                serde_json::json!({
+                    "id": s.header.id,
+                    "from": s.header.from_dir,
+                    "from_release": s.header.from_release,
+                    "to": s.header.to,
+                    "transition": s.header.transition,
+                    "started_at": format_date(s.header.started_at),
+                    "rolling_back": s.rolling_back,
+                    "rolled_back": s.rolled_back,
+                    "steps": all.iter().map(|id| serde_json::json!({
+                        "step": id,
+                        "state": if s.is_done(*id) { "done" } else if s.has_started(*id) { "started" } else { "pending" },
+                    })).collect::<Vec<_>>(),
+                    "facts": s.facts,
+                })
+            }
+            Ok(None) => serde_json::Value::Null,
+            Err(e) => serde_json::json!({"error": chain(e)}),
+        };
+        events.document(serde_json::json!({
+            "active": active,
+            "intent": intent,
+            "journal": journal_json,
+            "lock_holder": lock_holder,
+            "offline_nodes": offline,
+        }));
+        return Ok(Done::Shown);
     }
-    println!(
+    events.plain(&format!(
         "active version: {}",
         active
-            .version()
-            .map(ToString::to_string)
+            .map(|v| v.to_string())
             .unwrap_or_else(|| "none or inconsistent".into())
-    );
+    ));
+    if let Some(holder) = &lock_holder {
+        events.plain(&format!("running now: {holder}"));
+    }
+    if !offline.is_empty() {
+        events.plain(&format!("offline nodes: {}", offline.join(", ")));
+    }
     match (&state, &intent) {
-        (Ok(None), None) => println!("no upgrade pending"),
-        (Ok(None), Some(i)) => println!(
+        (Ok(None), None) => events.plain("no upgrade pending"),
+        (Ok(None), Some(i)) => events.plain(&format!(
             "an upgrade started by gnt-cluster upgrade is pending: {} to {} (pid {})",
             i.running, i.target, i.pid
-        ),
+        )),
+        (Ok(Some(s)), _) if s.rolled_back => events
+            .plain("an upgrade was rolled back; its journal is left (the next run removes it)"),
         (Ok(Some(s)), _) => {
-            println!(
-                "upgrade {} pending: {} ({}) to {}, started at {}",
+            events.plain(&format!(
+                "upgrade {} pending{}: {} ({}) to {}, started at {}",
                 s.header.id,
+                if s.rolling_back { " as a rollback" } else { "" },
                 s.header.from_dir,
                 s.header.from_release,
                 s.header.to,
-                s.header.started_at
-            );
-            let all = steps::steps_for(s.header.transition);
-            for step in all {
-                let mark = if s.is_done(step) {
+                format_date(s.header.started_at)
+            ));
+            for id in steps_for(s.header.transition) {
+                let mark = if s.is_done(id) {
                     "done"
-                } else if s.has_started(step) {
+                } else if s.has_started(id) {
                     "started"
                 } else {
                     ""
                 };
-                println!("  {:<22} {mark}", step.as_str());
+                events.plain(&format!("  {:<22} {mark}", id.as_str()));
             }
-            println!("continue it with: ganeti-upgrade --resume");
+            events.plain("continue it with: ganeti-upgrade --resume");
         }
-        (Err(e), _) => println!("{e}"),
+        (Err(e), _) => events.plain(&chain(e)),
     }
-    Outcome::Done
+    Ok(Done::Shown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downgrades_with_version_specific_actions_are_known() {
+        let d = Transition::Downgrade;
+        assert!(downgrade_actions("2.13.3", d).is_some());
+        assert!(downgrade_actions("2.12.5", d).is_some());
+        assert!(downgrade_actions("2.12.6", d).is_some());
+        assert!(downgrade_actions("2.11.0", d).is_some());
+        assert!(downgrade_actions("2.11.8", d).is_some());
+        assert_eq!(downgrade_actions("2.12.4", d), None);
+        assert_eq!(downgrade_actions("2.13.2", d), None);
+        assert_eq!(downgrade_actions("3.1.0", d), None);
+        assert_eq!(downgrade_actions("2.13.3", Transition::Upgrade), None);
+    }
 }

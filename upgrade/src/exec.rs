@@ -9,6 +9,7 @@
 //! reaches only `ganeti-upgrade`, which decides (rollback or carry on).
 
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -19,7 +20,11 @@ use rustix::process::{kill_process_group, Pid, Signal};
 
 use ganeti_layout::InstallPaths;
 
+use ganeti_layout::DirVersion;
+use ganeti_switch::SwitchOptions;
+
 use crate::cluster::Cluster;
+use crate::steps::StepId;
 
 /// A command's result, with everything needed to report it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -72,6 +77,75 @@ pub fn join_argv(argv: &[String]) -> String {
         .map(|a| shell_quote(a))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A point in the run where a test may act (wait, be killed, be
+/// signalled). The real executor implements the `GANETI_UPGRADE_*` hooks of
+/// [`crate::env`] here; the model check kills or signals itself here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// Before a step is recorded as started (and before the signal check).
+    BeforeStep(StepId),
+    /// The step is recorded as started and about to act.
+    Started(StepId),
+    /// The step is recorded as done.
+    Done(StepId),
+    /// A rollback is about to undo this step.
+    Undo(StepId),
+}
+
+/// Everything the upgrade does to nodes, behind one trait: commands on the
+/// master and over ssh, the master's own switch, and the test hooks. The
+/// engine and the steps see only this, so the model check runs them against
+/// a scripted cluster in-process (`tests/model_check.rs`).
+pub trait Exec: Sync {
+    /// This host's name as Ganeti compares it with `ssconf_master_node`.
+    fn this_host(&self) -> String;
+    /// Whether we may change the node (root).
+    fn is_root(&self) -> bool;
+    /// Runs argv on this node (no shell).
+    fn local(&self, node: &str, argv: &[String]) -> Ran;
+    /// Runs argv on `node`: locally on the master, over ssh elsewhere.
+    fn on_node(&self, cluster: &Cluster, node: &str, argv: &[String]) -> Ran;
+    /// Runs `argv_for(node)` on every node given, the master last and after
+    /// all the others; `each` sees every result the moment it arrives.
+    /// Results come in the order of `nodes`, the master last.
+    fn fan_out(
+        &self,
+        cluster: &Cluster,
+        nodes: &[String],
+        argv_for: &(dyn Fn(&str) -> Vec<String> + Sync),
+        each: &(dyn Fn(&Ran) + Sync),
+    ) -> Vec<Ran> {
+        let mut out = Vec::new();
+        for node in nodes.iter().filter(|n| **n != cluster.master) {
+            let ran = self.on_node(cluster, node, &argv_for(node));
+            each(&ran);
+            out.push(ran);
+        }
+        if nodes.contains(&cluster.master) {
+            let ran = self.on_node(cluster, &cluster.master, &argv_for(&cluster.master));
+            each(&ran);
+            out.push(ran);
+        }
+        out
+    }
+    /// Switches this node (the caller holds its node lock); `Ok(true)` if
+    /// the links changed, `Ok(false)` if `to` was already active.
+    fn switch_here(&self, to: &DirVersion) -> Result<bool, String>;
+    /// What is missing of `to` on this node (empty: completely installed).
+    fn missing_here(&self, to: &DirVersion) -> Result<Vec<String>, String>;
+    /// The version this node's `${sysconfdir}/ganeti/{lib,share}` name, if
+    /// they agree.
+    fn active_here(&self) -> Option<DirVersion>;
+    /// luxid's query socket, where LUXI may be tried.
+    fn luxi_socket(&self) -> Option<PathBuf>;
+    /// A line for commands.log.
+    fn log_line(&self, line: &str);
+    /// A test hook point.
+    fn checkpoint(&self, _point: Checkpoint) {}
+    /// Ends shared connections (best effort).
+    fn close(&self, _cluster: &Cluster) {}
 }
 
 pub struct Runner {
@@ -218,6 +292,9 @@ fn run_bounded(mut cmd: Command, timeout: Option<Duration>) -> std::io::Result<O
 }
 
 impl Runner {
+    /// `log`: append every command to `${localstatedir}/log/ganeti/commands.log`
+    /// (opened without following a symlink: the directory is writable by
+    /// Ganeti's daemon group).
     pub fn new(paths: &InstallPaths, ssh: Vec<String>, parallel: usize, log: bool) -> Runner {
         let file = log.then(|| {
             let dir = paths.host(&paths.logdir());
@@ -225,6 +302,8 @@ impl Runner {
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o640)
+                .custom_flags(libc_o_nofollow())
                 .open(dir.join("commands.log"))
                 .ok()
         });
@@ -240,19 +319,6 @@ impl Runner {
     pub fn with_timeout(mut self, timeout: Option<Duration>) -> Runner {
         self.timeout = timeout;
         self
-    }
-
-    pub fn log_line(&self, line: &str) {
-        if let Ok(mut guard) = self.log.lock() {
-            if let Some(f) = guard.as_mut() {
-                let _ = writeln!(
-                    f,
-                    "{} ganeti-upgrade[{}]: {line}",
-                    crate::journal::now(),
-                    std::process::id()
-                );
-            }
-        }
     }
 
     fn finish(
@@ -295,23 +361,27 @@ impl Runner {
         ran
     }
 
-    /// Runs argv on this node (no shell).
-    pub fn local(&self, node: &str, argv: &[String]) -> Ran {
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..]);
-        let started = Instant::now();
-        self.finish(
-            node,
-            join_argv(argv),
-            started,
-            run_bounded(cmd, self.timeout),
-        )
+    /// The directory of the shared ssh connections' sockets: root's own,
+    /// mode 0700 (an ssh mux client trusts whatever listens on its
+    /// ControlPath, so it must not live in Ganeti's group-writable run
+    /// directory). `None` if it cannot be made safe: no connection sharing.
+    fn control_dir(&self) -> Option<PathBuf> {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        let dir = self
+            .paths
+            .host(&self.paths.localstatedir().join("run/ganeti-upgrade"));
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir);
+        let meta = std::fs::symlink_metadata(&dir).ok()?;
+        let ours = meta.uid() == rustix::process::geteuid().as_raw();
+        (meta.is_dir() && ours && meta.permissions().mode() & 0o077 == 0).then_some(dir)
     }
 
     /// The ssh command line Ganeti uses, plus connection reuse.
     pub fn ssh_argv(&self, cluster: &Cluster, node: &str, command: &str) -> Vec<String> {
         let known_hosts = self.paths.datadir().join("known_hosts");
-        let control = self.paths.rundir().join("ssh-upgrade-%C");
         let mut argv = self.ssh.clone();
         argv.extend([
             "-oEscapeChar=none".to_string(),
@@ -324,12 +394,19 @@ impl Runner {
             "-q".into(),
             "-oBatchMode=yes".into(),
             "-oStrictHostKeyChecking=yes".into(),
-            "-oControlMaster=auto".into(),
-            format!("-oControlPath={}", control.display()),
-            "-oControlPersist=120".into(),
+        ]);
+        match self.control_dir() {
+            Some(dir) => argv.extend([
+                "-oControlMaster=auto".to_string(),
+                format!("-oControlPath={}", dir.join("ssh-%C").display()),
+                "-oControlPersist=120".into(),
+            ]),
+            None => argv.push("-oControlMaster=no".into()),
+        }
+        argv.extend([
             // A node that goes away is noticed within 30 s, even on a
             // reused connection.
-            "-oServerAliveInterval=10".into(),
+            "-oServerAliveInterval=10".to_string(),
             "-oServerAliveCountMax=3".into(),
             cluster.ip_flag.into(),
             format!("root@{node}"),
@@ -338,8 +415,49 @@ impl Runner {
         argv
     }
 
-    /// Runs argv on `node`: locally on the master, over ssh elsewhere.
-    pub fn on_node(&self, cluster: &Cluster, node: &str, argv: &[String]) -> Ran {
+    pub fn tool(&self, path: PathBuf, args: &[&str]) -> Vec<String> {
+        let mut v = vec![path.display().to_string()];
+        v.extend(args.iter().map(|s| s.to_string()));
+        v
+    }
+}
+
+/// `O_NOFOLLOW` for `OpenOptionsExt::custom_flags`.
+fn libc_o_nofollow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
+}
+
+impl Exec for Runner {
+    fn this_host(&self) -> String {
+        crate::cluster::this_host()
+    }
+
+    fn is_root(&self) -> bool {
+        rustix::process::geteuid().is_root()
+    }
+
+    fn local(&self, node: &str, argv: &[String]) -> Ran {
+        let Some((program, args)) = argv.split_first() else {
+            return Ran {
+                node: node.to_string(),
+                command: String::new(),
+                code: None,
+                stdout: String::new(),
+                stderr: "empty command".into(),
+            };
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        let started = Instant::now();
+        self.finish(
+            node,
+            join_argv(argv),
+            started,
+            run_bounded(cmd, self.timeout),
+        )
+    }
+
+    fn on_node(&self, cluster: &Cluster, node: &str, argv: &[String]) -> Ran {
         if node == cluster.master {
             return self.local(node, argv);
         }
@@ -353,19 +471,20 @@ impl Runner {
         self.finish(node, remote, started, run_bounded(cmd, self.timeout))
     }
 
-    /// Runs `argv_for(node)` on every node given, at most `parallel` at once
-    /// (a pool: a slow node holds up only its own worker); the master, if
-    /// among them, runs last, after all the others. Results come in the
-    /// order of `nodes`, the master last.
-    pub fn fan_out(
+    /// At most `parallel` at once (a pool: a slow node holds up only its
+    /// own worker).
+    fn fan_out(
         &self,
         cluster: &Cluster,
         nodes: &[String],
         argv_for: &(dyn Fn(&str) -> Vec<String> + Sync),
+        each: &(dyn Fn(&Ran) + Sync),
     ) -> Vec<Ran> {
         let others: Vec<&String> = nodes.iter().filter(|n| **n != cluster.master).collect();
         let mut results: Vec<Ran> = in_parallel(&others, self.parallel, |node| {
-            self.on_node(cluster, node, &argv_for(node))
+            let ran = self.on_node(cluster, node, &argv_for(node));
+            each(&ran);
+            ran
         })
         .into_iter()
         .zip(others.iter())
@@ -380,15 +499,70 @@ impl Runner {
         })
         .collect();
         if nodes.contains(&cluster.master) {
-            results.push(self.on_node(cluster, &cluster.master, &argv_for(&cluster.master)));
+            let ran = self.on_node(cluster, &cluster.master, &argv_for(&cluster.master));
+            each(&ran);
+            results.push(ran);
         }
         results
     }
 
-    /// Closes the shared ssh connections (best effort), as many at once as
-    /// the fan-out: one at a time, a hundred nodes took seconds.
-    pub fn close_connections(&self, cluster: &Cluster) {
+    fn switch_here(&self, to: &DirVersion) -> Result<bool, String> {
+        match ganeti_switch::switch_to_locked(&self.paths, to, SwitchOptions { force: false }) {
+            Ok(ganeti_switch::Outcome::AlreadyActive { .. }) => Ok(false),
+            Ok(_) => Ok(true),
+            Err(e) => Err(crate::error::chain(&e)),
+        }
+    }
+
+    fn missing_here(&self, to: &DirVersion) -> Result<Vec<String>, String> {
+        ganeti_layout::inspect::check_complete(&self.paths, to).map_err(|e| crate::error::chain(&e))
+    }
+
+    fn active_here(&self) -> Option<DirVersion> {
+        ganeti_layout::inspect::read_active(&self.paths)
+            .version()
+            .cloned()
+    }
+
+    fn luxi_socket(&self) -> Option<PathBuf> {
+        (!crate::env::matches(crate::env::NO_LUXI, "1"))
+            .then(|| self.paths.host(&self.paths.query_socket()))
+    }
+
+    fn log_line(&self, line: &str) {
+        if let Ok(mut guard) = self.log.lock() {
+            if let Some(f) = guard.as_mut() {
+                let _ = writeln!(
+                    f,
+                    "{}: ganeti-upgrade pid={} INFO {line}",
+                    crate::journal::format_log_time(std::time::SystemTime::now()),
+                    std::process::id()
+                );
+            }
+        }
+    }
+
+    fn checkpoint(&self, point: Checkpoint) {
+        use crate::env;
+        match point {
+            Checkpoint::BeforeStep(step) => hook_wait(&self.paths, step),
+            Checkpoint::Started(step) if env::matches(env::CRASH_IN, step.as_str()) => {
+                env::kill_self()
+            }
+            Checkpoint::Done(step) if env::matches(env::CRASH_AT, step.as_str()) => {
+                env::kill_self()
+            }
+            _ => {}
+        }
+    }
+
+    /// As many at once as the fan-out: one at a time, a hundred nodes took
+    /// seconds.
+    fn close(&self, cluster: &Cluster) {
         let others = cluster.others();
+        if self.control_dir().is_none() {
+            return;
+        }
         let started = Instant::now();
         in_parallel(&others, self.parallel, |node| {
             let mut argv = self.ssh_argv(cluster, node, "");
@@ -409,11 +583,24 @@ impl Runner {
             ));
         }
     }
+}
 
-    pub fn tool(&self, path: PathBuf, args: &[&str]) -> Vec<String> {
-        let mut v = vec![path.display().to_string()];
-        v.extend(args.iter().map(|s| s.to_string()));
-        v
+/// `GANETI_UPGRADE_WAIT_AT=STEP`: before STEP, create
+/// `${rundir}/ganeti-upgrade.waiting-STEP` and wait until a test removes it.
+fn hook_wait(paths: &InstallPaths, step: StepId) {
+    if !crate::env::matches(crate::env::WAIT_AT, step.as_str()) {
+        return;
+    }
+    let flag = paths
+        .host(&paths.rundir())
+        .join(format!("ganeti-upgrade.waiting-{}", step.as_str()));
+    if let Some(parent) = flag.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    if std::fs::write(&flag, std::process::id().to_string()).is_ok() {
+        while flag.exists() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

@@ -43,6 +43,10 @@ pub struct Facts {
     pub drained_by_us: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watcher_paused_by_us: Option<bool>,
+    /// The end (epoch seconds) of the admin's own watcher pause, which we
+    /// extended and give back at unpause-watcher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watcher_admin_until: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<PathBuf>,
 }
@@ -57,6 +61,9 @@ impl Facts {
         }
         if other.watcher_paused_by_us.is_some() {
             self.watcher_paused_by_us = other.watcher_paused_by_us;
+        }
+        if other.watcher_admin_until.is_some() {
+            self.watcher_admin_until = other.watcher_admin_until;
         }
         if other.backup.is_some() {
             self.backup.clone_from(&other.backup);
@@ -120,6 +127,10 @@ pub enum JournalError {
     Io(#[from] DurableError),
     #[error("journal {path} has no valid header; it was not written by this tool or is damaged\nhint: check the cluster by hand (gnt-cluster verify, ganeti-switch check); remove the file once the cluster is consistent")]
     NoHeader { path: PathBuf },
+    /// Empty, or its header line was never completed (a crash or a full
+    /// disk while the journal was created): nothing was started.
+    #[error("journal {path} is empty or its header was cut short")]
+    Empty { path: PathBuf },
     #[error("journal {path} has format {found}; this tool reads format {JOURNAL_FORMAT}")]
     Format { path: PathBuf, found: u32 },
 }
@@ -160,8 +171,14 @@ impl Journal {
     }
 
     /// Starts a new journal with its header (the file must not exist).
+    /// On failure the file is removed again, so a full disk never leaves a
+    /// headerless journal behind.
     pub fn create(&self, header: &Header) -> Result<(), JournalError> {
-        self.append_with(&Record::Header(header.clone()), true)
+        let result = self.append_with(&Record::Header(header.clone()), true);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        result
     }
 
     pub fn append(&self, record: &Record) -> Result<(), JournalError> {
@@ -175,6 +192,8 @@ impl Journal {
             .create(create)
             .create_new(create)
             .mode(0o600)
+            // The data directory is Ganeti's: never follow a link planted there.
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&self.path)
             .map_err(|e| io("open for appending", e))?;
         // Plain data with string keys: serialising cannot fail.
@@ -197,6 +216,13 @@ impl Journal {
 
 /// Folds the records; pure, so tests can cut a journal short anywhere.
 pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
+    if !text.contains('\n') {
+        // The header is written whole, newline last: without one, the
+        // header never made it to the disk.
+        return Err(JournalError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
     let mut lines = text.lines();
     let header = match lines
         .next()
@@ -247,4 +273,55 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
         }
     }
     Ok(state)
+}
+
+/// `2026-11-30 05:14:46,123`: the time format of Ganeti's own log lines
+/// (Python logging's `asctime`), in UTC.
+pub fn format_log_time(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let (date, time) = civil(d.as_secs());
+    format!("{date} {time},{:03}", d.subsec_millis())
+}
+
+/// RFC 3339 in UTC, `2026-11-30T05:14:46Z`, for `--status`.
+pub fn format_date(epoch: u64) -> String {
+    let (date, time) = civil(epoch);
+    format!("{date}T{time}Z")
+}
+
+/// (`YYYY-MM-DD`, `HH:MM:SS`) of a Unix time, UTC (the days-to-civil
+/// algorithm of H. Hinnant's date library).
+fn civil(epoch: u64) -> (String, String) {
+    let days = (epoch / 86_400) as i64;
+    let secs = epoch % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        format!("{year:04}-{month:02}-{day:02}"),
+        format!(
+            "{:02}:{:02}:{:02}",
+            secs / 3600,
+            (secs % 3600) / 60,
+            secs % 60
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(format_date(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_date(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_date(1_796_015_686), "2026-11-30T05:14:46Z");
+    }
 }

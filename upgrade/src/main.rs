@@ -7,21 +7,33 @@ use std::time::Duration;
 
 use clap::Parser;
 use ganeti_upgrade::command::Cli;
-use ganeti_upgrade::engine::{main_flow, Options, Outcome};
+use ganeti_upgrade::context::{Mode, Options, Output, Stderr, Stdout};
+use ganeti_upgrade::engine::{main_flow, Done};
+use ganeti_upgrade::exec::Runner;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let err = Stderr::default();
     let paths = match cli.paths.resolve(&cli.root) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("ganeti-upgrade: error: {e}");
+            err.line(&format!("ganeti-upgrade: error: {e}"));
             return ExitCode::from(2);
         }
     };
+    // SIGHUP too: the admin's ssh session dropping must not kill the run
+    // half way (before the point of no return it rolls back, after it the
+    // run goes on to the end).
     let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
         if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&interrupted)) {
-            eprintln!("ganeti-upgrade: error: cannot install the signal handler: {e}");
+            err.line(&format!(
+                "ganeti-upgrade: error: cannot install the signal handler: {e}"
+            ));
             return ExitCode::from(1);
         }
     }
@@ -34,10 +46,13 @@ fn main() -> ExitCode {
     if paths.root() != std::path::Path::new("/") {
         switch_path_args.push(format!("--root={}", paths.root().display()));
     }
+    let mode = match (cli.to, cli.resume, cli.status) {
+        (Some(to), _, _) => Mode::To(to),
+        (None, true, _) => Mode::Resume,
+        (None, false, _) => Mode::Status,
+    };
     let opts = Options {
-        to: cli.to,
-        resume: cli.resume,
-        status: cli.status,
+        mode,
         dry_run: cli.dry_run,
         json: cli.json,
         parallel: cli.parallel,
@@ -52,34 +67,63 @@ fn main() -> ExitCode {
             .split_whitespace()
             .map(String::from)
             .collect(),
+        poll_interval: std::env::var(ganeti_upgrade::env::POLL_INTERVAL)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64)
+            .unwrap_or(Duration::from_secs(1)),
     };
-    let outcome = main_flow(&paths, &opts, interrupted);
-    match &outcome {
-        Outcome::Done => {
-            if !opts.dry_run && !opts.status && !opts.json {
-                println!("done");
-            }
-        }
-        Outcome::NothingPending => {
-            if !opts.json {
-                println!("no upgrade pending");
-            }
-        }
-        Outcome::VerifyErrors(errors) => {
-            eprintln!("ganeti-upgrade: upgraded, but gnt-cluster verify reported errors:\n{errors}")
-        }
-        Outcome::NotMaster { removed_intent } => {
-            if *removed_intent {
-                eprintln!("ganeti-upgrade: not the master node; removed the stale intent file");
-            }
-        }
-        Outcome::Refused(m) | Outcome::Failed(m) => eprintln!("ganeti-upgrade: error: {m}"),
-    }
+    let dry_or_status = opts.dry_run || opts.mode == Mode::Status;
+    let runner = Runner::new(
+        &paths,
+        opts.ssh_command.clone(),
+        opts.parallel,
+        !dry_or_status,
+    )
+    .with_timeout(opts.command_timeout);
+    let out = Stdout::default();
+    let result = main_flow(&paths, &opts, &runner, &out, &interrupted);
+    let code = match &result {
+        Ok(_) => 0,
+        Err(e) => e.exit_code(),
+    };
     if opts.json {
-        println!(
-            "{}",
-            serde_json::json!({"event": "end", "exit_code": outcome.exit_code()})
+        let (end, message) = match &result {
+            Ok(done) => (format!("{done:?}"), String::new()),
+            Err(e) => ("error".to_string(), e.to_string()),
+        };
+        out.line(
+            &serde_json::json!({"event": "end", "format": 1, "exit_code": code, "result": end, "message": message})
+                .to_string(),
         );
     }
-    ExitCode::from(outcome.exit_code())
+    match &result {
+        Ok(Done::Upgraded { to }) if !opts.json => {
+            out.line(&format!("done: the cluster runs {to}"))
+        }
+        Ok(Done::NothingPending) if !opts.json => out.line("no upgrade pending"),
+        Ok(Done::RollbackFinished { from }) if !opts.json => out.line(&format!(
+            "the rollback is finished: the cluster runs {from}"
+        )),
+        Ok(_) => {}
+        Err(e) => {
+            // Exit 11 is Ganeti's quiet "not the master" of --resume.
+            let quiet = matches!(
+                e,
+                ganeti_upgrade::error::UpgradeError::NotMasterResume {
+                    removed_intent: false
+                }
+            );
+            if !quiet {
+                let prefix = if e.exit_code() == 3 || e.exit_code() == 11 {
+                    "ganeti-upgrade"
+                } else {
+                    "ganeti-upgrade: error"
+                };
+                err.line(&format!("{prefix}: {e}"));
+            }
+        }
+    }
+    ExitCode::from(code)
 }

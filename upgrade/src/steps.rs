@@ -1,31 +1,44 @@
 //! The upgrade, step by step, in the order of the design document
-//! ("gnt-cluster upgrade" in design-upgrade.md). Read [`STEPS`] next to the
-//! document; each step's function follows, then how it is undone.
+//! ("gnt-cluster upgrade" in design-upgrade.md): [`STEPS`] is the whole
+//! procedure, one row per step with its id, title, what it does, how it is
+//! undone and what the plan says it runs. Read it next to the document; the
+//! step functions follow it. The engine ([`crate::engine`]) runs the table
+//! and knows nothing of what a step does.
 //!
-//! Every step is idempotent: a resumed run may redo any of them.
+//! Every step is idempotent: a resumed run may redo any of them. Every undo
+//! is idempotent too, so a rollback undoes every step that *started*, not
+//! only those that finished (a switch that failed on one node has switched
+//! the others).
+//!
 //! Where this differs from the document, and why:
 //! * the job queue is paused with a filter of our own where the cluster has
 //!   filters (the document's stated intent once filters exist), drained
 //!   otherwise; a drain, filter or watcher pause that was there before stays;
 //! * the watcher is paused too (upstream's fix for watcher restarts);
+//! * daemons are brought to a known state: a start that finds a daemon
+//!   already running (the watcher, a reboot, a half-finished stop) stops
+//!   them all and starts them again, as the fault matrix's manual fix does;
+//! * a switch that a node refuses because daemons run there stops them and
+//!   tries once more;
 //! * the intent file (and our journal) are removed last, after the
 //!   post-upgrade hooks and the verify, so a crash there is still resumable
 //!   (upstream loses the hooks and leaves the watcher paused).
 
 use std::time::{Duration, Instant};
 
-use ganeti_layout::inspect;
 use ganeti_layout::version::Transition;
-use ganeti_switch::SwitchOptions;
+use ganeti_layout::DirVersion;
 
 use crate::cluster::Cluster;
-use crate::engine::{Ctx, StepError};
+use crate::context::Ctx;
+use crate::error::StepError;
 use crate::exec::Ran;
 use crate::intent::Intent;
 use crate::journal::Facts;
 use crate::luxi::{Luxi, LuxiError};
 
-/// Step ids: stable kebab-case strings, never renamed, never reused.
+/// Step ids: stable kebab-case strings in the journal, never renamed, never
+/// reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepId {
@@ -52,30 +65,226 @@ pub enum StepId {
     Finish,
 }
 
-/// The whole procedure, in order. Steps that do not apply to a transition
-/// are skipped by [`applies`].
-pub const STEPS: &[StepId] = &[
-    StepId::VerifyInstalled,   // the target is installed on every online node
-    StepId::WriteIntent,       // intent-to-upgrade, persisted
-    StepId::StopNewWork,       // pause jobs with our filter (or drain)
-    StepId::WaitForJobs,       // until no job runs
-    StepId::PauseWatcher,      // so it restarts nothing meanwhile
-    StepId::StopMasterDaemons, // all daemons on the master
-    StepId::ReverifyInstalled, // again, on the nodes online now
-    StepId::StopDaemons,       // all daemons on all nodes
-    StepId::Backup,            // of all Ganeti state, for manual rollbacks
-    StepId::DowngradeConfig,   // downgrade: by the newer version, before the switch
-    StepId::SwitchVersion,     // ${sysconfdir}/ganeti/{lib,share} on every node
-    StepId::UpgradeConfig,     // upgrade: by the newer version, after the switch
-    StepId::EnsureDirs,        // ensure-dirs --full-run on every node
-    StepId::StartDaemons,      // on every node
-    StepId::RedistConf,        // gnt-cluster redist-conf on the master
-    StepId::RestartDaemons,    // on every node
-    StepId::ResumeWork,        // remove our filter (or undrain what we drained)
-    StepId::UnpauseWatcher,    // if we paused it
-    StepId::PostUpgrade,       // post-upgrade with the original version
-    StepId::VerifyCluster,     // gnt-cluster verify, reported
-    StepId::Finish,            // remove the intent file and the journal
+/// Which transitions run a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Always,
+    /// Upgrades and re-applies of the same version.
+    NotDowngrading,
+    Downgrading,
+}
+
+type Run = fn(&mut Ctx<'_>) -> Result<Facts, StepError>;
+type Undo = fn(&mut Ctx<'_>) -> Result<(), StepError>;
+type Plan = fn(&Ctx<'_>, &Cluster) -> Vec<String>;
+
+/// One row of the procedure.
+pub struct Step {
+    pub id: StepId,
+    pub title: &'static str,
+    pub when: When,
+    /// The configuration change: once it has started there is no going back.
+    pub point_of_no_return: bool,
+    pub run: Run,
+    /// How a rollback undoes it (before the point of no return); `None`:
+    /// nothing to undo. The intent file is removed by the rollback itself,
+    /// last, once every undo has succeeded.
+    pub undo: Option<Undo>,
+    /// What it runs, where, for `--dry-run`.
+    pub plan: Plan,
+}
+
+/// The whole procedure, in order.
+pub const STEPS: &[Step] = &[
+    Step {
+        id: StepId::VerifyInstalled,
+        title: "Verifying the target version is installed on all online nodes",
+        when: When::Always,
+        point_of_no_return: false,
+        run: verify_installed,
+        undo: None,
+        plan: plan_verify_installed,
+    },
+    Step {
+        id: StepId::WriteIntent,
+        title: "Writing the intent-to-upgrade file",
+        when: When::Always,
+        point_of_no_return: false,
+        run: write_intent,
+        undo: None,
+        plan: plan_write_intent,
+    },
+    Step {
+        id: StepId::StopNewWork,
+        title: "Stopping new work on the job queue",
+        when: When::Always,
+        point_of_no_return: false,
+        run: stop_new_work,
+        undo: Some(resume_work),
+        plan: plan_stop_new_work,
+    },
+    Step {
+        id: StepId::WaitForJobs,
+        title: "Waiting until no job is running",
+        when: When::Always,
+        point_of_no_return: false,
+        run: wait_for_jobs,
+        undo: None,
+        plan: plan_wait_for_jobs,
+    },
+    Step {
+        id: StepId::PauseWatcher,
+        title: "Pausing the watcher",
+        when: When::Always,
+        point_of_no_return: false,
+        run: pause_watcher,
+        undo: Some(unpause_watcher),
+        plan: plan_pause_watcher,
+    },
+    Step {
+        id: StepId::StopMasterDaemons,
+        title: "Stopping daemons on the master node",
+        when: When::Always,
+        point_of_no_return: false,
+        run: stop_master_daemons,
+        undo: Some(start_master_daemons),
+        plan: plan_stop_master_daemons,
+    },
+    Step {
+        id: StepId::ReverifyInstalled,
+        title: "Verifying again on the nodes online now",
+        when: When::Always,
+        point_of_no_return: false,
+        run: verify_installed,
+        undo: None,
+        plan: plan_verify_installed,
+    },
+    Step {
+        id: StepId::StopDaemons,
+        title: "Stopping daemons everywhere",
+        when: When::Always,
+        point_of_no_return: false,
+        run: stop_daemons,
+        undo: Some(start_daemons_everywhere),
+        plan: plan_stop_daemons,
+    },
+    Step {
+        id: StepId::Backup,
+        title: "Backing up the configuration",
+        when: When::Always,
+        point_of_no_return: false,
+        run: crate::backup::backup,
+        undo: None,
+        plan: plan_backup,
+    },
+    Step {
+        id: StepId::DowngradeConfig,
+        title: "Downgrading the configuration",
+        when: When::Downgrading,
+        point_of_no_return: true,
+        run: downgrade_config,
+        undo: None,
+        plan: plan_downgrade_config,
+    },
+    Step {
+        id: StepId::SwitchVersion,
+        title: "Switching the version on all nodes",
+        when: When::Always,
+        point_of_no_return: false,
+        run: switch_version,
+        undo: Some(switch_back),
+        plan: plan_switch_version,
+    },
+    Step {
+        id: StepId::UpgradeConfig,
+        title: "Upgrading the configuration",
+        when: When::NotDowngrading,
+        point_of_no_return: true,
+        run: upgrade_config,
+        undo: None,
+        plan: plan_upgrade_config,
+    },
+    Step {
+        id: StepId::EnsureDirs,
+        title: "Ensuring directories everywhere",
+        when: When::Always,
+        point_of_no_return: false,
+        run: ensure_dirs,
+        undo: None,
+        plan: plan_ensure_dirs,
+    },
+    Step {
+        id: StepId::StartDaemons,
+        title: "Starting daemons everywhere",
+        when: When::Always,
+        point_of_no_return: false,
+        run: start_daemons,
+        undo: None,
+        plan: plan_start_daemons,
+    },
+    Step {
+        id: StepId::RedistConf,
+        title: "Redistributing the configuration",
+        when: When::Always,
+        point_of_no_return: false,
+        run: redist_conf,
+        undo: None,
+        plan: plan_redist_conf,
+    },
+    Step {
+        id: StepId::RestartDaemons,
+        title: "Restarting daemons everywhere",
+        when: When::Always,
+        point_of_no_return: false,
+        run: restart_daemons,
+        undo: None,
+        plan: plan_restart_daemons,
+    },
+    Step {
+        id: StepId::ResumeWork,
+        title: "Letting the job queue run again",
+        when: When::Always,
+        point_of_no_return: false,
+        run: resume_work_step,
+        undo: None,
+        plan: plan_resume_work,
+    },
+    Step {
+        id: StepId::UnpauseWatcher,
+        title: "Unpausing the watcher",
+        when: When::Always,
+        point_of_no_return: false,
+        run: unpause_watcher_step,
+        undo: None,
+        plan: plan_unpause_watcher,
+    },
+    Step {
+        id: StepId::PostUpgrade,
+        title: "Running post-upgrade hooks",
+        when: When::Always,
+        point_of_no_return: false,
+        run: post_upgrade,
+        undo: None,
+        plan: plan_post_upgrade,
+    },
+    Step {
+        id: StepId::VerifyCluster,
+        title: "Verifying the cluster",
+        when: When::Always,
+        point_of_no_return: false,
+        run: verify_cluster,
+        undo: None,
+        plan: plan_verify_cluster,
+    },
+    Step {
+        id: StepId::Finish,
+        title: "Removing the intent file and the journal",
+        when: When::Always,
+        point_of_no_return: false,
+        run: finish,
+        undo: None,
+        plan: plan_finish,
+    },
 ];
 
 impl StepId {
@@ -104,51 +313,26 @@ impl StepId {
             StepId::Finish => "finish",
         }
     }
-
+    /// Its row in [`STEPS`].
+    pub fn step(self) -> &'static Step {
+        // Every id has exactly one row (tests/model.rs checks it).
+        STEPS
+            .iter()
+            .find(|s| s.id == self)
+            .unwrap_or(&STEPS[STEPS.len() - 1])
+    }
     pub fn title(self) -> &'static str {
+        self.step().title
+    }
+}
+
+impl When {
+    pub fn applies(self, transition: Transition) -> bool {
         match self {
-            StepId::VerifyInstalled => {
-                "Verifying the target version is installed on all online nodes"
-            }
-            StepId::WriteIntent => "Writing the intent-to-upgrade file",
-            StepId::StopNewWork => "Stopping new work on the job queue",
-            StepId::WaitForJobs => "Waiting until no job is running",
-            StepId::PauseWatcher => "Pausing the watcher",
-            StepId::StopMasterDaemons => "Stopping daemons on the master node",
-            StepId::ReverifyInstalled => "Verifying again on the nodes online now",
-            StepId::StopDaemons => "Stopping daemons everywhere",
-            StepId::Backup => "Backing up the configuration",
-            StepId::DowngradeConfig => "Downgrading the configuration",
-            StepId::SwitchVersion => "Switching the version on all nodes",
-            StepId::UpgradeConfig => "Upgrading the configuration",
-            StepId::EnsureDirs => "Ensuring directories everywhere",
-            StepId::StartDaemons => "Starting daemons everywhere",
-            StepId::RedistConf => "Redistributing the configuration",
-            StepId::RestartDaemons => "Restarting daemons everywhere",
-            StepId::ResumeWork => "Letting the job queue run again",
-            StepId::UnpauseWatcher => "Unpausing the watcher",
-            StepId::PostUpgrade => "Running post-upgrade hooks",
-            StepId::VerifyCluster => "Verifying the cluster",
-            StepId::Finish => "Removing the intent file and the journal",
+            When::Always => true,
+            When::NotDowngrading => transition != Transition::Downgrade,
+            When::Downgrading => transition == Transition::Downgrade,
         }
-    }
-}
-
-/// Does `step` run for this transition?
-pub fn applies(step: StepId, transition: Transition) -> bool {
-    match step {
-        StepId::DowngradeConfig => transition == Transition::Downgrade,
-        StepId::UpgradeConfig => transition != Transition::Downgrade,
-        _ => true,
-    }
-}
-
-/// The configuration step: once it has started, there is no going back.
-pub fn point_of_no_return(transition: Transition) -> StepId {
-    if transition == Transition::Downgrade {
-        StepId::DowngradeConfig
-    } else {
-        StepId::UpgradeConfig
     }
 }
 
@@ -156,142 +340,73 @@ pub fn point_of_no_return(transition: Transition) -> StepId {
 pub fn steps_for(transition: Transition) -> Vec<StepId> {
     STEPS
         .iter()
-        .copied()
-        .filter(|s| applies(*s, transition))
+        .filter(|s| s.when.applies(transition))
+        .map(|s| s.id)
         .collect()
 }
 
-/// Carries out one step.
-pub fn run(ctx: &mut Ctx<'_>, step: StepId) -> Result<Facts, StepError> {
-    match step {
-        StepId::VerifyInstalled | StepId::ReverifyInstalled => verify_installed(ctx),
-        StepId::WriteIntent => write_intent(ctx),
-        StepId::StopNewWork => stop_new_work(ctx),
-        StepId::WaitForJobs => wait_for_jobs(ctx),
-        StepId::PauseWatcher => pause_watcher(ctx),
-        StepId::StopMasterDaemons => {
-            let c = ctx.cluster()?;
-            ctx.on_nodes(&c, std::slice::from_ref(&c.master), &|_| {
-                ctx.daemon_util("stop-all")
-            })?;
-            Ok(Facts::default())
-        }
-        StepId::StopDaemons => {
-            let c = ctx.cluster()?;
-            ctx.on_nodes(&c, &c.online, &|_| ctx.daemon_util("stop-all"))?;
-            Ok(Facts::default())
-        }
-        StepId::Backup => crate::backup::backup(ctx),
-        StepId::DowngradeConfig => {
-            let argv = ctx.tool(ctx.paths.cfgupgrade(), &["--downgrade", "-f"]);
-            ctx.local(&argv)?;
-            Ok(Facts::default())
-        }
-        StepId::SwitchVersion => {
-            let to = ctx.header.to.clone();
-            switch_all(ctx, &to)?;
-            Ok(Facts::default())
-        }
-        StepId::UpgradeConfig => {
-            let argv = ctx.tool(ctx.paths.cfgupgrade(), &["-f"]);
-            ctx.local(&argv)?;
-            Ok(Facts::default())
-        }
-        StepId::EnsureDirs => {
-            let c = ctx.cluster()?;
-            let argv = ctx.tool(ctx.paths.ensure_dirs(), &["--full-run"]);
-            ctx.on_nodes(&c, &c.online, &|_| argv.clone())?;
-            Ok(Facts::default())
-        }
-        StepId::StartDaemons => {
-            start_everywhere(ctx)?;
-            Ok(Facts::default())
-        }
-        StepId::RedistConf => {
-            let argv = ctx.tool(
-                ctx.paths.gnt("gnt-cluster"),
-                &["redist-conf", "--yes-do-it"],
-            );
-            ctx.local(&argv)?;
-            Ok(Facts::default())
-        }
-        StepId::RestartDaemons => {
-            let c = ctx.cluster()?;
-            ctx.on_nodes(&c, &c.online, &|_| ctx.daemon_util("stop-all"))?;
-            start_everywhere(ctx)?;
-            Ok(Facts::default())
-        }
-        StepId::ResumeWork => {
-            resume_work(ctx)?;
-            Ok(Facts::default())
-        }
-        StepId::UnpauseWatcher => {
-            unpause_watcher(ctx)?;
-            Ok(Facts::default())
-        }
-        StepId::PostUpgrade => {
-            let from = ctx.header.from_release.clone();
-            let argv = ctx.tool(ctx.paths.post_upgrade(), &[&from]);
-            ctx.local(&argv)?;
-            Ok(Facts::default())
-        }
-        StepId::VerifyCluster => verify_cluster(ctx),
-        StepId::Finish => {
-            ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file()))
-                .map_err(StepError::from_display)?;
-            Ok(Facts::default())
-        }
+/// The configuration step of a transition.
+pub fn point_of_no_return(transition: Transition) -> StepId {
+    STEPS
+        .iter()
+        .find(|s| s.point_of_no_return && s.when.applies(transition))
+        .map(|s| s.id)
+        .unwrap_or(StepId::UpgradeConfig)
+}
+
+/// The transition's kind, for messages.
+pub fn transition_name(t: Transition) -> &'static str {
+    match t {
+        Transition::Upgrade => "upgrade",
+        Transition::Downgrade => "downgrade",
+        Transition::Same => "re-apply of the same version",
     }
 }
 
-/// Undoes a step done before the point of no return (rollback, in reverse).
-pub fn undo(ctx: &mut Ctx<'_>, step: StepId) -> Result<(), StepError> {
-    match step {
-        StepId::SwitchVersion => {
-            let from = ctx.header.from_dir.clone();
-            switch_all(ctx, &from)
-        }
-        StepId::StopDaemons | StepId::StopMasterDaemons => start_everywhere(ctx),
-        StepId::PauseWatcher => unpause_watcher(ctx),
-        StepId::StopNewWork => resume_work(ctx),
-        StepId::WriteIntent => {
-            ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file()))
-                .map_err(StepError::from_display)
-        }
-        // Nothing to undo: checks, waiting, and the backup (kept for the admin).
-        _ => Ok(()),
-    }
-}
+// --- the steps, in the table's order ----------------------------------------
 
 fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     let c = ctx.cluster()?;
     let to = ctx.header.to.clone();
-    let mut missing = Vec::new();
-    let others: Vec<String> = c.others();
     let argv = ctx.switch_argv(&["installed", to.as_str()]);
-    for ran in ctx.runner.fan_out(&c, &others, &|_| argv.clone()) {
-        ctx.node_event(&ran);
-        if !ran.ok() {
-            missing.push(format!(
-                "{} ({})",
-                ran.node,
-                ran.stdout
-                    .trim()
-                    .lines()
-                    .chain(ran.stderr.trim().lines())
-                    .next()
-                    .unwrap_or("unreachable")
-            ));
+    let mut missing = Vec::new();
+    let mut no_switch = Vec::new();
+    for ran in ctx.each_node(&c, &c.others(), &|_| argv.clone()) {
+        if ran.ok() {
+            continue;
+        }
+        if ran.code == Some(127) || ran.code == Some(126) {
+            no_switch.push(ran.node.clone());
+            continue;
+        }
+        missing.push(format!(
+            "{} ({})",
+            ran.node,
+            ran.stdout
+                .trim()
+                .lines()
+                .chain(ran.stderr.trim().lines())
+                .next()
+                .unwrap_or("unreachable")
+        ));
+    }
+    if c.online.contains(&c.master) {
+        let problems = ctx.exec.missing_here(&to).map_err(StepError::Io)?;
+        if !problems.is_empty() {
+            missing.push(format!("{} ({})", c.master, problems.join("; ")));
         }
     }
-    let problems = inspect::check_complete(ctx.paths, &to).map_err(StepError::from_display)?;
-    if !problems.is_empty() {
-        missing.push(format!("{} ({})", c.master, problems.join("; ")));
+    if !no_switch.is_empty() {
+        return Err(StepError::Refused(format!(
+            "{} is not installed (or not executable) on: {}\nhint: install this toolkit's package there, or give its path with --switch-command",
+            ctx.opts.switch_command,
+            no_switch.join(", ")
+        )));
     }
     if missing.is_empty() {
         Ok(Facts::default())
     } else {
-        Err(StepError::msg(format!(
+        Err(StepError::Refused(format!(
             "Ganeti version {to} is not (completely) installed on nodes: {}\nhint: install it there first (its packages, or ganeti-layout install)",
             missing.join(", ")
         )))
@@ -299,101 +414,30 @@ fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
 }
 
 fn write_intent(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
-    let intent = Intent {
+    Intent {
         running: ctx.header.from_release.clone(),
         target: ctx.header.to.to_string(),
         pid: std::process::id().to_string(),
-    };
-    intent
-        .write(&ctx.paths.host(&ctx.paths.intent_file()))
-        .map_err(StepError::from_display)?;
+    }
+    .write(&ctx.paths.host(&ctx.paths.intent_file()))
+    .map_err(StepError::io)?;
     Ok(Facts::default())
 }
 
-fn filter_reason(ctx: &Ctx<'_>) -> String {
-    format!("ganeti-upgrade:{}", ctx.header.id)
-}
-
-/// The job filter of an upgrade: pauses every job but the one the upgrade
-/// itself submits while the filter is in place (redist-conf), which would
-/// wait forever.
-fn filter_predicates() -> serde_json::Value {
-    serde_json::json!([["opcode", ["!", ["=", "OP_ID", "OP_CLUSTER_REDIST_CONF"]]]])
-}
-
-/// Runs `call` over LUXI (what Ganeti's own upgrade does: no Python start-up
-/// per call). `None`, logged, means: use the command-line tool instead, as
-/// when luxid is not there or refuses (see [`crate::luxi`]).
-fn by_luxi<T>(
-    ctx: &Ctx<'_>,
-    what: &str,
-    call: impl FnOnce(&Luxi) -> Result<T, LuxiError>,
-) -> Option<T> {
-    luxi_attempt(ctx, what, call).ok()
-}
-
-/// As [`by_luxi`], keeping the error: the caller must know whether the call
-/// may have been carried out (its answer lost) before it repeats it.
-fn luxi_attempt<T>(
-    ctx: &Ctx<'_>,
-    what: &str,
-    call: impl FnOnce(&Luxi) -> Result<T, LuxiError>,
-) -> Result<T, Option<LuxiError>> {
-    if crate::env::matches(crate::env::NO_LUXI, "1") {
-        return Err(None);
-    }
-    let luxi = Luxi::new(ctx.paths.host(&ctx.paths.query_socket()));
-    let start = Instant::now();
-    let master = ctx.master_name();
-    match call(&luxi) {
-        Ok(v) => {
-            ctx.runner.log_line(&format!(
-                "{master}: LUXI {what} -> ok ({} ms)",
-                start.elapsed().as_millis()
-            ));
-            Ok(v)
-        }
-        Err(e) => {
-            ctx.runner
-                .log_line(&format!("{master}: {e}; using the command-line tool"));
-            Err(Some(e))
-        }
-    }
-}
-
-/// Every filter with our reason (a redo may have added more than one).
-fn our_filters(ctx: &mut Ctx<'_>) -> Result<Vec<String>, Ran> {
-    let reason = filter_reason(ctx);
-    if let Some(filters) = by_luxi(ctx, "QueryFilters", Luxi::filters) {
-        return Ok(filters
-            .into_iter()
-            .filter(|(_, reasons)| reasons.contains(&reason))
-            .map(|(uuid, _)| uuid)
-            .collect());
-    }
-    let argv = ctx.tool(
-        ctx.paths.gnt("gnt-filter"),
-        &["list", "--no-headers", "-o", "uuid,reason_trail"],
-    );
-    let ran = ctx.runner.local(&ctx.master_name(), &argv);
-    if !ran.ok() {
-        return Err(ran);
-    }
-    Ok(ran
-        .stdout
-        .lines()
-        .filter(|l| l.contains(&reason))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(String::from)
-        .collect())
-}
-
+/// Pauses every job with a filter of ours (or drains, before filters
+/// existed). Idempotent: a filter of ours already there is kept.
 fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
-    if ctx.paths.host(&ctx.paths.gnt("gnt-filter")).exists() && ctx.facts.drained_by_us.is_none() {
-        // No look for an earlier filter of ours first: a redo may add a
-        // second one, and resume-work removes every filter with our reason.
+    if has_filters(ctx) && ctx.facts.drained_by_us.is_none() {
+        if let Ok(existing) = our_filters(ctx) {
+            if let Some(uuid) = existing.into_iter().next() {
+                return Ok(Facts {
+                    filter_uuid: Some(uuid),
+                    ..Facts::default()
+                });
+            }
+        }
         let reason = filter_reason(ctx);
-        // A repeat after a lost answer adds a second filter with our
+        // A repeat after a lost answer may add a second filter with our
         // reason; resume-work removes them all.
         let added = by_luxi(ctx, "ReplaceFilter (add)", |l| {
             l.add_filter(0, filter_predicates(), "PAUSE", &reason)
@@ -414,20 +458,19 @@ fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
                 &format!("--reason={reason}"),
             ],
         );
-        let ran = ctx.runner.local(&ctx.master_name(), &argv);
+        let ran = ctx.exec.local(&ctx.master_name(), &argv);
         if ran.ok() {
             return match ran.stdout.split_whitespace().last() {
                 Some(uuid) => Ok(Facts {
                     filter_uuid: Some(uuid.to_string()),
                     ..Facts::default()
                 }),
-                None => Err(StepError::msg(format!(
+                None => Err(StepError::Refused(format!(
                     "gnt-filter add printed no uuid: {}",
                     ran.stdout.trim()
                 ))),
             };
         }
-        // No job filters on this cluster (before 2.13): drain instead.
         ctx.message(&format!(
             "cannot add a job filter ({}); draining the queue instead",
             ran.summary()
@@ -452,19 +495,27 @@ fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     Ok(Facts::default())
 }
 
+/// Which job states keep the upgrade waiting. A PAUSE filter holds only
+/// jobs that have not started (`queued`); `waiting` jobs are already forked
+/// and acquiring locks, `canceling` ones still run.
+pub fn busy_jobs(statuses: &[String], paused_by_filter: bool) -> Vec<&String> {
+    statuses
+        .iter()
+        .filter(|s| {
+            matches!(s.as_str(), "running" | "waiting" | "canceling")
+                || (!paused_by_filter && s.as_str() == "queued")
+        })
+        .collect()
+}
+
 fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     let paused_by_filter = ctx.facts.filter_uuid.is_some();
     let start = Instant::now();
-    let poll = std::env::var(crate::env::POLL_INTERVAL)
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .map(Duration::from_secs_f64)
-        .unwrap_or(Duration::from_secs(1));
     let argv = ctx.tool(
         ctx.paths.gnt("gnt-job"),
         &["list", "--no-headers", "-o", "id,status"],
     );
-    let mut last_report = Instant::now() - Duration::from_secs(3600);
+    let mut last_report: Option<Instant> = None;
     loop {
         let statuses: Vec<String> = match by_luxi(ctx, "QueryJobs", Luxi::jobs) {
             Some(jobs) => jobs.into_iter().map(|(_, status)| status).collect(),
@@ -475,143 +526,278 @@ fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
                 .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
                 .collect(),
         };
-        let busy: Vec<&String> = statuses
-            .iter()
-            .filter(|status| {
-                // With our filter, queued jobs are held; only running ones count.
-                *status == "running"
-                    || (!paused_by_filter && (*status == "queued" || *status == "waiting"))
-            })
-            .collect();
+        let busy = busy_jobs(&statuses, paused_by_filter);
         if busy.is_empty() {
             return Ok(Facts::default());
         }
         if start.elapsed() > ctx.opts.queue_timeout {
-            return Err(StepError::msg(format!(
+            return Err(StepError::Refused(format!(
                 "{} job(s) still running after {}s; the queue did not empty\nhint: wait for them or cancel them (gnt-job list), then run again; --queue-timeout sets the limit",
                 busy.len(),
                 ctx.opts.queue_timeout.as_secs()
             )));
         }
-        if last_report.elapsed() >= Duration::from_secs(10) {
+        if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
             ctx.message(&format!(
                 "{} job(s) still running, waiting ({}s so far)",
                 busy.len(),
                 start.elapsed().as_secs()
             ));
-            last_report = Instant::now();
+            last_report = Some(Instant::now());
         }
         if ctx.interrupted() {
-            return Err(StepError::msg("interrupted while waiting for jobs".into()));
+            return Err(StepError::Interrupted("waiting for jobs"));
         }
-        std::thread::sleep(poll);
+        std::thread::sleep(ctx.opts.poll_interval);
     }
-}
-
-fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
-    let paused_by_us = match ctx.facts.watcher_paused_by_us {
-        // A redo keeps what the first attempt learned.
-        Some(by_us) => by_us,
-        None => {
-            let by_us = !watcher_paused(ctx);
-            ctx.remember(Facts {
-                watcher_paused_by_us: Some(by_us),
-                ..Facts::default()
-            })?;
-            by_us
-        }
-    };
-    if paused_by_us {
-        let until = crate::journal::now() as f64 + WATCHER_PAUSE.as_secs_f64();
-        if by_luxi(ctx, "SetWatcherPause(6h)", |l| {
-            l.set_watcher_pause(Some(until))
-        })
-        .is_none()
-        {
-            ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "pause", "6h"]))?;
-        }
-    }
-    Ok(Facts::default())
 }
 
 /// How long the watcher is paused: long enough for any upgrade, short
 /// enough that a forgotten pause ends by itself.
 const WATCHER_PAUSE: Duration = Duration::from_secs(6 * 3600);
 
-/// Ends the watcher pause we set.
-fn unpause_watcher(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
-    if ctx.facts.watcher_paused_by_us == Some(true)
-        && by_luxi(ctx, "SetWatcherPause(none)", |l| l.set_watcher_pause(None)).is_none()
-    {
-        let argv = ctx.tool(ctx.paths.gnt("gnt-cluster"), &["watcher", "continue"]);
-        ctx.local(&argv)?;
+/// Pauses the watcher until now + 6 h, unless the admin's own pause lasts
+/// longer; an admin's shorter pause is extended and restored at the end.
+fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    let now = crate::journal::now();
+    let until = now + WATCHER_PAUSE.as_secs();
+    let by_us = match ctx.facts.watcher_paused_by_us {
+        // A redo keeps what the first attempt learned.
+        Some(by_us) => by_us,
+        None => {
+            let admin = watcher_paused_until(ctx).filter(|t| *t > now);
+            let by_us = admin.is_none_or(|t| t < until);
+            ctx.remember(Facts {
+                watcher_paused_by_us: Some(by_us),
+                watcher_admin_until: admin,
+                ..Facts::default()
+            })?;
+            by_us
+        }
+    };
+    if by_us {
+        set_watcher_pause(ctx, Some(until))?;
     }
+    Ok(Facts::default())
+}
+
+fn set_watcher_pause(ctx: &Ctx<'_>, until: Option<u64>) -> Result<(), StepError> {
+    let what = match until {
+        Some(t) => format!("SetWatcherPause({t})"),
+        None => "SetWatcherPause(none)".into(),
+    };
+    if by_luxi(ctx, &what, |l| l.set_watcher_pause(until.map(|t| t as f64))).is_some() {
+        return Ok(());
+    }
+    let args: Vec<String> = match until {
+        Some(t) => vec![
+            "watcher".into(),
+            "pause".into(),
+            t.saturating_sub(crate::journal::now()).max(1).to_string(),
+        ],
+        None => vec!["watcher".into(), "continue".into()],
+    };
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &refs))?;
     Ok(())
 }
 
-/// Ganeti's watcher pause is the file `watcher.pause` holding the epoch
-/// second it ends.
-fn watcher_paused(ctx: &Ctx<'_>) -> bool {
-    std::fs::read_to_string(ctx.paths.host(&ctx.paths.datadir().join("watcher.pause")))
-        .ok()
-        .and_then(|t| t.trim().parse::<f64>().ok())
-        .is_some_and(|until| until > crate::journal::now() as f64)
+/// Ends the watcher pause we set, or gives back the admin's shorter one.
+fn unpause_watcher(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+    if ctx.facts.watcher_paused_by_us != Some(true) {
+        return Ok(());
+    }
+    let admin = ctx
+        .facts
+        .watcher_admin_until
+        .filter(|t| *t > crate::journal::now());
+    set_watcher_pause(ctx, admin)
 }
 
-/// Switches every online node: the others first, in parallel, the master
-/// last and in-process (we hold its lock).
-fn switch_all(ctx: &mut Ctx<'_>, to: &ganeti_layout::DirVersion) -> Result<(), StepError> {
+fn unpause_watcher_step(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    unpause_watcher(ctx)?;
+    Ok(Facts::default())
+}
+
+fn stop_master_daemons(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    let c = ctx.cluster()?;
+    ctx.on_nodes(&c, std::slice::from_ref(&c.master), &|_| {
+        ctx.daemon_util("stop-all")
+    })?;
+    Ok(Facts::default())
+}
+
+fn start_master_daemons(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+    // The undo of stop-daemons, when it ran, started them everywhere.
+    if ctx.undone.contains(&StepId::StopDaemons) {
+        return Ok(());
+    }
+    let c = ctx.cluster()?;
+    ensure_running(ctx, &c, std::slice::from_ref(&c.master))
+}
+
+fn stop_daemons(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    let c = ctx.cluster()?;
+    ctx.on_nodes(&c, &c.online, &|_| ctx.daemon_util("stop-all"))?;
+    Ok(Facts::default())
+}
+
+fn start_daemons_everywhere(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+    let c = ctx.cluster()?;
+    ensure_running(ctx, &c, &c.online)
+}
+
+/// Starts Ganeti's daemons on `nodes` and leaves them all running: where
+/// `daemon-util start-all` fails (it aborts at the first daemon already
+/// running), every daemon is stopped and started again.
+pub fn ensure_running(ctx: &Ctx<'_>, c: &Cluster, nodes: &[String]) -> Result<(), StepError> {
+    let start = ctx.daemon_util("start-all");
+    let stop = ctx.daemon_util("stop-all");
+    let failed: Vec<String> = ctx
+        .each_node(c, nodes, &|_| start.clone())
+        .into_iter()
+        .filter(|r| !r.ok())
+        .map(|r| r.node)
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    ctx.message(&format!(
+        "starting the daemons failed on {}: stopping them all there and starting them again",
+        failed.join(", ")
+    ));
+    ctx.on_nodes(c, &failed, &|_| stop.clone())?;
+    ctx.on_nodes(c, &failed, &|_| start.clone())?;
+    Ok(())
+}
+
+fn downgrade_config(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    let argv = ctx.tool(ctx.paths.cfgupgrade(), &["--downgrade", "-f"]);
+    ctx.local(&argv)?;
+    Ok(Facts::default())
+}
+
+fn switch_version(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    let to = ctx.header.to.clone();
+    switch_all(ctx, &to)?;
+    Ok(Facts::default())
+}
+
+fn switch_back(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+    let from = ctx.header.from_dir.clone();
+    switch_all(ctx, &from)
+}
+
+/// Switches every online node to `to`: the others in parallel, the master
+/// last and in-process (we hold its lock). A node that refuses (its
+/// daemons run: the watcher, a reboot) has them stopped and is tried once
+/// more; nodes already on `to` answer "already active".
+fn switch_all(ctx: &mut Ctx<'_>, to: &DirVersion) -> Result<(), StepError> {
     let c = ctx.cluster()?;
     let argv = ctx.switch_argv(&["to", to.as_str()]);
-    let others = c.others();
-    let mut failed = Vec::new();
-    for ran in ctx.runner.fan_out(&c, &others, &|_| argv.clone()) {
-        ctx.node_event(&ran);
-        if !ran.ok() {
-            failed.push(ran.summary());
-        }
-    }
-    if !failed.is_empty() {
-        return Err(StepError::msg(failed.join("\n")));
+    let first: Vec<Ran> = ctx
+        .each_node(&c, &c.others(), &|_| argv.clone())
+        .into_iter()
+        .filter(|r| !r.ok())
+        .collect();
+    // Unreachable (255), no ganeti-switch (127), killed (no code): a second
+    // try would fail the same way.
+    let (retry, mut failed): (Vec<Ran>, Vec<Ran>) = first
+        .into_iter()
+        .partition(|r| !matches!(r.code, None | Some(127) | Some(255)));
+    if !retry.is_empty() {
+        let nodes: Vec<String> = retry.iter().map(|r| r.node.clone()).collect();
+        ctx.message(&format!(
+            "the switch failed on {}: stopping the daemons there and trying once more",
+            nodes.join(", ")
+        ));
+        let stop = ctx.daemon_util("stop-all");
+        ctx.each_node(&c, &nodes, &|_| stop.clone());
+        failed.extend(
+            ctx.each_node(&c, &nodes, &|_| argv.clone())
+                .into_iter()
+                .filter(|r| !r.ok()),
+        );
     }
     if c.online.contains(&c.master) {
-        let outcome =
-            ganeti_switch::switch_to_locked(ctx.paths, to, SwitchOptions { force: false })
-                .map_err(StepError::from_display)?;
-        let what = match &outcome {
-            ganeti_switch::Outcome::AlreadyActive { .. } => "already active",
-            _ => "switched",
-        };
-        ctx.runner
-            .log_line(&format!("{}: ganeti-switch to {to}: {what}", c.master));
-        ctx.message(&format!("{}: {to} active", c.master));
-    }
-    Ok(())
-}
-
-fn start_everywhere(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
-    let c = ctx.cluster()?;
-    ctx.on_nodes(&c, &c.online, &|_| ctx.daemon_util("start-all"))?;
-    Ok(())
-}
-
-fn resume_work(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
-    if ctx.facts.filter_uuid.is_some() {
-        let uuids = our_filters(ctx).map_err(StepError::ran)?;
-        for uuid in uuids {
-            match luxi_attempt(ctx, &format!("DeleteFilter({uuid})"), |l| {
-                l.delete_filter(&uuid)
-            }) {
-                Ok(()) => {}
-                // Its answer was lost: deleting again would fail if it is gone.
-                Err(Some(e))
-                    if e.maybe_applied()
-                        && !our_filters(ctx).map_err(StepError::ran)?.contains(&uuid) => {}
-                Err(_) => {
-                    ctx.local(&ctx.tool(ctx.paths.gnt("gnt-filter"), &["delete", &uuid]))?;
-                }
-            }
+        let mut result = ctx.exec.switch_here(to);
+        if result.is_err() {
+            ctx.local(&ctx.daemon_util("stop-all"))?;
+            result = ctx.exec.switch_here(to);
         }
+        match result {
+            Ok(changed) => {
+                ctx.exec.log_line(&format!(
+                    "{}: ganeti-switch to {to}: {}",
+                    c.master,
+                    if changed {
+                        "switched"
+                    } else {
+                        "already active"
+                    }
+                ));
+                ctx.message(&format!("{}: {to} active", c.master));
+            }
+            Err(e) => failed.push(Ran {
+                node: c.master.clone(),
+                command: format!("ganeti-switch to {to} (in-process)"),
+                code: Some(1),
+                stdout: String::new(),
+                stderr: e,
+            }),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(StepError::Commands(failed))
+    }
+}
+
+fn upgrade_config(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    let argv = ctx.tool(ctx.paths.cfgupgrade(), &["-f"]);
+    ctx.local(&argv)?;
+    Ok(Facts::default())
+}
+
+fn ensure_dirs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    let c = ctx.cluster()?;
+    let argv = ctx.tool(ctx.paths.ensure_dirs(), &["--full-run"]);
+    ctx.on_nodes(&c, &c.online, &|_| argv.clone())?;
+    Ok(Facts::default())
+}
+
+fn start_daemons(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    start_daemons_everywhere(ctx)?;
+    Ok(Facts::default())
+}
+
+fn redist_conf(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    let argv = ctx.tool(
+        ctx.paths.gnt("gnt-cluster"),
+        &["redist-conf", "--yes-do-it"],
+    );
+    ctx.local(&argv)?;
+    Ok(Facts::default())
+}
+
+fn restart_daemons(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    let c = ctx.cluster()?;
+    ctx.on_nodes(&c, &c.online, &|_| ctx.daemon_util("stop-all"))?;
+    ensure_running(ctx, &c, &c.online)?;
+    Ok(Facts::default())
+}
+
+fn resume_work_step(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    resume_work(ctx)?;
+    Ok(Facts::default())
+}
+
+/// Removes every filter with our reason (looked up, so a filter whose
+/// answer was lost is found too) and undrains what we drained.
+fn resume_work(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+    if has_filters(ctx) {
+        remove_our_filters(ctx, &filter_reason(ctx))?;
     }
     // Only while still drained, checked again before the fallback: on a
     // redo (resume), or after an undrain whose answer was lost, it may
@@ -626,11 +812,11 @@ fn resume_work(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
     Ok(())
 }
 
-/// Ganeti's drain flag is the file `queue/drain` in its data directory.
-fn queue_drained(ctx: &Ctx<'_>) -> bool {
-    ctx.paths
-        .host(&ctx.paths.datadir().join("queue/drain"))
-        .exists()
+fn post_upgrade(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    let from = ctx.header.from_release.clone();
+    let argv = ctx.tool(ctx.paths.post_upgrade(), &[&from]);
+    ctx.local(&argv)?;
+    Ok(Facts::default())
 }
 
 fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
@@ -641,8 +827,8 @@ fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let argv = ctx.tool(ctx.paths.gnt("gnt-cluster"), &refs);
-    let ran = ctx.runner.local(&ctx.master_name(), &argv);
-    ctx.node_event(&ran);
+    let ran = ctx.exec.local(&ctx.master_name(), &argv);
+    ctx.events.node(ctx.current, &ran);
     if !ran.ok() {
         let errors: Vec<String> = ran
             .stdout
@@ -669,92 +855,322 @@ fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     Ok(Facts::default())
 }
 
-/// For the dry run: what each step runs, and where.
-pub fn describe(ctx: &Ctx<'_>, step: StepId, c: &Cluster) -> Vec<String> {
-    let all = c.online.join(", ");
-    let p = ctx.paths;
-    let du = p.daemon_util().display().to_string();
-    let gc = p.gnt("gnt-cluster").display().to_string();
-    let sw = ctx.opts.switch_command.clone();
-    let to = &ctx.header.to;
-    match step {
-        StepId::VerifyInstalled | StepId::ReverifyInstalled => {
-            vec![format!("{}: {sw} installed {to}", all)]
+/// The intent file first, then the journal: an intent without our journal
+/// would be taken for Ganeti's own upgrade.
+fn finish(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file()))
+        .map_err(StepError::io)?;
+    ctx.journal.remove().map_err(StepError::io)?;
+    Ok(Facts::default())
+}
+
+// --- the job queue and the watcher, over LUXI or the command line ------------
+
+/// The reason our filters carry: `ganeti-upgrade:ID`.
+pub fn filter_reason(ctx: &Ctx<'_>) -> String {
+    format!("{FILTER_REASON_PREFIX}{}", ctx.header.id)
+}
+
+/// Every filter of this tool has a reason starting with this.
+pub const FILTER_REASON_PREFIX: &str = "ganeti-upgrade:";
+
+/// The job filter of an upgrade: pauses every job but the one the upgrade
+/// itself submits while the filter is in place (redist-conf), which would
+/// wait forever.
+fn filter_predicates() -> serde_json::Value {
+    serde_json::json!([["opcode", ["!", ["=", "OP_ID", "OP_CLUSTER_REDIST_CONF"]]]])
+}
+
+/// Does the cluster have job filters (Ganeti 2.13 and later)?
+fn has_filters(ctx: &Ctx<'_>) -> bool {
+    ctx.paths.host(&ctx.paths.gnt("gnt-filter")).exists()
+}
+
+/// Runs `call` over LUXI (what Ganeti's own upgrade does: no Python start-up
+/// per call). `None`, logged, means: use the command-line tool instead, as
+/// when luxid is not there or refuses (see [`crate::luxi`]).
+fn by_luxi<T>(
+    ctx: &Ctx<'_>,
+    what: &str,
+    call: impl FnOnce(&Luxi) -> Result<T, LuxiError>,
+) -> Option<T> {
+    luxi_attempt(ctx, what, call).ok()
+}
+
+/// As [`by_luxi`], keeping the error: the caller must know whether the call
+/// may have been carried out (its answer lost) before it repeats it.
+fn luxi_attempt<T>(
+    ctx: &Ctx<'_>,
+    what: &str,
+    call: impl FnOnce(&Luxi) -> Result<T, LuxiError>,
+) -> Result<T, Option<LuxiError>> {
+    let Some(socket) = ctx.exec.luxi_socket() else {
+        return Err(None);
+    };
+    let luxi = Luxi::new(socket);
+    let start = Instant::now();
+    let master = ctx.master_name();
+    match call(&luxi) {
+        Ok(v) => {
+            ctx.exec.log_line(&format!(
+                "{master}: LUXI {what} -> ok ({} ms)",
+                start.elapsed().as_millis()
+            ));
+            Ok(v)
         }
-        StepId::WriteIntent => vec![format!("{}: write {}", c.master, p.intent_file().display())],
-        StepId::StopNewWork => vec![format!(
-            "{}: LUXI ReplaceFilter or {} add --action=PAUSE --reason=ganeti-upgrade:ID (or {gc} queue drain)",
-            c.master,
-            p.gnt("gnt-filter").display()
-        )],
-        StepId::WaitForJobs => vec![format!(
-            "{}: LUXI QueryJobs or {} list (until no job runs)",
-            c.master,
-            p.gnt("gnt-job").display()
-        )],
-        StepId::PauseWatcher => vec![format!(
-            "{}: LUXI SetWatcherPause or {gc} watcher pause 6h (unless already paused)",
-            c.master
-        )],
-        StepId::StopMasterDaemons => vec![format!("{}: {du} stop-all", c.master)],
-        StepId::StopDaemons => vec![format!("{all}: {du} stop-all")],
-        StepId::Backup => vec![format!(
-            "{}: tar of {} and {} into {}",
-            c.master,
-            p.datadir().display(),
-            p.confdir().display(),
-            p.backupdir().display()
-        )],
-        StepId::DowngradeConfig => vec![format!(
-            "{}: {} --downgrade -f",
-            c.master,
-            p.cfgupgrade().display()
-        )],
-        StepId::SwitchVersion => vec![format!("{all}: {sw} to {to} (master last)")],
-        StepId::UpgradeConfig => vec![format!("{}: {} -f", c.master, p.cfgupgrade().display())],
-        StepId::EnsureDirs => vec![format!("{all}: {} --full-run", p.ensure_dirs().display())],
-        StepId::StartDaemons => vec![format!("{all}: {du} start-all")],
-        StepId::RedistConf => vec![format!("{}: {gc} redist-conf --yes-do-it", c.master)],
-        StepId::RestartDaemons => vec![
-            format!("{all}: {du} stop-all"),
-            format!("{all}: {du} start-all"),
-        ],
-        StepId::ResumeWork => vec![format!(
-            "{}: delete our filter, LUXI DeleteFilter or gnt-filter delete (or {gc} queue undrain, if we drained)",
-            c.master
-        )],
-        StepId::UnpauseWatcher => vec![format!(
-            "{}: LUXI SetWatcherPause or {gc} watcher continue (if we paused it)",
-            c.master
-        )],
-        StepId::PostUpgrade => vec![format!(
-            "{}: {} {}",
-            c.master,
-            p.post_upgrade().display(),
-            ctx.header.from_release
-        )],
-        StepId::VerifyCluster => vec![format!(
-            "{}: {gc} verify{}",
-            c.master,
-            ctx.opts
-                .verify_ignore
-                .iter()
-                .map(|c| format!(" -I {c}"))
-                .collect::<String>()
-        )],
-        StepId::Finish => vec![format!(
-            "{}: remove {} and the journal",
-            c.master,
-            p.intent_file().display()
-        )],
+        Err(e) => {
+            ctx.exec
+                .log_line(&format!("{master}: {e}; using the command-line tool"));
+            Err(Some(e))
+        }
     }
 }
 
-/// Helper used by `run`: the transition's kind, for messages.
-pub fn transition_name(t: Transition) -> &'static str {
-    match t {
-        Transition::Upgrade => "upgrade",
-        Transition::Downgrade => "downgrade",
-        Transition::Same => "re-apply of the same version",
+/// Filters whose reason contains `reason` (a redo may have added more than
+/// one); the uuids.
+fn filters_with(ctx: &Ctx<'_>, reason: &str) -> Result<Vec<String>, StepError> {
+    if let Some(filters) = by_luxi(ctx, "QueryFilters", Luxi::filters) {
+        return Ok(filters
+            .into_iter()
+            .filter(|(_, reasons)| reasons.iter().any(|r| r.contains(reason)))
+            .map(|(uuid, _)| uuid)
+            .collect());
     }
+    let argv = ctx.tool(
+        ctx.paths.gnt("gnt-filter"),
+        &["list", "--no-headers", "-o", "uuid,reason_trail"],
+    );
+    let ran = ctx.exec.local(&ctx.master_name(), &argv);
+    if !ran.ok() {
+        return Err(StepError::ran(ran));
+    }
+    Ok(ran
+        .stdout
+        .lines()
+        .filter(|l| l.contains(reason))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(String::from)
+        .collect())
+}
+
+fn our_filters(ctx: &Ctx<'_>) -> Result<Vec<String>, StepError> {
+    filters_with(ctx, &filter_reason(ctx))
+}
+
+/// Deletes every filter whose reason contains `reason`; how many.
+pub fn remove_our_filters(ctx: &Ctx<'_>, reason: &str) -> Result<usize, StepError> {
+    let uuids = filters_with(ctx, reason)?;
+    for uuid in &uuids {
+        match luxi_attempt(ctx, &format!("DeleteFilter({uuid})"), |l| {
+            l.delete_filter(uuid)
+        }) {
+            Ok(()) => {}
+            // Its answer was lost: deleting again would fail if it is gone.
+            Err(Some(e)) if e.maybe_applied() && !filters_with(ctx, reason)?.contains(uuid) => {}
+            Err(_) => {
+                ctx.local(&ctx.tool(ctx.paths.gnt("gnt-filter"), &["delete", uuid]))?;
+            }
+        }
+    }
+    Ok(uuids.len())
+}
+
+/// Filters of this tool that no journal accounts for (a lost journal):
+/// removed when `remove`, else only counted. Errors (luxid down) count as
+/// none found.
+pub fn orphan_filters(ctx: &Ctx<'_>, remove: bool) -> usize {
+    if !has_filters(ctx) {
+        return 0;
+    }
+    let found = if remove {
+        remove_our_filters(ctx, FILTER_REASON_PREFIX)
+    } else {
+        filters_with(ctx, FILTER_REASON_PREFIX).map(|f| f.len())
+    };
+    found.unwrap_or(0)
+}
+
+/// Ganeti's drain flag is the file `queue/drain` in its data directory.
+fn queue_drained(ctx: &Ctx<'_>) -> bool {
+    ctx.paths
+        .host(&ctx.paths.datadir().join("queue/drain"))
+        .exists()
+}
+
+/// Ganeti's watcher pause is the file `watcher.pause` holding the epoch
+/// second it ends.
+fn watcher_paused_until(ctx: &Ctx<'_>) -> Option<u64> {
+    std::fs::read_to_string(ctx.paths.host(&ctx.paths.datadir().join("watcher.pause")))
+        .ok()
+        .and_then(|t| t.trim().parse::<f64>().ok())
+        .map(|t| t as u64)
+}
+
+/// Re-pauses the watcher on a resume, if this upgrade paused it and has
+/// not unpaused it yet (a pause of 6 h may have run out meanwhile).
+pub fn repause_watcher(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+    if ctx.facts.watcher_paused_by_us == Some(true) {
+        let until = crate::journal::now() + WATCHER_PAUSE.as_secs();
+        set_watcher_pause(ctx, Some(until))?;
+    }
+    Ok(())
+}
+
+// --- the plan: what each step runs, and where ----------------------------------
+
+fn all(c: &Cluster) -> String {
+    c.online.join(", ")
+}
+
+fn plan_verify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: {} installed {}",
+        all(c),
+        ctx.opts.switch_command,
+        ctx.header.to
+    )]
+}
+fn plan_write_intent(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: write {}",
+        c.master,
+        ctx.paths.intent_file().display()
+    )]
+}
+fn plan_stop_new_work(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: LUXI ReplaceFilter or {} add --action=PAUSE --reason=ganeti-upgrade:ID (or {} queue drain)",
+        c.master,
+        ctx.paths.gnt("gnt-filter").display(),
+        ctx.paths.gnt("gnt-cluster").display()
+    )]
+}
+fn plan_wait_for_jobs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: LUXI QueryJobs or {} list (until no job runs or waits)",
+        c.master,
+        ctx.paths.gnt("gnt-job").display()
+    )]
+}
+fn plan_pause_watcher(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: LUXI SetWatcherPause or {} watcher pause (6 h, unless paused longer already)",
+        c.master,
+        ctx.paths.gnt("gnt-cluster").display()
+    )]
+}
+fn plan_stop_master_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: {} stop-all",
+        c.master,
+        ctx.paths.daemon_util().display()
+    )]
+}
+fn plan_stop_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: {} stop-all",
+        all(c),
+        ctx.paths.daemon_util().display()
+    )]
+}
+fn plan_backup(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    let p = ctx.paths;
+    vec![format!(
+        "{}: tar of {} and {} into {}",
+        c.master,
+        p.datadir().display(),
+        p.confdir().display(),
+        p.backupdir().display()
+    )]
+}
+fn plan_downgrade_config(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: {} --downgrade -f",
+        c.master,
+        ctx.paths.cfgupgrade().display()
+    )]
+}
+fn plan_switch_version(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: {} to {} (master last)",
+        all(c),
+        ctx.opts.switch_command,
+        ctx.header.to
+    )]
+}
+fn plan_upgrade_config(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: {} -f",
+        c.master,
+        ctx.paths.cfgupgrade().display()
+    )]
+}
+fn plan_ensure_dirs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: {} --full-run",
+        all(c),
+        ctx.paths.ensure_dirs().display()
+    )]
+}
+fn plan_start_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: {} start-all (stop-all and start-all where one already runs)",
+        all(c),
+        ctx.paths.daemon_util().display()
+    )]
+}
+fn plan_redist_conf(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: {} redist-conf --yes-do-it",
+        c.master,
+        ctx.paths.gnt("gnt-cluster").display()
+    )]
+}
+fn plan_restart_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    let du = ctx.paths.daemon_util().display().to_string();
+    vec![
+        format!("{}: {du} stop-all", all(c)),
+        format!("{}: {du} start-all", all(c)),
+    ]
+}
+fn plan_resume_work(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: delete our filters, LUXI DeleteFilter or gnt-filter delete (or {} queue undrain, if we drained)",
+        c.master,
+        ctx.paths.gnt("gnt-cluster").display()
+    )]
+}
+fn plan_unpause_watcher(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: LUXI SetWatcherPause or {} watcher continue (if we paused it)",
+        c.master,
+        ctx.paths.gnt("gnt-cluster").display()
+    )]
+}
+fn plan_post_upgrade(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: {} {}",
+        c.master,
+        ctx.paths.post_upgrade().display(),
+        ctx.header.from_release
+    )]
+}
+fn plan_verify_cluster(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: {} verify{}",
+        c.master,
+        ctx.paths.gnt("gnt-cluster").display(),
+        ctx.opts
+            .verify_ignore
+            .iter()
+            .map(|c| format!(" -I {c}"))
+            .collect::<String>()
+    )]
+}
+fn plan_finish(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    vec![format!(
+        "{}: remove {}, then the journal",
+        c.master,
+        ctx.paths.intent_file().display()
+    )]
 }

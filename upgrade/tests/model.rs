@@ -51,13 +51,23 @@ fn steps_follow_the_design_document() {
     assert_eq!(point_of_no_return(Transition::Same), StepId::UpgradeConfig);
     // The intent file goes last, after the hooks and the verify (fixes the
     // upstream case where a crash there left the watcher paused for good).
-    assert_eq!(STEPS.last(), Some(&StepId::Finish));
-    // Step ids serialise as their stable names.
+    assert_eq!(STEPS.last().map(|s| s.id), Some(StepId::Finish));
+    // Step ids serialise as their stable names, and each has one row.
     for s in STEPS {
         assert_eq!(
-            serde_json::to_string(s).expect("json"),
-            format!("\"{}\"", s.as_str())
+            serde_json::to_string(&s.id).expect("json"),
+            format!("\"{}\"", s.id.as_str())
         );
+        assert_eq!(STEPS.iter().filter(|r| r.id == s.id).count(), 1);
+        assert_eq!(s.id.step().title, s.title);
+    }
+    // Exactly one configuration step per transition.
+    for t in [Transition::Upgrade, Transition::Downgrade, Transition::Same] {
+        let ponrs = STEPS
+            .iter()
+            .filter(|s| s.point_of_no_return && s.when.applies(t))
+            .count();
+        assert_eq!(ponrs, 1, "{t:?}");
     }
 }
 

@@ -1,0 +1,248 @@
+//! What a step sees: the run's options, the journal, the executor, the
+//! facts learned so far and the progress output. Steps use [`Ctx`] and
+//! nothing of the engine, so the step table reads on its own.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use ganeti_layout::{DirVersion, InstallPaths};
+
+use crate::cluster::Cluster;
+use crate::error::StepError;
+use crate::exec::{Exec, Ran};
+use crate::journal::{now, Facts, Header, Journal, JournalError, Record};
+use crate::steps::StepId;
+
+/// What the command line asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// `--to VERSION`: upgrade (or downgrade) the cluster to that version.
+    To(DirVersion),
+    /// `--resume`: finish a pending upgrade or rollback.
+    Resume,
+    /// `--status`: show what is pending; change nothing.
+    Status,
+}
+
+/// The run's settings, parsed at the edge.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mode: Mode,
+    pub dry_run: bool,
+    pub json: bool,
+    pub parallel: usize,
+    pub verify_ignore: Vec<String>,
+    pub queue_timeout: Duration,
+    /// Per command; `None`: no limit.
+    pub command_timeout: Option<Duration>,
+    /// `ganeti-switch` on the nodes, with the path options to pass it.
+    pub switch_command: String,
+    pub switch_path_args: Vec<String>,
+    pub ssh_command: Vec<String>,
+    /// How often the job queue is polled while waiting.
+    pub poll_interval: Duration,
+}
+
+/// Where progress lines go. Writing is best-effort: progress must never
+/// kill an upgrade (a closed pipe, a hung-up terminal).
+pub trait Output: Sync {
+    fn line(&self, text: &str);
+}
+
+/// Standard output; after the first failed write (EPIPE, EIO) it stays
+/// silent and the run goes on, with commands.log as its record.
+#[derive(Default)]
+pub struct Stdout {
+    broken: AtomicBool,
+}
+
+impl Output for Stdout {
+    fn line(&self, text: &str) {
+        if self.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
+            self.broken.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Standard error, best-effort in the same way.
+#[derive(Default)]
+pub struct Stderr {
+    broken: AtomicBool,
+}
+
+impl Output for Stderr {
+    fn line(&self, text: &str) {
+        if !self.broken.load(Ordering::Relaxed) && writeln!(std::io::stderr(), "{text}").is_err() {
+            self.broken.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The version of the JSON documents and events (`"format": 1`).
+pub const JSON_FORMAT: u32 = 1;
+
+/// Progress: human lines, or one JSON object per line.
+pub struct Events<'a> {
+    pub json: bool,
+    pub out: &'a dyn Output,
+}
+
+impl Events<'_> {
+    fn emit(&self, mut value: serde_json::Value, human: String) {
+        if self.json {
+            if let Some(map) = value.as_object_mut() {
+                map.insert("format".into(), JSON_FORMAT.into());
+            }
+            self.out.line(&value.to_string());
+        } else if !human.is_empty() {
+            self.out.line(&human);
+        }
+    }
+    pub fn step_start(&self, step: StepId, title: &str, index: usize, total: usize) {
+        self.emit(
+            serde_json::json!({"event": "step-start", "step": step, "index": index, "total": total, "time": now()}),
+            format!("[{index}/{total}] {title}"),
+        );
+    }
+    pub fn step_end(&self, step: StepId, ok: bool, detail: &str) {
+        self.emit(
+            serde_json::json!({"event": "step-end", "step": step, "ok": ok, "detail": detail, "time": now()}),
+            if ok { String::new() } else { format!("  FAILED: {detail}") },
+        );
+    }
+    pub fn node(&self, step: Option<StepId>, ran: &Ran) {
+        self.emit(
+            serde_json::json!({"event": "node", "step": step, "node": ran.node, "command": ran.command, "ok": ran.ok(), "code": ran.code}),
+            if ran.ok() { format!("  {}: ok", ran.node) } else { format!("  {}", ran.summary()) },
+        );
+    }
+    pub fn message(&self, text: &str) {
+        self.emit(
+            serde_json::json!({"event": "message", "message": text, "time": now()}),
+            format!("  {text}"),
+        );
+    }
+    /// A line as it is (plans and status in text mode).
+    pub fn plain(&self, text: &str) {
+        self.out.line(text);
+    }
+    /// A whole JSON document.
+    pub fn document(&self, mut value: serde_json::Value) {
+        if let Some(map) = value.as_object_mut() {
+            map.insert("format".into(), JSON_FORMAT.into());
+        }
+        self.out.line(&value.to_string());
+    }
+}
+
+/// Everything a step needs.
+pub struct Ctx<'a> {
+    pub paths: &'a InstallPaths,
+    pub exec: &'a dyn Exec,
+    pub journal: &'a Journal,
+    pub opts: &'a Options,
+    pub events: &'a Events<'a>,
+    pub interrupted: &'a AtomicBool,
+    pub header: Header,
+    pub facts: Facts,
+    /// The step running (or being undone) now.
+    pub current: Option<StepId>,
+    /// Steps this upgrade has started, from the journal and this run: what
+    /// a rollback undoes.
+    pub started: Vec<StepId>,
+    /// Steps undone by the rollback under way.
+    pub undone: Vec<StepId>,
+    pub verify_failed: Option<String>,
+}
+
+impl Ctx<'_> {
+    pub fn cluster(&self) -> Result<Cluster, StepError> {
+        Cluster::read(self.paths).map_err(StepError::io)
+    }
+    pub fn master_name(&self) -> String {
+        Cluster::read(self.paths)
+            .map(|c| c.master)
+            .unwrap_or_else(|_| self.exec.this_host())
+    }
+    pub fn tool(&self, path: std::path::PathBuf, args: &[&str]) -> Vec<String> {
+        let mut v = vec![path.display().to_string()];
+        v.extend(args.iter().map(|s| s.to_string()));
+        v
+    }
+    pub fn daemon_util(&self, action: &str) -> Vec<String> {
+        self.tool(self.paths.daemon_util(), &[action])
+    }
+    pub fn switch_argv(&self, args: &[&str]) -> Vec<String> {
+        let mut v = vec![self.opts.switch_command.clone()];
+        v.extend(self.opts.switch_path_args.iter().cloned());
+        v.extend(args.iter().map(|s| s.to_string()));
+        v
+    }
+    /// A progress message, also in commands.log.
+    pub fn message(&self, text: &str) {
+        self.events.message(text);
+        self.exec.log_line(text);
+    }
+    /// Appends to the journal.
+    pub fn record(&self, record: &Record) -> Result<(), JournalError> {
+        self.journal.append(record)
+    }
+    /// Records facts durably before the step acts on them.
+    pub fn remember(&mut self, facts: Facts) -> Result<(), StepError> {
+        if let Some(step) = self.current {
+            self.record(&Record::Facts {
+                step,
+                facts: facts.clone(),
+            })
+            .map_err(StepError::io)?;
+        }
+        self.facts.merge(&facts);
+        Ok(())
+    }
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+    /// Runs on the master; a failure is the step's failure.
+    pub fn local(&self, argv: &[String]) -> Result<Ran, StepError> {
+        let ran = self.exec.local(&self.master_name(), argv);
+        if ran.ok() {
+            Ok(ran)
+        } else {
+            self.events.node(self.current, &ran);
+            Err(StepError::ran(ran))
+        }
+    }
+    /// Runs on the given nodes (master last), each result shown as it
+    /// arrives; every result is returned.
+    pub fn each_node(
+        &self,
+        c: &Cluster,
+        nodes: &[String],
+        argv_for: &(dyn Fn(&str) -> Vec<String> + Sync),
+    ) -> Vec<Ran> {
+        let step = self.current;
+        let events = self.events;
+        self.exec
+            .fan_out(c, nodes, argv_for, &|ran| events.node(step, ran))
+    }
+    /// As [`Ctx::each_node`]; every node must succeed.
+    pub fn on_nodes(
+        &self,
+        c: &Cluster,
+        nodes: &[String],
+        argv_for: &(dyn Fn(&str) -> Vec<String> + Sync),
+    ) -> Result<Vec<Ran>, StepError> {
+        let results = self.each_node(c, nodes, argv_for);
+        let failed: Vec<Ran> = results.iter().filter(|r| !r.ok()).cloned().collect();
+        if failed.is_empty() {
+            Ok(results)
+        } else {
+            Err(StepError::Commands(failed))
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! How a run of `ganeti-upgrade` ends, typed: [`UpgradeError`] with its
+//! documented exit code ([`UpgradeError::exit_code`], listed in the
+//! `--help` text and the man page), and [`StepError`], why one step failed.
+//!
+//! Every message names the node, the command or the path, and where a fix
+//! is known ends with a `hint:` line that works.
+
+use std::path::PathBuf;
+
+use ganeti_layout::version::{Refusal, VersionError};
+use ganeti_layout::DirVersion;
+
+use crate::exec::Ran;
+
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// Commands failed on these nodes (one result each).
+    #[error("{}", .0.iter().map(Ran::summary).collect::<Vec<_>>().join("\n"))]
+    Commands(Vec<Ran>),
+    /// A step's own refusal or check, already worded for the admin.
+    #[error("{0}")]
+    Refused(String),
+    /// A durable write (journal, intent, backup) failed.
+    #[error("{0}")]
+    Io(String),
+    /// A signal arrived while the step waited.
+    #[error("interrupted by a signal while {0}")]
+    Interrupted(&'static str),
+}
+
+impl StepError {
+    /// An error and its whole cause chain, on one line.
+    pub fn io<E: std::error::Error>(e: E) -> StepError {
+        StepError::Io(chain(&e))
+    }
+    pub fn ran(ran: Ran) -> StepError {
+        StepError::Commands(vec![ran])
+    }
+    /// The nodes whose commands failed (empty for other causes).
+    pub fn nodes(&self) -> Vec<String> {
+        match self {
+            StepError::Commands(r) => r.iter().map(|r| r.node.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// `e` and its sources, joined by `: `.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    message
+}
+
+/// A run that did not end with the cluster on the target version (or with
+/// nothing to do). [`UpgradeError::exit_code`] gives the documented code.
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    #[error("precisely one of --to, --resume and --status has to be given")]
+    Usage,
+    #[error("cannot upgrade to {given:?}: {source}")]
+    BadVersion {
+        given: String,
+        #[source]
+        source: VersionError,
+    },
+    #[error("cannot upgrade from {from} to {to}: {refusal}")]
+    Incompatible {
+        from: DirVersion,
+        to: DirVersion,
+        refusal: Refusal,
+    },
+    #[error("the downgrade from {release} to {to} needs version-specific actions that this tool does not carry out: {actions}\nhint: downgrade with gnt-cluster upgrade --to={to} of Ganeti {release} itself, which has them, or upgrade to a release that does not need them first")]
+    DowngradeActions {
+        release: String,
+        to: DirVersion,
+        actions: &'static str,
+    },
+    #[error(
+        "ganeti-upgrade must run as root (it stops daemons and switches versions on every node)"
+    )]
+    NotRoot,
+    #[error("this node ({me}) is not the master; run ganeti-upgrade on {master}")]
+    NotMaster { me: String, master: String },
+    #[error("{0}")]
+    Cluster(String),
+    #[error("{0}")]
+    Journal(String),
+    #[error("another ganeti-upgrade or ganeti-switch is running on this node ({holder}); wait for it, or look at it with ganeti-upgrade --status")]
+    Busy { holder: String },
+    #[error("an upgrade from {from} to {to} is in progress; use --resume to finish it first")]
+    InProgress { from: String, to: DirVersion },
+    #[error("an upgrade ({running} to {target}) started by gnt-cluster upgrade is pending (intent file without a ganeti-upgrade journal); finish it with: gnt-cluster upgrade --resume")]
+    ForeignIntent { running: String, target: String },
+    #[error("this node has no consistent active version ({lib} and {share})\nhint: ganeti-switch check shows what is wrong, ganeti-switch repair mends an interrupted switch")]
+    NoActiveVersion { lib: PathBuf, share: PathBuf },
+    #[error("only {votes} of {online} online nodes confirm {master} as the master; not resuming{detail}\nhint: check ssconf_master_node on the nodes (gnt-cluster master-failover, or fix the network), then run --resume again")]
+    MasterNotConfirmed {
+        votes: usize,
+        online: usize,
+        master: String,
+        detail: String,
+    },
+    /// Before the point of no return, a step failed or a signal came, and
+    /// every step that had started was undone.
+    #[error(
+        "{reason}\nEverything done so far was rolled back; the cluster runs {from} again{backup}."
+    )]
+    RolledBack {
+        reason: String,
+        from: DirVersion,
+        backup: String,
+    },
+    /// As [`UpgradeError::RolledBack`], but some undo failed: the journal
+    /// and the intent file stay, and `--resume` finishes the rollback.
+    #[error("{reason}\nThe rollback did not complete:\n  {}\nThe upgrade is still pending as a rollback (the intent file and the journal are kept). Fix the cause, then run: ganeti-upgrade --resume (it finishes the rollback)", failures.join("\n  "))]
+    RollbackIncomplete {
+        reason: String,
+        failures: Vec<String>,
+    },
+    /// A step after the point of no return failed: nothing is undone.
+    #[error("step {step} failed after the configuration change: {message}\nThe upgrade to {to} is still pending (the intent file and the journal are kept). Fix the cause, then run: ganeti-upgrade --resume")]
+    Pending {
+        step: &'static str,
+        to: DirVersion,
+        message: String,
+    },
+    /// A pending upgrade could not be brought back to a known state before
+    /// its steps are redone; nothing was undone yet beyond what is said.
+    #[error("{0}")]
+    Resume(String),
+    #[error("upgraded, but gnt-cluster verify reported errors:\n{0}")]
+    VerifyErrors(String),
+    /// `--resume` on a node that is not the master (Ganeti's rule: remove
+    /// a stale intent file and stop).
+    #[error("not the master node{}", if *removed_intent { "; removed the stale intent file" } else { "" })]
+    NotMasterResume { removed_intent: bool },
+}
+
+impl UpgradeError {
+    /// The documented exit codes: 1 failed (rolled back, or pending with
+    /// the way forward named), 2 bad input, 3 verify errors, 11 not the
+    /// master on `--resume`.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            UpgradeError::Usage
+            | UpgradeError::BadVersion { .. }
+            | UpgradeError::Incompatible { .. }
+            | UpgradeError::DowngradeActions { .. } => 2,
+            UpgradeError::VerifyErrors(_) => 3,
+            UpgradeError::NotMasterResume { .. } => 11,
+            _ => 1,
+        }
+    }
+    /// Whether the upgrade is still pending after this error (the intent
+    /// file and the journal exist).
+    pub fn leaves_pending(&self) -> bool {
+        matches!(
+            self,
+            UpgradeError::RollbackIncomplete { .. }
+                | UpgradeError::Pending { .. }
+                | UpgradeError::Resume(_)
+        )
+    }
+}

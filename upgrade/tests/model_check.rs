@@ -1,0 +1,1003 @@
+//! The model check: `ganeti-upgrade`'s engine and step table, in-process,
+//! against a scripted N-node cluster (N = 1, 2, 3) behind the `Exec` trait.
+//! No root, no network: the master's files (journal, intent, lock,
+//! `config.data`, ssconf, the drain flag and the watcher pause) live in a
+//! temporary root; each node's version links and daemons live in the model.
+//!
+//! The scripted cluster behaves like Ganeti where it matters here:
+//! `daemon-util start-all` aborts on a node where a daemon already runs;
+//! `ganeti-switch to` refuses while daemons run; luxid (the master's
+//! daemons) must run for any `gnt-*` command; cfgupgrade converts the
+//! configuration to the version the master runs.
+//!
+//! Enumerated: every step (both directions) x every non-empty subset of
+//! failing nodes x how they fail (the command fails, the node is
+//! unreachable from then on, the command's effect happens but its answer is
+//! lost); a failing undo at every undoable step on every node; a kill
+//! (SIGKILL, as a panic that unwinds out of the engine) after every command
+//! and at every checkpoint, also inside a rollback and inside a resume; a
+//! signal before every step, in a first run and in a resume. SIGTERM,
+//! SIGINT and SIGHUP set the same flag in `main.rs`, so one signal case
+//! stands for the three. After each case `--resume` runs (faults gone), then
+//! a second `--resume`; the invariants are checked after every run.
+//!
+//! Invariants:
+//! * every online node runs one version: its links, its daemons and the
+//!   cluster's configuration agree, and all nodes agree, whenever the tool
+//!   says the upgrade is not pending (done, rolled back, nothing pending);
+//! * our filter, the drain and the watcher pause are as the admin left
+//!   them whenever the tool says it is not pending;
+//! * the intent file and the journal exist exactly when the tool says the
+//!   upgrade (or its rollback) is pending;
+//! * the message and the exit code say what is true (done: on the target;
+//!   rolled back: on the source);
+//! * after the faults are gone, `--resume` ends not pending, and a second
+//!   `--resume` finds nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ganeti_layout::{ConfigVersion, DirVersion, InstallPaths};
+use ganeti_upgrade::cluster::Cluster;
+use ganeti_upgrade::context::{Mode, Options, Output};
+use ganeti_upgrade::engine::{main_flow, Done};
+use ganeti_upgrade::error::UpgradeError;
+use ganeti_upgrade::exec::{Checkpoint, Exec, Ran};
+use ganeti_upgrade::steps::{steps_for, StepId};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Daemons {
+    Stopped,
+    Running(String),
+    /// Some running (a stop or start that died half way).
+    Partial(String),
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    links: String,
+    daemons: Daemons,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FaultMode {
+    /// The command exits 1 and changes nothing.
+    Fail,
+    /// The node cannot be reached (exit 255) from this step on, for the
+    /// whole run, rollback included.
+    Unreachable,
+    /// The command does its work, but its answer is lost (exit 255).
+    Lost,
+    /// `daemon-util stop-all` stops only some daemons, then fails.
+    HalfStop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Run(StepId),
+    Undo(StepId),
+    Other,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Faults {
+    /// (phase, node) -> how its commands fail in that phase.
+    at: Vec<(Phase, String, FaultMode)>,
+    /// Kill after this many commands (counted over the run).
+    kill_after_command: Option<usize>,
+    /// Kill at this checkpoint number.
+    kill_at_checkpoint: Option<usize>,
+    /// Kill after this many commands of a rollback (its undos).
+    kill_in_undo: Option<usize>,
+    /// Raise the signal flag before this step.
+    signal_before: Option<StepId>,
+}
+
+struct Killed;
+
+struct State {
+    nodes: BTreeMap<String, Node>,
+    /// (uuid, reason)
+    filters: Vec<(String, String)>,
+    next_uuid: usize,
+    phase: Phase,
+    commands: usize,
+    undo_commands: usize,
+    checkpoints: usize,
+    unreachable: Vec<String>,
+    log: Vec<String>,
+}
+
+struct Model {
+    paths: InstallPaths,
+    master: String,
+    state: Mutex<State>,
+    faults: Mutex<Faults>,
+    interrupted: AtomicBool,
+}
+
+fn cv(v: &str) -> u64 {
+    let d: DirVersion = v.parse().expect("version");
+    u64::from(ConfigVersion::from_triple(d.triple()).expect("cv").as_int())
+}
+
+fn ran(node: &str, argv: &[String], code: Option<i32>, stdout: String, stderr: &str) -> Ran {
+    Ran {
+        node: node.to_string(),
+        command: argv.join(" "),
+        code,
+        stdout,
+        stderr: stderr.to_string(),
+    }
+}
+
+impl Model {
+    fn new(n: usize, version: &str, admin: bool, filters: bool) -> (Model, tempfile::TempDir) {
+        let base = if Path::new("/dev/shm").is_dir() {
+            tempfile::Builder::new()
+                .prefix("gu-model")
+                .tempdir_in("/dev/shm")
+        } else {
+            tempfile::Builder::new().prefix("gu-model").tempdir()
+        }
+        .expect("tempdir");
+        let root = base.path().to_path_buf();
+        let paths = InstallPaths::default().with_root(&root).expect("paths");
+        let names: Vec<String> = (1..=n).map(|i| format!("node{i}.example")).collect();
+        let master = names[0].clone();
+        let data = paths.host(&paths.datadir());
+        for d in [
+            data.clone(),
+            data.join("queue"),
+            paths.host(&paths.rundir()),
+            paths.host(&paths.logdir()),
+            paths.host(&paths.confdir()),
+            paths
+                .host(&paths.gnt("gnt-cluster"))
+                .parent()
+                .expect("dir")
+                .to_path_buf(),
+        ] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        let w = |name: &str, text: &str| std::fs::write(data.join(name), text).expect("write");
+        w("ssconf_cluster_name", "cluster.example\n");
+        w("ssconf_master_node", &format!("{master}\n"));
+        w("ssconf_node_list", &(names.join("\n") + "\n"));
+        w("ssconf_online_nodes", &(names.join("\n") + "\n"));
+        w("ssconf_offline_nodes", "");
+        w(
+            "ssconf_release_version",
+            if version == "3.0" {
+                "3.0.2\n"
+            } else {
+                "3.1.0\n"
+            },
+        );
+        w("config.data", &format!("{{\"version\": {}}}", cv(version)));
+        if filters {
+            std::fs::write(paths.host(&paths.gnt("gnt-filter")), "").expect("stub");
+        }
+        let nodes = names
+            .iter()
+            .map(|name| {
+                (
+                    name.clone(),
+                    Node {
+                        links: version.to_string(),
+                        daemons: Daemons::Running(version.to_string()),
+                    },
+                )
+            })
+            .collect();
+        let mut state = State {
+            nodes,
+            filters: Vec::new(),
+            next_uuid: 1,
+            phase: Phase::Other,
+            commands: 0,
+            undo_commands: 0,
+            checkpoints: 0,
+            unreachable: Vec::new(),
+            log: Vec::new(),
+        };
+        if admin {
+            state.filters.push(("admin-1".into(), "admin".into()));
+            w("queue/drain", "");
+            w("watcher.pause", &format!("{}\n", now() + 7200));
+        }
+        (
+            Model {
+                paths,
+                master,
+                state: Mutex::new(state),
+                faults: Mutex::new(Faults::default()),
+                interrupted: AtomicBool::new(false),
+            },
+            base,
+        )
+    }
+
+    fn data(&self, name: &str) -> PathBuf {
+        self.paths.host(&self.paths.datadir()).join(name)
+    }
+
+    fn config(&self) -> Option<u64> {
+        let text = std::fs::read_to_string(self.data("config.data")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v.get("version")?.as_u64()
+    }
+
+    /// The fault for `node` now, if any.
+    fn fault(&self, st: &State, node: &str) -> Option<FaultMode> {
+        if st.unreachable.iter().any(|n| n == node) {
+            return Some(FaultMode::Unreachable);
+        }
+        let f = self
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f.at.iter()
+            .find(|(p, n, _)| *p == st.phase && n == node)
+            .map(|(_, _, m)| *m)
+    }
+
+    fn after_command(&self, st: &mut State) {
+        st.commands += 1;
+        if matches!(st.phase, Phase::Undo(_)) {
+            st.undo_commands += 1;
+        }
+        let f = self
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if f.kill_after_command == Some(st.commands)
+            || (matches!(st.phase, Phase::Undo(_)) && f.kill_in_undo == Some(st.undo_commands))
+        {
+            std::panic::panic_any(Killed);
+        }
+    }
+
+    /// One command on one node, as Ganeti's tools would answer.
+    fn command(&self, node: &str, argv: &[String]) -> Ran {
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        st.log.push(format!("{node}: {}", argv.join(" ")));
+        let fault = self.fault(&st, node);
+        if fault == Some(FaultMode::Unreachable) {
+            let out = ran(
+                node,
+                argv,
+                Some(255),
+                String::new(),
+                "ssh: connect to host: No route to host",
+            );
+            self.after_command(&mut st);
+            return out;
+        }
+        if fault == Some(FaultMode::Fail) {
+            let out = ran(node, argv, Some(1), String::new(), "injected failure");
+            self.after_command(&mut st);
+            return out;
+        }
+        let mut out = self.apply(&mut st, node, argv, fault);
+        if fault == Some(FaultMode::Lost) {
+            out.code = Some(255);
+            out.stderr = "connection lost".into();
+        }
+        self.after_command(&mut st);
+        out
+    }
+
+    fn luxid(&self, st: &State) -> bool {
+        matches!(st.nodes[&self.master].daemons, Daemons::Running(_))
+    }
+
+    fn apply(&self, st: &mut State, node: &str, argv: &[String], fault: Option<FaultMode>) -> Ran {
+        let prog = Path::new(&argv[0])
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let args: Vec<&str> = argv[1..]
+            .iter()
+            .map(String::as_str)
+            .filter(|a| {
+                !a.starts_with("--prefix=")
+                    && !a.starts_with("--sysconfdir=")
+                    && !a.starts_with("--libdir=")
+                    && !a.starts_with("--localstatedir=")
+                    && !a.starts_with("--root=")
+            })
+            .collect();
+        let ok = |stdout: String| ran(node, argv, Some(0), stdout, "");
+        let fail = |why: &str| ran(node, argv, Some(1), String::new(), why);
+        let needs_luxid = prog.starts_with("gnt-") || prog == "post-upgrade";
+        if needs_luxid && !self.luxid(st) {
+            return fail("Cannot communicate with the master daemon (luxid)");
+        }
+        match (prog.as_str(), args.as_slice()) {
+            ("ganeti-switch", ["installed", _v]) => ok(String::new()),
+            ("ganeti-switch", ["to", v]) => {
+                let n = st.nodes.get_mut(node).expect("node");
+                if n.links == *v {
+                    return ok(format!("{v} already active"));
+                }
+                if n.daemons != Daemons::Stopped {
+                    return fail("refusing to switch: Ganeti daemons are running");
+                }
+                n.links = v.to_string();
+                ok(format!("switched to {v}"))
+            }
+            ("daemon-util", ["stop-all"]) => {
+                let n = st.nodes.get_mut(node).expect("node");
+                if fault == Some(FaultMode::HalfStop) {
+                    if let Daemons::Running(v) = &n.daemons {
+                        n.daemons = Daemons::Partial(v.clone());
+                    }
+                    return fail("stopping ganeti-wconfd failed");
+                }
+                n.daemons = Daemons::Stopped;
+                ok(String::new())
+            }
+            ("daemon-util", ["start-all"]) => {
+                let n = st.nodes.get_mut(node).expect("node");
+                if n.daemons != Daemons::Stopped {
+                    return fail("ganeti-confd: matching only on non-root pidfile is insecure");
+                }
+                n.daemons = Daemons::Running(n.links.clone());
+                ok(String::new())
+            }
+            ("cat", [file]) if file.ends_with("ssconf_master_node") => {
+                ok(format!("{}\n", self.master))
+            }
+            ("cfgupgrade", ["-f"]) => {
+                let v = st.nodes[node].links.clone();
+                std::fs::write(
+                    self.data("config.data"),
+                    format!("{{\"version\": {}}}", cv(&v)),
+                )
+                .expect("w");
+                ok(String::new())
+            }
+            ("cfgupgrade", ["--downgrade", "-f"]) => {
+                let v = st.nodes[node].links.clone();
+                let to = if v == "3.1" { "3.0" } else { "2.16" };
+                std::fs::write(
+                    self.data("config.data"),
+                    format!("{{\"version\": {}}}", cv(to)),
+                )
+                .expect("w");
+                ok(String::new())
+            }
+            ("ensure-dirs", ["--full-run"]) => ok(String::new()),
+            ("post-upgrade", [_]) => ok(String::new()),
+            ("gnt-cluster", ["redist-conf", "--yes-do-it"]) => ok(String::new()),
+            ("gnt-cluster", ["verify", ..]) => ok(String::new()),
+            ("gnt-cluster", ["queue", "drain"]) => {
+                std::fs::write(self.data("queue/drain"), "").expect("w");
+                ok(String::new())
+            }
+            ("gnt-cluster", ["queue", "undrain"]) => {
+                let _ = std::fs::remove_file(self.data("queue/drain"));
+                ok(String::new())
+            }
+            ("gnt-cluster", ["watcher", "pause", secs]) => {
+                let until = now() + secs.parse::<u64>().expect("secs");
+                std::fs::write(self.data("watcher.pause"), format!("{until}\n")).expect("w");
+                ok(String::new())
+            }
+            ("gnt-cluster", ["watcher", "continue"]) => {
+                let _ = std::fs::remove_file(self.data("watcher.pause"));
+                ok(String::new())
+            }
+            ("gnt-filter", ["list", ..]) => ok(st
+                .filters
+                .iter()
+                .map(|(u, r)| format!("{u} [('{r}', 'gnt:user', 1)]\n"))
+                .collect()),
+            ("gnt-filter", ["add", rest @ ..]) => {
+                let reason = rest
+                    .iter()
+                    .find_map(|a| a.strip_prefix("--reason="))
+                    .unwrap_or("")
+                    .to_string();
+                let uuid = format!("uuid-{}", st.next_uuid);
+                st.next_uuid += 1;
+                st.filters.push((uuid.clone(), reason));
+                ok(format!("{uuid}\n"))
+            }
+            ("gnt-filter", ["delete", uuid]) => {
+                let before = st.filters.len();
+                st.filters.retain(|(u, _)| u != uuid);
+                if st.filters.len() == before {
+                    fail("no such filter")
+                } else {
+                    ok(String::new())
+                }
+            }
+            ("gnt-job", ["list", ..]) => ok(String::new()),
+            ("tar", ["-tf", _]) => ok("var/lib/ganeti/\nvar/lib/ganeti/config.data\n".into()),
+            ("tar", _) => ok(String::new()),
+            _ => panic!("the model does not know {argv:?}"),
+        }
+    }
+
+    /// Is the whole cluster on one version, consistently? Returns it.
+    fn consistent(&self) -> Result<String, String> {
+        let st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let config = self.config();
+        let mut version = None;
+        for (name, n) in &st.nodes {
+            if n.daemons != Daemons::Running(n.links.clone()) {
+                return Err(format!(
+                    "{name}: links {} but daemons {:?}",
+                    n.links, n.daemons
+                ));
+            }
+            if config != Some(cv(&n.links)) {
+                return Err(format!("{name}: links {} but config {config:?}", n.links));
+            }
+            match &version {
+                None => version = Some(n.links.clone()),
+                Some(v) if *v != n.links => {
+                    return Err(format!("mixed: {v} and {} on {name}", n.links))
+                }
+                _ => {}
+            }
+        }
+        version.ok_or_else(|| "no nodes".into())
+    }
+
+    /// Filter, drain and watcher pause as the admin left them.
+    fn admin_state(&self, admin: bool) -> Result<(), String> {
+        let st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ours: Vec<&String> = st
+            .filters
+            .iter()
+            .filter(|(_, r)| r.starts_with("ganeti-upgrade:"))
+            .map(|(u, _)| u)
+            .collect();
+        if !ours.is_empty() {
+            return Err(format!("our filters left: {ours:?}"));
+        }
+        let drained = self.data("queue/drain").exists();
+        let admin_filter = st.filters.iter().any(|(u, _)| u == "admin-1");
+        let paused = std::fs::read_to_string(self.data("watcher.pause"))
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok());
+        if admin {
+            if !drained || !admin_filter {
+                return Err(format!(
+                    "admin's drain ({drained}) or filter ({admin_filter}) lost"
+                ));
+            }
+            match paused {
+                // The admin's 2 h pause, given back (a few seconds may pass).
+                Some(t) if t > now() && t <= now() + 7200 + 5 => {}
+                other => return Err(format!("admin's watcher pause not given back: {other:?}")),
+            }
+        } else if drained || paused.is_some() {
+            return Err(format!(
+                "drain ({drained}) or watcher pause ({paused:?}) left behind"
+            ));
+        }
+        Ok(())
+    }
+
+    fn pending_files(&self) -> (bool, bool) {
+        (
+            self.paths.host(&self.paths.intent_file()).exists(),
+            self.data("ganeti-upgrade.journal").exists(),
+        )
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Exec for Model {
+    fn this_host(&self) -> String {
+        self.master.clone()
+    }
+    fn is_root(&self) -> bool {
+        true
+    }
+    fn local(&self, node: &str, argv: &[String]) -> Ran {
+        self.command(node, argv)
+    }
+    fn on_node(&self, _cluster: &Cluster, node: &str, argv: &[String]) -> Ran {
+        self.command(node, argv)
+    }
+    fn switch_here(&self, to: &DirVersion) -> Result<bool, String> {
+        let argv = vec!["ganeti-switch".to_string(), "to".into(), to.to_string()];
+        let r = self.command(&self.master, &argv);
+        if r.ok() {
+            Ok(!r.stdout.contains("already"))
+        } else {
+            Err(r.stderr)
+        }
+    }
+    fn missing_here(&self, _to: &DirVersion) -> Result<Vec<String>, String> {
+        let st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match self.fault(&st, &self.master) {
+            Some(FaultMode::Fail) => Ok(vec!["injected: not installed".into()]),
+            _ => Ok(Vec::new()),
+        }
+    }
+    fn active_here(&self) -> Option<DirVersion> {
+        let st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        st.nodes[&self.master].links.parse().ok()
+    }
+    fn luxi_socket(&self) -> Option<PathBuf> {
+        None
+    }
+    fn log_line(&self, _line: &str) {}
+    fn checkpoint(&self, point: Checkpoint) {
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        st.checkpoints += 1;
+        let f = self
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        st.phase = match point {
+            Checkpoint::BeforeStep(s) | Checkpoint::Started(s) | Checkpoint::Done(s) => {
+                Phase::Run(s)
+            }
+            Checkpoint::Undo(s) => Phase::Undo(s),
+        };
+        // A node cut off at a step stays cut off for the rest of the run.
+        if let Phase::Run(s) = st.phase {
+            for (p, n, m) in &f.at {
+                if *p == Phase::Run(s)
+                    && *m == FaultMode::Unreachable
+                    && !st.unreachable.contains(n)
+                {
+                    st.unreachable.push(n.clone());
+                }
+            }
+        }
+        if f.kill_at_checkpoint == Some(st.checkpoints) {
+            drop(st);
+            std::panic::panic_any(Killed);
+        }
+        if let (Checkpoint::BeforeStep(s), Some(at)) = (point, f.signal_before) {
+            if s == at {
+                self.interrupted.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+struct Quiet;
+impl Output for Quiet {
+    fn line(&self, _text: &str) {}
+}
+
+fn options(mode: Mode) -> Options {
+    Options {
+        mode,
+        dry_run: false,
+        json: false,
+        parallel: 4,
+        verify_ignore: Vec::new(),
+        queue_timeout: Duration::from_secs(10),
+        command_timeout: None,
+        switch_command: "/usr/sbin/ganeti-switch".into(),
+        switch_path_args: Vec::new(),
+        ssh_command: vec!["ssh".into()],
+        poll_interval: Duration::from_millis(1),
+    }
+}
+
+/// A run's end: its result, or killed.
+enum End {
+    Result(Result<Done, UpgradeError>),
+    Killed,
+}
+
+fn run(model: &Model, mode: Mode) -> End {
+    model.interrupted.store(false, Ordering::SeqCst);
+    {
+        let mut st = model
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        st.commands = 0;
+        st.undo_commands = 0;
+        st.checkpoints = 0;
+        st.phase = Phase::Other;
+        st.unreachable.clear();
+    }
+    let opts = options(mode);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        main_flow(&model.paths, &opts, model, &Quiet, &model.interrupted)
+    }));
+    match r {
+        Ok(result) => End::Result(result),
+        Err(payload) if payload.is::<Killed>() => End::Killed,
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+/// Checks what a run's end says against the model. `Ok(pending)`.
+fn check_end(model: &Model, end: &End, from: &str, to: &str, admin: bool) -> Result<bool, String> {
+    let (intent, journal) = model.pending_files();
+    let settled = |want: &str| -> Result<bool, String> {
+        let v = model.consistent()?;
+        if v != want {
+            return Err(format!("said the cluster runs {want}, but it runs {v}"));
+        }
+        model.admin_state(admin)?;
+        if intent || journal {
+            return Err(format!(
+                "not pending, but intent {intent} journal {journal}"
+            ));
+        }
+        Ok(false)
+    };
+    match end {
+        End::Killed => Ok(true),
+        End::Result(Ok(Done::Upgraded { to: t })) => {
+            if t.as_str() != to {
+                return Err(format!("done for {t}, asked for {to}"));
+            }
+            settled(to)
+        }
+        End::Result(Ok(Done::RollbackFinished { from: f })) => settled(f.as_str()),
+        // Upgraded; verify's complaint is reported (exit 3).
+        End::Result(Err(UpgradeError::VerifyErrors(_))) => settled(to),
+        End::Result(Err(UpgradeError::RolledBack { from: f, .. })) => {
+            if f.as_str() != from {
+                return Err(format!("rolled back to {f}, started from {from}"));
+            }
+            settled(from)
+        }
+        End::Result(Ok(Done::NothingPending)) => {
+            let v = model.consistent()?;
+            if v != from && v != to {
+                return Err(format!("nothing pending on {v}"));
+            }
+            settled(&v)
+        }
+        End::Result(Err(e)) if e.leaves_pending() => {
+            if !intent || !journal {
+                return Err(format!(
+                    "said pending ({e}), but intent {intent} journal {journal}"
+                ));
+            }
+            Ok(true)
+        }
+        End::Result(Ok(Done::Shown)) => Err("shown?".into()),
+        End::Result(Err(e)) => Err(format!("unexpected end: {e}")),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    n: usize,
+    from: &'static str,
+    to: &'static str,
+    admin: bool,
+    filters: bool,
+    faults: Faults,
+    /// Faults for the first resume too (a kill or a signal in it).
+    resume_faults: Option<Faults>,
+}
+
+/// Runs a case: `--to`, `--resume` (with `resume_faults`), `--resume`
+/// without faults, and `--resume` again; every end checked.
+fn run_case(case: &Case) -> Result<(), String> {
+    let (model, _dir) = Model::new(case.n, case.from, case.admin, case.filters);
+    *model
+        .faults
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = case.faults.clone();
+    let to: DirVersion = case.to.parse().expect("v");
+    let end = run(&model, Mode::To(to));
+    let mut pending = check_end(&model, &end, case.from, case.to, case.admin)
+        .map_err(|e| format!("--to: {e}"))?;
+    if let Some(rf) = &case.resume_faults {
+        *model
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = rf.clone();
+        let end = run(&model, Mode::Resume);
+        pending = check_end(&model, &end, case.from, case.to, case.admin)
+            .map_err(|e| format!("faulty --resume: {e}"))?;
+    }
+    *model
+        .faults
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Faults::default();
+    for attempt in 1..=2 {
+        let end = run(&model, Mode::Resume);
+        let still = check_end(&model, &end, case.from, case.to, case.admin)
+            .map_err(|e| format!("--resume #{attempt}: {e}"))?;
+        if still {
+            let what = match &end {
+                End::Result(Err(e)) => e.to_string(),
+                _ => "killed".into(),
+            };
+            return Err(format!(
+                "--resume #{attempt} without faults is still pending: {what}"
+            ));
+        }
+        if attempt == 2 && !matches!(end, End::Result(Ok(Done::NothingPending))) {
+            return Err("a second --resume found something to do".into());
+        }
+        let _ = pending;
+        pending = false;
+    }
+    Ok(())
+}
+
+/// The commands and checkpoints of a clean run of `case`.
+fn clean_counts(n: usize, from: &'static str, to: &'static str) -> (usize, usize, Vec<String>) {
+    let (model, _dir) = Model::new(n, from, false, true);
+    let end = run(&model, Mode::To(to.parse().expect("v")));
+    assert!(
+        matches!(end, End::Result(Ok(Done::Upgraded { .. }))),
+        "a clean run works"
+    );
+    let st = model
+        .state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    (st.commands, st.checkpoints, st.log.clone())
+}
+
+fn subsets(nodes: &[String]) -> Vec<Vec<String>> {
+    (1..(1u32 << nodes.len()))
+        .map(|mask| {
+            nodes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, n)| n.clone())
+                .collect()
+        })
+        .collect()
+}
+
+fn node_names(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("node{i}.example")).collect()
+}
+
+const DIRECTIONS: [(&str, &str); 2] = [("3.0", "3.1"), ("3.1", "3.0")];
+
+fn all_cases() -> Vec<(String, Case)> {
+    let mut cases = Vec::new();
+    let base = |n, from, to| Case {
+        n,
+        from,
+        to,
+        admin: false,
+        filters: true,
+        faults: Faults::default(),
+        resume_faults: None,
+    };
+    for n in 1..=3 {
+        for (from, to) in DIRECTIONS {
+            let transition = if from < to {
+                ganeti_layout::version::Transition::Upgrade
+            } else {
+                ganeti_layout::version::Transition::Downgrade
+            };
+            let steps = steps_for(transition);
+            let nodes = node_names(n);
+            // A. Every step x failing node subset x how.
+            for step in &steps {
+                for subset in subsets(&nodes) {
+                    for mode in [
+                        FaultMode::Fail,
+                        FaultMode::Unreachable,
+                        FaultMode::Lost,
+                        FaultMode::HalfStop,
+                    ] {
+                        if mode == FaultMode::Unreachable && subset.contains(&nodes[0]) {
+                            continue; // the master always reaches itself
+                        }
+                        let mut c = base(n, from, to);
+                        c.faults.at = subset
+                            .iter()
+                            .map(|node| (Phase::Run(*step), node.clone(), mode))
+                            .collect();
+                        cases.push((
+                            format!("N={n} {from}->{to} {step:?} fails on {subset:?} ({mode:?})"),
+                            c,
+                        ));
+                    }
+                }
+            }
+            // B. A failure, then an undo failing on one node.
+            for failing in &steps {
+                for undo in &steps {
+                    if undo.step().undo.is_none() {
+                        continue;
+                    }
+                    for node in &nodes {
+                        let mut c = base(n, from, to);
+                        c.faults.at = vec![
+                            (Phase::Run(*failing), nodes[0].clone(), FaultMode::Fail),
+                            (Phase::Undo(*undo), node.clone(), FaultMode::Fail),
+                        ];
+                        cases.push((format!("N={n} {from}->{to} {failing:?} fails, undo {undo:?} fails on {node}"), c));
+                    }
+                }
+            }
+            // C. Kill after every command and at every checkpoint; with the
+            // admin's drain, filter and pause for N = 3.
+            let (commands, checkpoints, _) = clean_counts(n, from, to);
+            for k in 1..=commands {
+                let mut c = base(n, from, to);
+                c.admin = n == 3;
+                c.faults.kill_after_command = Some(k);
+                cases.push((format!("N={n} {from}->{to} killed after command {k}"), c));
+            }
+            for k in 1..=checkpoints {
+                let mut c = base(n, from, to);
+                c.faults.kill_at_checkpoint = Some(k);
+                cases.push((format!("N={n} {from}->{to} killed at checkpoint {k}"), c));
+                // Killed again inside the resume.
+                for k2 in [1, 2, 3, 5, 8, 13, 21, 34] {
+                    let mut c = base(n, from, to);
+                    c.faults.kill_at_checkpoint = Some(k);
+                    c.resume_faults = Some(Faults {
+                        kill_after_command: Some(k2),
+                        ..Faults::default()
+                    });
+                    cases.push((format!("N={n} {from}->{to} killed at checkpoint {k}, resume killed after command {k2}"), c));
+                }
+            }
+            // Killed inside a rollback: a step fails on the last node, the
+            // rollback is cut after each of its commands.
+            for failing in &steps {
+                for k in 1..=12 {
+                    let mut c = base(n, from, to);
+                    c.faults.at =
+                        vec![(Phase::Run(*failing), nodes[n - 1].clone(), FaultMode::Fail)];
+                    c.faults.kill_in_undo = Some(k);
+                    cases.push((format!("N={n} {from}->{to} {failing:?} fails, rollback killed after {k} commands"), c));
+                }
+            }
+            // D. A signal before every step, in a first run and in a resume
+            // after a crash at every checkpoint before it.
+            for step in &steps {
+                let mut c = base(n, from, to);
+                c.admin = n == 2;
+                c.faults.signal_before = Some(*step);
+                cases.push((format!("N={n} {from}->{to} signal before {step:?}"), c));
+                for k in [2, 6, 10, 14, 18, 22] {
+                    let mut c = base(n, from, to);
+                    c.faults.kill_at_checkpoint = Some(k);
+                    c.resume_faults = Some(Faults {
+                        signal_before: Some(*step),
+                        ..Faults::default()
+                    });
+                    cases.push((format!("N={n} {from}->{to} killed at checkpoint {k}, resume signalled before {step:?}"), c));
+                }
+            }
+        }
+    }
+    // The drain path (a cluster without job filters), and the admin's own
+    // settings, under failures.
+    for (from, to) in DIRECTIONS {
+        let transition = if from < to {
+            ganeti_layout::version::Transition::Upgrade
+        } else {
+            ganeti_layout::version::Transition::Downgrade
+        };
+        for step in steps_for(transition) {
+            for (admin, filters) in [(false, false), (true, false), (true, true)] {
+                let mut c = base(3, from, to);
+                c.admin = admin;
+                c.filters = filters;
+                c.faults.at = vec![(Phase::Run(step), "node2.example".into(), FaultMode::Fail)];
+                cases.push((
+                    format!(
+                        "N=3 {from}->{to} admin={admin} filters={filters} {step:?} fails on node2"
+                    ),
+                    c,
+                ));
+            }
+        }
+    }
+    cases
+}
+
+#[test]
+fn model_check_every_failure_kill_and_signal() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !info.payload().is::<Killed>() {
+            default_hook(info);
+        }
+    }));
+    let cases = all_cases();
+    let mut violations = Vec::new();
+    let started = std::time::Instant::now();
+    for (name, case) in &cases {
+        if let Err(e) = run_case(case) {
+            violations.push(format!("{name}: {e}"));
+        }
+    }
+    println!(
+        "model check: {} cases explored in {:.1} s, {} violations",
+        cases.len(),
+        started.elapsed().as_secs_f64(),
+        violations.len()
+    );
+    let mut kinds: BTreeMap<String, (usize, &String)> = BTreeMap::new();
+    for v in &violations {
+        let detail = v.split_once(": ").map(|(_, d)| d).unwrap_or(v);
+        let kind: String = detail
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .take(120)
+            .collect();
+        kinds.entry(kind).or_insert((0, v)).0 += 1;
+    }
+    for (count, example) in kinds.values() {
+        println!("VIOLATION x{count}: {example}");
+    }
+    assert!(
+        violations.is_empty(),
+        "{} violations, first: {}",
+        violations.len(),
+        violations[0]
+    );
+}
+
+/// The model itself must notice a broken cluster (the check cannot pass
+/// by construction).
+#[test]
+fn the_model_notices_mixed_versions_and_leftovers() {
+    let (model, _dir) = Model::new(3, "3.0", false, true);
+    assert_eq!(model.consistent(), Ok("3.0".into()));
+    model
+        .state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .nodes
+        .get_mut("node2.example")
+        .expect("n")
+        .links = "3.1".into();
+    assert!(model.consistent().is_err());
+    let (model, _dir) = Model::new(2, "3.0", false, true);
+    model
+        .state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .filters
+        .push(("u".into(), "ganeti-upgrade:x".into()));
+    assert!(model.admin_state(false).is_err());
+    let (model, _dir) = Model::new(2, "3.0", true, true);
+    assert!(model.admin_state(true).is_ok());
+    std::fs::remove_file(model.data("queue/drain")).expect("rm");
+    assert!(model.admin_state(true).is_err());
+}
