@@ -290,6 +290,26 @@ scenario_3() {
 
   term_case before stop-daemons 1 'rolled back' 3.0 none
   term_case after start-daemons 0 'ignoring the signal' 3.1 some
+  halfstop_case
+}
+
+# halfstop_case: SIGKILL about 0.1 s into "Stopping daemons on the master
+# node" of 3.1 -> 3.0 (some daemons stopped, some still running), then
+# --resume must settle the cluster (daemon-util start-all alone aborts at
+# the first daemon still running).
+halfstop_case() {
+  echo "-- SIGKILL 0.1 s into stop-master-daemons, 3.1 -> 3.0, then --resume"
+  need 3.1 && tool_waiting halfstop stop-master-daemons --to 3.0 "${OPTS[@]}" || return 0
+  x rm -f "$WAITDIR/ganeti-upgrade.waiting-stop-master-daemons"
+  sleep 0.1
+  x kill -KILL "$WAIT_PID" 2>/dev/null || :
+  RC=0
+  wait "$BG" || RC=$?
+  if [ "$RC" != 0 ]; then ok "halfstop: killed (exit $RC)"; else fail "halfstop: killed" "it finished before the kill"; fi
+  SETTLED=broken
+  tool halfstop-resume -- --resume "${OPTS[@]}"
+  check_rc "halfstop: --resume" 0 "$RC" "$LOGDIR/halfstop-resume.log" || :
+  state_is "halfstop: after --resume" 3.0 some
 }
 
 # term_case WHEN STEP RC PATTERN VERSION BACKUPS: SIGTERM to a 3.0 -> 3.1

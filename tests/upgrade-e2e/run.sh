@@ -3,8 +3,8 @@
 # run.sh [SCENARIO...] -- end-to-end tests of ganeti-upgrade on a 3-node
 # namespaced cluster running the fake Ganeti 3.0.2 / 3.1.0. See README.md.
 # Scenarios (name or number): 1 updown, 2 crash, 3 sigterm, 4 preserve,
-# 5 jobs, 6 nodes, 7 concurrent, 8 resume, 9 verify; also `harness` (checks
-# the helpers without ganeti-upgrade). Default: 1-9.
+# 5 jobs, 6 nodes, 7 concurrent, 8 resume, 9 verify, 10 partial, 11 signals;
+# also `harness` (checks the helpers without ganeti-upgrade). Default: 1-11.
 # Prints "N passed, M failed" last; exits 1 if anything failed.
 set -uo pipefail
 
@@ -17,7 +17,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 
-ALL=(updown crash sigterm preserve jobs nodes concurrent resume verify)
+ALL=(updown crash sigterm preserve jobs nodes concurrent resume verify partial signals)
 
 # --- 0: the helpers themselves ----------------------------------------------
 
@@ -514,12 +514,166 @@ s_verify() {
   check_rc "--to 3.1 with two --verify-ignore" 0
 }
 
+# --- 10: a partial failure across nodes is undone, or stays pending ------------
+
+# hide_switch NODE / show_switch NODE: ganeti-switch missing on NODE only (a
+# bind mount over it in that node's private mount namespace; exec fails).
+hide_switch() { x "$1" mount --bind /dev/null "$SWITCH"; }
+show_switch() { x "$1" umount "$SWITCH"; }
+
+# node_lib NODE: where NODE's /etc/ganeti/lib points.
+node_lib() { readlink "$W/nodes/$1/root/etc/ganeti/lib"; }
+
+# at_switch CAUSE: run --to 3.1, and while it waits before switch-version make
+# node3 fail its switch with CAUSE (hide | cut | daemon | stale).
+at_switch() {
+  bg_upgrade GANETI_UPGRADE_WAIT_AT=switch-version --to 3.1
+  if ! wait_at switch-version 60; then
+    bg_wait 5; fail "never waited before switch-version (exit $RC)" "$(tail -n 15 <<<"$OUT")"; return 1
+  fi
+  case $1 in
+    hide) hide_switch node3 ;;
+    cut) node_cut node3 ;;
+    # As a watcher run would: noded started again, holding its pid file lock.
+    daemon) x node3 /usr/lib/ganeti/daemon-util start ganeti-noded >/dev/null 2>&1 ;;
+    # A crashed daemon's pid file naming a live process that holds no lock.
+    stale) x node3 sh -c 'setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $! >/var/run/ganeti/ganeti-noded.pid' ;;
+  esac
+  release_wait switch-version
+  bg_wait 240
+}
+
+s_partial() {
+  local cause
+  # A switch that fails on node3 for good: the rollback cannot switch node3
+  # back, so it stays pending as a rollback; node2, switched, is back on 3.0
+  # (never left on 3.1 under a "rolled back"); --resume finishes it.
+  for cause in hide cut; do
+    fresh partial || return
+    at_switch "$cause" || continue
+    check_rc "node3's switch fails ($cause): not done" 1
+    check_eq "node3's switch fails ($cause): node2 switched back" /usr/lib/ganeti/3.0 "$(node_lib node2)"
+    if grep -q 'rollback did not complete' <<<"$OUT" && grep -q -- '--resume' <<<"$OUT"; then
+      pass "node3's switch fails ($cause): the message says the rollback is pending and how to finish it"
+    else fail "node3's switch fails ($cause): the message does not say the rollback is pending" "$(tail -n 8 <<<"$OUT")"; fi
+    if [ -e "$W/nodes/$MASTER/root/var/lib/ganeti/intent-to-upgrade" ] && [ -e "$W/nodes/$MASTER/root/var/lib/ganeti/ganeti-upgrade.journal" ]; then
+      pass "node3's switch fails ($cause): intent file and journal kept"
+    else fail "node3's switch fails ($cause): intent file or journal removed while the rollback is pending"; fi
+    if [ "$cause" = hide ]; then show_switch node3; else node_uncut node3; fi
+    run_upgrade --resume
+    check_rc "node3's switch fails ($cause): --resume once it is back" 0
+    if grep -q 'rollback is finished' <<<"$OUT"; then pass "node3's switch fails ($cause): --resume says the rollback is finished"
+    else fail "node3's switch fails ($cause): --resume does not say what it did" "$(tail -n 5 <<<"$OUT")"; fi
+    assert_state 3.0 --label "node3's switch failed ($cause), rollback finished"
+  done
+
+  # A daemon running on node3 again (the watcher) or a stale pid file: the
+  # switch there stops the daemons and goes on, or is not blocked at all.
+  for cause in daemon stale; do
+    fresh partial || return
+    at_switch "$cause" || continue
+    check_rc "node3 at switch-version ($cause): upgraded" 0
+    assert_state 3.1 --label "node3 at switch-version ($cause)"
+    x node3 pkill -f 'sleep 600' 2>/dev/null
+  done
+
+  # The backup holds the configuration, never the intent file or our journal
+  # (restoring it must not redo the upgrade at the next boot).
+  local tarf list
+  tarf=$(find "$W/nodes/$MASTER/root/var/backups" -name 'ganeti-upgrade-*.tar' -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -n 1 | cut -d' ' -f2-)
+  if [ -n "$tarf" ] && list=$(tar -tf "$tarf"); then
+    if grep -qx 'var/lib/ganeti/config.data' <<<"$list"; then pass "the backup holds config.data"
+    else fail "the backup lacks config.data" "$(head <<<"$list")"; fi
+    if grep -Eq 'intent-to-upgrade|ganeti-upgrade\.journal' <<<"$list"; then fail "the backup holds the intent file or the journal" "$(grep -E 'intent|journal' <<<"$list")"
+    else pass "the backup holds neither the intent file nor the journal"; fi
+  else fail "no backup to list"; fi
+
+  # cfgupgrade fails (config unchanged: rollback at the point of no return)
+  # and node3 cannot switch back: the rollback stays pending; --resume
+  # finishes it as a rollback, never by going forward.
+  fresh partial || return
+  touch "$W/nodes/$MASTER/root/var/lib/ganeti/fake-fail-cfgupgrade"
+  bg_upgrade GANETI_UPGRADE_WAIT_AT=upgrade-config --to 3.1
+  if wait_at upgrade-config 60; then
+    hide_switch node3
+    release_wait upgrade-config
+    bg_wait 240
+    check_rc "cfgupgrade fails, node3 cannot switch back" 1
+    if grep -q 'rollback did not complete' <<<"$OUT"; then pass "cfgupgrade fails, node3 cannot switch back: rollback pending"
+    else fail "cfgupgrade fails, node3 cannot switch back: message" "$(tail -n 8 <<<"$OUT")"; fi
+    show_switch node3
+    rm -f "$W/nodes/$MASTER/root/var/lib/ganeti/fake-fail-cfgupgrade"
+    run_upgrade --resume
+    check_rc "--resume finishes that rollback" 0
+    assert_state 3.0 --label "rollback at the point of no return finished"
+  else
+    bg_wait 5; fail "never waited before upgrade-config (exit $RC)" "$(tail -n 15 <<<"$OUT")"
+  fi
+
+  # post-upgrade fails after the queue runs again; a user's job runs; the
+  # resume goes on at post-upgrade and stops no daemon (the job finishes).
+  fresh partial || return
+  echo 3.1.0 >"$W/nodes/$MASTER/root/var/lib/ganeti/fake-fail-post-upgrade"
+  run_upgrade --to 3.1
+  check_rc "post-upgrade fails: still pending" 1
+  rm -f "$W/nodes/$MASTER/root/var/lib/ganeti/fake-fail-post-upgrade"
+  local j mark
+  j=$(x "$MASTER" gnt-debug delay --submit --print-jobid 8 2>&1)
+  wait_until "[ \"\$(job_field $j status)\" = running ]" 50
+  mark=$(wc -l <"$W/nodes/$MASTER/root/var/log/ganeti/commands.log")
+  run_upgrade --resume
+  check_rc "--resume after post-upgrade failed" 0
+  if tail -n +"$((mark + 1))" "$W/nodes/$MASTER/root/var/log/ganeti/commands.log" | grep -q 'daemon-util stop-all'; then
+    fail "the resume stopped daemons under a running job" "$(tail -n +"$((mark + 1))" "$W/nodes/$MASTER/root/var/log/ganeti/commands.log" | grep stop-all | head -3)"
+  else pass "the resume stopped no daemon (the queue was running again)"; fi
+  wait_until "[ \"\$(job_field $j status)\" = success ]" 150
+  check_eq "the user's job $j ran to its end" success "$(job_field "$j" status)"
+  assert_state 3.1 --label "resumed at post-upgrade"
+}
+
+# --- 11: SIGHUP, a closed stdout, Ctrl-C of a resume -------------------------------
+
+s_signals() {
+  fresh signals || return
+  # The admin's ssh session drops after the point of no return: goes on.
+  term_at start-daemons HUP 3.1 || return
+  check_rc "SIGHUP before start-daemons (after the point of no return) is ignored" 0
+  assert_state 3.1 --label "after SIGHUP past the point of no return"
+  # ... and before it: rolled back.
+  term_at stop-daemons HUP 3.0 || return
+  check_rc "SIGHUP before stop-daemons: rolled back" 1
+  assert_state 3.1 --label "after SIGHUP before the point of no return"
+
+  # stdout closed early (| head -n1): the run goes on to the end.
+  local first
+  first=$(x "$MASTER" sh -c "$UPGRADE --switch-command $SWITCH --to 3.0 | head -n 1")
+  if [ -n "$first" ]; then pass "| head -n1 printed the first line ($first)"; else fail "| head -n1 printed nothing"; fi
+  wait_until "! x $MASTER pgrep -x ganeti-upgrade >/dev/null" 300
+  assert_state 3.0 --label "after | head -n1"
+
+  # Ctrl-C of a resume after a crash at pause-watcher: everything undone,
+  # including what the crashed run had set (filter, watcher pause).
+  run_upgrade GANETI_UPGRADE_CRASH_AT=pause-watcher --to 3.1
+  check_rc "crash after pause-watcher" 137
+  bg_upgrade GANETI_UPGRADE_WAIT_AT=stop-master-daemons --resume
+  if wait_at stop-master-daemons 60; then
+    signal_upgrade INT || fail "no ganeti-upgrade process to signal"
+    sleep 0.3
+    release_wait stop-master-daemons
+    bg_wait 120
+    check_rc "Ctrl-C of the resume: rolled back" 1
+    assert_state 3.0 --no-backup --label "no filter, drain or watcher pause left after Ctrl-C of a resume"
+  else
+    bg_wait 5; fail "the resume never waited before stop-master-daemons (exit $RC)" "$(tail -n 15 <<<"$OUT")"
+  fi
+}
+
 # --- main ------------------------------------------------------------------------
 
 # The whole main part is one function, so bash has read all of it before it
 # runs (editing run.sh during a run cannot break the run).
 main() {
-  local -A BYNUM=([1]=updown [2]=crash [3]=sigterm [4]=preserve [5]=jobs [6]=nodes [7]=concurrent [8]=resume [9]=verify [0]=harness)
+  local -A BYNUM=([1]=updown [2]=crash [3]=sigterm [4]=preserve [5]=jobs [6]=nodes [7]=concurrent [8]=resume [9]=verify [10]=partial [11]=signals [0]=harness)
   want=()
   for a in "$@"; do
     [ -n "${BYNUM[$a]:-}" ] && a=${BYNUM[$a]}

@@ -15,6 +15,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use ganeti_layout::durable::{fsync_dir, temp_sibling};
+use ganeti_layout::InstallPaths;
 
 use crate::context::Ctx;
 use crate::error::StepError;
@@ -22,9 +23,9 @@ use crate::journal::{now, Facts};
 
 /// `logical` (a path as the node sees it) resolved through symlinks, as a
 /// path relative to the root, for tar's `-C root`.
-fn archived_as(ctx: &Ctx<'_>, logical: &Path) -> Option<String> {
-    let root = ctx.paths.root();
-    let host = ctx.paths.host(logical);
+fn archived_as(paths: &InstallPaths, logical: &Path) -> Option<String> {
+    let root = paths.root();
+    let host = paths.host(logical);
     let real = std::fs::canonicalize(&host).ok()?;
     let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let rel = real.strip_prefix(&root).ok()?;
@@ -55,40 +56,7 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| StepError::Io(format!("cannot create {}: {e}", tmp.display())))?;
-    let data = archived_as(ctx, &paths.datadir()).ok_or_else(|| {
-        StepError::Refused(format!(
-            "the data directory {} is missing; nothing to back up",
-            paths.host(&paths.datadir()).display()
-        ))
-    })?;
-    let mut argv: Vec<String> = vec![
-        "tar".into(),
-        "-cf".into(),
-        tmp.display().to_string(),
-        "-C".into(),
-        paths.root().display().to_string(),
-    ];
-    for ex in [
-        "queue/archive",
-        "export",
-        "ganeti-upgrade.lock",
-        "ganeti-upgrade.journal",
-        "intent-to-upgrade",
-    ] {
-        argv.push(format!("--exclude={data}/{ex}"));
-    }
-    let conf = archived_as(ctx, &paths.confdir());
-    if let Some(conf) = &conf {
-        argv.push(format!("--exclude={conf}/lib"));
-        argv.push(format!("--exclude={conf}/share"));
-    }
-    argv.push(data.clone());
-    argv.extend(conf);
-    let extras: [PathBuf; 2] = [
-        paths.sysconfdir().join("default/ganeti"),
-        PathBuf::from("/root/.ssh"),
-    ];
-    argv.extend(extras.iter().filter_map(|p| archived_as(ctx, p)));
+    let (argv, data) = tar_argv(paths, &tmp)?;
     let master = ctx.master_name();
     let ran = ctx.exec.local(&master, &argv);
     ctx.events.node(ctx.current, &ran);
@@ -120,6 +88,46 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     })
 }
 
+/// The `tar` command line that writes the backup to `tmp`, and the data
+/// directory as the archive names it.
+pub fn tar_argv(paths: &InstallPaths, tmp: &Path) -> Result<(Vec<String>, String), StepError> {
+    let data = archived_as(paths, &paths.datadir()).ok_or_else(|| {
+        StepError::Refused(format!(
+            "the data directory {} is missing; nothing to back up",
+            paths.host(&paths.datadir()).display()
+        ))
+    })?;
+    let mut argv: Vec<String> = vec![
+        "tar".into(),
+        "-cf".into(),
+        tmp.display().to_string(),
+        "-C".into(),
+        paths.root().display().to_string(),
+    ];
+    for ex in [
+        "queue/archive",
+        "export",
+        "ganeti-upgrade.lock",
+        "ganeti-upgrade.journal",
+        "intent-to-upgrade",
+    ] {
+        argv.push(format!("--exclude={data}/{ex}"));
+    }
+    let conf = archived_as(paths, &paths.confdir());
+    if let Some(conf) = &conf {
+        argv.push(format!("--exclude={conf}/lib"));
+        argv.push(format!("--exclude={conf}/share"));
+    }
+    argv.push(data.clone());
+    argv.extend(conf);
+    let extras: [PathBuf; 2] = [
+        paths.sysconfdir().join("default/ganeti"),
+        PathBuf::from("/root/.ssh"),
+    ];
+    argv.extend(extras.iter().filter_map(|p| archived_as(paths, p)));
+    Ok((argv, data))
+}
+
 /// The archive must hold the configuration, or it is no backup.
 fn check_archive(ctx: &Ctx<'_>, tar: &Path, data: &str) -> Result<(), StepError> {
     let argv = vec!["tar".into(), "-tf".into(), tar.display().to_string()];
@@ -135,5 +143,68 @@ fn check_archive(ctx: &Ctx<'_>, tar: &Path, data: &str) -> Result<(), StepError>
             "the backup {} does not hold {want}; not going on without a backup of the configuration",
             tar.display()
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Self-contained installs keep the data elsewhere and link to it: the
+    /// archive follows the link; the intent file and the journal stay out.
+    #[test]
+    fn a_symlinked_data_dir_is_archived_where_it_points_without_intent_or_journal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let real = root.join("srv/ganeti-data");
+        std::fs::create_dir_all(&real).expect("mkdir");
+        std::fs::create_dir_all(root.join("var/lib")).expect("mkdir");
+        std::os::unix::fs::symlink("../../srv/ganeti-data", root.join("var/lib/ganeti"))
+            .expect("symlink");
+        for f in [
+            "config.data",
+            "server.pem",
+            "intent-to-upgrade",
+            "ganeti-upgrade.journal",
+        ] {
+            std::fs::write(real.join(f), "x").expect("write");
+        }
+        std::fs::create_dir_all(root.join("etc/ganeti")).expect("mkdir");
+        std::fs::write(root.join("etc/ganeti/rapi_users"), "x").expect("write");
+        std::os::unix::fs::symlink("/usr/lib/ganeti/3.0", root.join("etc/ganeti/lib"))
+            .expect("symlink");
+        let paths = InstallPaths::default().with_root(root).expect("paths");
+        let tar = root.join("backup.tar");
+        let (argv, data) = tar_argv(&paths, &tar).expect("argv");
+        assert_eq!(data, "srv/ganeti-data");
+        let status = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .status()
+            .expect("tar runs");
+        assert!(status.success());
+        let list = std::process::Command::new("tar")
+            .arg("-tf")
+            .arg(&tar)
+            .output()
+            .expect("tar -t");
+        let list = String::from_utf8_lossy(&list.stdout);
+        let names: Vec<&str> = list.lines().map(|l| l.trim_end_matches('/')).collect();
+        for want in [
+            "srv/ganeti-data/config.data",
+            "srv/ganeti-data/server.pem",
+            "etc/ganeti/rapi_users",
+        ] {
+            assert!(names.contains(&want), "{want} missing from {names:?}");
+        }
+        for unwanted in [
+            "intent-to-upgrade",
+            "ganeti-upgrade.journal",
+            "etc/ganeti/lib",
+        ] {
+            assert!(
+                !names.iter().any(|n| n.ends_with(unwanted)),
+                "{unwanted} in {names:?}"
+            );
+        }
     }
 }

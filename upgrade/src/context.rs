@@ -42,6 +42,26 @@ pub struct Options {
     pub ssh_command: Vec<String>,
     /// How often the job queue is polled while waiting.
     pub poll_interval: Duration,
+    /// Said at the start of a resume: which recorded options it uses.
+    pub notes: Vec<String>,
+}
+
+impl Options {
+    /// The settings to record in the journal and the marker.
+    pub fn settings(&self, paths: &InstallPaths) -> crate::settings::Settings {
+        crate::settings::Settings {
+            prefix: paths.prefix().to_path_buf(),
+            sysconfdir: paths.sysconfdir().to_path_buf(),
+            libdir: paths.libdir().to_path_buf(),
+            localstatedir: paths.localstatedir().to_path_buf(),
+            switch_command: self.switch_command.clone(),
+            ssh_command: self.ssh_command.clone(),
+            parallel: self.parallel,
+            verify_ignore: self.verify_ignore.clone(),
+            queue_timeout: self.queue_timeout.as_secs(),
+            command_timeout: self.command_timeout.map(|d| d.as_secs()).unwrap_or(0),
+        }
+    }
 }
 
 /// Where progress lines go. Writing is best-effort: progress must never

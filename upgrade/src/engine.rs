@@ -37,6 +37,7 @@ use crate::journal::{
     format_date, now, Facts, Header, Journal, JournalError, Record, State, JOURNAL_FORMAT,
 };
 use crate::resume::{resume_point, ConfigAt, ResumePoint};
+use crate::settings;
 use crate::steps::{self, point_of_no_return, steps_for, StepId};
 
 /// How a run ended well.
@@ -129,6 +130,21 @@ fn config_at(paths: &InstallPaths, header: &Header) -> ConfigAt {
         Some(v) if v == from => ConfigAt::Source,
         Some(v) if v == to => ConfigAt::Target,
         _ => ConfigAt::Unknown,
+    }
+}
+
+/// A header for the checks that run without an upgrade (orphan filters):
+/// nothing in them reads it.
+fn stub_header(v: DirVersion) -> Header {
+    Header {
+        format: JOURNAL_FORMAT,
+        id: String::new(),
+        from_release: String::new(),
+        from_dir: v.clone(),
+        to: v,
+        transition: Transition::Same,
+        started_at: 0,
+        settings: None,
     }
 }
 
@@ -276,20 +292,10 @@ impl<'a> Run<'a> {
     /// No journal: filters of ours are orphans of a lost journal. Remove
     /// them (we hold the lock, so no run of ours is under way).
     fn clean_orphans(&self) {
-        // The header is not read by the filter look-up.
         let Some(v) = self.exec.active_here() else {
             return;
         };
-        let header = Header {
-            format: JOURNAL_FORMAT,
-            id: String::new(),
-            from_release: String::new(),
-            from_dir: v.clone(),
-            to: v,
-            transition: Transition::Same,
-            started_at: 0,
-        };
-        let ctx = self.ctx(header, Facts::default(), Vec::new());
+        let ctx = self.ctx(stub_header(v), Facts::default(), Vec::new());
         let n = steps::orphan_filters(&ctx, true);
         if n > 0 {
             ctx.message(&format!(
@@ -367,10 +373,15 @@ impl<'a> Run<'a> {
             to: to.clone(),
             transition,
             started_at: now(),
+            settings: Some(self.opts.settings(self.paths)),
         };
         self.journal
             .create(&header)
             .map_err(|e| UpgradeError::Journal(chain(&e)))?;
+        if let Err(e) = settings::write_marker(self.paths.root(), &self.opts.settings(self.paths)) {
+            let _ = self.journal.remove();
+            return Err(UpgradeError::Journal(chain(&e)));
+        }
         let mut ctx = self.ctx(header, Facts::default(), Vec::new());
         ctx.exec.log_line(&format!(
             "upgrade {} from {} ({}) to {} ({})",
@@ -398,7 +409,9 @@ impl<'a> Run<'a> {
             .map_err(|e| UpgradeError::Journal(chain(&e)))?;
         self.journal
             .remove()
-            .map_err(|e| UpgradeError::Journal(chain(&e)))
+            .map_err(|e| UpgradeError::Journal(chain(&e)))?;
+        let _ = settings::remove_marker(self.paths.root());
+        Ok(())
     }
 
     /// `--resume` (and `--to` of the pending target).
@@ -426,6 +439,9 @@ impl<'a> Run<'a> {
         ));
         ctx.exec
             .log_line(&format!("resume of upgrade {}: {point:?}", state.header.id));
+        for note in &self.opts.notes {
+            ctx.message(note);
+        }
         report_offline(&ctx, self.cluster);
         let index = |s: StepId| all.iter().position(|x| *x == s).unwrap_or(all.len());
         match point {
@@ -657,6 +673,10 @@ fn rollback(ctx: &mut Ctx<'_>, reason: &str) -> UpgradeError {
                 .map_err(|e| chain(&e))
         })
         .and_then(|()| ctx.journal.remove().map_err(|e| chain(&e)));
+    if finished.is_ok() {
+        // Stale without its journal anyway; removed for tidiness.
+        let _ = settings::remove_marker(ctx.paths.root());
+    }
     if let Err(e) = finished {
         return UpgradeError::RollbackIncomplete {
             reason: reason.to_string(),
@@ -775,6 +795,7 @@ fn dry_run(
             to,
             transition,
             started_at: now(),
+            settings: None,
         },
         facts: Facts::default(),
         current: None,
@@ -848,6 +869,27 @@ fn status(
     };
     let cluster = Cluster::read(paths).ok();
     let offline = cluster.map(|c| c.offline).unwrap_or_default();
+    let orphans = match (&state, &active) {
+        (Ok(None), Some(v)) => {
+            let never = AtomicBool::new(false);
+            let ctx = Ctx {
+                paths,
+                exec,
+                journal,
+                opts,
+                events,
+                interrupted: &never,
+                header: stub_header(v.clone()),
+                facts: Facts::default(),
+                current: None,
+                started: Vec::new(),
+                undone: Vec::new(),
+                verify_failed: None,
+            };
+            steps::orphan_filters(&ctx, false)
+        }
+        _ => 0,
+    };
     if opts.json {
         let journal_json = match &state {
             Ok(Some(s)) => {
@@ -877,6 +919,7 @@ fn status(
             "journal": journal_json,
             "lock_holder": lock_holder,
             "offline_nodes": offline,
+            "orphan_filters": orphans,
         }));
         return Ok(Done::Shown);
     }
@@ -891,6 +934,11 @@ fn status(
     }
     if !offline.is_empty() {
         events.plain(&format!("offline nodes: {}", offline.join(", ")));
+    }
+    if orphans > 0 {
+        events.plain(&format!(
+            "{orphans} job filter(s) of an earlier ganeti-upgrade are left, with no journal: jobs stay paused; ganeti-upgrade --resume removes them"
+        ));
     }
     match (&state, &intent) {
         (Ok(None), None) => events.plain("no upgrade pending"),

@@ -32,6 +32,10 @@ pub struct Header {
     pub to: DirVersion,
     pub transition: Transition,
     pub started_at: u64,
+    /// The options the upgrade was started with (absent in journals of
+    /// earlier versions of this tool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<crate::settings::Settings>,
 }
 
 /// Facts a step learned that later steps (or a rollback) need.

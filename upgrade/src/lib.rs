@@ -25,4 +25,5 @@ pub mod intent;
 pub mod journal;
 pub mod luxi;
 pub mod resume;
+pub mod settings;
 pub mod steps;

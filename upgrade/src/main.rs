@@ -5,16 +5,22 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
-use ganeti_upgrade::command::Cli;
+use clap::parser::ValueSource;
+use clap::FromArgMatches;
+use ganeti_upgrade::command::{command, Cli};
 use ganeti_upgrade::context::{Mode, Options, Output, Stderr, Stdout};
 use ganeti_upgrade::engine::{main_flow, Done};
 use ganeti_upgrade::exec::Runner;
+use ganeti_upgrade::settings::{self, Settings};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let err = Stderr::default();
-    let paths = match cli.paths.resolve(&cli.root) {
+    let cli_paths = match cli.paths.resolve(&cli.root) {
         Ok(p) => p,
         Err(e) => {
             err.line(&format!("ganeti-upgrade: error: {e}"));
@@ -37,6 +43,46 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
+    let mode = match (cli.to, cli.resume, cli.status) {
+        (Some(to), _, _) => Mode::To(to),
+        (None, true, _) => Mode::Resume,
+        (None, false, _) => Mode::Status,
+    };
+    let given: Vec<&str> = settings::OPTION_NAMES
+        .iter()
+        .copied()
+        .filter(|n| matches.value_source(n) == Some(ValueSource::CommandLine))
+        .collect();
+    let from_cli = Settings {
+        prefix: cli_paths.prefix().to_path_buf(),
+        sysconfdir: cli_paths.sysconfdir().to_path_buf(),
+        libdir: cli_paths.libdir().to_path_buf(),
+        localstatedir: cli_paths.localstatedir().to_path_buf(),
+        switch_command: cli.switch_command,
+        ssh_command: cli
+            .ssh_command
+            .split_whitespace()
+            .map(String::from)
+            .collect(),
+        parallel: cli.parallel,
+        verify_ignore: cli.verify_ignore,
+        queue_timeout: cli.queue_timeout,
+        command_timeout: cli.command_timeout,
+    };
+    // A resume runs with the options the upgrade was started with (the
+    // boot-time unit gives none), unless given again.
+    let (run, notes) = if mode == Mode::Resume || mode == Mode::Status {
+        settings::for_resume(cli_paths.root(), &from_cli, &given)
+    } else {
+        (from_cli, Vec::new())
+    };
+    let paths = match run.paths(cli_paths.root()) {
+        Ok(p) => p,
+        Err(e) => {
+            err.line(&format!("ganeti-upgrade: error: {e}"));
+            return ExitCode::from(2);
+        }
+    };
     let mut switch_path_args = vec![
         format!("--prefix={}", paths.prefix().display()),
         format!("--sysconfdir={}", paths.sysconfdir().display()),
@@ -46,33 +92,25 @@ fn main() -> ExitCode {
     if paths.root() != std::path::Path::new("/") {
         switch_path_args.push(format!("--root={}", paths.root().display()));
     }
-    let mode = match (cli.to, cli.resume, cli.status) {
-        (Some(to), _, _) => Mode::To(to),
-        (None, true, _) => Mode::Resume,
-        (None, false, _) => Mode::Status,
-    };
     let opts = Options {
         mode,
         dry_run: cli.dry_run,
         json: cli.json,
-        parallel: cli.parallel,
-        verify_ignore: cli.verify_ignore,
-        queue_timeout: Duration::from_secs(cli.queue_timeout),
-        command_timeout: (cli.command_timeout > 0)
-            .then(|| Duration::from_secs(cli.command_timeout)),
-        switch_command: cli.switch_command,
+        parallel: run.parallel,
+        verify_ignore: run.verify_ignore,
+        queue_timeout: Duration::from_secs(run.queue_timeout),
+        command_timeout: (run.command_timeout > 0)
+            .then(|| Duration::from_secs(run.command_timeout)),
+        switch_command: run.switch_command,
         switch_path_args,
-        ssh_command: cli
-            .ssh_command
-            .split_whitespace()
-            .map(String::from)
-            .collect(),
+        ssh_command: run.ssh_command,
         poll_interval: std::env::var(ganeti_upgrade::env::POLL_INTERVAL)
             .ok()
             .and_then(|s| s.parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s > 0.0)
             .map(Duration::from_secs_f64)
             .unwrap_or(Duration::from_secs(1)),
+        notes,
     };
     let dry_or_status = opts.dry_run || opts.mode == Mode::Status;
     let runner = Runner::new(

@@ -129,6 +129,7 @@ mod tests {
                 to: "3.1".parse().expect("v"),
                 transition: t,
                 started_at: 0,
+                settings: None,
             },
             started: started.to_vec(),
             done: done.to_vec(),

@@ -861,6 +861,8 @@ fn finish(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file()))
         .map_err(StepError::io)?;
     ctx.journal.remove().map_err(StepError::io)?;
+    // Stale without its journal anyway; removed for tidiness.
+    let _ = crate::settings::remove_marker(ctx.paths.root());
     Ok(Facts::default())
 }
 

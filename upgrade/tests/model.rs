@@ -80,6 +80,7 @@ fn header() -> Header {
         to: "3.1".parse().expect("v"),
         transition: Transition::Upgrade,
         started_at: 1,
+        settings: None,
     }
 }
 
@@ -143,4 +144,19 @@ fn remote_commands_are_quoted_for_the_shell() {
         join_argv(&["/usr/sbin/ganeti-switch".into(), "to".into(), "3.1".into()]),
         "/usr/sbin/ganeti-switch to 3.1"
     );
+}
+
+/// Under our PAUSE filter only jobs that have not started are held:
+/// `waiting` jobs are forked and taking locks, `canceling` ones still run.
+#[test]
+fn waiting_and_canceling_jobs_keep_the_upgrade_waiting() {
+    use ganeti_upgrade::steps::busy_jobs;
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    for status in ["running", "waiting", "canceling"] {
+        assert_eq!(busy_jobs(&s(&[status]), true).len(), 1, "{status}");
+        assert_eq!(busy_jobs(&s(&[status]), false).len(), 1, "{status}");
+    }
+    assert!(busy_jobs(&s(&["queued"]), true).is_empty());
+    assert_eq!(busy_jobs(&s(&["queued"]), false).len(), 1);
+    assert!(busy_jobs(&s(&["success", "error", "canceled"]), false).is_empty());
 }

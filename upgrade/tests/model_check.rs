@@ -92,6 +92,8 @@ struct Faults {
     kill_at_checkpoint: Option<usize>,
     /// Kill after this many commands of a rollback (its undos).
     kill_in_undo: Option<usize>,
+    /// Kill once this step is recorded done.
+    kill_at_done: Option<StepId>,
     /// Raise the signal flag before this step.
     signal_before: Option<StepId>,
 }
@@ -113,6 +115,8 @@ struct State {
 
 struct Model {
     paths: InstallPaths,
+    /// `gnt-cluster verify` reports ENODESETUP unless told to ignore it.
+    verify_error: bool,
     master: String,
     state: Mutex<State>,
     faults: Mutex<Faults>,
@@ -136,6 +140,16 @@ fn ran(node: &str, argv: &[String], code: Option<i32>, stdout: String, stderr: &
 
 impl Model {
     fn new(n: usize, version: &str, admin: bool, filters: bool) -> (Model, tempfile::TempDir) {
+        Model::with_libdir(n, version, admin, filters, None)
+    }
+
+    fn with_libdir(
+        n: usize,
+        version: &str,
+        admin: bool,
+        filters: bool,
+        libdir: Option<&str>,
+    ) -> (Model, tempfile::TempDir) {
         let base = if Path::new("/dev/shm").is_dir() {
             tempfile::Builder::new()
                 .prefix("gu-model")
@@ -145,7 +159,14 @@ impl Model {
         }
         .expect("tempdir");
         let root = base.path().to_path_buf();
-        let paths = InstallPaths::default().with_root(&root).expect("paths");
+        let paths = InstallPaths::new(
+            &root,
+            Path::new("/usr"),
+            Path::new("/etc"),
+            libdir.map(Path::new),
+            Path::new("/var"),
+        )
+        .expect("paths");
         let names: Vec<String> = (1..=n).map(|i| format!("node{i}.example")).collect();
         let master = names[0].clone();
         let data = paths.host(&paths.datadir());
@@ -212,6 +233,7 @@ impl Model {
         (
             Model {
                 paths,
+                verify_error: false,
                 master,
                 state: Mutex::new(state),
                 faults: Mutex::new(Faults::default()),
@@ -316,6 +338,24 @@ impl Model {
             .collect();
         let ok = |stdout: String| ran(node, argv, Some(0), stdout, "");
         let fail = |why: &str| ran(node, argv, Some(1), String::new(), why);
+        // Ganeti's tools exist only where this node's paths put them.
+        let expected = match prog.as_str() {
+            "daemon-util" => Some(self.paths.daemon_util()),
+            "cfgupgrade" => Some(self.paths.cfgupgrade()),
+            "ensure-dirs" => Some(self.paths.ensure_dirs()),
+            "post-upgrade" => Some(self.paths.post_upgrade()),
+            p if p.starts_with("gnt-") => Some(self.paths.gnt(p)),
+            _ => None,
+        };
+        if expected.is_some_and(|e| Path::new(&argv[0]) != e) {
+            return ran(
+                node,
+                argv,
+                Some(127),
+                String::new(),
+                "No such file or directory",
+            );
+        }
         let needs_luxid = prog.starts_with("gnt-") || prog == "post-upgrade";
         if needs_luxid && !self.luxid(st) {
             return fail("Cannot communicate with the master daemon (luxid)");
@@ -377,7 +417,19 @@ impl Model {
             ("ensure-dirs", ["--full-run"]) => ok(String::new()),
             ("post-upgrade", [_]) => ok(String::new()),
             ("gnt-cluster", ["redist-conf", "--yes-do-it"]) => ok(String::new()),
-            ("gnt-cluster", ["verify", ..]) => ok(String::new()),
+            ("gnt-cluster", ["verify", rest @ ..]) => {
+                if self.verify_error && !rest.windows(2).any(|w| w == ["-I", "ENODESETUP"]) {
+                    ran(
+                        node,
+                        argv,
+                        Some(1),
+                        "ERROR: node node1: ENODESETUP: fake\n".into(),
+                        "",
+                    )
+                } else {
+                    ok(String::new())
+                }
+            }
             ("gnt-cluster", ["queue", "drain"]) => {
                 std::fs::write(self.data("queue/drain"), "").expect("w");
                 ok(String::new())
@@ -581,7 +633,9 @@ impl Exec for Model {
                 }
             }
         }
-        if f.kill_at_checkpoint == Some(st.checkpoints) {
+        if f.kill_at_checkpoint == Some(st.checkpoints)
+            || matches!((point, f.kill_at_done), (Checkpoint::Done(s), Some(k)) if s == k)
+        {
             drop(st);
             std::panic::panic_any(Killed);
         }
@@ -611,6 +665,7 @@ fn options(mode: Mode) -> Options {
         switch_path_args: Vec::new(),
         ssh_command: vec!["ssh".into()],
         poll_interval: Duration::from_millis(1),
+        notes: Vec::new(),
     }
 }
 
@@ -1000,4 +1055,62 @@ fn the_model_notices_mixed_versions_and_leftovers() {
     assert!(model.admin_state(true).is_ok());
     std::fs::remove_file(model.data("queue/drain")).expect("rm");
     assert!(model.admin_state(true).is_err());
+}
+
+/// A bare `--resume` (as the boot-time unit runs it) keeps what the admin
+/// started the upgrade with: here an RPM-style `--libdir /usr/lib64` and
+/// `--verify-ignore ENODESETUP`, killed after the configuration step.
+#[test]
+fn a_bare_resume_keeps_the_runs_settings() {
+    use ganeti_upgrade::settings;
+    let (mut model, _dir) = Model::with_libdir(2, "3.0", false, true, Some("/usr/lib64"));
+    model.verify_error = true;
+    let mut opts = options(Mode::To("3.1".parse().expect("v")));
+    opts.verify_ignore = vec!["ENODESETUP".into()];
+    model
+        .faults
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .kill_at_done = Some(StepId::UpgradeConfig);
+    let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        main_flow(&model.paths, &opts, &model, &Quiet, &model.interrupted)
+    }));
+    assert!(
+        killed.is_err_and(|p| p.is::<Killed>()),
+        "killed after upgrade-config"
+    );
+    *model
+        .faults
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Faults::default();
+    // The resume's own options are the defaults: nothing given.
+    let defaults = options(Mode::Resume).settings(
+        &InstallPaths::default()
+            .with_root(model.paths.root())
+            .expect("paths"),
+    );
+    let (run_with, notes) = settings::for_resume(model.paths.root(), &defaults, &[]);
+    assert_eq!(run_with.libdir, PathBuf::from("/usr/lib64"));
+    assert_eq!(run_with.verify_ignore, vec!["ENODESETUP".to_string()]);
+    assert!(!notes.is_empty());
+    let paths = run_with.paths(model.paths.root()).expect("paths");
+    let mut resume = options(Mode::Resume);
+    resume.verify_ignore = run_with.verify_ignore.clone();
+    let r = main_flow(&paths, &resume, &model, &Quiet, &model.interrupted);
+    assert!(matches!(r, Ok(Done::Upgraded { .. })), "{r:?}");
+    assert_eq!(model.consistent(), Ok("3.1".into()));
+    // Without the recorded settings the same resume fails: the tools are
+    // not under /usr/lib (the check can fail).
+    let (model, _dir) = Model::with_libdir(1, "3.0", false, true, Some("/usr/lib64"));
+    let plain = InstallPaths::default()
+        .with_root(model.paths.root())
+        .expect("paths");
+    let r = main_flow(
+        &plain,
+        &options(Mode::To("3.1".parse().expect("v"))),
+        &model,
+        &Quiet,
+        &model.interrupted,
+    );
+    assert!(r.is_err(), "{r:?}");
 }
