@@ -120,7 +120,12 @@ pub struct Lock {
 pub fn lock(paths: &InstallPaths) -> Result<Lock, ApplyError> {
     let path = paths.host(&paths.pkglibdir().join(".ganeti-layout.lock"));
     let file = durable::open_lock_file(&path)?;
-    file.lock().map_err(io("lock", &path))?;
+    // rustix's flock(2), not std's `File::lock` (Rust 1.89): the MSRV is
+    // Debian's rustc 1.85.
+    rustix::io::retry_on_intr(|| {
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+    })
+    .map_err(|e| io("lock", &path)(e.into()))?;
     Ok(Lock { _file: file })
 }
 

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use ganeti_layout::durable::is_temp_name;
 use ganeti_layout::inspect;
 use ganeti_layout::{DirVersion, InstallPaths};
-use rustix::fs::{Mode, OFlags, CWD};
+use rustix::fs::{FlockOperation, Mode, OFlags, CWD};
 
 pub mod command;
 pub mod env;
@@ -115,13 +115,9 @@ impl NodeLock {
         on_wait: impl FnOnce(&str),
     ) -> Result<NodeLock, SwitchError> {
         let (file, path) = Self::open(paths)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                on_wait(read_holder(&file).trim());
-                file.lock().map_err(io("lock", &path))?;
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", &path)(e)),
+        if !flock(&file, FlockOperation::NonBlockingLockExclusive).map_err(io("lock", &path))? {
+            on_wait(read_holder(&file).trim());
+            flock(&file, FlockOperation::LockExclusive).map_err(io("lock", &path))?;
         }
         Ok(Self::held(file, path))
     }
@@ -129,10 +125,10 @@ impl NodeLock {
     /// Takes the lock only if it is free.
     pub fn try_acquire(paths: &InstallPaths) -> Result<Option<NodeLock>, SwitchError> {
         let (file, path) = Self::open(paths)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(Self::held(file, path))),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => Err(io("lock", &path)(e)),
+        if flock(&file, FlockOperation::NonBlockingLockExclusive).map_err(io("lock", &path))? {
+            Ok(Some(Self::held(file, path)))
+        } else {
+            Ok(None)
         }
     }
 
@@ -150,6 +146,18 @@ impl NodeLock {
     }
 }
 
+/// flock(2) on the lock file: false if a non-blocking request found it held.
+/// rustix's rather than std's `File::lock` (Rust 1.89), so that the toolkit
+/// builds with Debian's rustc 1.85; both are flock(2), with the same
+/// semantics.
+fn flock(file: &std::fs::File, operation: FlockOperation) -> std::io::Result<bool> {
+    match rustix::io::retry_on_intr(|| rustix::fs::flock(file, operation)) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The holder line of an opened lock file (at most 4 KiB, from offset 0,
 /// without moving the file position).
 fn read_holder(file: &std::fs::File) -> String {
@@ -161,7 +169,7 @@ fn read_holder(file: &std::fs::File) -> String {
 
 impl Drop for NodeLock {
     fn drop(&mut self) {
-        let _ = self.file.unlock();
+        let _ = rustix::fs::flock(&self.file, FlockOperation::Unlock);
     }
 }
 
