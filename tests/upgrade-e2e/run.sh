@@ -653,6 +653,7 @@ s_signals() {
 
   # Ctrl-C of a resume after a crash at pause-watcher: everything undone,
   # including what the crashed run had set (filter, watcher pause).
+  rm -f "$W/nodes/$MASTER/root/var/backups/"ganeti-upgrade-*.tar
   run_upgrade GANETI_UPGRADE_CRASH_AT=pause-watcher --to 3.1
   check_rc "crash after pause-watcher" 137
   bg_upgrade GANETI_UPGRADE_WAIT_AT=stop-master-daemons --resume

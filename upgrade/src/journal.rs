@@ -78,7 +78,7 @@ impl Facts {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "record", rename_all = "kebab-case")]
 pub enum Record {
-    Header(Header),
+    Header(Box<Header>),
     Started {
         step: StepId,
         at: u64,
@@ -178,7 +178,7 @@ impl Journal {
     /// On failure the file is removed again, so a full disk never leaves a
     /// headerless journal behind.
     pub fn create(&self, header: &Header) -> Result<(), JournalError> {
-        let result = self.append_with(&Record::Header(header.clone()), true);
+        let result = self.append_with(&Record::Header(Box::new(header.clone())), true);
         if result.is_err() {
             let _ = std::fs::remove_file(&self.path);
         }
@@ -232,7 +232,7 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
         .next()
         .and_then(|l| serde_json::from_str::<Record>(l).ok())
     {
-        Some(Record::Header(h)) => h,
+        Some(Record::Header(h)) => *h,
         _ => {
             return Err(JournalError::NoHeader {
                 path: path.to_path_buf(),

@@ -88,7 +88,7 @@ fn header() -> Header {
 /// folds, and never claims more than was written.
 #[test]
 fn journal_cut_anywhere_folds_to_a_prefix() {
-    let mut records = vec![Record::Header(header())];
+    let mut records = vec![Record::Header(Box::new(header()))];
     for step in steps_for(Transition::Upgrade) {
         records.push(Record::Started { step, at: 2 });
         let facts = if step == StepId::StopNewWork {
