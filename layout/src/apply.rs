@@ -118,7 +118,7 @@ pub struct Lock {
 
 /// Takes `${libdir}/ganeti/.ganeti-layout.lock`, waiting for another holder.
 pub fn lock(paths: &InstallPaths) -> Result<Lock, ApplyError> {
-    let path = paths.host(&paths.pkglibdir().join(".ganeti-layout.lock"));
+    let path = paths.host(&paths.layout_lock_file());
     let file = durable::open_lock_file(&path)?;
     // rustix's flock(2), not std's `File::lock` (Rust 1.89): the MSRV is
     // Debian's rustc 1.85.
@@ -174,7 +174,10 @@ pub fn apply(plan: &Plan, paths: &InstallPaths, stage: &Stage) -> Result<Report,
                 install_tree(tp, plan, paths, stage, *replaces)?;
                 report.changed += 1;
             }
-            Action::CreateLink { role, path, target } => {
+            Action::CreateLink { role, path, target }
+            | Action::RewriteLink {
+                role, path, target, ..
+            } => {
                 if *role == LinkRole::Active {
                     continue; // last, once everything else is in place
                 }
@@ -199,6 +202,12 @@ pub fn apply(plan: &Plan, paths: &InstallPaths, stage: &Stage) -> Result<Report,
             role: LinkRole::Active,
             path,
             target,
+        }
+        | Action::RewriteLink {
+            role: LinkRole::Active,
+            path,
+            target,
+            ..
         } = a
         {
             durable::replace_symlink(&paths.host(path), target)?;

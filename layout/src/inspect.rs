@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::apply::{self, ApplyError};
 use crate::durable::{self, fsync_dir, is_temp_name, temp_sibling};
 use crate::manifest::{inventory, Inventory, ManifestError};
-use crate::paths::{resolve_lexically, InstallPaths};
+use crate::paths::{resolve_lexically, same_link_destination, InstallPaths};
 use crate::spec::Tree;
 use crate::version::DirVersion;
 
@@ -407,7 +407,7 @@ pub fn verify(paths: &InstallPaths) -> Result<Vec<String>, InspectError> {
             };
             for l in &m.links {
                 match std::fs::read_link(paths.host(&l.path)) {
-                    Ok(t) if t == l.target => {}
+                    Ok(t) if same_link_destination(&l.path, &t, &l.target) => {}
                     Ok(t) => problems.push(format!(
                         "{}: links to {}, version {} needs {}",
                         paths.host(&l.path).display(),
@@ -496,7 +496,8 @@ pub fn remove(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBuf>, Insp
             for l in &m.links {
                 let host = paths.host(&l.path);
                 if !others.contains(&l.path)
-                    && std::fs::read_link(&host).is_ok_and(|t| t == l.target)
+                    && std::fs::read_link(&host)
+                        .is_ok_and(|t| same_link_destination(&l.path, &t, &l.target))
                 {
                     durable::remove_file(&host)?;
                     removed.push(host);

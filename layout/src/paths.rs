@@ -175,6 +175,10 @@ impl InstallPaths {
     pub fn backupdir(&self) -> PathBuf {
         self.localstatedir.join("backups")
     }
+    /// The lock that keeps two `ganeti-layout` installs or removals apart.
+    pub fn layout_lock_file(&self) -> PathBuf {
+        self.pkglibdir().join(".ganeti-layout.lock")
+    }
     /// The lock shared by `ganeti-switch` and `ganeti-upgrade`.
     pub fn lock_file(&self) -> PathBuf {
         self.datadir().join("ganeti-upgrade.lock")
@@ -248,6 +252,19 @@ pub fn resolve_lexically(link: &Path, target: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
+/// Do targets `a` and `b` of a symlink at logical path `link` name the same
+/// path? Compared lexically, each from the link's own directory: Ganeti's
+/// own `make install` writes absolute farm links
+/// (`/usr/share/ganeti/default/gnt-cluster`, even `default//usr/lib/...`)
+/// where this tool writes relative ones, and both are the same link.
+pub fn same_link_destination(link: &Path, a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (resolve_lexically(link, a), resolve_lexically(link, b)),
+            (Some(x), Some(y)) if x == y
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +314,38 @@ mod tests {
         );
         assert_eq!(r("/a/b", "../../../x"), None);
         assert_eq!(r("/a/b", "/etc/x"), Some(PathBuf::from("/etc/x")));
+        assert_eq!(
+            r(
+                "/usr/lib/ganeti/tools/users-setup",
+                "/usr/lib/ganeti/default//usr/lib/ganeti/tools/users-setup"
+            ),
+            Some(PathBuf::from(
+                "/usr/lib/ganeti/default/usr/lib/ganeti/tools/users-setup"
+            ))
+        );
+    }
+
+    #[test]
+    fn absolute_and_relative_farm_links_are_the_same_link() {
+        let same = |l: &str, a: &str, b: &str| {
+            same_link_destination(Path::new(l), Path::new(a), Path::new(b))
+        };
+        assert!(same(
+            "/usr/sbin/gnt-cluster",
+            "/usr/share/ganeti/default/gnt-cluster",
+            "../share/ganeti/default/gnt-cluster"
+        ));
+        assert!(same(
+            "/usr/lib/ganeti/tools/users-setup",
+            "/usr/lib/ganeti/default//usr/lib/ganeti/tools/users-setup",
+            "../default/usr/lib/ganeti/tools/users-setup"
+        ));
+        assert!(!same(
+            "/usr/sbin/gnt-cluster",
+            "/usr/share/ganeti/3.0/gnt-cluster",
+            "../share/ganeti/default/gnt-cluster"
+        ));
+        assert!(!same("/a", "../../x", "../../y"));
     }
 
     #[test]

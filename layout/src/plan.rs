@@ -12,8 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::manifest::{EntryKind, Manifest, ManifestEntry, ManifestLink, MANIFEST_FORMAT};
-use crate::paths::{relative_path, resolve_lexically, InstallPaths};
+use crate::manifest::{
+    EntryKind, Manifest, ManifestEntry, ManifestLink, MANIFEST_FORMAT, MANIFEST_NAME,
+};
+use crate::paths::{relative_path, resolve_lexically, same_link_destination, InstallPaths};
 use crate::spec::{Base, Origin, ProgramSpec, Spec, Tree};
 use crate::stage::{Script, Stage, StageKind};
 use crate::version::{DirStyle, DirVersion, Release};
@@ -119,7 +121,7 @@ impl fmt::Display for Conflict {
             StageLinkDisagrees { path, stage_target, derived } => match derived {
                 Some(d) => write!(
                     f,
-                    "{}: the stage links to {}, the program lists give {}; fix the build or the --spec file",
+                    "{}: the stage links to {}, the program lists give {}; delete the link from the stage (ganeti-layout writes the farm itself), or, if the build is right, list the program in a --spec file",
                     path.display(),
                     stage_target.display(),
                     d.display()
@@ -352,6 +354,25 @@ pub fn desired(req: &Request<'_>) -> Desired {
 
     for e in &req.stage.entries {
         let l = &e.logical;
+        // This tool's own state in a stage made from an installed tree: the
+        // manifests are written anew, the lock belongs to the destination.
+        let own_state = *l == paths.layout_lock_file()
+            || (l.file_name() == Some(MANIFEST_NAME.as_ref())
+                && (l.parent() == Some(lib_top.as_path())
+                    || l.parent() == Some(share_top.as_path())));
+        if own_state {
+            continue;
+        }
+        // `make install` with `--enable-symlinks` ships the switch links;
+        // installed as plain files they would switch a node behind the
+        // switcher's back.
+        if *l == paths.active_lib_link() || *l == paths.active_share_link() {
+            b.warnings.push(format!(
+                "{}: the stage's switch link is not installed; --activate sets it on a node with no active version, ganeti-switch on one that has",
+                l.display()
+            ));
+            continue;
+        }
         if matches!(e.kind, StageKind::Special) {
             b.conflicts.push(Conflict::SpecialFile { path: l.clone() });
             continue;
@@ -373,13 +394,23 @@ pub fn desired(req: &Request<'_>) -> Desired {
                 (Placement::Skip, PathBuf::new()) // another version: already a conflict
             } else if let StageKind::Symlink { target } = &e.kind {
                 let resolved = resolve_lexically(l, target);
-                let through_default = resolved.as_ref().is_some_and(|r| {
-                    r.starts_with(paths.default_lib()) || r.starts_with(paths.default_share())
+                // Through `default`, or straight into this version's trees
+                // (which would not follow a switch): either way a farm link,
+                // checked against the derived one below.
+                let farm_like = resolved.as_ref().is_some_and(|r| {
+                    [
+                        paths.default_lib(),
+                        paths.default_share(),
+                        lib_top.clone(),
+                        share_top.clone(),
+                    ]
+                    .iter()
+                    .any(|top| r.starts_with(top))
                 });
                 if *l == paths.default_lib() || *l == paths.default_share() {
                     stage_farm.push((l.clone(), target.clone(), true));
                     (Placement::Skip, PathBuf::new())
-                } else if through_default {
+                } else if farm_like {
                     stage_farm.push((l.clone(), target.clone(), false));
                     (Placement::Skip, PathBuf::new())
                 } else {
@@ -566,7 +597,12 @@ pub fn desired(req: &Request<'_>) -> Desired {
         } else {
             b.farm.get(path).map(|(t, _, _)| t.clone())
         };
-        if derived.as_ref() != Some(target) {
+        // Ganeti's own `make install` writes absolute links through
+        // `default`: the same link as the relative one derived here.
+        let agrees = derived
+            .as_ref()
+            .is_some_and(|d| same_link_destination(path, d, target));
+        if !agrees {
             b.conflicts.push(Conflict::StageLinkDisagrees {
                 path: path.clone(),
                 stage_target: target.clone(),
@@ -1005,6 +1041,14 @@ pub enum Action {
         path: PathBuf,
         target: PathBuf,
     },
+    /// A link that already leads to the right place, written another way
+    /// (absolute, `//`): rewritten in this tool's canonical form.
+    RewriteLink {
+        role: LinkRole,
+        path: PathBuf,
+        found: PathBuf,
+        target: PathBuf,
+    },
     CopyFile {
         path: PathBuf,
         mode: u32,
@@ -1143,6 +1187,13 @@ pub fn reconcile(desired: Desired, observed: &Observed) -> Result<Plan, Vec<Conf
             path: l.path.clone(),
             target: l.target.clone(),
         }),
+        Found::Symlink { target } if same_link_destination(&l.path, target, &l.target) => actions
+            .push(Action::RewriteLink {
+                role,
+                path: l.path.clone(),
+                found: target.clone(),
+                target: l.target.clone(),
+            }),
         other => conflicts.push(Conflict::Occupied {
             path: l.path.clone(),
             found: describe(other),
@@ -1283,6 +1334,18 @@ pub fn render_text(plan: &Plan) -> String {
                     role_name(*role)
                 )
             }
+            Action::RewriteLink {
+                role,
+                path,
+                found,
+                target,
+            } => format!(
+                "relink  {} -> {} ({}; was {})",
+                path.display(),
+                target.display(),
+                role_name(*role),
+                found.display()
+            ),
             Action::CopyFile { path, mode, size } => {
                 format!("copy    {} ({mode:04o}, {size} bytes)", path.display())
             }

@@ -157,7 +157,7 @@ pub fn install(req: &Request<'_>) -> Result<Installed, DebianError> {
         source,
     })?;
     // ganeti-layout's own lock file: state of this build, not of a package.
-    let lock = paths.host(&paths.pkglibdir().join(".ganeti-layout.lock"));
+    let lock = paths.host(&paths.layout_lock_file());
     match std::fs::remove_file(&lock) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -177,6 +177,7 @@ pub fn install(req: &Request<'_>) -> Result<Installed, DebianError> {
             Action::CreateDir { path, .. } => dirs.push(path.clone()),
             Action::CreateLink { path, .. }
             | Action::KeepLink { path, .. }
+            | Action::RewriteLink { path, .. }
             | Action::CopyFile { path, .. }
             | Action::CopyLink { path, .. }
             | Action::KeepFile { path } => installed.farm.push(path.clone()),
