@@ -19,6 +19,10 @@ Exit codes:
   3   upgraded, but gnt-cluster verify reported errors
   11  --resume on a node that is not the master (a stale intent file is removed)
 
+--abort rolls back a pending upgrade that has not reached the configuration
+change (exit 0 when the cluster runs the old version again); after that
+point it is refused (exit 1): the upgrade can only go forward (--resume).
+
 SIGTERM, SIGINT or SIGHUP (a dropped ssh session) before the configuration
 change rolls everything back; after it they are ignored until the end.
 Progress output is best-effort: with a closed pipe or terminal the run goes
@@ -29,11 +33,15 @@ ganeti-upgrade --resume (the package runs it at boot).";
 #[command(name = "ganeti-upgrade", version, about = "Upgrade (or downgrade) a whole Ganeti cluster to another installed version", after_help = AFTER_HELP)]
 pub struct Cli {
     /// Target directory version, e.g. 3.1
-    #[arg(long, value_name = "VERSION", conflicts_with_all = ["resume", "status"], required_unless_present_any = ["resume", "status"])]
+    #[arg(long, value_name = "VERSION", conflicts_with_all = ["resume", "status", "abort"], required_unless_present_any = ["resume", "status", "abort"])]
     pub to: Option<DirVersion>,
     /// Finish a pending upgrade (after a crash, a reboot or a failure)
-    #[arg(long, conflicts_with = "status")]
+    #[arg(long, conflicts_with_all = ["status", "abort"])]
     pub resume: bool,
+    /// Abandon a pending upgrade that has not reached the configuration
+    /// change: roll back everything it did (refused after that point)
+    #[arg(long, conflicts_with = "status")]
+    pub abort: bool,
     /// Show the pending upgrade, if any
     #[arg(long)]
     pub status: bool,

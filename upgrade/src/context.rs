@@ -21,6 +21,8 @@ pub enum Mode {
     To(DirVersion),
     /// `--resume`: finish a pending upgrade or rollback.
     Resume,
+    /// `--abort`: roll back a pending upgrade before its point of no return.
+    Abort,
     /// `--status`: show what is pending; change nothing.
     Status,
 }
@@ -160,6 +162,13 @@ impl Events<'_> {
     }
 }
 
+/// How long a fan-out runs before it names the nodes it waits for (and
+/// again after each such interval).
+pub const WAIT_NOTICE: Duration = Duration::from_secs(10);
+
+/// Above this many nodes, the `ok` lines of a fan-out fold into one count.
+pub const FOLD_AT: usize = 20;
+
 /// Everything a step needs.
 pub struct Ctx<'a> {
     pub paths: &'a InstallPaths,
@@ -177,6 +186,8 @@ pub struct Ctx<'a> {
     pub started: Vec<StepId>,
     /// Steps undone by the rollback under way.
     pub undone: Vec<StepId>,
+    /// How long each step took in this run, in order.
+    pub timings: Vec<(StepId, Duration)>,
     pub verify_failed: Option<String>,
 }
 
@@ -238,7 +249,10 @@ impl Ctx<'_> {
         }
     }
     /// Runs on the given nodes (master last), each result shown as it
-    /// arrives; every result is returned.
+    /// arrives; every result is returned. While it runs, every
+    /// [`WAIT_NOTICE`] it says which nodes it still waits for. Above
+    /// [`FOLD_AT`] nodes the `ok` lines fold into one count at the end
+    /// (failures are always one line each; JSON shows every node).
     pub fn each_node(
         &self,
         c: &Cluster,
@@ -247,8 +261,55 @@ impl Ctx<'_> {
     ) -> Vec<Ran> {
         let step = self.current;
         let events = self.events;
-        self.exec
-            .fan_out(c, nodes, argv_for, &|ran| events.node(step, ran))
+        let fold = nodes.len() > FOLD_AT && !events.json;
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let results = std::thread::scope(|s| {
+            // The sender moves into the worker: when the fan-out returns,
+            // the channel closes and the loop below ends at once.
+            let worker = s.spawn(move || {
+                self.exec.fan_out(c, nodes, argv_for, &|ran| {
+                    if !(fold && ran.ok()) {
+                        events.node(step, ran);
+                    }
+                    let _ = tx.send(ran.node.clone());
+                })
+            });
+            let mut pending: Vec<&String> = nodes.iter().collect();
+            let started = std::time::Instant::now();
+            let mut next_notice = WAIT_NOTICE;
+            loop {
+                let wait = next_notice.saturating_sub(started.elapsed());
+                match rx.recv_timeout(wait) {
+                    Ok(node) => pending.retain(|n| **n != node),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        let shown: Vec<&str> =
+                            pending.iter().take(10).map(|n| n.as_str()).collect();
+                        self.message(&format!(
+                            "still waiting for {} node(s) after {} s: {}{}",
+                            pending.len(),
+                            started.elapsed().as_secs(),
+                            shown.join(", "),
+                            if pending.len() > shown.len() {
+                                ", ..."
+                            } else {
+                                ""
+                            }
+                        ));
+                        next_notice += WAIT_NOTICE;
+                    }
+                }
+            }
+            // A panic in the fan-out (a test's simulated kill) goes on up.
+            worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        if fold {
+            let ok = results.iter().filter(|r| r.ok()).count();
+            events.plain(&format!("  {ok} of {} nodes ok", results.len()));
+        }
+        results
     }
     /// As [`Ctx::each_node`]; every node must succeed.
     pub fn on_nodes(

@@ -50,6 +50,8 @@ pub enum Done {
     /// `--resume` finished an interrupted rollback: the cluster runs the
     /// version it ran before the upgrade.
     RollbackFinished { from: DirVersion },
+    /// `--abort` rolled back a pending upgrade: the cluster runs `from`.
+    Aborted { from: DirVersion },
     /// `--status` or `--dry-run`: shown, nothing changed.
     Shown,
 }
@@ -235,6 +237,10 @@ pub fn main_flow(
                 removed_intent: removed,
             })
         }
+        Mode::Abort if !is_master => Err(UpgradeError::NotMaster {
+            me,
+            master: cluster.master.clone(),
+        }),
         Mode::Resume => match state {
             None if intent.is_none() => {
                 run.clean_orphans();
@@ -242,6 +248,11 @@ pub fn main_flow(
             }
             None => Err(run.foreign_intent(intent)),
             Some(s) => run.resume(s),
+        },
+        Mode::Abort => match state {
+            None if intent.is_none() => Ok(Done::NothingPending),
+            None => Err(run.foreign_intent(intent)),
+            Some(s) => run.abort(s),
         },
         Mode::To(to) => {
             if !is_master {
@@ -285,6 +296,7 @@ impl<'a> Run<'a> {
             current: None,
             started,
             undone: Vec::new(),
+            timings: Vec::new(),
             verify_failed: None,
         }
     }
@@ -401,6 +413,49 @@ impl<'a> Run<'a> {
         ));
         report_offline(&ctx, self.cluster);
         execute(&mut ctx, 0, false)
+    }
+
+    /// `--abort`: a pending upgrade before its point of no return is rolled
+    /// back, every step that started undone; after it, refused.
+    fn abort(&mut self, state: State) -> Result<Done, UpgradeError> {
+        let transition = state.header.transition;
+        let all = steps_for(transition);
+        let ponr = point_of_no_return(transition);
+        let config = config_at(self.paths, &state.header);
+        let point = resume_point(&state, config, &all, ponr);
+        match point {
+            ResumePoint::Cleanup => {
+                self.remove_files()?;
+                return Ok(Done::NothingPending);
+            }
+            // cfgupgrade writes atomically: started but the configuration
+            // still the old one means nothing changed, and going back is
+            // still possible.
+            ResumePoint::Forward { .. } if config != ConfigAt::Source => {
+                return Err(UpgradeError::AbortRefused {
+                    step: ponr.as_str(),
+                    from: state.header.from_dir.clone(),
+                    to: state.header.to.clone(),
+                })
+            }
+            _ => {}
+        }
+        let mut ctx = self.ctx(
+            state.header.clone(),
+            state.facts.clone(),
+            state.started.clone(),
+        );
+        confirm_master(&ctx, self.cluster)?;
+        ctx.message(&format!(
+            "aborting the {} from {} to {}: rolling back every step that started",
+            steps::transition_name(transition),
+            state.header.from_release,
+            state.header.to
+        ));
+        match rollback(&mut ctx, "aborted by the admin (--abort)") {
+            UpgradeError::RolledBack { from, .. } => Ok(Done::Aborted { from }),
+            other => Err(other),
+        }
     }
 
     /// Removes a finished (rolled-back) upgrade's files: intent first.
@@ -523,12 +578,86 @@ fn report_offline(ctx: &Ctx<'_>, c: &Cluster) {
     }
 }
 
-/// Runs `all[start..]`; `past_ponr`: the configuration step has started.
-fn execute(ctx: &mut Ctx<'_>, start: usize, mut past_ponr: bool) -> Result<Done, UpgradeError> {
+/// Runs `all[start..]`, then reports; `past_ponr`: the configuration step
+/// has started.
+fn execute(ctx: &mut Ctx<'_>, start: usize, past_ponr: bool) -> Result<Done, UpgradeError> {
+    let began = std::time::Instant::now();
+    let result = execute_steps(ctx, start, past_ponr);
+    report(ctx, began.elapsed(), &result);
+    result
+}
+
+/// The end-of-run report: each step's wall time in this run, and how long
+/// new jobs were held (from stop-new-work to resume-work, or still held);
+/// printed and written to commands.log.
+fn report(ctx: &Ctx<'_>, took: std::time::Duration, result: &Result<Done, UpgradeError>) {
+    if ctx.timings.is_empty() {
+        return;
+    }
+    let at = |id: StepId| ctx.timings.iter().position(|(s, _)| *s == id);
+    let held = match (at(StepId::StopNewWork), at(StepId::ResumeWork)) {
+        (Some(a), Some(b)) => Some(format!(
+            "new jobs held for {:.1} s (stop-new-work to resume-work)",
+            ctx.timings[a..=b]
+                .iter()
+                .map(|(_, d)| d.as_secs_f64())
+                .sum::<f64>()
+        )),
+        (_, None) if ctx.started.contains(&StepId::StopNewWork) => {
+            Some("new jobs are still held".to_string())
+        }
+        _ => None,
+    };
+    let end = match result {
+        Ok(Done::Upgraded { to }) => format!("on {to}"),
+        Ok(_) => "done".to_string(),
+        Err(e) if e.leaves_pending() => "still pending".to_string(),
+        Err(UpgradeError::VerifyErrors(_)) => {
+            format!("on {}, verify reported errors", ctx.header.to)
+        }
+        Err(UpgradeError::RolledBack { from, .. }) => format!("rolled back to {from}"),
+        Err(_) => "failed".to_string(),
+    };
+    let head = format!(
+        "report: {} step(s) in {:.1} s, {end}{}",
+        ctx.timings.len(),
+        took.as_secs_f64(),
+        held.map(|h| format!("; {h}")).unwrap_or_default()
+    );
+    ctx.exec.log_line(&head);
+    let lines: Vec<String> = ctx
+        .timings
+        .iter()
+        .map(|(id, d)| format!("{:<22} {:>8.1} s", id.as_str(), d.as_secs_f64()))
+        .collect();
+    for line in &lines {
+        ctx.exec.log_line(&format!("report: {line}"));
+    }
+    if ctx.events.json {
+        ctx.events.document(serde_json::json!({
+            "event": "report",
+            "seconds": took.as_secs_f64(),
+            "end": end,
+            "steps": ctx.timings.iter().map(|(id, d)| serde_json::json!({"step": id, "seconds": d.as_secs_f64()})).collect::<Vec<_>>(),
+        }));
+    } else {
+        ctx.events.plain(&head);
+        for line in lines {
+            ctx.events.plain(&format!("  {line}"));
+        }
+    }
+}
+
+fn execute_steps(
+    ctx: &mut Ctx<'_>,
+    start: usize,
+    mut past_ponr: bool,
+) -> Result<Done, UpgradeError> {
     let all = steps_for(ctx.header.transition);
     let total = all.len();
     for (i, &id) in all.iter().enumerate().skip(start) {
         let step = id.step();
+        let step_began = std::time::Instant::now();
         ctx.exec.checkpoint(Checkpoint::BeforeStep(id));
         if !past_ponr && ctx.interrupted() {
             return Err(rollback(ctx, "interrupted by a signal"));
@@ -558,7 +687,9 @@ fn execute(ctx: &mut Ctx<'_>, start: usize, mut past_ponr: bool) -> Result<Done,
         }
         ctx.exec.checkpoint(Checkpoint::Started(id));
         ctx.exec.log_line(&format!("step {} started", id.as_str()));
-        match (step.run)(ctx) {
+        let outcome = (step.run)(ctx);
+        ctx.timings.push((id, step_began.elapsed()));
+        match outcome {
             Ok(facts) => {
                 ctx.facts.merge(&facts);
                 ctx.events.step_end(id, true, "");
@@ -750,7 +881,7 @@ fn dry_run(
 ) -> Result<Done, UpgradeError> {
     let pending = journal.load().ok().flatten().filter(|s| !s.rolled_back);
     let to = match (&opts.mode, &pending) {
-        (Mode::Resume, _) | (Mode::To(_), Some(_)) => {
+        (Mode::Resume | Mode::Abort, _) | (Mode::To(_), Some(_)) => {
             // Never act in a dry run: show what a resume would do.
             events.plain("Dry run: nothing is changed. A resume would continue this:");
             return status(paths, exec, opts, journal, events);
@@ -801,6 +932,7 @@ fn dry_run(
         current: None,
         started: Vec::new(),
         undone: Vec::new(),
+        timings: Vec::new(),
         verify_failed: None,
     };
     let all = steps_for(transition);
@@ -884,6 +1016,7 @@ fn status(
                 current: None,
                 started: Vec::new(),
                 undone: Vec::new(),
+                timings: Vec::new(),
                 verify_failed: None,
             };
             steps::orphan_filters(&ctx, false)

@@ -134,6 +134,13 @@ pub enum UpgradeError {
     /// its steps are redone; nothing was undone yet beyond what is said.
     #[error("{0}")]
     Resume(String),
+    /// `--abort` after the configuration change had started.
+    #[error("cannot abort: the configuration change has started ({step}); the upgrade to {to} can only go forward\nhint: ganeti-upgrade --resume finishes it; to go back afterwards, run ganeti-upgrade --to {from} once it is done")]
+    AbortRefused {
+        step: &'static str,
+        from: DirVersion,
+        to: DirVersion,
+    },
     #[error("upgraded, but gnt-cluster verify reported errors:\n{0}")]
     VerifyErrors(String),
     /// `--resume` on a node that is not the master (Ganeti's rule: remove
@@ -165,6 +172,7 @@ impl UpgradeError {
             UpgradeError::RollbackIncomplete { .. }
                 | UpgradeError::Pending { .. }
                 | UpgradeError::Resume(_)
+                | UpgradeError::AbortRefused { .. }
         )
     }
 }

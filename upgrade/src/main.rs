@@ -43,10 +43,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let mode = match (cli.to, cli.resume, cli.status) {
-        (Some(to), _, _) => Mode::To(to),
-        (None, true, _) => Mode::Resume,
-        (None, false, _) => Mode::Status,
+    let mode = match (cli.to, cli.resume, cli.abort, cli.status) {
+        (Some(to), ..) => Mode::To(to),
+        (None, true, ..) => Mode::Resume,
+        (None, false, true, _) => Mode::Abort,
+        (None, false, false, _) => Mode::Status,
     };
     let given: Vec<&str> = settings::OPTION_NAMES
         .iter()
@@ -71,7 +72,7 @@ fn main() -> ExitCode {
     };
     // A resume runs with the options the upgrade was started with (the
     // boot-time unit gives none), unless given again.
-    let (run, notes) = if mode == Mode::Resume || mode == Mode::Status {
+    let (run, notes) = if matches!(mode, Mode::Resume | Mode::Abort | Mode::Status) {
         settings::for_resume(cli_paths.root(), &from_cli, &given)
     } else {
         (from_cli, Vec::new())

@@ -724,6 +724,12 @@ fn check_end(model: &Model, end: &End, from: &str, to: &str, admin: bool) -> Res
             settled(to)
         }
         End::Result(Ok(Done::RollbackFinished { from: f })) => settled(f.as_str()),
+        End::Result(Ok(Done::Aborted { from: f })) => {
+            if f.as_str() != from {
+                return Err(format!("aborted to {f}, started from {from}"));
+            }
+            settled(from)
+        }
         // Upgraded; verify's complaint is reported (exit 3).
         End::Result(Err(UpgradeError::VerifyErrors(_))) => settled(to),
         End::Result(Err(UpgradeError::RolledBack { from: f, .. })) => {
@@ -762,6 +768,8 @@ struct Case {
     faults: Faults,
     /// Faults for the first resume too (a kill or a signal in it).
     resume_faults: Option<Faults>,
+    /// `--abort` after the first run.
+    abort: bool,
 }
 
 /// Runs a case: `--to`, `--resume` (with `resume_faults`), `--resume`
@@ -855,6 +863,7 @@ fn all_cases() -> Vec<(String, Case)> {
         filters: true,
         faults: Faults::default(),
         resume_faults: None,
+        abort: false,
     };
     for n in 1..=3 {
         for (from, to) in DIRECTIONS {
@@ -884,8 +893,16 @@ fn all_cases() -> Vec<(String, Case)> {
                             .collect();
                         cases.push((
                             format!("N={n} {from}->{to} {step:?} fails on {subset:?} ({mode:?})"),
-                            c,
+                            c.clone(),
                         ));
+                        if mode == FaultMode::Unreachable {
+                            // The admin abandons it once the node is back.
+                            c.abort = true;
+                            cases.push((
+                                format!("N={n} {from}->{to} {step:?} fails on {subset:?} ({mode:?}), then --abort"),
+                                c,
+                            ));
+                        }
                     }
                 }
             }
@@ -917,7 +934,16 @@ fn all_cases() -> Vec<(String, Case)> {
             for k in 1..=checkpoints {
                 let mut c = base(n, from, to);
                 c.faults.kill_at_checkpoint = Some(k);
-                cases.push((format!("N={n} {from}->{to} killed at checkpoint {k}"), c));
+                cases.push((
+                    format!("N={n} {from}->{to} killed at checkpoint {k}"),
+                    c.clone(),
+                ));
+                // The admin abandons it instead.
+                c.abort = true;
+                cases.push((
+                    format!("N={n} {from}->{to} killed at checkpoint {k}, then --abort"),
+                    c,
+                ));
                 // Killed again inside the resume.
                 for k2 in [1, 2, 3, 5, 8, 13, 21, 34] {
                     let mut c = base(n, from, to);
