@@ -3,8 +3,9 @@
 # run.sh [SCENARIO...] -- end-to-end tests of ganeti-upgrade on a 3-node
 # namespaced cluster running the fake Ganeti 3.0.2 / 3.1.0. See README.md.
 # Scenarios (name or number): 1 updown, 2 crash, 3 sigterm, 4 preserve,
-# 5 jobs, 6 nodes, 7 concurrent, 8 resume, 9 verify, 10 partial, 11 signals;
-# also `harness` (checks the helpers without ganeti-upgrade). Default: 1-11.
+# 5 jobs, 6 nodes, 7 concurrent, 8 resume, 9 verify, 10 partial, 11 signals,
+# 12 plan; also `harness` (checks the helpers without ganeti-upgrade).
+# Default: 1-12.
 # Prints "N passed, M failed" last; exits 1 if anything failed.
 set -uo pipefail
 
@@ -17,7 +18,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 
-ALL=(updown crash sigterm preserve jobs nodes concurrent resume verify partial signals)
+ALL=(updown crash sigterm preserve jobs nodes concurrent resume verify partial signals plan)
 
 # --- 0: the helpers themselves ----------------------------------------------
 
@@ -669,12 +670,69 @@ s_signals() {
   fi
 }
 
+# --- 12: the plan asks the nodes; --abort; live progress with a slow node ----
+
+s_plan() {
+  fresh plan || return
+  local before after
+  before=$(md5sum "$W/nodes/"*/root/var/lib/ganeti/config.data)
+  hide_switch node3
+  run_upgrade --to 3.1 --dry-run
+  check_rc "--dry-run with ganeti-switch missing on node3: would be refused" 1
+  if grep -q 'node3.*not found' <<<"$OUT" && grep -q -- '--switch-command' <<<"$OUT"; then
+    pass "--dry-run names node3, the missing ganeti-switch and --switch-command"
+  else fail "--dry-run does not name the missing ganeti-switch" "$(head -n 20 <<<"$OUT")"; fi
+  show_switch node3
+  run_upgrade --to 3.5 --dry-run
+  check_rc "--dry-run --to 3.5 (installed nowhere): would be refused" 1
+  if grep -q 'not completely installed' <<<"$OUT"; then pass "--dry-run says 3.5 is not installed"
+  else fail "--dry-run does not say 3.5 is missing" "$(head -n 20 <<<"$OUT")"; fi
+  run_upgrade --to 3.1 --dry-run
+  check_rc "--dry-run on a ready cluster" 0
+  if grep -q 'Nodes: 3 of 3 online ready for 3.1' <<<"$OUT"; then pass "--dry-run: a table of ready nodes"
+  else fail "--dry-run: no node table" "$(head -n 12 <<<"$OUT")"; fi
+  after=$(md5sum "$W/nodes/"*/root/var/lib/ganeti/config.data)
+  check_eq "--dry-run changed no configuration" "$before" "$after"
+  assert_state 3.0 --no-backup --label "after the dry runs"
+
+  # --abort before the point of no return: everything undone, exit 0.
+  run_upgrade GANETI_UPGRADE_CRASH_AT=stop-daemons --to 3.1
+  check_rc "crash after stop-daemons" 137
+  run_upgrade --abort
+  check_rc "--abort before the point of no return" 0
+  assert_state 3.0 --no-backup --label "aborted"
+  run_upgrade --abort
+  check_rc "--abort with nothing pending" 0
+  # ... and after it: refused, and --resume still finishes.
+  run_upgrade GANETI_UPGRADE_CRASH_AT=upgrade-config --to 3.1
+  check_rc "crash after upgrade-config" 137
+  run_upgrade --abort
+  check_rc "--abort after the point of no return: refused" 1
+  if grep -q 'can only go forward' <<<"$OUT"; then pass "--abort says the upgrade can only go forward"
+  else fail "--abort refusal" "$(tail -n 4 <<<"$OUT")"; fi
+  run_upgrade --resume
+  check_rc "--resume after the refused --abort" 0
+  assert_state 3.1 --label "resumed after a refused --abort"
+
+  # A slow node: the others' results come at once, and the run says whom it
+  # waits for; the end-of-run report follows.
+  echo "12 3.0.2 3.0" >"$W/nodes/node3/root/var/lib/ganeti/fake-sleep-ensure-dirs"
+  run_upgrade --to 3.0
+  rm -f "$W/nodes/node3/root/var/lib/ganeti/fake-sleep-ensure-dirs"
+  check_rc "--to 3.0 with ensure-dirs slow on node3" 0
+  if grep -q 'still waiting for 1 node(s) after 1[0-9] s: node3' <<<"$OUT"; then pass "the slow node is named while the others are done"
+  else fail "no word about the slow node" "$(grep -A4 'Ensuring' <<<"$OUT")"; fi
+  if grep -q '^report: .* step(s) in .* s, on 3.0; new jobs held for' <<<"$OUT"; then pass "an end-of-run report with the time new jobs were held"
+  else fail "no end-of-run report" "$(tail -n 25 <<<"$OUT")"; fi
+  assert_state 3.0 --label "after the slow node"
+}
+
 # --- main ------------------------------------------------------------------------
 
 # The whole main part is one function, so bash has read all of it before it
 # runs (editing run.sh during a run cannot break the run).
 main() {
-  local -A BYNUM=([1]=updown [2]=crash [3]=sigterm [4]=preserve [5]=jobs [6]=nodes [7]=concurrent [8]=resume [9]=verify [10]=partial [11]=signals [0]=harness)
+  local -A BYNUM=([1]=updown [2]=crash [3]=sigterm [4]=preserve [5]=jobs [6]=nodes [7]=concurrent [8]=resume [9]=verify [10]=partial [11]=signals [12]=plan [0]=harness)
   want=()
   for a in "$@"; do
     [ -n "${BYNUM[$a]:-}" ] && a=${BYNUM[$a]}

@@ -937,12 +937,21 @@ fn dry_run(
     };
     let all = steps_for(transition);
     let ponr = point_of_no_return(transition);
+    let checks = crate::preflight::preflight(&ctx, cluster);
+    let verdict = if checks.refusals.is_empty() {
+        Ok(Done::Shown)
+    } else {
+        Err(UpgradeError::PlanRefused {
+            refusals: checks.refusals.clone(),
+        })
+    };
     if events.json {
+        events.document(serde_json::json!({"event": "preflight", "checks": checks}));
         for (i, id) in all.iter().enumerate() {
             let step = id.step();
             events.document(serde_json::json!({"event": "plan-step", "index": i + 1, "step": id, "title": step.title, "commands": (step.plan)(&ctx, cluster), "point_of_no_return": *id == ponr}));
         }
-        return Ok(Done::Shown);
+        return verdict;
     }
     events.plain(&format!(
         "Dry run: {} of cluster {} from {} ({}) to {}; online nodes: {} (master {} last); nothing is changed.",
@@ -954,12 +963,10 @@ fn dry_run(
         cluster.online.join(", "),
         cluster.master
     ));
-    if !cluster.offline.is_empty() {
-        events.plain(&format!(
-            "Offline nodes, left out: {}",
-            cluster.offline.join(", ")
-        ));
+    for line in crate::preflight::render(&checks) {
+        events.plain(&line);
     }
+    events.plain("Steps:");
     for (i, id) in all.iter().enumerate() {
         let step = id.step();
         events.plain(&format!(
@@ -977,7 +984,7 @@ fn dry_run(
             events.plain(&format!("      {line}"));
         }
     }
-    Ok(Done::Shown)
+    verdict
 }
 
 /// `--status`: one JSON document, or text. Reads only.
@@ -1101,7 +1108,12 @@ fn status(
                 };
                 events.plain(&format!("  {:<22} {mark}", id.as_str()));
             }
-            events.plain("continue it with: ganeti-upgrade --resume");
+            let ponr = point_of_no_return(s.header.transition);
+            if s.has_started(ponr) || s.rolling_back {
+                events.plain("continue it with: ganeti-upgrade --resume");
+            } else {
+                events.plain("continue it with: ganeti-upgrade --resume (or roll it back with ganeti-upgrade --abort: the configuration change has not started)");
+            }
         }
         (Err(e), _) => events.plain(&chain(e)),
     }

@@ -134,6 +134,9 @@ pub enum UpgradeError {
     /// its steps are redone; nothing was undone yet beyond what is said.
     #[error("{0}")]
     Resume(String),
+    /// `--dry-run` found what the real run would refuse.
+    #[error("the upgrade would be refused:\n  {}", refusals.join("\n  "))]
+    PlanRefused { refusals: Vec<String> },
     /// `--abort` after the configuration change had started.
     #[error("cannot abort: the configuration change has started ({step}); the upgrade to {to} can only go forward\nhint: ganeti-upgrade --resume finishes it; to go back afterwards, run ganeti-upgrade --to {from} once it is done")]
     AbortRefused {

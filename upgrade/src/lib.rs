@@ -24,6 +24,7 @@ pub mod exec;
 pub mod intent;
 pub mod journal;
 pub mod luxi;
+pub mod preflight;
 pub mod resume;
 pub mod settings;
 pub mod steps;

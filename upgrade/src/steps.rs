@@ -992,6 +992,38 @@ pub fn orphan_filters(ctx: &Ctx<'_>, remove: bool) -> usize {
     found.unwrap_or(0)
 }
 
+/// For `--dry-run`: (jobs running or waiting, jobs queued), and how many
+/// job filters the cluster has; `None` where the master did not answer.
+pub fn queue_state(ctx: &Ctx<'_>) -> (Option<(usize, usize)>, Option<usize>) {
+    let statuses: Option<Vec<String>> = match by_luxi(ctx, "QueryJobs", Luxi::jobs) {
+        Some(jobs) => Some(jobs.into_iter().map(|(_, s)| s).collect()),
+        None => {
+            let argv = ctx.tool(
+                ctx.paths.gnt("gnt-job"),
+                &["list", "--no-headers", "-o", "id,status"],
+            );
+            let ran = ctx.exec.local(&ctx.master_name(), &argv);
+            ran.ok().then(|| {
+                ran.stdout
+                    .lines()
+                    .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+                    .collect()
+            })
+        }
+    };
+    let jobs = statuses.map(|s| {
+        let busy = busy_jobs(&s, true).len();
+        let queued = s.iter().filter(|x| x.as_str() == "queued").count();
+        (busy, queued)
+    });
+    let filters = if has_filters(ctx) {
+        filters_with(ctx, "").ok().map(|f| f.len())
+    } else {
+        None
+    };
+    (jobs, filters)
+}
+
 /// Ganeti's drain flag is the file `queue/drain` in its data directory.
 fn queue_drained(ctx: &Ctx<'_>) -> bool {
     ctx.paths

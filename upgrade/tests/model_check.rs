@@ -362,6 +362,7 @@ impl Model {
         }
         match (prog.as_str(), args.as_slice()) {
             ("ganeti-switch", ["installed", _v]) => ok(String::new()),
+            ("ganeti-switch", ["--version"]) => ok("ganeti-switch 0.1.0\n".into()),
             ("ganeti-switch", ["to", v]) => {
                 let n = st.nodes.get_mut(node).expect("node");
                 if n.links == *v {
@@ -1139,4 +1140,117 @@ fn a_bare_resume_keeps_the_runs_settings() {
         &model.interrupted,
     );
     assert!(r.is_err(), "{r:?}");
+}
+
+/// An output that keeps its lines, for snapshots.
+#[derive(Default)]
+struct Capture(Mutex<Vec<String>>);
+impl Output for Capture {
+    fn line(&self, text: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(text.to_string());
+    }
+}
+
+/// Runs `opts` on a fresh 3-node model cluster and returns its output, the
+/// run's own paths, times and sizes filtered out.
+fn shown(mut opts: Options, json: bool, prepare: impl FnOnce(&Model)) -> String {
+    let (model, dir) = Model::new(3, "3.0", false, true);
+    prepare(&model);
+    opts.json = json;
+    let out = Capture::default();
+    let r = main_flow(&model.paths, &opts, &model, &out, &model.interrupted);
+    let mut text = out.0.into_inner().unwrap_or_default().join("\n");
+    text.push_str(&match r {
+        Ok(done) => format!("\n=> {done:?}"),
+        Err(e) => format!("\n=> exit {}: {e}", e.exit_code()),
+    });
+    text.replace(&dir.path().display().to_string(), "[ROOT]")
+}
+
+fn filters() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[DATE]");
+    s.add_filter(
+        r#""(time|started_at)":\s*"?[0-9T:Z.-]+"?"#,
+        r#""$1":[TIME]"#,
+    );
+    s.add_filter(r"\d+ KiB", "[N] KiB");
+    s.add_filter(r#""backup_(bytes|free)":\d+"#, r#""backup_$1":[N]"#);
+    s.add_filter(r"[0-9a-f]{8,}[0-9a-f]{4}", "[ID]");
+    s.add_filter(r#""pid":"\d+""#, r#""pid":"[PID]""#);
+    s.add_filter(r"ganeti-upgrade-\d+\.tar", "ganeti-upgrade-[EPOCH].tar");
+    s
+}
+
+#[test]
+fn snapshot_dry_run_text_and_json() {
+    let _guard = filters().bind_to_scope();
+    insta::assert_snapshot!(
+        "dry_run_text",
+        shown(
+            options(Mode::To("3.1".parse().expect("v"))).dry(),
+            false,
+            |_| {}
+        )
+    );
+    insta::assert_snapshot!(
+        "dry_run_json",
+        shown(
+            options(Mode::To("3.1".parse().expect("v"))).dry(),
+            true,
+            |_| {}
+        )
+    );
+}
+
+#[test]
+fn snapshot_dry_run_refusal() {
+    let _guard = filters().bind_to_scope();
+    insta::assert_snapshot!(
+        "dry_run_refused",
+        shown(
+            options(Mode::To("3.1".parse().expect("v"))).dry(),
+            false,
+            |m| {
+                m.faults
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .at
+                    .push((Phase::Other, "node2.example".into(), FaultMode::Fail));
+            }
+        )
+    );
+}
+
+#[test]
+fn snapshot_status_pending_text_and_json() {
+    let _guard = filters().bind_to_scope();
+    let pending = |m: &Model| {
+        m.faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .kill_at_done = Some(StepId::Backup);
+        let _ = run(m, Mode::To("3.1".parse().expect("v")));
+    };
+    insta::assert_snapshot!(
+        "status_pending_text",
+        shown(options(Mode::Status), false, pending)
+    );
+    insta::assert_snapshot!(
+        "status_pending_json",
+        shown(options(Mode::Status), true, pending)
+    );
+}
+
+trait Dry {
+    fn dry(self) -> Self;
+}
+impl Dry for Options {
+    fn dry(mut self) -> Options {
+        self.dry_run = true;
+        self
+    }
 }
