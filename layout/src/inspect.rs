@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 use crate::apply::{self, ApplyError};
 use crate::durable::{self, fsync_dir, is_temp_name, temp_sibling};
-use crate::manifest::{inventory, Inventory, ManifestError};
+use crate::manifest::{
+    compressed_sibling, inventory, same_or_compressed_link, Inventory, ManifestError, ManifestLink,
+    TreeCheck,
+};
 use crate::paths::{resolve_lexically, same_link_destination, InstallPaths};
 use crate::spec::Tree;
 use crate::version::DirVersion;
@@ -120,7 +123,11 @@ pub struct VersionInfo {
     pub share_tree: bool,
     pub source: &'static str,
     pub complete: bool,
+    /// What makes it incomplete (empty when complete).
     pub problems: Vec<String>,
+    /// Changes since the install that leave it complete (a strip or
+    /// compress pass), one line each.
+    pub changed: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,86 +176,155 @@ pub fn list(paths: &InstallPaths) -> Result<Vec<VersionInfo>, InspectError> {
     let mut out = Vec::new();
     for v in versions {
         let invs = inventories(paths, &v)?;
-        let mut problems = Vec::new();
         let mut release = None;
         let mut source = "unknown";
-        for (tree, logical, inv) in &invs {
-            match inv {
-                None => problems.push(format!(
-                    "{}: {tree} tree missing",
-                    paths.host(logical).display()
-                )),
-                Some(inv) => {
-                    problems.extend(inv.check(paths, logical));
-                    source = inv.source_name();
-                    if let Inventory::Layout(m) = inv {
-                        release = Some(m.release.clone());
-                    }
+        for (_, _, inv) in &invs {
+            if let Some(inv) = inv {
+                source = inv.source_name();
+                if let Inventory::Layout(m) = inv {
+                    release = Some(m.release.clone());
                 }
             }
         }
+        let check = judge_trees(paths, &v, &invs);
         out.push(VersionInfo {
             active: active.version() == Some(&v),
             lib_tree: invs[0].2.is_some(),
             share_tree: invs[1].2.is_some(),
-            complete: problems.is_empty(),
+            complete: check.missing.is_empty(),
             version: v,
             release,
             source,
-            problems,
+            problems: check.missing,
+            changed: check.changed,
         });
     }
     Ok(out)
 }
 
-/// Is version `v` completely installed (both trees, complete inventories)?
-/// This is the switcher's and the upgrade's pre-check.
-pub fn check_complete(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<String>, ManifestError> {
-    let mut problems = Vec::new();
-    for (tree, logical, inv) in inventories(paths, v)? {
+fn judge_trees(
+    paths: &InstallPaths,
+    v: &DirVersion,
+    invs: &[(Tree, PathBuf, Option<Inventory>); 2],
+) -> TreeCheck {
+    let mut check = TreeCheck::default();
+    for (tree, logical, inv) in invs {
         match inv {
-            None => problems.push(format!(
+            None => check.missing.push(format!(
                 "{}: {tree} tree of {v} is not installed",
-                paths.host(&logical).display()
+                paths.host(logical).display()
             )),
-            Some(inv) => problems.extend(inv.check(paths, &logical)),
+            Some(inv) => {
+                let one = inv.check(paths, logical);
+                check.missing.extend(one.missing);
+                check.changed.extend(one.changed);
+            }
         }
     }
+    check
+}
+
+/// Are both trees of `v` complete (see [`crate::manifest`] for what that
+/// means)? `missing` is empty when they are.
+pub fn check_trees(paths: &InstallPaths, v: &DirVersion) -> Result<TreeCheck, ManifestError> {
+    Ok(judge_trees(paths, v, &inventories(paths, v)?))
+}
+
+/// Is version `v` completely installed, and would switching to it take
+/// effect: both trees complete, and the two `default` links leading
+/// through the switch links (see [`default_link_problems`])? This is
+/// `ganeti-switch installed V`, the switcher's and the upgrade's pre-check
+/// on every node. Empty when all is well.
+pub fn check_complete(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<String>, ManifestError> {
+    let mut problems = check_trees(paths, v)?.missing;
+    problems.extend(default_link_problems(paths));
     Ok(problems)
 }
 
-/// Follows `logical` through symlinks inside the root; `None` if it dangles.
-pub fn resolve_in_root(paths: &InstallPaths, logical: &Path) -> Option<PathBuf> {
-    fn normals(p: &Path) -> Vec<std::ffi::OsString> {
-        p.components()
-            .filter_map(|c| match c {
-                std::path::Component::Normal(n) => Some(n.to_os_string()),
-                _ => None,
-            })
-            .collect()
-    }
-    // A stack: the next component to walk is at the end.
-    let mut pending: Vec<_> = normals(logical).into_iter().rev().collect();
-    let mut current = PathBuf::from("/");
-    let mut hops = 0;
-    while let Some(part) = pending.pop() {
-        let next = current.join(&part);
-        let host = paths.host(&next);
-        if host.symlink_metadata().ok()?.file_type().is_symlink() {
-            hops += 1;
-            if hops > 40 {
-                return None;
-            }
-            let target = std::fs::read_link(&host).ok()?;
-            let resolved = resolve_lexically(&next, &target)?;
-            pending.extend(normals(&resolved).into_iter().rev());
-            current = PathBuf::from("/");
-        } else {
-            current = next;
-        }
-    }
-    Some(current)
+/// What one of the two fixed `default` links is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum DefaultState {
+    /// It leads to its switch link (in this tool's form or any equivalent).
+    Sound,
+    Missing,
+    /// A real directory or file.
+    NotASymlink,
+    /// A link somewhere else (Gentoo's ebuild points it straight at a
+    /// version): programs run that, whatever the switch links say.
+    Foreign {
+        target: PathBuf,
+    },
 }
+
+/// `${libdir}/ganeti/default` or `${prefix}/share/ganeti/default`, as found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DefaultLink {
+    /// Its logical path.
+    pub path: PathBuf,
+    /// What it must link to: `${sysconfdir}/ganeti/lib` or `.../share`.
+    pub wanted: PathBuf,
+    pub state: DefaultState,
+}
+
+/// Reads both `default` links.
+pub fn read_default_links(paths: &InstallPaths) -> [DefaultLink; 2] {
+    let read = |path: PathBuf, wanted: PathBuf| {
+        let host = paths.host(&path);
+        let state = match host.symlink_metadata() {
+            Err(_) => DefaultState::Missing,
+            Ok(m) if !m.file_type().is_symlink() => DefaultState::NotASymlink,
+            Ok(_) => match std::fs::read_link(&host) {
+                Ok(t) if same_link_destination(&path, &t, &wanted) => DefaultState::Sound,
+                Ok(target) => DefaultState::Foreign { target },
+                Err(_) => DefaultState::Missing,
+            },
+        };
+        DefaultLink {
+            path,
+            wanted,
+            state,
+        }
+    };
+    [
+        read(paths.default_lib(), paths.active_lib_link()),
+        read(paths.default_share(), paths.active_share_link()),
+    ]
+}
+
+/// One line per `default` link that does not lead through its switch link
+/// (missing, a real directory, or pointing elsewhere), each with its fix:
+/// while one is wrong, a switch changes nothing that runs.
+pub fn default_link_problems(paths: &InstallPaths) -> Vec<String> {
+    read_default_links(paths)
+        .iter()
+        .filter_map(|d| {
+            let host = paths.host(&d.path);
+            let wanted = d.wanted.display();
+            match &d.state {
+                DefaultState::Sound => None,
+                DefaultState::Missing => Some(format!(
+                    "{}: missing, so no Ganeti program runs through it; it must link to {wanted}: ganeti-switch repair creates it",
+                    host.display()
+                )),
+                DefaultState::NotASymlink => Some(format!(
+                    "{}: a real file or directory, not the link to {wanted}, so programs run what it holds whatever version is active: move it aside, then run ganeti-switch repair",
+                    host.display()
+                )),
+                DefaultState::Foreign { target } => Some(format!(
+                    "{}: links to {} instead of {wanted}, so programs run {} whatever version is active: ganeti-switch repair points it back",
+                    host.display(),
+                    target.display(),
+                    resolve_in_root(paths, &d.path)
+                        .map(|r| r.display().to_string())
+                        .unwrap_or_else(|| "nothing (it dangles)".into())
+                )),
+            }
+        })
+        .collect()
+}
+
+pub use crate::paths::resolve_in_root;
 
 /// The farm directories where links through `default` are looked for.
 fn farm_dirs(paths: &InstallPaths) -> Vec<PathBuf> {
@@ -361,28 +437,23 @@ pub fn pair_problems(active: &Active, confdir_host: &Path) -> Vec<String> {
     }
 }
 
+/// Where the farm link a manifest records is now: at its own path, or
+/// under the name a compress pass gave it (`x.8` -> `x.8.gz`, its target
+/// renamed alike). `Err(target)`: its path holds a link to somewhere else.
+fn find_recorded_link(paths: &InstallPaths, l: &ManifestLink) -> Result<Option<PathBuf>, PathBuf> {
+    match std::fs::read_link(paths.host(&l.path)) {
+        Ok(t) if same_link_destination(&l.path, &t, &l.target) => Ok(Some(l.path.clone())),
+        Ok(t) => Err(t),
+        Err(_) => Ok(compressed_sibling(paths, &l.path).filter(|sibling| {
+            std::fs::read_link(paths.host(sibling))
+                .is_ok_and(|t| same_or_compressed_link(&l.path, &l.target, sibling, &t))
+        })),
+    }
+}
+
 /// Checks the whole layout; returns one line per problem (empty = sound).
 pub fn verify(paths: &InstallPaths) -> Result<Vec<String>, InspectError> {
-    let mut problems = Vec::new();
-    for (link, target) in [
-        (paths.default_lib(), paths.active_lib_link()),
-        (paths.default_share(), paths.active_share_link()),
-    ] {
-        match std::fs::read_link(paths.host(&link)) {
-            Ok(t) if t == target => {}
-            Ok(t) => problems.push(format!(
-                "{}: links to {}, should link to {}",
-                paths.host(&link).display(),
-                t.display(),
-                target.display()
-            )),
-            Err(_) => problems.push(format!(
-                "{}: missing or not a symlink; it should link to {}",
-                paths.host(&link).display(),
-                target.display()
-            )),
-        }
-    }
+    let mut problems = default_link_problems(paths);
     let active = read_active(paths);
     let versions = list(paths)?;
     problems.extend(link_problems(&active, &paths.host(&paths.confdir())));
@@ -406,16 +477,16 @@ pub fn verify(paths: &InstallPaths) -> Result<Vec<String>, InspectError> {
                 continue;
             };
             for l in &m.links {
-                match std::fs::read_link(paths.host(&l.path)) {
-                    Ok(t) if same_link_destination(&l.path, &t, &l.target) => {}
-                    Ok(t) => problems.push(format!(
+                match find_recorded_link(paths, l) {
+                    Ok(Some(_)) => {}
+                    Err(t) => problems.push(format!(
                         "{}: links to {}, version {} needs {}",
                         paths.host(&l.path).display(),
                         t.display(),
                         info.version,
                         l.target.display()
                     )),
-                    Err(_) => problems.push(format!(
+                    Ok(None) => problems.push(format!(
                         "{}: missing; version {} needs it to link to {}",
                         paths.host(&l.path).display(),
                         info.version,
@@ -494,11 +565,11 @@ pub fn remove(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBuf>, Insp
     for (_, logical, inv) in &invs {
         if let Some(Inventory::Layout(m)) = inv {
             for l in &m.links {
-                let host = paths.host(&l.path);
-                if !others.contains(&l.path)
-                    && std::fs::read_link(&host)
-                        .is_ok_and(|t| same_link_destination(&l.path, &t, &l.target))
-                {
+                if others.contains(&l.path) {
+                    continue;
+                }
+                if let Ok(Some(found)) = find_recorded_link(paths, l) {
+                    let host = paths.host(&found);
                     durable::remove_file(&host)?;
                     removed.push(host);
                 }

@@ -1,8 +1,30 @@
 //! The manifest each version tree carries: what the tree holds and which
 //! farm links point into it. It is written last, after every other entry of
 //! the tree, and the tree is renamed into place only after that, so "is V
-//! completely installed?" has a safe answer: the manifest exists and every
-//! entry it lists is present with its type, mode and size.
+//! completely installed?" has a safe answer.
+//!
+//! # What "completely installed" means (manifest format 2)
+//!
+//! A tree is complete when it has what an administrator needs to run it, as
+//! it is after a distribution's post-install passes:
+//! * every directory the manifest lists is a directory;
+//! * every file is there as a regular file (or a link to one inside the
+//!   root), and a file installed executable is still executable;
+//! * every symlink leads where it was installed to lead;
+//! * a man page may be there under another compression suffix (dh_compress,
+//!   brp-compress and Portage's ecompress rename `gnt-cluster.8` to
+//!   `gnt-cluster.8.gz`, `.bz2`, `.xz`, `.zst`, and relink the farm).
+//!
+//! A file whose size or mode changed (dh_strip, brp-strip and Portage's
+//! strip shrink ELF files after the install step; dh_fixperms normalises
+//! modes) is *changed*, not missing: [`TreeCheck::changed`] reports it,
+//! and nothing refuses because of it. The sizes and modes recorded are the
+//! ones the tool installed, kept to report such changes.
+//!
+//! Format 1 recorded the same fields but promised an exact size and mode
+//! match; this tool judges format-1 manifests by the rule above as well.
+//! Older tools refuse format 2 ("upgrade ganeti-layout") rather than call a
+//! stripped tree incomplete.
 //!
 //! Versions installed by dpkg from Debian's own packages carry no manifest;
 //! for those the package file lists (`/var/lib/dpkg/info/*.list`) stand in,
@@ -12,12 +34,16 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::paths::InstallPaths;
+use crate::paths::{resolve_in_root, same_link_destination, InstallPaths};
 use crate::spec::Tree;
 use crate::version::DirVersion;
 
-/// Bumped when the format changes incompatibly; readers refuse newer ones.
-pub const MANIFEST_FORMAT: u32 = 1;
+/// The format this tool writes. Bumped when the format, or the completeness
+/// rule a manifest promises (see the module doc), changes; readers refuse
+/// newer ones.
+pub const MANIFEST_FORMAT: u32 = 2;
+/// The oldest format this tool reads.
+pub const OLDEST_MANIFEST_FORMAT: u32 = 1;
 /// The manifest's file name at the top of each version tree.
 pub const MANIFEST_NAME: &str = ".ganeti-layout-manifest.json";
 
@@ -80,7 +106,7 @@ pub enum ManifestError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("manifest {path} has format {found}; this tool reads format {MANIFEST_FORMAT}: upgrade ganeti-layout")]
+    #[error("manifest {path} has format {found}; this tool reads formats {OLDEST_MANIFEST_FORMAT} to {MANIFEST_FORMAT}: upgrade ganeti-layout")]
     Format { path: PathBuf, found: u32 },
 }
 
@@ -95,6 +121,19 @@ impl Manifest {
         let mut out = serde_json::to_vec_pretty(&sorted).expect("manifest serialises");
         out.push(b'\n');
         out
+    }
+
+    /// Equal but for the format version.
+    pub fn same_content(&self, other: &Manifest) -> bool {
+        self.to_bytes_of_format(0) == other.to_bytes_of_format(0)
+    }
+
+    fn to_bytes_of_format(&self, format: u32) -> Vec<u8> {
+        Manifest {
+            format,
+            ..self.clone()
+        }
+        .to_bytes()
     }
 
     /// Reads the manifest of a tree on disk, `Ok(None)` when there is none.
@@ -114,7 +153,7 @@ impl Manifest {
                 path: path.clone(),
                 source,
             })?;
-        if probe.format != MANIFEST_FORMAT {
+        if !(OLDEST_MANIFEST_FORMAT..=MANIFEST_FORMAT).contains(&probe.format) {
             return Err(ManifestError::Format {
                 path,
                 found: probe.format,
@@ -125,59 +164,185 @@ impl Manifest {
             .map_err(|source| ManifestError::Parse { path, source })
     }
 
-    /// Every entry that is missing or differs on disk, one line each.
-    pub fn check_tree(&self, tree_dir: &Path) -> Vec<String> {
-        let mut problems = Vec::new();
+    /// Judges the tree at logical path `tree_logical` against this
+    /// manifest, by the rule in the module doc.
+    pub fn check_tree(&self, paths: &InstallPaths, tree_logical: &Path) -> TreeCheck {
+        let mut check = TreeCheck::default();
         for entry in &self.entries {
-            let path = tree_dir.join(&entry.path);
-            let meta = match path.symlink_metadata() {
-                Ok(m) => m,
-                Err(_) => {
-                    problems.push(format!("{}: missing", path.display()));
-                    continue;
-                }
-            };
-            let mode = meta.permissions().mode() & 0o7777;
-            match &entry.kind {
-                EntryKind::Dir { mode: want } => {
-                    if !meta.is_dir() {
-                        problems.push(format!("{}: should be a directory", path.display()));
-                    } else if mode != *want {
-                        problems.push(format!(
-                            "{}: mode {mode:o}, manifest says {want:o}",
-                            path.display()
-                        ));
-                    }
-                }
-                EntryKind::File { mode: want, size } => {
-                    if !meta.is_file() {
-                        problems.push(format!("{}: should be a regular file", path.display()));
-                    } else if meta.len() != *size {
-                        problems.push(format!(
-                            "{}: size {}, manifest says {size}",
-                            path.display(),
-                            meta.len()
-                        ));
-                    } else if mode != *want {
-                        problems.push(format!(
-                            "{}: mode {mode:o}, manifest says {want:o}",
-                            path.display()
-                        ));
-                    }
-                }
-                EntryKind::Symlink { target } => match std::fs::read_link(&path) {
-                    Ok(found) if &found == target => {}
-                    Ok(found) => problems.push(format!(
-                        "{}: links to {}, manifest says {}",
-                        path.display(),
-                        found.display(),
-                        target.display()
-                    )),
-                    Err(_) => problems.push(format!("{}: should be a symlink", path.display())),
-                },
+            check_entry(paths, tree_logical, entry, &mut check);
+        }
+        check
+    }
+}
+
+/// The verdict on one tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TreeCheck {
+    /// What makes the tree incomplete, one line each (empty: complete).
+    pub missing: Vec<String>,
+    /// Changes since the install that leave it complete, one line each.
+    pub changed: Vec<String>,
+}
+
+/// Suffixes the distributions' compress passes give man pages.
+const COMPRESSION_SUFFIXES: &[&str] = &["gz", "bz2", "xz", "zst", "lzma", "lz", "Z"];
+
+/// `gnt-cluster.8.gz` -> `gnt-cluster.8`; other names unchanged.
+fn uncompressed_name(name: &str) -> &str {
+    name.rsplit_once('.')
+        .filter(|(_, ext)| COMPRESSION_SUFFIXES.contains(ext))
+        .map_or(name, |(stem, _)| stem)
+}
+
+/// Is `path` a man page (`.../man/man8/x.8`, `.../man/de/man8/x.8`)?
+pub fn is_man_page(path: &Path) -> bool {
+    let in_section = path
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|d| d.to_string_lossy().starts_with("man"));
+    in_section && path.iter().any(|c| c == "man")
+}
+
+/// The name a compress pass gave the man page `logical` (the host path of
+/// the first sibling with the same uncompressed name), when it is not there
+/// under its own.
+pub fn compressed_sibling(paths: &InstallPaths, logical: &Path) -> Option<PathBuf> {
+    if !is_man_page(logical) {
+        return None;
+    }
+    let name = logical.file_name()?.to_str()?;
+    let stem = uncompressed_name(name);
+    let dir = logical.parent()?;
+    let mut names: Vec<String> = std::fs::read_dir(paths.host(dir))
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != name && uncompressed_name(n) == stem)
+        .collect();
+    names.sort();
+    names.into_iter().next().map(|n| dir.join(n))
+}
+
+/// Does the link at `found_path` with target `found` stand for the recorded
+/// link `recorded_path -> recorded`? The same link, or the one a compress
+/// pass renamed: both names and both targets differ only in the suffix.
+pub fn same_or_compressed_link(
+    recorded_path: &Path,
+    recorded: &Path,
+    found_path: &Path,
+    found: &Path,
+) -> bool {
+    let uncompressed = |p: &Path| {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        name.map(|n| p.with_file_name(uncompressed_name(&n)))
+    };
+    if found_path == recorded_path {
+        return same_link_destination(recorded_path, found, recorded);
+    }
+    is_man_page(recorded_path)
+        && uncompressed(found_path) == uncompressed(recorded_path)
+        && match (
+            crate::paths::resolve_lexically(found_path, found),
+            crate::paths::resolve_lexically(recorded_path, recorded),
+        ) {
+            (Some(a), Some(b)) => uncompressed(&a) == uncompressed(&b),
+            _ => false,
+        }
+}
+
+fn check_entry(paths: &InstallPaths, tree: &Path, entry: &ManifestEntry, check: &mut TreeCheck) {
+    let mut logical = tree.join(&entry.path);
+    let mut host = paths.host(&logical);
+    let mut meta = host.symlink_metadata();
+    if meta.is_err() {
+        if let Some(sibling) = compressed_sibling(paths, &logical) {
+            check.changed.push(format!(
+                "{}: now {} (compressed after the install)",
+                host.display(),
+                paths.host(&sibling).display()
+            ));
+            logical = sibling;
+            host = paths.host(&logical);
+            meta = host.symlink_metadata();
+        }
+    }
+    let Ok(mut meta) = meta else {
+        check.missing.push(format!("{}: missing", host.display()));
+        return;
+    };
+    // A file or directory replaced by a link to one (a dedup pass) still
+    // serves; a link inside the root is followed as the node would.
+    if meta.file_type().is_symlink() && !matches!(entry.kind, EntryKind::Symlink { .. }) {
+        let followed = resolve_in_root(paths, &logical)
+            .and_then(|r| paths.host(&r).symlink_metadata().ok().map(|m| (r, m)));
+        let Some((resolved, followed)) = followed else {
+            check
+                .missing
+                .push(format!("{}: a link that dangles", host.display()));
+            return;
+        };
+        check.changed.push(format!(
+            "{}: now a link to {}",
+            host.display(),
+            resolved.display()
+        ));
+        meta = followed;
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    match &entry.kind {
+        EntryKind::Dir { mode: want } => {
+            if !meta.is_dir() {
+                check
+                    .missing
+                    .push(format!("{}: should be a directory", host.display()));
+            } else if mode != *want {
+                check.changed.push(format!(
+                    "{}: mode {mode:o}, installed as {want:o}",
+                    host.display()
+                ));
             }
         }
-        problems
+        EntryKind::File { mode: want, size } => {
+            if !meta.is_file() {
+                check
+                    .missing
+                    .push(format!("{}: should be a regular file", host.display()));
+                return;
+            }
+            if want & 0o111 != 0 && mode & 0o111 == 0 {
+                check.missing.push(format!(
+                    "{}: not executable (mode {mode:o}, installed as {want:o})",
+                    host.display()
+                ));
+                return;
+            }
+            if meta.len() != *size && logical == tree.join(&entry.path) {
+                check.changed.push(format!(
+                    "{}: size {}, installed as {size} (stripped?)",
+                    host.display(),
+                    meta.len()
+                ));
+            }
+            if mode != *want {
+                check.changed.push(format!(
+                    "{}: mode {mode:o}, installed as {want:o}",
+                    host.display()
+                ));
+            }
+        }
+        EntryKind::Symlink { target } => match std::fs::read_link(&host) {
+            Ok(found)
+                if same_or_compressed_link(&tree.join(&entry.path), target, &logical, &found) => {}
+            Ok(found) => check.missing.push(format!(
+                "{}: links to {}, installed as a link to {}",
+                host.display(),
+                found.display(),
+                target.display()
+            )),
+            Err(_) => check
+                .missing
+                .push(format!("{}: should be a symlink", host.display())),
+        },
     }
 }
 
@@ -228,19 +393,26 @@ pub fn inventory(
 }
 
 impl Inventory {
-    /// Problems that make the tree incomplete; empty when complete.
-    pub fn check(&self, paths: &InstallPaths, tree_logical: &Path) -> Vec<String> {
+    /// Judges the tree at `tree_logical`: what makes it incomplete, and
+    /// what changed since the install without making it so.
+    pub fn check(&self, paths: &InstallPaths, tree_logical: &Path) -> TreeCheck {
         match self {
-            Inventory::Layout(m) => m.check_tree(&paths.host(tree_logical)),
-            Inventory::Dpkg { paths: listed } => listed
-                .iter()
-                .filter(|p| paths.host(p).symlink_metadata().is_err())
-                .map(|p| format!("{}: missing (listed by dpkg)", paths.host(p).display()))
-                .collect(),
-            Inventory::Unknown => vec![format!(
-                "{}: no manifest and no dpkg file list, so completeness cannot be checked; reinstall it with ganeti-layout install",
-                paths.host(tree_logical).display()
-            )],
+            Inventory::Layout(m) => m.check_tree(paths, tree_logical),
+            Inventory::Dpkg { paths: listed } => TreeCheck {
+                missing: listed
+                    .iter()
+                    .filter(|p| paths.host(p).symlink_metadata().is_err())
+                    .map(|p| format!("{}: missing (listed by dpkg)", paths.host(p).display()))
+                    .collect(),
+                changed: Vec::new(),
+            },
+            Inventory::Unknown => TreeCheck {
+                missing: vec![format!(
+                    "{}: no manifest and no dpkg file list, so completeness cannot be checked; reinstall it with ganeti-layout install",
+                    paths.host(tree_logical).display()
+                )],
+                changed: Vec::new(),
+            },
         }
     }
 
@@ -255,7 +427,17 @@ impl Inventory {
     /// Does this tree hold `rel` (relative to the tree top)?
     pub fn holds(&self, tree_logical: &Path, rel: &Path) -> Option<bool> {
         match self {
-            Inventory::Layout(m) => Some(m.entries.iter().any(|e| e.path == rel)),
+            Inventory::Layout(m) => Some(m.entries.iter().any(|e| {
+                e.path == rel
+                    || is_man_page(rel)
+                        && e.path.parent() == rel.parent()
+                        && e.path
+                            .file_name()
+                            .map(|n| uncompressed_name(&n.to_string_lossy()).to_string())
+                            == rel
+                                .file_name()
+                                .map(|n| uncompressed_name(&n.to_string_lossy()).to_string())
+            })),
             Inventory::Dpkg { paths } => Some(paths.iter().any(|p| p == &tree_logical.join(rel))),
             Inventory::Unknown => None,
         }

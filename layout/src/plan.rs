@@ -1134,7 +1134,9 @@ pub fn reconcile(desired: Desired, observed: &Observed) -> Result<Plan, Vec<Conf
         let replaces = match observed.at(&plan.logical) {
             Found::Missing => false,
             Found::Dir => match observed.manifests.get(&plan.tree) {
-                Some(Ok(Some(existing))) if *existing == wanted => {
+                // A manifest of an older format with the same content is
+                // the same tree: keep it.
+                Some(Ok(Some(existing))) if existing.same_content(&wanted) => {
                     actions.push(Action::KeepTree {
                         tree: plan.tree,
                         path: plan.logical.clone(),

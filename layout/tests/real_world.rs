@@ -240,7 +240,334 @@ fn equivalent_absolute_links_at_the_destination_are_rewritten_not_refused() {
     );
 }
 
-#[allow(dead_code)]
-fn chmod(path: &Path, mode: u32) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+// --- 2. strip passes after the install step ---------------------------------
+
+fn have(program: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!("SKIPPED part: {program} is not installed");
+    }
+    found
+}
+
+fn run(program: &str, args: &[&str]) {
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(status.success(), "{program} {args:?} failed");
+}
+
+/// A fake 3.1.0 stage whose `ganeti-confd` and `htools` are ELF programs
+/// built with debug information, as real Haskell builds are.
+fn stage_with_elf_programs(tmp: &Path) -> Option<PathBuf> {
+    if !have("cc") {
+        return None;
+    }
+    let stage = make_stage("3.1.0", &tmp.join("stage-elf"));
+    let src = tmp.join("prog.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\nint main(int argc, char **argv) { (void)argc; printf(\"fake %s\\n\", argv[0]); return 0; }\n",
+    )
+    .expect("write");
+    for program in ["usr/sbin/ganeti-confd", "usr/bin/htools"] {
+        let out = stage.join(program);
+        run("cc", &["-g", "-O0", "-o", s(&out), s(&src)]);
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    Some(stage)
+}
+
+fn elf_files(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| std::fs::read(e.path()).is_ok_and(|b| b.starts_with(b"\x7fELF")))
+        .map(|e| e.path().to_path_buf())
+        .collect()
+}
+
+/// The strip passes of the distributions, as each runs on executables.
+const STRIP_PASSES: &[(&str, &str, &[&str])] = &[
+    // debhelper's dh_strip
+    (
+        "dh_strip",
+        "strip",
+        &["--remove-section=.comment", "--remove-section=.note"],
+    ),
+    // rpm's brp-strip
+    ("brp-strip", "strip", &["-g"]),
+    // Portage's estrip
+    (
+        "portage",
+        "strip",
+        &[
+            "--strip-unneeded",
+            "-R",
+            ".comment",
+            "-R",
+            ".GCC.command.line",
+            "-R",
+            ".note.gnu.gold-version",
+        ],
+    ),
+    ("strip --strip-debug", "strip", &["--strip-debug"]),
+    // Fedora's find-debuginfo
+    ("eu-strip", "eu-strip", &["--remove-comment"]),
+];
+
+#[test]
+fn a_strip_pass_after_the_install_leaves_the_version_complete() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let Some(stage) = stage_with_elf_programs(tmp.path()) else {
+        return;
+    };
+    for (pass, program, args) in STRIP_PASSES {
+        if !have(program) {
+            continue;
+        }
+        let root = tmp.path().join(format!("root-{pass}"));
+        install(&stage, &root, "3.1.0", true);
+        let elves = elf_files(&root.join("usr/lib/ganeti/3.1"));
+        assert_eq!(elves.len(), 2, "{elves:?}");
+        for elf in &elves {
+            let before = std::fs::metadata(elf).expect("meta").len();
+            let mut argv: Vec<&str> = args.to_vec();
+            argv.push(s(elf));
+            run(program, &argv);
+            assert!(
+                std::fs::metadata(elf).expect("meta").len() < before,
+                "{pass} shrank nothing"
+            );
+        }
+        let p = paths(&root);
+        let v = "3.1".parse().expect("v");
+        assert_eq!(
+            inspect::check_complete(&p, &v).expect("check"),
+            Vec::<String>::new(),
+            "{pass}"
+        );
+        assert_eq!(
+            inspect::verify(&p).expect("verify"),
+            Vec::<String>::new(),
+            "{pass}"
+        );
+        let info = &inspect::list(&p).expect("list")[0];
+        assert!(info.complete, "{pass}");
+        assert_eq!(info.changed.len(), 2, "{pass}: {:#?}", info.changed);
+        assert!(
+            info.changed.iter().all(|c| c.contains("(stripped?)")),
+            "{pass}: {:#?}",
+            info.changed
+        );
+    }
+}
+
+#[test]
+fn a_program_no_longer_executable_or_gone_is_incomplete() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let stage = make_stage("3.1.0", &tmp.path().join("stage"));
+    let root = tmp.path().join("root");
+    install(&stage, &root, "3.1.0", true);
+    let p = paths(&root);
+    let v = "3.1".parse().expect("v");
+    let confd = root.join("usr/lib/ganeti/3.1/usr/sbin/ganeti-confd");
+    std::fs::set_permissions(&confd, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    std::fs::remove_file(root.join("usr/share/ganeti/3.1/gnt-node")).expect("rm");
+    let problems = inspect::check_complete(&p, &v).expect("check");
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(
+        problems[0].ends_with("usr/sbin/ganeti-confd: not executable (mode 644, installed as 755)"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].ends_with("usr/share/ganeti/3.1/gnt-node: missing"),
+        "{problems:#?}"
+    );
+    // A mode that keeps it executable is a change, not a gap.
+    std::fs::set_permissions(&confd, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let problems = inspect::check_complete(&p, &v).expect("check");
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+}
+
+// --- 3. compress passes after the install step ------------------------------
+
+/// The compressors of the distributions' compress passes: dh_compress and
+/// brp-compress use gzip -9n, Portage's ecompress any of them.
+const COMPRESSORS: &[(&str, &[&str])] = &[
+    ("gz", &["gzip", "-9n"]),
+    ("bz2", &["bzip2", "-9"]),
+    ("xz", &["xz", "-9"]),
+    ("zst", &["zstd", "-q", "--rm", "-19"]),
+];
+
+/// make-stage's pages, uncompressed, as Ganeti's own `make install` leaves
+/// them.
+fn stage_with_plain_pages(tmp: &Path, release: &str) -> PathBuf {
+    let stage = make_stage(release, &tmp.join(format!("stage-plain-{release}")));
+    for page in walkdir::WalkDir::new(stage.join("usr/share/man"))
+        .into_iter()
+        .flatten()
+    {
+        if page.path().extension().is_some_and(|e| e == "gz") {
+            run("gzip", &["-d", s(page.path())]);
+        }
+    }
+    stage
+}
+
+/// What brp-compress and Portage do after the install: compress every page
+/// in the tree, and rename every farm link in the man directories to the
+/// new name, its target renamed alike.
+fn compress_pass(root: &Path, tree: &Path, suffix: &str, compressor: &[&str]) {
+    let pages: Vec<PathBuf> = walkdir::WalkDir::new(tree.join("root/usr/share/man"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    assert_eq!(pages.len(), 7, "make-stage's seven pages");
+    for page in &pages {
+        let mut argv: Vec<&str> = compressor[1..].to_vec();
+        argv.push(s(page));
+        run(compressor[0], &argv);
+    }
+    for link in symlinks_under(&root.join("usr/share/man")) {
+        let target = std::fs::read_link(&link).expect("readlink");
+        std::fs::remove_file(&link).expect("rm");
+        std::os::unix::fs::symlink(
+            format!("{}.{suffix}", target.display()),
+            format!("{}.{suffix}", link.display()),
+        )
+        .expect("symlink");
+    }
+}
+
+#[test]
+fn man_pages_compressed_after_the_install_are_not_missing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let stage = stage_with_plain_pages(tmp.path(), "3.0.2");
+    for (suffix, compressor) in COMPRESSORS {
+        if !have(compressor[0]) {
+            continue;
+        }
+        let root = tmp.path().join(format!("root-{suffix}"));
+        install(&stage, &root, "3.0.2", true);
+        compress_pass(
+            &root,
+            &root.join("usr/share/ganeti/3.0"),
+            suffix,
+            compressor,
+        );
+        assert!(root
+            .join(format!("usr/share/man/man8/gnt-cluster.8.{suffix}"))
+            .symlink_metadata()
+            .is_ok());
+        let p = paths(&root);
+        let v = "3.0".parse().expect("v");
+        assert_eq!(
+            inspect::check_complete(&p, &v).expect("check"),
+            Vec::<String>::new(),
+            ".{suffix}"
+        );
+        assert_eq!(
+            inspect::verify(&p).expect("verify"),
+            Vec::<String>::new(),
+            ".{suffix}"
+        );
+        let info = &inspect::list(&p).expect("list")[0];
+        assert_eq!(
+            info.changed
+                .iter()
+                .filter(|c| c.contains("(compressed after the install)"))
+                .count(),
+            7,
+            ".{suffix}: {:#?}",
+            info.changed
+        );
+    }
+}
+
+#[test]
+fn pages_recompressed_with_another_suffix_are_not_missing() {
+    // Portage's ecompress with PORTAGE_COMPRESS=xz turns make-stage's
+    // .gz pages into .xz ones.
+    let tmp = tempfile::tempdir().expect("tmp");
+    if !have("xz") {
+        return;
+    }
+    let stage = make_stage("3.0.2", &tmp.path().join("stage"));
+    let root = tmp.path().join("root");
+    install(&stage, &root, "3.0.2", true);
+    let tree = root.join("usr/share/ganeti/3.0");
+    for page in walkdir::WalkDir::new(tree.join("root"))
+        .into_iter()
+        .flatten()
+    {
+        if page.path().extension().is_some_and(|e| e == "gz") {
+            run("gzip", &["-d", s(page.path())]);
+        }
+    }
+    for link in symlinks_under(&root.join("usr/share/man")) {
+        let target = std::fs::read_link(&link)
+            .expect("readlink")
+            .display()
+            .to_string();
+        std::fs::remove_file(&link).expect("rm");
+        let strip_gz = |t: &str| t.strip_suffix(".gz").map(str::to_string).expect(".gz");
+        std::os::unix::fs::symlink(
+            format!("{}.xz", strip_gz(&target)),
+            format!("{}.xz", strip_gz(&link.display().to_string())),
+        )
+        .expect("symlink");
+    }
+    compress_pass_tree_only(&tree, &["xz", "-9"]);
+    let p = paths(&root);
+    assert_eq!(
+        inspect::check_complete(&p, &"3.0".parse().expect("v")).expect("check"),
+        Vec::<String>::new()
+    );
+    assert_eq!(inspect::verify(&p).expect("verify"), Vec::<String>::new());
+}
+
+fn compress_pass_tree_only(tree: &Path, compressor: &[&str]) {
+    for page in walkdir::WalkDir::new(tree.join("root"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+    {
+        let mut argv: Vec<&str> = compressor[1..].to_vec();
+        argv.push(s(page.path()));
+        run(compressor[0], &argv);
+    }
+}
+
+#[test]
+fn removing_a_version_drops_its_farm_links_under_their_compressed_names() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let stage = stage_with_plain_pages(tmp.path(), "3.0.2");
+    let root = tmp.path().join("root");
+    install(&stage, &root, "3.0.2", false);
+    compress_pass(
+        &root,
+        &root.join("usr/share/ganeti/3.0"),
+        "gz",
+        &["gzip", "-9n"],
+    );
+    let p = paths(&root);
+    let removed = inspect::remove(&p, &"3.0".parse().expect("v")).expect("remove");
+    assert!(
+        removed.contains(&root.join("usr/share/man/man8/gnt-cluster.8.gz")),
+        "{removed:#?}"
+    );
+    assert_eq!(
+        symlinks_under(&root.join("usr/share/man")),
+        Vec::<PathBuf>::new()
+    );
 }
