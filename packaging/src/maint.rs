@@ -226,7 +226,9 @@ pub fn postinst_configure(
     let _lock = NodeLock::acquire(paths, wait_message)?;
     let mut notes = Vec::new();
     finish_interrupted(paths, &mut notes)?;
-    let problems = inspect::check_complete(paths, version)?;
+    // The trees only: the `default` links come with the farm package,
+    // which dpkg may unpack after this one.
+    let problems = inspect::check_trees(paths, version)?.missing;
     if !problems.is_empty() {
         return Ok(Report {
             notes,
@@ -252,7 +254,11 @@ pub fn postinst_configure(
             // daemon could be relying on; on a sound fresh node the
             // switcher's daemon check applies.
             let force = !matches!(reason, LinkReason::NotInCluster { .. });
-            match ganeti_switch::switch_to_locked(paths, version, SwitchOptions { force }) {
+            match ganeti_switch::switch_to_locked_leaving_default_links(
+                paths,
+                version,
+                SwitchOptions { force },
+            ) {
                 Ok(_) => PostinstOutcome::Linked {
                     version: version.clone(),
                     reason,
@@ -267,6 +273,17 @@ pub fn postinst_configure(
             }
         }
     };
+    // Said, not mended: the links belong to the farm package.
+    if matches!(
+        outcome,
+        PostinstOutcome::Linked { .. } | PostinstOutcome::AlreadyActive { .. }
+    ) {
+        notes.extend(
+            inspect::default_link_problems(paths)
+                .into_iter()
+                .map(|p| format!("warning: {p}")),
+        );
+    }
     Ok(Report { notes, outcome })
 }
 

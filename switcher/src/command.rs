@@ -45,16 +45,22 @@ pub enum Command {
         force: bool,
     },
     /// Exit 0 if VERSION is completely installed (both trees, per manifest)
+    /// and the `default` links lead through the switch links
     Installed { version: String },
     /// Report inconsistencies: mixed versions, dangling links, leftovers
     Check {
         #[arg(long)]
         json: bool,
     },
-    /// Finish an interrupted switch (or undo it with --revert)
+    /// Finish an interrupted switch (or undo it with --revert), and point
+    /// `default` links that bypass the switch links back through them
     Repair {
         #[arg(long)]
         revert: bool,
+        /// Point a `default` link back even though Ganeti daemons are
+        /// running and that changes the version they would start
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -55,6 +55,12 @@ pub enum SwitchError {
     BadJournal { path: PathBuf, reason: String },
     #[error("nothing to revert: no interrupted switch recorded in {path}")]
     NothingToRevert { path: PathBuf },
+    #[error("{link} links to {target}, but no version is active, so pointing it back to {wanted} would leave nothing to run\nhint: make a version active first, which also points it back: ganeti-switch to VERSION")]
+    NothingActive {
+        link: PathBuf,
+        target: PathBuf,
+        wanted: PathBuf,
+    },
     #[error(transparent)]
     Io(#[from] ganeti_layout::durable::DurableError),
     #[error(transparent)]
@@ -309,6 +315,8 @@ impl ConfDir {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Status {
     pub active: inspect::Active,
+    /// The two fixed `default` links, through which every program runs.
+    pub default_links: [inspect::DefaultLink; 2],
     pub journal: Option<Journal>,
     pub stale_temp_links: Vec<String>,
     /// One line per problem; empty when sound.
@@ -326,6 +334,15 @@ impl Status {
         }
         self.active.version()
     }
+}
+
+/// On a node where nothing is laid out yet, absent `default` links are no
+/// fault; once either they or a switch link exist, they must be right.
+fn laid_out(active: &inspect::Active, default_links: &[inspect::DefaultLink; 2]) -> bool {
+    !active.is_absent()
+        || default_links
+            .iter()
+            .any(|d| d.state != inspect::DefaultState::Missing)
 }
 
 /// Reads the node's state and judges it; changes nothing.
@@ -356,8 +373,13 @@ pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
     }
     problems.extend(inspect::link_problems(&active, &confdir));
     problems.extend(inspect::pair_problems(&active, &confdir));
+    let default_links = inspect::read_default_links(paths);
+    if laid_out(&active, &default_links) {
+        problems.extend(inspect::default_link_problems(paths));
+    }
     Ok(Status {
         active,
+        default_links,
         journal,
         stale_temp_links: stale,
         problems,
@@ -371,9 +393,18 @@ pub enum Outcome {
     Switched {
         from: Option<DirVersion>,
         to: DirVersion,
+        /// `default` links that bypassed the switch links and now go
+        /// through them again.
+        default_links_mended: Vec<PathBuf>,
     },
     AlreadyActive {
         version: DirVersion,
+    },
+    /// `version` was active already; the `default` links that bypassed it
+    /// were pointed back through the switch links.
+    DefaultLinksMended {
+        version: DirVersion,
+        links: Vec<PathBuf>,
     },
     Repaired {
         to: DirVersion,
@@ -510,18 +541,114 @@ pub fn switch_to(
 }
 
 /// The same, for a caller that already holds the [`NodeLock`] (the upgrade).
+///
+/// A switch takes effect only through the two `default` links: one that is
+/// missing or points elsewhere (Gentoo's ebuild points it straight at a
+/// version) is pointed back through the switch links as part of the switch,
+/// and the outcome names it; a real file or directory there is refused.
 pub fn switch_to_locked(
     paths: &InstallPaths,
     version: &DirVersion,
     options: SwitchOptions,
 ) -> Result<Outcome, SwitchError> {
-    let problems = inspect::check_complete(paths, version)?;
+    switch(paths, version, options, DefaultLinks::Mend)
+}
+
+/// The switch a versioned package's postinst makes (see `ganeti-packaging`):
+/// the same, but the `default` links are left as they are, since the
+/// package that ships them may be unpacked after this one.
+pub fn switch_to_locked_leaving_default_links(
+    paths: &InstallPaths,
+    version: &DirVersion,
+    options: SwitchOptions,
+) -> Result<Outcome, SwitchError> {
+    switch(paths, version, options, DefaultLinks::Leave)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DefaultLinks {
+    Mend,
+    Leave,
+}
+
+/// A `default` link that must be pointed back, and whether that changes
+/// what runs (it led somewhere other than where it will).
+struct DefaultFix {
+    link: inspect::DefaultLink,
+    changes_what_runs: bool,
+}
+
+/// The `default` links to point back once the switch links lead to `to`
+/// (`None`: to where they lead now). Refuses a real file or directory.
+fn default_fixes(
+    paths: &InstallPaths,
+    to: Option<&DirVersion>,
+) -> Result<Vec<DefaultFix>, SwitchError> {
+    let mut fixes = Vec::new();
+    for link in inspect::read_default_links(paths) {
+        match link.state {
+            inspect::DefaultState::Sound => continue,
+            inspect::DefaultState::NotASymlink => {
+                return Err(SwitchError::NotASymlink {
+                    path: paths.host(&link.path),
+                })
+            }
+            inspect::DefaultState::Missing | inspect::DefaultState::Foreign { .. } => {}
+        }
+        let now = ganeti_layout::paths::resolve_in_root(paths, &link.path);
+        let then = match to {
+            Some(v) if link.path == paths.default_lib() => Some(paths.version_lib(v)),
+            Some(v) => Some(paths.version_share(v)),
+            None => ganeti_layout::paths::resolve_in_root(paths, &link.wanted),
+        };
+        fixes.push(DefaultFix {
+            changes_what_runs: now != then,
+            link,
+        });
+    }
+    Ok(fixes)
+}
+
+fn mend_default_links(
+    paths: &InstallPaths,
+    fixes: &[DefaultFix],
+) -> Result<Vec<PathBuf>, SwitchError> {
+    let mut mended = Vec::new();
+    for fix in fixes {
+        let host = paths.host(&fix.link.path);
+        ganeti_layout::durable::replace_symlink(&host, &fix.link.wanted)?;
+        mended.push(host);
+    }
+    Ok(mended)
+}
+
+fn refuse_if_daemons_run(options: SwitchOptions, paths: &InstallPaths) -> Result<(), SwitchError> {
+    if !options.force {
+        let daemons = live_daemons(paths);
+        if !daemons.is_empty() {
+            return Err(SwitchError::DaemonsRunning { daemons });
+        }
+    }
+    Ok(())
+}
+
+fn switch(
+    paths: &InstallPaths,
+    version: &DirVersion,
+    options: SwitchOptions,
+    defaults: DefaultLinks,
+) -> Result<Outcome, SwitchError> {
+    let problems = inspect::check_trees(paths, version)?.missing;
     if !problems.is_empty() {
         return Err(SwitchError::NotInstalled {
             version: version.clone(),
             problems,
         });
     }
+    let fixes = match defaults {
+        DefaultLinks::Mend => default_fixes(paths, Some(version))?,
+        DefaultLinks::Leave => Vec::new(),
+    };
     let dir = ConfDir::open(paths, true)?;
     if dir.read_journal()?.is_some() {
         repair_in(&dir, paths, false)?;
@@ -534,16 +661,20 @@ pub fn switch_to_locked(
     if from_lib.as_deref() == Some(lib_target.as_path())
         && from_share.as_deref() == Some(share_target.as_path())
     {
-        return Ok(Outcome::AlreadyActive {
+        if fixes.is_empty() {
+            return Ok(Outcome::AlreadyActive {
+                version: version.clone(),
+            });
+        }
+        if fixes.iter().any(|f| f.changes_what_runs) {
+            refuse_if_daemons_run(options, paths)?;
+        }
+        return Ok(Outcome::DefaultLinksMended {
             version: version.clone(),
+            links: mend_default_links(paths, &fixes)?,
         });
     }
-    if !options.force {
-        let daemons = live_daemons(paths);
-        if !daemons.is_empty() {
-            return Err(SwitchError::DaemonsRunning { daemons });
-        }
-    }
+    refuse_if_daemons_run(options, paths)?;
     let from = inspect::read_active(paths).version().cloned();
     let journal = Journal {
         format: JOURNAL_FORMAT,
@@ -559,11 +690,15 @@ pub fn switch_to_locked(
     dir.replace_link("share", &share_target)?;
     env::crash_point("after-share");
     dir.fsync()?;
+    // After the pair, before the journal goes: a crash here leaves a
+    // switch that `repair` finishes, and `default` links it points back.
+    let default_links_mended = mend_default_links(paths, &fixes)?;
     dir.remove(JOURNAL_NAME)?;
     dir.fsync()?;
     Ok(Outcome::Switched {
         from,
         to: version.clone(),
+        default_links_mended,
     })
 }
 
@@ -612,15 +747,70 @@ fn repair_in(dir: &ConfDir, paths: &InstallPaths, revert: bool) -> Result<Outcom
     Ok(outcome)
 }
 
-/// Finishes (or, with `revert`, undoes) an interrupted switch, and removes
-/// stale temp links.
-pub fn repair(paths: &InstallPaths, revert: bool) -> Result<Outcome, SwitchError> {
+/// Options of `ganeti-switch repair`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RepairOptions {
+    /// Undo an interrupted switch instead of finishing it.
+    pub revert: bool,
+    /// Point a `default` link back even though Ganeti daemons are running
+    /// and that changes what runs.
+    pub force: bool,
+}
+
+/// What `repair` did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RepairReport {
+    /// About the interrupted switch.
+    pub switch: Outcome,
+    /// `default` links pointed back through the switch links (host paths).
+    pub default_links_mended: Vec<PathBuf>,
+}
+
+/// Finishes (or, with `revert`, undoes) an interrupted switch, removes stale
+/// temp links, then points `default` links that bypass the switch links
+/// back through them. The latter only while a version is active (otherwise
+/// nothing would be left to run) and, where it changes what runs, not under
+/// running daemons without `force`.
+pub fn repair(paths: &InstallPaths, options: RepairOptions) -> Result<RepairReport, SwitchError> {
     let _lock = NodeLock::acquire(paths, |holder| {
         eprintln!("waiting for the node lock ({holder})")
     })?;
-    repair_locked(paths, revert)
+    let switch = repair_locked(paths, options.revert)?;
+    let status = check(paths)?;
+    let fixes = if laid_out(&status.active, &status.default_links) {
+        default_fixes(paths, None)?
+    } else {
+        Vec::new()
+    };
+    if status.active.version().is_none() {
+        if let Some(fix) = fixes.iter().find(|f| f.changes_what_runs) {
+            return Err(SwitchError::NothingActive {
+                link: paths.host(&fix.link.path),
+                target: match &fix.link.state {
+                    inspect::DefaultState::Foreign { target } => target.clone(),
+                    _ => PathBuf::from("nothing"),
+                },
+                wanted: fix.link.wanted.clone(),
+            });
+        }
+    }
+    if fixes.iter().any(|f| f.changes_what_runs) {
+        refuse_if_daemons_run(
+            SwitchOptions {
+                force: options.force,
+            },
+            paths,
+        )?;
+    }
+    Ok(RepairReport {
+        switch,
+        default_links_mended: mend_default_links(paths, &fixes)?,
+    })
 }
 
+/// Finishes (or, with `revert`, undoes) an interrupted switch and removes
+/// stale temp links, for a caller that holds the [`NodeLock`]; the
+/// `default` links are left alone.
 pub fn repair_locked(paths: &InstallPaths, revert: bool) -> Result<Outcome, SwitchError> {
     let dir = match ConfDir::open(paths, false) {
         Ok(d) => d,

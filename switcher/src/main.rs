@@ -6,7 +6,7 @@ use clap::Parser;
 use ganeti_layout::cli::{input, report_error};
 use ganeti_layout::{inspect, DirVersion};
 use ganeti_switch::command::{Cli, Command};
-use ganeti_switch::{Outcome, SwitchOptions};
+use ganeti_switch::{Outcome, RepairOptions, SwitchOptions};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -77,12 +77,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::To { version, force } => {
             let v: DirVersion = version.parse().map_err(input)?;
             match ganeti_switch::switch_to(&paths, &v, SwitchOptions { force })? {
-                Outcome::Switched { from, to } => println!(
-                    "switched {} from {} to {to}",
-                    paths.root().display(),
-                    from.map(|f| f.to_string()).unwrap_or_else(|| "none".into())
-                ),
+                Outcome::Switched {
+                    from,
+                    to,
+                    default_links_mended,
+                } => {
+                    println!(
+                        "switched {} from {} to {to}",
+                        paths.root().display(),
+                        from.map(|f| f.to_string()).unwrap_or_else(|| "none".into())
+                    );
+                    print_mended(&default_links_mended, &paths);
+                }
                 Outcome::AlreadyActive { version } => println!("{version} is already active"),
+                Outcome::DefaultLinksMended { version, links } => {
+                    println!("{version} is already active");
+                    print_mended(&links, &paths);
+                }
                 other => println!("{other:?}"),
             }
             Ok(ExitCode::SUCCESS)
@@ -122,8 +133,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        Command::Repair { revert } => {
-            match ganeti_switch::repair(&paths, revert)? {
+        Command::Repair { revert, force } => {
+            let report = ganeti_switch::repair(&paths, RepairOptions { revert, force })?;
+            match report.switch {
                 Outcome::Repaired { to } => println!("finished the interrupted switch to {to}"),
                 Outcome::Reverted { lib, share } => println!(
                     "reverted the interrupted switch: lib -> {}, share -> {}",
@@ -133,9 +145,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .map(|p| p.display().to_string())
                         .unwrap_or_else(|| "(none)".into())
                 ),
-                Outcome::NothingToRepair => println!("nothing to repair"),
+                Outcome::NothingToRepair if report.default_links_mended.is_empty() => {
+                    println!("nothing to repair")
+                }
+                Outcome::NothingToRepair => {}
                 other => println!("{other:?}"),
             }
+            print_mended(&report.default_links_mended, &paths);
             let status = ganeti_switch::check(&paths)?;
             for p in &status.problems {
                 println!("still: {p}");
@@ -146,5 +162,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+    }
+}
+
+/// Says which `default` links were pointed back through the switch links.
+fn print_mended(links: &[std::path::PathBuf], paths: &ganeti_layout::InstallPaths) {
+    for link in links {
+        println!(
+            "pointed {} back to {}, so programs run the active version",
+            link.display(),
+            if link.starts_with(paths.host(&paths.pkglibdir())) {
+                paths.active_lib_link()
+            } else {
+                paths.active_share_link()
+            }
+            .display()
+        );
     }
 }
