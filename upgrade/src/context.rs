@@ -186,6 +186,9 @@ pub struct Ctx<'a> {
     pub started: Vec<StepId>,
     /// Steps undone by the rollback under way.
     pub undone: Vec<StepId>,
+    /// Whether the intent file holds this process's pid (written or
+    /// rewritten by this run): from then on it is checked before each step.
+    pub intent_ours: bool,
     /// How long each step took in this run, in order.
     pub timings: Vec<(StepId, Duration)>,
     pub verify_failed: Option<String>,

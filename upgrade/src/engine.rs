@@ -296,6 +296,7 @@ impl<'a> Run<'a> {
             current: None,
             started,
             undone: Vec::new(),
+            intent_ours: false,
             timings: Vec::new(),
             verify_failed: None,
         }
@@ -497,6 +498,9 @@ impl<'a> Run<'a> {
         for note in &self.opts.notes {
             ctx.message(note);
         }
+        if state.is_done(StepId::WriteIntent) && point != ResumePoint::FinishRollback {
+            take_intent(&mut ctx)?;
+        }
         report_offline(&ctx, self.cluster);
         let index = |s: StepId| all.iter().position(|x| *x == s).unwrap_or(all.len());
         match point {
@@ -659,6 +663,15 @@ fn execute_steps(
         let step = id.step();
         let step_began = std::time::Instant::now();
         ctx.exec.checkpoint(Checkpoint::BeforeStep(id));
+        if let Some(detail) = intruder(ctx) {
+            ctx.message(&format!(
+                "stopping: another upgrade process is acting on this cluster: {detail}"
+            ));
+            return Err(UpgradeError::AnotherProcess {
+                detail,
+                step: id.as_str(),
+            });
+        }
         if !past_ponr && ctx.interrupted() {
             return Err(rollback(ctx, "interrupted by a signal"));
         }
@@ -692,6 +705,9 @@ fn execute_steps(
         match outcome {
             Ok(facts) => {
                 ctx.facts.merge(&facts);
+                if id == StepId::WriteIntent {
+                    ctx.intent_ours = true;
+                }
                 ctx.events.step_end(id, true, "");
                 // Finish removed the journal: nothing more to record.
                 if id != StepId::Finish {
@@ -744,6 +760,68 @@ fn execute_steps(
             to: ctx.header.to.clone(),
         }),
     }
+}
+
+/// Once our intent file is written, it must stay ours: Ganeti's own
+/// `gnt-cluster upgrade` rewrites its pid (or removes it when it rolls
+/// back). What happened, if it did.
+fn intruder(ctx: &Ctx<'_>) -> Option<String> {
+    if !ctx.intent_ours {
+        return None;
+    }
+    match Intent::read(&ctx.paths.host(&ctx.paths.intent_file())) {
+        Ok(Some(i)) if i.pid == std::process::id().to_string() => None,
+        Ok(Some(i)) => Some(format!(
+            "pid {} ({}) rewrote the intent file",
+            i.pid,
+            process_name(&i.pid)
+        )),
+        Ok(None) => Some(format!(
+            "the intent file {} was removed",
+            ctx.paths.intent_file().display()
+        )),
+        Err(e) => Some(format!("the intent file cannot be read: {e}")),
+    }
+}
+
+/// A process's command line, for messages ("gone" if it has ended).
+fn process_name(pid: &str) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .split('\0')
+                .filter(|w| !w.is_empty())
+                .take(4)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "gone".into())
+}
+
+/// Makes the intent file ours again at the start of a resume (the crashed
+/// run's pid is in it), unless Ganeti's own upgrade is running on it now.
+fn take_intent(ctx: &mut Ctx<'_>) -> Result<(), UpgradeError> {
+    let path = ctx.paths.host(&ctx.paths.intent_file());
+    if let Ok(Some(i)) = Intent::read(&path) {
+        let name = process_name(&i.pid);
+        if i.pid != std::process::id().to_string() && name.contains("gnt-cluster") {
+            return Err(UpgradeError::AnotherProcess {
+                detail: format!("pid {} ({name}) holds the intent file", i.pid),
+                step: "resume",
+            });
+        }
+    }
+    Intent {
+        running: ctx.header.from_release.clone(),
+        target: ctx.header.to.to_string(),
+        pid: std::process::id().to_string(),
+    }
+    .write(&path)
+    .map_err(|e| UpgradeError::Journal(chain(&e)))?;
+    ctx.intent_ours = true;
+    Ok(())
 }
 
 /// Is `config.data` still at the version the upgrade started from?
@@ -932,6 +1010,7 @@ fn dry_run(
         current: None,
         started: Vec::new(),
         undone: Vec::new(),
+        intent_ours: false,
         timings: Vec::new(),
         verify_failed: None,
     };
@@ -1023,6 +1102,7 @@ fn status(
                 current: None,
                 started: Vec::new(),
                 undone: Vec::new(),
+                intent_ours: false,
                 timings: Vec::new(),
                 verify_failed: None,
             };

@@ -134,6 +134,11 @@ pub enum UpgradeError {
     /// its steps are redone; nothing was undone yet beyond what is said.
     #[error("{0}")]
     Resume(String),
+    /// Ganeti's own `gnt-cluster upgrade` (its @reboot resume, or a
+    /// colleague's) rewrote or removed our intent file: two upgrades must
+    /// not act on one cluster, so this one stops where it is.
+    #[error("another upgrade process is acting on this cluster: {detail}; stopped before step {step}\nhint: wait for it to end (ps, gnt-cluster upgrade), then look with ganeti-upgrade --status and continue with ganeti-upgrade --resume; remove Ganeti's @reboot gnt-cluster upgrade --resume line on clusters upgraded with this tool")]
+    AnotherProcess { detail: String, step: &'static str },
     /// `--dry-run` found what the real run would refuse.
     #[error("the upgrade would be refused:\n  {}", refusals.join("\n  "))]
     PlanRefused { refusals: Vec<String> },
@@ -176,6 +181,7 @@ impl UpgradeError {
                 | UpgradeError::Pending { .. }
                 | UpgradeError::Resume(_)
                 | UpgradeError::AbortRefused { .. }
+                | UpgradeError::AnotherProcess { .. }
         )
     }
 }

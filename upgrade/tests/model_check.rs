@@ -94,6 +94,9 @@ struct Faults {
     kill_in_undo: Option<usize>,
     /// Kill once this step is recorded done.
     kill_at_done: Option<StepId>,
+    /// Before this step, Ganeti's own upgrade rewrites the intent file
+    /// (`Some(true)`) or removes it (`Some(false)`).
+    intruder_before: Option<(StepId, bool)>,
     /// Raise the signal flag before this step.
     signal_before: Option<StepId>,
 }
@@ -640,6 +643,16 @@ impl Exec for Model {
             drop(st);
             std::panic::panic_any(Killed);
         }
+        if let (Checkpoint::BeforeStep(s), Some((at, rewrite))) = (point, f.intruder_before) {
+            if s == at {
+                let intent = self.paths.host(&self.paths.intent_file());
+                if rewrite {
+                    std::fs::write(&intent, "3.0.2,3.1,1").expect("intent");
+                } else {
+                    let _ = std::fs::remove_file(&intent);
+                }
+            }
+        }
         if let (Checkpoint::BeforeStep(s), Some(at)) = (point, f.signal_before) {
             if s == at {
                 self.interrupted.store(true, Ordering::SeqCst);
@@ -745,6 +758,14 @@ fn check_end(model: &Model, end: &End, from: &str, to: &str, admin: bool) -> Res
                 return Err(format!("nothing pending on {v}"));
             }
             settled(&v)
+        }
+        // Stopped for another process: our journal stays; the intent file
+        // is the other process's business.
+        End::Result(Err(e @ UpgradeError::AnotherProcess { .. })) => {
+            if !journal {
+                return Err(format!("said pending ({e}), but no journal"));
+            }
+            Ok(true)
         }
         End::Result(Err(e)) if e.leaves_pending() => {
             if !intent || !journal {
@@ -965,6 +986,20 @@ fn all_cases() -> Vec<(String, Case)> {
                         vec![(Phase::Run(*failing), nodes[n - 1].clone(), FaultMode::Fail)];
                     c.faults.kill_in_undo = Some(k);
                     cases.push((format!("N={n} {from}->{to} {failing:?} fails, rollback killed after {k} commands"), c));
+                }
+            }
+            // Ganeti's own upgrade acting on our intent file before a step.
+            for step in &steps {
+                for rewrite in [true, false] {
+                    let mut c = base(n, from, to);
+                    c.faults.intruder_before = Some((*step, rewrite));
+                    cases.push((
+                        format!(
+                            "N={n} {from}->{to} intent {} before {step:?}",
+                            if rewrite { "rewritten" } else { "removed" }
+                        ),
+                        c,
+                    ));
                 }
             }
             // D. A signal before every step, in a first run and in a resume
