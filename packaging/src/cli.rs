@@ -72,6 +72,7 @@ pub enum Command {
     /// From postinst: make VERSION active if no version is, the links are
     /// broken, or the node is in no cluster (and VERSION is not older)
     Postinst {
+        /// What dpkg passed the postinst as $1
         #[arg(value_enum)]
         action: PostinstAction,
         /// The package's directory version, e.g. 3.1
@@ -79,6 +80,7 @@ pub enum Command {
     },
     /// From prerm: refuse (exit 1) to remove VERSION while it is active
     Prerm {
+        /// What dpkg passed the prerm as $1
         #[arg(value_enum)]
         action: PrermAction,
         /// The package's directory version, e.g. 3.1
@@ -86,11 +88,13 @@ pub enum Command {
     },
     /// From postrm: drop SYSCONFDIR/ganeti/{lib,share} once no version is left
     Postrm {
+        /// What dpkg passed the postrm as $1
         #[arg(value_enum)]
         action: PostrmAction,
     },
     /// Print the maintainer script a versioned package uses
     Snippet {
+        /// Which maintainer script to print
         #[arg(value_enum)]
         script: Script,
         /// The package's directory version, e.g. 3.1
@@ -106,9 +110,11 @@ pub struct DebianInstallArgs {
     /// What `make install DESTDIR=STAGE` produced for the build
     #[arg(long, value_name = "DIR")]
     pub stage: PathBuf,
-    /// The build's release, e.g. 3.1.0~rc2
+    /// The build's release, e.g. 3.1.0~rc2 [default: the one the build
+    /// records in ganeti/_autoconf.py, _constants.py or version.py; if
+    /// given, it must be that one]
     #[arg(long, value_name = "RELEASE")]
-    pub release: String,
+    pub release: Option<String>,
     /// Where to lay it out
     #[arg(long, value_name = "DIR", default_value = "debian/tmp")]
     pub destdir: PathBuf,

@@ -15,6 +15,11 @@ pub const DPKG_ROOT: &str = "DPKG_ROOT";
 /// none, keeps the refusal.
 pub const ALLOW_ACTIVE_REMOVAL: &str = "GANETI_PACKAGING_ALLOW_ACTIVE_REMOVAL";
 
+/// `SOURCE_DATE_EPOCH`: seconds since the epoch, set by dpkg-buildpackage
+/// from debian/changelog (reproducible builds). `ganeti-toolkit-docs` dates
+/// the man pages with it.
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
 /// The root dpkg works on, when it is not `/`.
 pub fn dpkg_root() -> Option<PathBuf> {
     std::env::var_os(DPKG_ROOT)

@@ -1,7 +1,8 @@
 //! `ganeti-toolkit-docs OUTDIR`: writes the man pages (OUTDIR/man/) and bash
 //! completions (OUTDIR/completions/) of every binary of the toolkit, from
 //! their clap definitions. Run at package build time by debian/rules; not
-//! installed.
+//! installed. The pages are dated by `SOURCE_DATE_EPOCH` (dpkg-buildpackage
+//! sets it from debian/changelog), else by the current time.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ganeti_layout::cli::report_error;
 use ganeti_packaging::docs::{self, Generated};
+use ganeti_packaging::env;
 
 fn main() -> ExitCode {
     let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
@@ -37,14 +39,18 @@ fn write_all(dir: &Path, files: &[Generated]) -> anyhow::Result<()> {
 fn run(out: &Path) -> anyhow::Result<()> {
     let man_dir = out.join("man");
     let completion_dir = out.join("completions");
-    for cmd in [
-        ganeti_layout::command::command(),
-        ganeti_switch::command::command(),
-        ganeti_packaging::cli::command(),
-        ganeti_upgrade::command::command(),
-    ] {
+    let epoch = match std::env::var(env::SOURCE_DATE_EPOCH) {
+        Ok(v) => v
+            .parse::<i64>()
+            .with_context(|| format!("{}={v:?} is not a number", env::SOURCE_DATE_EPOCH))?,
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    };
+    let date = docs::man_date(epoch);
+    for cmd in ganeti_packaging::ALL_COMMANDS.iter().map(|c| c()) {
         let name = cmd.get_name().to_string();
-        let pages = docs::man_pages(cmd.clone())
+        let pages = docs::man_pages(cmd.clone(), &date)
             .with_context(|| format!("rendering the man pages of {name}"))?;
         write_all(&man_dir, &pages)?;
         write_all(&completion_dir, &[docs::bash_completion(cmd)])?;

@@ -1,0 +1,291 @@
+//! The hand-written sections of the man pages, in roff: what clap cannot
+//! know (exit status, files, environment, examples, related pages).
+//! [`crate::docs`] splices them into the pages it generates from the clap
+//! definitions. Paths are the defaults (`--prefix /usr`, `--sysconfdir
+//! /etc`, `--localstatedir /var`, `--libdir /usr/lib`); the options move them.
+
+/// The hand-written sections of one tool's main page.
+pub struct Sections {
+    pub exit_status: &'static str,
+    pub files: &'static str,
+    pub environment: &'static str,
+    /// Anything else the admin must know; may be empty.
+    pub notes: &'static str,
+    pub examples: &'static str,
+    /// Pages beyond the tool's own subcommand pages.
+    pub see_also: &'static [&'static str],
+}
+
+/// The sections of the main page of `tool`, if it has a page of its own.
+pub fn sections(tool: &str) -> Option<&'static Sections> {
+    match tool {
+        "ganeti-layout" => Some(&LAYOUT),
+        "ganeti-switch" => Some(&SWITCH),
+        "ganeti-upgrade" => Some(&UPGRADE),
+        "ganeti-packaging" => Some(&PACKAGING),
+        _ => None,
+    }
+}
+
+const LAYOUT: Sections = Sections {
+    exit_status: r#".TP
+.B 0
+Done; for \fBverify\fR: the layout is sound.
+.TP
+.B 1
+Refused because of what is on disk (conflicts, the active version), failed,
+or (\fBverify\fR) the layout has problems, one line each.
+.TP
+.B 2
+Bad usage or input: arguments, version strings, spec file, stage."#,
+    files: r#".TP
+.I /usr/lib/ganeti/VERSION/ \fRand\fP /usr/share/ganeti/VERSION/
+The two trees of one version, each with its manifest
+(\fI.ganeti\-layout\-manifest.json\fR, written last).
+.TP
+.I /usr/lib/ganeti/default \fRand\fP /usr/share/ganeti/default
+Fixed links through \fI/etc/ganeti/lib\fR and \fI/etc/ganeti/share\fR, the
+switch links that \fBganeti\-switch\fR(8) flips.
+.TP
+.I /usr/lib/ganeti/.ganeti\-layout.lock
+Keeps two installs or removals apart."#,
+    environment: r#"None: every setting is an option."#,
+    notes: "",
+    examples: r#"What installing a build would change, then the install:
+.PP
+.nf
+.RS
+ganeti\-layout plan \-\-stage /tmp/stage \-\-release 3.1.0 \-\-dest /
+ganeti\-layout install \-\-stage /tmp/stage \-\-release 3.1.0 \-\-dest /
+.RE
+.fi
+.PP
+Is this node's layout sound, and which versions does it have?
+.PP
+.nf
+.RS
+ganeti\-layout verify
+ganeti\-layout list
+.RE
+.fi"#,
+    see_also: &[
+        "ganeti-switch(8)",
+        "ganeti-packaging(8)",
+        "ganeti-upgrade(8)",
+    ],
+};
+
+const SWITCH: Sections = Sections {
+    exit_status: r#".TP
+.B 0
+Done; for \fBcheck\fR: the node is sound.
+.TP
+.B 1
+Failed or refused: the version is not completely installed, a real file or
+directory is where a switch link goes, Ganeti daemons run (without
+\fB\-\-force\fR); for \fBcheck\fR: the node is not sound.
+.TP
+.B 2
+Bad usage or input: arguments, version strings."#,
+    files: r#".TP
+.I /etc/ganeti/lib \fRand\fP /etc/ganeti/share
+The switch links, flipped as a pair: each through a temporary link and
+rename(2), then an fsync of the directory.
+.TP
+.I /etc/ganeti/.ganeti\-switch.journal
+Written before the links change and removed after: while it exists a
+switch is in progress (\fBcurrent\fR says so, \fBcheck\fR exits 1), and
+\fBrepair\fR finishes it or, with \fB\-\-revert\fR, undoes it.
+.TP
+.I /var/lib/ganeti/ganeti\-upgrade.lock
+The node lock, shared with \fBganeti\-upgrade\fR(8); it holds the pid of
+the last holder.
+.TP
+.I /var/lib/ganeti/intent\-to\-upgrade
+While it exists, the node is in a cluster upgrade."#,
+    environment: r#"None that changes what it does (\fBGANETI_SWITCH_CRASH_AT\fR is a
+test hook)."#,
+    notes: "",
+    examples: r#"Which version is active, and switch this node to 3.1:
+.PP
+.nf
+.RS
+ganeti\-switch current
+ganeti\-switch to 3.1
+.RE
+.fi
+.PP
+After a crash in the middle of a switch:
+.PP
+.nf
+.RS
+ganeti\-switch check
+ganeti\-switch repair            # or: ganeti\-switch repair \-\-revert
+.RE
+.fi
+.PP
+In a cluster, switch with \fBganeti\-upgrade \-\-to\fR, which switches every
+node."#,
+    see_also: &["ganeti-upgrade(8)", "ganeti-layout(8)"],
+};
+
+const UPGRADE: Sections = Sections {
+    exit_status: r#".TP
+.B 0
+Done: upgraded, nothing pending, \fB\-\-abort\fR rolled back, or
+\fB\-\-resume\fR finished an interrupted rollback (the cluster runs the old
+version again, as the message says).
+.TP
+.B 1
+Failed: the message says whether everything was rolled back, or that the
+upgrade (or its rollback) is still pending and \fB\-\-resume\fR continues
+it; also: not root, the version missing on nodes, another run in progress,
+\fB\-\-abort\fR after the configuration change.
+.TP
+.B 2
+Bad usage or input: an unparsable or unsafe version, incompatible versions.
+.TP
+.B 3
+Upgraded, but \fBgnt\-cluster verify\fR reported errors.
+.TP
+.B 11
+Not the master (with \fB\-\-resume\fR, a stale intent file was removed)."#,
+    files: r#".TP
+.I /var/lib/ganeti/ganeti\-upgrade.journal
+The run's journal: its settings (the options that change what it does)
+and every step started and done, each record fsynced. \fB\-\-resume\fR,
+\fB\-\-abort\fR and \fB\-\-status\fR read it.
+.TP
+.I /var/lib/ganeti\-upgrade/pending
+Where the journal of the pending upgrade is, whatever \fB\-\-localstatedir\fR
+the run used; the boot-time resume starts when it exists.
+.TP
+.I /var/lib/ganeti/intent\-to\-upgrade
+Ganeti's own intent file, in Ganeti's format, written after the journal and
+removed before it.
+.TP
+.I /var/lib/ganeti/ganeti\-upgrade.lock
+The node lock, shared with \fBganeti\-switch\fR(8).
+.TP
+.I /var/backups/ganeti\-upgrade\-EPOCH.tar
+The backup taken before the configuration changes (mode 0600): the data
+directory without the job archive, \fI/etc/ganeti\fR,
+\fI/etc/default/ganeti\fR and \fI/root/.ssh\fR. Nothing removes old ones.
+.TP
+.I /var/log/ganeti/commands.log
+Every command run on every node, with its exit code, duration and
+standard error, beside Ganeti's own lines.
+.TP
+.I /etc/default/ganeti\-upgrade
+\fBRESUME_AT_BOOT\fR=\fIyes\fR|\fIno\fR and \fBEXTRA_ARGS\fR, for the
+boot-time \fBganeti\-upgrade \-\-resume\fR (the systemd unit
+\fIganeti\-upgrade\-resume.service\fR, or an @reboot job in
+\fI/etc/cron.d/ganeti\-upgrade\-toolkit\fR without systemd). The unit starts
+before cron, which runs Ganeti's own @reboot \fBgnt\-cluster upgrade
+\-\-resume\fR; on clusters upgraded with this tool, remove that line."#,
+    environment: r#".TP
+.B GANETI_UPGRADE_NO_LUXI
+\fB1\fR: never talk LUXI to luxid; use \fBgnt\-filter\fR, \fBgnt\-job\fR
+and \fBgnt\-cluster\fR for the job filter, job queries, drain flag and
+watcher pause (the way taken anyway when luxid cannot be reached).
+.PP
+\fBGANETI_UPGRADE_HOSTNAME\fR, \fBGANETI_UPGRADE_POLL_INTERVAL\fR,
+\fBGANETI_UPGRADE_CRASH_AT\fR, \fBGANETI_UPGRADE_CRASH_IN\fR and
+\fBGANETI_UPGRADE_WAIT_AT\fR are for tests."#,
+    notes: r#"Before the configuration change, a failure or a signal (SIGTERM, SIGINT,
+or SIGHUP when the admin's ssh session drops) rolls back every step that
+had started, in reverse; after it, signals are ignored and a failure stops
+with the upgrade still pending, for \fB\-\-resume\fR.
+\fB\-\-abort\fR rolls back a pending upgrade that has not reached the
+configuration change; after that point it is refused.
+.PP
+Progress output is best-effort: with a closed pipe or terminal the run goes
+on, and \fIcommands.log\fR keeps its record."#,
+    examples: r#"Check the plan, upgrade, and follow a pending upgrade:
+.PP
+.nf
+.RS
+ganeti\-upgrade \-\-to 3.1 \-\-dry\-run
+ganeti\-upgrade \-\-to 3.1
+ganeti\-upgrade \-\-status
+.RE
+.fi
+.PP
+After a crash, a reboot or a failure past the configuration change (the
+options the upgrade was started with are used again):
+.PP
+.nf
+.RS
+ganeti\-upgrade \-\-resume
+.RE
+.fi
+.PP
+Abandon an upgrade that has not reached the configuration change:
+.PP
+.nf
+.RS
+ganeti\-upgrade \-\-abort
+.RE
+.fi
+.PP
+Keep an interrupted upgrade for the admin instead of resuming it at boot:
+set \fBRESUME_AT_BOOT=no\fR in \fI/etc/default/ganeti\-upgrade\fR."#,
+    see_also: &[
+        "ganeti-switch(8)",
+        "ganeti-layout(8)",
+        "gnt-cluster(8)",
+        "systemd.unit(5)",
+    ],
+};
+
+const PACKAGING: Sections = Sections {
+    exit_status: r#".TP
+.B 0
+Done, including: nothing to do, or links deliberately left alone.
+.TP
+.B 1
+Refused or failed: \fBprerm\fR refuses to remove the active version, a real
+file is where a switch link goes, a layout conflict, an I/O error.
+.TP
+.B 2
+Bad usage or input: arguments, version strings, stage, spec, package
+names."#,
+    files: r#".TP
+.I /etc/ganeti/lib \fRand\fP /etc/ganeti/share
+The switch links that \fBpostinst\fR creates or repairs (only outside a
+cluster, or when they are broken) and \fBpostrm\fR drops when no version is
+left.
+.TP
+.I /usr/share/ganeti\-upgrade\-toolkit/maintscripts/
+The maintainer-script snippets that \fBsnippet\fR fills in.
+.TP
+.I /usr/share/doc/ganeti\-upgrade\-toolkit/README.packaging.md
+The packager's guide."#,
+    environment: r#".TP
+.B DPKG_ROOT
+Set by dpkg for maintainer scripts; the default of \fB\-\-root\fR when not
+empty.
+.TP
+.B GANETI_PACKAGING_ALLOW_ACTIVE_REMOVAL
+\fByes\fR: \fBprerm remove\fR goes on although the version being removed is
+the active one (its links dangle until another version is activated)."#,
+    notes: "",
+    examples: r#"In a versioned package's \fIdebian/rules\fR, split one build into the link
+farm package and the version-tree package:
+.PP
+.nf
+.RS
+ganeti\-packaging debian\-install \-\-stage debian/stage \-\-release 3.1.0 \e
+    \-\-destdir debian/tmp \-\-farm\-package ganeti \-\-trees\-package ganeti\-3.1
+.RE
+.fi
+.PP
+The maintainer scripts of \fIganeti\-3.1\fR:
+.PP
+.nf
+.RS
+ganeti\-packaging snippet postinst 3.1 > debian/ganeti\-3.1.postinst
+.RE
+.fi"#,
+    see_also: &["ganeti-layout(8)", "ganeti-switch(8)", "dh_installdeb(1)"],
+};
