@@ -728,6 +728,13 @@ fn execute_steps(
             }
             Err(e) => {
                 ctx.events.step_end(id, false, &e.to_string());
+                // For --status; best effort (the error is reported anyway).
+                let _ = ctx.record(&Record::Failed {
+                    step: id,
+                    at: now(),
+                    nodes: e.nodes(),
+                    message: e.to_string(),
+                });
                 ctx.exec
                     .log_line(&format!("step {} failed: {e}", id.as_str()));
                 // cfgupgrade writes the configuration atomically: if it failed
@@ -1123,6 +1130,7 @@ fn status(
                     "started_at": format_date(s.header.started_at),
                     "rolling_back": s.rolling_back,
                     "rolled_back": s.rolled_back,
+                    "last_failure": s.last_failure.as_ref().map(|(step, nodes, message)| serde_json::json!({"step": step, "nodes": nodes, "message": message})),
                     "steps": all.iter().map(|id| serde_json::json!({
                         "step": id,
                         "state": if s.is_done(*id) { "done" } else if s.has_started(*id) { "started" } else { "pending" },
@@ -1178,6 +1186,18 @@ fn status(
                 s.header.to,
                 format_date(s.header.started_at)
             ));
+            if let Some((step, nodes, message)) = &s.last_failure {
+                events.plain(&format!(
+                    "last failure: {}{}: {}",
+                    step.as_str(),
+                    if nodes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" on {}", nodes.join(", "))
+                    },
+                    message.lines().next().unwrap_or("")
+                ));
+            }
             for id in steps_for(s.header.transition) {
                 let mark = if s.is_done(id) {
                     "done"

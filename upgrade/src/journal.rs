@@ -95,6 +95,14 @@ pub enum Record {
         step: StepId,
         facts: Facts,
     },
+    /// A step failed; on these nodes (empty: not a node's command), and why.
+    Failed {
+        step: StepId,
+        at: u64,
+        #[serde(default)]
+        nodes: Vec<String>,
+        message: String,
+    },
     /// A rollback began: a resume finishes the rollback, not the upgrade.
     RollingBack {
         at: u64,
@@ -114,6 +122,9 @@ pub struct State {
     pub facts: Facts,
     pub rolled_back: bool,
     pub rolling_back: bool,
+    /// The last failure recorded, if any: (step, nodes, message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<(StepId, Vec<String>, String)>,
 }
 
 impl State {
@@ -252,6 +263,7 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
         facts: Facts::default(),
         rolled_back: false,
         rolling_back: false,
+        last_failure: None,
     };
     for line in lines {
         // A torn last line is not an error: that step is redone.
@@ -272,6 +284,12 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
                 state.facts.merge(&facts);
             }
             Record::Facts { facts, .. } => state.facts.merge(&facts),
+            Record::Failed {
+                step,
+                nodes,
+                message,
+                ..
+            } => state.last_failure = Some((step, nodes, message)),
             Record::RollingBack { .. } => state.rolling_back = true,
             Record::RolledBack { .. } => state.rolled_back = true,
         }

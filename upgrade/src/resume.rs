@@ -136,6 +136,7 @@ mod tests {
             facts: Facts::default(),
             rolled_back: false,
             rolling_back,
+            last_failure: None,
         }
     }
 

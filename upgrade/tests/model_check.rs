@@ -1278,6 +1278,22 @@ fn snapshot_status_pending_text_and_json() {
         "status_pending_json",
         shown(options(Mode::Status), true, pending)
     );
+    let failed = |m: &Model| {
+        m.faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .at
+            .push((
+                Phase::Run(StepId::PostUpgrade),
+                "node1.example".into(),
+                FaultMode::Fail,
+            ));
+        let _ = run(m, Mode::To("3.1".parse().expect("v")));
+    };
+    insta::assert_snapshot!(
+        "status_failed_text",
+        shown(options(Mode::Status), false, failed)
+    );
 }
 
 trait Dry {
