@@ -36,9 +36,11 @@ pub struct InstallArgs {
     /// What `make install DESTDIR=STAGE` produced for one Ganeti build
     #[arg(long, value_name = "DIR")]
     pub stage: PathBuf,
-    /// The build's release, e.g. 3.0.2 or 2.16.0~rc2
+    /// The build's release, e.g. 3.0.2 or 2.16.0~rc2 [default: the one the
+    /// build records in ganeti/_autoconf.py, _constants.py or version.py;
+    /// if given, it must be that one]
     #[arg(long, value_name = "RELEASE")]
-    pub release: String,
+    pub release: Option<String>,
     /// Where to install: / for the running system, or a DESTDIR
     #[arg(long, value_name = "DIR")]
     pub dest: PathBuf,

@@ -91,10 +91,10 @@ fn print_list(versions: &[inspect::VersionInfo]) {
 }
 
 fn install(paths: &PathArgs, args: &InstallArgs, apply_it: bool) -> anyhow::Result<ExitCode> {
-    let release: Release = args.release.parse().map_err(input)?;
     let paths: InstallPaths = paths.resolve(&args.dest).map_err(input)?;
     let spec = Spec::builtin_with_file(args.spec.as_deref()).map_err(input)?;
     let stage = Stage::scan(&args.stage, &paths).map_err(input)?;
+    let release = stage.release(args.release.as_deref()).map_err(input)?;
     let style = match args.dir_version {
         DirVersionArg::Short => DirStyle::Short,
         DirVersionArg::Full => DirStyle::Full,
@@ -191,7 +191,7 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
         }
         let args = InstallArgs {
             stage: stage_dir,
-            release: release.to_string(),
+            release: Some(release.to_string()),
             dest: dest.clone(),
             dir_version: DirVersionArg::Short,
             activate,

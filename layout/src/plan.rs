@@ -50,6 +50,13 @@ pub enum Conflict {
         sbindir: PathBuf,
         pkglibdir: PathBuf,
     },
+    /// `--release` says one release, the build's own files another.
+    ReleaseDisagrees {
+        given: String,
+        found: String,
+        path: PathBuf,
+        constant: &'static str,
+    },
     /// The stage is versioned, but not for the version given.
     WrongVersionInStage {
         found: Vec<String>,
@@ -113,6 +120,11 @@ impl fmt::Display for Conflict {
                 pkglibdir.display()
             ),
             SpecialFile { path } => write!(f, "{}: a fifo, socket or device has no place in a Ganeti build; remove it from the stage", path.display()),
+            ReleaseDisagrees { given, found, path, constant } => write!(
+                f,
+                "--release is {given}, but the build says it is {found} ({}: {constant}); leave --release out to use the build's own, or pass --release {found}",
+                path.display()
+            ),
             WrongVersionInStage { found, expected } => write!(
                 f,
                 "the stage holds version directories [{}] but --release and --dir-version give {expected}; pass the matching --release or --dir-version",
@@ -298,6 +310,19 @@ pub fn desired(req: &Request<'_>) -> Desired {
         conflicts: Vec::new(),
         relocated: BTreeMap::new(),
     };
+
+    // A release taken on trust would name a directory the build never looks
+    // for (`3.1.0.rc2` for `3.1.0~rc2`), or lay one version out as another.
+    if let Some(own) = &req.stage.own_release {
+        if own.text != req.release.as_str() {
+            b.conflicts.push(Conflict::ReleaseDisagrees {
+                given: req.release.to_string(),
+                found: own.text.clone(),
+                path: own.path.clone(),
+                constant: own.constant,
+            });
+        }
+    }
 
     // Is the stage already versioned (Ganeti 2.10+'s own make install)?
     let mut found_versions = BTreeSet::new();

@@ -6,6 +6,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::paths::InstallPaths;
+use crate::version::Release;
 
 /// How much of a program is read to tell a Python script that imports
 /// `ganeti` from anything else (only for programs no spec list names).
@@ -52,6 +53,113 @@ pub struct StageEntry {
 pub struct Stage {
     pub dir: PathBuf,
     pub entries: Vec<StageEntry>,
+    /// The release the build says it is, where it says so.
+    pub own_release: Option<OwnRelease>,
+}
+
+/// The release a build records in its Python package.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OwnRelease {
+    /// The logical path of the file that says it.
+    pub path: PathBuf,
+    /// The constant's name there (`PACKAGE_VERSION`, `RELEASE_VERSION`).
+    pub constant: &'static str,
+    pub text: String,
+}
+
+/// Where a build records its release, most authoritative first: configure
+/// writes `_autoconf.py`, `_constants.py` is generated from it, and
+/// `version.py` is what older builds (and the fake Ganeti) carry. Only
+/// files at the top of the `ganeti` package count: `utils/version.py` is
+/// code, not the release (Debian's ganeti-3.0 even ships 2.16's).
+const RELEASE_FILES: &[(&str, &str)] = &[
+    ("_autoconf.py", "PACKAGE_VERSION"),
+    ("_constants.py", "RELEASE_VERSION"),
+    ("version.py", "RELEASE_VERSION"),
+];
+
+/// Why no release could be chosen for a stage (the caller's input).
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("the stage {stage} does not say which release it is (no ganeti/_autoconf.py, _constants.py or version.py with the release in it)\nhint: pass --release, e.g. --release 3.0.2")]
+    Unknown { stage: PathBuf },
+    #[error("the build says it is release {text:?} ({path}: {constant}), which is not a release this tool can lay out\nhint: pass --release with the release to use")]
+    OwnUnusable {
+        path: PathBuf,
+        constant: &'static str,
+        text: String,
+        #[source]
+        source: crate::version::VersionError,
+    },
+    #[error(transparent)]
+    Given(#[from] crate::version::VersionError),
+}
+
+impl Stage {
+    /// The release to lay the stage out as: `given` (`--release`), else the
+    /// build's own. A `given` one that disagrees with the build's own is a
+    /// conflict the planner reports.
+    pub fn release(&self, given: Option<&str>) -> Result<Release, ReleaseError> {
+        if let Some(text) = given {
+            return Ok(text.parse()?);
+        }
+        let own = self
+            .own_release
+            .as_ref()
+            .ok_or_else(|| ReleaseError::Unknown {
+                stage: self.dir.clone(),
+            })?;
+        own.text
+            .parse()
+            .map_err(|source| ReleaseError::OwnUnusable {
+                path: own.path.clone(),
+                constant: own.constant,
+                text: own.text.clone(),
+                source,
+            })
+    }
+}
+
+/// The value of `NAME = "..."` (or `'...'`) in Python source, if it is a
+/// string literal.
+fn python_string_constant(source: &str, name: &str) -> Option<String> {
+    source.lines().find_map(|line| {
+        let rest = line
+            .strip_prefix(name)?
+            .trim_start()
+            .strip_prefix('=')?
+            .trim();
+        let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        let inner = &rest[1..];
+        let end = inner.find(quote)?;
+        Some(inner[..end].to_string())
+    })
+}
+
+fn read_own_release(dir: &Path, entries: &[StageEntry]) -> Result<Option<OwnRelease>, StageError> {
+    for (file, constant) in RELEASE_FILES {
+        for e in entries {
+            let in_package = e.logical.file_name() == Some(file.as_ref())
+                && e.logical.parent().and_then(Path::file_name) == Some("ganeti".as_ref());
+            if !in_package || !matches!(e.kind, StageKind::File { .. }) {
+                continue;
+            }
+            let host = dir.join(e.logical.strip_prefix("/").unwrap_or(&e.logical));
+            let source = fs_err::read(&host).map_err(|source| StageError::Io {
+                path: host.clone(),
+                source,
+            })?;
+            if let Some(text) = python_string_constant(&String::from_utf8_lossy(&source), constant)
+            {
+                return Ok(Some(OwnRelease {
+                    path: e.logical.clone(),
+                    constant,
+                    text,
+                }));
+            }
+        }
+    }
+    Ok(None)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,9 +235,11 @@ impl Stage {
             entries.push(StageEntry { logical, kind });
         }
         entries.sort_by(|a, b| a.logical.cmp(&b.logical));
+        let own_release = read_own_release(dir, &entries)?;
         Ok(Stage {
             dir: dir.to_path_buf(),
             entries,
+            own_release,
         })
     }
 
@@ -180,6 +290,37 @@ pub fn classify_script(head: &[u8]) -> Script {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn release_constants() {
+        let c = |src: &str, name: &str| python_string_constant(src, name);
+        assert_eq!(
+            c(
+                "X = 1\nRELEASE_VERSION = \"3.1.0~rc2\"\n",
+                "RELEASE_VERSION"
+            )
+            .as_deref(),
+            Some("3.1.0~rc2")
+        );
+        assert_eq!(
+            c(
+                "PACKAGE_VERSION = '2.16.2'  # configure\n",
+                "PACKAGE_VERSION"
+            )
+            .as_deref(),
+            Some("2.16.2")
+        );
+        // Not a literal: the release is elsewhere.
+        assert_eq!(
+            c(
+                "RELEASE_VERSION = _autoconf.PACKAGE_VERSION\n",
+                "RELEASE_VERSION"
+            ),
+            None
+        );
+        assert_eq!(c("RELEASE_VERSION_X = \"1\"\n", "RELEASE_VERSION"), None);
+        assert_eq!(c("  RELEASE_VERSION = \"1\"\n", "RELEASE_VERSION"), None);
+    }
 
     #[test]
     fn script_classification() {

@@ -20,9 +20,15 @@ fn paths(root: &Path) -> InstallPaths {
 
 /// `tests/fake-ganeti/make-stage RELEASE OUT`: a flat fake Ganeti stage.
 fn make_stage(release: &str, out: &Path) -> PathBuf {
+    make_stage_with(&[], release, out)
+}
+
+/// The same with make-stage's options (`--elf`, `--plain-man`).
+fn make_stage_with(options: &[&str], release: &str, out: &Path) -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fake-ganeti/make-stage");
     let status = Command::new("bash")
         .arg(&script)
+        .args(options)
         .arg(release)
         .arg(out)
         .stdout(std::process::Stdio::null())
@@ -265,22 +271,7 @@ fn run(program: &str, args: &[&str]) {
 /// A fake 3.1.0 stage whose `ganeti-confd` and `htools` are ELF programs
 /// built with debug information, as real Haskell builds are.
 fn stage_with_elf_programs(tmp: &Path) -> Option<PathBuf> {
-    if !have("cc") {
-        return None;
-    }
-    let stage = make_stage("3.1.0", &tmp.join("stage-elf"));
-    let src = tmp.join("prog.c");
-    std::fs::write(
-        &src,
-        "#include <stdio.h>\nint main(int argc, char **argv) { (void)argc; printf(\"fake %s\\n\", argv[0]); return 0; }\n",
-    )
-    .expect("write");
-    for program in ["usr/sbin/ganeti-confd", "usr/bin/htools"] {
-        let out = stage.join(program);
-        run("cc", &["-g", "-O0", "-o", s(&out), s(&src)]);
-        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
-    Some(stage)
+    have("cc").then(|| make_stage_with(&["--elf"], "3.1.0", &tmp.join("stage-elf")))
 }
 
 fn elf_files(dir: &Path) -> Vec<PathBuf> {
@@ -410,16 +401,11 @@ const COMPRESSORS: &[(&str, &[&str])] = &[
 /// make-stage's pages, uncompressed, as Ganeti's own `make install` leaves
 /// them.
 fn stage_with_plain_pages(tmp: &Path, release: &str) -> PathBuf {
-    let stage = make_stage(release, &tmp.join(format!("stage-plain-{release}")));
-    for page in walkdir::WalkDir::new(stage.join("usr/share/man"))
-        .into_iter()
-        .flatten()
-    {
-        if page.path().extension().is_some_and(|e| e == "gz") {
-            run("gzip", &["-d", s(page.path())]);
-        }
-    }
-    stage
+    make_stage_with(
+        &["--plain-man"],
+        release,
+        &tmp.join(format!("stage-plain-{release}")),
+    )
 }
 
 /// What brp-compress and Portage do after the install: compress every page
@@ -569,5 +555,114 @@ fn removing_a_version_drops_its_farm_links_under_their_compressed_names() {
     assert_eq!(
         symlinks_under(&root.join("usr/share/man")),
         Vec::<PathBuf>::new()
+    );
+}
+
+// --- 5. the build's own release ---------------------------------------------
+
+#[test]
+fn release_given_that_disagrees_with_the_build_is_refused_naming_both() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let stage = make_stage("3.1.0~rc2", &tmp.path().join("stage"));
+    let root = tmp.path().join("root");
+    // An rpm %{version} cannot hold '~'; a copy-paste names another version.
+    for (given, dir) in [("3.1.0.rc2", "full"), ("3.0.2", "short")] {
+        let (code, out, err) = run_layout(&[
+            "install",
+            "--stage",
+            s(&stage),
+            "--release",
+            given,
+            "--dir-version",
+            dir,
+            "--dest",
+            s(&root),
+        ]);
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(
+            err.contains(&format!("conflict: --release is {given}, but the build says it is 3.1.0~rc2 (/usr/lib/python3/dist-packages/ganeti/version.py: RELEASE_VERSION); leave --release out to use the build's own, or pass --release 3.1.0~rc2")),
+            "{err}"
+        );
+        assert!(!root.exists(), "nothing was changed");
+    }
+    // Both fixes the message names work.
+    let (code, out, err) = run_layout(&[
+        "install",
+        "--stage",
+        s(&stage),
+        "--dir-version",
+        "full",
+        "--dest",
+        s(&root),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("installed Ganeti 3.1.0~rc2 as 3.1.0~rc2"),
+        "{out}"
+    );
+    assert!(root.join("usr/lib/ganeti/3.1.0~rc2").is_dir());
+    let (code, out, err) = run_layout(&[
+        "install",
+        "--stage",
+        s(&stage),
+        "--release",
+        "3.1.0~rc2",
+        "--dest",
+        s(&root),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("installed Ganeti 3.1.0~rc2 as 3.1"), "{out}");
+}
+
+#[test]
+fn a_stage_that_does_not_say_its_release_needs_release() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let stage = make_stage("3.0.2", &tmp.path().join("stage"));
+    std::fs::remove_file(stage.join("usr/lib/python3/dist-packages/ganeti/version.py"))
+        .expect("rm");
+    let root = tmp.path().join("root");
+    let (code, _, err) = run_layout(&["plan", "--stage", s(&stage), "--dest", s(&root)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not say which release it is"), "{err}");
+    assert!(
+        err.contains("hint: pass --release, e.g. --release 3.0.2"),
+        "{err}"
+    );
+    let (code, _, err) = run_layout(&[
+        "plan",
+        "--stage",
+        s(&stage),
+        "--release",
+        "3.0.2",
+        "--dest",
+        s(&root),
+    ]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn upstream_autoconf_release_wins_over_version_py() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let stage = make_stage("3.0.2", &tmp.path().join("stage"));
+    std::fs::write(
+        stage.join("usr/lib/python3/dist-packages/ganeti/_autoconf.py"),
+        "PACKAGE_VERSION = \"3.0.2\"\n",
+    )
+    .expect("write");
+    std::fs::write(
+        stage.join("usr/lib/python3/dist-packages/ganeti/_constants.py"),
+        "RELEASE_VERSION = _autoconf.PACKAGE_VERSION\n",
+    )
+    .expect("write");
+    let p = paths(&tmp.path().join("root"));
+    let scanned = Stage::scan(&stage, &p).expect("scan");
+    let own = scanned.own_release.expect("found");
+    assert_eq!(
+        (own.path, own.constant, own.text.as_str()),
+        (
+            PathBuf::from("/usr/lib/python3/dist-packages/ganeti/_autoconf.py"),
+            "PACKAGE_VERSION",
+            "3.0.2"
+        )
     );
 }

@@ -21,7 +21,7 @@ use std::str::FromStr;
 use ganeti_layout::apply::{self, ApplyError};
 use ganeti_layout::plan::{self, Action};
 use ganeti_layout::spec::{Spec, SpecError};
-use ganeti_layout::stage::{Stage, StageError};
+use ganeti_layout::stage::{ReleaseError, Stage, StageError};
 use ganeti_layout::{DirStyle, DirVersion, InstallPaths, Release};
 
 /// A Debian binary package name (Policy 5.6.1): it becomes a directory
@@ -70,7 +70,9 @@ pub struct Split {
 
 pub struct Request<'a> {
     pub stage: &'a Path,
-    pub release: Release,
+    /// `--release`; `None`: the one the build records (see
+    /// [`Stage::release`]).
+    pub release: Option<&'a str>,
     /// The configure-time paths, rooted at the DESTDIR (`debian/tmp`).
     pub paths: &'a InstallPaths,
     pub style: DirStyle,
@@ -84,6 +86,8 @@ pub enum DebianError {
     Stage(#[from] StageError),
     #[error(transparent)]
     Spec(#[from] SpecError),
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
     #[error("{} conflict(s) laying out {stage} into {destdir}; nothing was changed:\n  {}", conflicts.len(), conflicts.join("\n  "))]
     Conflicts {
         stage: PathBuf,
@@ -106,7 +110,10 @@ pub enum DebianError {
 impl DebianError {
     /// Is this the caller's input (stage, spec) rather than the disk's state?
     pub fn is_input(&self) -> bool {
-        matches!(self, DebianError::Stage(_) | DebianError::Spec(_))
+        matches!(
+            self,
+            DebianError::Stage(_) | DebianError::Spec(_) | DebianError::Release(_)
+        )
     }
 }
 
@@ -121,6 +128,8 @@ fn io<'a>(
 #[derive(Debug, Clone, Default)]
 pub struct Installed {
     pub dir_version: Option<DirVersion>,
+    /// The release laid out.
+    pub release: Option<Release>,
     /// The two version trees.
     pub trees: Vec<PathBuf>,
     /// Everything else: farm and fixed links, copied files, directories.
@@ -135,11 +144,12 @@ pub fn install(req: &Request<'_>) -> Result<Installed, DebianError> {
     let paths = req.paths;
     let spec = Spec::builtin_with_file(req.spec)?;
     let stage = Stage::scan(req.stage, paths)?;
+    let release = stage.release(req.release)?;
     let plan_req = plan::Request {
         stage: &stage,
         spec: &spec,
         paths,
-        release: req.release.clone(),
+        release: release.clone(),
         style: req.style,
         // The switch links belong to no package: postinst makes them.
         activate: false,
@@ -166,6 +176,7 @@ pub fn install(req: &Request<'_>) -> Result<Installed, DebianError> {
 
     let mut installed = Installed {
         dir_version: Some(plan.dir_version.clone()),
+        release: Some(release),
         ..Installed::default()
     };
     let mut dirs = Vec::new();

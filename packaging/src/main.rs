@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use ganeti_layout::cli::{input, report_error};
 use ganeti_layout::command::DirVersionArg;
-use ganeti_layout::{DirStyle, DirVersion, InstallPaths, Release};
+use ganeti_layout::{DirStyle, DirVersion, InstallPaths};
 use ganeti_packaging::cli::{
     Cli, Command, DebianInstallArgs, PostinstAction, PostrmAction, PrermAction,
 };
@@ -88,7 +88,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn debian_install(cli: &Cli, args: &DebianInstallArgs) -> anyhow::Result<()> {
-    let release: Release = args.release.parse().map_err(input)?;
     let paths = cli.paths.resolve(&args.destdir).map_err(input)?;
     let split = match (&args.farm_package, &args.trees_package) {
         (Some(farm), Some(trees)) => Some(debian::Split {
@@ -104,7 +103,7 @@ fn debian_install(cli: &Cli, args: &DebianInstallArgs) -> anyhow::Result<()> {
     };
     let installed = debian::install(&debian::Request {
         stage: &args.stage,
-        release,
+        release: args.release.as_deref(),
         paths: &paths,
         style,
         spec: args.spec.as_deref(),
@@ -115,17 +114,22 @@ fn debian_install(cli: &Cli, args: &DebianInstallArgs) -> anyhow::Result<()> {
         .as_ref()
         .map(|v| v.to_string())
         .unwrap_or_default();
+    let release = installed
+        .release
+        .as_ref()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
     match (&installed.farm_dir, &installed.trees_dir) {
         (Some(farm), Some(trees)) => say(format!(
             "laid out {} as {dv}: trees in {}, farm ({} entries) in {}",
-            args.release,
+            release,
             trees.display(),
             installed.farm.len(),
             farm.display()
         )),
         _ => say(format!(
             "laid out {} as {dv} in {}: {} trees, {} farm entries",
-            args.release,
+            release,
             paths.root().display(),
             installed.trees.len(),
             installed.farm.len()

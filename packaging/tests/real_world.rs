@@ -1,0 +1,181 @@
+//! Packages built the way distributions build them (issue 12): a strip pass
+//! after `debian-install`, the build's own release, and a clustered node
+//! whose active version was removed by force. Inputs come from
+//! `tests/fake-ganeti/make-stage`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ganeti_layout::{inspect, DirVersion, InstallPaths};
+
+fn make_stage(options: &[&str], release: &str, out: &Path) -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fake-ganeti/make-stage");
+    let status = Command::new("bash")
+        .arg(&script)
+        .args(options)
+        .arg(release)
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run make-stage");
+    assert!(status.success(), "make-stage {release} failed");
+    out.to_path_buf()
+}
+
+fn packaging(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-packaging"))
+        .args(args)
+        .env_remove("DPKG_ROOT")
+        .env_remove("GANETI_PACKAGING_ALLOW_ACTIVE_REMOVAL")
+        .output()
+        .expect("run ganeti-packaging");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn have(program: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!("SKIPPED: {program} is not installed");
+    }
+    found
+}
+
+/// `debian-install` as packaging/README.md says, into `debian/` under `dir`:
+/// the farm package `ganeti`, the trees package `ganeti-M.m`.
+fn debian_install(dir: &Path, stage: &Path, dv: &str) -> PathBuf {
+    let debian = dir.join("debian");
+    let (code, out) = packaging(&[
+        "debian-install",
+        "--stage",
+        s(stage),
+        "--destdir",
+        s(&debian.join("tmp")),
+        "--debian-dir",
+        s(&debian),
+        "--farm-package",
+        "ganeti",
+        "--trees-package",
+        &format!("ganeti-{dv}"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    debian
+}
+
+/// What dpkg does with the two packages: their trees unpacked onto `root`.
+fn unpack(debian: &Path, packages: &[&str], root: &Path) {
+    std::fs::create_dir_all(root).expect("mkdir");
+    for p in packages {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", debian.join(p).display()))
+            .arg(root)
+            .status()
+            .expect("cp");
+        assert!(status.success());
+    }
+}
+
+fn elf_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("readdir").flatten() {
+        let kind = entry.file_type().expect("type");
+        if kind.is_dir() {
+            out.extend(elf_files(&entry.path()));
+        } else if kind.is_file()
+            && std::fs::read(entry.path()).is_ok_and(|b| b.starts_with(b"\x7fELF"))
+        {
+            out.push(entry.path());
+        }
+    }
+    out
+}
+
+fn v(text: &str) -> DirVersion {
+    text.parse().expect("version")
+}
+
+/// Issue 12, item 2, as the issue gives it.
+#[test]
+fn a_package_stripped_after_debian_install_is_completely_installed() {
+    if !have("cc") || !have("strip") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let stage = make_stage(&["--elf"], "3.1.0", &tmp.path().join("stage"));
+    let debian = debian_install(tmp.path(), &stage, "3.1");
+    let elves = elf_files(&debian.join("ganeti-3.1"));
+    assert_eq!(elves.len(), 2, "{elves:?}");
+    for elf in &elves {
+        let status = Command::new("strip")
+            .arg("--strip-debug")
+            .arg(elf)
+            .status()
+            .expect("strip");
+        assert!(status.success());
+    }
+    let root = tmp.path().join("root");
+    unpack(&debian, &["ganeti", "ganeti-3.1"], &root);
+    let (code, out) = packaging(&["--root", s(&root), "postinst", "configure", "3.1"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("made Ganeti 3.1 active (no version was active)"),
+        "{out}"
+    );
+    let paths = InstallPaths::default().with_root(&root).expect("paths");
+    let status = ganeti_switch::check(&paths).expect("check");
+    assert_eq!(status.problems, Vec::<String>::new());
+    assert_eq!(status.stable_version(), Some(&v("3.1")));
+    // What `ganeti-switch installed 3.1` and the upgrade ask.
+    assert_eq!(
+        inspect::check_complete(&paths, &v("3.1")).expect("check"),
+        Vec::<String>::new()
+    );
+    let info = &inspect::list(&paths).expect("list")[0];
+    assert_eq!(info.changed.len(), 2, "{:#?}", info.changed);
+}
+
+/// Item 5 for packagers: debian-install takes the build's own release.
+#[test]
+fn debian_install_takes_the_builds_own_release_and_refuses_another() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let stage = make_stage(&[], "3.1.0~rc2", &tmp.path().join("stage"));
+    let (code, out) = packaging(&[
+        "debian-install",
+        "--stage",
+        s(&stage),
+        "--release",
+        "3.1.0.rc2",
+        "--destdir",
+        s(&tmp.path().join("refused")),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("--release is 3.1.0.rc2, but the build says it is 3.1.0~rc2"),
+        "{out}"
+    );
+    assert!(!tmp.path().join("refused").exists(), "nothing was changed");
+    let (code, out) = packaging(&[
+        "debian-install",
+        "--stage",
+        s(&stage),
+        "--destdir",
+        s(&tmp.path().join("tmp")),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("laid out 3.1.0~rc2 as 3.1"), "{out}");
+}
