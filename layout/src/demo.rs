@@ -321,7 +321,7 @@ pub enum DemoError {
 }
 
 /// Writes the demo stage of `release` into `stage_dir` (unless it is there)
-/// and installs it for `paths`, keeping unversioned files that differ. Used
+/// and installs it for `paths` (the last install's docs win). Used
 /// by tests, benchmarks and examples that need an installed node.
 pub fn install(
     stage_dir: &Path,
@@ -344,7 +344,7 @@ pub fn install(
         release: release.clone(),
         style: DirStyle::Short,
         activate,
-        keep_existing: true,
+        keep_existing: false,
     };
     let plan = crate::plan_install(&req).map_err(DemoError::Conflicts)?;
     Ok(apply::apply(&plan, paths, &stage)?)

@@ -195,7 +195,7 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
             dest: dest.clone(),
             dir_version: DirVersionArg::Short,
             activate,
-            keep_existing: !activate,
+            keep_existing: false,
             spec: None,
             json: false,
         };
@@ -203,11 +203,7 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
             "\n$ ganeti-layout install --stage {} --release {release} --dest {}{}",
             args.stage.display(),
             dest.display(),
-            if activate {
-                " --activate"
-            } else {
-                " --keep-existing"
-            }
+            if activate { " --activate" } else { "" }
         );
         let code = install(path_args, &args, true)?;
         if code != ExitCode::SUCCESS {

@@ -127,6 +127,9 @@ impl InstallPaths {
     pub fn mandir(&self) -> PathBuf {
         self.prefix.join("share/man")
     }
+    pub fn docdir(&self) -> PathBuf {
+        self.prefix.join("share/doc")
+    }
     pub fn toolsdir(&self) -> PathBuf {
         self.pkglibdir().join("tools")
     }

@@ -222,6 +222,9 @@ pub struct UnchangedItem {
     pub kind: EntryKind,
     #[serde(skip)]
     pub mtime: Option<(i64, u32)>,
+    /// Ganeti's own documentation (`${prefix}/share/doc/ganeti*/`): shared
+    /// by every version like the farm, so the last install's copy wins.
+    pub last_install_wins: bool,
 }
 
 /// Everything the stage asks for, before looking at the destination.
@@ -924,10 +927,12 @@ impl Builder<'_> {
         if !matches!(kind, EntryKind::Dir { .. }) && !self.claim(e.logical.clone(), &e.logical) {
             return;
         }
+        let last_install_wins = is_ganeti_doc(self.paths, &e.logical);
         self.unchanged.push(UnchangedItem {
             path: e.logical.clone(),
             kind,
             mtime,
+            last_install_wins,
         });
     }
 
@@ -1006,6 +1011,18 @@ impl Builder<'_> {
             .map(|(k, _)| k.clone())
             .unwrap_or(home)
     }
+}
+
+/// Is `logical` Ganeti's own documentation, `${prefix}/share/doc/ganeti*/...`?
+/// Every version ships its own copy and none is a conffile; any other file
+/// outside the trees (a conffile, another package's doc) is not.
+fn is_ganeti_doc(paths: &InstallPaths, logical: &Path) -> bool {
+    logical
+        .strip_prefix(paths.docdir())
+        .ok()
+        .and_then(|rel| rel.iter().next())
+        .is_some_and(|package| package.to_string_lossy().starts_with("ganeti"))
+        && logical.components().count() > paths.docdir().components().count() + 1
 }
 
 /// What is at a destination path now.
@@ -1262,6 +1279,19 @@ pub fn reconcile(desired: Desired, observed: &Observed) -> Result<Plan, Vec<Conf
                 ));
                 actions.push(Action::KeepFile {
                     path: u.path.clone(),
+                });
+            }
+            (EntryKind::File { mode, size }, Found::File { same: false })
+                if u.last_install_wins =>
+            {
+                warnings.push(format!(
+                    "{}: replaced by this build's copy (Ganeti's documentation is shared by all versions: the last install wins)",
+                    u.path.display()
+                ));
+                actions.push(Action::CopyFile {
+                    path: u.path.clone(),
+                    mode: *mode,
+                    size: *size,
                 });
             }
             (_, Found::File { same: false }) => conflicts.push(Conflict::FileDiffers {

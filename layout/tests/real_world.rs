@@ -666,3 +666,48 @@ fn upstream_autoconf_release_wins_over_version_py() {
         )
     );
 }
+
+// --- 7. shared docs ----------------------------------------------------------
+
+#[test]
+fn a_second_version_replaces_ganetis_shared_docs_but_not_conffiles() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    install(
+        &make_stage("3.0.2", &tmp.path().join("s30")),
+        &root,
+        "3.0.2",
+        true,
+    );
+    let s31 = make_stage("3.1.0", &tmp.path().join("s31"));
+    // make-stage's doc README names the release: it differs between the two.
+    let (code, out, err) = run_layout(&["install", "--stage", s(&s31), "--dest", s(&root)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("warning: /usr/share/doc/ganeti/README: replaced by this build's copy"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_to_string(root.join("usr/share/doc/ganeti/README"))
+            .expect("read")
+            .starts_with("Fake Ganeti 3.1.0")
+    );
+
+    // A conffile or another package's doc with other content is a real
+    // collision: refused, nothing changed.
+    let s31b = make_stage("3.1.0", &tmp.path().join("s31b"));
+    std::fs::write(s31b.join("etc/default/ganeti"), "RAPI_ARGS=\"\"\n").expect("write");
+    std::fs::create_dir_all(root.join("usr/share/doc/other")).expect("mkdir");
+    std::fs::write(root.join("usr/share/doc/other/README"), "other\n").expect("write");
+    std::fs::create_dir_all(s31b.join("usr/share/doc/other")).expect("mkdir");
+    std::fs::write(s31b.join("usr/share/doc/other/README"), "ours\n").expect("write");
+    let conflicts = try_plan(&s31b, &root, "3.1.0", false).expect_err("collisions");
+    let text: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        vec![
+            "/etc/default/ganeti: exists with other content; move it aside to have it replaced, or pass --keep-existing to keep it".to_string(),
+            "/usr/share/doc/other/README: exists with other content; move it aside to have it replaced, or pass --keep-existing to keep it".to_string(),
+        ]
+    );
+}

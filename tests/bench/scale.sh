@@ -26,7 +26,7 @@ for rel in 3.0.2 3.1.0; do
 done
 root=$work/nodes/node1/root
 "$bin/ganeti-layout" install --stage "$work/stage-3.0.2" --release 3.0.2 --dest "$root" --activate >/dev/null
-"$bin/ganeti-layout" install --stage "$work/stage-3.1.0" --release 3.1.0 --dest "$root" --keep-existing >/dev/null
+"$bin/ganeti-layout" install --stage "$work/stage-3.1.0" --release 3.1.0 --dest "$root" >/dev/null
 mkdir -p "$root/var/backups"
 "$cl" up "$work" node1 >/dev/null
 x() { "$cl" exec "$work" node1 "$@"; }
