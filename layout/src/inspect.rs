@@ -113,6 +113,33 @@ fn version_dirs(paths: &InstallPaths, top: &Path) -> BTreeSet<DirVersion> {
         .collect()
 }
 
+/// Is this node in a cluster? Debian's test: the cluster certificate
+/// exists.
+pub fn is_clustered(paths: &InstallPaths) -> bool {
+    paths.host(&paths.server_pem()).exists()
+}
+
+/// The release that last wrote the cluster's ssconf files
+/// (`ssconf_release_version`): the version the cluster's configuration is
+/// at. `None` when absent or empty.
+pub fn cluster_release(paths: &InstallPaths) -> Option<String> {
+    std::fs::read_to_string(paths.host(&paths.ssconf("release_version")))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// The command that makes `v` the version this node runs: outside a
+/// cluster a switch; in one, the cluster's upgrade, on the master, since a
+/// bare switch would skip the conversion of the configuration.
+pub fn switch_command(paths: &InstallPaths, v: &DirVersion) -> String {
+    if is_clustered(paths) {
+        format!("ganeti-upgrade --to {v} (on the master: the whole cluster moves together)")
+    } else {
+        format!("ganeti-switch to {v}")
+    }
+}
+
 /// One installed version.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VersionInfo {
@@ -145,8 +172,16 @@ pub enum InspectError {
         lib: PathBuf,
         share: PathBuf,
     },
-    #[error("version {version} is the active one ({link} points to it); switch to another version first: ganeti-switch to OTHER-VERSION")]
-    Active { version: DirVersion, link: PathBuf },
+    #[error("version {version} is the active one ({link} points to it)\nhint: {}", match other {
+        Some(command) => format!("switch to another version first: {command}"),
+        None => "install the version to move to, switch to it, then remove this one".to_string(),
+    })]
+    Active {
+        version: DirVersion,
+        link: PathBuf,
+        /// The command that moves the node to another installed version.
+        other: Option<String>,
+    },
     #[error("version {version} was installed by dpkg, not by ganeti-layout; remove its packages with apt instead")]
     DpkgManaged { version: DirVersion },
 }
@@ -528,9 +563,15 @@ pub fn remove(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBuf>, Insp
     let _lock = apply::lock(paths)?;
     let active = read_active(paths);
     if active.mentions(v) {
+        let other = list(paths)?
+            .into_iter()
+            .filter(|info| info.complete && &info.version != v)
+            .map(|info| info.version)
+            .next_back();
         return Err(InspectError::Active {
             version: v.clone(),
             link: paths.host(&paths.active_lib_link()),
+            other: other.map(|o| switch_command(paths, &o)),
         });
     }
     let invs = inventories(paths, v)?;

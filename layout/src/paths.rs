@@ -162,6 +162,15 @@ impl InstallPaths {
     pub fn datadir(&self) -> PathBuf {
         self.localstatedir.join("lib/ganeti")
     }
+    /// The cluster certificate: its presence is Debian's test for a node
+    /// in a cluster (`daemon-util check-config`).
+    pub fn server_pem(&self) -> PathBuf {
+        self.datadir().join("server.pem")
+    }
+    /// One of Ganeti's ssconf files (`ssconf_release_version`, ...).
+    pub fn ssconf(&self, key: &str) -> PathBuf {
+        self.datadir().join(format!("ssconf_{key}"))
+    }
     pub fn intent_file(&self) -> PathBuf {
         self.datadir().join("intent-to-upgrade")
     }

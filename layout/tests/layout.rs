@@ -703,7 +703,10 @@ fn cli_exit_codes_and_json() {
     assert!(out.contains("/usr/sbin/gnt-cluster: link to ../share/ganeti/default/gnt-cluster dangles, and the active version 3.0 needs it"), "{out}");
     let (code, _, err) = run_cli(&["remove", "--root", d, "--version", "3.0"]);
     assert_eq!(code, 1);
-    assert!(err.contains("switch to another version first"), "{err}");
+    assert!(
+        err.contains("hint: install the version to move to, switch to it, then remove this one"),
+        "{err}"
+    );
 }
 
 /// A stage built for another prefix must not be spread over the destination

@@ -711,3 +711,39 @@ fn a_second_version_replaces_ganetis_shared_docs_but_not_conffiles() {
         ]
     );
 }
+
+// --- 6/8. refusals name a fix that works -------------------------------------
+
+#[test]
+fn removing_the_active_version_names_the_switch_that_fits_the_node() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    install(
+        &make_stage("3.0.2", &tmp.path().join("s30")),
+        &root,
+        "3.0.2",
+        true,
+    );
+    install(
+        &make_stage("3.1.0", &tmp.path().join("s31")),
+        &root,
+        "3.1.0",
+        false,
+    );
+    let remove = || run_layout(&["remove", "--root", s(&root), "--version", "3.0"]);
+    let (code, _, err) = remove();
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("hint: switch to another version first: ganeti-switch to 3.1"),
+        "{err}"
+    );
+    // In a cluster a bare switch would skip cfgupgrade.
+    std::fs::create_dir_all(root.join("var/lib/ganeti")).expect("mkdir");
+    std::fs::write(root.join("var/lib/ganeti/server.pem"), "cert").expect("write");
+    let (code, _, err) = remove();
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("hint: switch to another version first: ganeti-upgrade --to 3.1 (on the master: the whole cluster moves together)"),
+        "{err}"
+    );
+}

@@ -29,20 +29,21 @@ use std::path::{Path, PathBuf};
 
 use ganeti_layout::inspect::{self, Active, InspectError, SwitchLink};
 use ganeti_layout::manifest::ManifestError;
-use ganeti_layout::{DirVersion, InstallPaths};
+use ganeti_layout::{DirStyle, DirVersion, InstallPaths, Release};
 use ganeti_switch::{Journal, NodeLock, Outcome, SwitchError, SwitchOptions, JOURNAL_NAME};
 
 use crate::env;
 
 /// Why removing the active version is refused (boxed in [`MaintError`]).
 #[derive(Debug, thiserror::Error)]
-#[error("refusing to remove Ganeti {version}: it is the active version on this node ({link} -> {target})\nhint: switch to another installed version first, then remove it again: {}", switch_hint(other, *clustered))]
+#[error("refusing to remove Ganeti {version}: it is the active version on this node ({link} -> {target})\nhint: switch to another installed version first, then remove it again: {switch}")]
 pub struct ActiveVersion {
     pub version: DirVersion,
     pub link: PathBuf,
     pub target: PathBuf,
-    pub other: DirVersion,
-    pub clustered: bool,
+    /// The command that moves the node to another installed version
+    /// ([`inspect::switch_command`]).
+    pub switch: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,14 +70,6 @@ pub enum MaintError {
     Manifest(#[from] ManifestError),
 }
 
-fn switch_hint(other: &DirVersion, clustered: bool) -> String {
-    if clustered {
-        format!("ganeti-upgrade --to {other} (on the master: the whole cluster moves together)")
-    } else {
-        format!("ganeti-switch to {other}")
-    }
-}
-
 fn io<'a>(
     operation: &'static str,
     path: &'a Path,
@@ -84,14 +77,77 @@ fn io<'a>(
     move |source| MaintError::Io(ganeti_layout::durable::io_error(operation, path)(source))
 }
 
-/// Is the node in a cluster? Debian's test (`daemon-util check-config`):
-/// the cluster certificate exists.
-pub fn server_pem(paths: &InstallPaths) -> PathBuf {
-    paths.host(&paths.datadir().join("server.pem"))
+/// Whether the node is in a cluster, and at which release the cluster's
+/// configuration is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Membership {
+    Standalone,
+    /// `release`: ssconf's release version (`None`: unknown).
+    Clustered {
+        release: Option<String>,
+    },
 }
 
-pub fn is_clustered(paths: &InstallPaths) -> bool {
-    server_pem(paths).exists()
+impl Membership {
+    pub fn of(paths: &InstallPaths) -> Membership {
+        if inspect::is_clustered(paths) {
+            Membership::Clustered {
+                release: inspect::cluster_release(paths),
+            }
+        } else {
+            Membership::Standalone
+        }
+    }
+    pub fn is_clustered(&self) -> bool {
+        matches!(self, Membership::Clustered { .. })
+    }
+    /// The cluster's release, when its configuration does not fit `v` as
+    /// it is: then only `ganeti-upgrade` may move the node to `v`.
+    pub fn needs_conversion_to(&self, v: &DirVersion) -> Option<&str> {
+        match self {
+            Membership::Clustered { release: Some(r) } if !configuration_fits(v, r) => {
+                Some(r.as_str())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Does a configuration last written by `release` fit version directory `v`
+/// without conversion: the same major.minor (`3.0` for 3.0.x), or, for a
+/// full-version directory, the same release? An unreadable release fits
+/// (nothing is known against it).
+pub fn configuration_fits(v: &DirVersion, release: &str) -> bool {
+    match release.parse::<Release>() {
+        Ok(r) => v.as_str() == release || DirVersion::from_release(&r, DirStyle::Short) == *v,
+        Err(_) => true,
+    }
+}
+
+/// The version directory (`M.m`) of a release, or the text as it is.
+fn short_version(release: &str) -> String {
+    release
+        .parse::<Release>()
+        .map(|r| DirVersion::from_release(&r, DirStyle::Short).to_string())
+        .unwrap_or_else(|_| release.to_string())
+}
+
+/// How to make `v` active on a node whose switch links name no installed
+/// version, by cluster membership.
+fn relink_advice(membership: &Membership, v: &DirVersion) -> String {
+    match membership {
+        Membership::Standalone => format!("ganeti-switch to {v}"),
+        Membership::Clustered { release: Some(r) } if !configuration_fits(v, r) => format!(
+            "the cluster's configuration is at {r}, which a bare switch would not convert: reinstall Ganeti {}, then run on the master: ganeti-upgrade --to {v}",
+            short_version(r)
+        ),
+        Membership::Clustered { release: Some(r) } => {
+            format!("ganeti-switch to {v} (the cluster's configuration is at {r})")
+        }
+        Membership::Clustered { release: None } => format!(
+            "check which version the cluster's configuration is at (gnt-cluster version, on the master); if {v}: ganeti-switch to {v}, else reinstall that version and run on the master: ganeti-upgrade --to {v}"
+        ),
+    }
 }
 
 /// Why `postinst` links V.
@@ -127,20 +183,32 @@ pub enum Decision {
         active: DirVersion,
         reason: KeepReason,
     },
+    /// No version is usable, but the cluster's configuration is at another
+    /// release: linking V would run it on an unconverted configuration
+    /// (a dist-upgrade that removed the active version by force).
+    LeaveUnlinked {
+        cluster_release: String,
+    },
 }
 
 /// Decides what `postinst configure V` does, from the switch links as found
 /// (after any interrupted switch was finished) and cluster membership.
-pub fn decide_postinst(version: &DirVersion, active: &Active, clustered: bool) -> Decision {
-    if active.is_absent() {
-        return Decision::Link(LinkReason::NoneActive);
-    }
+pub fn decide_postinst(version: &DirVersion, active: &Active, membership: &Membership) -> Decision {
     let Some(current) = active.version() else {
-        return Decision::Link(LinkReason::Broken);
+        if let Some(release) = membership.needs_conversion_to(version) {
+            return Decision::LeaveUnlinked {
+                cluster_release: release.to_string(),
+            };
+        }
+        return Decision::Link(if active.is_absent() {
+            LinkReason::NoneActive
+        } else {
+            LinkReason::Broken
+        });
     };
     if current == version {
         Decision::AlreadyActive
-    } else if clustered {
+    } else if membership.is_clustered() {
         Decision::Keep {
             active: current.clone(),
             reason: KeepReason::Clustered,
@@ -172,6 +240,11 @@ pub enum PostinstOutcome {
         version: DirVersion,
         active: DirVersion,
         reason: KeepReason,
+    },
+    /// See [`Decision::LeaveUnlinked`].
+    LeftUnlinked {
+        version: DirVersion,
+        cluster_release: String,
     },
     /// V's trees are not complete yet (another package of V still to come,
     /// or a damaged install): the links are left alone.
@@ -238,9 +311,10 @@ pub fn postinst_configure(
             },
         });
     }
-    let clustered = is_clustered(paths);
+    let membership = Membership::of(paths);
+    let clustered = membership.is_clustered();
     let active = inspect::read_active(paths);
-    let outcome = match decide_postinst(version, &active, clustered) {
+    let outcome = match decide_postinst(version, &active, &membership) {
         Decision::AlreadyActive => PostinstOutcome::AlreadyActive {
             version: version.clone(),
         },
@@ -248,6 +322,10 @@ pub fn postinst_configure(
             version: version.clone(),
             active,
             reason,
+        },
+        Decision::LeaveUnlinked { cluster_release } => PostinstOutcome::LeftUnlinked {
+            version: version.clone(),
+            cluster_release,
         },
         Decision::Link(reason) => {
             // With no usable version active there is nothing a running
@@ -300,6 +378,7 @@ pub enum PrermOutcome {
     /// Active, but the administrator set the override.
     AllowedByAdministrator {
         version: DirVersion,
+        clustered: bool,
     },
 }
 
@@ -341,12 +420,13 @@ pub fn prerm_remove(
             version: version.clone(),
         });
     }
+    let clustered = inspect::is_clustered(paths);
     if env::active_removal_allowed() {
         return Ok(PrermOutcome::AllowedByAdministrator {
             version: version.clone(),
+            clustered,
         });
     }
-    let clustered = is_clustered(paths);
     if let Some(other) = other_complete_versions(paths, Some(version))?.pop() {
         let (link, target) = match &status.active.lib {
             SwitchLink::Points { target, .. } => {
@@ -361,14 +441,13 @@ pub fn prerm_remove(
             version: version.clone(),
             link,
             target,
-            other,
-            clustered,
+            switch: inspect::switch_command(paths, &other),
         })));
     }
     if clustered {
         return Err(MaintError::LastVersionInCluster {
             version: version.clone(),
-            server_pem: server_pem(paths),
+            server_pem: paths.host(&paths.server_pem()),
         });
     }
     Ok(PrermOutcome::LastVersion {
@@ -383,6 +462,7 @@ pub enum PostrmOutcome {
     VersionsRemain {
         remaining: Vec<DirVersion>,
         active: Option<DirVersion>,
+        membership: Membership,
     },
     /// No version remains: these paths were removed (empty when nothing
     /// was there any more).
@@ -397,7 +477,11 @@ pub fn postrm(paths: &InstallPaths, purge: bool) -> Result<Report<PostrmOutcome>
         let active = inspect::read_active(paths).version().cloned();
         return Ok(Report {
             notes,
-            outcome: PostrmOutcome::VersionsRemain { remaining, active },
+            outcome: PostrmOutcome::VersionsRemain {
+                remaining,
+                active,
+                membership: Membership::of(paths),
+            },
         });
     }
     let lock = lock_if_present(paths)?;
@@ -525,6 +609,14 @@ impl fmt::Display for PostinstOutcome {
                     daemons.join(", ")
                 ),
             },
+            PostinstOutcome::LeftUnlinked {
+                version,
+                cluster_release,
+            } => write!(
+                f,
+                "the switch links name no installed version, and this node is in a cluster whose configuration is at {cluster_release} (ssconf_release_version): Ganeti {version} would run on it unconverted, so the links were left alone; reinstall Ganeti {}, then run on the master: ganeti-upgrade --to {version}",
+                short_version(cluster_release)
+            ),
             PostinstOutcome::Incomplete { version, problems } => write!(
                 f,
                 "Ganeti {version} is not completely installed yet, so the links were left alone ({}); once it is: ganeti-packaging postinst configure {version}",
@@ -544,9 +636,20 @@ impl fmt::Display for PrermOutcome {
                 f,
                 "removing Ganeti {version}, the last version on a node outside any cluster; the switch links go with it"
             ),
-            PrermOutcome::AllowedByAdministrator { version } => write!(
+            PrermOutcome::AllowedByAdministrator {
+                version,
+                clustered: false,
+            } => write!(
                 f,
                 "warning: removing the active Ganeti {version} because {}=yes; the switch links dangle until another version is activated (ganeti-switch to VERSION)",
+                env::ALLOW_ACTIVE_REMOVAL
+            ),
+            PrermOutcome::AllowedByAdministrator {
+                version,
+                clustered: true,
+            } => write!(
+                f,
+                "warning: removing the active Ganeti {version} because {}=yes; this node is in a cluster, whose configuration stays at {version} until an upgrade converts it: until then no version runs here; reinstall Ganeti {version}, then run on the master: ganeti-upgrade --to VERSION",
                 env::ALLOW_ACTIVE_REMOVAL
             ),
         }
@@ -559,6 +662,7 @@ impl fmt::Display for PostrmOutcome {
             PostrmOutcome::VersionsRemain {
                 remaining,
                 active: Some(active),
+                ..
             } => write!(
                 f,
                 "still installed: {}; {active} is active",
@@ -567,12 +671,16 @@ impl fmt::Display for PostrmOutcome {
             PostrmOutcome::VersionsRemain {
                 remaining,
                 active: None,
-            } => write!(
-                f,
-                "warning: still installed: {}, but the switch links are broken; fix them with: ganeti-switch to {}",
-                join(remaining),
-                remaining.last().map(|v| v.as_str()).unwrap_or("VERSION")
-            ),
+                membership,
+            } => match remaining.last() {
+                Some(newest) => write!(
+                    f,
+                    "warning: still installed: {}, but the switch links are broken; to fix them: {}",
+                    join(remaining),
+                    relink_advice(membership, newest)
+                ),
+                None => write!(f, "warning: the switch links are broken"),
+            },
             PostrmOutcome::Cleaned { removed } if removed.is_empty() => {
                 write!(f, "no Ganeti version remains; nothing to clean up")
             }

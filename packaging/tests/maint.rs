@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ganeti_layout::{demo, inspect, DirVersion, InstallPaths};
-use ganeti_packaging::maint::{decide_postinst, Decision, KeepReason, LinkReason};
+use ganeti_packaging::maint::{decide_postinst, Decision, KeepReason, LinkReason, Membership};
 
 struct Node {
     _dir: tempfile::TempDir,
@@ -310,34 +310,65 @@ fn dpkg_root_is_the_default_root() {
 #[test]
 fn decisions() {
     let n = node();
+    let clustered = Membership::Clustered { release: None };
     let active = inspect::read_active(&n.paths);
     assert_eq!(
-        decide_postinst(&v("3.0"), &active, true),
+        decide_postinst(&v("3.0"), &active, &clustered),
         Decision::Link(LinkReason::NoneActive)
     );
     n.run(&["postinst", "configure", "3.0"]);
     let active = inspect::read_active(&n.paths);
     assert_eq!(
-        decide_postinst(&v("3.0"), &active, true),
+        decide_postinst(&v("3.0"), &active, &clustered),
         Decision::AlreadyActive
     );
     assert_eq!(
-        decide_postinst(&v("3.1"), &active, true),
+        decide_postinst(&v("3.1"), &active, &clustered),
         Decision::Keep {
             active: v("3.0"),
             reason: KeepReason::Clustered
         }
     );
     assert_eq!(
-        decide_postinst(&v("3.1"), &active, false),
+        decide_postinst(&v("3.1"), &active, &Membership::Standalone),
         Decision::Link(LinkReason::NotInCluster { from: v("3.0") })
     );
     assert_eq!(
-        decide_postinst(&v("2.16"), &active, false),
+        decide_postinst(&v("2.16"), &active, &Membership::Standalone),
         Decision::Keep {
             active: v("3.0"),
             reason: KeepReason::Newer
         }
+    );
+    // No usable version on a clustered node whose configuration is at
+    // another release: only the upgrade may convert it.
+    let none = inspect::read_active(
+        &InstallPaths::default()
+            .with_root(&n.root.join("empty"))
+            .expect("paths"),
+    );
+    let at = |r: &str| Membership::Clustered {
+        release: Some(r.to_string()),
+    };
+    assert_eq!(
+        decide_postinst(&v("3.0"), &none, &at("2.16.2")),
+        Decision::LeaveUnlinked {
+            cluster_release: "2.16.2".into()
+        }
+    );
+    assert_eq!(
+        decide_postinst(&v("3.0"), &none, &at("3.0.2")),
+        Decision::Link(LinkReason::NoneActive)
+    );
+    assert_eq!(
+        decide_postinst(&v("3.0.2"), &none, &at("3.0.1")),
+        Decision::LeaveUnlinked {
+            cluster_release: "3.0.1".into()
+        }
+    );
+    assert_eq!(
+        decide_postinst(&v("3.0"), &none, &Membership::Standalone),
+        Decision::Link(LinkReason::NoneActive)
     );
 }
 

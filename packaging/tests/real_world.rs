@@ -179,3 +179,110 @@ fn debian_install_takes_the_builds_own_release_and_refuses_another() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("laid out 3.1.0~rc2 as 3.1"), "{out}");
 }
+
+fn packaging_env(root: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-packaging"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("DPKG_ROOT")
+        .env_remove("GANETI_PACKAGING_ALLOW_ACTIVE_REMOVAL")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run ganeti-packaging");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Issue 12, item 6: a Debian dist-upgrade on a clustered node that removed
+/// the active version by force. The cluster's configuration is still at
+/// 2.16.2 (ssconf says so); only `ganeti-upgrade` may move it to 3.0.
+#[test]
+fn clustered_node_after_a_forced_removal_of_the_active_version() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let paths = InstallPaths::default().with_root(&root).expect("paths");
+    let install = |release: &str| {
+        ganeti_layout::demo::install(
+            &tmp.path().join(format!("stage-{release}")),
+            &paths,
+            &release.parse().expect("release"),
+            false,
+        )
+        .expect("demo install");
+    };
+    install("2.16.2");
+    let run = |env: &[(&str, &str)], args: &[&str]| packaging_env(&root, env, args);
+    assert_eq!(run(&[], &["postinst", "configure", "2.16"]).0, 0);
+    let datadir = paths.host(&paths.datadir());
+    std::fs::create_dir_all(&datadir).expect("mkdir");
+    std::fs::write(datadir.join("server.pem"), "cert").expect("write");
+    std::fs::write(datadir.join("ssconf_release_version"), "2.16.2\n").expect("write");
+
+    // The dist-upgrade installs 3.0: the node stays on 2.16.
+    install("3.0.2");
+    let (code, out) = run(&[], &["postinst", "configure", "3.0"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("run on the master: ganeti-upgrade --to 3.0"),
+        "{out}"
+    );
+    // Removing 2.16 is refused, naming the upgrade...
+    let (code, out) = run(&[], &["prerm", "remove", "2.16"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("ganeti-upgrade --to 3.0 (on the master"),
+        "{out}"
+    );
+    // ... until the administrator overrides it, and the files go.
+    let (code, out) = run(
+        &[("GANETI_PACKAGING_ALLOW_ACTIVE_REMOVAL", "yes")],
+        &["prerm", "remove", "2.16"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("this node is in a cluster"), "{out}");
+    assert!(!out.contains("(ganeti-switch to VERSION)"), "{out}");
+    for tree in [
+        paths.version_lib(&v("2.16")),
+        paths.version_share(&v("2.16")),
+    ] {
+        std::fs::remove_dir_all(paths.host(&tree)).expect("rm");
+    }
+
+    // postrm names the way that converts the configuration, not a bare switch.
+    let (code, out) = run(&[], &["postrm", "remove"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("ganeti-switch to 3.0"), "{out}");
+    assert!(
+        out.contains("the cluster's configuration is at 2.16.2, which a bare switch would not convert: reinstall Ganeti 2.16, then run on the master: ganeti-upgrade --to 3.0"),
+        "{out}"
+    );
+    // postinst of 3.0 (configured again) does not flip the node.
+    let (code, out) = run(&[], &["postinst", "configure", "3.0"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("so the links were left alone; reinstall Ganeti 2.16, then run on the master: ganeti-upgrade --to 3.0"), "{out}");
+    assert_eq!(
+        std::fs::read_link(paths.host(&paths.active_lib_link())).expect("link"),
+        paths.version_lib(&v("2.16")),
+        "still on the removed version"
+    );
+
+    // The way forward the messages name works: with 2.16 back, the node is
+    // sound on it, and 3.0 is ready for `ganeti-upgrade --to 3.0`.
+    install("2.16.2");
+    let (code, out) = run(&[], &["postinst", "configure", "2.16"]);
+    assert_eq!(code, 0, "{out}");
+    let status = ganeti_switch::check(&paths).expect("check");
+    assert_eq!(status.problems, Vec::<String>::new());
+    assert_eq!(status.stable_version(), Some(&v("2.16")));
+    assert_eq!(
+        inspect::check_complete(&paths, &v("3.0")).expect("check"),
+        Vec::<String>::new()
+    );
+}
