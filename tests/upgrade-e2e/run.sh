@@ -630,6 +630,30 @@ s_partial() {
   wait_until "[ \"\$(job_field $j status)\" = success ]" 150
   check_eq "the user's job $j ran to its end" success "$(job_field "$j" status)"
   assert_state 3.1 --label "resumed at post-upgrade"
+
+  # node3 dies after the point of no return: --resume waits for it in vain;
+  # --resume --skip-node finishes without it and prints what brings it up to
+  # date, which works once it is back.
+  fresh partial || return
+  run_upgrade GANETI_UPGRADE_CRASH_AT=upgrade-config --to 3.1
+  check_rc "crash after upgrade-config" 137
+  node_cut node3
+  run_upgrade --resume
+  check_rc "--resume with node3 dead: still pending" 1
+  if grep -q -- '--skip-node' <<<"$OUT"; then :; else note "the message does not mention --skip-node: $(tail -n 3 <<<"$OUT")"; fi
+  run_upgrade --resume --skip-node node3.gnt.test
+  check_rc "--resume --skip-node node3" 0
+  local cmds master_cmds
+  cmds=$(sed -n 's/.*node3.gnt.test (skipped) still runs 3.0: once it is back, before it runs anything, run on it: \(.*\); then on the master: .*/\1/p' <<<"$OUT" | head -n 1)
+  master_cmds=$(sed -n 's/.*node3.gnt.test (skipped) still runs 3.0: .*; then on the master: \(.*\)/\1/p' <<<"$OUT" | head -n 1)
+  if [ -n "$cmds" ] && [ -n "$master_cmds" ]; then pass "the commands for node3 are printed"
+  else fail "no commands for node3" "$(tail -n 8 <<<"$OUT")"; fi
+  assert_state 3.1 --nodes "node1 node2" --label "upgraded without node3"
+  node_uncut node3
+  # The admin runs what was printed (ganeti-switch by its path on the nodes).
+  x node3 sh -c "$cmds" >"$LOGDIR/partial.node3-cmds.log" 2>&1 || fail "the printed commands failed on node3" "$(tail -n 5 "$LOGDIR/partial.node3-cmds.log")"
+  x "$MASTER" sh -c "$master_cmds" >>"$LOGDIR/partial.node3-cmds.log" 2>&1 || fail "the printed master command failed" "$(tail -n 5 "$LOGDIR/partial.node3-cmds.log")"
+  assert_state 3.1 --label "node3 brought up to date by the printed commands"
 }
 
 # --- 11: SIGHUP, a closed stdout, Ctrl-C of a resume -------------------------------

@@ -83,6 +83,15 @@ impl Cluster {
         })
     }
 
+    /// The same cluster with `skipped` left out of the online nodes (the
+    /// master is never left out).
+    pub fn without(&self, skipped: &[String]) -> Cluster {
+        let mut c = self.clone();
+        c.online
+            .retain(|n| *n == self.master || !skipped.contains(n));
+        c
+    }
+
     /// Online nodes other than the master.
     pub fn others(&self) -> Vec<String> {
         self.online

@@ -38,6 +38,19 @@ pub struct Cli {
     /// Finish a pending upgrade (after a crash, a reboot or a failure)
     #[arg(long, conflicts_with_all = ["status", "abort"])]
     pub resume: bool,
+    /// With --resume, after the configuration change: leave out a node that
+    /// is dead (repeatable); the end of the run prints the commands that
+    /// bring it up to date once it is back
+    #[arg(long, value_name = "NODE", requires = "resume")]
+    pub skip_node: Vec<String>,
+    /// With --resume or --abort: do not ask the other nodes to confirm that
+    /// this node is the master (as masterd's --no-voting)
+    #[arg(long)]
+    pub no_voting: bool,
+    /// How long --resume waits for nodes that do not answer the master vote
+    /// yet (at boot their sshd may be late), in seconds
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub vote_wait: u64,
     /// Abandon a pending upgrade that has not reached the configuration
     /// change: roll back everything it did (refused after that point)
     #[arg(long, conflicts_with = "status")]

@@ -46,6 +46,14 @@ pub struct Options {
     pub poll_interval: Duration,
     /// Said at the start of a resume: which recorded options it uses.
     pub notes: Vec<String>,
+    /// `--skip-node`: nodes to leave out of a resume past the point of no
+    /// return (dead nodes), to be brought up to date later.
+    pub skip_nodes: Vec<String>,
+    /// `--no-voting`: do not ask the nodes to confirm the master.
+    pub no_voting: bool,
+    /// How long a resume waits for nodes to answer the master vote when the
+    /// only missing votes are nodes that do not answer.
+    pub vote_wait: Duration,
 }
 
 impl Options {
@@ -189,14 +197,19 @@ pub struct Ctx<'a> {
     /// Whether the intent file holds this process's pid (written or
     /// rewritten by this run): from then on it is checked before each step.
     pub intent_ours: bool,
+    /// Nodes left out of this upgrade (`--skip-node`, from the journal too).
+    pub skipped: Vec<String>,
     /// How long each step took in this run, in order.
     pub timings: Vec<(StepId, Duration)>,
     pub verify_failed: Option<String>,
 }
 
 impl Ctx<'_> {
+    /// The cluster as ssconf says now, less the skipped nodes.
     pub fn cluster(&self) -> Result<Cluster, StepError> {
-        Cluster::read(self.paths).map_err(StepError::io)
+        Cluster::read(self.paths)
+            .map(|c| c.without(&self.skipped))
+            .map_err(StepError::io)
     }
     pub fn master_name(&self) -> String {
         Cluster::read(self.paths)

@@ -43,8 +43,10 @@ use crate::steps::{self, point_of_no_return, steps_for, StepId};
 /// How a run ended well.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Done {
-    /// Every step ran; the cluster runs the target version.
-    Upgraded { to: DirVersion },
+    /// Every step ran; the cluster runs the target version, but for the
+    /// nodes `left` out (offline or skipped), each with what brings it up
+    /// to date.
+    Upgraded { to: DirVersion, left: Vec<LeftNode> },
     /// Nothing was pending (or only a rolled-back journal, now removed).
     NothingPending,
     /// `--resume` finished an interrupted rollback: the cluster runs the
@@ -62,6 +64,56 @@ struct DowngradeActions {
     minor: u32,
     revisions: std::ops::RangeInclusive<u32>,
     actions: &'static str,
+}
+
+/// A node the upgrade left out, and the commands that bring it to the new
+/// version once it is back (before it runs anything).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeftNode {
+    pub node: String,
+    /// "offline" or "skipped".
+    pub why: &'static str,
+    /// To run on the node, in order.
+    pub on_node: Vec<Vec<String>>,
+    /// Then on the master.
+    pub on_master: Vec<Vec<String>>,
+}
+
+/// The nodes this upgrade left out, with their commands.
+fn left_nodes(ctx: &Ctx<'_>) -> Vec<LeftNode> {
+    let offline = Cluster::read(ctx.paths)
+        .map(|c| c.offline)
+        .unwrap_or_default();
+    let on_node = vec![
+        ctx.daemon_util("stop-all"),
+        ctx.switch_argv(&["to", ctx.header.to.as_str()]),
+        ctx.tool(ctx.paths.ensure_dirs(), &["--full-run"]),
+        ctx.daemon_util("start-all"),
+    ];
+    let gnt_cluster = ctx.paths.gnt("gnt-cluster");
+    let gnt_node = ctx.paths.gnt("gnt-node");
+    let mut left: Vec<LeftNode> = ctx
+        .skipped
+        .iter()
+        .map(|n| LeftNode {
+            node: n.clone(),
+            why: "skipped",
+            on_node: on_node.clone(),
+            on_master: vec![ctx.tool(gnt_cluster.clone(), &["redist-conf", "--yes-do-it"])],
+        })
+        .collect();
+    left.extend(
+        offline
+            .iter()
+            .filter(|n| !ctx.skipped.contains(n))
+            .map(|n| LeftNode {
+                node: n.clone(),
+                why: "offline",
+                on_node: on_node.clone(),
+                on_master: vec![ctx.tool(gnt_node.clone(), &["modify", "-O", "no", n])],
+            }),
+    );
+    left
 }
 
 /// Version-specific downgrade actions of the design ("after `cfgupgrade
@@ -297,6 +349,7 @@ impl<'a> Run<'a> {
             started,
             undone: Vec::new(),
             intent_ours: false,
+            skipped: Vec::new(),
             timings: Vec::new(),
             verify_failed: None,
         }
@@ -446,7 +499,8 @@ impl<'a> Run<'a> {
             state.facts.clone(),
             state.started.clone(),
         );
-        confirm_master(&ctx, self.cluster)?;
+        ctx.skipped = state.skipped.clone();
+        confirm_master(&ctx, &self.cluster.without(&ctx.skipped))?;
         ctx.message(&format!(
             "aborting the {} from {} to {}: rolling back every step that started",
             steps::transition_name(transition),
@@ -485,7 +539,49 @@ impl<'a> Run<'a> {
             state.facts.clone(),
             state.started.clone(),
         );
-        confirm_master(&ctx, self.cluster)?;
+        ctx.skipped = state.skipped.clone();
+        let new_skips: Vec<String> = self
+            .opts
+            .skip_nodes
+            .iter()
+            .filter(|n| !ctx.skipped.contains(n))
+            .cloned()
+            .collect();
+        for node in &new_skips {
+            let why = if !self.cluster.nodes.contains(node) {
+                Some(format!(
+                    "it is not a node of cluster {} (gnt-node list)",
+                    self.cluster.name
+                ))
+            } else if *node == self.cluster.master {
+                Some("it is the master, where the upgrade runs".to_string())
+            } else if !matches!(point, ResumePoint::Forward { .. }) {
+                Some("the configuration change has not started; roll the upgrade back with ganeti-upgrade --abort, or bring the node back and run --resume".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(UpgradeError::SkipRefused {
+                    node: node.clone(),
+                    why,
+                });
+            }
+        }
+        if !new_skips.is_empty() {
+            ctx.record(&Record::Skipped {
+                at: now(),
+                nodes: new_skips.clone(),
+            })
+            .map_err(|e| UpgradeError::Journal(chain(&e)))?;
+            ctx.skipped.extend(new_skips);
+        }
+        confirm_master(&ctx, &self.cluster.without(&ctx.skipped))?;
+        if !ctx.skipped.is_empty() {
+            ctx.message(&format!(
+                "leaving out {} (--skip-node); the commands that bring them up to date come at the end",
+                ctx.skipped.join(", ")
+            ));
+        }
         ctx.message(&format!(
             "resuming the {} from {} to {} (journal {})",
             steps::transition_name(transition),
@@ -562,10 +658,15 @@ impl<'a> Run<'a> {
 }
 
 fn pending(ctx: &Ctx<'_>, step: StepId, e: &StepError) -> UpgradeError {
+    let master = ctx.master_name();
+    let mut nodes = e.nodes();
+    nodes.retain(|n| *n != master);
+    nodes.dedup();
     UpgradeError::Pending {
         step: step.as_str(),
         to: ctx.header.to.clone(),
         message: e.to_string(),
+        nodes,
     }
 }
 
@@ -613,7 +714,7 @@ fn report(ctx: &Ctx<'_>, took: std::time::Duration, result: &Result<Done, Upgrad
         _ => None,
     };
     let end = match result {
-        Ok(Done::Upgraded { to }) => format!("on {to}"),
+        Ok(Done::Upgraded { to, .. }) => format!("on {to}"),
         Ok(_) => "done".to_string(),
         Err(e) if e.leaves_pending() => "still pending".to_string(),
         Err(UpgradeError::VerifyErrors(_)) => {
@@ -761,10 +862,28 @@ fn execute_steps(
             );
         }
     }
+    let left = left_nodes(ctx);
+    for l in &left {
+        let cmds = |v: &[Vec<String>]| {
+            v.iter()
+                .map(|a| crate::exec::join_argv(a))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        ctx.message(&format!(
+            "{} ({}) still runs {}: once it is back, before it runs anything, run on it: {}; then on the master: {}",
+            l.node,
+            l.why,
+            ctx.header.from_dir,
+            cmds(&l.on_node),
+            cmds(&l.on_master)
+        ));
+    }
     match ctx.verify_failed.take() {
         Some(errors) => Err(UpgradeError::VerifyErrors(errors)),
         None => Ok(Done::Upgraded {
             to: ctx.header.to.clone(),
+            left,
         }),
     }
 }
@@ -912,49 +1031,73 @@ fn rollback(ctx: &mut Ctx<'_>, reason: &str) -> UpgradeError {
 }
 
 /// Confirms mastership as the design asks: a majority of the online nodes
-/// must name this node in their ssconf_master_node.
+/// must name this node in their ssconf_master_node. Nodes that do not
+/// answer (sshd not up yet after a power loss) are asked again for up to
+/// `--vote-wait`; a node naming another master refuses at once.
+/// `--no-voting` skips the vote, as masterd's option does.
 fn confirm_master(ctx: &Ctx<'_>, c: &Cluster) -> Result<(), UpgradeError> {
+    if ctx.opts.no_voting {
+        ctx.message("not asking the nodes to confirm the master (--no-voting)");
+        return Ok(());
+    }
     let file = ctx
         .paths
         .datadir()
         .join("ssconf_master_node")
         .display()
         .to_string();
-    let results = ctx.exec.fan_out(
-        c,
-        &c.others(),
-        &|_| vec!["cat".into(), file.clone()],
-        &|_| {},
-    );
-    let votes = 1 + results
-        .iter()
-        .filter(|r| r.ok() && r.stdout.trim() == c.master)
-        .count();
-    if votes * 2 > c.online.len() {
-        return Ok(());
+    let deadline = std::time::Instant::now() + ctx.opts.vote_wait;
+    loop {
+        let results = ctx.exec.fan_out(
+            c,
+            &c.others(),
+            &|_| vec!["cat".into(), file.clone()],
+            &|_| {},
+        );
+        let votes = 1 + results
+            .iter()
+            .filter(|r| r.ok() && r.stdout.trim() == c.master)
+            .count();
+        if votes * 2 > c.online.len() {
+            return Ok(());
+        }
+        let dissent: Vec<String> = results
+            .iter()
+            .filter(|r| r.ok() && r.stdout.trim() != c.master)
+            .map(|r| format!("{} names {}", r.node, r.stdout.trim()))
+            .collect();
+        let silent: Vec<String> = results
+            .iter()
+            .filter(|r| !r.ok())
+            .map(|r| r.node.clone())
+            .collect();
+        if dissent.is_empty() && std::time::Instant::now() < deadline {
+            ctx.message(&format!(
+                "waiting for {} to answer the master vote ({} of {} votes so far)",
+                silent.join(", "),
+                votes,
+                c.online.len()
+            ));
+            std::thread::sleep(
+                VOTE_RETRY.min(deadline.saturating_duration_since(std::time::Instant::now())),
+            );
+            continue;
+        }
+        let detail: Vec<String> = dissent
+            .into_iter()
+            .chain(silent.into_iter().map(|n| format!("{n} did not answer")))
+            .collect();
+        return Err(UpgradeError::MasterNotConfirmed {
+            votes,
+            online: c.online.len(),
+            master: c.master.clone(),
+            detail: format!(" ({})", detail.join("; ")),
+        });
     }
-    let others: Vec<String> = results
-        .iter()
-        .filter(|r| r.ok() && r.stdout.trim() != c.master)
-        .map(|r| format!("{} names {}", r.node, r.stdout.trim()))
-        .chain(
-            results
-                .iter()
-                .filter(|r| !r.ok())
-                .map(|r| format!("{} did not answer", r.node)),
-        )
-        .collect();
-    Err(UpgradeError::MasterNotConfirmed {
-        votes,
-        online: c.online.len(),
-        master: c.master.clone(),
-        detail: if others.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", others.join("; "))
-        },
-    })
 }
+
+/// Between two rounds of the master vote.
+const VOTE_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn dry_run(
     paths: &InstallPaths,
@@ -1018,6 +1161,7 @@ fn dry_run(
         started: Vec::new(),
         undone: Vec::new(),
         intent_ours: false,
+        skipped: Vec::new(),
         timings: Vec::new(),
         verify_failed: None,
     };
@@ -1110,6 +1254,7 @@ fn status(
                 started: Vec::new(),
                 undone: Vec::new(),
                 intent_ours: false,
+                skipped: Vec::new(),
                 timings: Vec::new(),
                 verify_failed: None,
             };

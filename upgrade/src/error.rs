@@ -46,6 +46,22 @@ impl StepError {
     }
 }
 
+/// The way forward past dead nodes, for [`UpgradeError::Pending`].
+fn skip_hint(nodes: &[String]) -> String {
+    if nodes.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\nhint: if {} cannot come back soon, finish without it: ganeti-upgrade --resume{} (the end of the run prints what brings it up to date later)",
+            nodes.join(" and "),
+            nodes
+                .iter()
+                .map(|n| format!(" --skip-node {n}"))
+                .collect::<String>()
+        )
+    }
+}
+
 /// `e` and its sources, joined by `: `.
 pub fn chain(e: &dyn std::error::Error) -> String {
     let mut message = e.to_string();
@@ -99,7 +115,7 @@ pub enum UpgradeError {
     ForeignIntent { running: String, target: String },
     #[error("this node has no consistent active version ({lib} and {share})\nhint: ganeti-switch check shows what is wrong, ganeti-switch repair mends an interrupted switch")]
     NoActiveVersion { lib: PathBuf, share: PathBuf },
-    #[error("only {votes} of {online} online nodes confirm {master} as the master; not resuming{detail}\nhint: check ssconf_master_node on the nodes (gnt-cluster master-failover, or fix the network), then run --resume again")]
+    #[error("only {votes} of {online} online nodes confirm {master} as the master; not resuming{detail}\nhint: check ssconf_master_node on the nodes (gnt-cluster master-failover, or fix the network), then run --resume again; a node that is dead for good can be left out after the configuration change with --resume --skip-node NODE, and --no-voting skips the vote (as masterd's option does) when you are sure this is the master")]
     MasterNotConfirmed {
         votes: usize,
         online: usize,
@@ -124,11 +140,13 @@ pub enum UpgradeError {
         failures: Vec<String>,
     },
     /// A step after the point of no return failed: nothing is undone.
-    #[error("step {step} failed after the configuration change: {message}\nThe upgrade to {to} is still pending (the intent file and the journal are kept). Fix the cause, then run: ganeti-upgrade --resume")]
+    #[error("step {step} failed after the configuration change: {message}\nThe upgrade to {to} is still pending (the intent file and the journal are kept). Fix the cause, then run: ganeti-upgrade --resume{}", skip_hint(nodes))]
     Pending {
         step: &'static str,
         to: DirVersion,
         message: String,
+        /// The nodes whose commands failed.
+        nodes: Vec<String>,
     },
     /// A pending upgrade could not be brought back to a known state before
     /// its steps are redone; nothing was undone yet beyond what is said.
@@ -139,6 +157,9 @@ pub enum UpgradeError {
     /// not act on one cluster, so this one stops where it is.
     #[error("another upgrade process is acting on this cluster: {detail}; stopped before step {step}\nhint: wait for it to end (ps, gnt-cluster upgrade), then look with ganeti-upgrade --status and continue with ganeti-upgrade --resume; remove Ganeti's @reboot gnt-cluster upgrade --resume line on clusters upgraded with this tool")]
     AnotherProcess { detail: String, step: &'static str },
+    /// `--skip-node` names what cannot be left out.
+    #[error("cannot leave out {node}: {why}")]
+    SkipRefused { node: String, why: String },
     /// `--dry-run` found what the real run would refuse.
     #[error("the upgrade would be refused:\n  {}", refusals.join("\n  "))]
     PlanRefused { refusals: Vec<String> },
@@ -166,7 +187,8 @@ impl UpgradeError {
             UpgradeError::Usage
             | UpgradeError::BadVersion { .. }
             | UpgradeError::Incompatible { .. }
-            | UpgradeError::DowngradeActions { .. } => 2,
+            | UpgradeError::DowngradeActions { .. }
+            | UpgradeError::SkipRefused { .. } => 2,
             UpgradeError::VerifyErrors(_) => 3,
             UpgradeError::NotMasterResume { .. } => 11,
             _ => 1,

@@ -103,6 +103,11 @@ pub enum Record {
         nodes: Vec<String>,
         message: String,
     },
+    /// From now on these nodes are left out (`--resume --skip-node`).
+    Skipped {
+        at: u64,
+        nodes: Vec<String>,
+    },
     /// A rollback began: a resume finishes the rollback, not the upgrade.
     RollingBack {
         at: u64,
@@ -122,6 +127,8 @@ pub struct State {
     pub facts: Facts,
     pub rolled_back: bool,
     pub rolling_back: bool,
+    /// Nodes left out by `--skip-node`.
+    pub skipped: Vec<String>,
     /// The last failure recorded, if any: (step, nodes, message).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_failure: Option<(StepId, Vec<String>, String)>,
@@ -263,6 +270,7 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
         facts: Facts::default(),
         rolled_back: false,
         rolling_back: false,
+        skipped: Vec::new(),
         last_failure: None,
     };
     for line in lines {
@@ -290,6 +298,13 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
                 message,
                 ..
             } => state.last_failure = Some((step, nodes, message)),
+            Record::Skipped { nodes, .. } => {
+                for n in nodes {
+                    if !state.skipped.contains(&n) {
+                        state.skipped.push(n);
+                    }
+                }
+            }
             Record::RollingBack { .. } => state.rolling_back = true,
             Record::RolledBack { .. } => state.rolled_back = true,
         }

@@ -112,6 +112,9 @@ fn main() -> ExitCode {
             .map(Duration::from_secs_f64)
             .unwrap_or(Duration::from_secs(1)),
         notes,
+        skip_nodes: cli.skip_node,
+        no_voting: cli.no_voting,
+        vote_wait: Duration::from_secs(cli.vote_wait),
     };
     let dry_or_status = opts.dry_run || opts.mode == Mode::Status;
     let runner = Runner::new(
@@ -138,8 +141,18 @@ fn main() -> ExitCode {
         );
     }
     match &result {
-        Ok(Done::Upgraded { to }) if !opts.json => {
-            out.line(&format!("done: the cluster runs {to}"))
+        Ok(Done::Upgraded { to, left }) if !opts.json => {
+            if left.is_empty() {
+                out.line(&format!("done: the cluster runs {to}"));
+            } else {
+                out.line(&format!(
+                    "done: the cluster runs {to}, but for {} (see above)",
+                    left.iter()
+                        .map(|l| l.node.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
         }
         Ok(Done::NothingPending) if !opts.json => out.line("no upgrade pending"),
         Ok(Done::RollbackFinished { from }) if !opts.json => out.line(&format!(

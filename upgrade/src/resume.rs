@@ -136,6 +136,7 @@ mod tests {
             facts: Facts::default(),
             rolled_back: false,
             rolling_back,
+            skipped: Vec::new(),
             last_failure: None,
         }
     }

@@ -72,6 +72,21 @@ fn refusals_and_their_exit_codes() {
             step: "post-upgrade",
             to: v("3.1"),
             message: "node1.example: `/usr/lib/ganeti/tools/post-upgrade 3.0.2` failed (exit 1)".into(),
+            nodes: vec![],
+        },
+        UpgradeError::Pending {
+            step: "start-daemons",
+            to: v("3.1"),
+            message: "node3.example: `/usr/lib/ganeti/daemon-util start-all` failed (exit 255)".into(),
+            nodes: vec!["node3.example".into()],
+        },
+        UpgradeError::SkipRefused {
+            node: "node1.example".into(),
+            why: "it is the master, where the upgrade runs".into(),
+        },
+        UpgradeError::AnotherProcess {
+            detail: "pid 4711 (/usr/bin/python3 /usr/sbin/gnt-cluster upgrade) rewrote the intent file".into(),
+            step: "stop-daemons",
         },
         UpgradeError::PlanRefused {
             refusals: vec!["node3.example: /usr/sbin/ganeti-switch not found or not working (exit 127)\n  fix: install this toolkit there, or give its path with --switch-command".into()],

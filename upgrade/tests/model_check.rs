@@ -94,6 +94,8 @@ struct Faults {
     kill_in_undo: Option<usize>,
     /// Kill once this step is recorded done.
     kill_at_done: Option<StepId>,
+    /// Nodes that cannot be reached during the whole run.
+    down: Vec<String>,
     /// Before this step, Ganeti's own upgrade rewrites the intent file
     /// (`Some(true)`) or removes it (`Some(false)`).
     intruder_before: Option<(StepId, bool)>,
@@ -680,6 +682,9 @@ fn options(mode: Mode) -> Options {
         ssh_command: vec!["ssh".into()],
         poll_interval: Duration::from_millis(1),
         notes: Vec::new(),
+        skip_nodes: Vec::new(),
+        no_voting: false,
+        vote_wait: Duration::ZERO,
     }
 }
 
@@ -731,7 +736,7 @@ fn check_end(model: &Model, end: &End, from: &str, to: &str, admin: bool) -> Res
     };
     match end {
         End::Killed => Ok(true),
-        End::Result(Ok(Done::Upgraded { to: t })) => {
+        End::Result(Ok(Done::Upgraded { to: t, .. })) => {
             if t.as_str() != to {
                 return Err(format!("done for {t}, asked for {to}"));
             }
@@ -792,6 +797,9 @@ struct Case {
     resume_faults: Option<Faults>,
     /// `--abort` after the first run.
     abort: bool,
+    /// `--resume --skip-node NODE` after the first run, NODE still down;
+    /// then the commands printed for it, once it is back.
+    skip: Option<String>,
 }
 
 /// Runs a case: `--to`, `--resume` (with `resume_faults`), `--resume`
@@ -806,6 +814,66 @@ fn run_case(case: &Case) -> Result<(), String> {
     let end = run(&model, Mode::To(to));
     let mut pending = check_end(&model, &end, case.from, case.to, case.admin)
         .map_err(|e| format!("--to: {e}"))?;
+    if let (Some(node), true) = (&case.skip, pending) {
+        *model
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Faults {
+            down: vec![node.clone()],
+            ..Faults::default()
+        };
+        model
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unreachable
+            .clear();
+        let mut opts = options(Mode::Resume);
+        opts.skip_nodes = vec![node.clone()];
+        let r = main_flow(&model.paths, &opts, &model, &Quiet, &model.interrupted);
+        let left = match r {
+            Ok(Done::Upgraded { left, .. }) => left,
+            other => return Err(format!("--resume --skip-node {node}: {other:?}")),
+        };
+        let Some(l) = left.iter().find(|l| l.node == *node) else {
+            return Err(format!("--skip-node {node}: not reported as left out"));
+        };
+        *model
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Faults::default();
+        // The node comes back; the admin runs what was printed.
+        model
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unreachable
+            .clear();
+        for argv in &l.on_node {
+            let r = model.command(node, argv);
+            if !r.ok() {
+                return Err(format!("printed command fails on {node}: {}", r.summary()));
+            }
+        }
+        for argv in &l.on_master {
+            let r = model.command(&model.master, argv);
+            if !r.ok() {
+                return Err(format!(
+                    "printed command fails on the master: {}",
+                    r.summary()
+                ));
+            }
+        }
+        let v = model
+            .consistent()
+            .map_err(|e| format!("after the printed commands: {e}"))?;
+        if v != case.to {
+            return Err(format!(
+                "after --skip-node and the printed commands: on {v}"
+            ));
+        }
+        pending = false;
+    }
     if let Some(rf) = &case.resume_faults {
         *model
             .faults
@@ -886,6 +954,7 @@ fn all_cases() -> Vec<(String, Case)> {
         faults: Faults::default(),
         resume_faults: None,
         abort: false,
+        skip: None,
     };
     for n in 1..=3 {
         for (from, to) in DIRECTIONS {
@@ -986,6 +1055,29 @@ fn all_cases() -> Vec<(String, Case)> {
                         vec![(Phase::Run(*failing), nodes[n - 1].clone(), FaultMode::Fail)];
                     c.faults.kill_in_undo = Some(k);
                     cases.push((format!("N={n} {from}->{to} {failing:?} fails, rollback killed after {k} commands"), c));
+                }
+            }
+            // A node dies after the point of no return: left out with
+            // --skip-node, brought up to date later by the printed commands.
+            if n >= 2 {
+                let ponr = ganeti_upgrade::steps::point_of_no_return(transition);
+                let after: Vec<StepId> =
+                    steps.iter().skip_while(|s| **s != ponr).copied().collect();
+                for step in after {
+                    let mut c = base(n, from, to);
+                    c.faults.at = vec![(
+                        Phase::Run(step),
+                        nodes[n - 1].clone(),
+                        FaultMode::Unreachable,
+                    )];
+                    c.skip = Some(nodes[n - 1].clone());
+                    cases.push((
+                        format!(
+                            "N={n} {from}->{to} {} dies at {step:?}, --skip-node",
+                            nodes[n - 1]
+                        ),
+                        c,
+                    ));
                 }
             }
             // Ganeti's own upgrade acting on our intent file before a step.
