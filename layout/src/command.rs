@@ -70,22 +70,28 @@ pub enum Command {
     Plan(InstallArgs),
     /// Check an installed system or DESTDIR: trees, fixed links, farm
     Verify {
+        /// Root (DESTDIR or chroot) under which all paths live
         #[arg(long, value_name = "DIR", default_value = "/")]
         root: PathBuf,
+        /// Print JSON ({"sound": ..., "problems": [...]}) instead of text
         #[arg(long)]
         json: bool,
     },
     /// List installed versions, which is active, whether each is complete
     List {
+        /// Root (DESTDIR or chroot) under which all paths live
         #[arg(long, value_name = "DIR", default_value = "/")]
         root: PathBuf,
+        /// Print JSON (one object per version) instead of text
         #[arg(long)]
         json: bool,
     },
     /// Remove an inactive version and the farm links only it needed
     Remove {
+        /// Root (DESTDIR or chroot) under which all paths live
         #[arg(long, value_name = "DIR", default_value = "/")]
         root: PathBuf,
+        /// The directory version to remove, e.g. 3.0
         #[arg(long, value_name = "VERSION")]
         version: String,
     },

@@ -331,7 +331,24 @@ pub fn read_default_links(paths: &InstallPaths) -> [DefaultLink; 2] {
 /// (missing, a real directory, or pointing elsewhere), each with its fix:
 /// while one is wrong, a switch changes nothing that runs.
 pub fn default_link_problems(paths: &InstallPaths) -> Vec<String> {
-    read_default_links(paths)
+    let links = read_default_links(paths);
+    if links.iter().all(|d| d.state == DefaultState::Sound) {
+        return Vec::new();
+    }
+    // `repair` points a link back only while a version is active.
+    let (creates, points_back) = if read_active(paths).version().is_some() {
+        (
+            "ganeti-switch repair creates it".to_string(),
+            "ganeti-switch repair points it back".to_string(),
+        )
+    } else {
+        let first = format!("no version is active: {}", relink_advice(paths));
+        (
+            format!("{first}, which also creates it"),
+            format!("{first}, which also points it back"),
+        )
+    };
+    links
         .iter()
         .filter_map(|d| {
             let host = paths.host(&d.path);
@@ -339,15 +356,15 @@ pub fn default_link_problems(paths: &InstallPaths) -> Vec<String> {
             match &d.state {
                 DefaultState::Sound => None,
                 DefaultState::Missing => Some(format!(
-                    "{}: missing, so no Ganeti program runs through it; it must link to {wanted}: ganeti-switch repair creates it",
+                    "{}: missing, so no Ganeti program runs through it; it must link to {wanted}: {creates}",
                     host.display()
                 )),
                 DefaultState::NotASymlink => Some(format!(
-                    "{}: a real file or directory, not the link to {wanted}, so programs run what it holds whatever version is active: move it aside, then run ganeti-switch repair",
+                    "{}: a real file or directory, not the link to {wanted}, so programs run what it holds whatever version is active: move it aside, then: {creates}",
                     host.display()
                 )),
                 DefaultState::Foreign { target } => Some(format!(
-                    "{}: links to {} instead of {wanted}, so programs run {} whatever version is active: ganeti-switch repair points it back",
+                    "{}: links to {} instead of {wanted}, so programs run {} whatever version is active: {points_back}",
                     host.display(),
                     target.display(),
                     resolve_in_root(paths, &d.path)
@@ -412,41 +429,56 @@ pub fn discover_farm(paths: &InstallPaths) -> Vec<(PathBuf, PathBuf, Tree, PathB
     out
 }
 
-/// Problems of each of lib and share on its own: not a symlink, dangling,
-/// or pointing somewhere that is not a version directory.
-pub fn link_problems(active: &Active, confdir_host: &Path) -> Vec<String> {
-    let mut problems = Vec::new();
+/// Problems of the switch links, one line each, each with its fix: one
+/// that is a real file, dangles or names no version directory; lib and
+/// share on different versions, or only one of them there. `interrupted`:
+/// the switcher's journal records a switch that `ganeti-switch repair`
+/// finishes, which is then the fix.
+pub fn switch_link_problems(
+    paths: &InstallPaths,
+    active: &Active,
+    interrupted: bool,
+) -> Vec<String> {
+    let confdir = paths.host(&paths.confdir());
+    let mut found = Vec::new();
     for (name, state) in [("lib", &active.lib), ("share", &active.share)] {
-        let link = confdir_host.join(name);
+        let link = confdir.join(name);
         match state {
             SwitchLink::Missing => {}
-            SwitchLink::NotASymlink => problems.push(format!("{}: not a symlink", link.display())),
+            SwitchLink::NotASymlink => found.push((
+                format!(
+                    "{}: a real file or directory, not a symlink",
+                    link.display()
+                ),
+                true,
+            )),
             SwitchLink::Points {
                 target,
                 version,
                 exists,
             } => {
                 if !exists {
-                    problems.push(format!(
-                        "{}: dangles (target {} does not exist)",
-                        link.display(),
-                        target.display()
+                    found.push((
+                        format!(
+                            "{}: dangles ({} does not exist)",
+                            link.display(),
+                            target.display()
+                        ),
+                        false,
                     ));
                 } else if version.is_none() {
-                    problems.push(format!(
-                        "{}: points to {}, which is not a version directory",
-                        link.display(),
-                        target.display()
+                    found.push((
+                        format!(
+                            "{}: points to {}, which is not a version directory",
+                            link.display(),
+                            target.display()
+                        ),
+                        false,
                     ));
                 }
             }
         }
     }
-    problems
-}
-
-/// Problems of lib and share as a pair: on different versions, or only one.
-pub fn pair_problems(active: &Active, confdir_host: &Path) -> Vec<String> {
     match (&active.lib, &active.share) {
         (
             SwitchLink::Points {
@@ -455,20 +487,87 @@ pub fn pair_problems(active: &Active, confdir_host: &Path) -> Vec<String> {
             SwitchLink::Points {
                 version: Some(b), ..
             },
-        ) if a != b => {
-            vec![format!(
-                "{}: lib is on {a} but share is on {b}; run ganeti-switch repair",
-                confdir_host.display()
-            )]
-        }
+        ) if a != b => found.push((
+            format!("{}: lib is on {a} but share is on {b}", confdir.display()),
+            false,
+        )),
         (SwitchLink::Missing, SwitchLink::Points { .. })
-        | (SwitchLink::Points { .. }, SwitchLink::Missing) => {
-            vec![format!(
-                "{}: only one of lib and share exists; run ganeti-switch repair",
-                confdir_host.display()
-            )]
+        | (SwitchLink::Points { .. }, SwitchLink::Missing) => found.push((
+            format!("{}: only one of lib and share exists", confdir.display()),
+            false,
+        )),
+        _ => {}
+    }
+    if found.is_empty() {
+        return Vec::new();
+    }
+    let advice = if interrupted {
+        "ganeti-switch repair finishes the interrupted switch".to_string()
+    } else {
+        relink_advice(paths)
+    };
+    found
+        .into_iter()
+        .map(|(problem, real_file)| {
+            if real_file {
+                format!("{problem}; move it aside after checking what it holds, then: {advice}")
+            } else {
+                format!("{problem}; to fix: {advice}")
+            }
+        })
+        .collect()
+}
+
+/// Does a cluster configuration last written by `release` fit version
+/// directory `v` without conversion: the same major.minor (`3.0` for
+/// 3.0.x), or, for a full-version directory, the same release? An
+/// unreadable release fits (nothing is known against it).
+pub fn configuration_fits(v: &DirVersion, release: &str) -> bool {
+    match release.parse::<crate::version::Release>() {
+        Ok(r) => {
+            v.as_str() == release
+                || DirVersion::from_release(&r, crate::version::DirStyle::Short) == *v
         }
-        _ => Vec::new(),
+        Err(_) => true,
+    }
+}
+
+/// How to make the switch links name an installed version again on this
+/// node: outside a cluster, a switch to the newest complete version; in one,
+/// the switch to the version the cluster's configuration is at, or, when
+/// that version is gone, its reinstall and the cluster's upgrade (a bare
+/// switch would skip the conversion of the configuration).
+pub fn relink_advice(paths: &InstallPaths) -> String {
+    let complete: Vec<DirVersion> = list(paths)
+        .map(|versions| {
+            versions
+                .into_iter()
+                .filter(|i| i.complete)
+                .map(|i| i.version)
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(newest) = complete.last() else {
+        return "install a Ganeti version (its packages, or ganeti-layout install --activate)"
+            .to_string();
+    };
+    if !is_clustered(paths) {
+        return format!("ganeti-switch to {newest}");
+    }
+    let Some(release) = cluster_release(paths) else {
+        return format!(
+            "check which version the cluster's configuration is at (gnt-cluster version, on the master); if {newest}: ganeti-switch to {newest}, else reinstall that version and run on the master: ganeti-upgrade --to {newest}"
+        );
+    };
+    match complete.iter().rev().find(|v| configuration_fits(v, &release)) {
+        Some(v) => format!("ganeti-switch to {v} (the cluster's configuration is at {release})"),
+        None => format!(
+            "the cluster's configuration is at {release}, which a bare switch would not convert: reinstall Ganeti {}, then run on the master: ganeti-upgrade --to {newest}",
+            release
+                .parse::<crate::version::Release>()
+                .map(|r| DirVersion::from_release(&r, crate::version::DirStyle::Short).to_string())
+                .unwrap_or_else(|_| release.clone())
+        ),
     }
 }
 
@@ -491,8 +590,11 @@ pub fn verify(paths: &InstallPaths) -> Result<Vec<String>, InspectError> {
     let mut problems = default_link_problems(paths);
     let active = read_active(paths);
     let versions = list(paths)?;
-    problems.extend(link_problems(&active, &paths.host(&paths.confdir())));
-    problems.extend(pair_problems(&active, &paths.host(&paths.confdir())));
+    let interrupted = paths
+        .host(&paths.confdir().join(crate::paths::SWITCH_JOURNAL_NAME))
+        .symlink_metadata()
+        .is_ok();
+    problems.extend(switch_link_problems(paths, &active, interrupted));
     for info in &versions {
         // A lone tree that dpkg (or nobody) put there is not an installed
         // version: Debian's ganeti-3.0 ships /usr/share/ganeti/2.16 with one

@@ -10,6 +10,10 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::version::DirVersion;
 
+/// The switcher's journal in `${sysconfdir}/ganeti`: while it exists, a
+/// switch is in progress (see the `ganeti-switch` crate).
+pub const SWITCH_JOURNAL_NAME: &str = ".ganeti-switch.journal";
+
 /// A path option that is not absolute and normalised.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{option} must be an absolute path without '.' or '..' components, got {value:?}")]

@@ -115,7 +115,7 @@ impl fmt::Display for Conflict {
             ),
             NoPrograms { sbindir, pkglibdir } => write!(
                 f,
-                "the stage holds no Ganeti program under {} or {} and no version directory; does --prefix (or --libdir) match the build's?",
+                "the stage holds no Ganeti program under {} or {} and no version directory; pass the --prefix (and --libdir) the build was configured with",
                 sbindir.display(),
                 pkglibdir.display()
             ),
@@ -150,7 +150,11 @@ impl fmt::Display for Conflict {
                 "{}: exists and was not installed by ganeti-layout (no manifest); remove it (or its package) first",
                 path.display()
             ),
-            UnreadableManifest { path, reason } => write!(f, "{}: {reason}", path.display()),
+            UnreadableManifest { path, reason } => write!(
+                f,
+                "{}: {reason}; if the tree is damaged, move it aside and install again",
+                path.display()
+            ),
             FileDiffers { path } => write!(
                 f,
                 "{}: exists with other content; move it aside to have it replaced, or pass --keep-existing to keep it",
@@ -158,7 +162,7 @@ impl fmt::Display for Conflict {
             ),
             ActiveElsewhere { link, target } => write!(
                 f,
-                "{}: already points to {}; --activate only sets up a node with no active version, use ganeti-switch to change versions",
+                "{}: already points to {}; --activate only sets up a node with no active version: install without it, then, to move the node to this version: ganeti-switch to VERSION (in a cluster: ganeti-upgrade --to VERSION, on the master)",
                 link.display(),
                 target.display()
             ),

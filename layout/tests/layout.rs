@@ -738,7 +738,7 @@ fn conflict_stage_built_for_another_prefix() {
     let text: Vec<String> = desired.conflicts.iter().map(ToString::to_string).collect();
     assert!(
         text.iter()
-            .any(|t| t.contains("holds no Ganeti program under") && t.contains("does --prefix")),
+            .any(|t| t.contains("holds no Ganeti program under") && t.contains("pass the --prefix")),
         "{text:#?}"
     );
 }

@@ -105,22 +105,11 @@ impl Membership {
     /// it is: then only `ganeti-upgrade` may move the node to `v`.
     pub fn needs_conversion_to(&self, v: &DirVersion) -> Option<&str> {
         match self {
-            Membership::Clustered { release: Some(r) } if !configuration_fits(v, r) => {
+            Membership::Clustered { release: Some(r) } if !inspect::configuration_fits(v, r) => {
                 Some(r.as_str())
             }
             _ => None,
         }
-    }
-}
-
-/// Does a configuration last written by `release` fit version directory `v`
-/// without conversion: the same major.minor (`3.0` for 3.0.x), or, for a
-/// full-version directory, the same release? An unreadable release fits
-/// (nothing is known against it).
-pub fn configuration_fits(v: &DirVersion, release: &str) -> bool {
-    match release.parse::<Release>() {
-        Ok(r) => v.as_str() == release || DirVersion::from_release(&r, DirStyle::Short) == *v,
-        Err(_) => true,
     }
 }
 
@@ -130,24 +119,6 @@ fn short_version(release: &str) -> String {
         .parse::<Release>()
         .map(|r| DirVersion::from_release(&r, DirStyle::Short).to_string())
         .unwrap_or_else(|_| release.to_string())
-}
-
-/// How to make `v` active on a node whose switch links name no installed
-/// version, by cluster membership.
-fn relink_advice(membership: &Membership, v: &DirVersion) -> String {
-    match membership {
-        Membership::Standalone => format!("ganeti-switch to {v}"),
-        Membership::Clustered { release: Some(r) } if !configuration_fits(v, r) => format!(
-            "the cluster's configuration is at {r}, which a bare switch would not convert: reinstall Ganeti {}, then run on the master: ganeti-upgrade --to {v}",
-            short_version(r)
-        ),
-        Membership::Clustered { release: Some(r) } => {
-            format!("ganeti-switch to {v} (the cluster's configuration is at {r})")
-        }
-        Membership::Clustered { release: None } => format!(
-            "check which version the cluster's configuration is at (gnt-cluster version, on the master); if {v}: ganeti-switch to {v}, else reinstall that version and run on the master: ganeti-upgrade --to {v}"
-        ),
-    }
 }
 
 /// Why `postinst` links V.
@@ -462,7 +433,9 @@ pub enum PostrmOutcome {
     VersionsRemain {
         remaining: Vec<DirVersion>,
         active: Option<DirVersion>,
-        membership: Membership,
+        /// How to fix the links when they are broken
+        /// ([`inspect::relink_advice`]).
+        advice: String,
     },
     /// No version remains: these paths were removed (empty when nothing
     /// was there any more).
@@ -479,8 +452,8 @@ pub fn postrm(paths: &InstallPaths, purge: bool) -> Result<Report<PostrmOutcome>
             notes,
             outcome: PostrmOutcome::VersionsRemain {
                 remaining,
+                advice: inspect::relink_advice(paths),
                 active,
-                membership: Membership::of(paths),
             },
         });
     }
@@ -671,16 +644,12 @@ impl fmt::Display for PostrmOutcome {
             PostrmOutcome::VersionsRemain {
                 remaining,
                 active: None,
-                membership,
-            } => match remaining.last() {
-                Some(newest) => write!(
-                    f,
-                    "warning: still installed: {}, but the switch links are broken; to fix them: {}",
-                    join(remaining),
-                    relink_advice(membership, newest)
-                ),
-                None => write!(f, "warning: the switch links are broken"),
-            },
+                advice,
+            } => write!(
+                f,
+                "warning: still installed: {}, but the switch links are broken; to fix them: {advice}",
+                join(remaining),
+            ),
             PostrmOutcome::Cleaned { removed } if removed.is_empty() => {
                 write!(f, "no Ganeti version remains; nothing to clean up")
             }

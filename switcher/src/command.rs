@@ -29,16 +29,19 @@ pub struct Cli {
 pub enum Command {
     /// List installed versions and which is active
     List {
+        /// Print JSON (one object per version) instead of text
         #[arg(long)]
         json: bool,
     },
     /// Print the active version (or say that a switch is in progress)
     Current {
+        /// Print JSON ({"stable": ..., "version": ..., "status": ...})
         #[arg(long)]
         json: bool,
     },
     /// Switch to VERSION (a directory version such as 3.0)
     To {
+        /// The directory version to make active, e.g. 3.1
         version: String,
         /// Switch even though Ganeti daemons are running on this node
         #[arg(long)]
@@ -46,15 +49,22 @@ pub enum Command {
     },
     /// Exit 0 if VERSION is completely installed (both trees, per manifest)
     /// and the `default` links lead through the switch links
-    Installed { version: String },
-    /// Report inconsistencies: mixed versions, dangling links, leftovers
+    Installed {
+        /// The directory version to check, e.g. 3.1
+        version: String,
+    },
+    /// Report inconsistencies: mixed versions, dangling links, leftovers,
+    /// `default` links that bypass the switch links; each with its fix
     Check {
+        /// Print the node's whole state as JSON
         #[arg(long)]
         json: bool,
     },
     /// Finish an interrupted switch (or undo it with --revert), and point
     /// `default` links that bypass the switch links back through them
     Repair {
+        /// Undo the interrupted switch (back to where lib and share
+        /// pointed before it) instead of finishing it
         #[arg(long)]
         revert: bool,
         /// Point a `default` link back even though Ganeti daemons are

@@ -37,7 +37,7 @@ pub mod command;
 pub mod env;
 
 /// The journal's name inside `${sysconfdir}/ganeti`.
-pub const JOURNAL_NAME: &str = ".ganeti-switch.journal";
+pub const JOURNAL_NAME: &str = ganeti_layout::paths::SWITCH_JOURNAL_NAME;
 const JOURNAL_FORMAT: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
@@ -371,8 +371,11 @@ pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
             confdir.join(t).display()
         ));
     }
-    problems.extend(inspect::link_problems(&active, &confdir));
-    problems.extend(inspect::pair_problems(&active, &confdir));
+    problems.extend(inspect::switch_link_problems(
+        paths,
+        &active,
+        journal.is_some(),
+    ));
     let default_links = inspect::read_default_links(paths);
     if laid_out(&active, &default_links) {
         problems.extend(inspect::default_link_problems(paths));

@@ -196,7 +196,7 @@ fn a_real_directory_at_default_is_refused_and_nothing_changes() {
         "{out}"
     );
     assert!(
-        out.contains("move it aside, then run ganeti-switch repair"),
+        out.contains("move it aside, then: ganeti-switch repair creates it"),
         "{out}"
     );
     let (code, out) = cli(base, &["to", "3.1"]);

@@ -371,7 +371,10 @@ fn refusals_name_the_problem_and_change_nothing() {
     );
     let (code, out) = run(cli(base, &["check"]));
     assert_eq!(code, 1);
-    assert!(out.contains("share: not a symlink"), "{out}");
+    assert!(
+        out.contains("share: a real file or directory, not a symlink; move it aside"),
+        "{out}"
+    );
     // Dangling and mixed states are reported.
     std::fs::remove_dir_all(&share).expect("rm");
     std::os::unix::fs::symlink(paths.version_share(&v("3.0")), &share).expect("link");
