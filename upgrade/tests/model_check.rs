@@ -267,6 +267,9 @@ impl Model {
             .faults
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if f.down.iter().any(|n| n == node) {
+            return Some(FaultMode::Unreachable);
+        }
         f.at.iter()
             .find(|(p, n, _)| *p == st.phase && n == node)
             .map(|(_, _, m)| *m)
