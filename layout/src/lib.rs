@@ -14,8 +14,10 @@
 //!   path, always going through `default`, never naming a version.
 //!
 //! Invariants this crate keeps: a version tree is complete iff its manifest
-//! exists and every entry it lists is present; install never overwrites a
-//! file it did not make; identical input gives byte-identical output.
+//! exists and every entry it lists is there in a form that serves (see
+//! [`manifest`] for the rule, which survives strip and compress passes);
+//! install never overwrites a file it did not make, but for Ganeti's own
+//! shared docs; identical input gives byte-identical output.
 //!
 //! This crate never switches the active version of a node that has one.
 

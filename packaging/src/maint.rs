@@ -7,7 +7,11 @@
 //!   (dangling, mixed, half there), or when the node is not in a cluster
 //!   (Debian's test: `${localstatedir}/lib/ganeti/server.pem` is missing) and
 //!   V is not older than the active version. A clustered node with sound
-//!   links is never flipped: that is `ganeti-upgrade`'s job.
+//!   links is never flipped: that is `ganeti-upgrade`'s job. Nor is a
+//!   clustered node whose links name no usable version while ssconf says its
+//!   configuration is at another release (a dist-upgrade removed the active
+//!   version by force): V would run on an unconverted configuration. The
+//!   `default` links belong to the farm package and are never changed here.
 //! * `prerm remove V`: refuse while V is active and another version could
 //!   take over (the message names the command that switches), or while V is
 //!   the last version of a clustered node; removing the last version of a
