@@ -45,10 +45,14 @@ impl PathArgs {
     }
 }
 
-/// Prints an error with its whole cause chain, then a hint if there is one.
-pub fn report_error(program: &str, err: &anyhow::Error) {
+/// Prints an error with its whole cause chain (a hint, where known, is the
+/// last line of the error's own message). Takes anything that is an error,
+/// `anyhow::Error` in the binaries included, so that this library exposes
+/// no `anyhow`.
+pub fn report_error(program: &str, err: &impl AsRef<dyn std::error::Error>) {
+    let err = err.as_ref();
     eprintln!("{program}: error: {err}");
-    for cause in err.chain().skip(1) {
+    for cause in std::iter::successors(err.source(), |e| e.source()) {
         eprintln!("  caused by: {cause}");
     }
 }
@@ -61,11 +65,11 @@ pub fn report_error(program: &str, err: &anyhow::Error) {
 pub struct InputError(pub String);
 
 /// Marks an error as the caller's input.
-pub fn input<E: std::fmt::Display>(e: E) -> anyhow::Error {
-    anyhow::Error::new(InputError(e.to_string()))
+pub fn input<E: std::fmt::Display>(e: E) -> InputError {
+    InputError(e.to_string())
 }
 
-/// Is this error the caller's input (exit 2)?
-pub fn is_input(err: &anyhow::Error) -> bool {
-    err.downcast_ref::<InputError>().is_some()
+/// Is this error, or one it was caused by, the caller's input (exit 2)?
+pub fn is_input(err: &impl AsRef<dyn std::error::Error>) -> bool {
+    std::iter::successors(Some(err.as_ref()), |e| e.source()).any(|e| e.is::<InputError>())
 }

@@ -37,11 +37,11 @@ fn node_paths(cli: &Cli) -> anyhow::Result<InstallPaths> {
         .clone()
         .or_else(env::dpkg_root)
         .unwrap_or_else(|| PathBuf::from("/"));
-    cli.paths.resolve(&root).map_err(input)
+    Ok(cli.paths.resolve(&root).map_err(input)?)
 }
 
 fn version(text: &str) -> anyhow::Result<DirVersion> {
-    text.parse().map_err(input)
+    Ok(text.parse().map_err(input)?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
