@@ -17,7 +17,7 @@ use crate::manifest::{
 };
 use crate::paths::{relative_path, resolve_lexically, same_link_destination, InstallPaths};
 use crate::spec::{Base, Origin, ProgramSpec, Spec, Tree};
-use crate::stage::{Script, Stage, StageKind};
+use crate::stage::{Script, Stage, StageEntry, StageKind};
 use crate::version::{DirStyle, DirVersion, Release};
 
 /// Something that makes the install impossible as asked. Each names the
@@ -290,490 +290,45 @@ enum Placement {
     Skip,
 }
 
-/// Step 1: the desired state, from the stage alone.
+/// Step 1: the desired state, from the stage alone. Each step below decides
+/// one thing; the [`Builder`] collects what they decide.
 pub fn desired(req: &Request<'_>) -> Desired {
-    let paths = req.paths;
-    let dv = DirVersion::from_release(&req.release, req.style);
-    let lib_top = paths.version_lib(&dv);
-    let share_top = paths.version_share(&dv);
-    let mut b = Builder {
-        paths,
-        stage_modes: req
-            .stage
-            .entries
-            .iter()
-            .filter_map(|e| match e.kind {
-                StageKind::Dir { mode } => Some((e.logical.clone(), mode)),
-                _ => None,
-            })
-            .collect(),
-        lib: BTreeMap::new(),
-        share: BTreeMap::new(),
-        claims: BTreeMap::new(),
-        farm: BTreeMap::new(),
-        unchanged: Vec::new(),
-        dirs: BTreeMap::new(),
-        warnings: Vec::new(),
-        conflicts: Vec::new(),
-        relocated: BTreeMap::new(),
-    };
-
-    // A release taken on trust would name a directory the build never looks
-    // for (`3.1.0.rc2` for `3.1.0~rc2`), or lay one version out as another.
-    if let Some(own) = &req.stage.own_release {
-        if own.text != req.release.as_str() {
-            b.conflicts.push(Conflict::ReleaseDisagrees {
-                given: req.release.to_string(),
-                found: own.text.clone(),
-                path: own.path.clone(),
-                constant: own.constant,
-            });
-        }
-    }
-
-    // Is the stage already versioned (Ganeti 2.10+'s own make install)?
-    let mut found_versions = BTreeSet::new();
+    let mut b = Builder::new(req);
+    b.check_release();
+    b.find_stage_versions();
     for e in &req.stage.entries {
-        if !matches!(e.kind, StageKind::Dir { .. }) {
-            continue;
-        }
-        for top in [paths.pkglibdir(), paths.sharedir()] {
-            if e.logical.parent() == Some(top.as_path()) {
-                let name = e
-                    .logical
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if name.parse::<DirVersion>().is_ok() {
-                    found_versions.insert(name);
-                }
-            }
-        }
+        b.take_stage_entry(e);
     }
-    let versioned = !found_versions.is_empty();
-    if versioned && (found_versions.len() != 1 || !found_versions.contains(dv.as_str())) {
-        b.conflicts.push(Conflict::WrongVersionInStage {
-            found: found_versions.iter().cloned().collect(),
-            expected: dv.to_string(),
-        });
+    if b.versioned() {
+        b.derive_lib_farm();
+        b.derive_share_farm();
     }
+    let fixed_links = b.fixed_links();
+    b.check_stage_links(&fixed_links);
+    b.check_tree_symlinks();
+    b.check_has_programs();
+    b.want_dirs();
+    let activate = b.activation();
+    b.finish(fixed_links, activate)
+}
 
-    let program_bases = [Base::Bin, Base::Sbin, Base::Pkglib];
-    let origin_of = |logical: &Path| -> Option<Origin> {
-        program_bases.iter().find_map(|base| {
-            logical
-                .strip_prefix(base.dir(paths))
-                .ok()
-                .filter(|rel| !rel.as_os_str().is_empty())
-                .map(|rel| Origin {
-                    base: *base,
-                    rel: rel.to_path_buf(),
-                })
-        })
-    };
-    let python_pkg = |logical: &Path| -> Option<PathBuf> {
-        let comps: Vec<_> = logical.iter().collect();
-        comps
-            .windows(2)
-            .position(|w| {
-                let dir = w[0].to_string_lossy();
-                (dir == "site-packages" || dir == "dist-packages") && w[1] == "ganeti"
-            })
-            .map(|i| comps[i + 1..].iter().collect())
-    };
-    let mandir = paths.mandir();
-    let mut stage_farm = Vec::new();
-
-    for e in &req.stage.entries {
-        let l = &e.logical;
-        // This tool's own state in a stage made from an installed tree: the
-        // manifests are written anew, the lock belongs to the destination.
-        let own_state = *l == paths.layout_lock_file()
-            || (l.file_name() == Some(MANIFEST_NAME.as_ref())
-                && (l.parent() == Some(lib_top.as_path())
-                    || l.parent() == Some(share_top.as_path())));
-        if own_state {
-            continue;
-        }
-        // `make install` with `--enable-symlinks` ships the switch links;
-        // installed as plain files they would switch a node behind the
-        // switcher's back.
-        if *l == paths.active_lib_link() || *l == paths.active_share_link() {
-            b.warnings.push(format!(
-                "{}: the stage's switch link is not installed; --activate sets it on a node with no active version, ganeti-switch on one that has",
-                l.display()
-            ));
-            continue;
-        }
-        if matches!(e.kind, StageKind::Special) {
-            b.conflicts.push(Conflict::SpecialFile { path: l.clone() });
-            continue;
-        }
-        let is_dir = matches!(e.kind, StageKind::Dir { .. });
-        let (placement, rel) = if versioned {
-            if let Ok(rel) = l.strip_prefix(&lib_top) {
-                (Placement::Lib, rel.to_path_buf())
-            } else if let Ok(rel) = l.strip_prefix(&share_top) {
-                (Placement::Share, rel.to_path_buf())
-            } else if l.starts_with(paths.pkglibdir())
-                && found_versions
-                    .iter()
-                    .any(|v| l.starts_with(paths.pkglibdir().join(v)))
-                || found_versions
-                    .iter()
-                    .any(|v| l.starts_with(paths.sharedir().join(v)))
-            {
-                (Placement::Skip, PathBuf::new()) // another version: already a conflict
-            } else if let StageKind::Symlink { target } = &e.kind {
-                let resolved = resolve_lexically(l, target);
-                // Through `default`, or straight into this version's trees
-                // (which would not follow a switch): either way a farm link,
-                // checked against the derived one below.
-                let farm_like = resolved.as_ref().is_some_and(|r| {
-                    [
-                        paths.default_lib(),
-                        paths.default_share(),
-                        lib_top.clone(),
-                        share_top.clone(),
-                    ]
-                    .iter()
-                    .any(|top| r.starts_with(top))
-                });
-                if *l == paths.default_lib() || *l == paths.default_share() {
-                    stage_farm.push((l.clone(), target.clone(), true));
-                    (Placement::Skip, PathBuf::new())
-                } else if farm_like {
-                    stage_farm.push((l.clone(), target.clone(), false));
-                    (Placement::Skip, PathBuf::new())
-                } else {
-                    (Placement::Unchanged, PathBuf::new())
-                }
-            } else {
-                (Placement::Unchanged, PathBuf::new())
-            }
-        } else if let Some(rel) = python_pkg(l) {
-            (Placement::Share, rel)
-        } else if l.starts_with(&mandir)
-            && l.strip_prefix(&mandir)
-                .is_ok_and(|r| r.components().count() >= 2)
-        {
-            let rel = Path::new("root").join(l.strip_prefix("/").unwrap_or(l));
-            if !is_dir {
-                b.add_farm(l, &paths.default_share().join(&rel), Tree::Share, l);
-            }
-            (Placement::Share, rel)
-        } else if let Some(origin) = origin_of(l) {
-            if is_dir {
-                // Program directories are mirrored in the lib tree as needed.
-                (Placement::Skip, PathBuf::new())
-            } else {
-                let spec = req.spec.lookup(&origin).unwrap_or_else(|| {
-                    let tree = match &e.kind {
-                        StageKind::File {
-                            script: Script::Python { imports_ganeti: true },
-                            ..
-                        } => Tree::Share,
-                        _ => Tree::Lib,
-                    };
-                    b.warnings.push(format!(
-                        "{}: in no program list; placed in the {tree} tree by the fallback rule ({}); list it in a --spec file to silence this",
-                        l.display(),
-                        if tree == Tree::Share { "a Python script importing ganeti" } else { "not a Python script importing ganeti" }
-                    ));
-                    ProgramSpec { tree, link: true }
-                });
-                match spec.tree {
-                    Tree::Lib => {
-                        let rel = l.strip_prefix("/").unwrap_or(l).to_path_buf();
-                        if spec.link {
-                            b.add_farm(
-                                &origin.logical(paths),
-                                &paths.default_lib().join(&rel),
-                                Tree::Lib,
-                                l,
-                            );
-                        }
-                        (Placement::Lib, rel)
-                    }
-                    Tree::Share => {
-                        let name = PathBuf::from(origin.file_name());
-                        if spec.link {
-                            b.add_farm(
-                                &origin.logical(paths),
-                                &paths.default_share().join(&name),
-                                Tree::Share,
-                                l,
-                            );
-                        }
-                        (Placement::Share, name)
-                    }
-                }
-            }
-        } else {
-            (Placement::Unchanged, PathBuf::new())
-        };
-
-        match placement {
-            Placement::Skip => {}
-            Placement::Lib | Placement::Share => {
-                let tree = if matches!(placement, Placement::Lib) {
-                    Tree::Lib
-                } else {
-                    Tree::Share
-                };
-                if rel.as_os_str().is_empty() {
-                    continue; // the tree's top itself
-                }
-                b.place(tree, rel, e);
-            }
-            Placement::Unchanged => b.unchanged(e),
-        }
-    }
-
-    // Farm links derived from the trees of a versioned stage.
-    if versioned {
-        let lib_items: Vec<(PathBuf, bool)> = b
-            .lib
-            .iter()
-            .map(|(rel, i)| (rel.clone(), matches!(i.kind, EntryKind::Dir { .. })))
-            .collect();
-        for (rel, is_dir) in lib_items {
-            let mirrored = Path::new("/").join(&rel);
-            let Some(origin) = origin_of(&mirrored).filter(|_| !is_dir) else {
-                continue;
-            };
-            let spec = req.spec.lookup(&origin).unwrap_or_else(|| {
-                b.warnings.push(format!(
-                    "{}: in no program list; linked at {} by the fallback rule; list it in a --spec file to silence this",
-                    lib_top.join(&rel).display(),
-                    mirrored.display()
-                ));
-                ProgramSpec { tree: Tree::Lib, link: true }
-            });
-            if spec.link {
-                b.add_farm(
-                    &mirrored,
-                    &paths.default_lib().join(&rel),
-                    Tree::Lib,
-                    &lib_top.join(&rel),
-                );
-            }
-        }
-        let share_items: Vec<(PathBuf, bool)> = b
-            .share
-            .iter()
-            .map(|(rel, i)| (rel.clone(), matches!(i.kind, EntryKind::Dir { .. })))
-            .collect();
-        for (rel, is_dir) in share_items {
-            if is_dir {
-                continue;
-            }
-            if let Ok(page) = rel.strip_prefix("root") {
-                let logical = Path::new("/").join(page);
-                if logical.starts_with(&mandir) {
-                    b.add_farm(
-                        &logical,
-                        &paths.default_share().join(&rel),
-                        Tree::Share,
-                        &share_top.join(&rel),
-                    );
-                }
-                continue;
-            }
-            if rel.components().count() != 1 {
-                continue; // inside the Python package
-            }
-            let name = rel.to_string_lossy().into_owned();
-            let wanted = paths.default_share().join(&rel);
-            if let Some((origin, spec)) = req.spec.share_origin(&name) {
-                if spec.link {
-                    b.add_farm(
-                        &origin.logical(paths),
-                        &wanted,
-                        Tree::Share,
-                        &share_top.join(&rel),
-                    );
-                }
-            } else if let Some((path, _, _)) = stage_farm
-                .iter()
-                .find(|(p, t, _)| resolve_lexically(p, t).as_deref() == Some(wanted.as_path()))
-            {
-                let path = path.clone();
-                b.add_farm(&path, &wanted, Tree::Share, &share_top.join(&rel));
-            } else {
-                b.warnings.push(format!(
-                    "{}: in no program list and no stage link points to it; it gets no farm link",
-                    share_top.join(&rel).display()
-                ));
-            }
-        }
-    }
-
-    let fixed_links = vec![
-        LinkItem {
-            path: paths.default_lib(),
-            target: paths.active_lib_link(),
-        },
-        LinkItem {
-            path: paths.default_share(),
-            target: paths.active_share_link(),
-        },
-    ];
-    // Links the stage itself ships must agree with what we derive.
-    for (path, target, fixed) in &stage_farm {
-        let derived = if *fixed {
-            fixed_links
-                .iter()
-                .find(|l| &l.path == path)
-                .map(|l| l.target.clone())
-        } else {
-            b.farm.get(path).map(|(t, _, _)| t.clone())
-        };
-        // Ganeti's own `make install` writes absolute links through
-        // `default`: the same link as the relative one derived here.
-        let agrees = derived
-            .as_ref()
-            .is_some_and(|d| same_link_destination(path, d, target));
-        if !agrees {
-            b.conflicts.push(Conflict::StageLinkDisagrees {
-                path: path.clone(),
-                stage_target: target.clone(),
-                derived,
-            });
-        }
-    }
-
-    b.check_tree_symlinks(req.stage, &lib_top, &share_top, versioned);
-    // A stage built for another prefix would be copied as "unchanged" files
-    // all over the destination: refuse it.
-    let has_program = b
-        .lib
-        .values()
-        .any(|i| !matches!(i.kind, EntryKind::Dir { .. }))
-        || b.share
-            .values()
-            .any(|i| i.rel.components().count() == 1 && !matches!(i.kind, EntryKind::Dir { .. }));
-    if !has_program {
-        b.conflicts.push(Conflict::NoPrograms {
-            sbindir: paths.sbindir(),
-            pkglibdir: paths.pkglibdir(),
-        });
-    }
-
-    // Directories: the trees' parents, every link's and copied file's parent.
-    b.want_dir_chain(&paths.pkglibdir());
-    b.want_dir_chain(&paths.sharedir());
-    let farm_parents: Vec<PathBuf> = b
-        .farm
-        .keys()
-        .filter_map(|p| p.parent().map(Path::to_path_buf))
-        .collect();
-    for p in farm_parents {
-        b.want_dir_chain(&p);
-    }
-    let unchanged_parents: Vec<PathBuf> = b
-        .unchanged
-        .iter()
-        .filter(|u| !matches!(u.kind, EntryKind::Dir { .. }))
-        .filter_map(|u| u.path.parent().map(Path::to_path_buf))
-        .collect();
-    for p in unchanged_parents {
-        b.want_dir_chain(&p);
-    }
-    // Empty stage directories outside the trees (Debian ships /var/lib/ganeti).
-    let empty_dirs: Vec<PathBuf> = b
-        .unchanged
-        .iter()
-        .filter(|u| matches!(u.kind, EntryKind::Dir { .. }))
-        .map(|u| u.path.clone())
-        .collect();
-    let occupied: BTreeSet<PathBuf> = b
-        .unchanged
-        .iter()
-        .filter(|u| !matches!(u.kind, EntryKind::Dir { .. }))
-        .flat_map(|u| {
-            u.path
-                .ancestors()
-                .skip(1)
-                .map(Path::to_path_buf)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    for d in empty_dirs {
-        if !occupied.contains(&d)
-            && !req
-                .stage
-                .entries
-                .iter()
-                .any(|e| e.logical.parent() == Some(d.as_path()))
-        {
-            b.want_dir_chain(&d);
-        }
-    }
-    b.unchanged
-        .retain(|u| !matches!(u.kind, EntryKind::Dir { .. }));
-
-    let activate = req.activate.then(|| {
-        [
-            LinkItem {
-                path: paths.active_lib_link(),
-                target: lib_top.clone(),
-            },
-            LinkItem {
-                path: paths.active_share_link(),
-                target: share_top.clone(),
-            },
-        ]
-    });
-    if let Some(links) = &activate {
-        b.want_dir_chain(&paths.confdir());
-        let _ = links;
-    }
-
-    let farm_for = |tree: Tree| -> Vec<ManifestLink> {
-        b.farm
-            .iter()
-            .filter(|(_, (_, t, _))| *t == tree)
-            .map(|(p, (target, _, _))| ManifestLink {
-                path: p.clone(),
-                target: target.clone(),
-            })
-            .collect()
-    };
-    let lib_links = farm_for(Tree::Lib);
-    let share_links = farm_for(Tree::Share);
-    let finish = |tree: Tree, top: PathBuf, items: BTreeMap<PathBuf, TreeItem>, links| TreePlan {
-        tree,
-        logical: top,
-        items: items.into_values().collect(),
-        links,
-    };
-    let mut conflicts = b.conflicts;
-    conflicts.sort();
-    conflicts.dedup();
-    Desired {
-        release: req.release.clone(),
-        dir_version: dv,
-        versioned_stage: versioned,
-        lib: finish(Tree::Lib, lib_top, b.lib, lib_links),
-        share: finish(Tree::Share, share_top, b.share, share_links),
-        fixed_links,
-        farm: b
-            .farm
-            .into_iter()
-            .map(|(path, (target, _, _))| LinkItem { path, target })
-            .collect(),
-        unchanged: b.unchanged,
-        dirs: b.dirs,
-        activate,
-        keep_existing: req.keep_existing,
-        warnings: b.warnings,
-        conflicts,
-    }
+/// A link the stage itself ships at a farm (or fixed) path; checked against
+/// the one derived from the program lists.
+struct StageLink {
+    path: PathBuf,
+    target: PathBuf,
+    fixed: bool,
 }
 
 struct Builder<'a> {
+    req: &'a Request<'a>,
     paths: &'a InstallPaths,
+    dv: DirVersion,
+    lib_top: PathBuf,
+    share_top: PathBuf,
+    /// Version directories a versioned stage holds (empty: a flat stage).
+    found_versions: BTreeSet<String>,
+    stage_links: Vec<StageLink>,
     stage_modes: BTreeMap<PathBuf, u32>,
     lib: BTreeMap<PathBuf, TreeItem>,
     share: BTreeMap<PathBuf, TreeItem>,
@@ -787,6 +342,522 @@ struct Builder<'a> {
     conflicts: Vec<Conflict>,
     /// stage logical path -> logical path after relocation into a tree
     relocated: BTreeMap<PathBuf, PathBuf>,
+}
+
+/// Where a program of a flat stage came from: bin, sbin or `${libdir}/ganeti`.
+fn origin_of(paths: &InstallPaths, logical: &Path) -> Option<Origin> {
+    [Base::Bin, Base::Sbin, Base::Pkglib]
+        .iter()
+        .find_map(|base| {
+            logical
+                .strip_prefix(base.dir(paths))
+                .ok()
+                .filter(|rel| !rel.as_os_str().is_empty())
+                .map(|rel| Origin {
+                    base: *base,
+                    rel: rel.to_path_buf(),
+                })
+        })
+}
+
+/// The path inside the `ganeti` Python package, for a file of it.
+fn python_package_path(logical: &Path) -> Option<PathBuf> {
+    let comps: Vec<_> = logical.iter().collect();
+    comps
+        .windows(2)
+        .position(|w| {
+            let dir = w[0].to_string_lossy();
+            (dir == "site-packages" || dir == "dist-packages") && w[1] == "ganeti"
+        })
+        .map(|i| comps[i + 1..].iter().collect())
+}
+
+impl<'a> Builder<'a> {
+    fn new(req: &'a Request<'a>) -> Self {
+        let paths = req.paths;
+        let dv = DirVersion::from_release(&req.release, req.style);
+        Builder {
+            req,
+            paths,
+            lib_top: paths.version_lib(&dv),
+            share_top: paths.version_share(&dv),
+            dv,
+            found_versions: BTreeSet::new(),
+            stage_links: Vec::new(),
+            stage_modes: req
+                .stage
+                .entries
+                .iter()
+                .filter_map(|e| match e.kind {
+                    StageKind::Dir { mode } => Some((e.logical.clone(), mode)),
+                    _ => None,
+                })
+                .collect(),
+            lib: BTreeMap::new(),
+            share: BTreeMap::new(),
+            claims: BTreeMap::new(),
+            farm: BTreeMap::new(),
+            unchanged: Vec::new(),
+            dirs: BTreeMap::new(),
+            warnings: Vec::new(),
+            conflicts: Vec::new(),
+            relocated: BTreeMap::new(),
+        }
+    }
+
+    fn versioned(&self) -> bool {
+        !self.found_versions.is_empty()
+    }
+
+    /// A release taken on trust would name a directory the build never looks
+    /// for (`3.1.0.rc2` for `3.1.0~rc2`), or lay one version out as another.
+    fn check_release(&mut self) {
+        if let Some(own) = &self.req.stage.own_release {
+            if own.text != self.req.release.as_str() {
+                self.conflicts.push(Conflict::ReleaseDisagrees {
+                    given: self.req.release.to_string(),
+                    found: own.text.clone(),
+                    path: own.path.clone(),
+                    constant: own.constant,
+                });
+            }
+        }
+    }
+
+    /// Is the stage already versioned (Ganeti 2.10+'s own make install),
+    /// and for the version asked?
+    fn find_stage_versions(&mut self) {
+        let tops = [self.paths.pkglibdir(), self.paths.sharedir()];
+        for e in &self.req.stage.entries {
+            if !matches!(e.kind, StageKind::Dir { .. }) {
+                continue;
+            }
+            let under_top = tops.iter().any(|t| e.logical.parent() == Some(t.as_path()));
+            let name = e
+                .logical
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if under_top && name.parse::<DirVersion>().is_ok() {
+                self.found_versions.insert(name);
+            }
+        }
+        let found = &self.found_versions;
+        if !found.is_empty() && (found.len() != 1 || !found.contains(self.dv.as_str())) {
+            self.conflicts.push(Conflict::WrongVersionInStage {
+                found: found.iter().cloned().collect(),
+                expected: self.dv.to_string(),
+            });
+        }
+    }
+
+    /// Decides where one stage entry goes, and places it.
+    fn take_stage_entry(&mut self, e: &StageEntry) {
+        let l = &e.logical;
+        if self.is_own_state(l) {
+            return;
+        }
+        // `make install` with `--enable-symlinks` ships the switch links;
+        // installed as plain files they would switch a node behind the
+        // switcher's back.
+        if *l == self.paths.active_lib_link() || *l == self.paths.active_share_link() {
+            self.warnings.push(format!(
+                "{}: the stage's switch link is not installed; --activate sets it on a node with no active version, ganeti-switch on one that has",
+                l.display()
+            ));
+            return;
+        }
+        if matches!(e.kind, StageKind::Special) {
+            self.conflicts
+                .push(Conflict::SpecialFile { path: l.clone() });
+            return;
+        }
+        let (placement, rel) = if self.versioned() {
+            self.placement_in_versioned_stage(e)
+        } else {
+            self.placement_in_flat_stage(e)
+        };
+        match placement {
+            Placement::Skip => {}
+            // The tree's top itself is made by the install.
+            Placement::Lib | Placement::Share if rel.as_os_str().is_empty() => {}
+            Placement::Lib => self.place(Tree::Lib, rel, e),
+            Placement::Share => self.place(Tree::Share, rel, e),
+            Placement::Unchanged => self.unchanged(e),
+        }
+    }
+
+    /// This tool's own state in a stage made from an installed tree: the
+    /// manifests are written anew, the lock belongs to the destination.
+    fn is_own_state(&self, l: &Path) -> bool {
+        *l == self.paths.layout_lock_file()
+            || (l.file_name() == Some(MANIFEST_NAME.as_ref())
+                && (l.parent() == Some(self.lib_top.as_path())
+                    || l.parent() == Some(self.share_top.as_path())))
+    }
+
+    /// A versioned stage: its trees as they are; links through `default`
+    /// (or straight into the trees) are farm links to check; the rest is
+    /// copied unchanged.
+    fn placement_in_versioned_stage(&mut self, e: &StageEntry) -> (Placement, PathBuf) {
+        let l = &e.logical;
+        let paths = self.paths;
+        if let Ok(rel) = l.strip_prefix(&self.lib_top) {
+            return (Placement::Lib, rel.to_path_buf());
+        }
+        if let Ok(rel) = l.strip_prefix(&self.share_top) {
+            return (Placement::Share, rel.to_path_buf());
+        }
+        let in_other_version = self.found_versions.iter().any(|v| {
+            l.starts_with(paths.pkglibdir().join(v)) || l.starts_with(paths.sharedir().join(v))
+        });
+        if in_other_version {
+            return (Placement::Skip, PathBuf::new()); // already a conflict
+        }
+        let StageKind::Symlink { target } = &e.kind else {
+            return (Placement::Unchanged, PathBuf::new());
+        };
+        let fixed = *l == paths.default_lib() || *l == paths.default_share();
+        // Through `default`, or straight into this version's trees (which
+        // would not follow a switch): either way a farm link, checked
+        // against the derived one.
+        let farm_like = resolve_lexically(l, target).is_some_and(|r| {
+            [
+                &paths.default_lib(),
+                &paths.default_share(),
+                &self.lib_top,
+                &self.share_top,
+            ]
+            .iter()
+            .any(|top| r.starts_with(top))
+        });
+        if fixed || farm_like {
+            self.stage_links.push(StageLink {
+                path: l.clone(),
+                target: target.clone(),
+                fixed,
+            });
+            (Placement::Skip, PathBuf::new())
+        } else {
+            (Placement::Unchanged, PathBuf::new())
+        }
+    }
+
+    /// A flat stage: the Python package and the man pages go to the share
+    /// tree, programs where the program lists say, the rest unchanged.
+    fn placement_in_flat_stage(&mut self, e: &StageEntry) -> (Placement, PathBuf) {
+        let l = &e.logical;
+        let paths = self.paths;
+        let is_dir = matches!(e.kind, StageKind::Dir { .. });
+        if let Some(rel) = python_package_path(l) {
+            return (Placement::Share, rel);
+        }
+        let mandir = paths.mandir();
+        if l.strip_prefix(&mandir)
+            .is_ok_and(|r| r.components().count() >= 2)
+        {
+            let rel = Path::new("root").join(l.strip_prefix("/").unwrap_or(l));
+            if !is_dir {
+                self.add_farm(l, &paths.default_share().join(&rel), Tree::Share, l);
+            }
+            return (Placement::Share, rel);
+        }
+        match origin_of(paths, l) {
+            // Program directories are mirrored in the lib tree as needed.
+            Some(_) if is_dir => (Placement::Skip, PathBuf::new()),
+            Some(origin) => self.place_program(e, &origin),
+            None => (Placement::Unchanged, PathBuf::new()),
+        }
+    }
+
+    /// A program of a flat stage: its tree and farm link from the program
+    /// lists, or from the fallback rule (with a warning).
+    fn place_program(&mut self, e: &StageEntry, origin: &Origin) -> (Placement, PathBuf) {
+        let l = &e.logical;
+        let paths = self.paths;
+        let spec = self.req.spec.lookup(origin).unwrap_or_else(|| {
+            let tree = match &e.kind {
+                StageKind::File {
+                    script: Script::Python { imports_ganeti: true },
+                    ..
+                } => Tree::Share,
+                _ => Tree::Lib,
+            };
+            self.warnings.push(format!(
+                "{}: in no program list; placed in the {tree} tree by the fallback rule ({}); list it in a --spec file to silence this",
+                l.display(),
+                if tree == Tree::Share { "a Python script importing ganeti" } else { "not a Python script importing ganeti" }
+            ));
+            ProgramSpec { tree, link: true }
+        });
+        let (placement, rel, wanted) = match spec.tree {
+            Tree::Lib => {
+                let rel = l.strip_prefix("/").unwrap_or(l).to_path_buf();
+                let wanted = paths.default_lib().join(&rel);
+                (Placement::Lib, rel, wanted)
+            }
+            Tree::Share => {
+                let rel = PathBuf::from(origin.file_name());
+                let wanted = paths.default_share().join(&rel);
+                (Placement::Share, rel, wanted)
+            }
+        };
+        if spec.link {
+            self.add_farm(&origin.logical(paths), &wanted, spec.tree, l);
+        }
+        (placement, rel)
+    }
+
+    /// Farm links for the programs of a versioned stage's lib tree, which
+    /// mirrors `/`: each at the program's mirrored path.
+    fn derive_lib_farm(&mut self) {
+        let paths = self.paths;
+        let programs: Vec<PathBuf> = self
+            .lib
+            .iter()
+            .filter(|(_, i)| !matches!(i.kind, EntryKind::Dir { .. }))
+            .map(|(rel, _)| rel.clone())
+            .collect();
+        for rel in programs {
+            let mirrored = Path::new("/").join(&rel);
+            let Some(origin) = origin_of(paths, &mirrored) else {
+                continue;
+            };
+            let source = self.lib_top.join(&rel);
+            let spec = self.req.spec.lookup(&origin).unwrap_or_else(|| {
+                self.warnings.push(format!(
+                    "{}: in no program list; linked at {} by the fallback rule; list it in a --spec file to silence this",
+                    source.display(),
+                    mirrored.display()
+                ));
+                ProgramSpec { tree: Tree::Lib, link: true }
+            });
+            if spec.link {
+                self.add_farm(
+                    &mirrored,
+                    &paths.default_lib().join(&rel),
+                    Tree::Lib,
+                    &source,
+                );
+            }
+        }
+    }
+
+    /// Farm links for a versioned stage's share tree: man pages under
+    /// `root/`, entry scripts where the program lists or the stage's own
+    /// links put them.
+    fn derive_share_farm(&mut self) {
+        let paths = self.paths;
+        let mandir = paths.mandir();
+        let files: Vec<PathBuf> = self
+            .share
+            .iter()
+            .filter(|(_, i)| !matches!(i.kind, EntryKind::Dir { .. }))
+            .map(|(rel, _)| rel.clone())
+            .collect();
+        for rel in files {
+            let source = self.share_top.join(&rel);
+            let wanted = paths.default_share().join(&rel);
+            if let Ok(page) = rel.strip_prefix("root") {
+                let logical = Path::new("/").join(page);
+                if logical.starts_with(&mandir) {
+                    self.add_farm(&logical, &wanted, Tree::Share, &source);
+                }
+                continue;
+            }
+            if rel.components().count() != 1 {
+                continue; // inside the Python package
+            }
+            let name = rel.to_string_lossy().into_owned();
+            if let Some((origin, spec)) = self.req.spec.share_origin(&name) {
+                if spec.link {
+                    self.add_farm(&origin.logical(paths), &wanted, Tree::Share, &source);
+                }
+            } else if let Some(link) = self.stage_links.iter().find(|s| {
+                resolve_lexically(&s.path, &s.target).as_deref() == Some(wanted.as_path())
+            }) {
+                let path = link.path.clone();
+                self.add_farm(&path, &wanted, Tree::Share, &source);
+            } else {
+                self.warnings.push(format!(
+                    "{}: in no program list and no stage link points to it; it gets no farm link",
+                    source.display()
+                ));
+            }
+        }
+    }
+
+    fn fixed_links(&self) -> Vec<LinkItem> {
+        vec![
+            LinkItem {
+                path: self.paths.default_lib(),
+                target: self.paths.active_lib_link(),
+            },
+            LinkItem {
+                path: self.paths.default_share(),
+                target: self.paths.active_share_link(),
+            },
+        ]
+    }
+
+    /// Links the stage itself ships must agree with what is derived.
+    /// Ganeti's own `make install` writes absolute links through `default`:
+    /// the same link as the relative one derived here.
+    fn check_stage_links(&mut self, fixed_links: &[LinkItem]) {
+        for link in &self.stage_links {
+            let derived = if link.fixed {
+                fixed_links
+                    .iter()
+                    .find(|l| l.path == link.path)
+                    .map(|l| l.target.clone())
+            } else {
+                self.farm.get(&link.path).map(|(t, _, _)| t.clone())
+            };
+            let agrees = derived
+                .as_ref()
+                .is_some_and(|d| same_link_destination(&link.path, d, &link.target));
+            if !agrees {
+                self.conflicts.push(Conflict::StageLinkDisagrees {
+                    path: link.path.clone(),
+                    stage_target: link.target.clone(),
+                    derived,
+                });
+            }
+        }
+    }
+
+    /// A stage built for another prefix would be copied as "unchanged"
+    /// files all over the destination: refuse it.
+    fn check_has_programs(&mut self) {
+        let has_program = self
+            .lib
+            .values()
+            .any(|i| !matches!(i.kind, EntryKind::Dir { .. }))
+            || self.share.values().any(|i| {
+                i.rel.components().count() == 1 && !matches!(i.kind, EntryKind::Dir { .. })
+            });
+        if !has_program {
+            self.conflicts.push(Conflict::NoPrograms {
+                sbindir: self.paths.sbindir(),
+                pkglibdir: self.paths.pkglibdir(),
+            });
+        }
+    }
+
+    /// Directories that must exist: the trees' parents, every link's and
+    /// copied file's parent, and the stage's empty directories outside the
+    /// trees (Debian ships `/var/lib/ganeti`).
+    fn want_dirs(&mut self) {
+        self.want_dir_chain(&self.paths.pkglibdir());
+        self.want_dir_chain(&self.paths.sharedir());
+        let is_dir = |u: &UnchangedItem| matches!(u.kind, EntryKind::Dir { .. });
+        let parents: Vec<PathBuf> = self
+            .farm
+            .keys()
+            .chain(
+                self.unchanged
+                    .iter()
+                    .filter(|u| !is_dir(u))
+                    .map(|u| &u.path),
+            )
+            .filter_map(|p| p.parent().map(Path::to_path_buf))
+            .collect();
+        for p in parents {
+            self.want_dir_chain(&p);
+        }
+        let occupied: BTreeSet<PathBuf> = self
+            .unchanged
+            .iter()
+            .filter(|u| !is_dir(u))
+            .flat_map(|u| u.path.ancestors().skip(1).map(Path::to_path_buf))
+            .collect();
+        let empty_dirs: Vec<PathBuf> = self
+            .unchanged
+            .iter()
+            .filter(|u| is_dir(u))
+            .map(|u| u.path.clone())
+            .filter(|d| {
+                !occupied.contains(d)
+                    && !self
+                        .req
+                        .stage
+                        .entries
+                        .iter()
+                        .any(|e| e.logical.parent() == Some(d.as_path()))
+            })
+            .collect();
+        for d in empty_dirs {
+            self.want_dir_chain(&d);
+        }
+        self.unchanged.retain(|u| !is_dir(u));
+    }
+
+    /// `${sysconfdir}/ganeti/{lib,share}` for this version, with
+    /// `--activate`.
+    fn activation(&mut self) -> Option<[LinkItem; 2]> {
+        if !self.req.activate {
+            return None;
+        }
+        self.want_dir_chain(&self.paths.confdir());
+        Some([
+            LinkItem {
+                path: self.paths.active_lib_link(),
+                target: self.lib_top.clone(),
+            },
+            LinkItem {
+                path: self.paths.active_share_link(),
+                target: self.share_top.clone(),
+            },
+        ])
+    }
+
+    fn finish(self, fixed_links: Vec<LinkItem>, activate: Option<[LinkItem; 2]>) -> Desired {
+        let links_into = |tree: Tree| -> Vec<ManifestLink> {
+            self.farm
+                .iter()
+                .filter(|(_, (_, t, _))| *t == tree)
+                .map(|(p, (target, _, _))| ManifestLink {
+                    path: p.clone(),
+                    target: target.clone(),
+                })
+                .collect()
+        };
+        let lib = TreePlan {
+            tree: Tree::Lib,
+            logical: self.lib_top.clone(),
+            items: self.lib.values().cloned().collect(),
+            links: links_into(Tree::Lib),
+        };
+        let share = TreePlan {
+            tree: Tree::Share,
+            logical: self.share_top.clone(),
+            items: self.share.values().cloned().collect(),
+            links: links_into(Tree::Share),
+        };
+        let versioned_stage = self.versioned();
+        let mut conflicts = self.conflicts;
+        conflicts.sort();
+        conflicts.dedup();
+        Desired {
+            release: self.req.release.clone(),
+            dir_version: self.dv,
+            versioned_stage,
+            lib,
+            share,
+            fixed_links,
+            farm: self
+                .farm
+                .into_iter()
+                .map(|(path, (target, _, _))| LinkItem { path, target })
+                .collect(),
+            unchanged: self.unchanged,
+            dirs: self.dirs,
+            activate,
+            keep_existing: self.req.keep_existing,
+            warnings: self.warnings,
+            conflicts,
+        }
+    }
 }
 
 impl Builder<'_> {
@@ -814,18 +885,14 @@ impl Builder<'_> {
             .insert(link.to_path_buf(), (target, tree, source.to_path_buf()));
     }
 
-    fn place(&mut self, tree: Tree, rel: PathBuf, e: &crate::stage::StageEntry) {
-        let top = match tree {
-            Tree::Lib => self.paths.pkglibdir(),
-            Tree::Share => self.paths.sharedir(),
-        };
-        let _ = top;
-        let (map_top, kind, source, mtime) = match &e.kind {
-            StageKind::Dir { mode } => (tree, EntryKind::Dir { mode: *mode }, None, None),
+    /// Puts a stage entry at `rel` in `tree`, with the parent directories
+    /// it needs there.
+    fn place(&mut self, tree: Tree, rel: PathBuf, e: &StageEntry) {
+        let (kind, source, mtime) = match &e.kind {
+            StageKind::Dir { mode } => (EntryKind::Dir { mode: *mode }, None, None),
             StageKind::File {
                 mode, size, mtime, ..
             } => (
-                tree,
                 EntryKind::File {
                     mode: *mode,
                     size: *size,
@@ -834,7 +901,6 @@ impl Builder<'_> {
                 Some(*mtime),
             ),
             StageKind::Symlink { target } => (
-                tree,
                 EntryKind::Symlink {
                     target: target.clone(),
                 },
@@ -843,7 +909,7 @@ impl Builder<'_> {
             ),
             StageKind::Special => return,
         };
-        let destination = Path::new(&format!("{map_top}:")).join(&rel);
+        let destination = Path::new(&format!("{tree}:")).join(&rel);
         if !matches!(kind, EntryKind::Dir { .. }) && !self.claim(destination, &e.logical) {
             return;
         }
@@ -877,11 +943,6 @@ impl Builder<'_> {
             }
             parent = p.parent();
         }
-        let top_dir = match tree {
-            Tree::Lib => self.paths.pkglibdir(),
-            Tree::Share => self.paths.sharedir(),
-        };
-        let _ = top_dir;
         self.relocated
             .insert(e.logical.clone(), Path::new(&format!("/{tree}")).join(&rel));
         let map = match tree {
@@ -899,7 +960,8 @@ impl Builder<'_> {
         );
     }
 
-    fn unchanged(&mut self, e: &crate::stage::StageEntry) {
+    /// Keeps a stage entry outside the trees, at its own path.
+    fn unchanged(&mut self, e: &StageEntry) {
         let (kind, mtime) = match &e.kind {
             StageKind::Dir { mode } => (EntryKind::Dir { mode: *mode }, None),
             StageKind::File {
@@ -951,19 +1013,15 @@ impl Builder<'_> {
     }
 
     /// Symlinks placed in a tree must still reach their target afterwards.
-    fn check_tree_symlinks(
-        &mut self,
-        stage: &Stage,
-        lib_top: &Path,
-        share_top: &Path,
-        versioned: bool,
-    ) {
+    fn check_tree_symlinks(&mut self) {
+        let stage = self.req.stage;
+        let versioned = self.versioned();
         let mut found = Vec::new();
         for (tree, map) in [(Tree::Lib, &self.lib), (Tree::Share, &self.share)] {
             let top = if tree == Tree::Lib {
-                lib_top
+                &self.lib_top
             } else {
-                share_top
+                &self.share_top
             };
             for item in map.values() {
                 let EntryKind::Symlink { target } = &item.kind else {
@@ -1152,211 +1210,244 @@ fn describe(found: &Found) -> String {
     }
 }
 
-/// Step 2: the desired state against the destination.
+/// Step 2: the desired state against the destination. Each step decides
+/// one kind of entry: an action for it, or a conflict.
 pub fn reconcile(desired: Desired, observed: &Observed) -> Result<Plan, Vec<Conflict>> {
-    let mut conflicts = desired.conflicts.clone();
-    let mut actions = Vec::new();
-    let mut warnings = desired.warnings.clone();
-
-    for dir in desired.dirs.keys() {
-        match observed.at(dir) {
-            Found::Missing => actions.push(Action::CreateDir {
-                path: dir.clone(),
-                mode: desired.dirs[dir],
-            }),
-            Found::Dir => {}
-            // A symlink to a directory is fine as a parent (merged /usr).
-            Found::Symlink { .. } => {}
-            other => conflicts.push(Conflict::Occupied {
-                path: dir.clone(),
-                found: describe(other),
-                wanted: PathBuf::from("(a directory)"),
-            }),
-        }
+    let mut r = Reconciler {
+        observed,
+        actions: Vec::new(),
+        conflicts: desired.conflicts.clone(),
+        warnings: desired.warnings.clone(),
+    };
+    r.dirs(&desired.dirs);
+    r.trees(&desired);
+    r.links(LinkRole::Fixed, &desired.fixed_links);
+    r.links(LinkRole::Farm, &desired.farm);
+    r.unchanged_files(&desired.unchanged, desired.keep_existing);
+    if let Some(links) = &desired.activate {
+        r.activation(links);
     }
+    r.finish(desired)
+}
 
-    for plan in [&desired.lib, &desired.share] {
-        let wanted = plan.manifest(&desired.release, &desired.dir_version);
-        let replaces = match observed.at(&plan.logical) {
-            Found::Missing => false,
-            Found::Dir => match observed.manifests.get(&plan.tree) {
-                // A manifest of an older format with the same content is
-                // the same tree: keep it.
-                Some(Ok(Some(existing))) if existing.same_content(&wanted) => {
-                    actions.push(Action::KeepTree {
-                        tree: plan.tree,
-                        path: plan.logical.clone(),
-                    });
-                    continue;
-                }
-                Some(Ok(Some(_))) => true,
-                Some(Err(reason)) => {
-                    conflicts.push(Conflict::UnreadableManifest {
-                        path: plan.logical.clone(),
-                        reason: reason.clone(),
-                    });
-                    continue;
-                }
-                _ => {
-                    conflicts.push(Conflict::ForeignTree {
-                        path: plan.logical.clone(),
-                    });
-                    continue;
-                }
-            },
-            other => {
-                conflicts.push(Conflict::Occupied {
-                    path: plan.logical.clone(),
-                    found: describe(other),
-                    wanted: PathBuf::from("(a version tree)"),
-                });
-                continue;
-            }
-        };
-        actions.push(Action::InstallTree {
-            tree: plan.tree,
-            path: plan.logical.clone(),
-            entries: plan.items.len(),
-            replaces,
+/// What [`reconcile`] has decided so far.
+struct Reconciler<'a> {
+    observed: &'a Observed,
+    actions: Vec<Action>,
+    conflicts: Vec<Conflict>,
+    warnings: Vec<String>,
+}
+
+impl Reconciler<'_> {
+    fn occupied(&mut self, path: &Path, found: &Found, wanted: PathBuf) {
+        self.conflicts.push(Conflict::Occupied {
+            path: path.to_path_buf(),
+            found: describe(found),
+            wanted,
         });
     }
 
-    let link = |role: LinkRole,
-                l: &LinkItem,
-                actions: &mut Vec<Action>,
-                conflicts: &mut Vec<Conflict>| match observed.at(&l.path) {
-        Found::Missing => actions.push(Action::CreateLink {
-            role,
-            path: l.path.clone(),
-            target: l.target.clone(),
-        }),
-        Found::Symlink { target } if *target == l.target => actions.push(Action::KeepLink {
-            role,
-            path: l.path.clone(),
-            target: l.target.clone(),
-        }),
-        Found::Symlink { target } if same_link_destination(&l.path, target, &l.target) => actions
-            .push(Action::RewriteLink {
-                role,
-                path: l.path.clone(),
-                found: target.clone(),
-                target: l.target.clone(),
-            }),
-        other => conflicts.push(Conflict::Occupied {
-            path: l.path.clone(),
-            found: describe(other),
-            wanted: l.target.clone(),
-        }),
-    };
-    for l in &desired.fixed_links {
-        link(LinkRole::Fixed, l, &mut actions, &mut conflicts);
-    }
-    for l in &desired.farm {
-        link(LinkRole::Farm, l, &mut actions, &mut conflicts);
-    }
-
-    for u in &desired.unchanged {
-        match (&u.kind, observed.at(&u.path)) {
-            (EntryKind::File { mode, size }, Found::Missing) => actions.push(Action::CopyFile {
-                path: u.path.clone(),
-                mode: *mode,
-                size: *size,
-            }),
-            (EntryKind::File { .. }, Found::File { same: true }) => {
-                actions.push(Action::KeepFile {
-                    path: u.path.clone(),
-                })
-            }
-            (EntryKind::Symlink { target }, Found::Missing) => actions.push(Action::CopyLink {
-                path: u.path.clone(),
-                target: target.clone(),
-            }),
-            (EntryKind::Symlink { target }, Found::Symlink { target: t }) if t == target => actions
-                .push(Action::KeepFile {
-                    path: u.path.clone(),
-                }),
-            (EntryKind::Dir { .. }, _) => {}
-            (_, Found::File { same: false }) if desired.keep_existing => {
-                warnings.push(format!(
-                    "{}: exists with other content; kept as it is (--keep-existing)",
-                    u.path.display()
-                ));
-                actions.push(Action::KeepFile {
-                    path: u.path.clone(),
-                });
-            }
-            (EntryKind::File { mode, size }, Found::File { same: false })
-                if u.last_install_wins =>
-            {
-                warnings.push(format!(
-                    "{}: replaced by this build's copy (Ganeti's documentation is shared by all versions: the last install wins)",
-                    u.path.display()
-                ));
-                actions.push(Action::CopyFile {
-                    path: u.path.clone(),
+    /// Missing directories are made; a symlink to a directory is fine as a
+    /// parent (merged `/usr`); anything else is in the way.
+    fn dirs(&mut self, dirs: &BTreeMap<PathBuf, u32>) {
+        for (dir, mode) in dirs {
+            match self.observed.at(dir) {
+                Found::Missing => self.actions.push(Action::CreateDir {
+                    path: dir.clone(),
                     mode: *mode,
-                    size: *size,
-                });
+                }),
+                Found::Dir | Found::Symlink { .. } => {}
+                other => self.occupied(dir, other, PathBuf::from("(a directory)")),
             }
-            (_, Found::File { same: false }) => conflicts.push(Conflict::FileDiffers {
-                path: u.path.clone(),
-            }),
-            (_, other) => conflicts.push(Conflict::Occupied {
-                path: u.path.clone(),
-                found: describe(other),
-                wanted: u.path.clone(),
-            }),
         }
     }
 
-    if let Some(links) = &desired.activate {
+    /// A version tree is installed, kept when its manifest says it is the
+    /// same, replaced when it is this tool's, and refused otherwise.
+    fn trees(&mut self, desired: &Desired) {
+        for plan in [&desired.lib, &desired.share] {
+            let wanted = plan.manifest(&desired.release, &desired.dir_version);
+            let replaces = match self.observed.at(&plan.logical) {
+                Found::Missing => false,
+                Found::Dir => match self.observed.manifests.get(&plan.tree) {
+                    // A manifest of an older format with the same content
+                    // is the same tree: keep it.
+                    Some(Ok(Some(existing))) if existing.same_content(&wanted) => {
+                        self.actions.push(Action::KeepTree {
+                            tree: plan.tree,
+                            path: plan.logical.clone(),
+                        });
+                        continue;
+                    }
+                    Some(Ok(Some(_))) => true,
+                    Some(Err(reason)) => {
+                        self.conflicts.push(Conflict::UnreadableManifest {
+                            path: plan.logical.clone(),
+                            reason: reason.clone(),
+                        });
+                        continue;
+                    }
+                    _ => {
+                        self.conflicts.push(Conflict::ForeignTree {
+                            path: plan.logical.clone(),
+                        });
+                        continue;
+                    }
+                },
+                other => {
+                    self.occupied(&plan.logical, other, PathBuf::from("(a version tree)"));
+                    continue;
+                }
+            };
+            self.actions.push(Action::InstallTree {
+                tree: plan.tree,
+                path: plan.logical.clone(),
+                entries: plan.items.len(),
+                replaces,
+            });
+        }
+    }
+
+    /// A link is made, kept, or rewritten when it already leads to the
+    /// same place another way; anything else is in the way.
+    fn links(&mut self, role: LinkRole, links: &[LinkItem]) {
         for l in links {
-            match observed.at(&l.path) {
-                Found::Missing => actions.push(Action::CreateLink {
+            let action = match self.observed.at(&l.path) {
+                Found::Missing => Action::CreateLink {
+                    role,
+                    path: l.path.clone(),
+                    target: l.target.clone(),
+                },
+                Found::Symlink { target } if *target == l.target => Action::KeepLink {
+                    role,
+                    path: l.path.clone(),
+                    target: l.target.clone(),
+                },
+                Found::Symlink { target } if same_link_destination(&l.path, target, &l.target) => {
+                    Action::RewriteLink {
+                        role,
+                        path: l.path.clone(),
+                        found: target.clone(),
+                        target: l.target.clone(),
+                    }
+                }
+                other => {
+                    self.occupied(&l.path, other, l.target.clone());
+                    continue;
+                }
+            };
+            self.actions.push(action);
+        }
+    }
+
+    /// Files outside the trees are copied or kept; one with other content
+    /// is kept with `--keep-existing`, replaced when it is Ganeti's own
+    /// shared documentation, and refused otherwise.
+    fn unchanged_files(&mut self, items: &[UnchangedItem], keep_existing: bool) {
+        for u in items {
+            let keep = Action::KeepFile {
+                path: u.path.clone(),
+            };
+            match (&u.kind, self.observed.at(&u.path)) {
+                (EntryKind::File { mode, size }, Found::Missing) => {
+                    self.actions.push(Action::CopyFile {
+                        path: u.path.clone(),
+                        mode: *mode,
+                        size: *size,
+                    })
+                }
+                (EntryKind::File { .. }, Found::File { same: true }) => self.actions.push(keep),
+                (EntryKind::Symlink { target }, Found::Missing) => {
+                    self.actions.push(Action::CopyLink {
+                        path: u.path.clone(),
+                        target: target.clone(),
+                    })
+                }
+                (EntryKind::Symlink { target }, Found::Symlink { target: t }) if t == target => {
+                    self.actions.push(keep)
+                }
+                (EntryKind::Dir { .. }, _) => {}
+                (_, Found::File { same: false }) if keep_existing => {
+                    self.warnings.push(format!(
+                        "{}: exists with other content; kept as it is (--keep-existing)",
+                        u.path.display()
+                    ));
+                    self.actions.push(keep);
+                }
+                (EntryKind::File { mode, size }, Found::File { same: false })
+                    if u.last_install_wins =>
+                {
+                    self.warnings.push(format!(
+                        "{}: replaced by this build's copy (Ganeti's documentation is shared by all versions: the last install wins)",
+                        u.path.display()
+                    ));
+                    self.actions.push(Action::CopyFile {
+                        path: u.path.clone(),
+                        mode: *mode,
+                        size: *size,
+                    });
+                }
+                (_, Found::File { same: false }) => self.conflicts.push(Conflict::FileDiffers {
+                    path: u.path.clone(),
+                }),
+                (_, other) => self.occupied(&u.path, other, u.path.clone()),
+            }
+        }
+    }
+
+    /// `--activate` sets the switch links on a node with none, or repairs
+    /// dangling ones (upstream #1131); it never moves an active node.
+    fn activation(&mut self, links: &[LinkItem; 2]) {
+        for l in links {
+            let action = match self.observed.at(&l.path) {
+                Found::Symlink { target } if *target == l.target => Action::KeepLink {
                     role: LinkRole::Active,
                     path: l.path.clone(),
                     target: l.target.clone(),
-                }),
-                Found::Symlink { target } if *target == l.target => {
-                    actions.push(Action::KeepLink {
-                        role: LinkRole::Active,
-                        path: l.path.clone(),
-                        target: l.target.clone(),
-                    })
-                }
-                // A dangling switch link may be repaired (upstream #1131).
-                Found::Symlink { target } if matches!(observed.at(target), Found::Missing) => {
-                    actions.push(Action::CreateLink {
-                        role: LinkRole::Active,
-                        path: l.path.clone(),
-                        target: l.target.clone(),
-                    })
-                }
-                Found::Symlink { target } => conflicts.push(Conflict::ActiveElsewhere {
-                    link: l.path.clone(),
-                    target: target.clone(),
-                }),
-                other => conflicts.push(Conflict::Occupied {
+                },
+                Found::Missing => Action::CreateLink {
+                    role: LinkRole::Active,
                     path: l.path.clone(),
-                    found: describe(other),
-                    wanted: l.target.clone(),
-                }),
-            }
+                    target: l.target.clone(),
+                },
+                Found::Symlink { target } if matches!(self.observed.at(target), Found::Missing) => {
+                    Action::CreateLink {
+                        role: LinkRole::Active,
+                        path: l.path.clone(),
+                        target: l.target.clone(),
+                    }
+                }
+                Found::Symlink { target } => {
+                    self.conflicts.push(Conflict::ActiveElsewhere {
+                        link: l.path.clone(),
+                        target: target.clone(),
+                    });
+                    continue;
+                }
+                other => {
+                    self.occupied(&l.path, other, l.target.clone());
+                    continue;
+                }
+            };
+            self.actions.push(action);
         }
     }
 
-    if !conflicts.is_empty() {
-        conflicts.sort();
-        conflicts.dedup();
-        return Err(conflicts);
+    fn finish(self, desired: Desired) -> Result<Plan, Vec<Conflict>> {
+        let mut conflicts = self.conflicts;
+        if !conflicts.is_empty() {
+            conflicts.sort();
+            conflicts.dedup();
+            return Err(conflicts);
+        }
+        Ok(Plan {
+            release: desired.release.clone(),
+            dir_version: desired.dir_version.clone(),
+            actions: self.actions,
+            warnings: self.warnings,
+            desired,
+        })
     }
-    Ok(Plan {
-        release: desired.release.clone(),
-        dir_version: desired.dir_version.clone(),
-        actions,
-        warnings,
-        desired,
-    })
 }
 
 /// The plan as stable, sorted text lines (one per action).
