@@ -1,9 +1,10 @@
 #!/bin/bash
-# chroot.sh -- the cached Debian 12 (bookworm, minbase) tree that the
-# packaging tests install into.
+# chroot.sh -- the cached Debian minbase trees (Debian 12 bookworm by
+# default) that the packaging tests install into and build in.
 #
 #   chroot.sh setup     build the tree, or reuse the cached one if its stamp matches
 #   chroot.sh path      print the tree's path
+#   chroot.sh stamp     print the recipe the tree was built from
 #   chroot.sh purge     delete the cache
 #
 # The tree is never changed by the tests: run.sh mounts an overlay over it
@@ -11,17 +12,26 @@
 # pristine system and whatever a package leaves behind shows up in the
 # overlay's upper directory.
 #
-# Environment: GANETI_PKG_CHROOT (default
-# /var/cache/ganeti-upgrade-tests/pkg-chroot/root), GANETI_PKG_MIRROR (Debian
-# archive URL; default: the host's first apt source, else deb.debian.org).
+# Environment: GANETI_PKG_SUITE (bookworm, the default, or trixie),
+# GANETI_PKG_CHROOT (default /var/cache/ganeti-upgrade-tests/pkg-chroot/root
+# for bookworm, .../pkg-chroot-SUITE/root for another suite),
+# GANETI_PKG_MIRROR (Debian archive URL; default: the host's first apt
+# source, else deb.debian.org). Only the suite's main component: no
+# security or updates suites, so that a build in it sees the suite's own
+# packages (for bookworm, rustc-web 1.85, the MSRV).
 set -euo pipefail
 
-ROOT=$(realpath -m -- "${GANETI_PKG_CHROOT:-/var/cache/ganeti-upgrade-tests/pkg-chroot/root}")
+SUITE=${GANETI_PKG_SUITE:-bookworm}
+case "$SUITE" in
+    bookworm) default_root=/var/cache/ganeti-upgrade-tests/pkg-chroot/root ;;
+    trixie) default_root=/var/cache/ganeti-upgrade-tests/pkg-chroot-trixie/root ;;
+    *) echo "chroot.sh: GANETI_PKG_SUITE must be bookworm or trixie, not '$SUITE'" >&2; exit 2 ;;
+esac
+ROOT=$(realpath -m -- "${GANETI_PKG_CHROOT:-$default_root}")
 STAMP=$ROOT.stamp
 # Bump when the recipe below changes: the stamp then no longer matches and
 # the next `setup` rebuilds the tree.
 RECIPE_REVISION=1
-SUITE=bookworm
 
 say() { printf 'pkg-chroot: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -67,6 +77,7 @@ setup() {
 case "${1:-}" in
     setup) setup ;;
     path) echo "$ROOT" ;;
+    stamp) cat "$STAMP" ;;
     purge) rm -rf -- "$ROOT" "$ROOT.new" "$STAMP" ;;
-    *) echo "usage: chroot.sh setup|path|purge" >&2; exit 2 ;;
+    *) echo "usage: chroot.sh setup|path|stamp|purge" >&2; exit 2 ;;
 esac

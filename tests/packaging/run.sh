@@ -3,9 +3,11 @@
 # maintainer-script helper, on real dpkg.
 #
 #   1. static: shellcheck of the snippets and these scripts; the cron job's guard
-#   2. build: dpkg-checkbuilddeps + dpkg-buildpackage -b -us -uc in a clean
-#      copy of the working tree (tracked and untracked-but-not-ignored files);
-#      the package's file list
+#   2. build, unless GANETI_PKG_DEB names a .deb (buildd.sh builds it in a
+#      clean chroot with Debian's rustc and passes it here): the source
+#      package of the working tree (source.sh), dpkg-buildpackage -b -d with
+#      the host's cargo (rustup; -d because Debian's rustc-web is not on the
+#      host), the cargo target directory cached; then the package's file list
 #   3. lintian on the .deb: no errors, no warnings
 #   4. in a bookworm minbase chroot (cached, see chroot.sh; an overlay keeps
 #      the cache pristine): install the toolkit, use it, then a mock versioned
@@ -19,7 +21,8 @@
 # exits 1 if anything failed. Without root it prints SKIPPED and why.
 # As root on Debian it installs what it needs with apt-get.
 #
-# Environment: GANETI_PKG_CACHE (where the package is built and its cargo
+# Environment: GANETI_PKG_DEB (test this .deb instead of building one),
+# GANETI_PKG_CACHE (where the package is built and its cargo
 # target directory kept between runs; default
 # /var/cache/ganeti-upgrade-tests/pkg-build), GANETI_PKG_TARGET_DIR (the cargo
 # target directory; default $GANETI_PKG_CACHE/target),
@@ -103,7 +106,6 @@ if [ "${1:-}" = "__in-namespace" ]; then
     mount -t tmpfs -o mode=0755 run "$ROOT/run"
     mkdir -p "$ROOT/tmp/debs"
     cp "$WORK"/debs/*.deb "$ROOT/tmp/debs/"
-    cp "$REPO/debian/$PACKAGE.cron.d" "$ROOT/tmp/cron.d"
     snapshot >"$WORK/before"
 
     # The toolkit itself.
@@ -117,25 +119,38 @@ if [ "${1:-}" = "__in-namespace" ]; then
     # shellcheck disable=SC2016 # expanded by the bash in the chroot
     check "chroot: the bash completions load" bash -c 'for f in /usr/share/bash-completion/completions/ganeti-*; do . "$f"; done; complete -p ganeti-switch ganeti-layout ganeti-upgrade ganeti-packaging'
     check "chroot: the resume unit is enabled for boot" test -L /etc/systemd/system/multi-user.target.wants/ganeti-upgrade-resume.service
-    # The cron job: without systemd and with an intent file it runs the
-    # resume; a fake ganeti-upgrade in /usr/local/sbin records that.
+    # The installed cron job, with a fake ganeti-upgrade that records its
+    # arguments: it resumes only without systemd, when the marker or the
+    # intent file says an upgrade is pending, and as /etc/default says.
     cat >"$ROOT/tmp/fake-upgrade" <<'EOF'
 #!/bin/sh
 echo "$@" >/tmp/fake-upgrade.ran
 EOF
     chmod 0755 "$ROOT/tmp/fake-upgrade"
-    cron_cmd=$(sed -n 's/^@reboot root //p' "$ROOT/tmp/cron.d" | sed 's|&& /usr/sbin/ganeti-upgrade|\&\& /tmp/fake-upgrade|')
-    run sh -c "$cron_cmd" || true
-    if [ ! -e "$ROOT/tmp/fake-upgrade.ran" ]; then pass "cron: no intent file, no resume"; else fail "cron: no intent file, no resume"; fi
+    cron_cmd=$(sed -n 's/^@reboot root //p' "$ROOT/etc/cron.d/$PACKAGE" | sed 's|exec /usr/sbin/ganeti-upgrade|exec /tmp/fake-upgrade|')
+    cron_runs() { # NAME EXPECTED ("" = must not run)
+        rm -f "$ROOT/tmp/fake-upgrade.ran"
+        run sh -c "$cron_cmd" || true
+        local got
+        got=$(cat "$ROOT/tmp/fake-upgrade.ran" 2>/dev/null || true)
+        if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "ran with '$got', expected '$2'"; fi
+    }
+    cron_runs "cron: nothing pending, no resume" ""
     mkdir -p "$ROOT/var/lib/ganeti" && touch "$ROOT/var/lib/ganeti/intent-to-upgrade"
-    run sh -c "$cron_cmd" || true
-    if [ "$(cat "$ROOT/tmp/fake-upgrade.ran" 2>/dev/null)" = "--resume" ]; then pass "cron: intent file without systemd: resume"; else fail "cron: intent file without systemd: resume"; fi
-    rm -f "$ROOT/tmp/fake-upgrade.ran"
+    cron_runs "cron: intent file without systemd: resume" "--resume"
     mkdir -p "$ROOT/run/systemd/system"
-    run sh -c "$cron_cmd" || true
-    if [ ! -e "$ROOT/tmp/fake-upgrade.ran" ]; then pass "cron: under systemd the unit does it"; else fail "cron: under systemd the unit does it"; fi
+    cron_runs "cron: under systemd the unit does it" ""
     rmdir "$ROOT/run/systemd/system"
     rm -rf "$ROOT/var/lib/ganeti"
+    mkdir -p "$ROOT/var/lib/ganeti-upgrade" && touch "$ROOT/var/lib/ganeti-upgrade/pending"
+    cron_runs "cron: ganeti-upgrade's marker (any --localstatedir): resume" "--resume"
+    cp "$ROOT/etc/default/ganeti-upgrade" "$WORK/default.orig"
+    sed -i 's/^EXTRA_ARGS=.*/EXTRA_ARGS="--command-timeout 7200"/' "$ROOT/etc/default/ganeti-upgrade"
+    cron_runs "cron: EXTRA_ARGS from /etc/default/ganeti-upgrade" "--resume --command-timeout 7200"
+    sed -i 's/^RESUME_AT_BOOT=.*/RESUME_AT_BOOT=no/' "$ROOT/etc/default/ganeti-upgrade"
+    cron_runs "cron: RESUME_AT_BOOT=no leaves it to the admin" ""
+    cp "$WORK/default.orig" "$ROOT/etc/default/ganeti-upgrade"
+    rm -rf "$ROOT/var/lib/ganeti-upgrade"
 
     # A mock versioned Ganeti, as Debian splits it.
     check "mock: install ganeti-mock + ganeti-mock-3.0 on a fresh node" dpkg -i /tmp/debs/ganeti-mock_3.0.2-1_all.deb /tmp/debs/ganeti-mock-3.0_3.0.2-1_all.deb
@@ -222,8 +237,8 @@ if command -v apt-get >/dev/null; then
     fi
 fi
 if [ -x "$HOME/.cargo/bin/cargo" ]; then PATH=$HOME/.cargo/bin:$PATH; fi
-if ! command -v cargo >/dev/null; then
-    fail "cargo is available" "install Rust 1.89 or newer with rustup (Debian 12's rustc is too old)"
+if [ -z "${GANETI_PKG_DEB:-}" ] && ! command -v cargo >/dev/null; then
+    fail "cargo is available" "install Rust 1.85 or newer (rustup, or Debian 12's rustc-web and cargo-web)"
     finish
 fi
 
@@ -249,33 +264,39 @@ else
     fail "cron.d: guarded by [ -x ... ] and skipped under systemd"
 fi
 
-# 2. Build from a clean copy of the working tree. The copy is always at the
-# same path and keeps the files' mtimes, so that cargo's cache in the target
-# directory stays valid between runs (it fingerprints workspace crates by
-# path and mtime).
-cache=${GANETI_PKG_CACHE:-/var/cache/ganeti-upgrade-tests/pkg-build}
-src=$cache/$PACKAGE
-rm -rf -- "$src" "$cache"/*.deb "$cache"/*.ddeb "$cache"/*.changes "$cache"/*.buildinfo
-mkdir -p "$src"
-(cd "$REPO" && git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
-    [ -e "$f" ] || [ -L "$f" ] && printf '%s\0' "$f"
-done | tar --null --no-recursion -T - -cf - | tar -xf - -C "$src")
-target=${GANETI_PKG_TARGET_DIR:-$cache/target}
-mkdir -p "$target"
-say "dpkg-buildpackage -b -us -uc in $src (CARGO_TARGET_DIR=$target; log: $WORK/build.log)"
-if (cd "$src" && dpkg-checkbuilddeps) >"$WORK/build.log" 2>&1; then
-    pass "dpkg-checkbuilddeps accepts Build-Depends"
+# 2. Build the source package of the working tree, unless given a .deb. The
+# unpacked tree is always at the same path and its files get the working
+# tree's mtimes back (the tarballs give them all the changelog's date), so
+# that cargo's cache in the target directory stays valid between runs: it
+# fingerprints workspace crates by path and mtime (vendored crates by
+# version).
+if [ -n "${GANETI_PKG_DEB:-}" ]; then
+    deb=$(realpath -- "$GANETI_PKG_DEB")
+    echo "testing $deb (GANETI_PKG_DEB)"
 else
-    fail "dpkg-checkbuilddeps accepts Build-Depends" "$(tail -n 3 "$WORK/build.log")"
+    cache=${GANETI_PKG_CACHE:-/var/cache/ganeti-upgrade-tests/pkg-build}
+    rm -rf -- "$cache"/*.deb "$cache"/*.ddeb "$cache"/*.changes "$cache"/*.buildinfo "$cache"/*.dsc "$cache"/*.tar.*
+    mkdir -p "$cache"
+    # shellcheck source-path=SCRIPTDIR source=source.sh
+    . "$HERE/source.sh"
+    if ! make_source_package "$REPO" "$cache" >/dev/null; then
+        fail "the source package"
+        finish
+    fi
+    (cd "$cache/tree" && find . \( -path ./vendor -o -path ./debian \) -prune -o -type f -print0 |
+        while IFS= read -r -d '' f; do touch -r "$REPO/$f" "$f"; done)
+    target=${GANETI_PKG_TARGET_DIR:-$cache/target}
+    mkdir -p "$target"
+    say "dpkg-buildpackage -b -d -us -uc in $cache/tree (CARGO_TARGET_DIR=$target; log: $WORK/build.log)"
+    t0=$SECONDS
+    if (cd "$cache/tree" && CARGO_TARGET_DIR=$target dpkg-buildpackage -b -d -us -uc) >>"$WORK/build.log" 2>&1; then
+        pass "dpkg-buildpackage -b -d -us -uc with the host's cargo ($((SECONDS - t0)) s)"
+    else
+        fail "dpkg-buildpackage -b -d -us -uc with the host's cargo" "$(tail -n 15 "$WORK/build.log")"
+        finish
+    fi
+    deb=$(ls "$cache/${PACKAGE}"_*.deb)
 fi
-t0=$SECONDS
-if (cd "$src" && CARGO_TARGET_DIR=$target dpkg-buildpackage -b -us -uc) >>"$WORK/build.log" 2>&1; then
-    pass "dpkg-buildpackage -b -us -uc ($((SECONDS - t0)) s)"
-else
-    fail "dpkg-buildpackage -b -us -uc" "$(tail -n 15 "$WORK/build.log")"
-    finish
-fi
-deb=$(ls "$cache/${PACKAGE}"_*.deb)
 echo "$deb" >"$WORK/deb"
 dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$WORK/contents"
 missing_files=()
@@ -285,7 +306,7 @@ for f in /usr/sbin/ganeti-layout /usr/sbin/ganeti-switch /usr/sbin/ganeti-upgrad
     /usr/share/man/man8/ganeti-switch-to.8.gz /usr/share/man/man8/ganeti-packaging-prerm.8.gz \
     /usr/share/bash-completion/completions/ganeti-layout /usr/share/bash-completion/completions/ganeti-switch \
     /usr/share/bash-completion/completions/ganeti-upgrade /usr/share/bash-completion/completions/ganeti-packaging \
-    /lib/systemd/system/ganeti-upgrade-resume.service /etc/cron.d/$PACKAGE \
+    /etc/cron.d/$PACKAGE /etc/default/ganeti-upgrade \
     /usr/share/ganeti-upgrade-toolkit/maintscripts/postinst.in /usr/share/doc/$PACKAGE/README.packaging.md; do
     grep -qx -- "$f" "$WORK/contents" || missing_files+=("$f")
 done
@@ -305,6 +326,48 @@ fi
 mkdir -p "$WORK/debs" "$WORK/mock" "$WORK/shipped"
 cp "$deb" "$WORK/debs/"
 dpkg-deb -x "$deb" "$WORK/shipped"
+
+# The boot-time resume unit as installed, booting nothing: systemd-analyze
+# verify in a root made of the package, the host's systemd units and a
+# shell (nothing may be printed), then the settings the package relies on.
+unit=
+for u in usr/lib/systemd/system/ganeti-upgrade-resume.service lib/systemd/system/ganeti-upgrade-resume.service; do
+    if [ -f "$WORK/shipped/$u" ]; then unit=$u; fi
+done
+if [ -z "$unit" ]; then
+    fail "the resume unit is in the package"
+elif ! command -v systemd-analyze >/dev/null || [ ! -d /usr/lib/systemd/system ]; then
+    echo "note: no systemd-analyze or systemd units on this host: unit not verified"
+else
+    sa=$WORK/sa-root
+    mkdir -p "$sa/usr/lib/systemd" "$sa/usr/sbin" "$sa/bin"
+    cp -a /usr/lib/systemd/system "$sa/usr/lib/systemd/"
+    cp "$WORK/shipped/$unit" "$sa/usr/lib/systemd/system/"
+    cp "$WORK/shipped/usr/sbin/ganeti-upgrade" "$sa/usr/sbin/"
+    cp /bin/sh "$sa/bin/sh"
+    if out=$(systemd-analyze verify --man=no --root="$sa" ganeti-upgrade-resume.service 2>&1) && [ -z "$out" ]; then
+        pass "systemd-analyze verify: the resume unit"
+    else
+        fail "systemd-analyze verify: the resume unit" "$out"
+    fi
+fi
+unit_has() { # NAME LINE: the installed unit has LINE
+    if [ -n "$unit" ] && grep -qxF -- "$2" "$WORK/shipped/$unit"; then pass "$1"; else fail "$1" "no '$2'"; fi
+}
+unit_has "unit: starts before cron (Ganeti's @reboot resume)" "Before=cron.service"
+unit_has "unit: Type=exec, so boot does not wait for the resume" "Type=exec"
+unit_has "unit: reads /etc/default/ganeti-upgrade" "EnvironmentFile=-/etc/default/ganeti-upgrade"
+# shellcheck disable=SC2016 # systemd's $EXTRA_ARGS, not the shell's
+unit_has "unit: passes EXTRA_ARGS" 'ExecStart=/usr/sbin/ganeti-upgrade --resume $EXTRA_ARGS'
+unit_has "unit: honours RESUME_AT_BOOT=no" "ExecCondition=/bin/sh -c 'test \"\$\${RESUME_AT_BOOT:-yes}\" != no'"
+unit_has "unit: starts for ganeti-upgrade's marker (any --localstatedir)" "ConditionPathExists=|/var/lib/ganeti-upgrade/pending"
+unit_has "unit: starts for Ganeti's intent file" "ConditionPathExists=|/var/lib/ganeti/intent-to-upgrade"
+if [ -n "$unit" ] && ! grep -q '^TimeoutStartSec=infinity' "$WORK/shipped/$unit"; then pass "unit: no infinite start timeout"; else fail "unit: no infinite start timeout"; fi
+if dpkg-deb -I "$deb" conffiles 2>/dev/null | grep -qx /etc/default/ganeti-upgrade; then
+    pass "/etc/default/ganeti-upgrade is a conffile"
+else
+    fail "/etc/default/ganeti-upgrade is a conffile"
+fi
 helper=$WORK/shipped/usr/sbin/ganeti-packaging
 mock_ok=1
 build_mock() { # RELEASE FARM-PACKAGE
