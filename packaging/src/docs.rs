@@ -140,18 +140,10 @@ fn see_also_roff(pages: &[String]) -> String {
 /// The footer date of the pages: `SOURCE_DATE_EPOCH` (seconds, which
 /// dpkg-buildpackage sets from debian/changelog) as YYYY-MM-DD in UTC, so
 /// that the same source gives the same pages.
-pub fn man_date(source_date_epoch: i64) -> String {
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = source_date_epoch.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+pub fn man_date(source_date_epoch: u64) -> String {
+    let mut date = ganeti_upgrade::journal::format_date(source_date_epoch);
+    date.truncate("YYYY-MM-DD".len());
+    date
 }
 
 /// The bash completion script of `cmd`, named after the binary.
@@ -249,7 +241,6 @@ mod tests {
         assert_eq!(man_date(0), "1970-01-01");
         assert_eq!(man_date(1_764_090_000), "2025-11-25");
         assert_eq!(man_date(951_782_400), "2000-02-29");
-        assert_eq!(man_date(-1), "1969-12-31");
     }
 
     #[test]

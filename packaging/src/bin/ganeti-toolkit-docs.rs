@@ -41,11 +41,11 @@ fn run(out: &Path) -> anyhow::Result<()> {
     let completion_dir = out.join("completions");
     let epoch = match std::env::var(env::SOURCE_DATE_EPOCH) {
         Ok(v) => v
-            .parse::<i64>()
+            .parse::<u64>()
             .with_context(|| format!("{}={v:?} is not a number", env::SOURCE_DATE_EPOCH))?,
         Err(_) => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64),
+            .map_or(0, |d| d.as_secs()),
     };
     let date = docs::man_date(epoch);
     for cmd in ganeti_packaging::ALL_COMMANDS.iter().map(|c| c()) {
