@@ -21,18 +21,45 @@
 //!
 //! This crate never switches the active version of a node that has one.
 
-pub mod apply;
+//! # Two module trees
+//! * [`node`], the node kernel every crate of the toolkit imports: version
+//!   strings ([`version`]), the install paths ([`paths`]), the careful I/O
+//!   ([`durable`]) and the reading of the active version ([`active`]). It
+//!   never imports the install tool.
+//! * [`install`], the install tool: program lists ([`spec`]), stage reading
+//!   ([`stage`]), the planner ([`plan`]), its carrying out ([`apply`]), the
+//!   manifest ([`manifest`]), and what is installed ([`inspect`]: versions,
+//!   completeness, verify, remove).
+//!
+//! Each module is also re-exported at the crate root, where the other
+//! crates name it (`ganeti_layout::inspect::check_complete`).
+
 pub mod cli;
 pub mod command;
-pub mod demo;
-pub mod durable;
-pub mod inspect;
-pub mod manifest;
-pub mod paths;
-pub mod plan;
-pub mod spec;
-pub mod stage;
-pub mod version;
+
+pub mod node {
+    //! The node kernel: what every crate needs to know about a node, and
+    //! nothing about how a version got there.
+    pub mod active;
+    pub mod durable;
+    pub mod paths;
+    pub mod version;
+}
+
+pub mod install {
+    //! The install tool: one Ganeti build laid out as versioned trees and a
+    //! link farm, and what is installed.
+    pub mod apply;
+    pub mod demo;
+    pub mod inspect;
+    pub mod manifest;
+    pub mod plan;
+    pub mod spec;
+    pub mod stage;
+}
+
+pub use install::{apply, demo, inspect, manifest, plan, spec, stage};
+pub use node::{active, durable, paths, version};
 
 pub use paths::InstallPaths;
 

@@ -15,88 +15,6 @@ use crate::paths::{resolve_lexically, same_link_destination, InstallPaths};
 use crate::spec::Tree;
 use crate::version::DirVersion;
 
-/// The state of one of `${sysconfdir}/ganeti/{lib,share}`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "state", rename_all = "kebab-case")]
-pub enum SwitchLink {
-    Missing,
-    NotASymlink,
-    /// A symlink; `version` is set when the target is one of the version
-    /// directories (`${libdir}/ganeti/V`), `exists` when it is a directory.
-    Points {
-        target: PathBuf,
-        version: Option<DirVersion>,
-        exists: bool,
-    },
-}
-
-/// Both switch links, as found.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Active {
-    pub lib: SwitchLink,
-    pub share: SwitchLink,
-}
-
-impl Active {
-    /// The active version, when both links agree on an existing one.
-    pub fn version(&self) -> Option<&DirVersion> {
-        match (&self.lib, &self.share) {
-            (
-                SwitchLink::Points {
-                    version: Some(a),
-                    exists: true,
-                    ..
-                },
-                SwitchLink::Points {
-                    version: Some(b),
-                    exists: true,
-                    ..
-                },
-            ) if a == b => Some(a),
-            _ => None,
-        }
-    }
-    pub fn is_absent(&self) -> bool {
-        self.lib == SwitchLink::Missing && self.share == SwitchLink::Missing
-    }
-    /// Does either link name `v`?
-    pub fn mentions(&self, v: &DirVersion) -> bool {
-        [&self.lib, &self.share]
-            .iter()
-            .any(|l| matches!(l, SwitchLink::Points { version: Some(x), .. } if x == v))
-    }
-}
-
-fn read_switch_link(paths: &InstallPaths, link: &Path, top: &Path) -> SwitchLink {
-    let host = paths.host(link);
-    match host.symlink_metadata() {
-        Err(_) => SwitchLink::Missing,
-        Ok(m) if !m.file_type().is_symlink() => SwitchLink::NotASymlink,
-        Ok(_) => {
-            let target = std::fs::read_link(&host).unwrap_or_default();
-            let version = target
-                .strip_prefix(top)
-                .ok()
-                .filter(|rest| rest.components().count() == 1)
-                .and_then(|rest| rest.to_str())
-                .and_then(|s| s.parse::<DirVersion>().ok());
-            let exists = target.is_absolute() && paths.host(&target).is_dir();
-            SwitchLink::Points {
-                target,
-                version,
-                exists,
-            }
-        }
-    }
-}
-
-pub fn read_active(paths: &InstallPaths) -> Active {
-    Active {
-        lib: read_switch_link(paths, &paths.active_lib_link(), &paths.pkglibdir()),
-        share: read_switch_link(paths, &paths.active_share_link(), &paths.sharedir()),
-    }
-}
-
 fn version_dirs(paths: &InstallPaths, top: &Path) -> BTreeSet<DirVersion> {
     let Ok(entries) = std::fs::read_dir(paths.host(top)) else {
         return BTreeSet::new();
@@ -111,33 +29,6 @@ fn version_dirs(paths: &InstallPaths, top: &Path) -> BTreeSet<DirVersion> {
                 .flatten()
         })
         .collect()
-}
-
-/// Is this node in a cluster? Debian's test: the cluster certificate
-/// exists.
-pub fn is_clustered(paths: &InstallPaths) -> bool {
-    paths.host(&paths.server_pem()).exists()
-}
-
-/// The release that last wrote the cluster's ssconf files
-/// (`ssconf_release_version`): the version the cluster's configuration is
-/// at. `None` when absent or empty.
-pub fn cluster_release(paths: &InstallPaths) -> Option<String> {
-    std::fs::read_to_string(paths.host(&paths.ssconf("release_version")))
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
-/// The command that makes `v` the version this node runs: outside a
-/// cluster a switch; in one, the cluster's upgrade, on the master, since a
-/// bare switch would skip the conversion of the configuration.
-pub fn switch_command(paths: &InstallPaths, v: &DirVersion) -> String {
-    if is_clustered(paths) {
-        format!("ganeti-upgrade --to {v} (on the master: the whole cluster moves together)")
-    } else {
-        format!("ganeti-switch to {v}")
-    }
 }
 
 /// One installed version.
@@ -276,57 +167,6 @@ pub fn check_complete(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<String
     Ok(problems)
 }
 
-/// What one of the two fixed `default` links is.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "state", rename_all = "kebab-case")]
-pub enum DefaultState {
-    /// It leads to its switch link (in this tool's form or any equivalent).
-    Sound,
-    Missing,
-    /// A real directory or file.
-    NotASymlink,
-    /// A link somewhere else (Gentoo's ebuild points it straight at a
-    /// version): programs run that, whatever the switch links say.
-    Foreign {
-        target: PathBuf,
-    },
-}
-
-/// `${libdir}/ganeti/default` or `${prefix}/share/ganeti/default`, as found.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct DefaultLink {
-    /// Its logical path.
-    pub path: PathBuf,
-    /// What it must link to: `${sysconfdir}/ganeti/lib` or `.../share`.
-    pub wanted: PathBuf,
-    pub state: DefaultState,
-}
-
-/// Reads both `default` links.
-pub fn read_default_links(paths: &InstallPaths) -> [DefaultLink; 2] {
-    let read = |path: PathBuf, wanted: PathBuf| {
-        let host = paths.host(&path);
-        let state = match host.symlink_metadata() {
-            Err(_) => DefaultState::Missing,
-            Ok(m) if !m.file_type().is_symlink() => DefaultState::NotASymlink,
-            Ok(_) => match std::fs::read_link(&host) {
-                Ok(t) if same_link_destination(&path, &t, &wanted) => DefaultState::Sound,
-                Ok(target) => DefaultState::Foreign { target },
-                Err(_) => DefaultState::Missing,
-            },
-        };
-        DefaultLink {
-            path,
-            wanted,
-            state,
-        }
-    };
-    [
-        read(paths.default_lib(), paths.active_lib_link()),
-        read(paths.default_share(), paths.active_share_link()),
-    ]
-}
-
 /// One line per `default` link that does not lead through its switch link
 /// (missing, a real directory, or pointing elsewhere), each with its fix:
 /// while one is wrong, a switch changes nothing that runs.
@@ -376,6 +216,10 @@ pub fn default_link_problems(paths: &InstallPaths) -> Vec<String> {
         .collect()
 }
 
+pub use crate::active::{
+    cluster_release, configuration_fits, is_clustered, read_active, read_default_links,
+    switch_command, Active, DefaultLink, DefaultState, SwitchLink,
+};
 pub use crate::paths::resolve_in_root;
 
 /// The farm directories where links through `default` are looked for.
@@ -516,20 +360,6 @@ pub fn switch_link_problems(
             }
         })
         .collect()
-}
-
-/// Does a cluster configuration last written by `release` fit version
-/// directory `v` without conversion: the same major.minor (`3.0` for
-/// 3.0.x), or, for a full-version directory, the same release? An
-/// unreadable release fits (nothing is known against it).
-pub fn configuration_fits(v: &DirVersion, release: &str) -> bool {
-    match release.parse::<crate::version::Release>() {
-        Ok(r) => {
-            v.as_str() == release
-                || DirVersion::from_release(&r, crate::version::DirStyle::Short) == *v
-        }
-        Err(_) => true,
-    }
 }
 
 /// How to make the switch links name an installed version again on this

@@ -291,7 +291,7 @@ enum Placement {
 }
 
 /// Step 1: the desired state, from the stage alone. Each step below decides
-/// one thing; the [`Builder`] collects what they decide.
+/// one thing; a builder collects what they decide.
 pub fn desired(req: &Request<'_>) -> Desired {
     let mut b = Builder::new(req);
     b.check_release();
