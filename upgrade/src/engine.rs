@@ -84,12 +84,28 @@ fn left_nodes(ctx: &Ctx<'_>) -> Vec<LeftNode> {
     let offline = Cluster::read(ctx.paths)
         .map(|c| c.offline)
         .unwrap_or_default();
-    let on_node = vec![
+    let mut on_node = vec![
         ctx.daemon_util("stop-all"),
         ctx.switch_argv(&["to", ctx.header.to.as_str()]),
         ctx.tool(ctx.paths.ensure_dirs(), &["--full-run"]),
         ctx.daemon_util("start-all"),
     ];
+    if let Some(until) = ctx.facts.watcher_node_until {
+        // The watcher pause this upgrade wrote there, if it did.
+        on_node.push(vec![
+            "sh".into(),
+            "-c".into(),
+            steps::NODE_UNPAUSE_SCRIPT.into(),
+            "sh".into(),
+            ctx.paths
+                .datadir()
+                .join("watcher.pause")
+                .display()
+                .to_string(),
+            ctx.header.started_at.to_string(),
+            until.to_string(),
+        ]);
+    }
     let gnt_cluster = ctx.paths.gnt("gnt-cluster");
     let gnt_node = ctx.paths.gnt("gnt-node");
     let mut left: Vec<LeftNode> = ctx

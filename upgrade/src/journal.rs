@@ -51,6 +51,11 @@ pub struct Facts {
     /// extended and give back at unpause-watcher.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watcher_admin_until: Option<u64>,
+    /// The end (epoch seconds) of the watcher pauses we wrote on the nodes
+    /// other than the master (unpause-watcher removes the ones ending
+    /// between the upgrade's start and this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watcher_node_until: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<PathBuf>,
 }
@@ -68,6 +73,9 @@ impl Facts {
         }
         if other.watcher_admin_until.is_some() {
             self.watcher_admin_until = other.watcher_admin_until;
+        }
+        if other.watcher_node_until.is_some() {
+            self.watcher_node_until = other.watcher_node_until;
         }
         if other.backup.is_some() {
             self.backup.clone_from(&other.backup);

@@ -578,7 +578,71 @@ fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     if by_us {
         set_watcher_pause(ctx, Some(until))?;
     }
+    let longest = until.max(ctx.facts.watcher_admin_until.unwrap_or(0));
+    pause_watcher_on_nodes(ctx, longest)?;
     Ok(Facts::default())
+}
+
+/// Writes the watcher pause on a node, unless one is there (luxid's on the
+/// master candidates, or the admin's): `sh -c SCRIPT sh FILE UNTIL`.
+pub const NODE_PAUSE_SCRIPT: &str = r#"[ -e "$1" ] || { printf '%s\n' "$2" >"$1.ganeti-upgrade" && mv -f "$1.ganeti-upgrade" "$1"; }"#;
+
+/// Removes a node's watcher pause that this upgrade wrote, one ending
+/// between FROM and TO: `sh -c SCRIPT sh FILE FROM TO`.
+pub const NODE_UNPAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null) || exit 0; t=${t%%.*}; case $t in ''|*[!0-9]*) exit 0;; esac; if [ "$t" -ge "$2" ] && [ "$t" -le "$3" ]; then rm -f "$1"; fi"#;
+
+/// luxid writes the watcher pause only on the master and the master
+/// candidates, but every node's watcher reads its own file and restarts
+/// noded, confd, mond and kvmd there every 5 minutes: pause it on every
+/// other online node too. Remembered first (a crash in between leaves only
+/// a pause that the unpause finds by its end time).
+fn pause_watcher_on_nodes(ctx: &mut Ctx<'_>, until: u64) -> Result<(), StepError> {
+    ctx.remember(Facts {
+        watcher_node_until: Some(until),
+        ..Facts::default()
+    })?;
+    let c = ctx.cluster()?;
+    let file = ctx
+        .paths
+        .datadir()
+        .join("watcher.pause")
+        .display()
+        .to_string();
+    let argv: Vec<String> = vec![
+        "sh".into(),
+        "-c".into(),
+        NODE_PAUSE_SCRIPT.into(),
+        "sh".into(),
+        file,
+        until.to_string(),
+    ];
+    ctx.on_nodes(&c, &c.others(), &|_| argv.clone())?;
+    Ok(())
+}
+
+/// Removes the pauses [`pause_watcher_on_nodes`] wrote.
+fn unpause_watcher_on_nodes(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+    let Some(until) = ctx.facts.watcher_node_until else {
+        return Ok(());
+    };
+    let c = ctx.cluster()?;
+    let file = ctx
+        .paths
+        .datadir()
+        .join("watcher.pause")
+        .display()
+        .to_string();
+    let argv: Vec<String> = vec![
+        "sh".into(),
+        "-c".into(),
+        NODE_UNPAUSE_SCRIPT.into(),
+        "sh".into(),
+        file,
+        ctx.header.started_at.to_string(),
+        until.to_string(),
+    ];
+    ctx.on_nodes(&c, &c.others(), &|_| argv.clone())?;
+    Ok(())
 }
 
 fn set_watcher_pause(ctx: &Ctx<'_>, until: Option<u64>) -> Result<(), StepError> {
@@ -604,6 +668,7 @@ fn set_watcher_pause(ctx: &Ctx<'_>, until: Option<u64>) -> Result<(), StepError>
 
 /// Ends the watcher pause we set, or gives back the admin's shorter one.
 fn unpause_watcher(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+    unpause_watcher_on_nodes(ctx)?;
     if ctx.facts.watcher_paused_by_us != Some(true) {
         return Ok(());
     }
@@ -1043,9 +1108,14 @@ fn watcher_paused_until(ctx: &Ctx<'_>) -> Option<u64> {
 /// Re-pauses the watcher on a resume, if this upgrade paused it and has
 /// not unpaused it yet (a pause of 6 h may have run out meanwhile).
 pub fn repause_watcher(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+    let until = crate::journal::now() + WATCHER_PAUSE.as_secs();
     if ctx.facts.watcher_paused_by_us == Some(true) {
-        let until = crate::journal::now() + WATCHER_PAUSE.as_secs();
         set_watcher_pause(ctx, Some(until))?;
+    }
+    if ctx.facts.watcher_node_until.is_some() {
+        // Ours are found by their end time: remove them, write new ones.
+        unpause_watcher_on_nodes(ctx)?;
+        pause_watcher_on_nodes(ctx, until)?;
     }
     Ok(())
 }
@@ -1087,11 +1157,18 @@ fn plan_wait_for_jobs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     )]
 }
 fn plan_pause_watcher(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: LUXI SetWatcherPause or {} watcher pause (6 h, unless paused longer already)",
-        c.master,
-        ctx.paths.gnt("gnt-cluster").display()
-    )]
+    vec![
+        format!(
+            "{}: LUXI SetWatcherPause or {} watcher pause (6 h, unless paused longer already)",
+            c.master,
+            ctx.paths.gnt("gnt-cluster").display()
+        ),
+        format!(
+            "{}: write {} where there is none (luxid writes it on the master candidates only)",
+            c.others().join(", "),
+            ctx.paths.datadir().join("watcher.pause").display()
+        ),
+    ]
 }
 fn plan_stop_master_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     vec![format!(
@@ -1175,11 +1252,17 @@ fn plan_resume_work(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     )]
 }
 fn plan_unpause_watcher(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: LUXI SetWatcherPause or {} watcher continue (if we paused it)",
-        c.master,
-        ctx.paths.gnt("gnt-cluster").display()
-    )]
+    vec![
+        format!(
+            "{}: LUXI SetWatcherPause or {} watcher continue (if we paused it)",
+            c.master,
+            ctx.paths.gnt("gnt-cluster").display()
+        ),
+        format!(
+            "{}: remove the watcher pause we wrote",
+            c.others().join(", ")
+        ),
+    ]
 }
 fn plan_post_upgrade(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     vec![format!(

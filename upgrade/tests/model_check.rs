@@ -60,6 +60,8 @@ enum Daemons {
 struct Node {
     links: String,
     daemons: Daemons,
+    /// The node's own watcher.pause (the master's is a file in the root).
+    pause: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +98,8 @@ struct Faults {
     kill_at_done: Option<StepId>,
     /// Nodes that cannot be reached during the whole run.
     down: Vec<String>,
+    /// Before this step, the watcher (cron, every 5 min) runs on this node.
+    watcher_before: Option<(StepId, String)>,
     /// Before this step, Ganeti's own upgrade rewrites the intent file
     /// (`Some(true)`) or removes it (`Some(false)`).
     intruder_before: Option<(StepId, bool)>,
@@ -215,6 +219,7 @@ impl Model {
                     Node {
                         links: version.to_string(),
                         daemons: Daemons::Running(version.to_string()),
+                        pause: None,
                     },
                 )
             })
@@ -482,6 +487,26 @@ impl Model {
                 }
             }
             ("gnt-job", ["list", ..]) => ok(String::new()),
+            ("sh", ["-c", script, "sh", _file, until])
+                if *script == ganeti_upgrade::steps::NODE_PAUSE_SCRIPT =>
+            {
+                let n = st.nodes.get_mut(node).expect("node");
+                if n.pause.is_none() {
+                    n.pause = Some(until.parse().expect("until"));
+                }
+                ok(String::new())
+            }
+            ("sh", ["-c", script, "sh", _file, from, until])
+                if *script == ganeti_upgrade::steps::NODE_UNPAUSE_SCRIPT =>
+            {
+                let (from, until): (u64, u64) =
+                    (from.parse().expect("from"), until.parse().expect("until"));
+                let n = st.nodes.get_mut(node).expect("node");
+                if n.pause.is_some_and(|t| from <= t && t <= until) {
+                    n.pause = None;
+                }
+                ok(String::new())
+            }
             ("tar", ["-tf", _]) => ok("var/lib/ganeti/\nvar/lib/ganeti/config.data\n".into()),
             ("tar", _) => ok(String::new()),
             _ => panic!("the model does not know {argv:?}"),
@@ -531,6 +556,15 @@ impl Model {
             .collect();
         if !ours.is_empty() {
             return Err(format!("our filters left: {ours:?}"));
+        }
+        let paused: Vec<&String> = st
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.pause.is_some())
+            .map(|(name, _)| name)
+            .collect();
+        if !paused.is_empty() {
+            return Err(format!("watcher pause left on {paused:?}"));
         }
         let drained = self.data("queue/drain").exists();
         let admin_filter = st.filters.iter().any(|(u, _)| u == "admin-1");
@@ -655,6 +689,23 @@ impl Exec for Model {
                     std::fs::write(&intent, "3.0.2,3.1,1").expect("intent");
                 } else {
                     let _ = std::fs::remove_file(&intent);
+                }
+            }
+        }
+        if let (Checkpoint::BeforeStep(s), Some((at, node))) = (point, &f.watcher_before) {
+            if s == *at {
+                let paused = if *node == self.master {
+                    std::fs::read_to_string(self.data("watcher.pause"))
+                        .ok()
+                        .and_then(|t| t.trim().parse::<u64>().ok())
+                } else {
+                    st.nodes[node].pause
+                }
+                .is_some_and(|t| t > now());
+                let n = st.nodes.get_mut(node).expect("node");
+                if !paused && !matches!(n.daemons, Daemons::Running(_)) {
+                    // Ganeti's watcher starts the node's daemons.
+                    n.daemons = Daemons::Running(n.links.clone());
                 }
             }
         }
@@ -800,6 +851,8 @@ struct Case {
     resume_faults: Option<Faults>,
     /// `--abort` after the first run.
     abort: bool,
+    /// The first run must upgrade (nothing in the case may stop it).
+    expect_done: bool,
     /// `--resume --skip-node NODE` after the first run, NODE still down;
     /// then the commands printed for it, once it is back.
     skip: Option<String>,
@@ -817,6 +870,13 @@ fn run_case(case: &Case) -> Result<(), String> {
     let end = run(&model, Mode::To(to));
     let mut pending = check_end(&model, &end, case.from, case.to, case.admin)
         .map_err(|e| format!("--to: {e}"))?;
+    if case.expect_done && !matches!(end, End::Result(Ok(Done::Upgraded { .. }))) {
+        let what = match &end {
+            End::Result(r) => format!("{r:?}"),
+            End::Killed => "killed".into(),
+        };
+        return Err(format!("--to did not upgrade: {what}"));
+    }
     if let (Some(node), true) = (&case.skip, pending) {
         *model
             .faults
@@ -957,6 +1017,7 @@ fn all_cases() -> Vec<(String, Case)> {
         faults: Faults::default(),
         resume_faults: None,
         abort: false,
+        expect_done: false,
         skip: None,
     };
     for n in 1..=3 {
@@ -1058,6 +1119,18 @@ fn all_cases() -> Vec<(String, Case)> {
                         vec![(Phase::Run(*failing), nodes[n - 1].clone(), FaultMode::Fail)];
                     c.faults.kill_in_undo = Some(k);
                     cases.push((format!("N={n} {from}->{to} {failing:?} fails, rollback killed after {k} commands"), c));
+                }
+            }
+            // The watcher runs on a node before a step (cron, every 5 min).
+            for step in &steps {
+                for node in &nodes {
+                    let mut c = base(n, from, to);
+                    c.faults.watcher_before = Some((*step, node.clone()));
+                    c.expect_done = true;
+                    cases.push((
+                        format!("N={n} {from}->{to} watcher on {node} before {step:?}"),
+                        c,
+                    ));
                 }
             }
             // A node dies after the point of no return: left out with
