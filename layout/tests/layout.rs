@@ -1,21 +1,18 @@
 //! End-to-end tests of `ganeti-layout`: plans, installs, verify, list,
 //! remove, idempotence and every conflict class.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ganeti_layout::plan::{self, Conflict, Plan, Request};
+use common::{install, paths, run_layout, try_plan};
+use ganeti_layout::plan::{self, Request};
 use ganeti_layout::spec::Spec;
 use ganeti_layout::stage::Stage;
-use ganeti_layout::{apply, demo, inspect, DirStyle, InstallPaths, Release};
-
-fn paths(root: &Path) -> InstallPaths {
-    InstallPaths::default()
-        .with_root(root)
-        .expect("absolute root")
-}
+use ganeti_layout::{demo, inspect, DirStyle, InstallPaths};
 
 fn write(dir: &Path, rel: &str, content: &str, mode: u32) {
     let p = dir.join(rel);
@@ -39,35 +36,6 @@ fn demo_stage(dir: &Path, release: &str) -> PathBuf {
     )
     .expect("demo stage");
     stage
-}
-
-fn try_plan(
-    stage: &Path,
-    dest: &Path,
-    release: &str,
-    activate: bool,
-) -> Result<Plan, Vec<Conflict>> {
-    let p = paths(dest);
-    let stage = Stage::scan(stage, &p).expect("scan");
-    let spec = Spec::builtin();
-    let req = Request {
-        stage: &stage,
-        spec: &spec,
-        paths: &p,
-        release: release.parse::<Release>().expect("release"),
-        style: DirStyle::Short,
-        activate,
-        keep_existing: false,
-    };
-    ganeti_layout::plan_install(&req)
-}
-
-fn install(stage: &Path, dest: &Path, release: &str, activate: bool) -> apply::Report {
-    let p = paths(dest);
-    let plan =
-        try_plan(stage, dest, release, activate).unwrap_or_else(|c| panic!("conflicts: {c:#?}"));
-    let scanned = Stage::scan(stage, &p).expect("scan");
-    apply::apply(&plan, &p, &scanned).expect("apply")
 }
 
 /// Everything under `dir`: path -> type, mode, content or target.
@@ -586,7 +554,7 @@ fn fallback_rule_warns_and_spec_file_overrides() {
         "[[program]]\npath = \"sbin/gnt-new\"\ntree = \"lib\"\n",
     )
     .expect("spec");
-    let out = run_cli(&[
+    let out = run_layout(&[
         "plan",
         "--stage",
         stage.to_str().expect("utf8"),
@@ -607,25 +575,13 @@ fn fallback_rule_warns_and_spec_file_overrides() {
     assert!(!out.1.contains("warning: /usr/sbin/gnt-new"), "{}", out.1);
 }
 
-fn run_cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-layout"))
-        .args(args)
-        .output()
-        .expect("run ganeti-layout");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn cli_exit_codes_and_json() {
     let tmp = tempfile::tempdir().expect("tmp");
     let stage = demo_stage(tmp.path(), "3.0.2");
     let dest = tmp.path().join("dest");
     let (s, d) = (stage.to_str().expect("utf8"), dest.to_str().expect("utf8"));
-    let (code, _, err) = run_cli(&[
+    let (code, _, err) = run_layout(&[
         "install",
         "--stage",
         s,
@@ -636,7 +592,7 @@ fn cli_exit_codes_and_json() {
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("contains '/'"), "{err}");
-    let (code, _, err) = run_cli(&[
+    let (code, _, err) = run_layout(&[
         "install",
         "--stage",
         "/nonexistent",
@@ -650,7 +606,7 @@ fn cli_exit_codes_and_json() {
         err.contains("stage directory /nonexistent does not exist"),
         "{err}"
     );
-    let (code, out, _) = run_cli(&[
+    let (code, out, _) = run_layout(&[
         "plan",
         "--stage",
         s,
@@ -664,7 +620,7 @@ fn cli_exit_codes_and_json() {
     let json: serde_json::Value = serde_json::from_str(&out).expect("json plan");
     assert_eq!(json["dir_version"], "3.0");
     assert!(!dest.exists(), "plan touches nothing");
-    let (code, out, err) = run_cli(&[
+    let (code, out, err) = run_layout(&[
         "install",
         "--stage",
         s,
@@ -676,13 +632,13 @@ fn cli_exit_codes_and_json() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("installed Ganeti 3.0.2 as 3.0"), "{out}");
-    let (code, out, _) = run_cli(&["verify", "--root", d]);
+    let (code, out, _) = run_layout(&["verify", "--root", d]);
     assert_eq!(
         (code, out.trim_end().ends_with("layout is sound")),
         (0, true),
         "{out}"
     );
-    let (code, out, _) = run_cli(&["list", "--root", d, "--json"]);
+    let (code, out, _) = run_layout(&["list", "--root", d, "--json"]);
     assert_eq!(code, 0);
     let json: serde_json::Value = serde_json::from_str(&out).expect("json list");
     assert_eq!(json[0]["version"], "3.0");
@@ -690,7 +646,7 @@ fn cli_exit_codes_and_json() {
     // Break the layout: verify names each problem and exits 1.
     std::fs::remove_file(dest.join("usr/share/ganeti/3.0/gnt-cluster")).expect("rm");
     std::fs::remove_file(dest.join("usr/lib/ganeti/default")).expect("rm");
-    let (code, out, _) = run_cli(&["verify", "--root", d]);
+    let (code, out, _) = run_layout(&["verify", "--root", d]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("usr/share/ganeti/3.0/gnt-cluster: missing"),
@@ -701,7 +657,7 @@ fn cli_exit_codes_and_json() {
         "{out}"
     );
     assert!(out.contains("/usr/sbin/gnt-cluster: link to ../share/ganeti/default/gnt-cluster dangles, and the active version 3.0 needs it"), "{out}");
-    let (code, _, err) = run_cli(&["remove", "--root", d, "--version", "3.0"]);
+    let (code, _, err) = run_layout(&["remove", "--root", d, "--version", "3.0"]);
     assert_eq!(code, 1);
     assert!(
         err.contains("hint: install the version to move to, switch to it, then remove this one"),

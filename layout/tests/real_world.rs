@@ -3,20 +3,16 @@
 //! passes after the install step, the build's own release, shared docs.
 //! Every input is built from `tests/fake-ganeti/make-stage`.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ganeti_layout::plan::{self, Conflict, Plan, Request};
-use ganeti_layout::spec::Spec;
+use common::{install, paths, run_layout, try_plan};
+use ganeti_layout::inspect;
+use ganeti_layout::plan;
 use ganeti_layout::stage::Stage;
-use ganeti_layout::{apply, inspect, DirStyle, InstallPaths, Release};
-
-fn paths(root: &Path) -> InstallPaths {
-    InstallPaths::default()
-        .with_root(root)
-        .expect("absolute root")
-}
 
 /// `tests/fake-ganeti/make-stage RELEASE OUT`: a flat fake Ganeti stage.
 fn make_stage(release: &str, out: &Path) -> PathBuf {
@@ -36,36 +32,6 @@ fn make_stage_with(options: &[&str], release: &str, out: &Path) -> PathBuf {
         .expect("run make-stage");
     assert!(status.success(), "make-stage {release} failed");
     out.to_path_buf()
-}
-
-fn try_plan(
-    stage: &Path,
-    dest: &Path,
-    release: &str,
-    activate: bool,
-) -> Result<Plan, Vec<Conflict>> {
-    let p = paths(dest);
-    let stage = Stage::scan(stage, &p).expect("scan");
-    let spec = Spec::builtin();
-    let req = Request {
-        stage: &stage,
-        spec: &spec,
-        paths: &p,
-        release: release.parse::<Release>().expect("release"),
-        style: DirStyle::Short,
-        activate,
-        keep_existing: false,
-    };
-    ganeti_layout::plan_install(&req)
-}
-
-fn install(stage: &Path, dest: &Path, release: &str, activate: bool) -> Plan {
-    let plan =
-        try_plan(stage, dest, release, activate).unwrap_or_else(|c| panic!("conflicts: {c:#?}"));
-    let p = paths(dest);
-    let scanned = Stage::scan(stage, &p).expect("scan");
-    apply::apply(&plan, &p, &scanned).expect("apply");
-    plan
 }
 
 fn symlinks_under(dir: &Path) -> Vec<PathBuf> {
@@ -123,18 +89,6 @@ fn upstream_stage(tmp: &Path, release: &str) -> PathBuf {
     )
     .expect("symlink");
     up
-}
-
-fn run_layout(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-layout"))
-        .args(args)
-        .output()
-        .expect("run ganeti-layout");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn s(p: &Path) -> &str {
@@ -246,6 +200,30 @@ fn equivalent_absolute_links_at_the_destination_are_rewritten_not_refused() {
     );
 }
 
+/// Asserts that `version` under `root` is completely installed and the
+/// layout sound; returns what `list` says of it.
+fn assert_complete(root: &Path, version: &str, label: &str) -> inspect::VersionInfo {
+    let p = paths(root);
+    let v = version.parse().expect("v");
+    assert_eq!(
+        inspect::check_complete(&p, &v).expect("check"),
+        Vec::<String>::new(),
+        "{label}"
+    );
+    assert_eq!(
+        inspect::verify(&p).expect("verify"),
+        Vec::<String>::new(),
+        "{label}"
+    );
+    let info = inspect::list(&p)
+        .expect("list")
+        .into_iter()
+        .find(|i| i.version == v)
+        .expect("listed");
+    assert!(info.complete, "{label}");
+    info
+}
+
 // --- 2. strip passes after the install step ---------------------------------
 
 fn have(program: &str) -> bool {
@@ -337,20 +315,7 @@ fn a_strip_pass_after_the_install_leaves_the_version_complete() {
                 "{pass} shrank nothing"
             );
         }
-        let p = paths(&root);
-        let v = "3.1".parse().expect("v");
-        assert_eq!(
-            inspect::check_complete(&p, &v).expect("check"),
-            Vec::<String>::new(),
-            "{pass}"
-        );
-        assert_eq!(
-            inspect::verify(&p).expect("verify"),
-            Vec::<String>::new(),
-            "{pass}"
-        );
-        let info = &inspect::list(&p).expect("list")[0];
-        assert!(info.complete, "{pass}");
+        let info = assert_complete(&root, "3.1", pass);
         assert_eq!(info.changed.len(), 2, "{pass}: {:#?}", info.changed);
         assert!(
             info.changed.iter().all(|c| c.contains("(stripped?)")),
@@ -412,24 +377,49 @@ fn stage_with_plain_pages(tmp: &Path, release: &str) -> PathBuf {
 /// in the tree, and rename every farm link in the man directories to the
 /// new name, its target renamed alike.
 fn compress_pass(root: &Path, tree: &Path, suffix: &str, compressor: &[&str]) {
+    assert_eq!(
+        compress_pages(tree, compressor),
+        7,
+        "make-stage's seven pages"
+    );
+    rename_page_links(root, None, suffix);
+}
+
+/// Runs `compressor` on every man page in a share tree; returns how many.
+fn compress_pages(tree: &Path, compressor: &[&str]) -> usize {
     let pages: Vec<PathBuf> = walkdir::WalkDir::new(tree.join("root/usr/share/man"))
         .into_iter()
         .flatten()
         .filter(|e| e.file_type().is_file())
         .map(|e| e.path().to_path_buf())
         .collect();
-    assert_eq!(pages.len(), 7, "make-stage's seven pages");
     for page in &pages {
         let mut argv: Vec<&str> = compressor[1..].to_vec();
         argv.push(s(page));
         run(compressor[0], &argv);
     }
+    pages.len()
+}
+
+/// Renames the farm links of the man pages, and their targets, from suffix
+/// `from` (none: uncompressed) to `to`.
+fn rename_page_links(root: &Path, from: Option<&str>, to: &str) {
+    let strip = |p: &Path| -> String {
+        let text = p.display().to_string();
+        match from {
+            Some(old) => text
+                .strip_suffix(&format!(".{old}"))
+                .expect("old suffix")
+                .to_string(),
+            None => text,
+        }
+    };
     for link in symlinks_under(&root.join("usr/share/man")) {
         let target = std::fs::read_link(&link).expect("readlink");
         std::fs::remove_file(&link).expect("rm");
         std::os::unix::fs::symlink(
-            format!("{}.{suffix}", target.display()),
-            format!("{}.{suffix}", link.display()),
+            format!("{}.{to}", strip(&target)),
+            format!("{}.{to}", strip(&link)),
         )
         .expect("symlink");
     }
@@ -455,19 +445,7 @@ fn man_pages_compressed_after_the_install_are_not_missing() {
             .join(format!("usr/share/man/man8/gnt-cluster.8.{suffix}"))
             .symlink_metadata()
             .is_ok());
-        let p = paths(&root);
-        let v = "3.0".parse().expect("v");
-        assert_eq!(
-            inspect::check_complete(&p, &v).expect("check"),
-            Vec::<String>::new(),
-            ".{suffix}"
-        );
-        assert_eq!(
-            inspect::verify(&p).expect("verify"),
-            Vec::<String>::new(),
-            ".{suffix}"
-        );
-        let info = &inspect::list(&p).expect("list")[0];
+        let info = assert_complete(&root, "3.0", suffix);
         assert_eq!(
             info.changed
                 .iter()
@@ -492,46 +470,10 @@ fn pages_recompressed_with_another_suffix_are_not_missing() {
     let root = tmp.path().join("root");
     install(&stage, &root, "3.0.2", true);
     let tree = root.join("usr/share/ganeti/3.0");
-    for page in walkdir::WalkDir::new(tree.join("root"))
-        .into_iter()
-        .flatten()
-    {
-        if page.path().extension().is_some_and(|e| e == "gz") {
-            run("gzip", &["-d", s(page.path())]);
-        }
-    }
-    for link in symlinks_under(&root.join("usr/share/man")) {
-        let target = std::fs::read_link(&link)
-            .expect("readlink")
-            .display()
-            .to_string();
-        std::fs::remove_file(&link).expect("rm");
-        let strip_gz = |t: &str| t.strip_suffix(".gz").map(str::to_string).expect(".gz");
-        std::os::unix::fs::symlink(
-            format!("{}.xz", strip_gz(&target)),
-            format!("{}.xz", strip_gz(&link.display().to_string())),
-        )
-        .expect("symlink");
-    }
-    compress_pass_tree_only(&tree, &["xz", "-9"]);
-    let p = paths(&root);
-    assert_eq!(
-        inspect::check_complete(&p, &"3.0".parse().expect("v")).expect("check"),
-        Vec::<String>::new()
-    );
-    assert_eq!(inspect::verify(&p).expect("verify"), Vec::<String>::new());
-}
-
-fn compress_pass_tree_only(tree: &Path, compressor: &[&str]) {
-    for page in walkdir::WalkDir::new(tree.join("root"))
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-    {
-        let mut argv: Vec<&str> = compressor[1..].to_vec();
-        argv.push(s(page.path()));
-        run(compressor[0], &argv);
-    }
+    compress_pages(&tree, &["gzip", "-d"]);
+    compress_pages(&tree, &["xz", "-9"]);
+    rename_page_links(&root, Some("gz"), "xz");
+    assert_complete(&root, "3.0", ".gz to .xz");
 }
 
 #[test]

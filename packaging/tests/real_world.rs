@@ -22,11 +22,14 @@ fn make_stage(options: &[&str], release: &str, out: &Path) -> PathBuf {
     out.to_path_buf()
 }
 
-fn packaging(args: &[&str]) -> (i32, String) {
+/// `ganeti-packaging ARGS` with `env` set (and nothing of the caller's
+/// maintainer-script environment): exit code, stdout then stderr.
+fn packaging_with(env: &[(&str, &str)], args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ganeti-packaging"))
         .args(args)
         .env_remove("DPKG_ROOT")
         .env_remove("GANETI_PACKAGING_ALLOW_ACTIVE_REMOVAL")
+        .envs(env.iter().copied())
         .output()
         .expect("run ganeti-packaging");
     (
@@ -37,6 +40,10 @@ fn packaging(args: &[&str]) -> (i32, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+fn packaging(args: &[&str]) -> (i32, String) {
+    packaging_with(&[], args)
 }
 
 fn s(p: &Path) -> &str {
@@ -181,23 +188,9 @@ fn debian_install_takes_the_builds_own_release_and_refuses_another() {
 }
 
 fn packaging_env(root: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-packaging"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("DPKG_ROOT")
-        .env_remove("GANETI_PACKAGING_ALLOW_ACTIVE_REMOVAL")
-        .envs(env.iter().copied())
-        .output()
-        .expect("run ganeti-packaging");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let mut all = vec!["--root", s(root)];
+    all.extend_from_slice(args);
+    packaging_with(env, &all)
 }
 
 /// Issue 12, item 6: a Debian dist-upgrade on a clustered node that removed

@@ -8,34 +8,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use ganeti_layout::{demo, InstallPaths};
-
-fn node(base: &Path) -> InstallPaths {
-    demo::install_node_under(base).expect("demo node")
-}
-
-fn cli(base: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-switch"))
-        .arg("--prefix")
-        .arg(base.join("usr"))
-        .arg("--sysconfdir")
-        .arg(base.join("etc"))
-        .arg("--localstatedir")
-        .arg(base.join("var"))
-        .args(args)
-        .output()
-        .expect("run ganeti-switch");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
+use common::{cli, node};
+use ganeti_layout::InstallPaths;
 
 /// `ln -sfn TARGET LINK`.
 fn repoint(link: &Path, target: &str) {

@@ -1,4 +1,5 @@
-//! Helpers shared by the switcher's integration tests.
+//! Helpers shared by the switcher's integration tests: a demo node, the
+//! binary run on it, and lock holders.
 //!
 //! The lock holders are `python3` children, because that is what Ganeti's
 //! Python daemons are and because Python has both lock calls: `lockf` is a
@@ -11,6 +12,37 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+
+use ganeti_layout::{demo, InstallPaths};
+
+/// Two demo versions (3.0 active, 3.1) installed under `base`, with the
+/// root `/` so that the absolute switch links resolve through the kernel.
+pub fn node(base: &Path) -> InstallPaths {
+    demo::install_node_under(base).expect("demo node")
+}
+
+/// `ganeti-switch ARGS` on the node under `base`: exit code, and stdout
+/// followed by stderr.
+pub fn cli(base: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-switch"))
+        .arg("--prefix")
+        .arg(base.join("usr"))
+        .arg("--sysconfdir")
+        .arg(base.join("etc"))
+        .arg("--localstatedir")
+        .arg(base.join("var"))
+        .args(args)
+        .output()
+        .expect("run ganeti-switch");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
 
 pub fn have_python3() -> bool {
     let ok = Command::new("python3")
