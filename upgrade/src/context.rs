@@ -290,13 +290,24 @@ impl Ctx<'_> {
                     let _ = tx.send(ran.node.clone());
                 })
             });
-            let mut pending: Vec<&String> = nodes.iter().collect();
+            // The master runs after all the others: until then it is not
+            // waited for.
+            let master_last = nodes.contains(&c.master) && nodes.len() > 1;
+            let mut pending: Vec<&String> = nodes
+                .iter()
+                .filter(|n| !(master_last && **n == c.master))
+                .collect();
             let started = std::time::Instant::now();
             let mut next_notice = WAIT_NOTICE;
             loop {
                 let wait = next_notice.saturating_sub(started.elapsed());
                 match rx.recv_timeout(wait) {
-                    Ok(node) => pending.retain(|n| **n != node),
+                    Ok(node) => {
+                        pending.retain(|n| **n != node);
+                        if pending.is_empty() && master_last && node != c.master {
+                            pending.push(&c.master);
+                        }
+                    }
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                         let shown: Vec<&str> =
