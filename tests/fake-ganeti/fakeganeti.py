@@ -1036,6 +1036,14 @@ def noded_rpc(call):
                   "daemons": {d: daemon_release(d) for d in ALL_DAEMONS}}
         out(json.dumps(status, sort_keys=True))
         return 0
+    if call == "watcher-pause":
+        until = json.loads(sys.stdin.read() or "{}").get("until")
+        if until is None:
+            remove(WATCHER_PAUSE)
+        else:
+            write_file(WATCHER_PAUSE, "%d\n" % until, 0o644)
+        out("ok")
+        return 0
     if call == "upload":
         payload = json.loads(sys.stdin.read() or "{}")
         allowed = set(["config.data", "server.pem", "known_hosts"] +
@@ -1254,6 +1262,7 @@ def cluster_init(argv):
     p.add_argument("--no-etc-hosts", action="store_true")
     p.add_argument("--no-ssh-init", action="store_true")
     p.add_argument("--fake-nodes", default="", help="comma-separated extra node names")
+    p.add_argument("-C", "--candidate-pool-size", type=int, default=10)
     p.add_argument("--fake-no-start", action="store_true", help="do not start daemons")
     p.add_argument("clustername")
     opts = p.parse_args(argv)
@@ -1272,8 +1281,10 @@ def cluster_init(argv):
                     "enabled_hypervisors": opts.enabled_hypervisors.split(","),
                     "primary_ip_family": family, "serial_no": 1,
                     "fake_initialised_by": RELEASE},
-        "nodes": {n: {"name": n, "offline": False, "master_candidate": True,
-                      "serial_no": 1} for n in nodes},
+        # The master and the first nodes up to the pool size are candidates.
+        "nodes": {n: {"name": n, "offline": False,
+                      "master_candidate": i < opts.candidate_pool_size,
+                      "serial_no": 1} for i, n in enumerate(nodes)},
         "instances": {}, "networks": {}, "nodegroups": {"default": {"name": "default"}},
         "filters": {},
     }
@@ -1461,11 +1472,20 @@ def main_gnt_cluster(argv):
                 (rest[0] == "pause" and len(rest) != 2) or (rest[0] != "pause" and len(rest) != 1):
             die("Usage: gnt-cluster watcher {pause <timespec>|continue|info}")
         luxi_client()
+        until = None
         if rest[0] == "pause":
             until = int(time.time()) + parse_timespec(rest[1])
             write_file(WATCHER_PAUSE, "%d\n" % until, 0o644)
         elif rest[0] == "continue":
             remove(WATCHER_PAUSE)
+        if rest[0] != "info":
+            # Like luxid's SetWatcherPause: the other master candidates
+            # too, never the other nodes, and the results are ignored.
+            cfg = json.loads(read_text(CONFIG_FILE) or "{}")
+            me = set(my_hostnames())
+            for name, node in sorted(cfg.get("nodes", {}).items()):
+                if name not in me and node.get("master_candidate") and not node.get("offline"):
+                    node_rpc(name, "watcher-pause", {"until": until})
         show_watcher_pause()
         return 0
     if cmd == "verify":

@@ -537,6 +537,9 @@ at_switch() {
     cut) node_cut node3 ;;
     # As a watcher run would: noded started again, holding its pid file lock.
     daemon) x node3 /usr/lib/ganeti/daemon-util start ganeti-noded >/dev/null 2>&1 ;;
+    # The watcher's cron run on node3, a non-candidate (luxid's pause does
+    # not reach it).
+    watcher) x node3 /usr/sbin/ganeti-watcher >/dev/null 2>&1 ;;
     # A crashed daemon's pid file naming a live process that holds no lock.
     stale) x node3 sh -c 'setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $! >/var/run/ganeti/ganeti-noded.pid' ;;
   esac
@@ -570,13 +573,19 @@ s_partial() {
 
   # A daemon running on node3 again (the watcher) or a stale pid file: the
   # switch there stops the daemons and goes on, or is not blocked at all.
-  for cause in daemon stale; do
+  for cause in daemon stale watcher; do
     fresh partial || return
     at_switch "$cause" || continue
     check_rc "node3 at switch-version ($cause): upgraded" 0
     assert_state 3.1 --label "node3 at switch-version ($cause)"
     x node3 pkill -f 'sleep 600' 2>/dev/null
   done
+  if grep -q 'paused until' "$W/nodes/node3/root/var/log/ganeti/fake-watcher.log" 2>/dev/null; then
+    pass "node3's watcher (not a master candidate) found the pause and did nothing"
+  else fail "node3's watcher was not paused" "$(tail -n 3 "$W/nodes/node3/root/var/log/ganeti/fake-watcher.log" 2>/dev/null)"; fi
+  if [ -e "$W/nodes/node3/root/var/lib/ganeti/watcher.pause" ]; then
+    fail "the watcher pause written on node3 was left behind"
+  else pass "the watcher pause written on node3 was removed"; fi
 
   # The backup holds the configuration, never the intent file or our journal
   # (restoring it must not redo the upgrade at the next boot).
