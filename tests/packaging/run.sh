@@ -307,7 +307,7 @@ for f in /usr/sbin/ganeti-layout /usr/sbin/ganeti-switch /usr/sbin/ganeti-upgrad
     /usr/share/bash-completion/completions/ganeti-layout /usr/share/bash-completion/completions/ganeti-switch \
     /usr/share/bash-completion/completions/ganeti-upgrade /usr/share/bash-completion/completions/ganeti-packaging \
     /etc/cron.d/$PACKAGE /etc/default/ganeti-upgrade \
-    /usr/share/ganeti-upgrade-toolkit/maintscripts/postinst.in /usr/share/doc/$PACKAGE/README.packaging.md; do
+    /usr/share/ganeti-upgrade-toolkit/maintscripts/postinst.in /usr/share/doc/$PACKAGE/README.packaging.md.gz; do
     grep -qx -- "$f" "$WORK/contents" || missing_files+=("$f")
 done
 if [ "${#missing_files[@]}" = 0 ]; then pass "the package holds binaries, man pages, completions, unit, cron job, snippets"; else fail "the package holds binaries, man pages, completions, unit, cron job, snippets" "missing: ${missing_files[*]}"; fi
