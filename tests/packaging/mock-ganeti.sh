@@ -195,5 +195,7 @@ mock_chroot_checks() {
     check "dist-upgrade: ... the node is sound" ganeti-switch check
     rm -f "$ROOT/var/lib/ganeti/server.pem" "$ROOT/var/lib/ganeti/ssconf_release_version"
 
-    check "mock: purge everything" dpkg -P ganeti-mock-3.0 ganeti-mock-3.1 ganeti-mock
+    # 3.1 first: 3.0 is active, and the last version of a node outside a
+    # cluster may go only once no other could take over.
+    check "mock: purge everything" dpkg -P ganeti-mock-3.1 ganeti-mock-3.0 ganeti-mock
 }

@@ -11,11 +11,14 @@
 #   3. lintian on the .deb: no errors, no warnings
 #   4. in a bookworm minbase chroot (cached, see chroot.sh; an overlay keeps
 #      the cache pristine): install the toolkit, use it, then a mock versioned
-#      Ganeti built here from fake trees with `ganeti-packaging debian-install`
-#      and the shipped snippets: 3.0, then 3.1 beside it (the links stay on a
-#      clustered node and move on a fresh one), refused and allowed removals,
-#      broken links repaired, idempotent postinst; then remove and purge
-#      everything and compare the tree with the one before: nothing left.
+#      Ganeti built here as a distribution builds it (mock-ganeti.sh:
+#      dpkg-buildpackage with `ganeti-packaging debian-install`, dh_strip and
+#      dh_compress, the shipped snippets): 3.0, then 3.1 beside it (the links
+#      stay on a clustered node and move on a fresh one), refused and allowed
+#      removals, broken links repaired, idempotent postinst, a clustered
+#      node's dist-upgrade that removes the active version by force; then
+#      remove and purge everything and compare the tree with the one before:
+#      nothing left.
 #
 # Prints one PASS/FAIL line per check and ends with "N passed, M failed";
 # exits 1 if anything failed. Without root it prints SKIPPED and why.
@@ -31,8 +34,10 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=mock-ganeti.sh
+. "$HERE/mock-ganeti.sh"
 PACKAGE=ganeti-upgrade-toolkit
-TOOLS=(dpkg-dev debhelper lintian debootstrap fakeroot shellcheck git)
+TOOLS=(dpkg-dev debhelper lintian debootstrap fakeroot shellcheck git gcc file)
 
 # --- inside the private mount namespace (see chroot_checks) ------------------
 
@@ -152,48 +157,8 @@ EOF
     cp "$WORK/default.orig" "$ROOT/etc/default/ganeti-upgrade"
     rm -rf "$ROOT/var/lib/ganeti-upgrade"
 
-    # A mock versioned Ganeti, as Debian splits it.
-    check "mock: install ganeti-mock + ganeti-mock-3.0 on a fresh node" dpkg -i /tmp/debs/ganeti-mock_3.0.2-1_all.deb /tmp/debs/ganeti-mock-3.0_3.0.2-1_all.deb
-    active_is "mock: 3.0 is active" 3.0
-    check "mock: the layout verifies" ganeti-layout verify
-    if run /var/lib/dpkg/info/ganeti-mock-3.0.postinst configure 3.0.2-1; then pass "mock: postinst runs again"; else fail "mock: postinst runs again"; fi
-    expect_output "mock: ... and says 3.0 is already active" "already active"
-    active_is "mock: still 3.0 after the re-run" 3.0
-
-    mkdir -p "$ROOT/var/lib/ganeti" && touch "$ROOT/var/lib/ganeti/server.pem"
-    if run dpkg -i /tmp/debs/ganeti-mock-3.1_3.1.0-1_all.deb; then pass "mock: install 3.1 beside 3.0 on a clustered node"; else fail "mock: install 3.1 beside 3.0 on a clustered node"; fi
-    expect_output "mock: ... and it names the upgrade command" "ganeti-upgrade --to 3.1"
-    active_is "mock: the clustered node stays on 3.0" 3.0
-    refused "mock: removing the active 3.0 is refused" dpkg -r ganeti-mock-3.0
-    expect_output "mock: ... with the command that switches first" "ganeti-upgrade --to 3.1"
-    if installed ganeti-mock-3.0; then pass "mock: 3.0 is still installed"; else fail "mock: 3.0 is still installed"; fi
-    active_is "mock: and still active" 3.0
-    check "mock: removing the inactive 3.1 works" dpkg -r ganeti-mock-3.1
-    active_is "mock: 3.0 stays active" 3.0
-    check "mock: the layout verifies after removing 3.1" ganeti-layout verify
-
-    rm "$ROOT/var/lib/ganeti/server.pem"
-    check "mock: install 3.1 on a fresh node" dpkg -i /tmp/debs/ganeti-mock-3.1_3.1.0-1_all.deb
-    active_is "mock: the fresh node moves to 3.1" 3.1
-    if run /var/lib/dpkg/info/ganeti-mock-3.0.postinst configure 3.0.2-1; then pass "mock: configuring the older 3.0 again"; else fail "mock: configuring the older 3.0 again"; fi
-    active_is "mock: ... keeps the newer 3.1" 3.1
-    check "mock: removing the now inactive 3.0 works" dpkg -r ganeti-mock-3.0
-    active_is "mock: 3.1 stays active" 3.1
-
-    touch "$ROOT/var/lib/ganeti/server.pem"
-    ln -sfn /usr/lib/ganeti/9.9 "$ROOT/etc/ganeti/lib"
-    check "mock: postinst repairs dangling links, even in a cluster" /var/lib/dpkg/info/ganeti-mock-3.1.postinst configure 3.1.0-1
-    active_is "mock: ... back on 3.1" 3.1
-    check "mock: the layout verifies after the repair" ganeti-layout verify
-    refused "mock: removing the last version of a clustered node is refused" dpkg -r ganeti-mock-3.1
-    rm "$ROOT/var/lib/ganeti/server.pem"
-    check "mock: removing the last version of a fresh node works" dpkg -r ganeti-mock-3.1
-    if [ ! -e "$ROOT/etc/ganeti/lib" ] && [ ! -L "$ROOT/etc/ganeti/lib" ] && [ ! -L "$ROOT/etc/ganeti/share" ]; then
-        pass "mock: postrm dropped the switch links"
-    else
-        fail "mock: postrm dropped the switch links"
-    fi
-    check "mock: purge everything" dpkg -P ganeti-mock-3.0 ganeti-mock-3.1 ganeti-mock
+    # A mock versioned Ganeti, as a distribution builds and splits it.
+    mock_chroot_checks
 
     check "chroot: dpkg -r the toolkit" dpkg -r "$PACKAGE"
     if [ ! -e "$ROOT/usr/sbin/ganeti-switch" ]; then pass "chroot: the binaries are gone"; else fail "chroot: the binaries are gone"; fi
@@ -256,7 +221,7 @@ if shellcheck -s sh "$REPO"/packaging/snippets/postinst.in "$REPO"/packaging/sni
 else
     fail "shellcheck: the maintainer-script snippets"
 fi
-if shellcheck -x "$HERE"/run.sh "$HERE"/chroot.sh; then pass "shellcheck: tests/packaging"; else fail "shellcheck: tests/packaging"; fi
+if shellcheck -x "$HERE"/run.sh "$HERE"/chroot.sh "$HERE"/mock-ganeti.sh; then pass "shellcheck: tests/packaging"; else fail "shellcheck: tests/packaging"; fi
 cron_line=$(grep '^@reboot' "$REPO/debian/$PACKAGE.cron.d" | sed 's/^@reboot root //')
 if sh -n -c "$cron_line" && [[ $cron_line == "[ -x /usr/sbin/ganeti-upgrade ] && [ ! -d /run/systemd/system ]"* ]]; then
     pass "cron.d: guarded by [ -x ... ] and skipped under systemd"
@@ -369,55 +334,30 @@ else
     fail "/etc/default/ganeti-upgrade is a conffile"
 fi
 helper=$WORK/shipped/usr/sbin/ganeti-packaging
-mock_ok=1
-build_mock() { # RELEASE FARM-PACKAGE
-    local release=$1 farm=$2 dv=${1%.*}
-    "$REPO/tests/fake-ganeti/make-stage" "$release" "$WORK/mock/stage-$dv" &&
-        "$helper" debian-install --stage "$WORK/mock/stage-$dv" --release "$release" \
-            --destdir "$WORK/mock/tmp-$dv" --debian-dir "$WORK/mock/pkgs" \
-            --farm-package "$farm" --trees-package "ganeti-mock-$dv" || return 1
-    local dir=$WORK/mock/pkgs/ganeti-mock-$dv
-    mkdir -p "$dir/DEBIAN"
-    cat >"$dir/DEBIAN/control" <<EOF
-Package: ganeti-mock-$dv
-Version: $release-1
-Architecture: all
-Maintainer: Ganeti upgrade toolkit tests <tests@example.org>
-Depends: $PACKAGE
-Description: mock Ganeti $dv trees (fake programs, for tests)
-EOF
-    for script in postinst prerm postrm; do
-        "$helper" snippet "$script" "$dv" >"$dir/DEBIAN/$script" && chmod 0755 "$dir/DEBIAN/$script" || return 1
-    done
-    dpkg-deb --root-owner-group -Zgzip --build "$dir" "$WORK/debs/ganeti-mock-${dv}_$release-1_all.deb" >/dev/null
-}
-build_mock 3.0.2 ganeti-mock || mock_ok=0
-build_mock 3.1.0 unused-farm-3.1 || mock_ok=0
-farm=$WORK/mock/pkgs/ganeti-mock
-if [ "$mock_ok" = 1 ]; then
-    mkdir -p "$farm/DEBIAN"
-    cat >"$farm/DEBIAN/control" <<EOF
-Package: ganeti-mock
-Version: 3.0.2-1
-Architecture: all
-Maintainer: Ganeti upgrade toolkit tests <tests@example.org>
-Description: mock Ganeti link farm (version-independent, for tests)
-EOF
-    (cd "$farm" && find etc -type f | sed 's|^|/|') >"$farm/DEBIAN/conffiles"
-    dpkg-deb --root-owner-group -Zgzip --build "$farm" "$WORK/debs/ganeti-mock_3.0.2-1_all.deb" >/dev/null || mock_ok=0
+say "the mock versioned Ganeti: dpkg-buildpackage of 3.0.2 and 3.1.0 (logs in $WORK/debs)"
+if mock_build "$helper" "$REPO/tests/fake-ganeti/make-stage" "$WORK/debs"; then
+    pass "mock: dpkg-buildpackage (debian-install, dh_strip, dh_compress) of 3.0 and 3.1"
+else
+    fail "mock: dpkg-buildpackage (debian-install, dh_strip, dh_compress) of 3.0 and 3.1"
+    finish
 fi
-if [ "$mock_ok" = 1 ]; then
-    # Listings into files: grep -q on a pipe would kill dpkg-deb with SIGPIPE.
-    dpkg-deb -c "$WORK/debs/ganeti-mock-3.0_3.0.2-1_all.deb" >"$WORK/mock/trees.list"
-    dpkg-deb -c "$WORK/debs/ganeti-mock_3.0.2-1_all.deb" >"$WORK/mock/farm.list"
-fi
-if [ "$mock_ok" = 1 ] && grep -q './usr/lib/ganeti/3.0/' "$WORK/mock/trees.list" &&
+# Listings into files: grep -q on a pipe would kill dpkg-deb with SIGPIPE.
+dpkg-deb -c "$WORK/debs/ganeti-mock-3.0.deb" >"$WORK/mock/trees.list"
+dpkg-deb -c "$WORK/debs/ganeti-mock.deb" >"$WORK/mock/farm.list"
+if grep -q './usr/lib/ganeti/3.0/' "$WORK/mock/trees.list" &&
     ! grep -q ' \./usr/sbin/' "$WORK/mock/trees.list" &&
     grep -q './usr/sbin/gnt-cluster -> ../share/ganeti/default/gnt-cluster' "$WORK/mock/farm.list"; then
     pass "mock: debian-install splits trees (ganeti-mock-3.0) from the farm (ganeti-mock)"
 else
     fail "mock: debian-install splits trees (ganeti-mock-3.0) from the farm (ganeti-mock)"
     finish
+fi
+mkdir -p "$WORK/mock/elf"
+dpkg-deb -x "$WORK/debs/ganeti-mock-3.0.deb" "$WORK/mock/elf"
+if file "$WORK/mock/elf/usr/lib/ganeti/3.0/usr/sbin/ganeti-confd" | grep -q ', stripped'; then
+    pass "mock: dh_strip stripped the ELF daemon after debian-install"
+else
+    fail "mock: dh_strip stripped the ELF daemon after debian-install" "$(file "$WORK/mock/elf/usr/lib/ganeti/3.0/usr/sbin/ganeti-confd")"
 fi
 
 # 4b. The chroot.
