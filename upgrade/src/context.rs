@@ -204,7 +204,36 @@ pub struct Ctx<'a> {
     pub verify_failed: Option<String>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A context for `header` that has done nothing yet.
+    pub fn new(
+        paths: &'a InstallPaths,
+        exec: &'a dyn Exec,
+        journal: &'a Journal,
+        opts: &'a Options,
+        events: &'a Events<'a>,
+        interrupted: &'a AtomicBool,
+        header: Header,
+    ) -> Ctx<'a> {
+        Ctx {
+            paths,
+            exec,
+            journal,
+            opts,
+            events,
+            interrupted,
+            header,
+            facts: Facts::default(),
+            current: None,
+            started: Vec::new(),
+            undone: Vec::new(),
+            intent_ours: false,
+            skipped: Vec::new(),
+            timings: Vec::new(),
+            verify_failed: None,
+        }
+    }
+
     /// The cluster as ssconf says now, less the skipped nodes.
     pub fn cluster(&self) -> Result<Cluster, StepError> {
         Cluster::read(self.paths)

@@ -218,6 +218,37 @@ fn stub_header(v: DirVersion) -> Header {
     }
 }
 
+/// Where this node is, and whether Ganeti's rules allow going to `to` from
+/// there: (the active directory version, the transition, the release).
+fn transition_to(
+    paths: &InstallPaths,
+    exec: &dyn Exec,
+    to: &DirVersion,
+) -> Result<(DirVersion, Transition, String), UpgradeError> {
+    let from_dir = exec
+        .active_here()
+        .ok_or_else(|| UpgradeError::NoActiveVersion {
+            lib: paths.host(&paths.active_lib_link()),
+            share: paths.host(&paths.active_share_link()),
+        })?;
+    let transition = check_transition(from_dir.triple(), to.triple()).map_err(|refusal| {
+        UpgradeError::Incompatible {
+            from: from_dir.clone(),
+            to: to.clone(),
+            refusal,
+        }
+    })?;
+    let from_release = running_release(paths, &from_dir);
+    if let Some(actions) = downgrade_actions(&from_release, transition) {
+        return Err(UpgradeError::DowngradeActions {
+            release: from_release,
+            to: to.clone(),
+            actions,
+        });
+    }
+    Ok((from_dir, transition, from_release))
+}
+
 /// The entry point: `--to`, `--resume`, `--status`, each optionally
 /// `--dry-run`. `interrupted` is set by the signal handlers.
 pub fn main_flow(
@@ -352,23 +383,18 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn ctx(&self, header: Header, facts: Facts, started: Vec<StepId>) -> Ctx<'a> {
-        Ctx {
-            paths: self.paths,
-            exec: self.exec,
-            journal: self.journal,
-            opts: self.opts,
-            events: self.events,
-            interrupted: self.interrupted,
+        let mut ctx = Ctx::new(
+            self.paths,
+            self.exec,
+            self.journal,
+            self.opts,
+            self.events,
+            self.interrupted,
             header,
-            facts,
-            current: None,
-            started,
-            undone: Vec::new(),
-            intent_ours: false,
-            skipped: Vec::new(),
-            timings: Vec::new(),
-            verify_failed: None,
-        }
+        );
+        ctx.facts = facts;
+        ctx.started = started;
+        ctx
     }
 
     /// No journal: filters of ours are orphans of a lost journal. Remove
@@ -425,28 +451,7 @@ impl<'a> Run<'a> {
                 self.clean_orphans();
             }
         }
-        let from_dir = self
-            .exec
-            .active_here()
-            .ok_or_else(|| UpgradeError::NoActiveVersion {
-                lib: self.paths.host(&self.paths.active_lib_link()),
-                share: self.paths.host(&self.paths.active_share_link()),
-            })?;
-        let transition = check_transition(from_dir.triple(), to.triple()).map_err(|refusal| {
-            UpgradeError::Incompatible {
-                from: from_dir.clone(),
-                to: to.clone(),
-                refusal,
-            }
-        })?;
-        let from_release = running_release(self.paths, &from_dir);
-        if let Some(actions) = downgrade_actions(&from_release, transition) {
-            return Err(UpgradeError::DowngradeActions {
-                release: from_release,
-                to: to.clone(),
-                actions,
-            });
-        }
+        let (from_dir, transition, from_release) = transition_to(self.paths, self.exec, to)?;
         let header = Header {
             format: JOURNAL_FORMAT,
             id: format!("{:x}{:04x}", now(), std::process::id() & 0xffff),
@@ -1133,54 +1138,19 @@ fn dry_run(
         (Mode::To(to), None) => to.clone(),
         (Mode::Status, _) => return Ok(Done::Shown),
     };
-    let from_dir = exec
-        .active_here()
-        .ok_or_else(|| UpgradeError::NoActiveVersion {
-            lib: paths.host(&paths.active_lib_link()),
-            share: paths.host(&paths.active_share_link()),
-        })?;
-    let transition = check_transition(from_dir.triple(), to.triple()).map_err(|refusal| {
-        UpgradeError::Incompatible {
-            from: from_dir.clone(),
-            to: to.clone(),
-            refusal,
-        }
-    })?;
-    let from_release = running_release(paths, &from_dir);
-    if let Some(actions) = downgrade_actions(&from_release, transition) {
-        return Err(UpgradeError::DowngradeActions {
-            release: from_release,
-            to,
-            actions,
-        });
-    }
+    let (from_dir, transition, from_release) = transition_to(paths, exec, &to)?;
     let never = AtomicBool::new(false);
-    let ctx = Ctx {
-        paths,
-        exec,
-        journal,
-        opts,
-        events,
-        interrupted: &never,
-        header: Header {
-            format: JOURNAL_FORMAT,
-            id: "ID".into(),
-            from_release,
-            from_dir,
-            to,
-            transition,
-            started_at: now(),
-            settings: None,
-        },
-        facts: Facts::default(),
-        current: None,
-        started: Vec::new(),
-        undone: Vec::new(),
-        intent_ours: false,
-        skipped: Vec::new(),
-        timings: Vec::new(),
-        verify_failed: None,
+    let header = Header {
+        format: JOURNAL_FORMAT,
+        id: "ID".into(),
+        from_release,
+        from_dir,
+        to,
+        transition,
+        started_at: now(),
+        settings: None,
     };
+    let ctx = Ctx::new(paths, exec, journal, opts, events, &never, header);
     let all = steps_for(transition);
     let ponr = point_of_no_return(transition);
     let checks = crate::preflight::preflight(&ctx, cluster);
@@ -1257,23 +1227,15 @@ fn status(
     let orphans = match (&state, &active) {
         (Ok(None), Some(v)) => {
             let never = AtomicBool::new(false);
-            let ctx = Ctx {
+            let ctx = Ctx::new(
                 paths,
                 exec,
                 journal,
                 opts,
                 events,
-                interrupted: &never,
-                header: stub_header(v.clone()),
-                facts: Facts::default(),
-                current: None,
-                started: Vec::new(),
-                undone: Vec::new(),
-                intent_ours: false,
-                skipped: Vec::new(),
-                timings: Vec::new(),
-                verify_failed: None,
-            };
+                &never,
+                stub_header(v.clone()),
+            );
             steps::orphan_filters(&ctx, false)
         }
         _ => 0,

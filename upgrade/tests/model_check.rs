@@ -1384,7 +1384,10 @@ fn filters() -> insta::Settings {
     s.add_filter(r#""backup_(bytes|free)":\d+"#, r#""backup_$1":[N]"#);
     s.add_filter(r"[0-9a-f]{8,}[0-9a-f]{4}", "[ID]");
     s.add_filter(r#""pid":"\d+""#, r#""pid":"[PID]""#);
-    s.add_filter(r#""watcher_(node|admin)_until":\d+"#, r#""watcher_$1_until":[EPOCH]"#);
+    s.add_filter(
+        r#""watcher_(node|admin)_until":\d+"#,
+        r#""watcher_$1_until":[EPOCH]"#,
+    );
     s.add_filter(r"ganeti-upgrade-\d+\.tar", "ganeti-upgrade-[EPOCH].tar");
     s
 }
