@@ -174,11 +174,36 @@ fn running_release(paths: &InstallPaths, dir: &DirVersion) -> String {
     if let Ok(Inventory::Layout(m)) = inventory(paths, dir, Tree::Lib) {
         return m.release;
     }
+    ssconf_release(paths).unwrap_or_else(|| dir.to_string())
+}
+
+/// The release that last wrote ssconf (`ssconf_release_version`).
+fn ssconf_release(paths: &InstallPaths) -> Option<String> {
     std::fs::read_to_string(paths.host(&paths.datadir().join("ssconf_release_version")))
         .map(|s| s.trim().to_string())
         .ok()
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| dir.to_string())
+}
+
+/// Where the cluster really comes from: the active links' release, unless
+/// ssconf says the cluster last ran another major.minor (the active version
+/// was removed by force, e.g. by a dist-upgrade, and the links flipped to
+/// what was left): then ssconf's release, which the configuration matches.
+fn source_release(paths: &InstallPaths, dir: &DirVersion) -> (String, ganeti_layout::Triple) {
+    let linked = running_release(paths, dir);
+    let linked_triple = linked
+        .parse::<ganeti_layout::Release>()
+        .map(|r| r.triple())
+        .unwrap_or_else(|_| dir.triple());
+    if let Some(ssconf) = ssconf_release(paths) {
+        if let Ok(r) = ssconf.parse::<ganeti_layout::Release>() {
+            let t = r.triple();
+            if (t.major, t.minor) != (linked_triple.major, linked_triple.minor) {
+                return (ssconf, t);
+            }
+        }
+    }
+    (linked, linked_triple)
 }
 
 /// The version in `config.data`.
@@ -231,14 +256,14 @@ fn transition_to(
             lib: paths.host(&paths.active_lib_link()),
             share: paths.host(&paths.active_share_link()),
         })?;
-    let transition = check_transition(from_dir.triple(), to.triple()).map_err(|refusal| {
+    let (from_release, from_triple) = source_release(paths, &from_dir);
+    let transition = check_transition(from_triple, to.triple()).map_err(|refusal| {
         UpgradeError::Incompatible {
             from: from_dir.clone(),
             to: to.clone(),
             refusal,
         }
     })?;
-    let from_release = running_release(paths, &from_dir);
     if let Some(actions) = downgrade_actions(&from_release, transition) {
         return Err(UpgradeError::DowngradeActions {
             release: from_release,

@@ -1477,3 +1477,38 @@ impl Dry for Options {
         self
     }
 }
+
+/// A clustered node whose active version a dist-upgrade removed by force:
+/// the links flipped to 3.0, but ssconf (and the configuration) say the
+/// cluster ran 2.16.2. `--to 3.0` is then an upgrade from 2.16.2, not a
+/// re-apply: cfgupgrade runs, and post-upgrade gets 2.16.2.
+#[test]
+fn the_source_release_comes_from_ssconf_when_the_links_were_flipped() {
+    let (model, _dir) = Model::new(2, "3.0", false, true);
+    std::fs::write(model.data("ssconf_release_version"), "2.16.2\n").expect("ssconf");
+    std::fs::write(
+        model.data("config.data"),
+        format!("{{\"version\": {}}}", cv("2.16")),
+    )
+    .expect("config");
+    let r = run(&model, Mode::To("3.0".parse().expect("v")));
+    assert!(
+        matches!(r, End::Result(Ok(Done::Upgraded { .. }))),
+        "upgraded"
+    );
+    let log = model
+        .state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .log
+        .clone();
+    assert!(
+        log.iter().any(|l| l.ends_with("cfgupgrade -f")),
+        "cfgupgrade ran: {log:?}"
+    );
+    assert!(
+        log.iter().any(|l| l.ends_with("post-upgrade 2.16.2")),
+        "post-upgrade 2.16.2: {log:?}"
+    );
+    assert_eq!(model.consistent(), Ok("3.0".into()));
+}
