@@ -90,21 +90,9 @@ fn left_nodes(ctx: &Ctx<'_>) -> Vec<LeftNode> {
         ctx.tool(ctx.paths.ensure_dirs(), &["--full-run"]),
         ctx.daemon_util("start-all"),
     ];
-    if let Some(until) = ctx.facts.watcher_node_until {
+    if let Some(value) = ctx.facts.watcher_node_until {
         // The watcher pause this upgrade wrote there, if it did.
-        on_node.push(vec![
-            "sh".into(),
-            "-c".into(),
-            steps::NODE_UNPAUSE_SCRIPT.into(),
-            "sh".into(),
-            ctx.paths
-                .datadir()
-                .join("watcher.pause")
-                .display()
-                .to_string(),
-            ctx.header.started_at.to_string(),
-            until.to_string(),
-        ]);
+        on_node.push(steps::unpause_argv(ctx, value));
     }
     let gnt_cluster = ctx.paths.gnt("gnt-cluster");
     let gnt_node = ctx.paths.gnt("gnt-node");
@@ -374,7 +362,10 @@ pub fn main_flow(
             Some(s) => run.resume(s),
         },
         Mode::Abort => match state {
-            None if intent.is_none() => Ok(Done::NothingPending),
+            None if intent.is_none() => {
+                run.clean_orphans();
+                Ok(Done::NothingPending)
+            }
             None => Err(run.foreign_intent(intent)),
             Some(s) => run.abort(s),
         },
@@ -456,6 +447,9 @@ impl<'a> Run<'a> {
                 // A rollback that ended between its last record and the
                 // removal of its files.
                 self.remove_files()?;
+            }
+            Some(s) if s.rolling_back => {
+                return Err(UpgradeError::RollbackPending { to: s.header.to });
             }
             Some(s) if s.header.to == *to => {
                 self.events.message(&format!(
@@ -547,6 +541,12 @@ impl<'a> Run<'a> {
         );
         ctx.skipped = state.skipped.clone();
         confirm_master(&ctx, &self.cluster.without(&ctx.skipped))?;
+        if let Some(holder) = gnt_cluster_holds_intent(&ctx) {
+            return Err(UpgradeError::AnotherProcess {
+                detail: holder,
+                step: "abort",
+            });
+        }
         ctx.message(&format!(
             "aborting the {} from {} to {}: rolling back every step that started",
             steps::transition_name(transition),
@@ -670,12 +670,14 @@ impl<'a> Run<'a> {
                     if let Some(undo) = step.step().undo {
                         ctx.current = Some(step);
                         if let Err(e) = undo(&mut ctx) {
-                            let reason = format!(
-                                "cannot bring the cluster back to {} (undo {}): {e}",
+                            // Still pending as it was (a slow node at boot
+                            // must not turn the upgrade into a rollback).
+                            return Err(UpgradeError::Resume(format!(
+                                "cannot bring the cluster back to {} before redoing the steps (undo {}): {e}\nThe upgrade to {} is still pending, nothing is rolled back. Fix the cause (a node not up yet?), then run: ganeti-upgrade --resume (or ganeti-upgrade --abort to roll it back)",
                                 ctx.header.from_dir,
-                                step.as_str()
-                            );
-                            return Err(rollback(&mut ctx, &reason));
+                                step.as_str(),
+                                ctx.header.to
+                            )));
                         }
                         ctx.undone.push(step);
                     }
@@ -691,9 +693,11 @@ impl<'a> Run<'a> {
                     let c = ctx.cluster().map_err(|e| pending(&ctx, from, &e))?;
                     ctx.on_nodes(&c, &c.online, &|_| ctx.daemon_util("stop-all"))
                         .map_err(|e| pending(&ctx, StepId::StopDaemons, &e))?;
-                } else if !state.is_done(StepId::UnpauseWatcher) {
-                    // Best effort: a pause of 6 h may have run out meanwhile.
-                    if let Err(e) = steps::repause_watcher(&mut ctx) {
+                }
+                if !state.is_done(StepId::UnpauseWatcher) {
+                    // A pause of 6 h may have run out meanwhile; with luxid
+                    // down (daemons stopped) only the nodes' files.
+                    if let Err(e) = steps::repause_watcher(&mut ctx, !stop_daemons) {
                         ctx.message(&format!("cannot pause the watcher again: {e}"));
                     }
                 }
@@ -754,7 +758,11 @@ fn report(ctx: &Ctx<'_>, took: std::time::Duration, result: &Result<Done, Upgrad
                 .map(|(_, d)| d.as_secs_f64())
                 .sum::<f64>()
         )),
-        (_, None) if ctx.started.contains(&StepId::StopNewWork) => {
+        (_, None)
+            if ctx.started.contains(&StepId::StopNewWork)
+                && !ctx.undone.contains(&StepId::StopNewWork)
+                && !matches!(result, Err(UpgradeError::RolledBack { .. })) =>
+        {
             Some("new jobs are still held".to_string())
         }
         _ => None,
@@ -917,10 +925,10 @@ fn execute_steps(
                 .join("; ")
         };
         ctx.message(&format!(
-            "{} ({}) still runs {}: once it is back, before it runs anything, run on it: {}; then on the master: {}",
+            "{} ({}) is not brought to {}: once it is back, before it runs anything, run on it: {}; then on the master: {}",
             l.node,
             l.why,
-            ctx.header.from_dir,
+            ctx.header.to,
             cmds(&l.on_node),
             cmds(&l.on_master)
         ));
@@ -972,18 +980,25 @@ fn process_name(pid: &str) -> String {
         .unwrap_or_else(|| "gone".into())
 }
 
+/// A running `gnt-cluster upgrade` whose pid is in the intent file, if any.
+fn gnt_cluster_holds_intent(ctx: &Ctx<'_>) -> Option<String> {
+    let i = Intent::read(&ctx.paths.host(&ctx.paths.intent_file()))
+        .ok()
+        .flatten()?;
+    let name = process_name(&i.pid);
+    (i.pid != std::process::id().to_string() && name.contains("gnt-cluster"))
+        .then(|| format!("pid {} ({name}) holds the intent file", i.pid))
+}
+
 /// Makes the intent file ours again at the start of a resume (the crashed
 /// run's pid is in it), unless Ganeti's own upgrade is running on it now.
 fn take_intent(ctx: &mut Ctx<'_>) -> Result<(), UpgradeError> {
     let path = ctx.paths.host(&ctx.paths.intent_file());
-    if let Ok(Some(i)) = Intent::read(&path) {
-        let name = process_name(&i.pid);
-        if i.pid != std::process::id().to_string() && name.contains("gnt-cluster") {
-            return Err(UpgradeError::AnotherProcess {
-                detail: format!("pid {} ({name}) holds the intent file", i.pid),
-                step: "resume",
-            });
-        }
+    if let Some(holder) = gnt_cluster_holds_intent(ctx) {
+        return Err(UpgradeError::AnotherProcess {
+            detail: holder,
+            step: "resume",
+        });
     }
     Intent {
         running: ctx.header.from_release.clone(),
@@ -1157,7 +1172,9 @@ fn dry_run(
     let to = match (&opts.mode, &pending) {
         (Mode::Resume | Mode::Abort, _) | (Mode::To(_), Some(_)) => {
             // Never act in a dry run: show what a resume would do.
-            events.plain("Dry run: nothing is changed. A resume would continue this:");
+            if !events.json {
+                events.plain("Dry run: nothing is changed. A resume would continue this:");
+            }
             return status(paths, exec, opts, journal, events);
         }
         (Mode::To(to), None) => to.clone(),

@@ -109,6 +109,8 @@ pub enum UpgradeError {
     Journal(String),
     #[error("another ganeti-upgrade or ganeti-switch is running on this node ({holder}); wait for it, or look at it with ganeti-upgrade --status")]
     Busy { holder: String },
+    #[error("the upgrade to {to} is being rolled back (a rollback did not complete); finish the rollback with ganeti-upgrade --resume, then run --to again")]
+    RollbackPending { to: DirVersion },
     #[error("an upgrade from {from} to {to} is in progress; use --resume to finish it first")]
     InProgress { from: String, to: DirVersion },
     #[error("an upgrade ({running} to {target}) started by gnt-cluster upgrade is pending (intent file without a ganeti-upgrade journal); finish it with: gnt-cluster upgrade --resume")]

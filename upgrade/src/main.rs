@@ -72,10 +72,9 @@ fn main() -> ExitCode {
     };
     // A resume runs with the options the upgrade was started with (the
     // boot-time unit gives none), unless given again.
-    let (run, notes) = if matches!(mode, Mode::Resume | Mode::Abort | Mode::Status) {
-        settings::for_resume(cli_paths.root(), &from_cli, &given)
-    } else {
-        (from_cli, Vec::new())
+    let (run, notes) = match &mode {
+        Mode::To(to) => settings::for_to(cli_paths.root(), &from_cli, &given, to),
+        _ => settings::for_resume(cli_paths.root(), &from_cli, &given),
     };
     let paths = match run.paths(cli_paths.root()) {
         Ok(p) => p,

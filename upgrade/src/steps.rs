@@ -578,27 +578,44 @@ fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     if by_us {
         set_watcher_pause(ctx, Some(until))?;
     }
-    let longest = until.max(ctx.facts.watcher_admin_until.unwrap_or(0));
-    pause_watcher_on_nodes(ctx, longest)?;
+    // A redo writes the value the first attempt chose (and remembered), so
+    // that the unpause finds every pause this upgrade wrote; if that pause
+    // has run out, it is removed and a new one written.
+    let value = match ctx.facts.watcher_node_until {
+        Some(v) if v > now => v,
+        Some(_) => {
+            unpause_watcher_on_nodes(ctx)?;
+            node_pause_value(ctx, until)
+        }
+        None => node_pause_value(ctx, until),
+    };
+    pause_watcher_on_nodes(ctx, value)?;
     Ok(Facts::default())
 }
 
-/// Writes the watcher pause on a node, unless one is there (luxid's on the
-/// master candidates, or the admin's): `sh -c SCRIPT sh FILE UNTIL`.
-pub const NODE_PAUSE_SCRIPT: &str = r#"[ -e "$1" ] || { printf '%s\n' "$2" >"$1.ganeti-upgrade" && mv -f "$1.ganeti-upgrade" "$1"; }"#;
+/// Writes the watcher pause on a node where there is none, or only an
+/// expired one: `sh -c SCRIPT sh FILE UNTIL NOW`.
+pub const NODE_PAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null); t=${t%%.*}; case $t in ''|*[!0-9]*) t=0;; esac; [ "$t" -gt "$3" ] || { printf '%s\n' "$2" >"$1.ganeti-upgrade" && mv -f "$1.ganeti-upgrade" "$1"; }"#;
 
-/// Removes a node's watcher pause that this upgrade wrote, one ending
-/// between FROM and TO: `sh -c SCRIPT sh FILE FROM TO`.
-pub const NODE_UNPAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null) || exit 0; t=${t%%.*}; case $t in ''|*[!0-9]*) exit 0;; esac; if [ "$t" -ge "$2" ] && [ "$t" -le "$3" ]; then rm -f "$1"; fi"#;
+/// Removes a node's watcher pause if it is the one this upgrade wrote (its
+/// end is exactly VALUE): `sh -c SCRIPT sh FILE VALUE`.
+pub const NODE_UNPAUSE_SCRIPT: &str =
+    r#"t=$(cat "$1" 2>/dev/null) || exit 0; [ "${t%%.*}" = "$2" ] && rm -f "$1"; exit 0"#;
+
+/// The end we write on the nodes: ours, or one second past the admin's
+/// longer pause, so that it never equals a pause someone else wrote.
+fn node_pause_value(ctx: &Ctx<'_>, until: u64) -> u64 {
+    until.max(ctx.facts.watcher_admin_until.map_or(0, |a| a + 1))
+}
 
 /// luxid writes the watcher pause only on the master and the master
 /// candidates, but every node's watcher reads its own file and restarts
 /// noded, confd, mond and kvmd there every 5 minutes: pause it on every
-/// other online node too. Remembered first (a crash in between leaves only
-/// a pause that the unpause finds by its end time).
-fn pause_watcher_on_nodes(ctx: &mut Ctx<'_>, until: u64) -> Result<(), StepError> {
+/// online node where it is not paused. Remembered first (a crash in between
+/// leaves only a pause that the unpause finds by its value).
+fn pause_watcher_on_nodes(ctx: &mut Ctx<'_>, value: u64) -> Result<(), StepError> {
     ctx.remember(Facts {
-        watcher_node_until: Some(until),
+        watcher_node_until: Some(value),
         ..Facts::default()
     })?;
     let c = ctx.cluster()?;
@@ -614,35 +631,38 @@ fn pause_watcher_on_nodes(ctx: &mut Ctx<'_>, until: u64) -> Result<(), StepError
         NODE_PAUSE_SCRIPT.into(),
         "sh".into(),
         file,
-        until.to_string(),
+        value.to_string(),
+        crate::journal::now().to_string(),
     ];
-    ctx.on_nodes(&c, &c.others(), &|_| argv.clone())?;
+    ctx.on_nodes(&c, &c.online, &|_| argv.clone())?;
     Ok(())
 }
 
-/// Removes the pauses [`pause_watcher_on_nodes`] wrote.
+/// Removes the pauses [`pause_watcher_on_nodes`] wrote, and only those.
 fn unpause_watcher_on_nodes(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
-    let Some(until) = ctx.facts.watcher_node_until else {
+    let Some(value) = ctx.facts.watcher_node_until else {
         return Ok(());
     };
     let c = ctx.cluster()?;
-    let file = ctx
-        .paths
-        .datadir()
-        .join("watcher.pause")
-        .display()
-        .to_string();
-    let argv: Vec<String> = vec![
+    let argv = unpause_argv(ctx, value);
+    ctx.on_nodes(&c, &c.online, &|_| argv.clone())?;
+    Ok(())
+}
+
+/// The command that removes our watcher pause (of end `value`) on a node.
+pub fn unpause_argv(ctx: &Ctx<'_>, value: u64) -> Vec<String> {
+    vec![
         "sh".into(),
         "-c".into(),
         NODE_UNPAUSE_SCRIPT.into(),
         "sh".into(),
-        file,
-        ctx.header.started_at.to_string(),
-        until.to_string(),
-    ];
-    ctx.on_nodes(&c, &c.others(), &|_| argv.clone())?;
-    Ok(())
+        ctx.paths
+            .datadir()
+            .join("watcher.pause")
+            .display()
+            .to_string(),
+        value.to_string(),
+    ]
 }
 
 fn set_watcher_pause(ctx: &Ctx<'_>, until: Option<u64>) -> Result<(), StepError> {
@@ -1107,15 +1127,16 @@ fn watcher_paused_until(ctx: &Ctx<'_>) -> Option<u64> {
 
 /// Re-pauses the watcher on a resume, if this upgrade paused it and has
 /// not unpaused it yet (a pause of 6 h may have run out meanwhile).
-pub fn repause_watcher(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+pub fn repause_watcher(ctx: &mut Ctx<'_>, luxid_up: bool) -> Result<(), StepError> {
     let until = crate::journal::now() + WATCHER_PAUSE.as_secs();
-    if ctx.facts.watcher_paused_by_us == Some(true) {
+    if luxid_up && ctx.facts.watcher_paused_by_us == Some(true) {
         set_watcher_pause(ctx, Some(until))?;
     }
-    if ctx.facts.watcher_node_until.is_some() {
-        // Ours are found by their end time: remove them, write new ones.
+    if ctx.facts.watcher_node_until.is_some() || ctx.facts.watcher_paused_by_us == Some(true) {
+        // Ours are found by their value: remove them, write new ones (also
+        // on the master while luxid is down).
         unpause_watcher_on_nodes(ctx)?;
-        pause_watcher_on_nodes(ctx, until)?;
+        pause_watcher_on_nodes(ctx, node_pause_value(ctx, until))?;
     }
     Ok(())
 }
@@ -1164,8 +1185,8 @@ fn plan_pause_watcher(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
             ctx.paths.gnt("gnt-cluster").display()
         ),
         format!(
-            "{}: write {} where there is none (luxid writes it on the master candidates only)",
-            c.others().join(", "),
+            "{}: write {} where there is none or it has run out (luxid writes it on the master candidates only)",
+            all(c),
             ctx.paths.datadir().join("watcher.pause").display()
         ),
     ]
@@ -1258,10 +1279,7 @@ fn plan_unpause_watcher(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
             c.master,
             ctx.paths.gnt("gnt-cluster").display()
         ),
-        format!(
-            "{}: remove the watcher pause we wrote",
-            c.others().join(", ")
-        ),
+        format!("{}: remove the watcher pauses we wrote", all(c)),
     ]
 }
 fn plan_post_upgrade(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {

@@ -45,6 +45,7 @@ fn refusals_and_their_exit_codes() {
             from: "3.0.2".into(),
             to: v("3.1"),
         },
+        UpgradeError::RollbackPending { to: v("3.1") },
         UpgradeError::ForeignIntent {
             running: "3.0.2".into(),
             target: "3.1".into(),

@@ -487,29 +487,53 @@ impl Model {
                 }
             }
             ("gnt-job", ["list", ..]) => ok(String::new()),
-            ("sh", ["-c", script, "sh", _file, until])
+            ("sh", ["-c", script, "sh", _file, until, now])
                 if *script == ganeti_upgrade::steps::NODE_PAUSE_SCRIPT =>
             {
-                let n = st.nodes.get_mut(node).expect("node");
-                if n.pause.is_none() {
-                    n.pause = Some(until.parse().expect("until"));
+                let (until, now): (u64, u64) =
+                    (until.parse().expect("until"), now.parse().expect("now"));
+                let current = self.pause_of(st, node);
+                if current.is_none_or(|t| t <= now) {
+                    self.set_pause(st, node, Some(until));
                 }
                 ok(String::new())
             }
-            ("sh", ["-c", script, "sh", _file, from, until])
+            ("sh", ["-c", script, "sh", _file, value])
                 if *script == ganeti_upgrade::steps::NODE_UNPAUSE_SCRIPT =>
             {
-                let (from, until): (u64, u64) =
-                    (from.parse().expect("from"), until.parse().expect("until"));
-                let n = st.nodes.get_mut(node).expect("node");
-                if n.pause.is_some_and(|t| from <= t && t <= until) {
-                    n.pause = None;
+                let value: u64 = value.parse().expect("value");
+                if self.pause_of(st, node) == Some(value) {
+                    self.set_pause(st, node, None);
                 }
                 ok(String::new())
             }
             ("tar", ["-tf", _]) => ok("var/lib/ganeti/\nvar/lib/ganeti/config.data\n".into()),
             ("tar", _) => ok(String::new()),
             _ => panic!("the model does not know {argv:?}"),
+        }
+    }
+
+    /// A node's watcher pause end (the master's is its file).
+    fn pause_of(&self, st: &State, node: &str) -> Option<u64> {
+        if node == self.master {
+            std::fs::read_to_string(self.data("watcher.pause"))
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok())
+        } else {
+            st.nodes[node].pause
+        }
+    }
+
+    fn set_pause(&self, st: &mut State, node: &str, until: Option<u64>) {
+        if node == self.master {
+            match until {
+                Some(t) => std::fs::write(self.data("watcher.pause"), format!("{t}\n")).expect("w"),
+                None => {
+                    let _ = std::fs::remove_file(self.data("watcher.pause"));
+                }
+            }
+        } else if let Some(n) = st.nodes.get_mut(node) {
+            n.pause = until;
         }
     }
 
@@ -876,6 +900,16 @@ fn run_case(case: &Case) -> Result<(), String> {
             End::Killed => "killed".into(),
         };
         return Err(format!("--to did not upgrade: {what}"));
+    }
+    if case.abort {
+        let end = run(&model, Mode::Abort);
+        pending = check_end(&model, &end, case.from, case.to, case.admin)
+            .map_err(|e| format!("--abort: {e}"))?;
+        if let End::Result(Err(UpgradeError::AbortRefused { .. })) = &end {
+            if model.config() == Some(cv(case.from)) {
+                return Err("--abort refused while the configuration is unchanged".into());
+            }
+        }
     }
     if let (Some(node), true) = (&case.skip, pending) {
         *model
