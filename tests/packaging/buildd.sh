@@ -125,16 +125,9 @@ finish() {
     if [ "$failed" = 0 ]; then exit 0; else exit 1; fi
 }
 
-TOOLS=(debootstrap dpkg-dev lintian python3 xz-utils git)
-missing=()
-for p in "${TOOLS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    say "installing from the Debian archive: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh"
+install_missing debootstrap dpkg-dev lintian python3 xz-utils git
 # cargo on the host only runs `cargo vendor` for the orig-vendor tarball.
 if [ -x "$HOME/.cargo/bin/cargo" ]; then PATH=$HOME/.cargo/bin:$PATH; fi
 
@@ -147,8 +140,6 @@ trap cleanup EXIT
 echo "work directory: $WORK (GANETI_PKG_KEEP=1 keeps it)"
 
 # 1. The source package.
-# shellcheck source-path=SCRIPTDIR source=source.sh
-. "$HERE/source.sh"
 mkdir -p "$WORK/src"
 t0=$SECONDS
 if dsc=$(make_source_package "$REPO" "$WORK/src"); then

@@ -5,7 +5,7 @@
 #   1. static: shellcheck of the snippets and these scripts; the cron job's guard
 #   2. build, unless GANETI_PKG_DEB names a .deb (buildd.sh builds it in a
 #      clean chroot with Debian's rustc and passes it here): the source
-#      package of the working tree (source.sh), dpkg-buildpackage -b -d with
+#      package of the working tree (lib.sh), dpkg-buildpackage -b -d with
 #      the host's cargo (rustup; -d because Debian's rustc-web is not on the
 #      host), the cargo target directory cached; then the package's file list
 #   3. lintian on the .deb: no errors, no warnings
@@ -36,6 +36,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=mock-ganeti.sh
 . "$HERE/mock-ganeti.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh"
 PACKAGE=ganeti-upgrade-toolkit
 TOOLS=(dpkg-dev debhelper lintian debootstrap fakeroot shellcheck git gcc file)
 
@@ -190,17 +192,7 @@ finish() {
     if [ "$failed" = 0 ]; then exit 0; else exit 1; fi
 }
 
-if command -v apt-get >/dev/null; then
-    missing=()
-    for p in "${TOOLS[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-    done
-    if [ "${#missing[@]}" -gt 0 ]; then
-        say "installing from the Debian archive: ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    fi
-fi
+install_missing "${TOOLS[@]}"
 if [ -x "$HOME/.cargo/bin/cargo" ]; then PATH=$HOME/.cargo/bin:$PATH; fi
 if [ -z "${GANETI_PKG_DEB:-}" ] && ! command -v cargo >/dev/null; then
     fail "cargo is available" "install Rust 1.85 or newer (rustup, or Debian 12's rustc-web and cargo-web)"
@@ -242,8 +234,6 @@ else
     cache=${GANETI_PKG_CACHE:-/var/cache/ganeti-upgrade-tests/pkg-build}
     rm -rf -- "$cache"/*.deb "$cache"/*.ddeb "$cache"/*.changes "$cache"/*.buildinfo "$cache"/*.dsc "$cache"/*.tar.*
     mkdir -p "$cache"
-    # shellcheck source-path=SCRIPTDIR source=source.sh
-    . "$HERE/source.sh"
     if ! make_source_package "$REPO" "$cache" >/dev/null; then
         fail "the source package"
         finish

@@ -1,5 +1,19 @@
-# source.sh -- sourced by tests/packaging/run.sh and buildd.sh, not run.
+# lib.sh -- sourced by tests/packaging/run.sh and buildd.sh, not run.
 # shellcheck shell=bash
+
+# install_missing PACKAGE...: installs with apt-get those of the Debian
+# packages that are not installed (nothing without apt-get).
+install_missing() {
+    command -v apt-get >/dev/null || return 0
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ "${#missing[@]}" -gt 0 ] || return 0
+    printf '== installing from the Debian archive: %s\n' "${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
 
 # make_source_package REPO OUTDIR: the Debian source package of the working
 # tree as a developer or CI has it (tracked files and untracked ones that
