@@ -240,7 +240,7 @@ scenario_2() {
   log_since "$mark" > "$LOGDIR/down-3.0-noignore.commands.log"
   check "GANETI_UPGRADE_NO_LUXI=1: no LUXI call" 0 "$(grep -c 'LUXI' "$LOGDIR/down-3.0-noignore.commands.log")"
   check "GANETI_UPGRADE_NO_LUXI=1: the same calls by gnt-filter, gnt-job and gnt-cluster" \
-    "gnt-filter add,gnt-job list,watcher pause,gnt-filter list,gnt-filter delete,watcher continue" \
+    "gnt-filter list,gnt-filter add,gnt-job list,watcher pause,gnt-filter list,gnt-filter delete,watcher continue" \
     "$({ grep -oE 'gnt-filter (add|list|delete)|gnt-job list|watcher (pause|continue)' \
       "$LOGDIR/down-3.0-noignore.commands.log" || :; } | uniq | paste -sd, -)"
 }
