@@ -170,13 +170,16 @@ The node lock, shared with \fBganeti\-switch\fR(8).
 .I /var/backups/ganeti\-upgrade\-EPOCH.tar
 The backup taken before the configuration changes (mode 0600): the data
 directory without the job archive, \fI/etc/ganeti\fR,
-\fI/etc/default/ganeti\fR and \fI/root/.ssh\fR. Nothing removes old ones.
+\fI/etc/default/ganeti\fR and \fI/root/.ssh\fR (never the intent file
+or the journal). The newest \fBKEEP_BACKUPS\fR (5) are kept; each run says
+which older ones it removes.
 .TP
 .I /var/log/ganeti/commands.log
 Every command run on every node, with its exit code, duration and
 standard error, beside Ganeti's own lines.
 .TP
 .I /etc/default/ganeti\-upgrade
+\fBKEEP_BACKUPS\fR=\fIN\fR (how many backups to keep; 0: all),
 \fBRESUME_AT_BOOT\fR=\fIyes\fR|\fIno\fR and \fBEXTRA_ARGS\fR, for the
 boot-time \fBganeti\-upgrade \-\-resume\fR (the systemd unit
 \fIganeti\-upgrade\-resume.service\fR, or an @reboot job in

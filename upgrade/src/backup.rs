@@ -82,6 +82,17 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     }
     result?;
     ctx.message(&format!("backup written to {}", logical.display()));
+    let keep = keep_backups(paths);
+    match prune(&dir, keep, &target) {
+        Ok(removed) if !removed.is_empty() => ctx.message(&format!(
+            "removed {} older backup(s), keeping the newest {keep} (KEEP_BACKUPS in {}): {}",
+            removed.len(),
+            paths.sysconfdir().join("default/ganeti-upgrade").display(),
+            removed.join(", ")
+        )),
+        Ok(_) => {}
+        Err(e) => ctx.message(&format!("cannot remove older backups: {e}")),
+    }
     Ok(Facts {
         backup: Some(logical),
         ..Facts::default()
@@ -128,6 +139,55 @@ pub fn tar_argv(paths: &InstallPaths, tmp: &Path) -> Result<(Vec<String>, String
     Ok((argv, data))
 }
 
+/// How many backups to keep: `KEEP_BACKUPS=N` in
+/// `${sysconfdir}/default/ganeti-upgrade` (0: all), else 5.
+pub fn keep_backups(paths: &InstallPaths) -> usize {
+    std::fs::read_to_string(paths.host(&paths.sysconfdir().join("default/ganeti-upgrade")))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .filter_map(|l| l.trim().strip_prefix("KEEP_BACKUPS="))
+                .next_back()
+                .and_then(|v| v.trim().trim_matches('"').parse().ok())
+        })
+        .unwrap_or(5)
+}
+
+/// Removes all but the newest `keep` backups of this tool in `dir` (by the
+/// epoch in their names), never `just_written`; the names removed.
+pub fn prune(dir: &Path, keep: usize, just_written: &Path) -> std::io::Result<Vec<String>> {
+    if keep == 0 {
+        return Ok(Vec::new());
+    }
+    let mut backups: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let epoch = name
+                .strip_prefix("ganeti-upgrade-")?
+                .strip_suffix(".tar")?
+                .parse::<u64>()
+                .ok()?;
+            Some((epoch, e.path()))
+        })
+        .collect();
+    backups.sort();
+    let excess = backups.len().saturating_sub(keep);
+    let mut removed = Vec::new();
+    for (_, path) in backups.into_iter().take(excess) {
+        if path == just_written {
+            continue;
+        }
+        std::fs::remove_file(&path)?;
+        removed.push(
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+    }
+    Ok(removed)
+}
+
 /// The archive must hold the configuration, or it is no backup.
 fn check_archive(ctx: &Ctx<'_>, tar: &Path, data: &str) -> Result<(), StepError> {
     let argv = vec!["tar".into(), "-tf".into(), tar.display().to_string()];
@@ -149,6 +209,54 @@ fn check_archive(ctx: &Ctx<'_>, tar: &Path, data: &str) -> Result<(), StepError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_newest_backups_are_kept_never_the_one_just_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for epoch in [100, 300, 200, 400, 500, 600] {
+            std::fs::write(dir.path().join(format!("ganeti-upgrade-{epoch}.tar")), "x").expect("w");
+        }
+        std::fs::write(dir.path().join("other.tar"), "x").expect("w");
+        // The one just written has an older name (clock set back): kept.
+        let just = dir.path().join("ganeti-upgrade-100.tar");
+        let removed = prune(dir.path(), 3, &just).expect("prune");
+        assert_eq!(
+            removed,
+            vec!["ganeti-upgrade-200.tar", "ganeti-upgrade-300.tar"]
+        );
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "ganeti-upgrade-100.tar",
+                "ganeti-upgrade-400.tar",
+                "ganeti-upgrade-500.tar",
+                "ganeti-upgrade-600.tar",
+                "other.tar"
+            ]
+        );
+        assert!(prune(dir.path(), 0, &just).expect("all").is_empty());
+    }
+
+    #[test]
+    fn keep_backups_comes_from_the_default_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = InstallPaths::default()
+            .with_root(dir.path())
+            .expect("paths");
+        assert_eq!(keep_backups(&paths), 5);
+        std::fs::create_dir_all(dir.path().join("etc/default")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("etc/default/ganeti-upgrade"),
+            "# x\nKEEP_BACKUPS=\"2\"\n",
+        )
+        .expect("w");
+        assert_eq!(keep_backups(&paths), 2);
+    }
 
     /// Self-contained installs keep the data elsewhere and link to it: the
     /// archive follows the link; the intent file and the journal stay out.
