@@ -252,6 +252,9 @@ pub fn render(p: &Preflight) -> Vec<String> {
             .map(|f| format!("{} KiB", f / 1024))
             .unwrap_or_else(|| "unknown".into())
     ));
+    if p.filters.is_some_and(|f| f > 0) {
+        lines.push("Note: the cluster has job filters; they stay. A PAUSE or REJECT filter that matches every opcode also holds the upgrade's own gnt-cluster redist-conf job (the run then stops at redist-conf after --command-timeout): let OP_CLUSTER_REDIST_CONF through, or remove such a filter for the upgrade.".into());
+    }
     if p.refusals.is_empty() {
         lines.push("Nothing found that would stop the upgrade.".into());
     } else {
