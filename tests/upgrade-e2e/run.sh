@@ -654,8 +654,8 @@ s_partial() {
   # gnt-cluster verify rightly reports node3 down: exit 3 (upgraded).
   check_rc "--resume --skip-node node3 (upgraded; verify names node3)" 3
   local cmds master_cmds
-  cmds=$(sed -n 's/.*node3.gnt.test (skipped) still runs 3.0: once it is back, before it runs anything, run on it: \(.*\); then on the master: .*/\1/p' <<<"$OUT" | head -n 1)
-  master_cmds=$(sed -n 's/.*node3.gnt.test (skipped) still runs 3.0: .*; then on the master: \(.*\)/\1/p' <<<"$OUT" | head -n 1)
+  cmds=$(sed -n 's/.*node3.gnt.test (skipped) is not brought to 3.1: once it is back, before it runs anything, run on it: \(.*\); then on the master: .*/\1/p' <<<"$OUT" | head -n 1)
+  master_cmds=$(sed -n 's/.*node3.gnt.test (skipped) is not brought to 3.1: .*; then on the master: \(.*\)/\1/p' <<<"$OUT" | head -n 1)
   if [ -n "$cmds" ] && [ -n "$master_cmds" ]; then pass "the commands for node3 are printed"
   else fail "no commands for node3" "$(tail -n 8 <<<"$OUT")"; fi
   assert_state 3.1 --nodes "node1 node2" --label "upgraded without node3"
