@@ -85,6 +85,9 @@ fresh_node() {
   fi
   SETTLED=$1
   BACKUPS=0
+  # state_is counts backups: keep them all (ganeti-upgrade keeps 5 by
+  # default).
+  x sh -c 'printf "KEEP_BACKUPS=0\n" >/etc/default/ganeti-upgrade'
 }
 
 # need VERSION: the cluster settled on VERSION, from the last scenario or fresh
