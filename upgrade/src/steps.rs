@@ -1143,6 +1143,11 @@ pub fn repause_watcher(ctx: &mut Ctx<'_>, luxid_up: bool) -> Result<(), StepErro
 
 // --- the plan: what each step runs, and where ----------------------------------
 
+/// "NODES: COMMAND", the command as the step runs it.
+fn runs_on(who: &str, argv: &[String]) -> Vec<String> {
+    vec![format!("{who}: {}", crate::exec::join_argv(argv))]
+}
+
 fn all(c: &Cluster) -> String {
     c.online.join(", ")
 }
@@ -1192,18 +1197,10 @@ fn plan_pause_watcher(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     ]
 }
 fn plan_stop_master_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: {} stop-all",
-        c.master,
-        ctx.paths.daemon_util().display()
-    )]
+    runs_on(&c.master.clone(), &ctx.daemon_util("stop-all"))
 }
 fn plan_stop_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: {} stop-all",
-        all(c),
-        ctx.paths.daemon_util().display()
-    )]
+    runs_on(&all(c), &ctx.daemon_util("stop-all"))
 }
 fn plan_backup(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     let p = ctx.paths;
@@ -1216,11 +1213,10 @@ fn plan_backup(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     )]
 }
 fn plan_downgrade_config(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: {} --downgrade -f",
-        c.master,
-        ctx.paths.cfgupgrade().display()
-    )]
+    runs_on(
+        &c.master.clone(),
+        &ctx.tool(ctx.paths.cfgupgrade(), &["--downgrade", "-f"]),
+    )
 }
 fn plan_switch_version(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     vec![format!(
@@ -1231,18 +1227,13 @@ fn plan_switch_version(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     )]
 }
 fn plan_upgrade_config(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: {} -f",
-        c.master,
-        ctx.paths.cfgupgrade().display()
-    )]
+    runs_on(
+        &c.master.clone(),
+        &ctx.tool(ctx.paths.cfgupgrade(), &["-f"]),
+    )
 }
 fn plan_ensure_dirs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: {} --full-run",
-        all(c),
-        ctx.paths.ensure_dirs().display()
-    )]
+    runs_on(&all(c), &ctx.tool(ctx.paths.ensure_dirs(), &["--full-run"]))
 }
 fn plan_start_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     vec![format!(
@@ -1252,11 +1243,13 @@ fn plan_start_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     )]
 }
 fn plan_redist_conf(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: {} redist-conf --yes-do-it",
-        c.master,
-        ctx.paths.gnt("gnt-cluster").display()
-    )]
+    runs_on(
+        &c.master.clone(),
+        &ctx.tool(
+            ctx.paths.gnt("gnt-cluster"),
+            &["redist-conf", "--yes-do-it"],
+        ),
+    )
 }
 fn plan_restart_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     let du = ctx.paths.daemon_util().display().to_string();
