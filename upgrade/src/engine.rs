@@ -993,20 +993,13 @@ fn gnt_cluster_holds_intent(ctx: &Ctx<'_>) -> Option<String> {
 /// Makes the intent file ours again at the start of a resume (the crashed
 /// run's pid is in it), unless Ganeti's own upgrade is running on it now.
 fn take_intent(ctx: &mut Ctx<'_>) -> Result<(), UpgradeError> {
-    let path = ctx.paths.host(&ctx.paths.intent_file());
     if let Some(holder) = gnt_cluster_holds_intent(ctx) {
         return Err(UpgradeError::AnotherProcess {
             detail: holder,
             step: "resume",
         });
     }
-    Intent {
-        running: ctx.header.from_release.clone(),
-        target: ctx.header.to.to_string(),
-        pid: std::process::id().to_string(),
-    }
-    .write(&path)
-    .map_err(|e| UpgradeError::Journal(chain(&e)))?;
+    steps::write_our_intent(ctx).map_err(|e| UpgradeError::Journal(chain(&e)))?;
     ctx.intent_ours = true;
     Ok(())
 }

@@ -414,14 +414,18 @@ fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
 }
 
 fn write_intent(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+    write_our_intent(ctx).map_err(StepError::io)?;
+    Ok(Facts::default())
+}
+
+/// Ganeti's intent file for this upgrade, with this process's pid.
+pub fn write_our_intent(ctx: &Ctx<'_>) -> Result<(), ganeti_layout::durable::DurableError> {
     Intent {
         running: ctx.header.from_release.clone(),
         target: ctx.header.to.to_string(),
         pid: std::process::id().to_string(),
     }
     .write(&ctx.paths.host(&ctx.paths.intent_file()))
-    .map_err(StepError::io)?;
-    Ok(Facts::default())
 }
 
 /// Pauses every job with a filter of ours (or drains, before filters
