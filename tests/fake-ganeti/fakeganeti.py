@@ -97,8 +97,8 @@ CALLS_LOG = LOG_DIR + "/fake-calls.log"
 CONFIG_LOCK = RUN_DIR + "/fake-config.lock"
 
 SBIN_DIR = PROGROOT + "/usr/sbin"
-DAEMON_UTIL = PROGROOT + "/usr/lib/ganeti/daemon-util"
-ENSURE_DIRS = PROGROOT + "/usr/lib/ganeti/ensure-dirs"
+DAEMON_UTIL = PROGROOT + "@LIBDIR@/ganeti/daemon-util"
+ENSURE_DIRS = PROGROOT + "@LIBDIR@/ganeti/ensure-dirs"
 
 SSCONF_KEYS = ["cluster_name", "master_node", "node_list", "online_nodes",
                "offline_nodes", "primary_ip_family", "release_version"]

@@ -357,6 +357,40 @@ calls=$(root_of "$N1")/var/log/ganeti/fake-calls.log
 check "call log names the release" grep -q '^[0-9.]* 3.1.0 cfgupgrade -f$' "$calls"
 check "call log keeps the order" bash -c "grep -n -e ' 3.1.0 cfgupgrade -f\$' -e ' 3.1.0 daemon-util start-all\$' '$calls' | tail -n 2 | cut -d' ' -f2- | tr '\n' '|' | grep -qx '3.1.0 cfgupgrade -f|3.1.0 daemon-util start-all|'"
 
+echo "# a stage built with --libdir /usr/lib64 (RPM-style)"
+# Its programs live under usr/lib64/ganeti and run each other from there:
+# nothing is under usr/lib/ganeti, so a path not following the stage fails.
+L=lib64.test
+expect 0 "make-stage --libdir /usr/lib gives the default stage" "$here/make-stage" --libdir /usr/lib 3.0.2 "$tmp/libdir-default"
+check "... byte for byte" [ "$(tar_of "$tmp/stage-3.0.2")" == "$(tar_of "$tmp/libdir-default")" ]
+for rel in 3.0.2 3.1.0; do
+    expect 0 "make-stage --libdir /usr/lib64 $rel" "$here/make-stage" --libdir /usr/lib64 "$rel" "$tmp/stage-lib64-$rel"
+done
+check "its tools are under usr/lib64/ganeti" [ -x "$tmp/stage-lib64-3.1.0/usr/lib64/ganeti/tools/cfgupgrade" ]
+check "nothing under usr/lib/ganeti" [ ! -e "$tmp/stage-lib64-3.1.0/usr/lib/ganeti" ]
+check "the libdir is baked into the programs" grep -q '^DAEMON_UTIL = PROGROOT + "/usr/lib64/ganeti/daemon-util"$' "$tmp/stage-lib64-3.1.0/usr/sbin/gnt-cluster"
+check "hail links to htools inside the lib64 stage" \
+    [ "$(readlink -f "$tmp/stage-lib64-3.1.0/usr/lib64/ganeti/iallocators/hail")" == "$(readlink -f "$tmp/stage-lib64-3.1.0/usr/bin/htools")" ]
+expect 1 "make-stage rejects a relative --libdir" "$here/make-stage" --libdir usr/lib64 3.0.2 "$tmp/bad-libdir"
+expect 1 "make-stage rejects --libdir with .." "$here/make-stage" --libdir /usr/../lib64 3.0.2 "$tmp/bad-libdir"
+mkdir -p "$(root_of "$L")/etc/ganeti"
+switch "$L" lib64-3.0.2
+l64du() { on "$L" usr/lib64/ganeti/daemon-util "$@"; }
+expect 0 "gnt-cluster init starts the daemons through usr/lib64's daemon-util" gc "$L" init lib64.cluster.test
+check "luxid runs 3.0.2 on the lib64 node" [ "$(release_of "$L" ganeti-luxid)" == 3.0.2 ]
+check "daemon-util ran usr/lib64's ensure-dirs" grep -q '3.0.2 full-run=no' "$(root_of "$L")/var/log/ganeti/fake-ensure-dirs.log"
+l64du stop ganeti-noded >/dev/null 2>&1
+expect 0 "the watcher runs usr/lib64's daemon-util" on "$L" usr/sbin/ganeti-watcher
+check "the watcher restarted noded" [ "$(release_of "$L" ganeti-noded)" == 3.0.2 ]
+expect 0 "stop-all (lib64)" l64du stop-all
+switch "$L" lib64-3.1.0
+expect 0 "3.1 cfgupgrade -f from usr/lib64/ganeti/tools" on "$L" usr/lib64/ganeti/tools/cfgupgrade -f
+check "the lib64 node's config is 3.1" [ "$(cfgver "$(data "$L" config.data)")" == 3010000 ]
+expect 0 "start-all on 3.1 (lib64)" l64du start-all
+check "luxid runs 3.1.0 on the lib64 node" [ "$(release_of "$L" ganeti-luxid)" == 3.1.0 ]
+expect 0 "verify on the lib64 node" gc "$L" verify
+expect 0 "stop-all on 3.1 (lib64)" l64du stop-all
+
 echo "# cleanup"
 expect 0 "stop-all on node1" du "$N1" stop-all
 expect 0 "stop-all on node2" du "$N2" stop-all
