@@ -17,6 +17,13 @@
 #   harness.sh purge            stop, then delete the cache
 #   harness.sh selftest         end-to-end check including a real 3.0 -> 3.1 -> 3.0
 #
+#   harness.sh cluster3 setup|start|init [V]|stop|status
+#   harness.sh cluster3 x NODE CMD...     (NODE: node1, node2, node3)
+#   harness.sh cluster3 install-bin F...  (into every node)
+#                               the same for a 3-node cluster made from the same
+#                               tree (overlays, a switch namespace; node3 is not a
+#                               master candidate)
+#
 # Environment: REAL_GANETI_ROOT (the tree, default
 # /var/cache/ganeti-upgrade-tests/real-ganeti/root; harness data goes next to
 # it in $REAL_GANETI_ROOT.harness), REAL_GANETI_MIRROR (Debian archive URL,
@@ -117,8 +124,8 @@ take_lock() {
 
 # ---------------------------------------------------------------- the tree
 
-mounts_below_root() {
-  awk -v r="$ROOT" '$5 == r || index($5, r "/") == 1 { print $5 }' /proc/self/mountinfo
+mounts_below_root() {   # [DIR]: default the tree
+  awk -v r="${1:-$ROOT}" '$5 == r || index($5, r "/") == 1 { print $5 }' /proc/self/mountinfo
 }
 
 remove_tree() {
@@ -262,73 +269,97 @@ cmd_setup() {
 
 # ---------------------------------------------------------------- the node
 
+# The node the node functions act on: its root as its processes see it
+# (NROOT), its run directory (NRUN: holder pid, netns id, log), its name and
+# address. The single node is the tree itself; `cluster3` nodes select theirs
+# with select_cnode.
+NROOT=$ROOT
+NRUN=$RUNDIR
+CNODE=""          # 1..3 for a cluster3 node, empty for the single node
+
 # Host pid of the namespace holder (pid 1 of the node), if it is running.
 holder_pid() {
   local pid
-  [ -s "$RUNDIR/holder.pid" ] || return 1
-  read -r pid < "$RUNDIR/holder.pid" || return 1
+  [ -s "$NRUN/holder.pid" ] || return 1
+  read -r pid < "$NRUN/holder.pid" || return 1
   [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [ "$(readlink "/proc/$pid/root" 2>/dev/null)" = "$ROOT" ] || return 1
+  [ "$(readlink "/proc/$pid/root" 2>/dev/null)" = "$NROOT" ] || return 1
   echo "$pid"
 }
 
 # Run a command in the node, as if logged in as root there.
 node_exec() {
   local pid
-  pid=$(holder_pid) || die "the node is not running (harness.sh start)"
+  pid=$(holder_pid) || die "the node ${CNODE:+node$CNODE }is not running (harness.sh ${CNODE:+cluster3 }start)"
   nsenter --target "$pid" --mount --uts --net --pid --root --wd \
     env -i PATH="$NODE_PATH" HOME=/root LANG=C.UTF-8 TERM=dumb "$@" 9>&-
 }
 
 # Runs as pid 1 of fresh net/uts/mount/pid namespaces, before the chroot.
+# For a cluster3 node ($1 = its number, $2 = the switch's host pid) the root
+# is first mounted here, in the node's own mount namespace: an overlay of
+# the tree (read-only below) and the node's upper directory.
 internal_node_init() {
-  local host_pid
+  local host_pid sw=${2:-}
+  [ -z "${1:-}" ] || select_cnode "$1"
   # /proc is still the host's here, so /proc/self/stat shows our host pid.
   read -r host_pid _ < /proc/self/stat
-  mount -t proc -o nosuid,nodev,noexec proc "$ROOT/proc"
-  mount -t sysfs -o nosuid,nodev,noexec sysfs "$ROOT/sys"
+  if [ -n "$CNODE" ]; then
+    mount -t overlay overlay \
+      -o "lowerdir=$ROOT,upperdir=$NRUN/upper,workdir=$NRUN/work" "$NROOT"
+  fi
+  mount -t proc -o nosuid,nodev,noexec proc "$NROOT/proc"
+  mount -t sysfs -o nosuid,nodev,noexec sysfs "$NROOT/sys"
   # A small /dev of its own instead of the host's.
-  mount -t tmpfs -o nosuid,mode=0755 devtmp "$ROOT/dev"
+  mount -t tmpfs -o nosuid,mode=0755 devtmp "$NROOT/dev"
   local n
   for n in null zero full random urandom tty; do
-    : > "$ROOT/dev/$n"
-    mount --bind "/dev/$n" "$ROOT/dev/$n"
+    : > "$NROOT/dev/$n"
+    mount --bind "/dev/$n" "$NROOT/dev/$n"
   done
-  mkdir -m 0755 "$ROOT/dev/pts"
-  mkdir -m 1777 "$ROOT/dev/shm"
-  mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$ROOT/dev/pts"
-  mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$ROOT/dev/shm"
-  ln -s pts/ptmx "$ROOT/dev/ptmx"
-  ln -s /proc/self/fd "$ROOT/dev/fd"
-  ln -s /proc/self/fd/0 "$ROOT/dev/stdin"
-  ln -s /proc/self/fd/1 "$ROOT/dev/stdout"
-  ln -s /proc/self/fd/2 "$ROOT/dev/stderr"
-  mount -t tmpfs -o nosuid,nodev,mode=0755 run "$ROOT/run"
-  mkdir -p "$ROOT/run/lock" "$ROOT/run/sshd"
-  echo "$NODE" > "$ROOT/proc/sys/kernel/hostname"
+  mkdir -m 0755 "$NROOT/dev/pts"
+  mkdir -m 1777 "$NROOT/dev/shm"
+  mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$NROOT/dev/pts"
+  mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$NROOT/dev/shm"
+  ln -s pts/ptmx "$NROOT/dev/ptmx"
+  ln -s /proc/self/fd "$NROOT/dev/fd"
+  ln -s /proc/self/fd/0 "$NROOT/dev/stdin"
+  ln -s /proc/self/fd/1 "$NROOT/dev/stdout"
+  ln -s /proc/self/fd/2 "$NROOT/dev/stderr"
+  mount -t tmpfs -o nosuid,nodev,mode=0755 run "$NROOT/run"
+  mkdir -p "$NROOT/run/lock" "$NROOT/run/sshd"
+  echo "$NODE" > "$NROOT/proc/sys/kernel/hostname"
   # Network: the node address sits on a bridge (Ganeti's nic link and
   # master netdev must be a bridge); a veth end enslaved to it gives carrier.
+  # On a cluster3 node the veth's other end is a port of the switch's bridge
+  # (created straight in the switch's netns, so never in the host's).
   ip link set lo up
   ip link add "$BRIDGE" type bridge
-  ip link add gnt0 type veth peer name gnt1
+  if [ -n "$CNODE" ]; then
+    ip link add gnt1 type veth peer name "n$CNODE" netns "/proc/$sw/ns/net"
+    nsenter --net="/proc/$sw/ns/net" ip link set "n$CNODE" master "$SWITCH_BRIDGE" up
+  else
+    ip link add gnt0 type veth peer name gnt1
+    ip link set gnt0 up
+  fi
   ip link set gnt1 master "$BRIDGE"
   ip addr add "$NODE_IP/24" dev "$BRIDGE"
-  for n in "$BRIDGE" gnt0 gnt1; do ip link set "$n" up; done
-  echo "$host_pid" > "$RUNDIR/holder.pid.new"
-  mv -f "$RUNDIR/holder.pid.new" "$RUNDIR/holder.pid"
+  for n in "$BRIDGE" gnt1; do ip link set "$n" up; done
+  echo "$host_pid" > "$NRUN/holder.pid.new"
+  mv -f "$NRUN/holder.pid.new" "$NRUN/holder.pid"
   # Stay as the namespace's init: sleep, and reap daemons' orphans.
-  exec chroot "$ROOT" /usr/bin/env -i PATH="$NODE_PATH" /bin/bash -c \
+  exec chroot "$NROOT" /usr/bin/env -i PATH="$NODE_PATH" /bin/bash -c \
     'trap "" HUP INT TERM; while :; do sleep 86400 & wait $! || :; done'
 }
 
 stop_node() {
   local pid netns="" p
-  [ -s "$RUNDIR/netns" ] && netns=$(cat "$RUNDIR/netns")
+  [ -s "$NRUN/netns" ] && netns=$(cat "$NRUN/netns")
   if pid=$(holder_pid); then
     # Killing pid 1 of a pid namespace kills everything in it.
     kill -KILL "$pid"
     for _ in $(seq 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
-    say "node stopped (holder $pid)"
+    say "${CNODE:+node$CNODE }${CNODE:-node} stopped (holder $pid)"
   fi
   # Leftovers (none expected): processes chrooted into the tree or still in
   # the node's netns (the unshare parent lives there until its child dies).
@@ -340,19 +371,19 @@ stop_node() {
     say "killing leftover process $p ($(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null))"
     kill -KILL "$p" 2>/dev/null || :
   done
-  rm -f "$RUNDIR/holder.pid" "$RUNDIR/netns"
-  if [ -n "$(mounts_below_root)" ]; then
-    say "unmounting leftovers below $ROOT"
-    mounts_below_root | sort -r | while read -r m; do umount -l "$m" || :; done
+  rm -f "$NRUN/holder.pid" "$NRUN/netns"
+  if [ -n "$(mounts_below_root "$NROOT")" ]; then
+    say "unmounting leftovers below $NROOT"
+    mounts_below_root "$NROOT" | sort -r | while read -r m; do umount -l "$m" || :; done
   fi
 }
 
-# Host pids of processes whose root is the tree or whose netns is the node's.
+# Host pids of processes whose root is the node's or whose netns is NETNS.
 tree_processes() {
   local netns=$1 d r
   for d in /proc/[0-9]*; do
     r=$(readlink "$d/root" 2>/dev/null) || continue
-    if [ "$r" = "$ROOT" ] || [[ $r == "$ROOT"/* ]] ||
+    if [ "$r" = "$NROOT" ] || [[ $r == "$NROOT"/* ]] ||
        { [ -n "$netns" ] && [ "$(readlink "$d/ns/net" 2>/dev/null)" = "$netns" ]; }; then
       echo "${d#/proc/}"
     fi
@@ -370,6 +401,8 @@ cmd_start() {
     say "a node is already running; stopping it for a fresh start"
     stop_node
   fi
+  # The cluster3 nodes have the tree as their lower layer, which start rewrites.
+  if c3_running; then say "stopping cluster3"; c3_stop; fi
   local t0 pid=""
   t0=$(now_us)
   restore_snapshot
@@ -455,6 +488,7 @@ cmd_purge() {
   need_root
   sanity_check_root_path
   stop_node
+  c3_stop
   remove_tree
   rm -rf --one-file-system -- "$META"
   # Drop the default cache directories too when they are left empty.
@@ -462,6 +496,223 @@ cmd_purge() {
     rmdir --ignore-fail-on-non-empty -p "$(dirname "$ROOT")" 2>/dev/null || :
   fi
   say "purged $ROOT"
+}
+
+# ---------------------------------------------------------------- cluster3
+#
+# Three nodes made from the one tree: each mounts an overlay (the tree below,
+# its own upper directory in $C3DIR/nodeN/upper) in its own mount namespace,
+# and runs in its own net/uts/pid namespaces. Each node's bridge gntbr0 holds
+# its address and one end of a veth pair whose other end is a port of the
+# bridge sw0 in a namespace of its own (the switch). The tree's mutable
+# paths are restored first and the tree is not written while the nodes run.
+
+C3DIR=$META/cluster3
+C3_NODES=(node1.gnt.test node2.gnt.test node3.gnt.test)
+C3_IPS=(192.0.2.11 192.0.2.12 192.0.2.13)
+C3_POOL=2          # candidate pool: node1 (master) and node2; node3 is not a candidate
+SWITCH_BRIDGE=sw0
+
+# select_cnode N|nodeN|nodeN.gnt.test: the node the node functions act on
+select_cnode() {
+  local n=${1#node}
+  n=${n%%.*}
+  [[ $n =~ ^[1-3]$ ]] || die "cluster3: no node $1 (node1, node2, node3)"
+  CNODE=$n
+  NRUN=$C3DIR/node$n
+  NROOT=$NRUN/root
+  NODE=${C3_NODES[n - 1]}
+  NODE_IP=${C3_IPS[n - 1]}
+}
+
+c3_hosts() {
+  local i
+  printf '127.0.0.1\tlocalhost\n'
+  for i in 0 1 2; do printf '%s\t%s %s\n' "${C3_IPS[i]}" "${C3_NODES[i]}" "${C3_NODES[i]%%.*}"; done
+  printf '%s\t%s %s\n' "$CLUSTER_IP" "$CLUSTER" "${CLUSTER%%.*}"
+}
+
+switch_pid() {
+  local pid
+  [ -s "$C3DIR/switch.pid" ] || return 1
+  read -r pid < "$C3DIR/switch.pid" || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && [ -d "/proc/$pid" ] || return 1
+  [ "$(readlink "/proc/$pid/ns/net")" = "$(cat "$C3DIR/switch.netns" 2>/dev/null)" ] || return 1
+  echo "$pid"
+}
+
+# Runs as pid 1 of the switch's fresh net/pid namespaces.
+internal_switch_init() {
+  local host_pid
+  read -r host_pid _ < /proc/self/stat
+  ip link set lo up
+  ip link add "$SWITCH_BRIDGE" type bridge
+  ip link set "$SWITCH_BRIDGE" up
+  echo "$host_pid" > "$C3DIR/switch.pid.new"
+  mv -f "$C3DIR/switch.pid.new" "$C3DIR/switch.pid"
+  trap "" HUP INT TERM
+  while :; do sleep 86400 & wait $! || :; done
+}
+
+c3_running() { local i; for i in 1 2 3; do (select_cnode "$i"; holder_pid >/dev/null) && return 0; done; switch_pid >/dev/null; }
+
+c3_stop() {
+  local i pid netns="" p
+  for i in 1 2 3; do (select_cnode "$i"; stop_node); done
+  [ -s "$C3DIR/switch.netns" ] && netns=$(cat "$C3DIR/switch.netns")
+  if pid=$(switch_pid); then
+    kill -KILL "$pid"
+    for _ in $(seq 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+  fi
+  if [ -n "$netns" ]; then
+    for _ in $(seq 50); do
+      p=$(for d in /proc/[0-9]*; do [ "$(readlink "$d/ns/net" 2>/dev/null)" = "$netns" ] && echo "${d#/proc/}"; done)
+      [ -z "$p" ] && break
+      # shellcheck disable=SC2086 # a list of pids
+      kill -KILL $p 2>/dev/null || :
+      sleep 0.1
+    done
+  fi
+  rm -f "$C3DIR/switch.pid" "$C3DIR/switch.netns"
+}
+
+c3_start() {
+  need_root
+  sanity_check_root_path
+  ensure_host_tools
+  local defects i t0 pid sw up
+  defects=$(tree_defects)
+  [ -z "$defects" ] || die "no usable tree ($(echo "$defects" | head -n1)); run: harness.sh setup"
+  # The single node writes into the tree itself: it must not run below an overlay.
+  if holder_pid >/dev/null; then say "stopping the single node"; stop_node; fi
+  if c3_running; then say "cluster3 is running; stopping it for a fresh start"; c3_stop; fi
+  t0=$(now_us)
+  # The lower layer is the tree as `setup` left it (the single node's runs
+  # change its mutable paths).
+  restore_snapshot
+  mkdir -p "$C3DIR"
+  rm -f "$C3DIR/switch.pid" "$C3DIR/switch.netns"
+  setsid unshare --net --pid --fork -- "$SELF" __switch-init </dev/null >"$C3DIR/switch.log" 2>&1 9>&- &
+  for _ in $(seq 100); do
+    sw=$(cat "$C3DIR/switch.pid" 2>/dev/null) && [ -n "$sw" ] && break
+    sleep 0.05
+  done
+  [ -n "${sw:-}" ] || { cat "$C3DIR/switch.log" >&2; die "the switch namespace did not come up"; }
+  readlink "/proc/$sw/ns/net" > "$C3DIR/switch.netns"
+  for i in 1 2 3; do
+    select_cnode "$i"
+    rm -rf --one-file-system -- "$NRUN"
+    mkdir -p "$NROOT" "$NRUN/upper/etc" "$NRUN/work"
+    # Each node's identity, in its upper layer before the mount.
+    c3_hosts > "$NRUN/upper/etc/hosts"
+    echo "$NODE" > "$NRUN/upper/etc/hostname"
+    setsid unshare --net --uts --mount --pid --fork --propagation private -- \
+      "$SELF" __node-init "$i" "$sw" </dev/null >"$NRUN/node.log" 2>&1 9>&- &
+    up=$!
+    pid=""
+    for _ in $(seq 150); do
+      if pid=$(holder_pid); then break; fi
+      if ! kill -0 "$up" 2>/dev/null; then cat "$NRUN/node.log" >&2; die "node$i: namespace setup failed"; fi
+      sleep 0.1
+    done
+    [ -n "$pid" ] || { cat "$NRUN/node.log" >&2; die "node$i did not come up"; }
+    readlink "/proc/$pid/ns/net" > "$NRUN/netns"
+    node_exec /usr/sbin/sshd || die "sshd did not start in node$i"
+  done
+  for i in 2 3; do
+    select_cnode 1
+    node_exec ping -c 1 -W 5 "${C3_IPS[i - 1]}" >/dev/null || die "node1 cannot reach node$i"
+  done
+  say "cluster3: ${C3_NODES[*]} running, switch pid $sw, started in $(elapsed "$t0" "$(now_us)")s"
+}
+
+# The smallest OS definition Ganeti accepts, written inside a node.
+# shellcheck disable=SC2016 # expanded by the node's shell
+NOOP_OS_SCRIPT='d=/srv/ganeti/os/noop; mkdir -p $d; echo 20 > $d/ganeti_api_version
+echo default > $d/variants.list; : > $d/parameters.list
+for s in create export import rename verify; do printf "#!/bin/sh\nexit 0\n" > $d/$s; chmod 0755 $d/$s; done'
+
+c3_init() {
+  local version=${1:-${VERSIONS[0]}} t0 t1 i log=$C3DIR/init.log pub roles status
+  [[ " ${VERSIONS[*]} " == *" $version "* ]] || die "init: unknown version $version (have: ${VERSIONS[*]})"
+  : > "$log"
+  failed() { tail -n 20 "$log" >&2; die "$1 (log: $log)"; }
+  t0=$(now_us)
+  for i in 1 2 3; do
+    select_cnode "$i"
+    holder_pid >/dev/null || die "node$i is not running (harness.sh cluster3 start)"
+    node_exec sh -c "ln -sfnT /usr/lib/ganeti/$version /etc/ganeti/lib &&
+      ln -sfnT /usr/share/ganeti/$version /etc/ganeti/share && $NOOP_OS_SCRIPT" || die "node$i: links"
+  done
+  select_cnode 1
+  node_exec test ! -e /var/lib/ganeti/config.data || die "already a cluster; run cluster3 start again"
+  node_exec gnt-cluster init --enabled-hypervisors=fake \
+    --enabled-disk-templates=diskless --master-netdev="$BRIDGE" \
+    --nic-parameters=link="$BRIDGE" --no-etc-hosts --candidate-pool-size="$C3_POOL" \
+    "$CLUSTER" >>"$log" 2>&1 </dev/null || failed "gnt-cluster init failed"
+  t1=$(now_us)
+  # gnt-node add logs in to the new node as root with the master's key
+  # (as an admin would have set up before adding it).
+  pub=$(node_exec sh -c 'cat /root/.ssh/id_*.pub') || die "node1 has no root ssh key after init"
+  for i in 2 3; do
+    select_cnode "$i"
+    printf '%s\n' "$pub" | node_exec sh -c 'umask 077; mkdir -p /root/.ssh; cat >> /root/.ssh/authorized_keys' \
+      || die "node$i: authorized_keys"
+  done
+  select_cnode 1
+  for i in 2 3; do
+    node_exec gnt-node add --no-ssh-key-check "${C3_NODES[i - 1]}" >>"$log" 2>&1 </dev/null \
+      || failed "gnt-node add ${C3_NODES[i - 1]} failed"
+  done
+  node_exec gnt-instance add -t diskless -o noop+default --no-name-check \
+    --no-ip-check -n "${C3_NODES[0]}" inst1 >>"$log" 2>&1 </dev/null || failed "gnt-instance add inst1 failed"
+  status=$(node_exec gnt-instance list --no-headers -o name,status inst1 2>>"$log") || status=""
+  [ "$(echo "$status" | tr -s ' ')" = "inst1 running" ] || failed "inst1 is not running: $status"
+  roles=$(node_exec gnt-node list --no-headers -o name,role 2>>"$log" | awk '{ print $2 }' | paste -sd' ' -)
+  [ "$roles" = "M C R" ] || failed "node roles are '$roles', expected 'M C R'"
+  say "cluster3: $CLUSTER on Ganeti $version, roles $roles, inst1 running (init $(elapsed "$t0" "$t1")s, total $(elapsed "$t0" "$(now_us)")s)"
+}
+
+c3_install_bin() {
+  [ $# -gt 0 ] || die "install-bin: no file given"
+  local f i dest
+  for f in "$@"; do [ -f "$f" ] || die "install-bin: $f is not a file"; done
+  for i in 1 2 3; do
+    select_cnode "$i"
+    for f in "$@"; do
+      # The node's files exist only in its mount namespace: write them there.
+      dest=/usr/local/sbin/$(basename -- "$f")
+      node_exec sh -c "cat > '$dest.new' && chmod 0755 '$dest.new' && mv -f '$dest.new' '$dest'" < "$f" \
+        || die "node$i: install-bin $f"
+    done
+  done
+  say "installed $(for f in "$@"; do basename -- "$f"; done | paste -sd' ' -) in /usr/local/sbin on node1..3"
+}
+
+c3_status() {
+  local i pid rc=0
+  for i in 1 2 3; do
+    select_cnode "$i"
+    if pid=$(holder_pid); then echo "node$i: running, holder pid $pid"; else echo "node$i: not running"; rc=3; fi
+  done
+  if pid=$(switch_pid); then echo "switch: running, pid $pid"; else echo "switch: not running"; rc=3; fi
+  return "$rc"
+}
+
+cmd_cluster3() {
+  local sub=${1:-}
+  [ $# -gt 0 ] && shift
+  case $sub in
+    setup)       take_lock; cmd_setup ;;
+    start)       take_lock; c3_start ;;
+    init)        take_lock; c3_init "$@" ;;
+    stop)        need_root; take_lock; c3_stop ;;
+    x)           [ $# -gt 1 ] || die "cluster3 x: NODE CMD..."
+                 select_cnode "$1"; shift; rc=0; node_exec "$@" || rc=$?; exit "$rc" ;;
+    install-bin) c3_install_bin "$@" ;;
+    status)      c3_status ;;
+    *) say "cluster3: unknown command: $sub"; usage ;;
+  esac
 }
 
 # ---------------------------------------------------------------- selftest
@@ -567,7 +818,9 @@ case $cmd in
   status)      cmd_status ;;
   selftest)    cmd_selftest ;;
   __build-ns)  internal_build_ns "$@" ;;
-  __node-init) internal_node_init ;;
+  __node-init) internal_node_init "$@" ;;
+  __switch-init) internal_switch_init ;;
+  cluster3)    cmd_cluster3 "$@" ;;
   -h|--help|help|"") usage ;;
   *) say "unknown command: $cmd"; usage ;;
 esac
