@@ -28,6 +28,8 @@
 #   GNT_OVERLAY       auto (default) | 0: 0 forces the symlink-farm fallback
 #                     instead of overlayfs for /usr/sbin, /usr/bin, man pages
 #   GNT_NO_INSTALL=1  never apt-get install missing tools, fail instead
+#   GNT_LIBDIR        the libdir whose ganeti/ is private to each node (default
+#                     /usr/lib; /usr/lib64 for an RPM-style layout)
 set -euo pipefail
 
 PROG=$(readlink -f "${BASH_SOURCE[0]}")
@@ -39,16 +41,22 @@ SWITCH_MARK=gnt-cluster-switch
 MAX_NODES=80
 SBIN_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
-# Private per-node directories: "dir-in-node-root:mount-point".
-BIND_DIRS=(
-  etc/ganeti:/etc/ganeti
-  usr/lib/ganeti:/usr/lib/ganeti
-  usr/share/ganeti:/usr/share/ganeti
-  var/lib/ganeti:/var/lib/ganeti
-  var/log/ganeti:/var/log/ganeti
-  var/run/ganeti:/run/ganeti
-  root/.ssh:/root/.ssh
-)
+# Private per-node directories: "dir-in-node-root:mount-point". set_libdir
+# LIBDIR sets them for a libdir (whose ganeti/ is private; /usr/lib/ganeti
+# then is not, so a path that does not follow the libdir finds nothing).
+set_libdir() {
+  LIBDIR=$1
+  BIND_DIRS=(
+    etc/ganeti:/etc/ganeti
+    "${LIBDIR#/}/ganeti:$LIBDIR/ganeti"
+    usr/share/ganeti:/usr/share/ganeti
+    var/lib/ganeti:/var/lib/ganeti
+    var/log/ganeti:/var/log/ganeti
+    var/run/ganeti:/run/ganeti
+    root/.ssh:/root/.ssh
+  )
+}
+set_libdir /usr/lib
 # Link-farm directories: host dir is the lower layer, node root dir the upper.
 OVERLAY_DIRS=(/usr/sbin /usr/bin /usr/share/man/man1 /usr/share/man/man7 /usr/share/man/man8)
 
@@ -97,12 +105,13 @@ workdir() {
   echo "$w"
 }
 
-# Load WORKDIR/cluster.env written by `up` (sets CLUSTER_NAME DOMAIN KEY_TYPE NODE_BRIDGE NODES).
+# Load WORKDIR/cluster.env written by `up` (sets CLUSTER_NAME DOMAIN KEY_TYPE NODE_BRIDGE NODES LIBDIR).
 load_env() {
   local w=$1
   [ -f "$w/cluster.env" ] || die "$w is not a cluster workdir (no cluster.env; run up first)"
   # shellcheck source=/dev/null
   . "$w/cluster.env"
+  set_libdir "${LIBDIR:-/usr/lib}"  # a cluster.env from before GNT_LIBDIR has none
 }
 
 node_index() {  # prints 1-based index of $2 among NODES
@@ -200,6 +209,7 @@ node_init() {
   mkdir -p /run/sshd /run/lock /run/ganeti
   chmod 1777 /run/lock
   hostname "$fqdn"
+  load_env "$w"
   for pair in "${BIND_DIRS[@]}"; do
     dst=${pair#*:}
     ensure_dir "$dst"
@@ -290,6 +300,8 @@ cmd_up() {
   KEY_TYPE=${GNT_KEY_TYPE:-rsa}
   NODE_BRIDGE=${GNT_NODE_BRIDGE-gntbr0}
   NODES=("${nodes[@]}")
+  set_libdir "${GNT_LIBDIR:-/usr/lib}"
+  [[ $LIBDIR == /?* && $LIBDIR != */ ]] || die "GNT_LIBDIR must be an absolute path without a trailing /, like /usr/lib64"
   case $KEY_TYPE in rsa|ed25519|ecdsa) ;; *) die "GNT_KEY_TYPE must be rsa, ed25519 or ecdsa" ;; esac
   if [ "${GNT_OVERLAY:-auto}" = 0 ]; then
     use_overlay=0
@@ -299,8 +311,8 @@ cmd_up() {
   fi
   [ "$use_overlay" = 1 ] || say "overlayfs not used: falling back to symlink farms bound over /usr/sbin etc. (see README)"
   {
-    printf 'CLUSTER_NAME=%q\nDOMAIN=%q\nKEY_TYPE=%q\nNODE_BRIDGE=%q\nUSE_OVERLAY=%q\n' \
-      "$CLUSTER_NAME" "$DOMAIN" "$KEY_TYPE" "$NODE_BRIDGE" "$use_overlay"
+    printf 'CLUSTER_NAME=%q\nDOMAIN=%q\nKEY_TYPE=%q\nNODE_BRIDGE=%q\nUSE_OVERLAY=%q\nLIBDIR=%q\n' \
+      "$CLUSTER_NAME" "$DOMAIN" "$KEY_TYPE" "$NODE_BRIDGE" "$use_overlay" "$LIBDIR"
     printf 'NODES=(%s)\n' "${NODES[*]}"
   } >"$w/cluster.env"
   UP_W=$w
