@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::cli::PathArgs;
+use crate::cli::{PathArgs, RootArg};
 
 pub const AFTER_HELP: &str = "\
 Exit codes:
@@ -19,6 +19,8 @@ Exit codes:
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub root: RootArg,
     #[command(flatten)]
     pub paths: PathArgs,
 }
@@ -41,9 +43,6 @@ pub struct InstallArgs {
     /// if given, it must be that one]
     #[arg(long, value_name = "RELEASE")]
     pub release: Option<String>,
-    /// Where to install: / for the running system, or a DESTDIR
-    #[arg(long, value_name = "DIR")]
-    pub dest: PathBuf,
     /// How the version directory is named
     #[arg(long, value_enum, default_value = "short")]
     pub dir_version: DirVersionArg,
@@ -62,6 +61,17 @@ pub struct InstallArgs {
     pub json: bool,
 }
 
+/// `list` as both `ganeti-layout` and `ganeti-switch` take it.
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Print JSON ({"format": 1, "versions": [...]}) instead of text
+    #[arg(long)]
+    pub json: bool,
+    /// Leave out the header line (as gnt-* --no-headers)
+    #[arg(long)]
+    pub no_headers: bool,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Install one build into its versioned trees and the link farm
@@ -70,30 +80,26 @@ pub enum Command {
     Plan(InstallArgs),
     /// Check an installed system or DESTDIR: trees, fixed links, farm
     Verify {
-        /// Root (DESTDIR or chroot) under which all paths live
-        #[arg(long, value_name = "DIR", default_value = "/")]
-        root: PathBuf,
-        /// Print JSON ({"sound": ..., "problems": [...]}) instead of text
+        /// Print JSON ({"format": 1, "sound": ..., "problems": [...]}) instead of text
         #[arg(long)]
         json: bool,
     },
     /// List installed versions, which is active, whether each is complete
-    List {
-        /// Root (DESTDIR or chroot) under which all paths live
-        #[arg(long, value_name = "DIR", default_value = "/")]
-        root: PathBuf,
-        /// Print JSON (one object per version) instead of text
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListArgs),
     /// Remove an inactive version and the farm links only it needed
     Remove {
-        /// Root (DESTDIR or chroot) under which all paths live
-        #[arg(long, value_name = "DIR", default_value = "/")]
-        root: PathBuf,
         /// The directory version to remove, e.g. 3.0
-        #[arg(long, value_name = "VERSION")]
-        version: String,
+        #[arg(value_name = "VERSION", required_unless_present = "old_version")]
+        version: Option<String>,
+        /// The older spelling of VERSION (`remove --version 3.0`), still
+        /// taken; `--version` elsewhere is the tool's own version
+        #[arg(
+            long = "version",
+            value_name = "VERSION",
+            hide = true,
+            conflicts_with = "version"
+        )]
+        old_version: Option<String>,
     },
     /// Sandbox: lay out a demo build in two versions and print the tree
     Demo {

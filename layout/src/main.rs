@@ -29,15 +29,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Install(args) => install(&cli.paths, &args, true),
-        Command::Plan(args) => install(&cli.paths, &args, false),
-        Command::Verify { root, json } => {
-            let paths = cli.paths.resolve(&root).map_err(input)?;
+        Command::Install(args) => install(&cli.paths, &cli.root.root, &args, true),
+        Command::Plan(args) => install(&cli.paths, &cli.root.root, &args, false),
+        Command::Verify { json } => {
+            let paths = cli.paths.resolve(&cli.root.root).map_err(input)?;
             let problems = inspect::verify(&paths)?;
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({ "sound": problems.is_empty(), "problems": problems })
+                    serde_json::json!({ "format": 1, "sound": problems.is_empty(), "problems": problems })
                 );
             } else if problems.is_empty() {
                 println!("{}: layout is sound", paths.root().display());
@@ -52,18 +52,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        Command::List { root, json } => {
-            let paths = cli.paths.resolve(&root).map_err(input)?;
+        Command::List(args) => {
+            let paths = cli.paths.resolve(&cli.root.root).map_err(input)?;
             let versions = inspect::list(&paths)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&versions)?);
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&inspect::list_json(&versions))?
+                );
             } else {
-                print_list(&versions);
+                print!(
+                    "{}",
+                    inspect::render_list(&versions, !args.no_headers, paths.root())
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Remove { root, version } => {
-            let paths = cli.paths.resolve(&root).map_err(input)?;
+        Command::Remove {
+            version,
+            old_version,
+        } => {
+            let paths = cli.paths.resolve(&cli.root.root).map_err(input)?;
+            // clap requires one of the two (required_unless_present).
+            let version = version.or(old_version).unwrap_or_default();
             let v: DirVersion = version.parse().map_err(input)?;
             for p in inspect::remove(&paths, &v)? {
                 println!("removed {}", p.display());
@@ -74,24 +85,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn print_list(versions: &[inspect::VersionInfo]) {
-    if versions.is_empty() {
-        println!("no Ganeti version installed");
-    }
-    for v in versions {
-        println!(
-            "{}{:<10} {:<14} {:<13} {}",
-            if v.active { "* " } else { "  " },
-            v.version,
-            v.release.as_deref().unwrap_or("-"),
-            v.source,
-            if v.complete { "complete" } else { "INCOMPLETE" }
-        );
-    }
-}
-
-fn install(paths: &PathArgs, args: &InstallArgs, apply_it: bool) -> anyhow::Result<ExitCode> {
-    let paths: InstallPaths = paths.resolve(&args.dest).map_err(input)?;
+fn install(
+    paths: &PathArgs,
+    root: &Path,
+    args: &InstallArgs,
+    apply_it: bool,
+) -> anyhow::Result<ExitCode> {
+    let paths: InstallPaths = paths.resolve(root).map_err(input)?;
     let spec = Spec::builtin_with_file(args.spec.as_deref()).map_err(input)?;
     let stage = Stage::scan(&args.stage, &paths).map_err(input)?;
     let release = stage.release(args.release.as_deref()).map_err(input)?;
@@ -192,7 +192,6 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
         let args = InstallArgs {
             stage: stage_dir,
             release: Some(release.to_string()),
-            dest: dest.clone(),
             dir_version: DirVersionArg::Short,
             activate,
             keep_existing: false,
@@ -200,12 +199,12 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
             json: false,
         };
         println!(
-            "\n$ ganeti-layout install --stage {} --release {release} --dest {}{}",
+            "\n$ ganeti-layout install --stage {} --release {release} --root {}{}",
             args.stage.display(),
             dest.display(),
             if activate { " --activate" } else { "" }
         );
-        let code = install(path_args, &args, true)?;
+        let code = install(path_args, &dest, &args, true)?;
         if code != ExitCode::SUCCESS {
             return Ok(code);
         }
@@ -214,7 +213,10 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
     println!("\n== The resulting tree (links shown with their targets)");
     print_tree(&dest, &paths)?;
     println!("\n$ ganeti-layout list --root {}", dest.display());
-    print_list(&inspect::list(&paths)?);
+    print!(
+        "{}",
+        inspect::render_list(&inspect::list(&paths)?, true, paths.root())
+    );
     println!("\n$ ganeti-layout verify --root {}", dest.display());
     let problems = inspect::verify(&paths)?;
     if problems.is_empty() {

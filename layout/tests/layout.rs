@@ -641,8 +641,19 @@ fn cli_exit_codes_and_json() {
     let (code, out, _) = run_layout(&["list", "--root", d, "--json"]);
     assert_eq!(code, 0);
     let json: serde_json::Value = serde_json::from_str(&out).expect("json list");
-    assert_eq!(json[0]["version"], "3.0");
-    assert_eq!(json[0]["active"], true);
+    assert_eq!(json["format"], 1);
+    assert_eq!(json["versions"][0]["version"], "3.0");
+    assert_eq!(json["versions"][0]["active"], true);
+    // The text list: a header, the active version marked, the same as
+    // `ganeti-switch list` prints.
+    let (code, out, _) = run_layout(&["list", "--root", d]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "  VERSION  RELEASE  SOURCE         STATE\n* 3.0      3.0.2    ganeti-layout  complete\n"
+    );
+    let (_, no_headers, _) = run_layout(&["list", "--root", d, "--no-headers"]);
+    assert_eq!(no_headers, "* 3.0      3.0.2    ganeti-layout  complete\n");
     // Break the layout: verify names each problem and exits 1.
     std::fs::remove_file(dest.join("usr/share/ganeti/3.0/gnt-cluster")).expect("rm");
     std::fs::remove_file(dest.join("usr/lib/ganeti/default")).expect("rm");
@@ -657,7 +668,7 @@ fn cli_exit_codes_and_json() {
         "{out}"
     );
     assert!(out.contains("/usr/sbin/gnt-cluster: link to ../share/ganeti/default/gnt-cluster dangles, and the active version 3.0 needs it"), "{out}");
-    let (code, _, err) = run_layout(&["remove", "--root", d, "--version", "3.0"]);
+    let (code, _, err) = run_layout(&["remove", "--root", d, "3.0"]);
     assert_eq!(code, 1);
     assert!(
         err.contains("hint: install the version to move to, switch to it, then remove this one"),

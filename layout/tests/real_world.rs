@@ -672,7 +672,7 @@ fn removing_the_active_version_names_the_switch_that_fits_the_node() {
         "3.1.0",
         false,
     );
-    let remove = || run_layout(&["remove", "--root", s(&root), "--version", "3.0"]);
+    let remove = || run_layout(&["remove", "--root", s(&root), "3.0"]);
     let (code, _, err) = remove();
     assert_eq!(code, 1, "{err}");
     assert!(

@@ -1,10 +1,9 @@
 //! The `ganeti-switch` command line. It lives in the library so that the
 //! packaging can generate the man page and shell completions from it.
 
-use std::path::PathBuf;
-
 use clap::{Parser, Subcommand};
-use ganeti_layout::cli::PathArgs;
+use ganeti_layout::cli::{PathArgs, RootArg};
+use ganeti_layout::command::ListArgs;
 
 pub const AFTER_HELP: &str = "\
 Exit codes:
@@ -16,9 +15,8 @@ Exit codes:
 #[derive(Parser)]
 #[command(name = "ganeti-switch", version, about = "Switch a node between installed Ganeti versions, atomically and durably", after_help = AFTER_HELP)]
 pub struct Cli {
-    /// Root (DESTDIR or chroot) under which all paths live
-    #[arg(long, value_name = "DIR", default_value = "/", global = true)]
-    pub root: PathBuf,
+    #[command(flatten)]
+    pub root: RootArg,
     #[command(flatten)]
     pub paths: PathArgs,
     #[command(subcommand)]
@@ -28,14 +26,10 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// List installed versions and which is active
-    List {
-        /// Print JSON (one object per version) instead of text
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListArgs),
     /// Print the active version (or say that a switch is in progress)
     Current {
-        /// Print JSON ({"stable": ..., "version": ..., "status": ...})
+        /// Print JSON ({"format": 1, "stable": ..., "version": ..., "status": ...})
         #[arg(long)]
         json: bool,
     },

@@ -24,34 +24,33 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let paths = cli.paths.resolve(&cli.root).map_err(input)?;
+    let paths = cli.paths.resolve(&cli.root.root).map_err(input)?;
     match cli.command {
-        Command::List { json } => {
+        Command::List(args) => {
             let versions = inspect::list(&paths)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&versions)?);
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&inspect::list_json(&versions))?
+                );
             } else {
-                if versions.is_empty() {
-                    println!("no Ganeti version installed");
-                }
-                for v in versions {
-                    println!(
-                        "{}{} {}",
-                        if v.active { "* " } else { "  " },
-                        v.version,
-                        if v.complete { "" } else { "(incomplete)" }
-                    );
-                }
+                print!(
+                    "{}",
+                    inspect::render_list(&versions, !args.no_headers, paths.root())
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Current { json } => {
             let status = ganeti_switch::check(&paths)?;
             let text = match (&status.journal, status.active.version()) {
-                (Some(j), _) => format!(
-                    "switching to {} (interrupted; run ganeti-switch repair)",
-                    j.to
-                ),
+                (Some(j), _) => match &status.lock_holder {
+                    Some(holder) => format!("switching to {} now ({holder})", j.to),
+                    None => format!(
+                        "switching to {} (interrupted; run ganeti-switch repair)",
+                        j.to
+                    ),
+                },
                 (None, Some(v)) => v.to_string(),
                 (None, None) if status.active.is_absent() => "none".to_string(),
                 (None, None) => "inconsistent (run ganeti-switch check)".to_string(),
@@ -59,7 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({ "stable": status.stable_version().is_some(), "version": status.stable_version(), "status": text })
+                    serde_json::json!({ "format": 1, "stable": status.stable_version().is_some(), "version": status.stable_version(), "status": text })
                 );
             } else {
                 println!("{text}");
@@ -76,17 +75,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::To { version, force } => {
             let v: DirVersion = version.parse().map_err(input)?;
+            // Read before the switch: "from none" would be untrue of a
+            // mixed or dangling pair, which the switch also replaces.
+            let before = inspect::read_active(&paths);
             match ganeti_switch::switch_to(&paths, &v, SwitchOptions { force })? {
                 Outcome::Switched {
                     from,
                     to,
                     default_links_mended,
                 } => {
-                    println!(
-                        "switched {} from {} to {to}",
-                        paths.root().display(),
-                        from.map(|f| f.to_string()).unwrap_or_else(|| "none".into())
-                    );
+                    let from = match from {
+                        Some(f) => f.to_string(),
+                        None if before.is_absent() => "none".into(),
+                        None => "a mixed or dangling lib/share pair".into(),
+                    };
+                    println!("switched {} from {from} to {to}", paths.root().display());
                     print_mended(&default_links_mended, &paths);
                 }
                 Outcome::AlreadyActive { version } => println!("{version} is already active"),
@@ -116,7 +119,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { json } => {
             let status = ganeti_switch::check(&paths)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&status)?);
+                let mut doc = serde_json::to_value(&status)?;
+                if let Some(map) = doc.as_object_mut() {
+                    map.insert("format".into(), 1.into());
+                }
+                println!("{}", serde_json::to_string_pretty(&doc)?);
             } else if status.is_sound() {
                 match status.active.version() {
                     Some(v) => println!("sound: {v} is active"),

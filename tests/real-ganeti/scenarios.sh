@@ -198,7 +198,7 @@ scenario_1() {
   out=$(x ganeti-switch current 2>&1) || :
   check "ganeti-switch current says 3.0" "3.0" "$out"
   out=$(x ganeti-switch list 2>&1) || :
-  check "ganeti-switch list marks 3.0 active" "* 3.0" "$(printf '%s\n' "$out" | grep '^\*' | tr -s ' ' | sed 's/ $//')"
+  check "ganeti-switch list marks 3.0 active, as ganeti-layout list does" "* 3.0 - dpkg complete" "$(printf '%s\n' "$out" | grep '^\*' | tr -s ' ' | sed 's/ $//')"
   out=$(x ganeti-layout list --root / 2>&1) || :
   check "ganeti-layout list: 3.0 active and complete" "* 3.0 - dpkg complete" \
     "$(printf '%s\n' "$out" | grep '^\*' | tr -s ' ' | sed 's/ $//')"

@@ -128,6 +128,79 @@ pub fn list(paths: &InstallPaths) -> Result<Vec<VersionInfo>, InspectError> {
     Ok(out)
 }
 
+/// The one list format of `ganeti-layout list` and `ganeti-switch list`:
+/// a header (unless `headers` is false), then one line per version, the
+/// active one marked `*` (as update-alternatives and rustup mark theirs).
+/// Columns: VERSION (the directory version), RELEASE (from our manifest;
+/// `-` when a tree has none), SOURCE (`ganeti-layout`, `dpkg` or
+/// `unknown`: what recorded the tree's files), STATE (`complete`, with how
+/// many files a strip or compress pass changed since, or `INCOMPLETE` with
+/// the command that names what is missing). `root` names the tree when
+/// nothing is installed.
+pub fn render_list(versions: &[VersionInfo], headers: bool, root: &Path) -> String {
+    if versions.is_empty() {
+        return format!("no Ganeti version is installed under {}\n", root.display());
+    }
+    let rows: Vec<[String; 4]> = versions
+        .iter()
+        .map(|v| {
+            let state = if !v.complete {
+                format!(
+                    "INCOMPLETE ({} problem(s); `ganeti-switch installed {}` names them)",
+                    v.problems.len(),
+                    v.version
+                )
+            } else if v.changed.is_empty() {
+                "complete".to_string()
+            } else {
+                format!(
+                    "complete ({} file(s) changed since install, e.g. stripped)",
+                    v.changed.len()
+                )
+            };
+            [
+                v.version.to_string(),
+                v.release.clone().unwrap_or_else(|| "-".into()),
+                v.source.to_string(),
+                state,
+            ]
+        })
+        .collect();
+    let header = ["VERSION", "RELEASE", "SOURCE", "STATE"].map(String::from);
+    let mut width = [0usize; 3];
+    for row in rows.iter().chain(std::iter::once(&header)) {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |mark: &str, row: &[String; 4]| {
+        format!(
+            "{mark} {:<w0$}  {:<w1$}  {:<w2$}  {}\n",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = width[0],
+            w1 = width[1],
+            w2 = width[2]
+        )
+    };
+    let mut out = String::new();
+    if headers {
+        out.push_str(&line(" ", &header));
+    }
+    for (v, row) in versions.iter().zip(&rows) {
+        out.push_str(&line(if v.active { "*" } else { " " }, row));
+    }
+    out
+}
+
+/// The JSON document of both tools' `list --json`:
+/// `{"format": 1, "versions": [VersionInfo...]}`.
+pub fn list_json(versions: &[VersionInfo]) -> serde_json::Value {
+    serde_json::json!({ "format": 1, "versions": versions })
+}
+
 fn judge_trees(
     paths: &InstallPaths,
     v: &DirVersion,

@@ -1,0 +1,81 @@
+//! Snapshots of what the admin reads from `ganeti-switch`: every `--help`
+//! page, and each refusal with its exit code, run against a demo node in a
+//! temporary root (shown as `[ROOT]`).
+
+use std::path::Path;
+use std::process::Command;
+
+use ganeti_layout::{demo, InstallPaths};
+
+#[test]
+fn help_pages() {
+    let text = ganeti_layout::cli::every_help_page(ganeti_switch::command::command(), 100);
+    insta::assert_snapshot!("help", text);
+}
+
+fn transcript(base: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-switch"))
+        .args(args)
+        .output()
+        .expect("run ganeti-switch");
+    let text = format!(
+        "$ ganeti-switch {}\nexit {}\n{}{}---\n",
+        args.join(" "),
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.replace(&base.display().to_string(), "[ROOT]")
+}
+
+#[test]
+fn refusals_and_their_exit_codes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let root = base.join("root");
+    let paths = InstallPaths::default().with_root(&root).expect("paths");
+    for (release, activate) in [("3.0.2", true), ("3.1.0", false)] {
+        demo::install(
+            &base.join(format!("stage-{release}")),
+            &paths,
+            &release.parse().expect("release"),
+            activate,
+        )
+        .expect("demo install");
+    }
+    let r = root.display().to_string();
+    let mut text = String::new();
+    for args in [
+        vec!["list", "--root", &r],
+        vec!["current", "--root", &r],
+        vec!["to", "--root", &r, "2.16"],
+        vec!["to", "--root", &r, "3.x"],
+        vec!["installed", "--root", &r, "2.16"],
+        vec!["repair", "--root", &r],
+    ] {
+        text.push_str(&transcript(base, &args));
+    }
+    // A tree file gone: installed and every switch to it name it.
+    std::fs::remove_file(root.join("usr/share/ganeti/3.1/gnt-cluster")).expect("rm");
+    for args in [
+        vec!["installed", "--root", &r, "3.1"],
+        vec!["to", "--root", &r, "3.1"],
+    ] {
+        text.push_str(&transcript(base, &args));
+    }
+    // A mixed pair with no journal (a hand-made half switch): check,
+    // current and repair each name the way out, and repair's way works.
+    std::fs::remove_file(root.join("etc/ganeti/share")).expect("rm");
+    std::os::unix::fs::symlink("/usr/share/ganeti/3.1", root.join("etc/ganeti/share"))
+        .expect("symlink");
+    for args in [
+        vec!["check", "--root", &r],
+        vec!["current", "--root", &r],
+        vec!["repair", "--root", &r],
+        vec!["to", "--root", &r, "3.0"],
+        vec!["check", "--root", &r],
+    ] {
+        text.push_str(&transcript(base, &args));
+    }
+    insta::assert_snapshot!("refusals", text);
+}
