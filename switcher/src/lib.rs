@@ -138,6 +138,28 @@ impl NodeLock {
         }
     }
 
+    /// Who holds the lock right now (`pid N (program)`), or `None` when it
+    /// is free or the lock file does not exist. Read-only: the file is
+    /// opened without creating it or following a symlink, and a shared
+    /// flock(2) that succeeds is dropped at once.
+    pub fn held_by(paths: &InstallPaths) -> Option<String> {
+        let fd = rustix::fs::openat(
+            CWD,
+            paths.host(&paths.lock_file()),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+            Mode::empty(),
+        )
+        .ok()?;
+        let file = std::fs::File::from(fd);
+        match flock(&file, FlockOperation::NonBlockingLockShared) {
+            Ok(false) => Some(match read_holder(&file).trim() {
+                "" => "another process".to_string(),
+                holder => holder.to_string(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Who holds the lock, as the holder wrote it (empty if unknown). The
     /// lock file is read without following a symlink.
     pub fn holder(paths: &InstallPaths) -> String {
@@ -318,6 +340,10 @@ pub struct Status {
     /// The two fixed `default` links, through which every program runs.
     pub default_links: [inspect::DefaultLink; 2],
     pub journal: Option<Journal>,
+    /// Who holds the node's switch lock while `check` looked (`pid N
+    /// (program)`): with a journal, a switch in progress rather than an
+    /// interrupted one.
+    pub lock_holder: Option<String>,
     pub stale_temp_links: Vec<String>,
     /// One line per problem; empty when sound.
     pub problems: Vec<String>,
@@ -357,25 +383,38 @@ pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
     };
     let mut problems = Vec::new();
     let confdir = paths.host(&paths.confdir());
-    if let Some(j) = &journal {
-        problems.push(format!(
+    let lock_holder = NodeLock::held_by(paths);
+    match (&journal, &lock_holder) {
+        (Some(j), Some(holder)) => problems.push(format!(
+            "{}: a switch to {} is in progress now ({holder} holds {}); wait for it to end, then check again",
+            confdir.join(JOURNAL_NAME).display(),
+            j.to,
+            paths.host(&paths.lock_file()).display()
+        )),
+        (Some(j), None) => problems.push(format!(
             "{}: an interrupted switch to {} (pid {}) is recorded; run ganeti-switch repair",
             confdir.join(JOURNAL_NAME).display(),
             j.to,
             j.pid
-        ));
+        )),
+        (None, _) => {}
     }
-    for t in &stale {
+    // While a switch runs, its temporary links are its own, not stale.
+    let switching_now = journal.is_some() && lock_holder.is_some();
+    for t in stale.iter().filter(|_| !switching_now) {
         problems.push(format!(
             "{}: stale temporary link from an interrupted switch; ganeti-switch repair removes it",
             confdir.join(t).display()
         ));
     }
-    problems.extend(inspect::switch_link_problems(
-        paths,
-        &active,
-        journal.is_some(),
-    ));
+    // A pair caught mid-switch is the switch's business, not a fault.
+    if !switching_now {
+        problems.extend(inspect::switch_link_problems(
+            paths,
+            &active,
+            journal.is_some(),
+        ));
+    }
     let default_links = inspect::read_default_links(paths);
     if laid_out(&active, &default_links) {
         problems.extend(inspect::default_link_problems(paths));
@@ -384,6 +423,7 @@ pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
         active,
         default_links,
         journal,
+        lock_holder,
         stale_temp_links: stale,
         problems,
     })

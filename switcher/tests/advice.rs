@@ -96,6 +96,26 @@ fn an_interrupted_switch_names_repair_and_repair_finishes_it() {
         .join(ganeti_switch::JOURNAL_NAME)
         .symlink_metadata()
         .is_ok());
+    // While another process holds the node's lock (a switch still
+    // running), the same journal is a switch in progress, not one to
+    // repair: check and current name the holder and advise waiting.
+    {
+        let _held = ganeti_switch::NodeLock::acquire(&paths, |_| {}).expect("lock");
+        let (code, out) = cli(tmp.path(), &["check"]);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("a switch to 3.1 is in progress now (pid "),
+            "{out}"
+        );
+        assert!(
+            out.contains("wait for it to end, then check again"),
+            "{out}"
+        );
+        assert!(!out.contains("repair"), "{out}");
+        let (code, out) = cli(tmp.path(), &["current"]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.starts_with("switching to 3.1 now (pid "), "{out}");
+    }
     let (_, out) = cli(tmp.path(), &["check"]);
     assert!(out.contains("run ganeti-switch repair"), "{out}");
     assert!(
