@@ -2,9 +2,9 @@
 # lib.sh -- helpers for the ganeti-upgrade end-to-end tests (sourced by run.sh).
 #
 # A scenario gets a fresh 3-node cluster (tests/cluster) running the fake
-# Ganeti (tests/fake-ganeti) 3.0.2, with 3.1.0 installed side by side, and
-# checks the end state on every node after running ganeti-upgrade on the
-# master. See README.md.
+# Ganeti (tests/fake-ganeti) 3.0.2, with 3.1.0 installed side by side (under
+# /usr/lib/ganeti, or another libdir such as /usr/lib64), and checks the end
+# state on every node after running ganeti-upgrade on the master. See README.md.
 # shellcheck disable=SC2034  # some globals are only read by run.sh
 
 E2E_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -16,6 +16,9 @@ LAYOUT=$BIN/ganeti-layout
 SWITCH=$BIN/ganeti-switch
 UPGRADE=$BIN/ganeti-upgrade
 PROBE=$E2E_HERE/probe.sh
+# The package's boot-time unit and its /etc/default file (unit_resume).
+UNIT=$REPO/debian/ganeti-upgrade-toolkit.ganeti-upgrade-resume.service
+UNIT_DEFAULTS=$REPO/debian/default/ganeti-upgrade
 
 NODES=(node1 node2 node3)
 MASTER=node1
@@ -37,6 +40,9 @@ DOWN_STEPS=(verify-installed write-intent stop-new-work wait-for-jobs pause-watc
   switch-version ensure-dirs start-daemons redist-conf restart-daemons resume-work
   unpause-watcher post-upgrade verify-cluster finish)
 
+# The libdir the current cluster's Ganeti was built and laid out for (set by
+# cluster_up): its tools are under $LIBDIR/ganeti.
+LIBDIR=/usr/lib
 # Base directory for everything: stages (cached) and cluster work dirs.
 E2E_TMP=${E2E_TMP:-/tmp/ganeti-upgrade-e2e}
 W=""        # work dir of the current cluster
@@ -79,18 +85,25 @@ x() { "$CL" exec "$W" "$@"; }
 
 have_upgrade() { [ -x "$UPGRADE" ]; }
 
-# Build the two fake stages once (cached under $E2E_TMP/stages).
+# stage_dir REL: the cached stage of REL built for $LIBDIR.
+stage_dir() {
+  if [ "$LIBDIR" = /usr/lib ]; then echo "$E2E_TMP/stages/$1"
+  else echo "$E2E_TMP/stages/$1${LIBDIR//\//+}"; fi
+}
+
+# Build the two fake stages for $LIBDIR once (cached under $E2E_TMP/stages).
 build_stages() {
-  local rel
+  local rel dir
   mkdir -p "$E2E_TMP/stages"
   # The cache is keyed by the fake's sources, so a change to them rebuilds it.
   local key
   key=$(cat "$MAKE_STAGE" "$REPO/tests/fake-ganeti/fakeganeti.py" | sha256sum | cut -c1-16)
   for rel in 3.0.2 3.1.0; do
-    if [ "$(cat "$E2E_TMP/stages/$rel.done" 2>/dev/null)" != "$key" ]; then
-      rm -rf "$E2E_TMP/stages/$rel"
-      "$MAKE_STAGE" "$rel" "$E2E_TMP/stages/$rel" >/dev/null || return 1
-      echo "$key" >"$E2E_TMP/stages/$rel.done"
+    dir=$(stage_dir "$rel")
+    if [ "$(cat "$dir.done" 2>/dev/null)" != "$key" ]; then
+      rm -rf "$dir"
+      "$MAKE_STAGE" --libdir "$LIBDIR" "$rel" "$dir" >/dev/null || return 1
+      echo "$key" >"$dir.done"
     fi
   done
 }
@@ -105,11 +118,14 @@ wait_until() {
   done
 }
 
-# cluster_up NAME: a fresh 3-node cluster on 3.0.2 (3.1.0 installed too) in
-# $E2E_TMP/NAME; sets W. Returns non-zero (after a FAIL) if setup broke.
+# cluster_up NAME [LIBDIR]: a fresh 3-node cluster on 3.0.2 (3.1.0 installed
+# too) in $E2E_TMP/NAME, both built and laid out for LIBDIR (default
+# /usr/lib; each node's LIBDIR/ganeti is private); sets W and LIBDIR.
+# Returns non-zero (after a FAIL) if setup broke.
 cluster_up() {
   local name=$1 n log
   cluster_down
+  LIBDIR=${2:-/usr/lib}
   W=$E2E_TMP/$name
   rm -rf "$W"
   mkdir -p "$W"
@@ -117,14 +133,14 @@ cluster_up() {
   : >"$log"
   build_stages >>"$log" 2>&1 || { fail "setup: make-stage" "$(tail "$log")"; return 1; }
   for n in "${NODES[@]}"; do
-    if ! "$LAYOUT" install --stage "$E2E_TMP/stages/3.0.2" --release 3.0.2 --dest "$W/nodes/$n/root" --activate >>"$log" 2>&1 ||
-      ! "$LAYOUT" install --stage "$E2E_TMP/stages/3.1.0" --release 3.1.0 --dest "$W/nodes/$n/root" --keep-existing >>"$log" 2>&1; then
+    if ! "$LAYOUT" install --libdir "$LIBDIR" --stage "$(stage_dir 3.0.2)" --release 3.0.2 --dest "$W/nodes/$n/root" --activate >>"$log" 2>&1 ||
+      ! "$LAYOUT" install --libdir "$LIBDIR" --stage "$(stage_dir 3.1.0)" --release 3.1.0 --dest "$W/nodes/$n/root" --keep-existing >>"$log" 2>&1; then
       fail "setup: ganeti-layout install on $n" "$(tail "$log")"
       return 1
     fi
     mkdir -p "$W/nodes/$n/root/var/backups"
   done
-  "$CL" up "$W" "${NODES[@]}" >>"$log" 2>&1 || { fail "setup: cluster.sh up" "$(tail "$log")"; return 1; }
+  GNT_LIBDIR=$LIBDIR "$CL" up "$W" "${NODES[@]}" >>"$log" 2>&1 || { fail "setup: cluster.sh up" "$(tail "$log")"; return 1; }
   for n in "${NODES[@]}"; do
     # /var/backups is not private to a node in tests/cluster; give each node its own.
     x "$n" mount --bind "$W/nodes/$n/root/var/backups" /var/backups >>"$log" 2>&1 ||
@@ -143,7 +159,7 @@ cluster_up() {
     { fail "setup: gnt-cluster redist-conf" "$(tail "$log")"; return 1; }
   for n in "${NODES[@]}"; do
     [ "$n" = "$MASTER" ] && continue
-    x "$n" /usr/lib/ganeti/daemon-util start-all >>"$log" 2>&1 ||
+    x "$n" "$LIBDIR/ganeti/daemon-util" start-all >>"$log" 2>&1 ||
       { fail "setup: daemon-util start-all on $n" "$(tail "$log")"; return 1; }
   done
   E2E_QUIET=1 assert_state 3.0 --no-backup || { fail "setup: cluster is not sound on 3.0"; return 1; }
@@ -159,13 +175,15 @@ cluster_up() {
   done
 }
 
-# fresh NAME: a clean cluster on 3.0 for the next test. Reuses the running
-# cluster through fast_reset when there is one (E2E_REUSE=0: always new).
+# fresh NAME [LIBDIR]: a clean cluster on 3.0 for the next test. Reuses the
+# running cluster through fast_reset when there is one for the same LIBDIR
+# (default /usr/lib; E2E_REUSE=0: always new).
 fresh() {
-  if [ -n "$W" ] && [ "${E2E_REUSE:-1}" = 1 ] && fast_reset 2>>"$LOGDIR/reset.log"; then
+  if [ -n "$W" ] && [ "${E2E_REUSE:-1}" = 1 ] && [ "$LIBDIR" = "${2:-/usr/lib}" ] &&
+    fast_reset 2>>"$LOGDIR/reset.log"; then
     return 0
   fi
-  cluster_up "$1"
+  cluster_up "$@"
 }
 
 # fast_reset: back to the state right after cluster_up: stop the daemons,
@@ -178,7 +196,7 @@ fast_reset() {
   for p in $(upgrade_pids); do x "$MASTER" kill -KILL "$p"; done
   for n in "${NODES[@]}"; do
     "$CL" node-up "$W" "$n" >/dev/null 2>&1
-    x "$n" /usr/lib/ganeti/daemon-util stop-all >/dev/null 2>&1 &
+    x "$n" "$LIBDIR/ganeti/daemon-util" stop-all >/dev/null 2>&1 &
   done
   wait
   for n in "${NODES[@]}"; do
@@ -187,11 +205,12 @@ fast_reset() {
       "$W/nodes/$n/root/var/log/ganeti" -mindepth 1 -delete
     cp -a "$W/snap/$n/ganeti/." "$W/nodes/$n/root/var/lib/ganeti/" || return 1
     rm -f "$W/nodes/$n/root/var/run/ganeti/"ganeti-upgrade.* "$W/nodes/$n/root/var/run/ganeti/"ganeti-*.pid
-    x "$n" "$SWITCH" to 3.0 --force >/dev/null 2>&1 || x "$n" "$SWITCH" repair >/dev/null 2>&1 || return 1
+    x "$n" "$SWITCH" --libdir "$LIBDIR" to 3.0 --force >/dev/null 2>&1 ||
+      x "$n" "$SWITCH" --libdir "$LIBDIR" repair >/dev/null 2>&1 || return 1
   done
-  x "$MASTER" /usr/lib/ganeti/daemon-util start-all >/dev/null 2>&1 || return 1
+  x "$MASTER" "$LIBDIR/ganeti/daemon-util" start-all >/dev/null 2>&1 || return 1
   for n in "${NODES[@]}"; do
-    [ "$n" = "$MASTER" ] || x "$n" /usr/lib/ganeti/daemon-util start-all >/dev/null 2>&1 &
+    [ "$n" = "$MASTER" ] || x "$n" "$LIBDIR/ganeti/daemon-util" start-all >/dev/null 2>&1 &
   done
   wait
   E2E_QUIET=1 assert_state 3.0 --no-backup
@@ -212,16 +231,49 @@ RUN_SEQ=0
 # (with --switch-command); sets OUT (stdout, then stderr), OUTS (stdout only)
 # and RC. ON=NODE runs it on another node.
 run_upgrade() {
-  local envs=() log
+  local envs=()
   while [ $# -gt 0 ] && [[ $1 == *=* ]] && [[ $1 != -* ]]; do envs+=("$1"); shift; done
   [ "${1:-}" != -- ] || shift
+  run_logged "${envs[*]} ganeti-upgrade $*" env "${envs[@]}" "$UPGRADE" --switch-command "$SWITCH" "$@"
+}
+
+# unit_resume: run on the master what the boot-time unit runs and nothing
+# more: its ExecStart line, with the package's /etc/default file (EXTRA_ARGS
+# empty), this tree's binary for /usr/sbin/ganeti-upgrade, systemd's
+# environment (PATH only) and no stdin. In particular no --switch-command and
+# no path option: a bare --resume must take them from what the run recorded.
+# Sets RC, OUT and OUTS as run_upgrade.
+unit_resume() {
+  local line extra w
+  local -a words=() more=() argv=()
+  line=$(sed -n 's/^ExecStart=//p' "$UNIT")
+  # shellcheck source=/dev/null
+  extra=$(. "$UNIT_DEFAULTS" && printf '%s' "${EXTRA_ARGS:-}")
+  read -ra words <<<"$line"
+  for w in "${words[@]}"; do
+    case $w in
+      /usr/sbin/ganeti-upgrade) argv+=("$UPGRADE") ;;
+      # systemd splits an unbraced $VAR into words; empty gives none.
+      \$EXTRA_ARGS) read -ra more <<<"$extra"; argv+=("${more[@]}") ;;
+      *\$* | *%*) RC=2 OUT="unit_resume: cannot expand '$w' of $UNIT"; OUTS=$OUT; return ;;
+      *) argv+=("$w") ;;
+    esac
+  done
+  run_logged "(as the unit) ${argv[*]}" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin "${argv[@]}" </dev/null
+}
+
+# run_logged DESC CMD...: run CMD on the master (ON=NODE: on NODE), logged
+# under $LOGDIR; sets OUT, OUTS and RC.
+run_logged() {
+  local desc=$1 log
+  shift
   RUN_SEQ=$((RUN_SEQ + 1))
   log=$LOGDIR/${CURRENT:-x}.run$RUN_SEQ.log
-  printf '# %s ganeti-upgrade %s\n' "${envs[*]}" "$*" >"$log"
+  printf '# %s\n' "$desc" >"$log"
   RC=0
   local t0
   t0=$(date +%s%N)
-  OUTS=$(x "${ON:-$MASTER}" env "${envs[@]}" "$UPGRADE" --switch-command "$SWITCH" "$@" 2>"$log.err") || RC=$?
+  OUTS=$(x "${ON:-$MASTER}" "$@" 2>"$log.err") || RC=$?
   OUT=$OUTS
   if [ -s "$log.err" ]; then OUT+=$'\n'$(cat "$log.err"); fi
   printf '%s\n# exit %s after %s ms\n' "$OUT" "$RC" "$((($(date +%s%N) - t0) / 1000000))" >>"$log"
@@ -318,7 +370,7 @@ node_uncut() { "$CL" node-up "$W" "$1" >/dev/null 2>&1; }
 # --- state -------------------------------------------------------------------
 
 # probe NODE: the node's state lines (see probe.sh).
-probe() { x "$1" "$PROBE" "$SWITCH"; }
+probe() { x "$1" "$PROBE" "$SWITCH" "$LIBDIR"; }
 # pv KEY <<< PROBE_OUTPUT: value(s) of KEY.
 pv() { sed -n "s/^$1=//p"; }
 
@@ -344,7 +396,8 @@ for name, n in sorted(cfg.get("nodes", {}).items()):
 EOF
 }
 
-# assert_state VERSION [options]: the end state on every node, as FAIL/ok lines.
+# assert_state VERSION [options]: the end state on every node, as FAIL/ok lines
+# (the version trees are those of the cluster's $LIBDIR).
 #   --drain / --watcher-paused   expect these to be set (default: not set)
 #   --no-backup                  expect no backup tar (default: >= 1, all 0600)
 #   --nodes "node1 node2"        only these nodes (default: the online nodes)
@@ -373,7 +426,7 @@ assert_state() {
   local problems=() d daemons got
   for n in $nodes; do
     p=$(probe "$n")
-    [ "$(pv lib <<<"$p")" = "/usr/lib/ganeti/$v" ] || problems+=("$n: /etc/ganeti/lib -> $(pv lib <<<"$p"), want /usr/lib/ganeti/$v")
+    [ "$(pv lib <<<"$p")" = "$LIBDIR/ganeti/$v" ] || problems+=("$n: /etc/ganeti/lib -> $(pv lib <<<"$p"), want $LIBDIR/ganeti/$v")
     [ "$(pv share <<<"$p")" = "/usr/share/ganeti/$v" ] || problems+=("$n: /etc/ganeti/share -> $(pv share <<<"$p"), want /usr/share/ganeti/$v")
     [ "$(pv config_version <<<"$p")" = "$want_cfg" ] || problems+=("$n: config.data version $(pv config_version <<<"$p"), want $want_cfg")
     got=$(pv switch_check <<<"$p")
@@ -434,16 +487,17 @@ dump_state() {
 manual_change() {
   local v=$1 n down=0
   [ "$v" = 3.0 ] && down=1
-  for n in "${NODES[@]}"; do x "$n" /usr/lib/ganeti/daemon-util stop-all || return 1; done
-  if [ "$down" = 1 ]; then x "$MASTER" /usr/lib/ganeti/tools/cfgupgrade --downgrade -f || return 1; fi
-  for n in "${NODES[@]}"; do x "$n" "$SWITCH" to "$v" || return 1; done
-  if [ "$down" = 0 ]; then x "$MASTER" /usr/lib/ganeti/tools/cfgupgrade -f || return 1; fi
-  for n in "${NODES[@]}"; do x "$n" /usr/lib/ganeti/ensure-dirs --full-run || return 1; done
-  x "$MASTER" /usr/lib/ganeti/daemon-util start-all || return 1
+  local lib=$LIBDIR/ganeti
+  for n in "${NODES[@]}"; do x "$n" "$lib/daemon-util" stop-all || return 1; done
+  if [ "$down" = 1 ]; then x "$MASTER" "$lib/tools/cfgupgrade" --downgrade -f || return 1; fi
+  for n in "${NODES[@]}"; do x "$n" "$SWITCH" --libdir "$LIBDIR" to "$v" || return 1; done
+  if [ "$down" = 0 ]; then x "$MASTER" "$lib/tools/cfgupgrade" -f || return 1; fi
+  for n in "${NODES[@]}"; do x "$n" "$lib/ensure-dirs" --full-run || return 1; done
+  x "$MASTER" "$lib/daemon-util" start-all || return 1
   x "$MASTER" gnt-cluster redist-conf --yes-do-it || return 1
   for n in "${NODES[@]}"; do
     [ "$n" = "$MASTER" ] && continue
-    x "$n" /usr/lib/ganeti/daemon-util start-all || return 1
+    x "$n" "$lib/daemon-util" start-all || return 1
   done
   mkdir -p "$W/nodes/$MASTER/root/var/backups"
   tar -C "$W/nodes/$MASTER/root" -cf "$W/nodes/$MASTER/root/var/backups/ganeti-upgrade-$(date +%s).tar" var/lib/ganeti

@@ -1,10 +1,12 @@
 #!/bin/bash
-# probe.sh [SWITCH] -- runs INSIDE a node (cluster.sh exec) and prints the
-# node's Ganeti state as KEY=VALUE lines, one fact per line, for lib.sh to
+# probe.sh [SWITCH [LIBDIR]] -- runs INSIDE a node (cluster.sh exec) and prints
+# the node's Ganeti state as KEY=VALUE lines, one fact per line, for lib.sh to
 # compare. It changes nothing. SWITCH is the ganeti-switch binary used for
-# `ganeti-switch check` (skipped when empty).
+# `ganeti-switch check` (skipped when empty), LIBDIR the node's libdir
+# (default /usr/lib).
 set -u
 SWITCH=${1:-}
+LIBDIR=${2:-/usr/lib}
 D=/var/lib/ganeti
 R=/var/run/ganeti
 
@@ -52,7 +54,7 @@ for b in /var/backups/ganeti-upgrade-*.tar; do
   [ -e "$b" ] && echo "backup=$(stat -c '%a' "$b") $b"
 done
 if [ -n "$SWITCH" ]; then
-  out=$("$SWITCH" check 2>&1)
+  out=$("$SWITCH" --libdir "$LIBDIR" check 2>&1)
   echo "switch_check=$? $(printf '%s' "$out" | tr '\n' ' ')"
 fi
 exit 0

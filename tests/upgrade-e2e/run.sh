@@ -4,8 +4,8 @@
 # namespaced cluster running the fake Ganeti 3.0.2 / 3.1.0. See README.md.
 # Scenarios (name or number): 1 updown, 2 crash, 3 sigterm, 4 preserve,
 # 5 jobs, 6 nodes, 7 concurrent, 8 resume, 9 verify, 10 partial, 11 signals,
-# 12 plan; also `harness` (checks the helpers without ganeti-upgrade).
-# Default: 1-12.
+# 12 plan, 13 lib64; also `harness` (checks the helpers without ganeti-upgrade).
+# Default: 1-13.
 # Prints "N passed, M failed" last; exits 1 if anything failed.
 set -uo pipefail
 
@@ -18,7 +18,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 
-ALL=(updown crash sigterm preserve jobs nodes concurrent resume verify partial signals plan)
+ALL=(updown crash sigterm preserve jobs nodes concurrent resume verify partial signals plan lib64)
 
 # --- 0: the helpers themselves ----------------------------------------------
 
@@ -160,7 +160,7 @@ crash_one() {
   # the cluster may stay where it was.
   end=$to
   if { [ "$step" = verify-installed ] || { [ "$mode" = IN ] && [ "$step" = write-intent ]; }; } &&
-    [ "$(readlink "$W/nodes/$MASTER/root/etc/ganeti/lib")" = "/usr/lib/ganeti/$from" ]; then
+    [ "$(readlink "$W/nodes/$MASTER/root/etc/ganeti/lib")" = "$LIBDIR/ganeti/$from" ]; then
     end=$from
   fi
   local bk=()
@@ -762,12 +762,44 @@ s_plan() {
   assert_state 3.0 --label "after the slow node"
 }
 
+# --- 13: an RPM-style (lib64) cluster killed after the config step, finished
+# by the boot-time unit's bare --resume -------------------------------------
+
+# marker_field KEY: KEY of the run's settings in the master's marker, as JSON.
+marker_field() {
+  x "$MASTER" cat /var/lib/ganeti-upgrade/pending 2>/dev/null |
+    python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)[sys.argv[1]]))' "$1" 2>&1
+}
+
+s_lib64() {
+  fresh lib64 /usr/lib64 || return
+  # Every node runs Ganeti from /usr/lib64/ganeti; /usr/lib/ganeti does not
+  # exist in the nodes, so a tool run from there fails.
+  check "no /usr/lib/ganeti on the nodes" x "$MASTER" test ! -e /usr/lib/ganeti
+  echo "ENODESETUP fake node setup problem" >"$W/nodes/$MASTER/root/var/lib/ganeti/fake-verify-errors"
+  run_logged "gnt-cluster verify" gnt-cluster verify
+  check_rc "verify reports ENODESETUP" 1
+  run_upgrade GANETI_UPGRADE_CRASH_AT=upgrade-config --to 3.1 --libdir /usr/lib64 --verify-ignore ENODESETUP
+  check_rc "--to 3.1 --libdir /usr/lib64 --verify-ignore ENODESETUP, killed after upgrade-config" 137
+  check_eq "the journal's last completed step" upgrade-config "$(journal_steps | tail -n 1)"
+  check_eq "the marker records --libdir" '"/usr/lib64"' "$(marker_field libdir)"
+  check_eq "the marker records --verify-ignore" '["ENODESETUP"]' "$(marker_field verify_ignore)"
+  unit_resume
+  check_rc "a bare --resume, as the boot-time unit runs it" 0
+  if grep -q -- 'using the options the upgrade was started with:.*--libdir /usr/lib64 .*--verify-ignore ENODESETUP' <<<"$OUT"; then
+    pass "the resume says it uses the recorded --libdir and --verify-ignore"
+  else fail "the resume does not say it uses the recorded options" "$(tail -n 25 <<<"$OUT")"; fi
+  assert_state 3.1 --label "resumed"
+  check "no /usr/lib/ganeti on the nodes afterwards" x "$MASTER" test ! -e /usr/lib/ganeti
+  check "no marker left" x "$MASTER" test ! -e /var/lib/ganeti-upgrade/pending
+}
+
 # --- main ------------------------------------------------------------------------
 
 # The whole main part is one function, so bash has read all of it before it
 # runs (editing run.sh during a run cannot break the run).
 main() {
-  local -A BYNUM=([1]=updown [2]=crash [3]=sigterm [4]=preserve [5]=jobs [6]=nodes [7]=concurrent [8]=resume [9]=verify [10]=partial [11]=signals [12]=plan [0]=harness)
+  local -A BYNUM=([1]=updown [2]=crash [3]=sigterm [4]=preserve [5]=jobs [6]=nodes [7]=concurrent [8]=resume [9]=verify [10]=partial [11]=signals [12]=plan [13]=lib64 [0]=harness)
   want=()
   for a in "$@"; do
     [ -n "${BYNUM[$a]:-}" ] && a=${BYNUM[$a]}
