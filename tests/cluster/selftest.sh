@@ -2,7 +2,8 @@
 # selftest.sh -- checks tests/cluster/cluster.sh end to end: brings up a
 # 3-node cluster in a temporary WORKDIR, checks ssh with Ganeti's options,
 # per-node private directories and overlays, node-down/node-up, then tears
-# everything down and checks that nothing is left on the host.
+# everything down and checks that nothing is left on the host; then a 1-node
+# cluster with GNT_LIBDIR=/usr/lib64.
 # Needs root; as non-root it says it is skipped and exits 0.
 # Prints "N passed, M failed" last; exits 1 if anything failed.
 set -euo pipefail
@@ -50,9 +51,11 @@ check_eq() {
 now_ms() { local t; t=$(date +%s%N); echo $((t / 1000000)); }
 
 W=$(mktemp -d /tmp/gnt-cluster-selftest.XXXXXX)
+W64=$W-lib64
 cleanup() {
   "$CL" down "$W" >/dev/null 2>&1 || true
-  rm -rf "$W"
+  "$CL" down "$W64" >/dev/null 2>&1 || true
+  rm -rf "$W" "$W64"
 }
 trap cleanup EXIT
 
@@ -218,6 +221,23 @@ check_eq "host /usr/sbin and /usr/bin listings unchanged" "$host_sbin_sum" \
   sh -c "find /usr/sbin /usr/bin -maxdepth 1 -printf '%f\n' | sort | md5sum"
 check "node roots are kept after down" test -f "$W/nodes/node2/root/etc/ganeti/marker" \
   -a -f "$W/nodes/node2/root/usr/sbin/gnt-written"
+
+# GNT_LIBDIR: an RPM-style node whose private pkglibdir is /usr/lib64/ganeti.
+echo "# GNT_LIBDIR=/usr/lib64"
+check_not "GNT_LIBDIR must be absolute" env GNT_LIBDIR=usr/lib64 "$CL" up "$W64" node1
+host_lib64=$(find /usr/lib64 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort | md5sum)
+check "up with GNT_LIBDIR=/usr/lib64" env GNT_LIBDIR=/usr/lib64 "$CL" up "$W64" node1
+check "cluster.env records LIBDIR" grep -qx 'LIBDIR=/usr/lib64' "$W64/cluster.env"
+check "the node writes /usr/lib64/ganeti into its own root" \
+  "$CL" exec "$W64" node1 sh -c 'echo 64 >/usr/lib64/ganeti/lib64-marker'
+check "... which is in root/usr/lib64/ganeti" test -f "$W64/nodes/node1/root/usr/lib64/ganeti/lib64-marker"
+if [ ! -e /usr/lib/ganeti ]; then
+  check_not "no /usr/lib/ganeti in the node (not private, missing on the host)" \
+    "$CL" exec "$W64" node1 test -e /usr/lib/ganeti
+fi
+check "down (GNT_LIBDIR)" "$CL" down "$W64"
+check_eq "host /usr/lib64 unchanged" "$host_lib64" \
+  sh -c "find /usr/lib64 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort | md5sum"
 
 echo "# timing: up ${t_up} ms, down ${t_down} ms"
 echo "$PASSED passed, $FAILED failed"
