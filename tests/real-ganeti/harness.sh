@@ -359,7 +359,7 @@ stop_node() {
     # Killing pid 1 of a pid namespace kills everything in it.
     kill -KILL "$pid"
     for _ in $(seq 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
-    say "${CNODE:+node$CNODE }${CNODE:-node} stopped (holder $pid)"
+    say "node$CNODE stopped (holder $pid)"
   fi
   # Leftovers (none expected): processes chrooted into the tree or still in
   # the node's netns (the unshare parent lives there until its child dies).
@@ -566,7 +566,9 @@ c3_stop() {
   fi
   if [ -n "$netns" ]; then
     for _ in $(seq 50); do
-      p=$(for d in /proc/[0-9]*; do [ "$(readlink "$d/ns/net" 2>/dev/null)" = "$netns" ] && echo "${d#/proc/}"; done)
+      p=$(for d in /proc/[0-9]*; do
+            if [ "$(readlink "$d/ns/net" 2>/dev/null)" = "$netns" ]; then echo "${d#/proc/}"; fi
+          done)
       [ -z "$p" ] && break
       # shellcheck disable=SC2086 # a list of pids
       kill -KILL $p 2>/dev/null || :
