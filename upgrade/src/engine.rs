@@ -1238,6 +1238,73 @@ fn dry_run(
     verdict
 }
 
+/// One node's state in the current step, for `--status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInStep {
+    pub node: String,
+    /// `failed` (the last failure, of this step, named it), `skipped`
+    /// (`--skip-node`), `offline` (ssconf), or `no-failure` (nothing
+    /// recorded against it: done or not reached; every step is re-run
+    /// whole on `--resume`, and each is idempotent).
+    pub state: &'static str,
+    /// For `failed`, the first line of the failure; for `skipped`, how to
+    /// bring it up to date.
+    pub detail: String,
+}
+
+/// The step a pending upgrade stands at (the first one of its table not
+/// done) and each node's state in it: the cluster's nodes from ssconf
+/// (`cluster`), plus skipped nodes ssconf no longer names. `None` when
+/// every step is done. Pure: reads the journal's state only.
+pub fn current_step(s: &State, cluster: Option<&Cluster>) -> Option<(StepId, Vec<NodeInStep>)> {
+    let step = steps_for(s.header.transition)
+        .into_iter()
+        .find(|id| !s.is_done(*id))?;
+    let mut names: Vec<String> = cluster.map(|c| c.nodes.clone()).unwrap_or_default();
+    for n in &s.skipped {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    let failed: &[String] = match &s.last_failure {
+        Some((at, nodes, _)) if *at == step => nodes,
+        _ => &[],
+    };
+    let message = s
+        .last_failure
+        .as_ref()
+        .and_then(|(_, _, m)| m.lines().next())
+        .unwrap_or("");
+    let nodes = names
+        .into_iter()
+        .map(|node| {
+            let (state, detail) = if s.skipped.contains(&node) {
+                (
+                    "skipped",
+                    "left out with --skip-node; the run's end report lists the commands that bring it up to date".to_string(),
+                )
+            } else if cluster.is_some_and(|c| c.offline.contains(&node)) {
+                ("offline", String::new())
+            } else if failed.contains(&node) {
+                // The failure names its node first; the line already does.
+                let own = message
+                    .strip_prefix(node.as_str())
+                    .and_then(|m| m.strip_prefix(": "))
+                    .unwrap_or(message);
+                ("failed", own.to_string())
+            } else {
+                ("no-failure", String::new())
+            };
+            NodeInStep {
+                node,
+                state,
+                detail,
+            }
+        })
+        .collect();
+    Some((step, nodes))
+}
+
 /// `--status`: one JSON document, or text. Reads only.
 fn status(
     paths: &InstallPaths,
@@ -1251,14 +1318,13 @@ fn status(
         .flatten();
     let state = journal.load();
     let active = exec.active_here();
-    // Only a held lock has a holder worth naming.
-    let lock_holder = match NodeLock::try_acquire(paths) {
-        Ok(Some(_free)) => None,
-        Ok(None) => Some(NodeLock::holder(paths)),
-        Err(_) => None,
-    };
+    // Only a held lock has a holder worth naming; looking takes nothing.
+    let lock_holder = NodeLock::held_by(paths);
     let cluster = Cluster::read(paths).ok();
-    let offline = cluster.map(|c| c.offline).unwrap_or_default();
+    let offline = cluster
+        .as_ref()
+        .map(|c| c.offline.clone())
+        .unwrap_or_default();
     let orphans = match (&state, &active) {
         (Ok(None), Some(v)) => {
             let never = AtomicBool::new(false);
@@ -1294,6 +1360,11 @@ fn status(
                         "state": if s.is_done(*id) { "done" } else if s.has_started(*id) { "started" } else { "pending" },
                     })).collect::<Vec<_>>(),
                     "facts": s.facts,
+                    "skipped_nodes": s.skipped,
+                    "current_step": current_step(s, cluster.as_ref()).map(|(step, nodes)| serde_json::json!({
+                        "step": step,
+                        "nodes": nodes.iter().map(|n| serde_json::json!({"node": n.node, "state": n.state, "detail": n.detail})).collect::<Vec<_>>(),
+                    })),
                 })
             }
             Ok(None) => serde_json::Value::Null,
@@ -1365,6 +1436,29 @@ fn status(
                     ""
                 };
                 events.plain(&format!("  {:<22} {mark}", id.as_str()));
+            }
+            if let Some((step, nodes)) = current_step(s, cluster.as_ref()) {
+                events.plain(&if s.has_started(step) {
+                    format!("current step: {} (started)", step.as_str())
+                } else {
+                    format!("next step: {} (not started)", step.as_str())
+                });
+                let width = nodes.iter().map(|n| n.node.len()).max().unwrap_or(0);
+                for n in nodes {
+                    events.plain(&format!(
+                        "  {:<width$}  {}{}",
+                        n.node,
+                        match n.state {
+                            "no-failure" => "no failure recorded",
+                            other => other,
+                        },
+                        if n.detail.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", n.detail)
+                        }
+                    ));
+                }
             }
             let ponr = point_of_no_return(s.header.transition);
             if s.has_started(ponr) || s.rolling_back {

@@ -1500,6 +1500,43 @@ fn snapshot_status_pending_text_and_json() {
         "status_failed_text",
         shown(options(Mode::Status), false, failed)
     );
+    // node3 dies at start-daemons (after the point of no return); the
+    // admin resumes with --skip-node node3, and that run is killed after
+    // redist-conf: --status names the skipped node in the step it stands at.
+    let skipped = |m: &Model| {
+        m.faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .at
+            .push((
+                Phase::Run(StepId::StartDaemons),
+                "node3.example".into(),
+                FaultMode::Unreachable,
+            ));
+        let _ = run(m, Mode::To("3.1".parse().expect("v")));
+        *m.faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Faults {
+            down: vec!["node3.example".into()],
+            kill_at_done: Some(StepId::RedistConf),
+            ..Faults::default()
+        };
+        m.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unreachable
+            .clear();
+        let mut opts = options(Mode::Resume);
+        opts.skip_nodes = vec!["node3.example".into()];
+        // The kill is a panic of the model's; the run ends there.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            main_flow(&m.paths, &opts, m, &Quiet, &m.interrupted)
+        }));
+    };
+    insta::assert_snapshot!(
+        "status_skipped_text",
+        shown(options(Mode::Status), false, skipped)
+    );
 }
 
 trait Dry {

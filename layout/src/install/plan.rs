@@ -1133,6 +1133,8 @@ pub enum Action {
     },
     CreateDir {
         path: PathBuf,
+        /// In JSON an octal string, as `ls` and chmod(1) write it ("0755").
+        #[serde(serialize_with = "octal_mode")]
         mode: u32,
     },
     CreateLink {
@@ -1155,6 +1157,8 @@ pub enum Action {
     },
     CopyFile {
         path: PathBuf,
+        /// In JSON an octal string ("0644").
+        #[serde(serialize_with = "octal_mode")]
         mode: u32,
         size: u64,
     },
@@ -1165,6 +1169,12 @@ pub enum Action {
     KeepFile {
         path: PathBuf,
     },
+}
+
+/// A file mode as the plan's JSON gives it: four octal digits ("0755"),
+/// the way chmod(1) and the text plan write it, not a decimal 493.
+fn octal_mode<S: serde::Serializer>(mode: &u32, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(&format!("{mode:04o}"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
