@@ -162,7 +162,11 @@ the run used; the boot-time resume starts when it exists.
 .TP
 .I /var/lib/ganeti/intent\-to\-upgrade
 Ganeti's own intent file, in Ganeti's format, written after the journal and
-removed before it.
+removed before it. Its target field is tagged (\fI3.0.2,ganeti\-upgrade:3.1,PID\fR),
+so that Ganeti's own \fBgnt\-cluster upgrade\fR keeps off an upgrade of
+this tool: its \fB\-\-resume\fR (the @reboot line of Ganeti's cron file, or
+an admin) finds no version in the target and exits 1 without acting, and
+its \fB\-\-to\fR refuses because the target differs.
 .TP
 .I /var/lib/ganeti/ganeti\-upgrade.lock
 The node lock, shared with \fBganeti\-switch\fR(8).
@@ -185,7 +189,8 @@ boot-time \fBganeti\-upgrade \-\-resume\fR (the systemd unit
 \fIganeti\-upgrade\-resume.service\fR, or an @reboot job in
 \fI/etc/cron.d/ganeti\-upgrade\-toolkit\fR without systemd). The unit starts
 before cron, which runs Ganeti's own @reboot \fBgnt\-cluster upgrade
-\-\-resume\fR; on clusters upgraded with this tool, remove that line."#,
+\-\-resume\fR; that line stays, and does nothing to an upgrade of this
+tool (see the intent file above)."#,
     environment: r#".TP
 .B GANETI_UPGRADE_NO_LUXI
 \fB1\fR: never talk LUXI to luxid; use \fBgnt\-filter\fR, \fBgnt\-job\fR

@@ -451,6 +451,9 @@ s_concurrent() {
     bg_wait 5; fail "never waited before stop-daemons (exit $RC)" "$(tail -n 15 <<<"$OUT")"; return
   fi
   intent=$(cat "$W/nodes/$MASTER/root/var/lib/ganeti/intent-to-upgrade" 2>/dev/null)
+  # Ganeti's format, the target tagged so that Ganeti's own resume keeps off.
+  if [[ $intent =~ ^3\.0\.2,ganeti-upgrade:3\.1,[0-9]+$ ]]; then pass "intent file: $intent"
+  else fail "intent file is not 3.0.2,ganeti-upgrade:3.1,PID" "$intent"; fi
   t0=$SECONDS
   run_upgrade --to 3.1
   check_rc "a second --to 3.1 while one runs" 1

@@ -16,9 +16,12 @@
 //!   undo succeeded, "done" only when every step did.
 //!
 //! How this coexists with Ganeti's own boot-time `gnt-cluster upgrade
-//! --resume` (cron @reboot), which reads the same intent file: our package
-//! runs `ganeti-upgrade --resume` at boot before cron, and the README asks
-//! to drop Ganeti's @reboot line on clusters upgraded with this tool.
+//! --resume` (cron @reboot), which reads the same intent file: our intent
+//! tags its target (`ganeti-upgrade:3.1`, see [`crate::intent`]), so
+//! Ganeti's resume finds no version in it and exits before it acts, and
+//! Ganeti's `--to` refuses; our package runs `ganeti-upgrade --resume` at
+//! boot instead. An untagged intent of an older run is still fenced by
+//! re-reading it before each step.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -32,7 +35,7 @@ use crate::cluster::{same_host, Cluster};
 use crate::context::{Ctx, Events, Mode, Options, Output};
 use crate::error::{chain, StepError, UpgradeError};
 use crate::exec::{Checkpoint, Exec};
-use crate::intent::Intent;
+use crate::intent::{Intent, OUR_TARGET_PREFIX};
 use crate::journal::{
     format_date, now, Facts, Header, Journal, JournalError, Record, State, JOURNAL_FORMAT,
 };
@@ -431,8 +434,22 @@ impl<'a> Run<'a> {
     fn foreign_intent(&self, intent: Option<Intent>) -> UpgradeError {
         // Ganeti's resume would undrain, but never delete our filter.
         self.clean_orphans();
-        let (running, target) = intent.map(|i| (i.running, i.target)).unwrap_or_default();
-        UpgradeError::ForeignIntent { running, target }
+        match intent {
+            Some(i) if i.target.starts_with(OUR_TARGET_PREFIX) => UpgradeError::OrphanIntent {
+                intent: self.paths.intent_file(),
+                journal: self.paths.datadir().join("ganeti-upgrade.journal"),
+                running: i.running.clone(),
+                target: i.target_version().to_string(),
+            },
+            Some(i) => UpgradeError::ForeignIntent {
+                running: i.running,
+                target: i.target,
+            },
+            None => UpgradeError::ForeignIntent {
+                running: String::new(),
+                target: String::new(),
+            },
+        }
     }
 
     /// `--to`.
@@ -1399,6 +1416,12 @@ fn status(
     }
     match (&state, &intent) {
         (Ok(None), None) => events.plain("no upgrade pending"),
+        (Ok(None), Some(i)) if i.target.starts_with(OUR_TARGET_PREFIX) => events.plain(&format!(
+            "an intent file of ganeti-upgrade ({} to {}, pid {}) is left without its journal: ganeti-upgrade --resume says what to check",
+            i.running,
+            i.target_version(),
+            i.pid
+        )),
         (Ok(None), Some(i)) => events.plain(&format!(
             "an upgrade started by gnt-cluster upgrade is pending: {} to {} (pid {})",
             i.running, i.target, i.pid

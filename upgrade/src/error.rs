@@ -115,6 +115,13 @@ pub enum UpgradeError {
     InProgress { from: String, to: DirVersion },
     #[error("an upgrade ({running} to {target}) started by gnt-cluster upgrade is pending (intent file without a ganeti-upgrade journal); finish it with: gnt-cluster upgrade --resume")]
     ForeignIntent { running: String, target: String },
+    #[error("the intent file {intent} was written by ganeti-upgrade ({running} to {target}), but its journal {journal} is gone, so where the upgrade stopped is unknown\nhint: check every node (ganeti-switch check on each, gnt-cluster verify on the master); once the whole cluster runs one version, remove {intent}, then run ganeti-upgrade --to {target} if it is not there yet")]
+    OrphanIntent {
+        intent: PathBuf,
+        journal: PathBuf,
+        running: String,
+        target: String,
+    },
     #[error("this node has no consistent active version ({lib} and {share})\nhint: ganeti-switch check shows what is wrong, ganeti-switch repair mends an interrupted switch")]
     NoActiveVersion { lib: PathBuf, share: PathBuf },
     #[error("only {votes} of {online} online nodes confirm {master} as the master; not resuming{detail}\nhint: check ssconf_master_node on the nodes (gnt-cluster master-failover, or fix the network), then run --resume again; a node that is dead for good can be left out after the configuration change with --resume --skip-node NODE, and --no-voting skips the vote (as masterd's option does) when you are sure this is the master")]

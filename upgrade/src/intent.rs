@@ -1,13 +1,28 @@
 //! Ganeti's intent-to-upgrade file, in Ganeti's own format, so that Ganeti's
 //! tools and an admin read it as they would read one written by
-//! `gnt-cluster upgrade`: three fields (the running release, the target as
-//! given, the pid), joined with `,`, with `\` and `,` inside a field escaped
-//! by a backslash, no trailing newline, mode 0600, written atomically and
+//! `gnt-cluster upgrade`: three fields (the running release, the target,
+//! the pid), joined with `,`, with `\` and `,` inside a field escaped by a
+//! backslash, no trailing newline, mode 0600, written atomically and
 //! durably.
+//!
+//! Ours tags the target: `3.0.2,ganeti-upgrade:3.1,4242`
+//! ([`OUR_TARGET_PREFIX`]). Ganeti's `gnt-cluster upgrade` (2.10 to 3.1,
+//! `lib/client/gnt_cluster.py`) then keeps off an upgrade of ours
+//! without anyone editing its cron file: its `--resume` (the `@reboot`
+//! line of Ganeti's cron file, or an admin) parses the target with
+//! `ParseVersion`, which matches digits at the start only, gets nothing
+//! and exits 1 before it acts; its `--to V` finds a target that differs
+//! from `V` and refuses ("An upgrade from 3.0.2 to ganeti-upgrade:3.1 is in
+//! progress; use --resume to finish it first"). An untagged target still
+//! fences it as before: the intent is re-read before each step.
 
 use std::path::Path;
 
 use ganeti_layout::durable::{self, DurableError};
+
+/// What our intent file's target field starts with: not a digit, so
+/// Ganeti's `ParseVersion` finds no version in it (see the module doc).
+pub const OUR_TARGET_PREFIX: &str = "ganeti-upgrade:";
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Intent {
@@ -68,6 +83,22 @@ impl Intent {
         })
     }
 
+    /// The intent this tool writes for an upgrade to `to`, by this process.
+    pub fn ours(running: &str, to: &str) -> Intent {
+        Intent {
+            running: running.to_string(),
+            target: format!("{OUR_TARGET_PREFIX}{to}"),
+            pid: std::process::id().to_string(),
+        }
+    }
+
+    /// The target version, without our tag if it has one.
+    pub fn target_version(&self) -> &str {
+        self.target
+            .strip_prefix(OUR_TARGET_PREFIX)
+            .unwrap_or(&self.target)
+    }
+
     pub fn read(path: &Path) -> std::io::Result<Option<Intent>> {
         match std::fs::read_to_string(path) {
             Ok(t) => Ok(Intent::parse(&t)),
@@ -105,6 +136,13 @@ mod tests {
         assert_eq!(odd.to_text(), "a\\,b,c\\\\d,1");
         assert_eq!(Intent::parse(&odd.to_text()), Some(odd));
         assert_eq!(Intent::parse("3.0.2,3.1"), None);
+        let ours = Intent::ours("3.0.2", "3.1");
+        assert!(ours.to_text().starts_with("3.0.2,ganeti-upgrade:3.1,"));
+        assert_eq!(
+            Intent::parse(&ours.to_text()).map(|i| i.target_version().to_string()),
+            Some("3.1".into())
+        );
+        assert_eq!(i.target_version(), "3.1");
         assert_eq!(Intent::parse(""), None);
     }
 }

@@ -420,12 +420,8 @@ fn write_intent(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
 
 /// Ganeti's intent file for this upgrade, with this process's pid.
 pub fn write_our_intent(ctx: &Ctx<'_>) -> Result<(), ganeti_layout::durable::DurableError> {
-    Intent {
-        running: ctx.header.from_release.clone(),
-        target: ctx.header.to.to_string(),
-        pid: std::process::id().to_string(),
-    }
-    .write(&ctx.paths.host(&ctx.paths.intent_file()))
+    Intent::ours(&ctx.header.from_release, &ctx.header.to.to_string())
+        .write(&ctx.paths.host(&ctx.paths.intent_file()))
 }
 
 /// Pauses every job with a filter of ours (or drains, before filters

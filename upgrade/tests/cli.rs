@@ -50,6 +50,12 @@ fn refusals_and_their_exit_codes() {
             running: "3.0.2".into(),
             target: "3.1".into(),
         },
+        UpgradeError::OrphanIntent {
+            intent: PathBuf::from("/var/lib/ganeti/intent-to-upgrade"),
+            journal: PathBuf::from("/var/lib/ganeti/ganeti-upgrade.journal"),
+            running: "3.0.2".into(),
+            target: "3.1".into(),
+        },
         UpgradeError::NoActiveVersion {
             lib: PathBuf::from("/etc/ganeti/lib"),
             share: PathBuf::from("/etc/ganeti/share"),
