@@ -208,7 +208,60 @@ with the upgrade still pending, for \fB\-\-resume\fR.
 configuration change; after that point it is refused.
 .PP
 Progress output is best-effort: with a closed pipe or terminal the run goes
-on, and \fIcommands.log\fR keeps its record."#,
+on, and \fIcommands.log\fR keeps its record.
+.SS "JSON output (\-\-json)"
+One JSON object per line. Every object has \fB"format": 1\fR (a later
+format that changes a field's meaning gets a new number; new fields may
+appear in format 1) and, except the \fB\-\-status\fR document, an
+\fB"event"\fR field. Times are RFC 3339 in UTC (\fI2026\-11\-30T08:22:02Z\fR),
+durations seconds as numbers, step ids as in the text output.
+.TP
+.B step\-start
+\fBstep\fR, \fBindex\fR and \fBtotal\fR (the step is index of total),
+\fBtime\fR.
+.TP
+.B node
+A node's result in the step, the moment it arrives: \fBstep\fR (null
+outside a step), \fBnode\fR, \fBcommand\fR (the command line run),
+\fBok\fR, \fBcode\fR (exit status; null when killed or unreachable).
+.TP
+.B step\-end
+\fBstep\fR, \fBok\fR, \fBdetail\fR (why it failed; empty when ok),
+\fBtime\fR.
+.TP
+.B message
+\fBmessage\fR (what the text output says between the step lines: waits,
+nodes still running, rollbacks, skipped nodes), \fBtime\fR.
+.TP
+.B report
+At the end of a run: \fBseconds\fR (the whole run), \fBend\fR (what the
+report's head line says), \fBsteps\fR (a list of \fBstep\fR and
+\fBseconds\fR).
+.TP
+.B preflight\fR, \fBplan\-step
+From \fB\-\-dry\-run\fR: \fBchecks\fR (per node: what the real run would
+find), then per step \fBindex\fR, \fBstep\fR, \fBtitle\fR,
+\fBcommands\fR and \fBpoint_of_no_return\fR (true on the configuration
+change).
+.TP
+.B end
+The last line: \fBexit_code\fR, and \fBresult\fR: \fBupgraded\fR (with
+\fBto\fR and \fBleft\fR, the nodes left out, each with \fBnode\fR,
+\fBwhy\fR and the commands that bring it up to date),
+\fBnothing\-pending\fR, \fBrollback\-finished\fR or \fBaborted\fR (with
+\fBfrom\fR), \fBshown\fR, or \fBerror\fR (with \fBmessage\fR and
+\fBpending\fR: whether \fB\-\-resume\fR has work left).
+.PP
+\fB\-\-status \-\-json\fR prints one document: \fBactive\fR (this node's
+version), \fBintent\fR (the intent file's \fBrunning\fR, \fBtarget\fR,
+\fBpid\fR, or null), \fBjournal\fR (null, or \fBid\fR, \fBfrom\fR,
+\fBfrom_release\fR, \fBto\fR, \fBtransition\fR, \fBstarted_at\fR,
+\fBrolling_back\fR, \fBrolled_back\fR, \fBlast_failure\fR, \fBsteps\fR
+(each \fBstep\fR with \fBstate\fR done, started or pending),
+\fBcurrent_step\fR (\fBstep\fR, and \fBnodes\fR, each \fBnode\fR with
+\fBstate\fR failed, skipped, offline or no\-failure and \fBdetail\fR),
+\fBskipped_nodes\fR, \fBfacts\fR), \fBlock_holder\fR (only while the lock
+is held), \fBoffline_nodes\fR, \fBorphan_filters\fR."#,
     examples: r#"Check the plan, upgrade, and follow a pending upgrade:
 .PP
 .nf

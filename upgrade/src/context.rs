@@ -11,7 +11,7 @@ use ganeti_layout::{DirVersion, InstallPaths};
 use crate::cluster::Cluster;
 use crate::error::StepError;
 use crate::exec::{Exec, Ran};
-use crate::journal::{now, Facts, Header, Journal, JournalError, Record};
+use crate::journal::{format_date, now, Facts, Header, Journal, JournalError, Record};
 use crate::steps::StepId;
 
 /// What the command line asked for.
@@ -135,13 +135,13 @@ impl Events<'_> {
     }
     pub fn step_start(&self, step: StepId, title: &str, index: usize, total: usize) {
         self.emit(
-            serde_json::json!({"event": "step-start", "step": step, "index": index, "total": total, "time": now()}),
+            serde_json::json!({"event": "step-start", "step": step, "index": index, "total": total, "time": format_date(now())}),
             format!("[{index}/{total}] {title}"),
         );
     }
     pub fn step_end(&self, step: StepId, ok: bool, detail: &str) {
         self.emit(
-            serde_json::json!({"event": "step-end", "step": step, "ok": ok, "detail": detail, "time": now()}),
+            serde_json::json!({"event": "step-end", "step": step, "ok": ok, "detail": detail, "time": format_date(now())}),
             if ok { String::new() } else { format!("  FAILED: {detail}") },
         );
     }
@@ -153,7 +153,7 @@ impl Events<'_> {
     }
     pub fn message(&self, text: &str) {
         self.emit(
-            serde_json::json!({"event": "message", "message": text, "time": now()}),
+            serde_json::json!({"event": "message", "message": text, "time": format_date(now())}),
             format!("  {text}"),
         );
     }

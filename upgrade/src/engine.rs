@@ -44,7 +44,12 @@ use crate::settings;
 use crate::steps::{self, point_of_no_return, steps_for, StepId};
 
 /// How a run ended well.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// In JSON (the `end` event): `{"result": "upgraded", "to": ..., "left":
+/// [...]}`, `{"result": "nothing-pending"}`, `{"result":
+/// "rollback-finished", "from": ...}`, `{"result": "aborted", "from":
+/// ...}` or `{"result": "shown"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
 pub enum Done {
     /// Every step ran; the cluster runs the target version, but for the
     /// nodes `left` out (offline or skipped), each with what brings it up

@@ -130,14 +130,18 @@ fn main() -> ExitCode {
         Err(e) => e.exit_code(),
     };
     if opts.json {
-        let (end, message) = match &result {
-            Ok(done) => (format!("{done:?}"), String::new()),
-            Err(e) => ("error".to_string(), e.to_string()),
+        let mut end = match &result {
+            Ok(done) => serde_json::to_value(done).unwrap_or_default(),
+            Err(e) => {
+                serde_json::json!({"result": "error", "message": e.to_string(), "pending": e.leaves_pending()})
+            }
         };
-        out.line(
-            &serde_json::json!({"event": "end", "format": 1, "exit_code": code, "result": end, "message": message})
-                .to_string(),
-        );
+        if let Some(map) = end.as_object_mut() {
+            map.insert("event".into(), "end".into());
+            map.insert("format".into(), 1.into());
+            map.insert("exit_code".into(), code.into());
+        }
+        out.line(&end.to_string());
     }
     match &result {
         Ok(Done::Upgraded { to, left }) if !opts.json => {

@@ -1583,3 +1583,66 @@ fn the_source_release_comes_from_ssconf_when_the_links_were_flipped() {
     );
     assert_eq!(model.consistent(), Ok("3.0".into()));
 }
+
+/// `--json` keeps the contract ganeti-upgrade(8) states: every line one
+/// object with `"format": 1` and a documented `event`, times in RFC 3339;
+/// checked on a whole upgrade, on one that fails and rolls back, and on
+/// `--dry-run`.
+#[test]
+fn json_events_keep_their_documented_shape() {
+    let documented = [
+        "step-start",
+        "node",
+        "step-end",
+        "message",
+        "report",
+        "preflight",
+        "plan-step",
+    ];
+    let rfc3339 = |s: &str| {
+        let b = s.as_bytes();
+        s.len() == 20
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b'T'
+            && b[13] == b':'
+            && b[16] == b':'
+            && b[19] == b'Z'
+    };
+    let failing = |m: &Model| {
+        m.faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .at
+            .push((
+                Phase::Run(StepId::SwitchVersion),
+                "node2.example".into(),
+                FaultMode::Fail,
+            ));
+    };
+    let to = || options(Mode::To("3.1".parse().expect("v")));
+    let runs = [
+        shown(to(), true, |_| {}),
+        shown(to(), true, failing),
+        shown(to().dry(), true, |_| {}),
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for text in &runs {
+        // The lines the run printed; `shown` appends its verdict after "=> ".
+        let printed = text.split("\n=> ").next().unwrap_or_default();
+        for line in printed.lines() {
+            let v: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            assert_eq!(v["format"], 1, "{line}");
+            let event = v["event"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no event: {line}"));
+            assert!(documented.contains(&event), "undocumented event: {line}");
+            seen.insert(event.to_string());
+            if let Some(t) = v.get("time") {
+                assert!(t.as_str().is_some_and(rfc3339), "time not RFC 3339: {line}");
+            }
+        }
+    }
+    assert_eq!(seen.len(), documented.len(), "events seen: {seen:?}");
+}
