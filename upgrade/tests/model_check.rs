@@ -105,6 +105,11 @@ struct Faults {
     intruder_before: Option<(StepId, bool)>,
     /// Raise the signal flag before this step.
     signal_before: Option<StepId>,
+    /// The master vote: this node does not answer its first N questions
+    /// (its sshd not up yet after a power loss).
+    vote_silent: Vec<(String, usize)>,
+    /// The master vote: this node's ssconf names that master.
+    vote_names: Vec<(String, String)>,
 }
 
 struct Killed;
@@ -120,6 +125,8 @@ struct State {
     checkpoints: usize,
     unreachable: Vec<String>,
     log: Vec<String>,
+    /// How often each node was asked for its master (the vote).
+    vote_asks: BTreeMap<String, usize>,
 }
 
 struct Model {
@@ -233,6 +240,7 @@ impl Model {
             undo_commands: 0,
             checkpoints: 0,
             unreachable: Vec::new(),
+            vote_asks: BTreeMap::new(),
             log: Vec::new(),
         };
         if admin {
@@ -407,7 +415,25 @@ impl Model {
                 ok(String::new())
             }
             ("cat", [file]) if file.ends_with("ssconf_master_node") => {
-                ok(format!("{}\n", self.master))
+                let asked = st.vote_asks.entry(node.to_string()).or_default();
+                *asked += 1;
+                let f = self
+                    .faults
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if f.vote_silent.iter().any(|(n, k)| n == node && *asked <= *k) {
+                    return ran(
+                        node,
+                        argv,
+                        Some(255),
+                        String::new(),
+                        "ssh: connect to host: Connection refused",
+                    );
+                }
+                match f.vote_names.iter().find(|(n, _)| n == node) {
+                    Some((_, other)) => ok(format!("{other}\n")),
+                    None => ok(format!("{}\n", self.master)),
+                }
             }
             ("cfgupgrade", ["-f"]) => {
                 let v = st.nodes[node].links.clone();
@@ -1645,4 +1671,135 @@ fn json_events_keep_their_documented_shape() {
         }
     }
     assert_eq!(seen.len(), documented.len(), "events seen: {seen:?}");
+}
+
+/// The master vote of `--resume` (issue 11 item 3): nodes that do not
+/// answer yet are asked again for up to `--vote-wait`; a node naming
+/// another master refuses at once, whatever the wait; `--no-voting` skips
+/// the vote. A 3-node cluster killed after the backup, then resumed.
+#[test]
+fn the_master_vote_waits_for_silent_nodes_and_refuses_dissent_at_once() {
+    let pending = || {
+        let (model, dir) = Model::new(3, "3.0", false, true);
+        model
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .kill_at_done = Some(StepId::Backup);
+        let _ = run(&model, Mode::To("3.1".parse().expect("v")));
+        *model
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Faults::default();
+        (model, dir)
+    };
+    let resume = |model: &Model, wait: Duration, no_voting: bool| {
+        let mut opts = options(Mode::Resume);
+        opts.vote_wait = wait;
+        opts.no_voting = no_voting;
+        let t0 = std::time::Instant::now();
+        let r = main_flow(&model.paths, &opts, model, &Quiet, &model.interrupted);
+        (r, t0.elapsed())
+    };
+    let set = |model: &Model, f: Faults| {
+        *model
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = f;
+    };
+    let silent = |k: usize| Faults {
+        vote_silent: vec![("node2.example".into(), k), ("node3.example".into(), k)],
+        ..Faults::default()
+    };
+
+    // Both others silent, no wait: refused, naming them; still pending.
+    let (model, _d) = pending();
+    set(&model, silent(usize::MAX));
+    let (r, _) = resume(&model, Duration::ZERO, false);
+    match &r {
+        Err(e @ UpgradeError::MasterNotConfirmed { votes: 1, .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("node2.example did not answer"), "{text}");
+            assert!(
+                text.contains("--skip-node") && text.contains("--no-voting"),
+                "{text}"
+            );
+        }
+        other => panic!("silent nodes, no wait: {other:?}"),
+    }
+    // They answer on the second round: the resume waits and finishes.
+    set(&model, silent(1));
+    model
+        .state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .vote_asks
+        .clear();
+    let (r, took) = resume(&model, Duration::from_secs(30), false);
+    assert!(matches!(r, Ok(Done::Upgraded { .. })), "{r:?}");
+    assert!(
+        took >= Duration::from_secs(4),
+        "waited {took:?} between rounds"
+    );
+
+    // A node naming another master: refused at once though the wait is long.
+    let (model, _d) = pending();
+    set(
+        &model,
+        Faults {
+            vote_names: vec![
+                ("node2.example".into(), "node2.example".into()),
+                ("node3.example".into(), "node2.example".into()),
+            ],
+            ..Faults::default()
+        },
+    );
+    let (r, took) = resume(&model, Duration::from_secs(60), false);
+    match &r {
+        Err(e @ UpgradeError::MasterNotConfirmed { .. }) => {
+            assert!(
+                e.to_string().contains("node2.example names node2.example"),
+                "{e}"
+            );
+        }
+        other => panic!("dissent: {other:?}"),
+    }
+    assert!(
+        took < Duration::from_secs(4),
+        "dissent refused at once, took {took:?}"
+    );
+    // The admin is sure: --no-voting skips the vote and finishes.
+    let (r, _) = resume(&model, Duration::ZERO, true);
+    assert!(matches!(r, Ok(Done::Upgraded { .. })), "--no-voting: {r:?}");
+
+    // One dissenting node of three is outvoted (the master and node3).
+    let (model, _d) = pending();
+    set(
+        &model,
+        Faults {
+            vote_names: vec![("node2.example".into(), "node2.example".into())],
+            ..Faults::default()
+        },
+    );
+    let (r, _) = resume(&model, Duration::ZERO, false);
+    assert!(
+        matches!(r, Ok(Done::Upgraded { .. })),
+        "outvoted dissent: {r:?}"
+    );
+
+    // A majority without the silent node: no wait at all.
+    let (model, _d) = pending();
+    set(
+        &model,
+        Faults {
+            vote_silent: vec![("node3.example".into(), usize::MAX)],
+            ..Faults::default()
+        },
+    );
+    let (r, took) = resume(&model, Duration::from_secs(60), false);
+    assert!(
+        matches!(r, Ok(Done::Upgraded { .. })),
+        "2 of 3 votes: {r:?}"
+    );
+    assert!(took < Duration::from_secs(4), "took {took:?}");
 }
