@@ -469,6 +469,26 @@ s_concurrent() {
   bg_wait 120
   check_rc "the first run" 0
   assert_state 3.1 --label "after the concurrent attempt"
+
+  # Another upgrade process takes the intent file over while ours waits
+  # (as Ganeti's own gnt-cluster upgrade does): ours stops before the next
+  # step, touching nothing more, says who, and a --resume finishes.
+  fresh concurrent || return
+  bg_upgrade GANETI_UPGRADE_WAIT_AT=stop-daemons --to 3.1
+  if ! wait_at stop-daemons 60; then
+    bg_wait 5; fail "never waited before stop-daemons (exit $RC)" "$(tail -n 15 <<<"$OUT")"; return
+  fi
+  printf '3.0.2,3.1,4242' >"$W/nodes/$MASTER/root/var/lib/ganeti/intent-to-upgrade"
+  release_wait stop-daemons
+  bg_wait 120
+  check_rc "a run whose intent file another process rewrote" 1
+  if grep -q "another upgrade process is acting on this cluster: pid 4242" <<<"$OUT"; then pass "it names the other process"
+  else fail "it names the other process" "$(tail -n 5 <<<"$OUT")"; fi
+  if journal_steps | grep -qx stop-daemons; then fail "it went on with stop-daemons" "$(journal_steps | tr '\n' ' ')"
+  else pass "it stopped before stop-daemons"; fi
+  run_upgrade --resume
+  check_rc "--resume once the other process is gone" 0
+  assert_state 3.1 --label "after the intent was taken over"
 }
 
 # --- 8: --resume semantics --------------------------------------------------------

@@ -164,7 +164,7 @@ pub enum UpgradeError {
     /// Ganeti's own `gnt-cluster upgrade` (its @reboot resume, or a
     /// colleague's) rewrote or removed our intent file: two upgrades must
     /// not act on one cluster, so this one stops where it is.
-    #[error("another upgrade process is acting on this cluster: {detail}; stopped before step {step}\nhint: wait for it to end (ps, gnt-cluster upgrade), then look with ganeti-upgrade --status and continue with ganeti-upgrade --resume; remove Ganeti's @reboot gnt-cluster upgrade --resume line on clusters upgraded with this tool")]
+    #[error("another upgrade process is acting on this cluster: {detail}; stopped before step {step}\nhint: wait for it to end (ps -p PID), then look with ganeti-upgrade --status and continue with ganeti-upgrade --resume")]
     AnotherProcess { detail: String, step: &'static str },
     /// `--skip-node` names what cannot be left out.
     #[error("cannot leave out {node}: {why}")]
