@@ -2,10 +2,12 @@
 //! every `--help` page, and each refusal with its exit code, run against
 //! real trees in a temporary root (shown as `[ROOT]`).
 
-use std::path::Path;
-use std::process::Command;
+#[path = "shared/transcript.rs"]
+mod shared;
 
-use ganeti_layout::{demo, InstallPaths};
+use shared::{transcript, two_version_node};
+
+const EXE: &str = env!("CARGO_BIN_EXE_ganeti-layout");
 
 #[test]
 fn help_pages() {
@@ -13,38 +15,11 @@ fn help_pages() {
     insta::assert_snapshot!("help", text);
 }
 
-/// `$ ganeti-layout ARGS`, its exit code, stdout then stderr, the
-/// temporary directory replaced by `[ROOT]`.
-fn transcript(base: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-layout"))
-        .args(args)
-        .output()
-        .expect("run ganeti-layout");
-    let text = format!(
-        "$ ganeti-layout {}\nexit {}\n{}{}---\n",
-        args.join(" "),
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.replace(&base.display().to_string(), "[ROOT]")
-}
-
 #[test]
 fn refusals_and_their_exit_codes() {
     let tmp = tempfile::tempdir().expect("tmp");
     let base = tmp.path();
-    let root = base.join("root");
-    let paths = InstallPaths::default().with_root(&root).expect("paths");
-    for (release, activate) in [("3.0.2", true), ("3.1.0", false)] {
-        demo::install(
-            &base.join(format!("stage-{release}")),
-            &paths,
-            &release.parse().expect("release"),
-            activate,
-        )
-        .expect("demo install");
-    }
+    let root = two_version_node(base);
     let r = root.display().to_string();
     let stage = base.join("stage-3.1.0").display().to_string();
     let other_root = base.join("other").display().to_string();
@@ -70,11 +45,11 @@ fn refusals_and_their_exit_codes() {
         ],
         vec!["install", "--stage", &stage, "--dest", &other_root],
     ] {
-        text.push_str(&transcript(base, &args));
+        text.push_str(&transcript(EXE, base, &args));
     }
     // A version with a tree file gone: list and verify name it.
     std::fs::remove_file(root.join("usr/share/ganeti/3.1/gnt-cluster")).expect("rm");
-    text.push_str(&transcript(base, &["list", "--root", &r]));
-    text.push_str(&transcript(base, &["verify", "--root", &r]));
+    text.push_str(&transcript(EXE, base, &["list", "--root", &r]));
+    text.push_str(&transcript(EXE, base, &["verify", "--root", &r]));
     insta::assert_snapshot!("refusals", text);
 }

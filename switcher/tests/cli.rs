@@ -2,10 +2,12 @@
 //! page, and each refusal with its exit code, run against a demo node in a
 //! temporary root (shown as `[ROOT]`).
 
-use std::path::Path;
-use std::process::Command;
+#[path = "../../layout/tests/shared/transcript.rs"]
+mod shared;
 
-use ganeti_layout::{demo, InstallPaths};
+use shared::{transcript, two_version_node};
+
+const EXE: &str = env!("CARGO_BIN_EXE_ganeti-switch");
 
 #[test]
 fn help_pages() {
@@ -13,36 +15,11 @@ fn help_pages() {
     insta::assert_snapshot!("help", text);
 }
 
-fn transcript(base: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-switch"))
-        .args(args)
-        .output()
-        .expect("run ganeti-switch");
-    let text = format!(
-        "$ ganeti-switch {}\nexit {}\n{}{}---\n",
-        args.join(" "),
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.replace(&base.display().to_string(), "[ROOT]")
-}
-
 #[test]
 fn refusals_and_their_exit_codes() {
     let tmp = tempfile::tempdir().expect("tmp");
     let base = tmp.path();
-    let root = base.join("root");
-    let paths = InstallPaths::default().with_root(&root).expect("paths");
-    for (release, activate) in [("3.0.2", true), ("3.1.0", false)] {
-        demo::install(
-            &base.join(format!("stage-{release}")),
-            &paths,
-            &release.parse().expect("release"),
-            activate,
-        )
-        .expect("demo install");
-    }
+    let root = two_version_node(base);
     let r = root.display().to_string();
     let mut text = String::new();
     for args in [
@@ -53,7 +30,7 @@ fn refusals_and_their_exit_codes() {
         vec!["installed", "--root", &r, "2.16"],
         vec!["repair", "--root", &r],
     ] {
-        text.push_str(&transcript(base, &args));
+        text.push_str(&transcript(EXE, base, &args));
     }
     // A tree file gone: installed and every switch to it name it.
     std::fs::remove_file(root.join("usr/share/ganeti/3.1/gnt-cluster")).expect("rm");
@@ -61,7 +38,7 @@ fn refusals_and_their_exit_codes() {
         vec!["installed", "--root", &r, "3.1"],
         vec!["to", "--root", &r, "3.1"],
     ] {
-        text.push_str(&transcript(base, &args));
+        text.push_str(&transcript(EXE, base, &args));
     }
     // A mixed pair with no journal (a hand-made half switch): check,
     // current and repair each name the way out, and repair's way works.
@@ -75,7 +52,7 @@ fn refusals_and_their_exit_codes() {
         vec!["to", "--root", &r, "3.0"],
         vec!["check", "--root", &r],
     ] {
-        text.push_str(&transcript(base, &args));
+        text.push_str(&transcript(EXE, base, &args));
     }
     insta::assert_snapshot!("refusals", text);
 }
