@@ -314,8 +314,10 @@ fi
 c stop >>"$LOGDIR/harness.log" 2>&1 || fail "harness stop"
 trap - EXIT
 # stop must leave nothing behind
-left=$(for d in /proc/[0-9]*; do r=$(readlink "$d/root" 2>/dev/null) || continue
-  [[ $r == "$ROOT.harness/cluster3/"* ]] && echo "${d#/proc/}"; done | paste -sd' ' -)
+left=$(for d in /proc/[0-9]*; do
+         r=$(readlink "$d/root" 2>/dev/null) || continue
+         if [[ $r == "$ROOT.harness/cluster3/"* ]]; then echo "${d#/proc/}"; fi
+       done | paste -sd' ' -)
 check "after stop: no process left in the nodes" "" "$left"
 check "after stop: nothing mounted below the nodes" "" \
   "$(awk -v r="$ROOT.harness/cluster3/" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo)"
