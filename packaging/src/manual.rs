@@ -166,7 +166,9 @@ removed before it. Its target field is tagged (\fI3.0.2,ganeti\-upgrade:3.1,PID\
 so that Ganeti's own \fBgnt\-cluster upgrade\fR keeps off an upgrade of
 this tool: its \fB\-\-resume\fR (the @reboot line of Ganeti's cron file, or
 an admin) finds no version in the target and exits 1 without acting, and
-its \fB\-\-to\fR refuses because the target differs.
+its \fB\-\-to\fR refuses because the target differs (from Ganeti 2.10.8,
+2.11.6 and 2.12 on; older ones overwrite the file, and this tool stops
+before its next step, naming the other process).
 .TP
 .I /var/lib/ganeti/ganeti\-upgrade.lock
 The node lock, shared with \fBganeti\-switch\fR(8).

@@ -19,9 +19,10 @@
 //! --resume` (cron @reboot), which reads the same intent file: our intent
 //! tags its target (`ganeti-upgrade:3.1`, see [`crate::intent`]), so
 //! Ganeti's resume finds no version in it and exits before it acts, and
-//! Ganeti's `--to` refuses; our package runs `ganeti-upgrade --resume` at
-//! boot instead. An untagged intent of an older run is still fenced by
-//! re-reading it before each step.
+//! Ganeti's `--to` refuses (from 2.10.8, 2.11.6 and 2.12 on); our package
+//! runs `ganeti-upgrade --resume` at boot instead. What the tag cannot
+//! stop (an older `--to`, one that started first) is fenced by re-reading
+//! the intent before each step.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -98,9 +99,10 @@ fn left_nodes(ctx: &Ctx<'_>) -> Vec<LeftNode> {
         ctx.tool(ctx.paths.ensure_dirs(), &["--full-run"]),
         ctx.daemon_util("start-all"),
     ];
-    if let Some(value) = ctx.facts.watcher_node_until {
-        // The watcher pause this upgrade wrote there, if it did.
-        on_node.push(steps::unpause_argv(ctx, value));
+    let values = steps::node_pause_values(&ctx.facts);
+    if !values.is_empty() {
+        // The watcher pause this upgrade wrote there, whichever it was.
+        on_node.push(steps::unpause_argv(ctx, &values));
     }
     let gnt_cluster = ctx.paths.gnt("gnt-cluster");
     let gnt_node = ctx.paths.gnt("gnt-node");
@@ -840,7 +842,7 @@ fn execute_steps(
         let step = id.step();
         let step_began = std::time::Instant::now();
         ctx.exec.checkpoint(Checkpoint::BeforeStep(id));
-        if let Some(detail) = intruder(ctx) {
+        if let Some(detail) = intruder(ctx).or_else(|| appeared_intent(ctx, id)) {
             ctx.message(&format!(
                 "stopping: another upgrade process is acting on this cluster: {detail}"
             ));
@@ -983,6 +985,31 @@ fn intruder(ctx: &Ctx<'_>) -> Option<String> {
             ctx.paths.intent_file().display()
         )),
         Err(e) => Some(format!("the intent file cannot be read: {e}")),
+    }
+}
+
+/// Before our intent file is written: one that appeared since the run
+/// started (checked then) is another upgrade's, begun meanwhile (a
+/// `gnt-cluster upgrade --to`); writing ours over it would let both run.
+/// A resume takes an intent over as at its start ([`take_intent`]):
+/// refused only while Ganeti's `gnt-cluster upgrade` holds it.
+fn appeared_intent(ctx: &Ctx<'_>, id: StepId) -> Option<String> {
+    if id != StepId::WriteIntent || ctx.intent_ours {
+        return None;
+    }
+    if !matches!(ctx.opts.mode, Mode::To(_)) {
+        return gnt_cluster_holds_intent(ctx);
+    }
+    match Intent::read(&ctx.paths.host(&ctx.paths.intent_file())) {
+        // Ours, from a run of this journal killed inside write-intent.
+        Ok(Some(i)) if i.target.starts_with(OUR_TARGET_PREFIX) => None,
+        Ok(Some(i)) => Some(format!(
+            "pid {} ({}) wrote the intent file {} after this run started",
+            i.pid,
+            process_name(&i.pid),
+            ctx.paths.intent_file().display()
+        )),
+        _ => None,
     }
 }
 

@@ -6,15 +6,19 @@
 //! durably.
 //!
 //! Ours tags the target: `3.0.2,ganeti-upgrade:3.1,4242`
-//! ([`OUR_TARGET_PREFIX`]). Ganeti's `gnt-cluster upgrade` (2.10 to 3.1,
-//! `lib/client/gnt_cluster.py`) then keeps off an upgrade of ours
+//! ([`OUR_TARGET_PREFIX`]). Ganeti's `gnt-cluster upgrade`
+//! (`lib/client/gnt_cluster.py`) then keeps off an upgrade of ours
 //! without anyone editing its cron file: its `--resume` (the `@reboot`
-//! line of Ganeti's cron file, or an admin) parses the target with
-//! `ParseVersion`, which matches digits at the start only, gets nothing
-//! and exits 1 before it acts; its `--to V` finds a target that differs
-//! from `V` and refuses ("An upgrade from 3.0.2 to ganeti-upgrade:3.1 is in
-//! progress; use --resume to finish it first"). An untagged target still
-//! fences it as before: the intent is re-read before each step.
+//! line of Ganeti's cron file, or an admin; every release from 2.10 to
+//! 3.1) parses the target with `ParseVersion`, which matches digits at
+//! the start only, gets nothing and exits 1 before it acts. Its `--to V`
+//! reads the intent first only from 2.10.8, 2.11.6 and 2.12.0 on (upstream
+//! commit de23298f3), and then refuses ("An upgrade from 3.0.2 to
+//! ganeti-upgrade:3.1 is in progress; use --resume to finish it first");
+//! the `--to` of 2.10.0-2.10.7 and 2.11.0-2.11.5 overwrites the file
+//! unread. Against that one, and against a `--to` that starts before our
+//! intent exists, the engine re-reads the intent before each step and
+//! stops (and refuses to write its own over one that appeared).
 
 use std::path::Path;
 

@@ -52,10 +52,16 @@ pub struct Facts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watcher_admin_until: Option<u64>,
     /// The end (epoch seconds) of the watcher pauses we wrote on the nodes
-    /// other than the master (unpause-watcher removes the ones ending
-    /// between the upgrade's start and this).
+    /// last; unpause-watcher removes a node's pause whose end is exactly
+    /// this or one of `watcher_node_values`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watcher_node_until: Option<u64>,
+    /// Every end this upgrade wrote on the nodes (a resume hours later
+    /// writes a new one; a node unreachable then keeps the old), so that
+    /// the unpause, and the commands printed for a node left out, find
+    /// each. Empty in journals written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watcher_node_values: Vec<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<PathBuf>,
 }
@@ -76,6 +82,11 @@ impl Facts {
         }
         if other.watcher_node_until.is_some() {
             self.watcher_node_until = other.watcher_node_until;
+        }
+        for v in &other.watcher_node_values {
+            if !self.watcher_node_values.contains(v) {
+                self.watcher_node_values.push(*v);
+            }
         }
         if other.backup.is_some() {
             self.backup.clone_from(&other.backup);

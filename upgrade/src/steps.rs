@@ -597,10 +597,20 @@ fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
 /// expired one: `sh -c SCRIPT sh FILE UNTIL NOW`.
 pub const NODE_PAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null); t=${t%%.*}; case $t in ''|*[!0-9]*) t=0;; esac; [ "$t" -gt "$3" ] || { printf '%s\n' "$2" >"$1.ganeti-upgrade" && mv -f "$1.ganeti-upgrade" "$1"; }"#;
 
-/// Removes a node's watcher pause if it is the one this upgrade wrote (its
-/// end is exactly VALUE): `sh -c SCRIPT sh FILE VALUE`.
-pub const NODE_UNPAUSE_SCRIPT: &str =
-    r#"t=$(cat "$1" 2>/dev/null) || exit 0; [ "${t%%.*}" = "$2" ] && rm -f "$1"; exit 0"#;
+/// Removes a node's watcher pause if it is one this upgrade wrote (its end
+/// is exactly one of the VALUEs): `sh -c SCRIPT sh FILE VALUE...`.
+pub const NODE_UNPAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null) || exit 0; f=$1; shift; for v do [ "${t%%.*}" = "$v" ] && rm -f "$f"; done; exit 0"#;
+
+/// Every watcher pause end this upgrade wrote on the nodes.
+pub fn node_pause_values(facts: &Facts) -> Vec<u64> {
+    let mut values = facts.watcher_node_values.clone();
+    if let Some(v) = facts.watcher_node_until {
+        if !values.contains(&v) {
+            values.push(v);
+        }
+    }
+    values
+}
 
 /// The end we write on the nodes: ours, or one second past the admin's
 /// longer pause, so that it never equals a pause someone else wrote.
@@ -616,6 +626,7 @@ fn node_pause_value(ctx: &Ctx<'_>, until: u64) -> u64 {
 fn pause_watcher_on_nodes(ctx: &mut Ctx<'_>, value: u64) -> Result<(), StepError> {
     ctx.remember(Facts {
         watcher_node_until: Some(value),
+        watcher_node_values: vec![value],
         ..Facts::default()
     })?;
     let c = ctx.cluster()?;
@@ -640,18 +651,20 @@ fn pause_watcher_on_nodes(ctx: &mut Ctx<'_>, value: u64) -> Result<(), StepError
 
 /// Removes the pauses [`pause_watcher_on_nodes`] wrote, and only those.
 fn unpause_watcher_on_nodes(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
-    let Some(value) = ctx.facts.watcher_node_until else {
+    let values = node_pause_values(&ctx.facts);
+    if values.is_empty() {
         return Ok(());
-    };
+    }
     let c = ctx.cluster()?;
-    let argv = unpause_argv(ctx, value);
+    let argv = unpause_argv(ctx, &values);
     ctx.on_nodes(&c, &c.online, &|_| argv.clone())?;
     Ok(())
 }
 
-/// The command that removes our watcher pause (of end `value`) on a node.
-pub fn unpause_argv(ctx: &Ctx<'_>, value: u64) -> Vec<String> {
-    vec![
+/// The command that removes our watcher pause (whose end is one of
+/// `values`) on a node.
+pub fn unpause_argv(ctx: &Ctx<'_>, values: &[u64]) -> Vec<String> {
+    let mut argv = vec![
         "sh".into(),
         "-c".into(),
         NODE_UNPAUSE_SCRIPT.into(),
@@ -661,8 +674,9 @@ pub fn unpause_argv(ctx: &Ctx<'_>, value: u64) -> Vec<String> {
             .join("watcher.pause")
             .display()
             .to_string(),
-        value.to_string(),
-    ]
+    ];
+    argv.extend(values.iter().map(u64::to_string));
+    argv
 }
 
 fn set_watcher_pause(ctx: &Ctx<'_>, until: Option<u64>) -> Result<(), StepError> {
@@ -1128,15 +1142,27 @@ fn watcher_paused_until(ctx: &Ctx<'_>) -> Option<u64> {
 /// Re-pauses the watcher on a resume, if this upgrade paused it and has
 /// not unpaused it yet (a pause of 6 h may have run out meanwhile).
 pub fn repause_watcher(ctx: &mut Ctx<'_>, luxid_up: bool) -> Result<(), StepError> {
-    let until = crate::journal::now() + WATCHER_PAUSE.as_secs();
+    let now = crate::journal::now();
+    let until = now + WATCHER_PAUSE.as_secs();
     if luxid_up && ctx.facts.watcher_paused_by_us == Some(true) {
         set_watcher_pause(ctx, Some(until))?;
     }
-    if ctx.facts.watcher_node_until.is_some() || ctx.facts.watcher_paused_by_us == Some(true) {
-        // Ours are found by their value: remove them, write new ones (also
-        // on the master while luxid is down).
-        unpause_watcher_on_nodes(ctx)?;
-        pause_watcher_on_nodes(ctx, node_pause_value(ctx, until))?;
+    match ctx.facts.watcher_node_until {
+        // Most of it left: the same value again where it is missing, so
+        // that every node keeps the one end (and the commands printed for
+        // a node left out still match it).
+        Some(v) if v > now + WATCHER_PAUSE.as_secs() / 2 => pause_watcher_on_nodes(ctx, v)?,
+        // Running out (a resume hours later): ours are found by their
+        // values; remove them and write a new one, which the journal adds
+        // to the values the unpause looks for.
+        Some(_) => {
+            unpause_watcher_on_nodes(ctx)?;
+            pause_watcher_on_nodes(ctx, node_pause_value(ctx, until))?;
+        }
+        None if ctx.facts.watcher_paused_by_us == Some(true) => {
+            pause_watcher_on_nodes(ctx, node_pause_value(ctx, until))?;
+        }
+        None => {}
     }
     Ok(())
 }

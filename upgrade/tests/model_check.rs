@@ -524,11 +524,14 @@ impl Model {
                 }
                 ok(String::new())
             }
-            ("sh", ["-c", script, "sh", _file, value])
+            ("sh", ["-c", script, "sh", _file, values @ ..])
                 if *script == ganeti_upgrade::steps::NODE_UNPAUSE_SCRIPT =>
             {
-                let value: u64 = value.parse().expect("value");
-                if self.pause_of(st, node) == Some(value) {
+                let current = self.pause_of(st, node);
+                if values
+                    .iter()
+                    .any(|v| current == Some(v.parse::<u64>().expect("value")))
+                {
                     self.set_pause(st, node, None);
                 }
                 ok(String::new())
@@ -1446,7 +1449,11 @@ fn filters() -> insta::Settings {
     s.add_filter(r#""pid":"\d+""#, r#""pid":"[PID]""#);
     s.add_filter(
         r#""watcher_(node|admin)_until":\d+"#,
-        r#""watcher_$1_until":[EPOCH]"#,
+        r#""watcher_${1}_until":[EPOCH]"#,
+    );
+    s.add_filter(
+        r#""watcher_node_values":\[[\d,]+\]"#,
+        r#""watcher_node_values":[[EPOCH]]"#,
     );
     s.add_filter(r"ganeti-upgrade-\d+\.tar", "ganeti-upgrade-[EPOCH].tar");
     s

@@ -14,10 +14,22 @@ use ganeti_packaging::env;
 
 fn main() -> ExitCode {
     let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    const USAGE: &str = "usage: ganeti-toolkit-docs OUTDIR\n\
+        writes the man pages (OUTDIR/man) and shell completions (OUTDIR/completions) of the toolkit";
     let [out] = args.as_slice() else {
-        eprintln!("usage: ganeti-toolkit-docs OUTDIR");
+        eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
+    // An option is never an output directory (`--help` made one before).
+    if out.to_string_lossy().starts_with('-') {
+        let help = matches!(out.to_str(), Some("--help" | "-h"));
+        if help {
+            println!("{USAGE}");
+        } else {
+            eprintln!("{USAGE}");
+        }
+        return ExitCode::from(if help { 0 } else { 2 });
+    }
     match run(out) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
