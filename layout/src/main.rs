@@ -63,7 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 print!(
                     "{}",
-                    inspect::render_list(&versions, !args.no_headers, paths.root())
+                    inspect::render_list(&versions, !args.no_headers, &paths)
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -215,7 +215,7 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
     println!("\n$ ganeti-layout list --root {}", dest.display());
     print!(
         "{}",
-        inspect::render_list(&inspect::list(&paths)?, true, paths.root())
+        inspect::render_list(&inspect::list(&paths)?, true, &paths)
     );
     println!("\n$ ganeti-layout verify --root {}", dest.display());
     let problems = inspect::verify(&paths)?;

@@ -664,7 +664,7 @@ fn cli_exit_codes_and_json() {
         "{out}"
     );
     assert!(
-        out.contains("usr/lib/ganeti/default: missing, so no Ganeti program runs through it; it must link to /etc/ganeti/lib: ganeti-switch repair creates it"),
+        out.contains(&format!("usr/lib/ganeti/default: missing, so no Ganeti program runs through it; it must link to /etc/ganeti/lib: ganeti-switch --root {d} repair creates it")),
         "{out}"
     );
     assert!(out.contains("/usr/sbin/gnt-cluster: link to ../share/ganeti/default/gnt-cluster dangles, and the active version 3.0 needs it"), "{out}");

@@ -676,7 +676,10 @@ fn removing_the_active_version_names_the_switch_that_fits_the_node() {
     let (code, _, err) = remove();
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("hint: switch to another version first: ganeti-switch to 3.1"),
+        err.contains(&format!(
+            "hint: switch to another version first: ganeti-switch --root {} to 3.1",
+            root.display()
+        )),
         "{err}"
     );
     // In a cluster a bare switch would skip cfgupgrade.
@@ -685,7 +688,7 @@ fn removing_the_active_version_names_the_switch_that_fits_the_node() {
     let (code, _, err) = remove();
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("hint: switch to another version first: ganeti-upgrade --to 3.1 (on the master: the whole cluster moves together)"),
+        err.contains(&format!("hint: switch to another version first: ganeti-upgrade --root {} --to 3.1 (on the master: the whole cluster moves together)", root.display())),
         "{err}"
     );
 }

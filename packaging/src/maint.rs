@@ -59,9 +59,11 @@ pub enum MaintError {
         version: DirVersion,
         server_pem: PathBuf,
     },
-    #[error("refusing to remove Ganeti {version}: an interrupted switch involving it is recorded in {journal}\nhint: run ganeti-switch repair (or ganeti-switch repair --revert), then remove it again")]
+    #[error("refusing to remove Ganeti {version}: an interrupted switch involving it is recorded in {journal}\nhint: run {repair} (or {repair} --revert), then remove it again")]
     SwitchInProgress {
         version: DirVersion,
+        /// `ganeti-switch repair` with this node's path options.
+        repair: String,
         journal: PathBuf,
     },
     #[error(transparent)]
@@ -215,11 +217,16 @@ pub enum PostinstOutcome {
         version: DirVersion,
         active: DirVersion,
         reason: KeepReason,
+        /// The command that moves this node (the cluster) to `version`,
+        /// with the node's path options.
+        to_use: String,
     },
     /// See [`Decision::LeaveUnlinked`].
     LeftUnlinked {
         version: DirVersion,
         cluster_release: String,
+        /// `ganeti-upgrade --to VERSION` with the node's path options.
+        upgrade: String,
     },
     /// V's trees are not complete yet (another package of V still to come,
     /// or a damaged install): the links are left alone.
@@ -296,11 +303,13 @@ pub fn postinst_configure(
         Decision::Keep { active, reason } => PostinstOutcome::Kept {
             version: version.clone(),
             active,
+            to_use: inspect::switch_command(paths, version),
             reason,
         },
         Decision::LeaveUnlinked { cluster_release } => PostinstOutcome::LeftUnlinked {
             version: version.clone(),
             cluster_release,
+            upgrade: paths.tool("ganeti-upgrade", &format!("--to {version}")),
         },
         Decision::Link(reason) => {
             // With no usable version active there is nothing a running
@@ -321,6 +330,7 @@ pub fn postinst_configure(
                     version: version.clone(),
                     active: active.version().cloned().unwrap_or_else(|| version.clone()),
                     reason: KeepReason::DaemonsRunning { daemons },
+                    to_use: inspect::switch_command(paths, version),
                 },
                 Err(e) => return Err(e.into()),
             }
@@ -386,6 +396,7 @@ pub fn prerm_remove(
         if journal_involves(paths, journal, version) {
             return Err(MaintError::SwitchInProgress {
                 version: version.clone(),
+                repair: paths.tool("ganeti-switch", "repair"),
                 journal: paths.host(&paths.confdir().join(JOURNAL_NAME)),
             });
         }
@@ -571,27 +582,29 @@ impl fmt::Display for PostinstOutcome {
                 version,
                 active,
                 reason,
+                to_use,
             } => match reason {
                 KeepReason::Clustered => write!(
                     f,
-                    "Ganeti {active} stays active: this node is in a cluster; to move the cluster to {version}, run on the master: ganeti-upgrade --to {version}"
+                    "Ganeti {active} stays active: this node is in a cluster; to move the cluster to {version}, run {to_use}"
                 ),
                 KeepReason::Newer => write!(
                     f,
-                    "Ganeti {active} stays active: it is newer than {version}; to use {version}: ganeti-switch to {version}"
+                    "Ganeti {active} stays active: it is newer than {version}; to use {version}: {to_use}"
                 ),
                 KeepReason::DaemonsRunning { daemons } => write!(
                     f,
-                    "Ganeti {active} stays active: Ganeti daemons are running ({}); to use {version}: stop them, then ganeti-switch to {version}",
+                    "Ganeti {active} stays active: Ganeti daemons are running ({}); to use {version}: stop them, then {to_use}",
                     daemons.join(", ")
                 ),
             },
             PostinstOutcome::LeftUnlinked {
                 version,
                 cluster_release,
+                upgrade,
             } => write!(
                 f,
-                "the switch links name no installed version, and this node is in a cluster whose configuration is at {cluster_release} (ssconf_release_version): Ganeti {version} would run on it unconverted, so the links were left alone; reinstall Ganeti {}, then run on the master: ganeti-upgrade --to {version}",
+                "the switch links name no installed version, and this node is in a cluster whose configuration is at {cluster_release} (ssconf_release_version): Ganeti {version} would run on it unconverted, so the links were left alone; reinstall Ganeti {}, then run on the master: {upgrade}",
                 short_version(cluster_release)
             ),
             PostinstOutcome::Incomplete { version, problems } => write!(

@@ -104,16 +104,15 @@ fn a_clustered_node_is_never_flipped_and_refuses_to_lose_its_version() {
     n.join_cluster();
     let (code, out) = n.run(&["postinst", "configure", "3.1"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("ganeti-upgrade --to 3.1"), "{out}");
+    // Every command printed carries the node's path options (its root).
+    let upgrade = format!("ganeti-upgrade --root {} --to 3.1", n.root.display());
+    assert!(out.contains(&upgrade), "{out}");
     assert_eq!(n.active().as_deref(), Some("3.0"));
 
     let (code, out) = n.run(&["prerm", "remove", "3.0"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("refusing to remove Ganeti 3.0"), "{out}");
-    assert!(
-        out.contains("hint:") && out.contains("ganeti-upgrade --to 3.1"),
-        "{out}"
-    );
+    assert!(out.contains("hint:") && out.contains(&upgrade), "{out}");
     let (code, out) = n.run(&["prerm", "remove", "3.1"]);
     assert_eq!(code, 0, "{out}");
 }
@@ -135,7 +134,10 @@ fn a_fresh_node_moves_to_the_newest_version_only() {
     assert_eq!(n.run(&["prerm", "remove", "3.0"]).0, 0);
     let (code, out) = n.run(&["prerm", "remove", "3.1"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("ganeti-switch to 3.0"), "{out}");
+    assert!(
+        out.contains(&format!("ganeti-switch --root {} to 3.0", n.root.display())),
+        "{out}"
+    );
 }
 
 #[test]
@@ -178,7 +180,10 @@ fn an_interrupted_switch_is_finished_first_and_blocks_removal() {
         let (code, out) = n.run(&["prerm", "remove", version]);
         assert_eq!(code, 1, "{out}");
         assert!(out.contains("interrupted switch"), "{out}");
-        assert!(out.contains("ganeti-switch repair"), "{out}");
+        assert!(
+            out.contains(&format!("ganeti-switch --root {} repair", n.root.display())),
+            "{out}"
+        );
     }
     let (code, out) = n.run(&["postinst", "configure", "3.0"]);
     assert_eq!(code, 0, "{out}");

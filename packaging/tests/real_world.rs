@@ -223,14 +223,20 @@ fn clustered_node_after_a_forced_removal_of_the_active_version() {
     let (code, out) = run(&[], &["postinst", "configure", "3.0"]);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("run on the master: ganeti-upgrade --to 3.0"),
+        out.contains(&format!(
+            "to move the cluster to 3.0, run ganeti-upgrade --root {} --to 3.0 (on the master",
+            root.display()
+        )),
         "{out}"
     );
     // Removing 2.16 is refused, naming the upgrade...
     let (code, out) = run(&[], &["prerm", "remove", "2.16"]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("ganeti-upgrade --to 3.0 (on the master"),
+        out.contains(&format!(
+            "ganeti-upgrade --root {} --to 3.0 (on the master",
+            root.display()
+        )),
         "{out}"
     );
     // ... until the administrator overrides it, and the files go.
@@ -251,15 +257,15 @@ fn clustered_node_after_a_forced_removal_of_the_active_version() {
     // postrm names the way that converts the configuration, not a bare switch.
     let (code, out) = run(&[], &["postrm", "remove"]);
     assert_eq!(code, 0, "{out}");
-    assert!(!out.contains("ganeti-switch to 3.0"), "{out}");
+    assert!(!out.contains("ganeti-switch --root"), "{out}");
     assert!(
-        out.contains("the cluster's configuration is at 2.16.2, which a bare switch would not convert: reinstall Ganeti 2.16, then run on the master: ganeti-upgrade --to 3.0"),
+        out.contains(&format!("the cluster's configuration is at 2.16.2, which a bare switch would not convert: reinstall Ganeti 2.16, then run on the master: ganeti-upgrade --root {} --to 3.0", root.display())),
         "{out}"
     );
     // postinst of 3.0 (configured again) does not flip the node.
     let (code, out) = run(&[], &["postinst", "configure", "3.0"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("so the links were left alone; reinstall Ganeti 2.16, then run on the master: ganeti-upgrade --to 3.0"), "{out}");
+    assert!(out.contains(&format!("so the links were left alone; reinstall Ganeti 2.16, then run on the master: ganeti-upgrade --root {} --to 3.0", root.display())), "{out}");
     assert_eq!(
         std::fs::read_link(paths.host(&paths.active_lib_link())).expect("link"),
         paths.version_lib(&v("2.16")),

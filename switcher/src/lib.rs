@@ -55,11 +55,13 @@ pub enum SwitchError {
     BadJournal { path: PathBuf, reason: String },
     #[error("nothing to revert: no interrupted switch recorded in {path}")]
     NothingToRevert { path: PathBuf },
-    #[error("{link} links to {target}, but no version is active, so pointing it back to {wanted} would leave nothing to run\nhint: make a version active first, which also points it back: ganeti-switch to VERSION")]
+    #[error("{link} links to {target}, but no version is active, so pointing it back to {wanted} would leave nothing to run\nhint: make a version active first, which also points it back: {switch}")]
     NothingActive {
         link: PathBuf,
         target: PathBuf,
         wanted: PathBuf,
+        /// The switch to run, with this node's path options.
+        switch: String,
     },
     #[error(transparent)]
     Io(#[from] ganeti_layout::durable::DurableError),
@@ -128,20 +130,27 @@ impl NodeLock {
         Ok(Self::held(file, path))
     }
 
-    /// Takes the lock only if it is free.
+    /// Takes the lock only if it is free. Asked a few times over 0.25 s:
+    /// a reader ([`NodeLock::held_by`], from `--status` or `check`) holds
+    /// it shared for an instant, and must not make a starting run refuse.
     pub fn try_acquire(paths: &InstallPaths) -> Result<Option<NodeLock>, SwitchError> {
         let (file, path) = Self::open(paths)?;
-        if flock(&file, FlockOperation::NonBlockingLockExclusive).map_err(io("lock", &path))? {
-            Ok(Some(Self::held(file, path)))
-        } else {
-            Ok(None)
+        for attempt in 0..5 {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            if flock(&file, FlockOperation::NonBlockingLockExclusive).map_err(io("lock", &path))? {
+                return Ok(Some(Self::held(file, path)));
+            }
         }
+        Ok(None)
     }
 
     /// Who holds the lock right now (`pid N (program)`), or `None` when it
-    /// is free or the lock file does not exist. Read-only: the file is
+    /// is free or the lock file does not exist. Writes nothing: the file is
     /// opened without creating it or following a symlink, and a shared
-    /// flock(2) that succeeds is dropped at once.
+    /// flock(2) that succeeds is dropped at once (`try_acquire` asks again
+    /// when it meets one).
     pub fn held_by(paths: &InstallPaths) -> Option<String> {
         let fd = rustix::fs::openat(
             CWD,
@@ -344,6 +353,9 @@ pub struct Status {
     /// (program)`): with a journal, a switch in progress rather than an
     /// interrupted one.
     pub lock_holder: Option<String>,
+    /// A switch is running now: the journal's process is alive and the
+    /// lock is held.
+    pub switching_now: bool,
     pub stale_temp_links: Vec<String>,
     /// One line per problem; empty when sound.
     pub problems: Vec<String>,
@@ -371,6 +383,20 @@ fn laid_out(active: &inspect::Active, default_links: &[inspect::DefaultLink; 2])
             .any(|d| d.state != inspect::DefaultState::Missing)
 }
 
+/// Does process `pid` exist (kill(pid, 0); EPERM counts as existing)?
+fn pid_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
+}
+
 /// Reads the node's state and judges it; changes nothing.
 pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
     let active = inspect::read_active(paths);
@@ -384,27 +410,38 @@ pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
     let mut problems = Vec::new();
     let confdir = paths.host(&paths.confdir());
     let lock_holder = NodeLock::held_by(paths);
+    // In progress: its journal's process is alive and the lock is held.
+    let switching_now = lock_holder.is_some() && journal.as_ref().is_some_and(|j| pid_alive(j.pid));
     match (&journal, &lock_holder) {
-        (Some(j), Some(holder)) => problems.push(format!(
+        (Some(j), Some(holder)) if switching_now => problems.push(format!(
             "{}: a switch to {} is in progress now ({holder} holds {}); wait for it to end, then check again",
             confdir.join(JOURNAL_NAME).display(),
             j.to,
             paths.host(&paths.lock_file()).display()
         )),
-        (Some(j), None) => problems.push(format!(
-            "{}: an interrupted switch to {} (pid {}) is recorded; run ganeti-switch repair",
+        (Some(j), Some(holder)) => problems.push(format!(
+            "{}: an interrupted switch to {} (pid {}, gone) is recorded; run {} once {holder} has released {}",
             confdir.join(JOURNAL_NAME).display(),
             j.to,
-            j.pid
+            j.pid,
+            paths.tool("ganeti-switch", "repair"),
+            paths.host(&paths.lock_file()).display()
+        )),
+        (Some(j), None) => problems.push(format!(
+            "{}: an interrupted switch to {} (pid {}) is recorded; run {}",
+            confdir.join(JOURNAL_NAME).display(),
+            j.to,
+            j.pid,
+            paths.tool("ganeti-switch", "repair")
         )),
         (None, _) => {}
     }
     // While a switch runs, its temporary links are its own, not stale.
-    let switching_now = journal.is_some() && lock_holder.is_some();
     for t in stale.iter().filter(|_| !switching_now) {
         problems.push(format!(
-            "{}: stale temporary link from an interrupted switch; ganeti-switch repair removes it",
-            confdir.join(t).display()
+            "{}: stale temporary link from an interrupted switch; {} removes it",
+            confdir.join(t).display(),
+            paths.tool("ganeti-switch", "repair")
         ));
     }
     // A pair caught mid-switch is the switch's business, not a fault.
@@ -424,6 +461,7 @@ pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
         default_links,
         journal,
         lock_holder,
+        switching_now,
         stale_temp_links: stale,
         problems,
     })
@@ -834,6 +872,7 @@ pub fn repair(paths: &InstallPaths, options: RepairOptions) -> Result<RepairRepo
                     _ => PathBuf::from("nothing"),
                 },
                 wanted: fix.link.wanted.clone(),
+                switch: paths.tool("ganeti-switch", "to VERSION"),
             });
         }
     }

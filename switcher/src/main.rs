@@ -36,7 +36,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 print!(
                     "{}",
-                    inspect::render_list(&versions, !args.no_headers, paths.root())
+                    inspect::render_list(&versions, !args.no_headers, &paths)
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -44,16 +44,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Current { json } => {
             let status = ganeti_switch::check(&paths)?;
             let text = match (&status.journal, status.active.version()) {
-                (Some(j), _) => match &status.lock_holder {
-                    Some(holder) => format!("switching to {} now ({holder})", j.to),
-                    None => format!(
-                        "switching to {} (interrupted; run ganeti-switch repair)",
-                        j.to
+                (Some(j), _) => match (&status.lock_holder, status.switching_now) {
+                    (Some(holder), true) => format!("switching to {} now ({holder})", j.to),
+                    _ => format!(
+                        "switching to {} (interrupted; run {})",
+                        j.to,
+                        paths.tool("ganeti-switch", "repair")
                     ),
                 },
                 (None, Some(v)) => v.to_string(),
                 (None, None) if status.active.is_absent() => "none".to_string(),
-                (None, None) => "inconsistent (run ganeti-switch check)".to_string(),
+                (None, None) => format!(
+                    "inconsistent (run {})",
+                    paths.tool("ganeti-switch", "check")
+                ),
             };
             if json {
                 println!(

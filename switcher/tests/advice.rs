@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{cli, node};
+use common::{cli, node, sw};
 
 fn relink(link: &Path, target: &Path) {
     let _ = std::fs::remove_file(link);
@@ -31,13 +31,23 @@ fn the_named_fix_works(base: &Path, marker: &str) -> String {
         })
         .collect();
     assert!(fixes.windows(2).all(|w| w[0] == w[1]), "{out}");
+    // Run exactly as printed: the node's path options must be in it.
     let args: Vec<&str> = fixes[0]
         .strip_prefix("ganeti-switch ")
         .unwrap_or_else(|| panic!("not a ganeti-switch command: {}", fixes[0]))
         .split_whitespace()
         .collect();
-    let (code, done) = cli(base, &args);
-    assert_eq!(code, 0, "{} -> {done}", fixes[0]);
+    let ran = Command::new(env!("CARGO_BIN_EXE_ganeti-switch"))
+        .args(&args)
+        .output()
+        .expect("run the named fix");
+    assert!(
+        ran.status.success(),
+        "{} -> {}{}",
+        fixes[0],
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
     let (code, after) = cli(base, &["check"]);
     assert_eq!(code, 0, "after {}: {after}", fixes[0]);
     fixes[0].to_string()
@@ -53,13 +63,16 @@ fn mixed_pair_without_a_journal_names_a_switch_not_repair() {
     );
     let (_, out) = cli(tmp.path(), &["check"]);
     assert!(
-        out.contains("lib is on 3.0 but share is on 3.1; to fix: ganeti-switch to 3.1"),
+        out.contains(&format!(
+            "lib is on 3.0 but share is on 3.1; to fix: {}",
+            sw(tmp.path(), "to 3.1")
+        )),
         "{out}"
     );
     assert!(!out.contains("repair"), "{out}");
     assert_eq!(
         the_named_fix_works(tmp.path(), "to fix: "),
-        "ganeti-switch to 3.1"
+        sw(tmp.path(), "to 3.1")
     );
 }
 
@@ -96,9 +109,26 @@ fn an_interrupted_switch_names_repair_and_repair_finishes_it() {
         .join(ganeti_switch::JOURNAL_NAME)
         .symlink_metadata()
         .is_ok());
-    // While another process holds the node's lock (a switch still
-    // running), the same journal is a switch in progress, not one to
-    // repair: check and current name the holder and advise waiting.
+    // The lock held by another process while the journal's switcher is
+    // gone: still an interrupted switch, to repair once the lock is free.
+    let journal = paths.confdir().join(ganeti_switch::JOURNAL_NAME);
+    let text = std::fs::read_to_string(&journal).expect("journal");
+    {
+        let _held = ganeti_switch::NodeLock::acquire(&paths, |_| {}).expect("lock");
+        let (code, out) = cli(tmp.path(), &["check"]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("an interrupted switch to 3.1"), "{out}");
+        assert!(
+            out.contains(&format!("run {} once pid ", sw(tmp.path(), "repair"))),
+            "{out}"
+        );
+    }
+    // The journal's process alive and holding the lock (a switch still
+    // running): a switch in progress, not one to repair: check and
+    // current name the holder and advise waiting.
+    let mut live: serde_json::Value = serde_json::from_str(&text).expect("json");
+    live["pid"] = std::process::id().into();
+    std::fs::write(&journal, live.to_string()).expect("write");
     {
         let _held = ganeti_switch::NodeLock::acquire(&paths, |_| {}).expect("lock");
         let (code, out) = cli(tmp.path(), &["check"]);
@@ -116,10 +146,17 @@ fn an_interrupted_switch_names_repair_and_repair_finishes_it() {
         assert_eq!(code, 1, "{out}");
         assert!(out.starts_with("switching to 3.1 now (pid "), "{out}");
     }
+    std::fs::write(&journal, &text).expect("write");
     let (_, out) = cli(tmp.path(), &["check"]);
-    assert!(out.contains("run ganeti-switch repair"), "{out}");
     assert!(
-        out.contains("to fix: ganeti-switch repair finishes the interrupted switch"),
+        out.contains(&format!("run {}", sw(tmp.path(), "repair"))),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "to fix: {} finishes the interrupted switch",
+            sw(tmp.path(), "repair")
+        )),
         "{out}"
     );
     let (code, out) = cli(tmp.path(), &["repair"]);
@@ -141,19 +178,22 @@ fn on_a_clustered_node_the_fix_is_the_version_the_configuration_is_at() {
     relink(&paths.active_share_link(), &paths.sharedir().join("2.16"));
     let (_, out) = cli(tmp.path(), &["check"]);
     assert!(
-        out.contains("to fix: ganeti-switch to 3.0 (the cluster's configuration is at 3.0.2)"),
+        out.contains(&format!(
+            "to fix: {} (the cluster's configuration is at 3.0.2)",
+            sw(tmp.path(), "to 3.0")
+        )),
         "{out}"
     );
     assert_eq!(
         the_named_fix_works(tmp.path(), "to fix: "),
-        "ganeti-switch to 3.0"
+        sw(tmp.path(), "to 3.0")
     );
     // Configuration at a version that is gone: no switch is offered.
     std::fs::write(paths.ssconf("release_version"), "2.16.2\n").expect("write");
     relink(&paths.active_lib_link(), &paths.pkglibdir().join("2.16"));
     let (_, out) = cli(tmp.path(), &["check"]);
     assert!(
-        out.contains("to fix: the cluster's configuration is at 2.16.2, which a bare switch would not convert: reinstall Ganeti 2.16, then run on the master: ganeti-upgrade --to 3.1"),
+        out.contains(&format!("to fix: the cluster's configuration is at 2.16.2, which a bare switch would not convert: reinstall Ganeti 2.16, then run on the master: {}", sw(tmp.path(), "--to 3.1").replace("ganeti-switch", "ganeti-upgrade"))),
         "{out}"
     );
 }

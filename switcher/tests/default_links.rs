@@ -9,7 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{cli, node};
+use common::{cli, node, sw};
 use ganeti_layout::InstallPaths;
 
 /// `ln -sfn TARGET LINK`.
@@ -51,10 +51,11 @@ fn repointed_default_links_are_reported_and_a_switch_takes_effect() {
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(&format!(
-            "{}: links to 3.0 instead of {}, so programs run {} whatever version is active: ganeti-switch repair points it back",
+            "{}: links to 3.0 instead of {}, so programs run {} whatever version is active: {} points it back",
             paths.default_lib().display(),
             paths.active_lib_link().display(),
-            paths.version_lib(&"3.0".parse().expect("v")).display()
+            paths.version_lib(&"3.0".parse().expect("v")).display(),
+            sw(base, "repair")
         )),
         "{out}"
     );
@@ -171,7 +172,10 @@ fn a_real_directory_at_default_is_refused_and_nothing_changes() {
         "{out}"
     );
     assert!(
-        out.contains("move it aside, then: ganeti-switch repair creates it"),
+        out.contains(&format!(
+            "move it aside, then: {} creates it",
+            sw(base, "repair")
+        )),
         "{out}"
     );
     let (code, out) = cli(base, &["to", "3.1"]);
@@ -205,7 +209,13 @@ fn with_no_active_version_repair_names_the_switch_that_fixes_it() {
     let (code, out) = cli(base, &["repair"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("but no version is active"), "{out}");
-    assert!(out.contains("hint: make a version active first, which also points it back: ganeti-switch to VERSION"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "hint: make a version active first, which also points it back: {}",
+            sw(base, "to VERSION")
+        )),
+        "{out}"
+    );
     assert_eq!(running(&paths), "3.0", "nothing changed");
     let (code, out) = cli(base, &["to", "3.0"]);
     assert_eq!(code, 0, "{out}");

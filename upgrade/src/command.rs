@@ -47,8 +47,8 @@ pub struct Cli {
     /// this node is the master (as masterd's --no-voting)
     #[arg(long)]
     pub no_voting: bool,
-    /// How long --resume waits for nodes that do not answer the master vote
-    /// yet (at boot their sshd may be late), in seconds
+    /// How long --resume and --abort wait for nodes that do not answer the
+    /// master vote yet (at boot their sshd may be late), in seconds
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub vote_wait: u64,
     /// Abandon a pending upgrade that has not reached the configuration

@@ -795,7 +795,7 @@ fn report(ctx: &Ctx<'_>, took: std::time::Duration, result: &Result<Done, Upgrad
         Ok(Done::Upgraded { to, .. }) => format!("on {to}"),
         Ok(_) => "done".to_string(),
         Err(e) if e.leaves_pending() => "still pending".to_string(),
-        Err(UpgradeError::VerifyErrors(_)) => {
+        Err(UpgradeError::VerifyErrors { .. }) => {
             format!("on {}, verify reported errors", ctx.header.to)
         }
         Err(UpgradeError::RolledBack { from, .. }) => format!("rolled back to {from}"),
@@ -958,7 +958,7 @@ fn execute_steps(
         ));
     }
     match ctx.verify_failed.take() {
-        Some(errors) => Err(UpgradeError::VerifyErrors(errors)),
+        Some(errors) => Err(UpgradeError::VerifyErrors { errors, left }),
         None => Ok(Done::Upgraded {
             to: ctx.header.to.clone(),
             left,
@@ -1136,7 +1136,8 @@ fn rollback(ctx: &mut Ctx<'_>, reason: &str) -> UpgradeError {
 /// Confirms mastership as the design asks: a majority of the online nodes
 /// must name this node in their ssconf_master_node. Nodes that do not
 /// answer (sshd not up yet after a power loss) are asked again for up to
-/// `--vote-wait`; a node naming another master refuses at once.
+/// `--vote-wait`, as long as they could still make a majority; dissent
+/// that they cannot outvote refuses at once.
 /// `--no-voting` skips the vote, as masterd's option does.
 fn confirm_master(ctx: &Ctx<'_>, c: &Cluster) -> Result<(), UpgradeError> {
     if ctx.opts.no_voting {
@@ -1174,7 +1175,10 @@ fn confirm_master(ctx: &Ctx<'_>, c: &Cluster) -> Result<(), UpgradeError> {
             .filter(|r| !r.ok())
             .map(|r| r.node.clone())
             .collect();
-        if dissent.is_empty() && std::time::Instant::now() < deadline {
+        // Wait while the silent nodes could still make a majority; a
+        // dissent that they can outvote is no reason to give up.
+        let could_win = (votes + silent.len()) * 2 > c.online.len();
+        if !silent.is_empty() && could_win && std::time::Instant::now() < deadline {
             ctx.message(&format!(
                 "waiting for {} to answer the master vote ({} of {} votes so far)",
                 silent.join(", "),
@@ -1306,6 +1310,11 @@ pub struct NodeInStep {
 /// (`cluster`), plus skipped nodes ssconf no longer names. `None` when
 /// every step is done. Pure: reads the journal's state only.
 pub fn current_step(s: &State, cluster: Option<&Cluster>) -> Option<(StepId, Vec<NodeInStep>)> {
+    // A rollback under way stands at no forward step (its undo failures
+    // are not recorded per node; --resume finishes it).
+    if s.rolling_back {
+        return None;
+    }
     let step = steps_for(s.header.transition)
         .into_iter()
         .find(|id| !s.is_done(*id))?;
@@ -1322,7 +1331,7 @@ pub fn current_step(s: &State, cluster: Option<&Cluster>) -> Option<(StepId, Vec
     let message = s
         .last_failure
         .as_ref()
-        .and_then(|(_, _, m)| m.lines().next())
+        .map(|(_, _, m)| m.as_str())
         .unwrap_or("");
     let nodes = names
         .into_iter()
@@ -1335,11 +1344,12 @@ pub fn current_step(s: &State, cluster: Option<&Cluster>) -> Option<(StepId, Vec
             } else if cluster.is_some_and(|c| c.offline.contains(&node)) {
                 ("offline", String::new())
             } else if failed.contains(&node) {
-                // The failure names its node first; the line already does.
+                // One line per failed node, each naming its node first.
                 let own = message
-                    .strip_prefix(node.as_str())
-                    .and_then(|m| m.strip_prefix(": "))
-                    .unwrap_or(message);
+                    .lines()
+                    .find_map(|l| l.strip_prefix(node.as_str())?.strip_prefix(": "))
+                    .or_else(|| message.lines().next())
+                    .unwrap_or("");
                 ("failed", own.to_string())
             } else {
                 ("no-failure", String::new())
@@ -1491,6 +1501,9 @@ fn status(
                     ""
                 };
                 events.plain(&format!("  {:<22} {mark}", id.as_str()));
+            }
+            if s.rolling_back {
+                events.plain("rolling back: undoing the steps that started, in reverse; --resume finishes the rollback");
             }
             if let Some((step, nodes)) = current_step(s, cluster.as_ref()) {
                 events.plain(&if s.has_started(step) {

@@ -179,8 +179,13 @@ pub enum UpgradeError {
         from: DirVersion,
         to: DirVersion,
     },
-    #[error("upgraded, but gnt-cluster verify reported errors:\n{0}")]
-    VerifyErrors(String),
+    /// `left`: the nodes left out (skipped, offline), as in
+    /// `Done::Upgraded`, which a skipped node's verify errors come with.
+    #[error("upgraded, but gnt-cluster verify reported errors:\n{errors}")]
+    VerifyErrors {
+        errors: String,
+        left: Vec<crate::engine::LeftNode>,
+    },
     /// `--resume` on a node that is not the master (Ganeti's rule: remove
     /// a stale intent file and stop).
     #[error("not the master node{}", if *removed_intent { "; removed the stale intent file" } else { "" })]
@@ -198,7 +203,7 @@ impl UpgradeError {
             | UpgradeError::Incompatible { .. }
             | UpgradeError::DowngradeActions { .. }
             | UpgradeError::SkipRefused { .. } => 2,
-            UpgradeError::VerifyErrors(_) => 3,
+            UpgradeError::VerifyErrors { .. } => 3,
             UpgradeError::NotMasterResume { .. } => 11,
             _ => 1,
         }

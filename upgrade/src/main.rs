@@ -10,6 +10,7 @@ use clap::FromArgMatches;
 use ganeti_upgrade::command::{command, Cli};
 use ganeti_upgrade::context::{Mode, Options, Output, Stderr, Stdout};
 use ganeti_upgrade::engine::{main_flow, Done};
+use ganeti_upgrade::error::UpgradeError;
 use ganeti_upgrade::exec::Runner;
 use ganeti_upgrade::settings::{self, Settings};
 
@@ -129,11 +130,19 @@ fn main() -> ExitCode {
         Ok(_) => 0,
         Err(e) => e.exit_code(),
     };
-    if opts.json {
+    // --status prints one document, and nothing after it.
+    if opts.json && opts.mode != Mode::Status {
+        // Pending: what --resume would find, read after the run.
+        let pending = paths
+            .host(&paths.datadir().join("ganeti-upgrade.journal"))
+            .exists();
         let mut end = match &result {
             Ok(done) => serde_json::to_value(done).unwrap_or_default(),
+            Err(UpgradeError::VerifyErrors { errors, left }) => serde_json::json!({
+                "result": "verify-errors", "message": errors, "left": left, "pending": pending,
+            }),
             Err(e) => {
-                serde_json::json!({"result": "error", "message": e.to_string(), "pending": e.leaves_pending()})
+                serde_json::json!({"result": "error", "message": e.to_string(), "pending": pending})
             }
         };
         if let Some(map) = end.as_object_mut() {

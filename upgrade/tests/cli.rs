@@ -103,7 +103,10 @@ fn refusals_and_their_exit_codes() {
             from: v("3.0"),
             to: v("3.1"),
         },
-        UpgradeError::VerifyErrors("ERROR: node node2: ENODESETUP: fake".into()),
+        UpgradeError::VerifyErrors {
+            errors: "ERROR: node node2: ENODESETUP: fake".into(),
+            left: vec![],
+        },
         UpgradeError::NotMasterResume {
             removed_intent: true,
         },

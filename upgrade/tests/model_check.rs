@@ -857,7 +857,7 @@ fn check_end(model: &Model, end: &End, from: &str, to: &str, admin: bool) -> Res
             settled(from)
         }
         // Upgraded; verify's complaint is reported (exit 3).
-        End::Result(Err(UpgradeError::VerifyErrors(_))) => settled(to),
+        End::Result(Err(UpgradeError::VerifyErrors { .. })) => settled(to),
         End::Result(Err(UpgradeError::RolledBack { from: f, .. })) => {
             if f.as_str() != from {
                 return Err(format!("rolled back to {f}, started from {from}"));
@@ -1792,6 +1792,27 @@ fn the_master_vote_waits_for_silent_nodes_and_refuses_dissent_at_once() {
     assert!(
         matches!(r, Ok(Done::Upgraded { .. })),
         "outvoted dissent: {r:?}"
+    );
+
+    // One dissent and one node silent for a round: the silent node can
+    // still outvote the dissent, so the vote waits for it, then finishes.
+    let (model, _d) = pending();
+    set(
+        &model,
+        Faults {
+            vote_names: vec![("node2.example".into(), "node2.example".into())],
+            vote_silent: vec![("node3.example".into(), 1)],
+            ..Faults::default()
+        },
+    );
+    let (r, took) = resume(&model, Duration::from_secs(30), false);
+    assert!(
+        matches!(r, Ok(Done::Upgraded { .. })),
+        "dissent + late node: {r:?}"
+    );
+    assert!(
+        took >= Duration::from_secs(4),
+        "waited for the late node: {took:?}"
     );
 
     // A majority without the silent node: no wait at all.

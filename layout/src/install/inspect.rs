@@ -135,20 +135,22 @@ pub fn list(paths: &InstallPaths) -> Result<Vec<VersionInfo>, InspectError> {
 /// `-` when a tree has none), SOURCE (`ganeti-layout`, `dpkg` or
 /// `unknown`: what recorded the tree's files), STATE (`complete`, with how
 /// many files a strip or compress pass changed since, or `INCOMPLETE` with
-/// the command that names what is missing). `root` names the tree when
-/// nothing is installed.
-pub fn render_list(versions: &[VersionInfo], headers: bool, root: &Path) -> String {
+/// the command that names what is missing, with the options `paths` need).
+pub fn render_list(versions: &[VersionInfo], headers: bool, paths: &InstallPaths) -> String {
     if versions.is_empty() {
-        return format!("no Ganeti version is installed under {}\n", root.display());
+        return format!(
+            "no Ganeti version is installed under {}\n",
+            paths.root().display()
+        );
     }
     let rows: Vec<[String; 4]> = versions
         .iter()
         .map(|v| {
             let state = if !v.complete {
                 format!(
-                    "INCOMPLETE ({} problem(s); `ganeti-switch installed {}` names them)",
+                    "INCOMPLETE ({} problem(s); `{}` names them)",
                     v.problems.len(),
-                    v.version
+                    paths.tool("ganeti-switch", &format!("installed {}", v.version))
                 )
             } else if v.changed.is_empty() {
                 "complete".to_string()
@@ -251,8 +253,8 @@ pub fn default_link_problems(paths: &InstallPaths) -> Vec<String> {
     // `repair` points a link back only while a version is active.
     let (creates, points_back) = if read_active(paths).version().is_some() {
         (
-            "ganeti-switch repair creates it".to_string(),
-            "ganeti-switch repair points it back".to_string(),
+            format!("{} creates it", paths.tool("ganeti-switch", "repair")),
+            format!("{} points it back", paths.tool("ganeti-switch", "repair")),
         )
     } else {
         let first = format!("no version is active: {}", relink_advice(paths));
@@ -419,7 +421,10 @@ pub fn switch_link_problems(
         return Vec::new();
     }
     let advice = if interrupted {
-        "ganeti-switch repair finishes the interrupted switch".to_string()
+        format!(
+            "{} finishes the interrupted switch",
+            paths.tool("ganeti-switch", "repair")
+        )
     } else {
         relink_advice(paths)
     };
@@ -455,21 +460,27 @@ pub fn relink_advice(paths: &InstallPaths) -> String {
             .to_string();
     };
     if !is_clustered(paths) {
-        return format!("ganeti-switch to {newest}");
+        return paths.tool("ganeti-switch", &format!("to {newest}"));
     }
     let Some(release) = cluster_release(paths) else {
         return format!(
-            "check which version the cluster's configuration is at (gnt-cluster version, on the master); if {newest}: ganeti-switch to {newest}, else reinstall that version and run on the master: ganeti-upgrade --to {newest}"
+            "check which version the cluster's configuration is at (gnt-cluster version, on the master); if {newest}: {}, else reinstall that version and run on the master: {}",
+            paths.tool("ganeti-switch", &format!("to {newest}")),
+            paths.tool("ganeti-upgrade", &format!("--to {newest}"))
         );
     };
     match complete.iter().rev().find(|v| configuration_fits(v, &release)) {
-        Some(v) => format!("ganeti-switch to {v} (the cluster's configuration is at {release})"),
+        Some(v) => format!(
+            "{} (the cluster's configuration is at {release})",
+            paths.tool("ganeti-switch", &format!("to {v}"))
+        ),
         None => format!(
-            "the cluster's configuration is at {release}, which a bare switch would not convert: reinstall Ganeti {}, then run on the master: ganeti-upgrade --to {newest}",
+            "the cluster's configuration is at {release}, which a bare switch would not convert: reinstall Ganeti {}, then run on the master: {}",
             release
                 .parse::<crate::version::Release>()
                 .map(|r| DirVersion::from_release(&r, crate::version::DirStyle::Short).to_string())
-                .unwrap_or_else(|_| release.clone())
+                .unwrap_or_else(|_| release.clone()),
+            paths.tool("ganeti-upgrade", &format!("--to {newest}"))
         ),
     }
 }

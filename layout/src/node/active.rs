@@ -112,9 +112,12 @@ pub fn cluster_release(paths: &InstallPaths) -> Option<String> {
 /// bare switch would skip the conversion of the configuration.
 pub fn switch_command(paths: &InstallPaths, v: &DirVersion) -> String {
     if is_clustered(paths) {
-        format!("ganeti-upgrade --to {v} (on the master: the whole cluster moves together)")
+        format!(
+            "{} (on the master: the whole cluster moves together)",
+            paths.tool("ganeti-upgrade", &format!("--to {v}"))
+        )
     } else {
-        format!("ganeti-switch to {v}")
+        paths.tool("ganeti-switch", &format!("to {v}"))
     }
 }
 

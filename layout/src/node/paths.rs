@@ -91,6 +91,47 @@ impl InstallPaths {
         })
     }
 
+    /// A command line of one of the toolkit's tools for the admin to run
+    /// on these paths: `tool`, then the options that differ from the
+    /// defaults (`--root`, `--prefix`, `--sysconfdir`, `--libdir` unless
+    /// PREFIX/lib, `--localstatedir`), then `args`. On a default node just
+    /// `tool args`. Values with characters a shell would split on are
+    /// single-quoted.
+    pub fn tool(&self, tool: &str, args: &str) -> String {
+        let mut line = tool.to_string();
+        let mut opt = |name: &str, value: &Path| {
+            let v = value.display().to_string();
+            let safe = v
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@=".contains(c));
+            if safe {
+                line.push_str(&format!(" --{name} {v}"));
+            } else {
+                line.push_str(&format!(" --{name} '{}'", v.replace('\'', r"'\''")));
+            }
+        };
+        if self.root != Path::new("/") {
+            opt("root", &self.root);
+        }
+        if self.prefix != Path::new("/usr") {
+            opt("prefix", &self.prefix);
+        }
+        if self.sysconfdir != Path::new("/etc") {
+            opt("sysconfdir", &self.sysconfdir);
+        }
+        if self.libdir != self.prefix.join("lib") {
+            opt("libdir", &self.libdir);
+        }
+        if self.localstatedir != Path::new("/var") {
+            opt("localstatedir", &self.localstatedir);
+        }
+        if !args.is_empty() {
+            line.push(' ');
+            line.push_str(args);
+        }
+        line
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

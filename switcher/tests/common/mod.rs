@@ -21,6 +21,15 @@ pub fn node(base: &Path) -> InstallPaths {
     demo::install_node_under(base).expect("demo node")
 }
 
+/// The command the tools print for the node under `base`: `ganeti-switch`
+/// with its path options, then `args`.
+pub fn sw(base: &Path, args: &str) -> String {
+    format!(
+        "ganeti-switch --prefix {0}/usr --sysconfdir {0}/etc --localstatedir {0}/var {args}",
+        base.display()
+    )
+}
+
 /// `ganeti-switch ARGS` on the node under `base`: exit code, and stdout
 /// followed by stderr.
 pub fn cli(base: &Path, args: &[&str]) -> (i32, String) {
