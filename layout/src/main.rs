@@ -81,6 +81,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        // --root is global (one vocabulary); the demo has its own place.
+        Command::Demo { .. } if cli.root.root != Path::new("/") => Err(input(format!(
+            "the demo lays its trees out in a directory of its own: ganeti-layout demo --dir {}",
+            cli.root.root.display()
+        ))
+        .into()),
         Command::Demo { dir } => run_demo(&cli.paths, dir),
     }
 }

@@ -31,6 +31,8 @@ fn refusals_and_their_exit_codes() {
         vec!["remove", "--root", &r, "3.0"],
         vec!["remove", "--root", &r, "2.16"],
         vec!["remove", "--root", &r, "3"],
+        vec!["remove", "--root", &r, "3.1.0"],
+        vec!["demo", "--root", &r],
         vec!["remove", "--root", &r, "--version", "3.0"],
         vec!["remove", "--root", &r],
         vec!["install", "--stage", "/nonexistent", "--root", &r],

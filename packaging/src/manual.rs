@@ -225,7 +225,8 @@ durations seconds as numbers, step ids as in the text output.
 .B node
 A node's result in the step, the moment it arrives: \fBstep\fR (null
 outside a step), \fBnode\fR, \fBcommand\fR (the command line run),
-\fBok\fR, \fBcode\fR (exit status; null when killed or unreachable).
+\fBok\fR, \fBcode\fR (exit status: 255 when ssh could not reach the node,
+as ssh reports it; null when the command was killed at its timeout).
 .TP
 .B step\-end
 \fBstep\fR, \fBok\fR, \fBdetail\fR (why it failed; empty when ok),
@@ -249,20 +250,24 @@ change).
 .B end
 The last line: \fBexit_code\fR, and \fBresult\fR: \fBupgraded\fR (with
 \fBto\fR and \fBleft\fR, the nodes left out, each with \fBnode\fR,
-\fBwhy\fR and the commands that bring it up to date),
+\fBwhy\fR (offline or skipped), \fBon_node\fR and \fBon_master\fR (the
+command lines, each a list of arguments, that bring it up to date there),
 \fBnothing\-pending\fR, \fBrollback\-finished\fR or \fBaborted\fR (with
-\fBfrom\fR), \fBshown\fR, or \fBerror\fR (with \fBmessage\fR and
-\fBpending\fR: whether \fB\-\-resume\fR has work left).
+\fBfrom\fR), \fBshown\fR (\fB\-\-dry\-run\fR), \fBverify\-errors\fR (exit
+3: upgraded; \fBmessage\fR, \fBleft\fR as above, \fBpending\fR), or
+\fBerror\fR (with \fBmessage\fR and \fBpending\fR: whether a journal is
+left for \fB\-\-resume\fR). \fB\-\-status\fR prints no end event.
 .PP
 \fB\-\-status \-\-json\fR prints one document: \fBactive\fR (this node's
-version), \fBintent\fR (the intent file's \fBrunning\fR, \fBtarget\fR,
-\fBpid\fR, or null), \fBjournal\fR (null, or \fBid\fR, \fBfrom\fR,
+version), \fBintent\fR (the intent file's \fBrunning\fR, \fBtarget\fR as
+written, \fIganeti\-upgrade:3.1\fR for ours, and \fBpid\fR; or null), \fBjournal\fR (null, or \fBid\fR, \fBfrom\fR,
 \fBfrom_release\fR, \fBto\fR, \fBtransition\fR, \fBstarted_at\fR,
 \fBrolling_back\fR, \fBrolled_back\fR, \fBlast_failure\fR, \fBsteps\fR
 (each \fBstep\fR with \fBstate\fR done, started or pending),
 \fBcurrent_step\fR (\fBstep\fR, and \fBnodes\fR, each \fBnode\fR with
 \fBstate\fR failed, skipped, offline or no\-failure and \fBdetail\fR),
-\fBskipped_nodes\fR, \fBfacts\fR), \fBlock_holder\fR (only while the lock
+\fBskipped_nodes\fR, \fBfacts\fR: what the run learned, as the journal
+keeps it, times in epoch seconds), \fBlock_holder\fR (only while the lock
 is held), \fBoffline_nodes\fR, \fBorphan_filters\fR."#,
     examples: r#"Check the plan, upgrade, and follow a pending upgrade:
 .PP

@@ -42,10 +42,12 @@ const JOURNAL_FORMAT: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SwitchError {
-    #[error("version {version} is not completely installed:\n  {}\nhint: install it with ganeti-layout install (or its packages) first", problems.join("\n  "))]
+    #[error("version {version} is not completely installed:\n  {}\nhint: {hint}", problems.join("\n  "))]
     NotInstalled {
         version: DirVersion,
         problems: Vec<String>,
+        /// Install it; or, for a release typed as a version, its name.
+        hint: String,
     },
     #[error("{path} is a real file or directory, not a symlink; refusing to replace it\nhint: move it aside after checking what it holds, then run again")]
     NotASymlink { path: PathBuf },
@@ -724,6 +726,9 @@ fn switch(
         return Err(SwitchError::NotInstalled {
             version: version.clone(),
             problems,
+            hint: inspect::release_typed_for_version(paths, version).unwrap_or_else(|| {
+                "install it with ganeti-layout install (or its packages) first".to_string()
+            }),
         });
     }
     let fixes = match defaults {

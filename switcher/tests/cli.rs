@@ -27,6 +27,7 @@ fn refusals_and_their_exit_codes() {
         vec!["current", "--root", &r],
         vec!["to", "--root", &r, "2.16"],
         vec!["to", "--root", &r, "3.x"],
+        vec!["to", "--root", &r, "3.1.0"],
         vec!["installed", "--root", &r, "2.16"],
         vec!["repair", "--root", &r],
     ] {

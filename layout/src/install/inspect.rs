@@ -56,12 +56,14 @@ pub enum InspectError {
     Apply(#[from] ApplyError),
     #[error(transparent)]
     Durable(#[from] durable::DurableError),
-    #[error("version {version} is not installed under {root} (no {lib} and no {share})")]
+    #[error("version {version} is not installed under {root} (no {lib} and no {share}){hint}")]
     NotInstalled {
         version: DirVersion,
         root: PathBuf,
         lib: PathBuf,
         share: PathBuf,
+        /// A "\nhint: ..." line, or empty.
+        hint: String,
     },
     #[error("version {version} is the active one ({link} points to it)\nhint: {}", match other {
         Some(command) => format!("switch to another version first: {command}"),
@@ -195,6 +197,31 @@ pub fn render_list(versions: &[VersionInfo], headers: bool, paths: &InstallPaths
         out.push_str(&line(if v.active { "*" } else { " " }, row));
     }
     out
+}
+
+/// When `v` is not installed but reads like the release of one that is
+/// (`3.1.0` typed for the directory `3.1`, as `list` shows both): the
+/// hint that names the directory version.
+pub fn release_typed_for_version(paths: &InstallPaths, v: &DirVersion) -> Option<String> {
+    let t = v.triple();
+    let installed = list(paths).ok()?;
+    installed
+        .iter()
+        .find(|i| {
+            let d = i.version.triple();
+            i.version != *v
+                && (d.major, d.minor) == (t.major, t.minor)
+                && i.release
+                    .as_deref()
+                    .is_none_or(|r| r.starts_with(v.as_str()))
+        })
+        .map(|i| {
+            format!(
+                "{v} looks like a release; versions are named by their directory: {} (release {})",
+                i.version,
+                i.release.as_deref().unwrap_or("unknown")
+            )
+        })
 }
 
 /// The JSON document of both tools' `list --json`:
@@ -597,6 +624,9 @@ pub fn remove(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBuf>, Insp
             root: paths.root().to_path_buf(),
             lib: paths.version_lib(v),
             share: paths.version_share(v),
+            hint: release_typed_for_version(paths, v)
+                .map(|h| format!("\nhint: {h}"))
+                .unwrap_or_default(),
         });
     }
     if invs
