@@ -62,8 +62,8 @@ pub enum InspectError {
         root: PathBuf,
         lib: PathBuf,
         share: PathBuf,
-        /// A "\nhint: ..." line, or empty.
-        hint: String,
+        /// A "\nhint: ..." line, or empty (boxed: keeps the error small).
+        hint: Box<str>,
     },
     #[error("version {version} is the active one ({link} points to it)\nhint: {}", match other {
         Some(command) => format!("switch to another version first: {command}"),
@@ -626,7 +626,8 @@ pub fn remove(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBuf>, Insp
             share: paths.version_share(v),
             hint: release_typed_for_version(paths, v)
                 .map(|h| format!("\nhint: {h}"))
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .into(),
         });
     }
     if invs
