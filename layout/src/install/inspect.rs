@@ -56,10 +56,10 @@ pub enum InspectError {
     Apply(#[from] ApplyError),
     #[error(transparent)]
     Durable(#[from] durable::DurableError),
-    #[error("version {version} is not installed under {root} (no {lib} and no {share}){hint}")]
+    /// `lib` and `share` as found on the host (under the root).
+    #[error("version {version} is not installed (no {lib} and no {share}){hint}")]
     NotInstalled {
         version: DirVersion,
-        root: PathBuf,
         lib: PathBuf,
         share: PathBuf,
         /// A "\nhint: ..." line, or empty (boxed: keeps the error small).
@@ -621,9 +621,8 @@ pub fn remove(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBuf>, Insp
     if invs.iter().all(|(_, _, i)| i.is_none()) {
         return Err(InspectError::NotInstalled {
             version: v.clone(),
-            root: paths.root().to_path_buf(),
-            lib: paths.version_lib(v),
-            share: paths.version_share(v),
+            lib: paths.host(&paths.version_lib(v)),
+            share: paths.host(&paths.version_share(v)),
             hint: release_typed_for_version(paths, v)
                 .map(|h| format!("\nhint: {h}"))
                 .unwrap_or_default()
