@@ -2,7 +2,7 @@
 # scenarios.sh -- our tools against REAL Ganeti (Debian 3.0.2 and trixie's
 # 3.1) on the single-node cluster of harness.sh.
 #
-#   scenarios.sh [1|2|3|4]...     run all scenarios, or only the ones named
+#   scenarios.sh [1|2|3|4|5]...   run all scenarios, or only the ones named
 #
 # 1  ganeti-layout verify/list and ganeti-switch list/current/check/installed
 #    on Debian's real link graph.
@@ -13,6 +13,10 @@
 #    SIGTERM before the point of no return (everything rolled back) and after
 #    it (goes on to the end).
 # 4  a drain and a watcher pause set before an upgrade are still set after it.
+# 5  Ganeti's own gnt-cluster upgrade keeps off a pending upgrade of ours:
+#    while ours waits before stop-daemons, the @reboot line of Ganeti's cron
+#    file (run as cron runs it) and a colleague's --to exit 1 without acting
+#    (our intent file tags its target), then ours finishes.
 #
 # Each upgrade is followed by a check of the whole end state inside the node
 # (links, config.data version, code version, daemons and the binaries they
@@ -37,7 +41,7 @@ WAITDIR=/var/run/ganeti
 # A run that hangs is killed after this long (longer than LUXI's 3 min
 # receive timeout, so a tool that waits on a hung daemon still reports it).
 RUN_LIMIT=${SCENARIO_RUN_LIMIT:-300}
-ALL_SCENARIOS=(1 2 3 4)
+ALL_SCENARIOS=(1 2 3 4 5)
 
 if [ "$(id -u)" != 0 ]; then
   echo "real-ganeti scenarios: SKIPPED: needs root (debootstrap chroot, unshare/nsenter namespaces)"
@@ -343,12 +347,41 @@ scenario_4() {
   SETTLED=broken    # drained and paused: not a state to hand on
 }
 
+scenario_5() {
+  echo "== 5: Ganeti's own gnt-cluster upgrade keeps off a pending upgrade of ours"
+  local intent after reboot_line out
+  need 3.0 && tool_waiting fenced stop-daemons --to 3.1 "${OPTS[@]}" || return 0
+  intent=$(x cat /var/lib/ganeti/intent-to-upgrade 2>/dev/null) || :
+  if [[ $intent =~ ^3\.0\.2,ganeti-upgrade:3\.1,[0-9]+$ ]]; then ok "fenced: intent file $intent"
+  else fail "fenced: intent file" "'$intent', expected 3.0.2,ganeti-upgrade:3.1,PID"; fi
+  # The @reboot line exactly as Debian's /etc/cron.d/ganeti has it, run as
+  # cron runs it (sh -c, cron's PATH).
+  reboot_line=$(x sed -n 's/^@reboot[[:space:]]\{1,\}root[[:space:]]\{1,\}//p' /etc/cron.d/ganeti)
+  check "fenced: Debian's cron file has Ganeti's @reboot resume" \
+    "[ -x /usr/sbin/gnt-cluster ] && /usr/sbin/gnt-cluster upgrade --resume" "$reboot_line"
+  RC=0
+  out=$(x env PATH=/sbin:/bin:/usr/sbin:/usr/bin sh -c "$reboot_line" 2>&1) || RC=$?
+  check "fenced: Ganeti's @reboot gnt-cluster upgrade --resume exits 1 without acting (output: '$out')" 1 "$RC"
+  RC=0
+  out=$(x gnt-cluster upgrade --to=3.1 2>&1) || RC=$?
+  check "fenced: a colleague's gnt-cluster upgrade --to=3.1 refuses" 1 "$RC"
+  if grep -q "An upgrade from 3.0.2 to ganeti-upgrade:3.1 is in progress; use --resume to finish it first" <<<"$out"; then
+    ok "fenced: it says an upgrade is in progress"
+  else fail "fenced: it says an upgrade is in progress" "$out"; fi
+  after=$(x cat /var/lib/ganeti/intent-to-upgrade 2>/dev/null) || :
+  check "fenced: our intent file untouched" "$intent" "$after"
+  check "fenced: links still on 3.0" "/usr/lib/ganeti/3.0" "$(x readlink /etc/ganeti/lib)"
+  tool_continue stop-daemons
+  check_rc "fenced: our upgrade goes on" 0 "$RC" "$LOGDIR/fenced.log" || :
+  state_is "fenced: after our upgrade" 3.1 some
+}
+
 # ------------------------------------------------------------ main
 
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${ALL_SCENARIOS[@]}")
 for s in "${selected[@]}"; do
-  case $s in 1|2|3|4) ;; *) echo "usage: $0 [1|2|3|4]..." >&2; exit 2 ;; esac
+  case $s in 1|2|3|4|5) ;; *) echo "usage: $0 [1|2|3|4|5]..." >&2; exit 2 ;; esac
 done
 for b in ganeti-layout ganeti-switch ganeti-upgrade; do
   [ -x "$BIN_DIR/$b" ] || { echo "scenarios: $BIN_DIR/$b is missing (build it first)" >&2; exit 2; }
