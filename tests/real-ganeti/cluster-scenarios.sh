@@ -34,6 +34,8 @@ set -euo pipefail
 
 # shellcheck source=lib.sh source-path=SCRIPTDIR disable=SC1091
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=checks.sh source-path=SCRIPTDIR disable=SC1091
+. "$(dirname -- "${BASH_SOURCE[0]}")/checks.sh"
 
 LOGDIR=$ROOT.harness/run/cluster-scenarios
 OPTS=(--verify-ignore ENODESETUP --switch-command "$SWITCH")
@@ -58,19 +60,6 @@ failures=()
 SETTLED=none
 T_START=$(now_us)
 
-ok()   { passed=$((passed + 1)); printf 'ok     %s\n' "$1"; }
-fail() {
-  failed=$((failed + 1)); failures+=("$1")
-  printf 'FAIL   %s%s\n' "$1" "${2:+: $2}"
-}
-check() { if [ "$3" = "$2" ]; then ok "$1"; else fail "$1" "got '$3', expected '$2'"; fi; }
-check_rc() {
-  if [ "$3" = "$2" ]; then ok "$1 (exit $3)"; return 0; fi
-  fail "$1" "exit $3, expected $2${4:+; log $4}"
-  [ -z "${4:-}" ] || tail -n 8 "$4" | sed 's/^/       | /'
-  return 1
-}
-check_grep() { if grep -qE -- "$2" "$3"; then ok "$1"; else fail "$1" "no /$2/ in $3"; fi; }
 
 fresh_cluster() {
   local t rc=0
@@ -128,50 +117,6 @@ cluster_is() {
   if [ "$failed" = "$bad0" ]; then SETTLED=$v; else SETTLED=broken; fi
 }
 
-RC=0
-# tool LOGNAME [VAR=VALUE...] -- ARGS...: ganeti-upgrade on the master, timed
-tool() {
-  local log=$LOGDIR/$1.log envs=() t
-  shift
-  while [ "$1" != -- ]; do envs+=("$1"); shift; done
-  shift
-  t=$(now_us)
-  RC=0
-  x timeout -k 5 "$RUN_LIMIT" env "${envs[@]}" ganeti-upgrade "$@" >"$log" 2>&1 || RC=$?
-  printf 'TIME   %-44s %ss (exit %s)\n' "ganeti-upgrade $*" "$(elapsed "$t" "$(now_us)")" "$RC" \
-    | sed "s| ${OPTS[*]}||"
-}
-
-# tool_waiting LOGNAME STEP ARGS...: ganeti-upgrade with WAIT_AT=STEP in the
-# background; returns once it waits there (BG = the host job).
-BG="" BG_T0=0 BG_WHAT=""
-tool_waiting() {
-  local name=$1 step=$2 i w=""
-  shift 2
-  RC=0
-  BG_T0=$(now_us)
-  BG_WHAT="ganeti-upgrade $* WAIT_AT=$step"
-  x timeout -k 5 "$RUN_LIMIT" env GANETI_UPGRADE_WAIT_AT="$step" ganeti-upgrade "$@" \
-    >"$LOGDIR/$name.log" 2>&1 &
-  BG=$!
-  for i in $(seq 600); do
-    w=$(x cat "$WAITDIR/ganeti-upgrade.waiting-$step" 2>/dev/null) && break
-    kill -0 "$BG" 2>/dev/null || break
-    sleep 0.2
-  done
-  [ -n "$w" ] && return 0
-  kill -0 "$BG" 2>/dev/null || { wait "$BG" || RC=$?; }
-  fail "$name: reached the wait at $step" "after ${i}x0.2s; exit $RC; log $LOGDIR/$name.log"
-  SETTLED=broken
-  return 1
-}
-tool_continue() {
-  x rm -f "$WAITDIR/ganeti-upgrade.waiting-$1"
-  RC=0
-  wait "$BG" || RC=$?
-  printf 'TIME   %-44s %ss (exit %s, including the wait)\n' "$BG_WHAT" "$(elapsed "$BG_T0" "$(now_us)")" "$RC" \
-    | sed "s| ${OPTS[*]}||"
-}
 
 # ------------------------------------------------------------ scenarios
 
