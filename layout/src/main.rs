@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use ganeti_layout::cli::{input, report_error, PathArgs};
 use ganeti_layout::command::{Cli, Command, DirVersionArg, InstallArgs};
+use ganeti_layout::paths::shell_word;
 use ganeti_layout::{
     apply, demo, inspect, plan, spec::Spec, stage::Stage, DirStyle, DirVersion, InstallPaths,
     Release,
@@ -82,11 +83,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         // --root is global (one vocabulary); the demo has its own place.
-        Command::Demo { .. } if cli.root.root != Path::new("/") => Err(input(format!(
-            "the demo lays its trees out in a directory of its own: ganeti-layout demo --dir {}",
-            cli.root.root.display()
-        ))
-        .into()),
+        Command::Demo { .. } if cli.root.root != Path::new("/") => {
+            let own = cli.paths.resolve(Path::new("/")).map_err(input)?;
+            Err(input(format!(
+                "the demo lays its trees out in a directory of its own: {}",
+                own.tool(
+                    "ganeti-layout",
+                    &format!("demo --dir {}", shell_word(&cli.root.root))
+                )
+            ))
+            .into())
+        }
         Command::Demo { dir } => run_demo(&cli.paths, dir),
     }
 }
@@ -205,10 +212,15 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
             json: false,
         };
         println!(
-            "\n$ ganeti-layout install --stage {} --release {release} --root {}{}",
-            args.stage.display(),
-            dest.display(),
-            if activate { " --activate" } else { "" }
+            "\n$ {}",
+            path_args.resolve(&dest).map_err(input)?.tool(
+                "ganeti-layout",
+                &format!(
+                    "install --stage {} --release {release}{}",
+                    shell_word(&args.stage),
+                    if activate { " --activate" } else { "" }
+                )
+            )
         );
         let code = install(path_args, &dest, &args, true)?;
         if code != ExitCode::SUCCESS {
@@ -218,12 +230,12 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
     let paths = path_args.resolve(&dest).map_err(input)?;
     println!("\n== The resulting tree (links shown with their targets)");
     print_tree(&dest, &paths)?;
-    println!("\n$ ganeti-layout list --root {}", dest.display());
+    println!("\n$ {}", paths.tool("ganeti-layout", "list"));
     print!(
         "{}",
         inspect::render_list(&inspect::list(&paths)?, true, &paths)
     );
-    println!("\n$ ganeti-layout verify --root {}", dest.display());
+    println!("\n$ {}", paths.tool("ganeti-layout", "verify"));
     let problems = inspect::verify(&paths)?;
     if problems.is_empty() {
         println!("layout is sound");
@@ -234,7 +246,7 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
     println!(
         "\nThe demo is kept in {}; remove it with: rm -r {}",
         base.display(),
-        base.display()
+        shell_word(&base)
     );
     Ok(if problems.is_empty() {
         ExitCode::SUCCESS

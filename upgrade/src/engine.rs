@@ -253,6 +253,7 @@ fn transition_to(
         .ok_or_else(|| UpgradeError::NoActiveVersion {
             lib: paths.host(&paths.active_lib_link()),
             share: paths.host(&paths.active_share_link()),
+            switch: paths.tool("ganeti-switch", ""),
         })?;
     let (from_release, from_triple) = source_release(paths, &from_dir);
     let transition = check_transition(from_triple, to.triple()).map_err(|refusal| {
@@ -470,7 +471,7 @@ impl<'a> Run<'a> {
             Some(s) if s.rolled_back => {
                 // A rollback that ended between its last record and the
                 // removal of its files.
-                self.remove_files()?;
+                self.remove_files(&s.header)?;
             }
             Some(s) if s.rolling_back => {
                 return Err(UpgradeError::RollbackPending { to: s.header.to });
@@ -543,7 +544,7 @@ impl<'a> Run<'a> {
         let point = resume_point(&state, config, &all, ponr);
         match point {
             ResumePoint::Cleanup => {
-                self.remove_files()?;
+                self.remove_files(&state.header)?;
                 return Ok(Done::NothingPending);
             }
             // cfgupgrade writes atomically: started but the configuration
@@ -584,9 +585,15 @@ impl<'a> Run<'a> {
     }
 
     /// Removes a finished (rolled-back) upgrade's files: intent first.
-    fn remove_files(&self) -> Result<(), UpgradeError> {
-        ganeti_layout::durable::remove_file(&self.paths.host(&self.paths.intent_file()))
-            .map_err(|e| UpgradeError::Journal(chain(&e)))?;
+    /// Our journal and marker, and the intent file if it is ours (another
+    /// upgrade's stays).
+    fn remove_files(&self, header: &Header) -> Result<(), UpgradeError> {
+        Intent::remove_if_ours(
+            &self.paths.host(&self.paths.intent_file()),
+            &header.from_release,
+            header.to.as_str(),
+        )
+        .map_err(|e| UpgradeError::Journal(chain(&e)))?;
         self.journal
             .remove()
             .map_err(|e| UpgradeError::Journal(chain(&e)))?;
@@ -601,7 +608,7 @@ impl<'a> Run<'a> {
         let ponr = point_of_no_return(transition);
         let point = resume_point(&state, config_at(self.paths, &state.header), &all, ponr);
         if point == ResumePoint::Cleanup {
-            self.remove_files()?;
+            self.remove_files(&state.header)?;
             return Ok(Done::NothingPending);
         }
         let mut ctx = self.ctx(
@@ -666,6 +673,11 @@ impl<'a> Run<'a> {
         }
         if state.is_done(StepId::WriteIntent) && point != ResumePoint::FinishRollback {
             take_intent(&mut ctx)?;
+        } else if let Some(detail) = foreign_intent_before_ours(&ctx, &state) {
+            return Err(UpgradeError::AnotherProcess {
+                detail,
+                step: "resume",
+            });
         }
         report_offline(&ctx, self.cluster);
         let index = |s: StepId| all.iter().position(|x| *x == s).unwrap_or(all.len());
@@ -1034,9 +1046,41 @@ fn gnt_cluster_holds_intent(ctx: &Ctx<'_>) -> Option<String> {
     let i = Intent::read(&ctx.paths.host(&ctx.paths.intent_file()))
         .ok()
         .flatten()?;
+    if i.target.starts_with(OUR_TARGET_PREFIX) {
+        return None;
+    }
     let name = process_name(&i.pid);
     (i.pid != std::process::id().to_string() && name.contains("gnt-cluster"))
         .then(|| format!("pid {} ({name}) holds the intent file", i.pid))
+}
+
+/// A resume of an upgrade that never wrote its intent: another upgrade's
+/// intent is there, and that one is running now (gnt-cluster holds it) or
+/// has changed the configuration since (Ganeti's upgrade got past its
+/// configuration step). Going on would run two upgrades on one cluster;
+/// ours has changed nothing but its own journal.
+fn foreign_intent_before_ours(ctx: &Ctx<'_>, state: &State) -> Option<String> {
+    let i = Intent::read(&ctx.paths.host(&ctx.paths.intent_file()))
+        .ok()
+        .flatten()?;
+    if i.is_ours(&state.header.from_release, state.header.to.as_str()) {
+        return None;
+    }
+    if let Some(holder) = gnt_cluster_holds_intent(ctx) {
+        return Some(holder);
+    }
+    (!config_unchanged(ctx)).then(|| {
+        format!(
+            "pid {} ({}) wrote the intent file {} ({} to {}) and the configuration has changed since, while this upgrade had changed nothing but its journal; finish that upgrade (gnt-cluster upgrade --resume), then remove {} and {}",
+            i.pid,
+            process_name(&i.pid),
+            ctx.paths.intent_file().display(),
+            i.running,
+            i.target,
+            ctx.journal.path().display(),
+            settings::MARKER,
+        )
+    })
 }
 
 /// Makes the intent file ours again at the start of a resume (the crashed
@@ -1107,8 +1151,13 @@ fn rollback(ctx: &mut Ctx<'_>, reason: &str) -> UpgradeError {
         .record(&Record::RolledBack { at: now() })
         .map_err(|e| chain(&e))
         .and_then(|()| {
-            ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file()))
-                .map_err(|e| chain(&e))
+            Intent::remove_if_ours(
+                &ctx.paths.host(&ctx.paths.intent_file()),
+                &ctx.header.from_release,
+                ctx.header.to.as_str(),
+            )
+            .map(|_| ())
+            .map_err(|e| chain(&e))
         })
         .and_then(|()| ctx.journal.remove().map_err(|e| chain(&e)));
     if finished.is_ok() {
@@ -1165,14 +1214,24 @@ fn confirm_master(ctx: &Ctx<'_>, c: &Cluster) -> Result<(), UpgradeError> {
         if votes * 2 > c.online.len() {
             return Ok(());
         }
+        // Silent: ssh could not reach the node (255) or the command was
+        // killed; a node that answered otherwise has its say.
+        let unreachable = |r: &&crate::exec::Ran| matches!(r.code, None | Some(255));
         let dissent: Vec<String> = results
             .iter()
-            .filter(|r| r.ok() && r.stdout.trim() != c.master)
-            .map(|r| format!("{} names {}", r.node, r.stdout.trim()))
+            .filter(|r| !r.ok() || r.stdout.trim() != c.master)
+            .filter(|r| !unreachable(r))
+            .map(|r| {
+                if r.ok() {
+                    format!("{} names {}", r.node, r.stdout.trim())
+                } else {
+                    format!("{} cannot tell ({})", r.node, r.summary())
+                }
+            })
             .collect();
         let silent: Vec<String> = results
             .iter()
-            .filter(|r| !r.ok())
+            .filter(unreachable)
             .map(|r| r.node.clone())
             .collect();
         // Wait while the silent nodes could still make a majority; a

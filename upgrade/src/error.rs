@@ -122,8 +122,13 @@ pub enum UpgradeError {
         running: String,
         target: String,
     },
-    #[error("this node has no consistent active version ({lib} and {share})\nhint: ganeti-switch check shows what is wrong, ganeti-switch repair mends an interrupted switch")]
-    NoActiveVersion { lib: PathBuf, share: PathBuf },
+    /// `switch`: `ganeti-switch` with this node's path options.
+    #[error("this node has no consistent active version ({lib} and {share})\nhint: {switch} check shows what is wrong, {switch} repair mends an interrupted switch")]
+    NoActiveVersion {
+        lib: PathBuf,
+        share: PathBuf,
+        switch: String,
+    },
     #[error("only {votes} of {online} online nodes confirm {master} as the master; not resuming{detail}\nhint: check ssconf_master_node on the nodes (gnt-cluster master-failover, or fix the network), then run --resume again; a node that is dead for good can be left out after the configuration change with --resume --skip-node NODE, and --no-voting skips the vote (as masterd's option does) when you are sure this is the master")]
     MasterNotConfirmed {
         votes: usize,

@@ -103,6 +103,29 @@ impl Intent {
             .unwrap_or(&self.target)
     }
 
+    /// Is this the intent of our upgrade from `running` to `to`: tagged,
+    /// or written by this process, or (the untagged intent of a run of
+    /// an older version of this tool) naming the same versions with a
+    /// pid no longer running? Anything else is another upgrade's.
+    pub fn is_ours(&self, running: &str, to: &str) -> bool {
+        if self.target.starts_with(OUR_TARGET_PREFIX) || self.pid == std::process::id().to_string()
+        {
+            return true;
+        }
+        let gone = !Path::new("/proc").join(&self.pid).exists();
+        self.running == running && self.target == to && gone
+    }
+
+    /// Removes the intent file at `path` only if it is ours (see
+    /// [`Intent::is_ours`]): another upgrade's intent stays. Whether a
+    /// file of ours was removed (or none was there).
+    pub fn remove_if_ours(path: &Path, running: &str, to: &str) -> Result<bool, DurableError> {
+        match Intent::read(path) {
+            Ok(Some(i)) if !i.is_ours(running, to) => Ok(false),
+            _ => durable::remove_file(path).map(|()| true),
+        }
+    }
+
     pub fn read(path: &Path) -> std::io::Result<Option<Intent>> {
         match std::fs::read_to_string(path) {
             Ok(t) => Ok(Intent::parse(&t)),

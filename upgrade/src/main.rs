@@ -133,9 +133,12 @@ fn main() -> ExitCode {
     // --status prints one document, and nothing after it.
     if opts.json && opts.mode != Mode::Status {
         // Pending: what --resume would find, read after the run.
+        // Not on a node that is not the master: --resume has nothing to
+        // do there (exit 11), whatever file is left.
         let pending = paths
             .host(&paths.datadir().join("ganeti-upgrade.journal"))
-            .exists();
+            .exists()
+            && !matches!(result, Err(UpgradeError::NotMasterResume { .. }));
         let mut end = match &result {
             Ok(done) => serde_json::to_value(done).unwrap_or_default(),
             Err(UpgradeError::VerifyErrors { errors, left }) => serde_json::json!({

@@ -599,7 +599,7 @@ pub const NODE_PAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null); t=${t%%.*}; ca
 
 /// Removes a node's watcher pause if it is one this upgrade wrote (its end
 /// is exactly one of the VALUEs): `sh -c SCRIPT sh FILE VALUE...`.
-pub const NODE_UNPAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null) || exit 0; f=$1; shift; for v do [ "${t%%.*}" = "$v" ] && rm -f "$f"; done; exit 0"#;
+pub const NODE_UNPAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null) || exit 0; f=$1; shift; for v do if [ "${t%%.*}" = "$v" ]; then rm -f "$f" || exit 1; fi; done; exit 0"#;
 
 /// Every watcher pause end this upgrade wrote on the nodes.
 pub fn node_pause_values(facts: &Facts) -> Vec<u64> {

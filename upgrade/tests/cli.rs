@@ -59,6 +59,7 @@ fn refusals_and_their_exit_codes() {
         UpgradeError::NoActiveVersion {
             lib: PathBuf::from("/etc/ganeti/lib"),
             share: PathBuf::from("/etc/ganeti/share"),
+            switch: "ganeti-switch --libdir /usr/lib64".into(),
         },
         UpgradeError::MasterNotConfirmed {
             votes: 1,

@@ -211,15 +211,12 @@ pub fn release_typed_for_version(paths: &InstallPaths, v: &DirVersion) -> Option
             let d = i.version.triple();
             i.version != *v
                 && (d.major, d.minor) == (t.major, t.minor)
-                && i.release
-                    .as_deref()
-                    .is_none_or(|r| r.starts_with(v.as_str()))
+                && i.release.as_deref() == Some(v.as_str())
         })
         .map(|i| {
             format!(
-                "{v} looks like a release; versions are named by their directory: {} (release {})",
-                i.version,
-                i.release.as_deref().unwrap_or("unknown")
+                "{v} is the release installed as version {0}; versions are named by their directory: use {0}",
+                i.version
             )
         })
 }

@@ -33,6 +33,20 @@ pub struct InstallPaths {
     localstatedir: PathBuf,
 }
 
+/// A path as one word of a POSIX shell command line: as it is when it
+/// holds only characters no shell splits or expands, else single-quoted.
+pub fn shell_word(path: &Path) -> String {
+    let v = path.display().to_string();
+    let safe = !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@=".contains(c));
+    if safe {
+        v
+    } else {
+        format!("'{}'", v.replace('\'', r"'\''"))
+    }
+}
+
 impl Default for InstallPaths {
     fn default() -> Self {
         InstallPaths {
@@ -100,15 +114,7 @@ impl InstallPaths {
     pub fn tool(&self, tool: &str, args: &str) -> String {
         let mut line = tool.to_string();
         let mut opt = |name: &str, value: &Path| {
-            let v = value.display().to_string();
-            let safe = v
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@=".contains(c));
-            if safe {
-                line.push_str(&format!(" --{name} {v}"));
-            } else {
-                line.push_str(&format!(" --{name} '{}'", v.replace('\'', r"'\''")));
-            }
+            line.push_str(&format!(" --{name} {}", shell_word(value)));
         };
         if self.root != Path::new("/") {
             opt("root", &self.root);
