@@ -796,6 +796,7 @@ fn options(mode: Mode) -> Options {
 }
 
 /// A run's end: its result, or killed.
+#[derive(Debug)]
 enum End {
     Result(Result<Done, UpgradeError>),
     Killed,
@@ -1830,4 +1831,73 @@ fn the_master_vote_waits_for_silent_nodes_and_refuses_dissent_at_once() {
         "2 of 3 votes: {r:?}"
     );
     assert!(took < Duration::from_secs(4), "took {took:?}");
+}
+
+/// Ganeti's own `gnt-cluster upgrade` writes its intent while ours checks
+/// the nodes (before our write-intent): ours stops there; if Ganeti's
+/// upgrade then changes the configuration, a `--resume` of ours must not
+/// act beside it (it would switch and restart daemons while Ganeti's
+/// resume does), and an `--abort` must leave Ganeti's intent file alone.
+#[test]
+fn a_resume_never_runs_beside_another_upgrade_that_took_the_intent_first() {
+    let (model, _dir) = Model::new(3, "3.0", false, true);
+    model
+        .faults
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .intruder_before = Some((StepId::WriteIntent, true));
+    let first = run(&model, Mode::To("3.1".parse().expect("v")));
+    assert!(
+        matches!(first, End::Result(Err(UpgradeError::AnotherProcess { .. }))),
+        "{first:?}"
+    );
+    *model
+        .faults
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Faults::default();
+    let intent = model.paths.host(&model.paths.intent_file());
+    let theirs = std::fs::read_to_string(&intent).expect("their intent");
+    // Ganeti's upgrade gets past its configuration step.
+    std::fs::write(
+        model.data("config.data"),
+        format!("{{\"version\": {}}}", cv("3.1")),
+    )
+    .expect("w");
+    let commands_before = model
+        .state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .log
+        .len();
+    let resumed = run(&model, Mode::Resume);
+    match &resumed {
+        End::Result(Err(e @ UpgradeError::AnotherProcess { .. })) => {
+            assert!(e.to_string().contains("configuration has changed"), "{e}");
+        }
+        other => panic!("resume beside another upgrade: {other:?}"),
+    }
+    let log = model
+        .state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .log
+        .clone();
+    assert!(
+        !log[commands_before..]
+            .iter()
+            .any(|l| l.contains("ganeti-switch to") || l.contains("daemon-util")),
+        "it acted: {:?}",
+        &log[commands_before..]
+    );
+    assert_eq!(std::fs::read_to_string(&intent).ok(), Some(theirs.clone()));
+    // Before the configuration changed, --abort drops our journal and
+    // keeps their intent file.
+    std::fs::write(
+        model.data("config.data"),
+        format!("{{\"version\": {}}}", cv("3.0")),
+    )
+    .expect("w");
+    let aborted = run(&model, Mode::Abort);
+    assert!(!matches!(aborted, End::Killed), "{aborted:?}");
+    assert_eq!(std::fs::read_to_string(&intent).ok(), Some(theirs));
 }
