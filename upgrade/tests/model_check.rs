@@ -37,7 +37,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use ganeti_layout::{ConfigVersion, DirVersion, InstallPaths};
@@ -155,6 +155,21 @@ fn ran(node: &str, argv: &[String], code: Option<i32>, stdout: String, stderr: &
 }
 
 impl Model {
+    /// The faults to inject (a poisoned lock is still usable: a killed
+    /// run panics while holding it on purpose).
+    fn faults(&self) -> MutexGuard<'_, Faults> {
+        self.faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The cluster's state, the same way.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn new(n: usize, version: &str, admin: bool, filters: bool) -> (Model, tempfile::TempDir) {
         Model::with_libdir(n, version, admin, filters, None)
     }
@@ -276,10 +291,7 @@ impl Model {
         if st.unreachable.iter().any(|n| n == node) {
             return Some(FaultMode::Unreachable);
         }
-        let f = self
-            .faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let f = self.faults();
         if f.down.iter().any(|n| n == node) {
             return Some(FaultMode::Unreachable);
         }
@@ -293,10 +305,7 @@ impl Model {
         if matches!(st.phase, Phase::Undo(_)) {
             st.undo_commands += 1;
         }
-        let f = self
-            .faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let f = self.faults();
         if f.kill_after_command == Some(st.commands)
             || (matches!(st.phase, Phase::Undo(_)) && f.kill_in_undo == Some(st.undo_commands))
         {
@@ -306,10 +315,7 @@ impl Model {
 
     /// One command on one node, as Ganeti's tools would answer.
     fn command(&self, node: &str, argv: &[String]) -> Ran {
-        let mut st = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut st = self.state();
         st.log.push(format!("{node}: {}", argv.join(" ")));
         let fault = self.fault(&st, node);
         if fault == Some(FaultMode::Unreachable) {
@@ -417,10 +423,7 @@ impl Model {
             ("cat", [file]) if file.ends_with("ssconf_master_node") => {
                 let asked = st.vote_asks.entry(node.to_string()).or_default();
                 *asked += 1;
-                let f = self
-                    .faults
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let f = self.faults();
                 if f.vote_silent.iter().any(|(n, k)| n == node && *asked <= *k) {
                     return ran(
                         node,
@@ -568,10 +571,7 @@ impl Model {
 
     /// Is the whole cluster on one version, consistently? Returns it.
     fn consistent(&self) -> Result<String, String> {
-        let st = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let st = self.state();
         let config = self.config();
         let mut version = None;
         for (name, n) in &st.nodes {
@@ -597,10 +597,7 @@ impl Model {
 
     /// Filter, drain and watcher pause as the admin left them.
     fn admin_state(&self, admin: bool) -> Result<(), String> {
-        let st = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let st = self.state();
         let ours: Vec<&String> = st
             .filters
             .iter()
@@ -681,20 +678,14 @@ impl Exec for Model {
         }
     }
     fn missing_here(&self, _to: &DirVersion) -> Result<Vec<String>, String> {
-        let st = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let st = self.state();
         match self.fault(&st, &self.master) {
             Some(FaultMode::Fail) => Ok(vec!["injected: not installed".into()]),
             _ => Ok(Vec::new()),
         }
     }
     fn active_here(&self) -> Option<DirVersion> {
-        let st = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let st = self.state();
         st.nodes[&self.master].links.parse().ok()
     }
     fn luxi_socket(&self) -> Option<PathBuf> {
@@ -702,16 +693,9 @@ impl Exec for Model {
     }
     fn log_line(&self, _line: &str) {}
     fn checkpoint(&self, point: Checkpoint) {
-        let mut st = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut st = self.state();
         st.checkpoints += 1;
-        let f = self
-            .faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let f = self.faults().clone();
         st.phase = match point {
             Checkpoint::BeforeStep(s) | Checkpoint::Started(s) | Checkpoint::Done(s) => {
                 Phase::Run(s)
@@ -805,10 +789,7 @@ enum End {
 fn run(model: &Model, mode: Mode) -> End {
     model.interrupted.store(false, Ordering::SeqCst);
     {
-        let mut st = model
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut st = model.state();
         st.commands = 0;
         st.undo_commands = 0;
         st.checkpoints = 0;
@@ -916,10 +897,7 @@ struct Case {
 /// without faults, and `--resume` again; every end checked.
 fn run_case(case: &Case) -> Result<(), String> {
     let (model, _dir) = Model::new(case.n, case.from, case.admin, case.filters);
-    *model
-        .faults
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = case.faults.clone();
+    *model.faults() = case.faults.clone();
     let to: DirVersion = case.to.parse().expect("v");
     let end = run(&model, Mode::To(to));
     let mut pending = check_end(&model, &end, case.from, case.to, case.admin)
@@ -942,19 +920,11 @@ fn run_case(case: &Case) -> Result<(), String> {
         }
     }
     if let (Some(node), true) = (&case.skip, pending) {
-        *model
-            .faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Faults {
+        *model.faults() = Faults {
             down: vec![node.clone()],
             ..Faults::default()
         };
-        model
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .unreachable
-            .clear();
+        model.state().unreachable.clear();
         let mut opts = options(Mode::Resume);
         opts.skip_nodes = vec![node.clone()];
         let r = main_flow(&model.paths, &opts, &model, &Quiet, &model.interrupted);
@@ -965,17 +935,9 @@ fn run_case(case: &Case) -> Result<(), String> {
         let Some(l) = left.iter().find(|l| l.node == *node) else {
             return Err(format!("--skip-node {node}: not reported as left out"));
         };
-        *model
-            .faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Faults::default();
+        *model.faults() = Faults::default();
         // The node comes back; the admin runs what was printed.
-        model
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .unreachable
-            .clear();
+        model.state().unreachable.clear();
         for argv in &l.on_node {
             let r = model.command(node, argv);
             if !r.ok() {
@@ -1002,18 +964,12 @@ fn run_case(case: &Case) -> Result<(), String> {
         pending = false;
     }
     if let Some(rf) = &case.resume_faults {
-        *model
-            .faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = rf.clone();
+        *model.faults() = rf.clone();
         let end = run(&model, Mode::Resume);
         pending = check_end(&model, &end, case.from, case.to, case.admin)
             .map_err(|e| format!("faulty --resume: {e}"))?;
     }
-    *model
-        .faults
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Faults::default();
+    *model.faults() = Faults::default();
     for attempt in 1..=2 {
         let end = run(&model, Mode::Resume);
         let still = check_end(&model, &end, case.from, case.to, case.admin)
@@ -1044,10 +1000,7 @@ fn clean_counts(n: usize, from: &'static str, to: &'static str) -> (usize, usize
         matches!(end, End::Result(Ok(Done::Upgraded { .. }))),
         "a clean run works"
     );
-    let st = model
-        .state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let st = model.state();
     (st.commands, st.checkpoints, st.log.clone())
 }
 
@@ -1329,9 +1282,7 @@ fn the_model_notices_mixed_versions_and_leftovers() {
     let (model, _dir) = Model::new(3, "3.0", false, true);
     assert_eq!(model.consistent(), Ok("3.0".into()));
     model
-        .state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .state()
         .nodes
         .get_mut("node2.example")
         .expect("n")
@@ -1339,9 +1290,7 @@ fn the_model_notices_mixed_versions_and_leftovers() {
     assert!(model.consistent().is_err());
     let (model, _dir) = Model::new(2, "3.0", false, true);
     model
-        .state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .state()
         .filters
         .push(("u".into(), "ganeti-upgrade:x".into()));
     assert!(model.admin_state(false).is_err());
@@ -1361,11 +1310,7 @@ fn a_bare_resume_keeps_the_runs_settings() {
     model.verify_error = true;
     let mut opts = options(Mode::To("3.1".parse().expect("v")));
     opts.verify_ignore = vec!["ENODESETUP".into()];
-    model
-        .faults
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .kill_at_done = Some(StepId::UpgradeConfig);
+    model.faults().kill_at_done = Some(StepId::UpgradeConfig);
     let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         main_flow(&model.paths, &opts, &model, &Quiet, &model.interrupted)
     }));
@@ -1373,10 +1318,7 @@ fn a_bare_resume_keeps_the_runs_settings() {
         killed.is_err_and(|p| p.is::<Killed>()),
         "killed after upgrade-config"
     );
-    *model
-        .faults
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Faults::default();
+    *model.faults() = Faults::default();
     // The resume's own options are the defaults: nothing given.
     let defaults = options(Mode::Resume).settings(
         &InstallPaths::default()
@@ -1490,9 +1432,7 @@ fn snapshot_dry_run_refusal() {
             options(Mode::To("3.1".parse().expect("v"))).dry(),
             false,
             |m| {
-                m.faults
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                m.faults()
                     .at
                     .push((Phase::Other, "node2.example".into(), FaultMode::Fail));
             }
@@ -1504,10 +1444,7 @@ fn snapshot_dry_run_refusal() {
 fn snapshot_status_pending_text_and_json() {
     let _guard = filters().bind_to_scope();
     let pending = |m: &Model| {
-        m.faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .kill_at_done = Some(StepId::Backup);
+        m.faults().kill_at_done = Some(StepId::Backup);
         let _ = run(m, Mode::To("3.1".parse().expect("v")));
     };
     insta::assert_snapshot!(
@@ -1519,15 +1456,11 @@ fn snapshot_status_pending_text_and_json() {
         shown(options(Mode::Status), true, pending)
     );
     let failed = |m: &Model| {
-        m.faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .at
-            .push((
-                Phase::Run(StepId::PostUpgrade),
-                "node1.example".into(),
-                FaultMode::Fail,
-            ));
+        m.faults().at.push((
+            Phase::Run(StepId::PostUpgrade),
+            "node1.example".into(),
+            FaultMode::Fail,
+        ));
         let _ = run(m, Mode::To("3.1".parse().expect("v")));
     };
     insta::assert_snapshot!(
@@ -1538,28 +1471,18 @@ fn snapshot_status_pending_text_and_json() {
     // admin resumes with --skip-node node3, and that run is killed after
     // redist-conf: --status names the skipped node in the step it stands at.
     let skipped = |m: &Model| {
-        m.faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .at
-            .push((
-                Phase::Run(StepId::StartDaemons),
-                "node3.example".into(),
-                FaultMode::Unreachable,
-            ));
+        m.faults().at.push((
+            Phase::Run(StepId::StartDaemons),
+            "node3.example".into(),
+            FaultMode::Unreachable,
+        ));
         let _ = run(m, Mode::To("3.1".parse().expect("v")));
-        *m.faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Faults {
+        *m.faults() = Faults {
             down: vec!["node3.example".into()],
             kill_at_done: Some(StepId::RedistConf),
             ..Faults::default()
         };
-        m.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .unreachable
-            .clear();
+        m.state().unreachable.clear();
         let mut opts = options(Mode::Resume);
         opts.skip_nodes = vec!["node3.example".into()];
         // The kill is a panic of the model's; the run ends there.
@@ -1601,12 +1524,7 @@ fn the_source_release_comes_from_ssconf_when_the_links_were_flipped() {
         matches!(r, End::Result(Ok(Done::Upgraded { .. }))),
         "upgraded"
     );
-    let log = model
-        .state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .log
-        .clone();
+    let log = model.state().log.clone();
     assert!(
         log.iter().any(|l| l.ends_with("cfgupgrade -f")),
         "cfgupgrade ran: {log:?}"
@@ -1644,15 +1562,11 @@ fn json_events_keep_their_documented_shape() {
             && b[19] == b'Z'
     };
     let failing = |m: &Model| {
-        m.faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .at
-            .push((
-                Phase::Run(StepId::SwitchVersion),
-                "node2.example".into(),
-                FaultMode::Fail,
-            ));
+        m.faults().at.push((
+            Phase::Run(StepId::SwitchVersion),
+            "node2.example".into(),
+            FaultMode::Fail,
+        ));
     };
     let to = || options(Mode::To("3.1".parse().expect("v")));
     let runs = [
@@ -1689,16 +1603,9 @@ fn json_events_keep_their_documented_shape() {
 fn the_master_vote_waits_for_silent_nodes_and_refuses_dissent_at_once() {
     let pending = || {
         let (model, dir) = Model::new(3, "3.0", false, true);
-        model
-            .faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .kill_at_done = Some(StepId::Backup);
+        model.faults().kill_at_done = Some(StepId::Backup);
         let _ = run(&model, Mode::To("3.1".parse().expect("v")));
-        *model
-            .faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Faults::default();
+        *model.faults() = Faults::default();
         (model, dir)
     };
     let resume = |model: &Model, wait: Duration, no_voting: bool| {
@@ -1710,10 +1617,7 @@ fn the_master_vote_waits_for_silent_nodes_and_refuses_dissent_at_once() {
         (r, t0.elapsed())
     };
     let set = |model: &Model, f: Faults| {
-        *model
-            .faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = f;
+        *model.faults() = f;
     };
     let silent = |k: usize| Faults {
         vote_silent: vec![("node2.example".into(), k), ("node3.example".into(), k)],
@@ -1737,12 +1641,7 @@ fn the_master_vote_waits_for_silent_nodes_and_refuses_dissent_at_once() {
     }
     // They answer on the second round: the resume waits and finishes.
     set(&model, silent(1));
-    model
-        .state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .vote_asks
-        .clear();
+    model.state().vote_asks.clear();
     let (r, took) = resume(&model, Duration::from_secs(30), false);
     assert!(matches!(r, Ok(Done::Upgraded { .. })), "{r:?}");
     assert!(
@@ -1841,20 +1740,13 @@ fn the_master_vote_waits_for_silent_nodes_and_refuses_dissent_at_once() {
 #[test]
 fn a_resume_never_runs_beside_another_upgrade_that_took_the_intent_first() {
     let (model, _dir) = Model::new(3, "3.0", false, true);
-    model
-        .faults
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .intruder_before = Some((StepId::WriteIntent, true));
+    model.faults().intruder_before = Some((StepId::WriteIntent, true));
     let first = run(&model, Mode::To("3.1".parse().expect("v")));
     assert!(
         matches!(first, End::Result(Err(UpgradeError::AnotherProcess { .. }))),
         "{first:?}"
     );
-    *model
-        .faults
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Faults::default();
+    *model.faults() = Faults::default();
     let intent = model.paths.host(&model.paths.intent_file());
     let theirs = std::fs::read_to_string(&intent).expect("their intent");
     // Ganeti's upgrade gets past its configuration step.
@@ -1863,12 +1755,7 @@ fn a_resume_never_runs_beside_another_upgrade_that_took_the_intent_first() {
         format!("{{\"version\": {}}}", cv("3.1")),
     )
     .expect("w");
-    let commands_before = model
-        .state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .log
-        .len();
+    let commands_before = model.state().log.len();
     let resumed = run(&model, Mode::Resume);
     match &resumed {
         End::Result(Err(e @ UpgradeError::AnotherProcess { .. })) => {
@@ -1876,12 +1763,7 @@ fn a_resume_never_runs_beside_another_upgrade_that_took_the_intent_first() {
         }
         other => panic!("resume beside another upgrade: {other:?}"),
     }
-    let log = model
-        .state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .log
-        .clone();
+    let log = model.state().log.clone();
     assert!(
         !log[commands_before..]
             .iter()
