@@ -386,7 +386,7 @@ fn laid_out(active: &inspect::Active, default_links: &[inspect::DefaultLink; 2])
 }
 
 /// Does process `pid` exist (kill(pid, 0); EPERM counts as existing)?
-fn pid_alive(pid: u32) -> bool {
+pub fn pid_alive(pid: u32) -> bool {
     let Some(pid) = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)

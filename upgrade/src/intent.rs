@@ -112,7 +112,7 @@ impl Intent {
         {
             return true;
         }
-        let gone = !Path::new("/proc").join(&self.pid).exists();
+        let gone = !self.pid.parse().is_ok_and(ganeti_switch::pid_alive);
         self.running == running && self.target == to && gone
     }
 
