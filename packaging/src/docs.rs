@@ -141,7 +141,7 @@ fn see_also_roff(pages: &[String]) -> String {
 /// dpkg-buildpackage sets from debian/changelog) as YYYY-MM-DD in UTC, so
 /// that the same source gives the same pages.
 pub fn man_date(source_date_epoch: u64) -> String {
-    let mut date = ganeti_upgrade::journal::format_date(source_date_epoch);
+    let mut date = ganeti_upgrade::clock::format_date(source_date_epoch);
     date.truncate("YYYY-MM-DD".len());
     date
 }

@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 use ganeti_layout::durable::{fsync_dir, temp_sibling};
 use ganeti_layout::InstallPaths;
 
+use crate::clock::epoch_secs;
 use crate::context::Ctx;
 use crate::error::StepError;
-use crate::journal::{now, Facts};
+use crate::journal::Facts;
 
 /// `logical` (a path as the node sees it) resolved through symlinks, as a
 /// path relative to the root, for tar's `-C root`.
@@ -47,7 +48,7 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         .map_err(|e| StepError::Io(format!("cannot create {}: {e}", dir.display())))?;
     let logical = paths
         .backupdir()
-        .join(format!("ganeti-upgrade-{}.tar", now()));
+        .join(format!("ganeti-upgrade-{}.tar", epoch_secs()));
     let target = paths.host(&logical);
     let tmp = temp_sibling(&target);
     std::fs::OpenOptions::new()

@@ -6,73 +6,16 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ganeti_layout::{DirVersion, InstallPaths};
+use ganeti_layout::InstallPaths;
 
+use crate::clock::{epoch_secs, format_date};
 use crate::cluster::Cluster;
 use crate::error::StepError;
 use crate::exec::{Exec, Ran};
-use crate::journal::{format_date, now, Facts, Header, Journal, JournalError, Record};
-use crate::steps::StepId;
-
-/// What the command line asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
-    /// `--to VERSION`: upgrade (or downgrade) the cluster to that version.
-    To(DirVersion),
-    /// `--resume`: finish a pending upgrade or rollback.
-    Resume,
-    /// `--abort`: roll back a pending upgrade before its point of no return.
-    Abort,
-    /// `--status`: show what is pending; change nothing.
-    Status,
-}
-
-/// The run's settings, parsed at the edge.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub mode: Mode,
-    pub dry_run: bool,
-    pub json: bool,
-    pub parallel: usize,
-    pub verify_ignore: Vec<String>,
-    pub queue_timeout: Duration,
-    /// Per command; `None`: no limit.
-    pub command_timeout: Option<Duration>,
-    /// `ganeti-switch` on the nodes, with the path options to pass it.
-    pub switch_command: String,
-    pub switch_path_args: Vec<String>,
-    pub ssh_command: Vec<String>,
-    /// How often the job queue is polled while waiting.
-    pub poll_interval: Duration,
-    /// Said at the start of a resume: which recorded options it uses.
-    pub notes: Vec<String>,
-    /// `--skip-node`: nodes to leave out of a resume past the point of no
-    /// return (dead nodes), to be brought up to date later.
-    pub skip_nodes: Vec<String>,
-    /// `--no-voting`: do not ask the nodes to confirm the master.
-    pub no_voting: bool,
-    /// How long a resume waits for nodes to answer the master vote when the
-    /// only missing votes are nodes that do not answer.
-    pub vote_wait: Duration,
-}
-
-impl Options {
-    /// The settings to record in the journal and the marker.
-    pub fn settings(&self, paths: &InstallPaths) -> crate::settings::Settings {
-        crate::settings::Settings {
-            prefix: paths.prefix().to_path_buf(),
-            sysconfdir: paths.sysconfdir().to_path_buf(),
-            libdir: paths.libdir().to_path_buf(),
-            localstatedir: paths.localstatedir().to_path_buf(),
-            switch_command: self.switch_command.clone(),
-            ssh_command: self.ssh_command.clone(),
-            parallel: self.parallel,
-            verify_ignore: self.verify_ignore.clone(),
-            queue_timeout: self.queue_timeout.as_secs(),
-            command_timeout: self.command_timeout.map(|d| d.as_secs()).unwrap_or(0),
-        }
-    }
-}
+use crate::journal::{Facts, Header, Journal, JournalError, Record};
+use crate::luxi::{Luxi, LuxiError};
+pub use crate::options::{Mode, Options};
+use crate::step_id::StepId;
 
 /// Where progress lines go. Writing is best-effort: progress must never
 /// kill an upgrade (a closed pipe, a hung-up terminal).
@@ -135,13 +78,13 @@ impl Events<'_> {
     }
     pub fn step_start(&self, step: StepId, title: &str, index: usize, total: usize) {
         self.emit(
-            serde_json::json!({"event": "step-start", "step": step, "index": index, "total": total, "time": format_date(now())}),
+            serde_json::json!({"event": "step-start", "step": step, "index": index, "total": total, "time": format_date(epoch_secs())}),
             format!("[{index}/{total}] {title}"),
         );
     }
     pub fn step_end(&self, step: StepId, ok: bool, detail: &str) {
         self.emit(
-            serde_json::json!({"event": "step-end", "step": step, "ok": ok, "detail": detail, "time": format_date(now())}),
+            serde_json::json!({"event": "step-end", "step": step, "ok": ok, "detail": detail, "time": format_date(epoch_secs())}),
             if ok { String::new() } else { format!("  FAILED: {detail}") },
         );
     }
@@ -153,7 +96,7 @@ impl Events<'_> {
     }
     pub fn message(&self, text: &str) {
         self.emit(
-            serde_json::json!({"event": "message", "message": text, "time": format_date(now())}),
+            serde_json::json!({"event": "message", "message": text, "time": format_date(epoch_secs())}),
             format!("  {text}"),
         );
     }
@@ -380,6 +323,46 @@ impl<'a> Ctx<'a> {
             Ok(results)
         } else {
             Err(StepError::Commands(failed))
+        }
+    }
+
+    /// Runs `call` over LUXI (what Ganeti's own upgrade does: no Python start-up
+    /// per call). `None`, logged, means: use the command-line tool instead, as
+    /// when luxid is not there or refuses (see [`crate::luxi`]).
+    pub fn by_luxi<T>(
+        &self,
+        what: &str,
+        call: impl FnOnce(&Luxi) -> Result<T, LuxiError>,
+    ) -> Option<T> {
+        self.luxi_attempt(what, call).ok()
+    }
+
+    /// As [`Ctx::by_luxi`], keeping the error: the caller must know whether the call
+    /// may have been carried out (its answer lost) before it repeats it.
+    pub fn luxi_attempt<T>(
+        &self,
+        what: &str,
+        call: impl FnOnce(&Luxi) -> Result<T, LuxiError>,
+    ) -> Result<T, Option<LuxiError>> {
+        let Some(socket) = self.exec.luxi_socket() else {
+            return Err(None);
+        };
+        let luxi = Luxi::new(socket);
+        let start = std::time::Instant::now();
+        let master = self.master_name();
+        match call(&luxi) {
+            Ok(v) => {
+                self.exec.log_line(&format!(
+                    "{master}: LUXI {what} -> ok ({} ms)",
+                    start.elapsed().as_millis()
+                ));
+                Ok(v)
+            }
+            Err(e) => {
+                self.exec
+                    .log_line(&format!("{master}: {e}; using the command-line tool"));
+                Err(Some(e))
+            }
         }
     }
 }

@@ -26,67 +26,22 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ganeti_layout::manifest::{inventory, Inventory};
-use ganeti_layout::spec::Tree;
-use ganeti_layout::version::{check_transition, Transition};
-use ganeti_layout::{ConfigVersion, DirVersion, InstallPaths};
+use ganeti_layout::{DirVersion, InstallPaths};
 use ganeti_switch::NodeLock;
 
+use crate::clock::{epoch_secs, format_date};
 use crate::cluster::{same_host, Cluster};
 use crate::context::{Ctx, Events, Mode, Options, Output};
-use crate::error::{chain, StepError, UpgradeError};
+use crate::error::{chain, Done, LeftNode, StepError, UpgradeError};
 use crate::exec::{Checkpoint, Exec};
 use crate::intent::{Intent, OUR_TARGET_PREFIX};
-use crate::journal::{
-    format_date, now, Facts, Header, Journal, JournalError, Record, State, JOURNAL_FORMAT,
-};
-use crate::resume::{resume_point, ConfigAt, ResumePoint};
+use crate::journal::{Facts, Header, Journal, JournalError, Record, State, JOURNAL_FORMAT};
+use crate::resume::{resume_point, ResumePoint};
 use crate::settings;
 use crate::steps::{self, point_of_no_return, steps_for, StepId};
-
-/// How a run ended well.
-/// In JSON (the `end` event): `{"result": "upgraded", "to": ..., "left":
-/// [...]}`, `{"result": "nothing-pending"}`, `{"result":
-/// "rollback-finished", "from": ...}`, `{"result": "aborted", "from":
-/// ...}` or `{"result": "shown"}`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "result", rename_all = "kebab-case")]
-pub enum Done {
-    /// Every step ran; the cluster runs the target version, but for the
-    /// nodes `left` out (offline or skipped), each with what brings it up
-    /// to date.
-    Upgraded { to: DirVersion, left: Vec<LeftNode> },
-    /// Nothing was pending (or only a rolled-back journal, now removed).
-    NothingPending,
-    /// `--resume` finished an interrupted rollback: the cluster runs the
-    /// version it ran before the upgrade.
-    RollbackFinished { from: DirVersion },
-    /// `--abort` rolled back a pending upgrade: the cluster runs `from`.
-    Aborted { from: DirVersion },
-    /// `--status` or `--dry-run`: shown, nothing changed.
-    Shown,
-}
-
-/// A source release range whose downgrade needs version-specific actions.
-struct DowngradeActions {
-    major: u32,
-    minor: u32,
-    revisions: std::ops::RangeInclusive<u32>,
-    actions: &'static str,
-}
-
-/// A node the upgrade left out, and the commands that bring it to the new
-/// version once it is back (before it runs anything).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct LeftNode {
-    pub node: String,
-    /// "offline" or "skipped".
-    pub why: &'static str,
-    /// To run on the node, in order.
-    pub on_node: Vec<Vec<String>>,
-    /// Then on the master.
-    pub on_master: Vec<Vec<String>>,
-}
+use crate::transition::{
+    config_at, config_unchanged, transition_name, transition_to, ConfigAt, Transition,
+};
 
 /// The nodes this upgrade left out, with their commands.
 fn left_nodes(ctx: &Ctx<'_>) -> Vec<LeftNode> {
@@ -99,10 +54,10 @@ fn left_nodes(ctx: &Ctx<'_>) -> Vec<LeftNode> {
         ctx.tool(ctx.paths.ensure_dirs(), &["--full-run"]),
         ctx.daemon_util("start-all"),
     ];
-    let values = steps::node_pause_values(&ctx.facts);
+    let values = crate::watcher::node_pause_values(&ctx.facts);
     if !values.is_empty() {
         // The watcher pause this upgrade wrote there, whichever it was.
-        on_node.push(steps::unpause_argv(ctx, &values));
+        on_node.push(crate::watcher::unpause_argv(ctx, &values));
     }
     let gnt_cluster = ctx.paths.gnt("gnt-cluster");
     let gnt_node = ctx.paths.gnt("gnt-node");
@@ -130,102 +85,6 @@ fn left_nodes(ctx: &Ctx<'_>) -> Vec<LeftNode> {
     left
 }
 
-/// Version-specific downgrade actions of the design ("after `cfgupgrade
-/// --downgrade`"), which upstream carries inside `gnt_cluster.py` only and
-/// which this tool does not repeat: such downgrades are refused.
-const DOWNGRADE_ACTIONS: &[DowngradeActions] = &[
-    DowngradeActions {
-        major: 2,
-        minor: 11,
-        revisions: 0..=99,
-        actions: "delete ssconf_master_candidates_certs and client.pem on every node",
-    },
-    DowngradeActions {
-        major: 2,
-        minor: 12,
-        revisions: 5..=6,
-        actions: "ssl-update with the delete action on every node (per-node certificates)",
-    },
-    DowngradeActions {
-        major: 2,
-        minor: 13,
-        revisions: 3..=3,
-        actions: "copy the master's DSA ssh keys to every node",
-    },
-];
-
-/// The downgrade actions `release` needs, if any (pure; tested).
-pub fn downgrade_actions(release: &str, transition: Transition) -> Option<&'static str> {
-    if transition != Transition::Downgrade {
-        return None;
-    }
-    let t = release.parse::<ganeti_layout::Release>().ok()?.triple();
-    DOWNGRADE_ACTIONS
-        .iter()
-        .find(|d| t.major == d.major && t.minor == d.minor && d.revisions.contains(&t.revision))
-        .map(|d| d.actions)
-}
-
-/// The release the cluster runs now: our manifest, else ssconf, else the
-/// directory name.
-fn running_release(paths: &InstallPaths, dir: &DirVersion) -> String {
-    if let Ok(Inventory::Layout(m)) = inventory(paths, dir, Tree::Lib) {
-        return m.release;
-    }
-    ssconf_release(paths).unwrap_or_else(|| dir.to_string())
-}
-
-/// The release that last wrote ssconf (`ssconf_release_version`).
-fn ssconf_release(paths: &InstallPaths) -> Option<String> {
-    std::fs::read_to_string(paths.host(&paths.datadir().join("ssconf_release_version")))
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-}
-
-/// Where the cluster really comes from: the active links' release, unless
-/// ssconf says the cluster last ran another major.minor (the active version
-/// was removed by force, e.g. by a dist-upgrade, and the links flipped to
-/// what was left): then ssconf's release, which the configuration matches.
-fn source_release(paths: &InstallPaths, dir: &DirVersion) -> (String, ganeti_layout::Triple) {
-    let linked = running_release(paths, dir);
-    let linked_triple = linked
-        .parse::<ganeti_layout::Release>()
-        .map(|r| r.triple())
-        .unwrap_or_else(|_| dir.triple());
-    if let Some(ssconf) = ssconf_release(paths) {
-        if let Ok(r) = ssconf.parse::<ganeti_layout::Release>() {
-            let t = r.triple();
-            if (t.major, t.minor) != (linked_triple.major, linked_triple.minor) {
-                return (ssconf, t);
-            }
-        }
-    }
-    (linked, linked_triple)
-}
-
-/// The version in `config.data`.
-pub fn config_version(paths: &InstallPaths) -> Option<ConfigVersion> {
-    let text = std::fs::read_to_string(paths.host(&paths.datadir().join("config.data"))).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    ConfigVersion::from_int(json.get("version")?.as_u64()?).ok()
-}
-
-/// Where `config.data` stands between the upgrade's two versions.
-fn config_at(paths: &InstallPaths, header: &Header) -> ConfigAt {
-    let major_minor = |t: ganeti_layout::version::Triple| (t.major, t.minor);
-    let from = major_minor(header.from_dir.triple());
-    let to = major_minor(header.to.triple());
-    if from == to {
-        return ConfigAt::Unknown;
-    }
-    match config_version(paths).map(|v| major_minor(v.triple())) {
-        Some(v) if v == from => ConfigAt::Source,
-        Some(v) if v == to => ConfigAt::Target,
-        _ => ConfigAt::Unknown,
-    }
-}
-
 /// A header for the checks that run without an upgrade (orphan filters):
 /// nothing in them reads it.
 fn stub_header(v: DirVersion) -> Header {
@@ -239,38 +98,6 @@ fn stub_header(v: DirVersion) -> Header {
         started_at: 0,
         settings: None,
     }
-}
-
-/// Where this node is, and whether Ganeti's rules allow going to `to` from
-/// there: (the active directory version, the transition, the release).
-fn transition_to(
-    paths: &InstallPaths,
-    exec: &dyn Exec,
-    to: &DirVersion,
-) -> Result<(DirVersion, Transition, String), UpgradeError> {
-    let from_dir = exec
-        .active_here()
-        .ok_or_else(|| UpgradeError::NoActiveVersion {
-            lib: paths.host(&paths.active_lib_link()),
-            share: paths.host(&paths.active_share_link()),
-            switch: paths.tool("ganeti-switch", ""),
-        })?;
-    let (from_release, from_triple) = source_release(paths, &from_dir);
-    let transition = check_transition(from_triple, to.triple()).map_err(|refusal| {
-        UpgradeError::Incompatible {
-            from: from_dir.clone(),
-            to: to.clone(),
-            refusal,
-        }
-    })?;
-    if let Some(actions) = downgrade_actions(&from_release, transition) {
-        return Err(UpgradeError::DowngradeActions {
-            release: from_release,
-            to: to.clone(),
-            actions,
-        });
-    }
-    Ok((from_dir, transition, from_release))
 }
 
 /// The entry point: `--to`, `--resume`, `--status`, each optionally
@@ -431,7 +258,7 @@ impl<'a> Run<'a> {
             return;
         };
         let ctx = self.ctx(stub_header(v), Facts::default(), Vec::new());
-        let n = steps::orphan_filters(&ctx, true);
+        let n = crate::queue::orphan_filters(&ctx, true);
         if n > 0 {
             ctx.message(&format!(
                 "removed {n} job filter(s) of an earlier ganeti-upgrade whose journal is gone; queued jobs run again"
@@ -495,15 +322,16 @@ impl<'a> Run<'a> {
                 self.clean_orphans();
             }
         }
-        let (from_dir, transition, from_release) = transition_to(self.paths, self.exec, to)?;
+        let (from_dir, transition, from_release) =
+            transition_to(self.paths, self.exec.active_here(), to)?;
         let header = Header {
             format: JOURNAL_FORMAT,
-            id: format!("{:x}{:04x}", now(), std::process::id() & 0xffff),
+            id: format!("{:x}{:04x}", epoch_secs(), std::process::id() & 0xffff),
             from_release,
             from_dir,
             to: to.clone(),
             transition,
-            started_at: now(),
+            started_at: epoch_secs(),
             settings: Some(self.opts.settings(self.paths)),
         };
         self.journal
@@ -520,11 +348,11 @@ impl<'a> Run<'a> {
             ctx.header.from_dir,
             ctx.header.from_release,
             ctx.header.to,
-            steps::transition_name(transition)
+            transition_name(transition)
         ));
         self.events.message(&format!(
             "{} of cluster {} from {} ({}) to {}",
-            steps::transition_name(transition),
+            transition_name(transition),
             self.cluster.name,
             ctx.header.from_dir,
             ctx.header.from_release,
@@ -540,7 +368,7 @@ impl<'a> Run<'a> {
         let transition = state.header.transition;
         let all = steps_for(transition);
         let ponr = point_of_no_return(transition);
-        let config = config_at(self.paths, &state.header);
+        let config = config_at(self.paths, &state.header.from_dir, &state.header.to);
         let point = resume_point(&state, config, &all, ponr);
         match point {
             ResumePoint::Cleanup => {
@@ -574,7 +402,7 @@ impl<'a> Run<'a> {
         }
         ctx.message(&format!(
             "aborting the {} from {} to {}: rolling back every step that started",
-            steps::transition_name(transition),
+            transition_name(transition),
             state.header.from_release,
             state.header.to
         ));
@@ -606,7 +434,12 @@ impl<'a> Run<'a> {
         let transition = state.header.transition;
         let all = steps_for(transition);
         let ponr = point_of_no_return(transition);
-        let point = resume_point(&state, config_at(self.paths, &state.header), &all, ponr);
+        let point = resume_point(
+            &state,
+            config_at(self.paths, &state.header.from_dir, &state.header.to),
+            &all,
+            ponr,
+        );
         if point == ResumePoint::Cleanup {
             self.remove_files(&state.header)?;
             return Ok(Done::NothingPending);
@@ -646,7 +479,7 @@ impl<'a> Run<'a> {
         }
         if !new_skips.is_empty() {
             ctx.record(&Record::Skipped {
-                at: now(),
+                at: epoch_secs(),
                 nodes: new_skips.clone(),
             })
             .map_err(|e| UpgradeError::Journal(chain(&e)))?;
@@ -661,7 +494,7 @@ impl<'a> Run<'a> {
         }
         ctx.message(&format!(
             "resuming the {} from {} to {} (journal {})",
-            steps::transition_name(transition),
+            transition_name(transition),
             state.header.from_release,
             state.header.to,
             self.journal.path().display()
@@ -703,7 +536,7 @@ impl<'a> Run<'a> {
                     ));
                 }
                 for step in prepare {
-                    if let Some(undo) = step.step().undo {
+                    if let Some(undo) = steps::row(step).undo {
                         ctx.current = Some(step);
                         if let Err(e) = undo(&mut ctx) {
                             // Still pending as it was (a slow node at boot
@@ -733,7 +566,7 @@ impl<'a> Run<'a> {
                 if !state.is_done(StepId::UnpauseWatcher) {
                     // A pause of 6 h may have run out meanwhile; with luxid
                     // down (daemons stopped) only the nodes' files.
-                    if let Err(e) = steps::repause_watcher(&mut ctx, !stop_daemons) {
+                    if let Err(e) = crate::watcher::repause_watcher(&mut ctx, !stop_daemons) {
                         ctx.message(&format!("cannot pause the watcher again: {e}"));
                     }
                 }
@@ -851,7 +684,7 @@ fn execute_steps(
     let all = steps_for(ctx.header.transition);
     let total = all.len();
     for (i, &id) in all.iter().enumerate().skip(start) {
-        let step = id.step();
+        let step = steps::row(id);
         let step_began = std::time::Instant::now();
         ctx.exec.checkpoint(Checkpoint::BeforeStep(id));
         if let Some(detail) = intruder(ctx).or_else(|| appeared_intent(ctx, id)) {
@@ -870,7 +703,7 @@ fn execute_steps(
         ctx.events.step_start(id, step.title, i + 1, total);
         if let Err(e) = ctx.record(&Record::Started {
             step: id,
-            at: now(),
+            at: epoch_secs(),
         }) {
             let e = StepError::io(e);
             return Err(if past_ponr {
@@ -904,7 +737,7 @@ fn execute_steps(
                 if id != StepId::Finish {
                     if let Err(e) = ctx.record(&Record::Done {
                         step: id,
-                        at: now(),
+                        at: epoch_secs(),
                         facts,
                     }) {
                         let e = StepError::io(e);
@@ -922,7 +755,7 @@ fn execute_steps(
                 // For --status; best effort (the error is reported anyway).
                 let _ = ctx.record(&Record::Failed {
                     step: id,
-                    at: now(),
+                    at: epoch_secs(),
                     nodes: e.nodes(),
                     message: e.to_string(),
                 });
@@ -931,7 +764,7 @@ fn execute_steps(
                 // cfgupgrade writes the configuration atomically: if it failed
                 // and the configuration is still at the old version, nothing
                 // was changed and going back is safer than staying stopped.
-                if step.point_of_no_return && config_unchanged(ctx) {
+                if step.point_of_no_return && config_unchanged(ctx.paths, &ctx.header.from_dir) {
                     let reason = format!(
                         "{} failed and left the configuration unchanged: {e}",
                         id.as_str()
@@ -956,7 +789,7 @@ fn execute_steps(
     for l in &left {
         let cmds = |v: &[Vec<String>]| {
             v.iter()
-                .map(|a| crate::exec::join_argv(a))
+                .map(|a| crate::ran::join_argv(a))
                 .collect::<Vec<_>>()
                 .join("; ")
         };
@@ -1069,7 +902,7 @@ fn foreign_intent_before_ours(ctx: &Ctx<'_>, state: &State) -> Option<String> {
     if let Some(holder) = gnt_cluster_holds_intent(ctx) {
         return Some(holder);
     }
-    (!config_unchanged(ctx)).then(|| {
+    (!config_unchanged(ctx.paths, &ctx.header.from_dir)).then(|| {
         format!(
             "pid {} ({}) wrote the intent file {} ({} to {}) and the configuration has changed since, while this upgrade had changed nothing but its journal; finish that upgrade (gnt-cluster upgrade --resume), then remove {} and {}",
             i.pid,
@@ -1097,22 +930,13 @@ fn take_intent(ctx: &mut Ctx<'_>) -> Result<(), UpgradeError> {
     Ok(())
 }
 
-/// Is `config.data` still at the version the upgrade started from?
-fn config_unchanged(ctx: &Ctx<'_>) -> bool {
-    let from = ctx.header.from_dir.triple();
-    config_version(ctx.paths).is_some_and(|v| {
-        let t = v.triple();
-        (t.major, t.minor) == (from.major, from.minor)
-    })
-}
-
 /// Undoes every step that started before the point of no return, in
 /// reverse; then, only if all succeeded, removes the intent file and the
 /// journal. Signals are ignored meanwhile (SIGKILL and `--resume` still
 /// work). The error says what is true.
 fn rollback(ctx: &mut Ctx<'_>, reason: &str) -> UpgradeError {
     ctx.message(&format!("rolling back: {reason}"));
-    if let Err(e) = ctx.record(&Record::RollingBack { at: now() }) {
+    if let Err(e) = ctx.record(&Record::RollingBack { at: epoch_secs() }) {
         ctx.message(&format!(
             "cannot record the rollback in the journal: {}",
             chain(&e)
@@ -1130,7 +954,7 @@ fn rollback(ctx: &mut Ctx<'_>, reason: &str) -> UpgradeError {
     ctx.undone.clear();
     let mut failures = Vec::new();
     for id in undo {
-        let Some(undo) = id.step().undo else {
+        let Some(undo) = steps::row(id).undo else {
             continue;
         };
         ctx.exec.checkpoint(Checkpoint::Undo(id));
@@ -1148,7 +972,7 @@ fn rollback(ctx: &mut Ctx<'_>, reason: &str) -> UpgradeError {
         };
     }
     let finished = ctx
-        .record(&Record::RolledBack { at: now() })
+        .record(&Record::RolledBack { at: epoch_secs() })
         .map_err(|e| chain(&e))
         .and_then(|()| {
             Intent::remove_if_ours(
@@ -1216,7 +1040,7 @@ fn confirm_master(ctx: &Ctx<'_>, c: &Cluster) -> Result<(), UpgradeError> {
         }
         // Silent: ssh could not reach the node (255) or the command was
         // killed; a node that answered otherwise has its say.
-        let unreachable = |r: &&crate::exec::Ran| matches!(r.code, None | Some(255));
+        let unreachable = |r: &&crate::ran::Ran| matches!(r.code, None | Some(255));
         let dissent: Vec<String> = results
             .iter()
             .filter(|r| !r.ok() || r.stdout.trim() != c.master)
@@ -1285,7 +1109,7 @@ fn dry_run(
         (Mode::To(to), None) => to.clone(),
         (Mode::Status, _) => return Ok(Done::Shown),
     };
-    let (from_dir, transition, from_release) = transition_to(paths, exec, &to)?;
+    let (from_dir, transition, from_release) = transition_to(paths, exec.active_here(), &to)?;
     let never = AtomicBool::new(false);
     let header = Header {
         format: JOURNAL_FORMAT,
@@ -1294,7 +1118,7 @@ fn dry_run(
         from_dir,
         to,
         transition,
-        started_at: now(),
+        started_at: epoch_secs(),
         settings: None,
     };
     let ctx = Ctx::new(paths, exec, journal, opts, events, &never, header);
@@ -1311,14 +1135,14 @@ fn dry_run(
     if events.json {
         events.document(serde_json::json!({"event": "preflight", "checks": checks}));
         for (i, id) in all.iter().enumerate() {
-            let step = id.step();
+            let step = steps::row(*id);
             events.document(serde_json::json!({"event": "plan-step", "index": i + 1, "step": id, "title": step.title, "commands": (step.plan)(&ctx, cluster), "point_of_no_return": *id == ponr}));
         }
         return verdict;
     }
     events.plain(&format!(
         "Dry run: {} of cluster {} from {} ({}) to {}; online nodes: {} (master {} last); nothing is changed.",
-        steps::transition_name(transition),
+        transition_name(transition),
         cluster.name,
         ctx.header.from_dir,
         ctx.header.from_release,
@@ -1331,7 +1155,7 @@ fn dry_run(
     }
     events.plain("Steps:");
     for (i, id) in all.iter().enumerate() {
-        let step = id.step();
+        let step = steps::row(*id);
         events.plain(&format!(
             "{:>2}. {} [{}]{}",
             i + 1,
@@ -1455,7 +1279,7 @@ fn status(
                 &never,
                 stub_header(v.clone()),
             );
-            steps::orphan_filters(&ctx, false)
+            crate::queue::orphan_filters(&ctx, false)
         }
         _ => 0,
     };
@@ -1597,23 +1421,4 @@ fn status(
         (Err(e), _) => events.plain(&chain(e)),
     }
     Ok(Done::Shown)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn downgrades_with_version_specific_actions_are_known() {
-        let d = Transition::Downgrade;
-        assert!(downgrade_actions("2.13.3", d).is_some());
-        assert!(downgrade_actions("2.12.5", d).is_some());
-        assert!(downgrade_actions("2.12.6", d).is_some());
-        assert!(downgrade_actions("2.11.0", d).is_some());
-        assert!(downgrade_actions("2.11.8", d).is_some());
-        assert_eq!(downgrade_actions("2.12.4", d), None);
-        assert_eq!(downgrade_actions("2.13.2", d), None);
-        assert_eq!(downgrade_actions("3.1.0", d), None);
-        assert_eq!(downgrade_actions("2.13.3", Transition::Upgrade), None);
-    }
 }

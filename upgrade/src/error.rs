@@ -7,10 +7,47 @@
 
 use std::path::PathBuf;
 
-use ganeti_layout::version::{Refusal, VersionError};
+use ganeti_layout::version::VersionError;
 use ganeti_layout::DirVersion;
 
-use crate::exec::Ran;
+use crate::ran::Ran;
+use crate::transition::TransitionError;
+
+/// How a run ended well.
+/// In JSON (the `end` event): `{"result": "upgraded", "to": ..., "left":
+/// [...]}`, `{"result": "nothing-pending"}`, `{"result":
+/// "rollback-finished", "from": ...}`, `{"result": "aborted", "from":
+/// ...}` or `{"result": "shown"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Done {
+    /// Every step ran; the cluster runs the target version, but for the
+    /// nodes `left` out (offline or skipped), each with what brings it up
+    /// to date.
+    Upgraded { to: DirVersion, left: Vec<LeftNode> },
+    /// Nothing was pending (or only a rolled-back journal, now removed).
+    NothingPending,
+    /// `--resume` finished an interrupted rollback: the cluster runs the
+    /// version it ran before the upgrade.
+    RollbackFinished { from: DirVersion },
+    /// `--abort` rolled back a pending upgrade: the cluster runs `from`.
+    Aborted { from: DirVersion },
+    /// `--status` or `--dry-run`: shown, nothing changed.
+    Shown,
+}
+
+/// A node the upgrade left out, and the commands that bring it to the new
+/// version once it is back (before it runs anything).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeftNode {
+    pub node: String,
+    /// "offline" or "skipped".
+    pub why: &'static str,
+    /// To run on the node, in order.
+    pub on_node: Vec<Vec<String>>,
+    /// Then on the master.
+    pub on_master: Vec<Vec<String>>,
+}
 
 /// Why a step failed.
 #[derive(Debug, thiserror::Error)]
@@ -85,18 +122,10 @@ pub enum UpgradeError {
         #[source]
         source: VersionError,
     },
-    #[error("cannot upgrade from {from} to {to}: {refusal}")]
-    Incompatible {
-        from: DirVersion,
-        to: DirVersion,
-        refusal: Refusal,
-    },
-    #[error("the downgrade from {release} to {to} needs version-specific actions that this tool does not carry out: {actions}\nhint: downgrade with gnt-cluster upgrade --to={to} of Ganeti {release} itself, which has them, or upgrade to a release that does not need them first")]
-    DowngradeActions {
-        release: String,
-        to: DirVersion,
-        actions: &'static str,
-    },
+    /// The cluster cannot go from where it is to the target (exit 2, or 1
+    /// without an active version).
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
     #[error(
         "ganeti-upgrade must run as root (it stops daemons and switches versions on every node)"
     )]
@@ -121,13 +150,6 @@ pub enum UpgradeError {
         journal: PathBuf,
         running: String,
         target: String,
-    },
-    /// `switch`: `ganeti-switch` with this node's path options.
-    #[error("this node has no consistent active version ({lib} and {share})\nhint: {switch} check shows what is wrong, {switch} repair mends an interrupted switch")]
-    NoActiveVersion {
-        lib: PathBuf,
-        share: PathBuf,
-        switch: String,
     },
     #[error("only {votes} of {online} online nodes confirm {master} as the master; not resuming{detail}\nhint: check ssconf_master_node on the nodes (gnt-cluster master-failover, or fix the network), then run --resume again; a node that is dead for good can be left out after the configuration change with --resume --skip-node NODE, and --no-voting skips the vote (as masterd's option does) when you are sure this is the master")]
     MasterNotConfirmed {
@@ -187,10 +209,7 @@ pub enum UpgradeError {
     /// `left`: the nodes left out (skipped, offline), as in
     /// `Done::Upgraded`, which a skipped node's verify errors come with.
     #[error("upgraded, but gnt-cluster verify reported errors:\n{errors}")]
-    VerifyErrors {
-        errors: String,
-        left: Vec<crate::engine::LeftNode>,
-    },
+    VerifyErrors { errors: String, left: Vec<LeftNode> },
     /// `--resume` on a node that is not the master (Ganeti's rule: remove
     /// a stale intent file and stop).
     #[error("not the master node{}", if *removed_intent { "; removed the stale intent file" } else { "" })]
@@ -205,8 +224,9 @@ impl UpgradeError {
         match self {
             UpgradeError::Usage
             | UpgradeError::BadVersion { .. }
-            | UpgradeError::Incompatible { .. }
-            | UpgradeError::DowngradeActions { .. }
+            | UpgradeError::Transition(
+                TransitionError::Incompatible { .. } | TransitionError::DowngradeActions { .. },
+            )
             | UpgradeError::SkipRefused { .. } => 2,
             UpgradeError::VerifyErrors { .. } => 3,
             UpgradeError::NotMasterResume { .. } => 11,

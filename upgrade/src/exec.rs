@@ -24,60 +24,8 @@ use ganeti_layout::DirVersion;
 use ganeti_switch::SwitchOptions;
 
 use crate::cluster::Cluster;
-use crate::steps::StepId;
-
-/// A command's result, with everything needed to report it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Ran {
-    pub node: String,
-    pub command: String,
-    /// Exit code; `None` when it could not run or died of a signal.
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Ran {
-    pub fn ok(&self) -> bool {
-        self.code == Some(0)
-    }
-    /// One line for an error message.
-    pub fn summary(&self) -> String {
-        let detail = self.stderr.trim().lines().last().unwrap_or("").to_string();
-        let code = self
-            .code
-            .map(|c| format!("exit {c}"))
-            .unwrap_or_else(|| "did not run to the end".into());
-        if detail.is_empty() {
-            format!("{}: `{}` failed ({code})", self.node, self.command)
-        } else {
-            format!(
-                "{}: `{}` failed ({code}): {detail}",
-                self.node, self.command
-            )
-        }
-    }
-}
-
-/// Quotes an argument for the remote shell.
-pub fn shell_quote(arg: &str) -> String {
-    if !arg.is_empty()
-        && arg
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
-    {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', "'\\''"))
-    }
-}
-
-pub fn join_argv(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| shell_quote(a))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use crate::ran::{join_argv, shell_quote, Ran};
+use crate::step_id::StepId;
 
 /// A point in the run where a test may act (wait, be killed, be
 /// signalled). The real executor implements the `GANETI_UPGRADE_*` hooks of
@@ -535,7 +483,7 @@ impl Exec for Runner {
                 let _ = writeln!(
                     f,
                     "{}: ganeti-upgrade pid={} INFO {line}",
-                    crate::journal::format_log_time(std::time::SystemTime::now()),
+                    crate::clock::format_log_time(std::time::SystemTime::now()),
                     std::process::id()
                 );
             }

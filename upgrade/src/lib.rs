@@ -14,6 +14,7 @@
 //! Ganeti's configuration or daemons' state itself.
 
 pub mod backup;
+pub mod clock;
 pub mod cluster;
 pub mod command;
 pub mod context;
@@ -24,7 +25,13 @@ pub mod exec;
 pub mod intent;
 pub mod journal;
 pub mod luxi;
+pub mod options;
 pub mod preflight;
+pub mod queue;
+pub mod ran;
 pub mod resume;
 pub mod settings;
+pub mod step_id;
 pub mod steps;
+pub mod transition;
+pub mod watcher;

@@ -9,9 +9,11 @@ use clap::parser::ValueSource;
 use clap::FromArgMatches;
 use ganeti_upgrade::command::{command, Cli};
 use ganeti_upgrade::context::{Mode, Options, Output, Stderr, Stdout};
-use ganeti_upgrade::engine::{main_flow, Done};
+use ganeti_upgrade::engine::main_flow;
+use ganeti_upgrade::error::Done;
 use ganeti_upgrade::error::UpgradeError;
 use ganeti_upgrade::exec::Runner;
+use ganeti_upgrade::options;
 use ganeti_upgrade::settings::{self, Settings};
 
 fn main() -> ExitCode {
@@ -74,8 +76,8 @@ fn main() -> ExitCode {
     // A resume runs with the options the upgrade was started with (the
     // boot-time unit gives none), unless given again.
     let (run, notes) = match &mode {
-        Mode::To(to) => settings::for_to(cli_paths.root(), &from_cli, &given, to),
-        _ => settings::for_resume(cli_paths.root(), &from_cli, &given),
+        Mode::To(to) => options::for_to(cli_paths.root(), &from_cli, &given, to),
+        _ => options::for_resume(cli_paths.root(), &from_cli, &given),
     };
     let paths = match run.paths(cli_paths.root()) {
         Ok(p) => p,

@@ -83,14 +83,14 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
     // `--version` takes no path options.
     let version = vec![version[0].clone(), version[version.len() - 1].clone()];
     let installed = ctx.switch_argv(&["installed", to.as_str()]);
-    let quiet = |_: &crate::exec::Ran| {};
+    let quiet = |_: &crate::ran::Ran| {};
     let versions = ctx
         .exec
         .fan_out(c, &c.others(), &|_| version.clone(), &quiet);
     let installs = ctx
         .exec
         .fan_out(c, &c.others(), &|_| installed.clone(), &quiet);
-    let first_line = |r: &crate::exec::Ran| {
+    let first_line = |r: &crate::ran::Ran| {
         r.stdout
             .trim()
             .lines()
@@ -158,7 +158,7 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
             ));
         }
     }
-    let (jobs, filters) = crate::steps::queue_state(ctx);
+    let (jobs, filters) = crate::queue::queue_state(ctx);
     Preflight {
         target: to,
         nodes,
@@ -171,7 +171,7 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
         .ok()
         .and_then(|t| t.trim().parse::<f64>().ok())
         .map(|t| t as u64)
-        .filter(|t| *t > crate::journal::now()),
+        .filter(|t| *t > crate::clock::epoch_secs()),
         filters,
         backup_bytes,
         backup_free,
@@ -238,7 +238,7 @@ pub fn render(p: &Preflight) -> Vec<String> {
             "open"
         },
         match p.watcher_paused_until {
-            Some(t) => format!("paused until {} (kept)", crate::journal::format_date(t)),
+            Some(t) => format!("paused until {} (kept)", crate::clock::format_date(t)),
             None => "running".into(),
         },
         p.filters

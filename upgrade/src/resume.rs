@@ -16,19 +16,8 @@
 //!   queue steps.
 
 use crate::journal::State;
-use crate::steps::StepId;
-
-/// What `config.data` says, against the upgrade's two versions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigAt {
-    /// At the version the upgrade started from (and that differs from the
-    /// target's).
-    Source,
-    /// At the target version (which differs from the source's).
-    Target,
-    /// Unreadable, or the same configuration version on both sides.
-    Unknown,
-}
+use crate::step_id::StepId;
+pub use crate::transition::ConfigAt;
 
 /// What `--resume` does.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -51,7 +51,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "command_timeout",
 ];
 
-const PATH_OPTIONS: &[&str] = &["prefix", "sysconfdir", "libdir", "localstatedir"];
+pub const PATH_OPTIONS: &[&str] = &["prefix", "sysconfdir", "libdir", "localstatedir"];
 
 impl Settings {
     /// The install paths these settings name, under `root`.
@@ -154,62 +154,6 @@ pub fn read_marker(root: &Path) -> Option<Settings> {
     serde_json::from_slice(&text).ok()
 }
 
-/// The recorded settings and the journal's state: from the marker (which
-/// also finds a journal under another state directory) unless a path
-/// option is given, or else from the journal at the command line's paths.
-fn recorded(
-    root: &Path,
-    cli: &Settings,
-    given: &[&str],
-) -> Option<(Settings, crate::journal::State)> {
-    let load = |s: &Settings| {
-        let paths = s.paths(root).ok()?;
-        crate::journal::Journal::at(&paths.host(&paths.datadir().join("ganeti-upgrade.journal")))
-            .load()
-            .ok()
-            .flatten()
-    };
-    let paths_given = PATH_OPTIONS.iter().any(|o| given.contains(o));
-    if !paths_given {
-        // A stale marker (its journal gone) is ignored.
-        if let Some(marker) = read_marker(root) {
-            if let Some(state) = load(&marker) {
-                let settings = state.header.settings.clone().unwrap_or(marker);
-                return Some((settings, state));
-            }
-        }
-    }
-    let state = load(cli)?;
-    let settings = state.header.settings.clone()?;
-    Some((settings, state))
-}
-
-/// The settings a `--resume` runs with: the command line's `cli` where
-/// `given`, else the recorded ones. Returns the settings and notes for the
-/// admin.
-pub fn for_resume(root: &Path, cli: &Settings, given: &[&str]) -> (Settings, Vec<String>) {
-    match recorded(root, cli, given) {
-        Some((r, _)) => cli.merge(&r, given),
-        None => (cli.clone(), Vec::new()),
-    }
-}
-
-/// The settings of `--to TO` while an upgrade to TO is pending (the run
-/// resumes it): as for a resume. Otherwise the command line's.
-pub fn for_to(
-    root: &Path,
-    cli: &Settings,
-    given: &[&str],
-    to: &ganeti_layout::DirVersion,
-) -> (Settings, Vec<String>) {
-    match recorded(root, cli, given) {
-        Some((r, state)) if state.header.to == *to && !state.rolled_back && !state.rolling_back => {
-            cli.merge(&r, given)
-        }
-        _ => (cli.clone(), Vec::new()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,47 +197,5 @@ mod tests {
             notes.iter().any(|n| n.contains("--switch-command given")),
             "{notes:?}"
         );
-    }
-
-    #[test]
-    fn the_marker_finds_a_journal_under_another_state_directory() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path();
-        let recorded = Settings {
-            localstatedir: "/srv/state".into(),
-            ..defaults()
-        };
-        write_marker(root, &recorded).expect("marker");
-        // Stale: no journal there.
-        let (s, _) = for_resume(root, &defaults(), &[]);
-        assert_eq!(s, defaults());
-        let journal = root.join("srv/state/lib/ganeti/ganeti-upgrade.journal");
-        std::fs::create_dir_all(journal.parent().expect("dir")).expect("mkdir");
-        crate::journal::Journal::at(&journal)
-            .create(&crate::journal::Header {
-                format: crate::journal::JOURNAL_FORMAT,
-                id: "x".into(),
-                from_release: "3.0.2".into(),
-                from_dir: "3.0".parse().expect("v"),
-                to: "3.1".parse().expect("v"),
-                transition: ganeti_layout::version::Transition::Upgrade,
-                started_at: 0,
-                settings: None,
-            })
-            .expect("journal");
-        let (s, notes) = for_resume(root, &defaults(), &[]);
-        assert_eq!(s.localstatedir, PathBuf::from("/srv/state"));
-        assert!(!notes.is_empty());
-        // A path given on the command line: the marker is not used.
-        let (s, _) = for_resume(root, &defaults(), &["localstatedir"]);
-        assert_eq!(s.localstatedir, PathBuf::from("/var"));
-        // `--to 3.1` while that upgrade is pending resumes it: its settings.
-        let (s, _) = for_to(root, &defaults(), &[], &"3.1".parse().expect("v"));
-        assert_eq!(s.localstatedir, PathBuf::from("/srv/state"));
-        // Another target: the command line's own.
-        let (s, _) = for_to(root, &defaults(), &[], &"3.0".parse().expect("v"));
-        assert_eq!(s, defaults());
-        remove_marker(root).expect("rm");
-        assert!(read_marker(root).is_none());
     }
 }

@@ -26,44 +26,25 @@
 
 use std::time::{Duration, Instant};
 
-use ganeti_layout::version::Transition;
+use crate::transition::Transition;
 use ganeti_layout::DirVersion;
 
 use crate::cluster::Cluster;
 use crate::context::Ctx;
 use crate::error::StepError;
-use crate::exec::Ran;
 use crate::intent::Intent;
 use crate::journal::Facts;
-use crate::luxi::{Luxi, LuxiError};
-
-/// Step ids: stable kebab-case strings in the journal, never renamed, never
-/// reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StepId {
-    VerifyInstalled,
-    WriteIntent,
-    StopNewWork,
-    WaitForJobs,
-    PauseWatcher,
-    StopMasterDaemons,
-    ReverifyInstalled,
-    StopDaemons,
-    Backup,
-    DowngradeConfig,
-    SwitchVersion,
-    UpgradeConfig,
-    EnsureDirs,
-    StartDaemons,
-    RedistConf,
-    RestartDaemons,
-    ResumeWork,
-    UnpauseWatcher,
-    PostUpgrade,
-    VerifyCluster,
-    Finish,
-}
+use crate::luxi::Luxi;
+use crate::queue::{
+    busy_jobs, filter_predicates, filter_reason, has_filters, our_filters, queue_drained,
+    remove_our_filters,
+};
+use crate::ran::Ran;
+pub use crate::step_id::StepId;
+use crate::watcher::{
+    node_pause_value, pause_watcher_on_nodes, set_watcher_pause, unpause_watcher_on_nodes,
+    watcher_paused_until, WATCHER_PAUSE,
+};
 
 /// Which transitions run a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,43 +268,13 @@ pub const STEPS: &[Step] = &[
     },
 ];
 
-impl StepId {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepId::VerifyInstalled => "verify-installed",
-            StepId::WriteIntent => "write-intent",
-            StepId::StopNewWork => "stop-new-work",
-            StepId::WaitForJobs => "wait-for-jobs",
-            StepId::PauseWatcher => "pause-watcher",
-            StepId::StopMasterDaemons => "stop-master-daemons",
-            StepId::ReverifyInstalled => "reverify-installed",
-            StepId::StopDaemons => "stop-daemons",
-            StepId::Backup => "backup",
-            StepId::DowngradeConfig => "downgrade-config",
-            StepId::SwitchVersion => "switch-version",
-            StepId::UpgradeConfig => "upgrade-config",
-            StepId::EnsureDirs => "ensure-dirs",
-            StepId::StartDaemons => "start-daemons",
-            StepId::RedistConf => "redist-conf",
-            StepId::RestartDaemons => "restart-daemons",
-            StepId::ResumeWork => "resume-work",
-            StepId::UnpauseWatcher => "unpause-watcher",
-            StepId::PostUpgrade => "post-upgrade",
-            StepId::VerifyCluster => "verify-cluster",
-            StepId::Finish => "finish",
-        }
-    }
-    /// Its row in [`STEPS`].
-    pub fn step(self) -> &'static Step {
-        // Every id has exactly one row (tests/model.rs checks it).
-        STEPS
-            .iter()
-            .find(|s| s.id == self)
-            .unwrap_or(&STEPS[STEPS.len() - 1])
-    }
-    pub fn title(self) -> &'static str {
-        self.step().title
-    }
+/// Its row in [`STEPS`].
+pub fn row(id: StepId) -> &'static Step {
+    // Every id has exactly one row (tests/model.rs checks it).
+    STEPS
+        .iter()
+        .find(|s| s.id == id)
+        .unwrap_or(&STEPS[STEPS.len() - 1])
 }
 
 impl When {
@@ -352,15 +303,6 @@ pub fn point_of_no_return(transition: Transition) -> StepId {
         .find(|s| s.point_of_no_return && s.when.applies(transition))
         .map(|s| s.id)
         .unwrap_or(StepId::UpgradeConfig)
-}
-
-/// The transition's kind, for messages.
-pub fn transition_name(t: Transition) -> &'static str {
-    match t {
-        Transition::Upgrade => "upgrade",
-        Transition::Downgrade => "downgrade",
-        Transition::Same => "re-apply of the same version",
-    }
 }
 
 // --- the steps, in the table's order ----------------------------------------
@@ -439,7 +381,7 @@ fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         let reason = filter_reason(ctx);
         // A repeat after a lost answer may add a second filter with our
         // reason; resume-work removes them all.
-        let added = by_luxi(ctx, "ReplaceFilter (add)", |l| {
+        let added = ctx.by_luxi("ReplaceFilter (add)", |l| {
             l.add_filter(0, filter_predicates(), "PAUSE", &reason)
         });
         if let Some(uuid) = added {
@@ -488,24 +430,13 @@ fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     })?;
     if !already
         && !queue_drained(ctx)
-        && by_luxi(ctx, "SetDrainFlag(true)", |l| l.set_drain_flag(true)).is_none()
+        && ctx
+            .by_luxi("SetDrainFlag(true)", |l| l.set_drain_flag(true))
+            .is_none()
     {
         ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "drain"]))?;
     }
     Ok(Facts::default())
-}
-
-/// Which job states keep the upgrade waiting. A PAUSE filter holds only
-/// jobs that have not started (`queued`); `waiting` jobs are already forked
-/// and acquiring locks, `canceling` ones still run.
-pub fn busy_jobs(statuses: &[String], paused_by_filter: bool) -> Vec<&String> {
-    statuses
-        .iter()
-        .filter(|s| {
-            matches!(s.as_str(), "running" | "waiting" | "canceling")
-                || (!paused_by_filter && s.as_str() == "queued")
-        })
-        .collect()
 }
 
 fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
@@ -517,7 +448,7 @@ fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     );
     let mut last_report: Option<Instant> = None;
     loop {
-        let statuses: Vec<String> = match by_luxi(ctx, "QueryJobs", Luxi::jobs) {
+        let statuses: Vec<String> = match ctx.by_luxi("QueryJobs", Luxi::jobs) {
             Some(jobs) => jobs.into_iter().map(|(_, status)| status).collect(),
             None => ctx
                 .local(&argv)?
@@ -552,14 +483,10 @@ fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     }
 }
 
-/// How long the watcher is paused: long enough for any upgrade, short
-/// enough that a forgotten pause ends by itself.
-const WATCHER_PAUSE: Duration = Duration::from_secs(6 * 3600);
-
 /// Pauses the watcher until now + 6 h, unless the admin's own pause lasts
 /// longer; an admin's shorter pause is extended and restored at the end.
 fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
-    let now = crate::journal::now();
+    let now = crate::clock::epoch_secs();
     let until = now + WATCHER_PAUSE.as_secs();
     let by_us = match ctx.facts.watcher_paused_by_us {
         // A redo keeps what the first attempt learned.
@@ -593,113 +520,6 @@ fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     Ok(Facts::default())
 }
 
-/// Writes the watcher pause on a node where there is none, or only an
-/// expired one: `sh -c SCRIPT sh FILE UNTIL NOW`.
-pub const NODE_PAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null); t=${t%%.*}; case $t in ''|*[!0-9]*) t=0;; esac; [ "$t" -gt "$3" ] || { printf '%s\n' "$2" >"$1.ganeti-upgrade" && mv -f "$1.ganeti-upgrade" "$1"; }"#;
-
-/// Removes a node's watcher pause if it is one this upgrade wrote (its end
-/// is exactly one of the VALUEs): `sh -c SCRIPT sh FILE VALUE...`.
-pub const NODE_UNPAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null) || exit 0; f=$1; shift; for v do if [ "${t%%.*}" = "$v" ]; then rm -f "$f" || exit 1; fi; done; exit 0"#;
-
-/// Every watcher pause end this upgrade wrote on the nodes.
-pub fn node_pause_values(facts: &Facts) -> Vec<u64> {
-    let mut values = facts.watcher_node_values.clone();
-    if let Some(v) = facts.watcher_node_until {
-        if !values.contains(&v) {
-            values.push(v);
-        }
-    }
-    values
-}
-
-/// The end we write on the nodes: ours, or one second past the admin's
-/// longer pause, so that it never equals a pause someone else wrote.
-fn node_pause_value(ctx: &Ctx<'_>, until: u64) -> u64 {
-    until.max(ctx.facts.watcher_admin_until.map_or(0, |a| a + 1))
-}
-
-/// luxid writes the watcher pause only on the master and the master
-/// candidates, but every node's watcher reads its own file and restarts
-/// noded, confd, mond and kvmd there every 5 minutes: pause it on every
-/// online node where it is not paused. Remembered first (a crash in between
-/// leaves only a pause that the unpause finds by its value).
-fn pause_watcher_on_nodes(ctx: &mut Ctx<'_>, value: u64) -> Result<(), StepError> {
-    ctx.remember(Facts {
-        watcher_node_until: Some(value),
-        watcher_node_values: vec![value],
-        ..Facts::default()
-    })?;
-    let c = ctx.cluster()?;
-    let file = ctx
-        .paths
-        .datadir()
-        .join("watcher.pause")
-        .display()
-        .to_string();
-    let argv: Vec<String> = vec![
-        "sh".into(),
-        "-c".into(),
-        NODE_PAUSE_SCRIPT.into(),
-        "sh".into(),
-        file,
-        value.to_string(),
-        crate::journal::now().to_string(),
-    ];
-    ctx.on_nodes(&c, &c.online, &|_| argv.clone())?;
-    Ok(())
-}
-
-/// Removes the pauses [`pause_watcher_on_nodes`] wrote, and only those.
-fn unpause_watcher_on_nodes(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
-    let values = node_pause_values(&ctx.facts);
-    if values.is_empty() {
-        return Ok(());
-    }
-    let c = ctx.cluster()?;
-    let argv = unpause_argv(ctx, &values);
-    ctx.on_nodes(&c, &c.online, &|_| argv.clone())?;
-    Ok(())
-}
-
-/// The command that removes our watcher pause (whose end is one of
-/// `values`) on a node.
-pub fn unpause_argv(ctx: &Ctx<'_>, values: &[u64]) -> Vec<String> {
-    let mut argv = vec![
-        "sh".into(),
-        "-c".into(),
-        NODE_UNPAUSE_SCRIPT.into(),
-        "sh".into(),
-        ctx.paths
-            .datadir()
-            .join("watcher.pause")
-            .display()
-            .to_string(),
-    ];
-    argv.extend(values.iter().map(u64::to_string));
-    argv
-}
-
-fn set_watcher_pause(ctx: &Ctx<'_>, until: Option<u64>) -> Result<(), StepError> {
-    let what = match until {
-        Some(t) => format!("SetWatcherPause({t})"),
-        None => "SetWatcherPause(none)".into(),
-    };
-    if by_luxi(ctx, &what, |l| l.set_watcher_pause(until.map(|t| t as f64))).is_some() {
-        return Ok(());
-    }
-    let args: Vec<String> = match until {
-        Some(t) => vec![
-            "watcher".into(),
-            "pause".into(),
-            t.saturating_sub(crate::journal::now()).max(1).to_string(),
-        ],
-        None => vec!["watcher".into(), "continue".into()],
-    };
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &refs))?;
-    Ok(())
-}
-
 /// Ends the watcher pause we set, or gives back the admin's shorter one.
 fn unpause_watcher(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
     unpause_watcher_on_nodes(ctx)?;
@@ -709,7 +529,7 @@ fn unpause_watcher(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
     let admin = ctx
         .facts
         .watcher_admin_until
-        .filter(|t| *t > crate::journal::now());
+        .filter(|t| *t > crate::clock::epoch_secs());
     set_watcher_pause(ctx, admin)
 }
 
@@ -903,7 +723,9 @@ fn resume_work(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
     // already be off, and real Ganeti's luxid never answers an undrain then.
     if ctx.facts.drained_by_us == Some(true)
         && queue_drained(ctx)
-        && by_luxi(ctx, "SetDrainFlag(false)", |l| l.set_drain_flag(false)).is_none()
+        && ctx
+            .by_luxi("SetDrainFlag(false)", |l| l.set_drain_flag(false))
+            .is_none()
         && queue_drained(ctx)
     {
         ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "undrain"]))?;
@@ -965,213 +787,11 @@ fn finish(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     Ok(Facts::default())
 }
 
-// --- the job queue and the watcher, over LUXI or the command line ------------
-
-/// The reason our filters carry: `ganeti-upgrade:ID`.
-pub fn filter_reason(ctx: &Ctx<'_>) -> String {
-    format!("{FILTER_REASON_PREFIX}{}", ctx.header.id)
-}
-
-/// Every filter of this tool has a reason starting with this.
-pub const FILTER_REASON_PREFIX: &str = "ganeti-upgrade:";
-
-/// The job filter of an upgrade: pauses every job but the one the upgrade
-/// itself submits while the filter is in place (redist-conf), which would
-/// wait forever.
-fn filter_predicates() -> serde_json::Value {
-    serde_json::json!([["opcode", ["!", ["=", "OP_ID", "OP_CLUSTER_REDIST_CONF"]]]])
-}
-
-/// Does the cluster have job filters (Ganeti 2.13 and later)?
-fn has_filters(ctx: &Ctx<'_>) -> bool {
-    ctx.paths.host(&ctx.paths.gnt("gnt-filter")).exists()
-}
-
-/// Runs `call` over LUXI (what Ganeti's own upgrade does: no Python start-up
-/// per call). `None`, logged, means: use the command-line tool instead, as
-/// when luxid is not there or refuses (see [`crate::luxi`]).
-fn by_luxi<T>(
-    ctx: &Ctx<'_>,
-    what: &str,
-    call: impl FnOnce(&Luxi) -> Result<T, LuxiError>,
-) -> Option<T> {
-    luxi_attempt(ctx, what, call).ok()
-}
-
-/// As [`by_luxi`], keeping the error: the caller must know whether the call
-/// may have been carried out (its answer lost) before it repeats it.
-fn luxi_attempt<T>(
-    ctx: &Ctx<'_>,
-    what: &str,
-    call: impl FnOnce(&Luxi) -> Result<T, LuxiError>,
-) -> Result<T, Option<LuxiError>> {
-    let Some(socket) = ctx.exec.luxi_socket() else {
-        return Err(None);
-    };
-    let luxi = Luxi::new(socket);
-    let start = Instant::now();
-    let master = ctx.master_name();
-    match call(&luxi) {
-        Ok(v) => {
-            ctx.exec.log_line(&format!(
-                "{master}: LUXI {what} -> ok ({} ms)",
-                start.elapsed().as_millis()
-            ));
-            Ok(v)
-        }
-        Err(e) => {
-            ctx.exec
-                .log_line(&format!("{master}: {e}; using the command-line tool"));
-            Err(Some(e))
-        }
-    }
-}
-
-/// Filters whose reason contains `reason` (a redo may have added more than
-/// one); the uuids.
-fn filters_with(ctx: &Ctx<'_>, reason: &str) -> Result<Vec<String>, StepError> {
-    if let Some(filters) = by_luxi(ctx, "QueryFilters", Luxi::filters) {
-        return Ok(filters
-            .into_iter()
-            .filter(|(_, reasons)| reasons.iter().any(|r| r.contains(reason)))
-            .map(|(uuid, _)| uuid)
-            .collect());
-    }
-    let argv = ctx.tool(
-        ctx.paths.gnt("gnt-filter"),
-        &["list", "--no-headers", "-o", "uuid,reason_trail"],
-    );
-    let ran = ctx.exec.local(&ctx.master_name(), &argv);
-    if !ran.ok() {
-        return Err(StepError::ran(ran));
-    }
-    Ok(ran
-        .stdout
-        .lines()
-        .filter(|l| l.contains(reason))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(String::from)
-        .collect())
-}
-
-fn our_filters(ctx: &Ctx<'_>) -> Result<Vec<String>, StepError> {
-    filters_with(ctx, &filter_reason(ctx))
-}
-
-/// Deletes every filter whose reason contains `reason`; how many.
-pub fn remove_our_filters(ctx: &Ctx<'_>, reason: &str) -> Result<usize, StepError> {
-    let uuids = filters_with(ctx, reason)?;
-    for uuid in &uuids {
-        match luxi_attempt(ctx, &format!("DeleteFilter({uuid})"), |l| {
-            l.delete_filter(uuid)
-        }) {
-            Ok(()) => {}
-            // Its answer was lost: deleting again would fail if it is gone.
-            Err(Some(e)) if e.maybe_applied() && !filters_with(ctx, reason)?.contains(uuid) => {}
-            Err(_) => {
-                ctx.local(&ctx.tool(ctx.paths.gnt("gnt-filter"), &["delete", uuid]))?;
-            }
-        }
-    }
-    Ok(uuids.len())
-}
-
-/// Filters of this tool that no journal accounts for (a lost journal):
-/// removed when `remove`, else only counted. Errors (luxid down) count as
-/// none found.
-pub fn orphan_filters(ctx: &Ctx<'_>, remove: bool) -> usize {
-    if !has_filters(ctx) {
-        return 0;
-    }
-    let found = if remove {
-        remove_our_filters(ctx, FILTER_REASON_PREFIX)
-    } else {
-        filters_with(ctx, FILTER_REASON_PREFIX).map(|f| f.len())
-    };
-    found.unwrap_or(0)
-}
-
-/// For `--dry-run`: (jobs running or waiting, jobs queued), and how many
-/// job filters the cluster has; `None` where the master did not answer.
-pub fn queue_state(ctx: &Ctx<'_>) -> (Option<(usize, usize)>, Option<usize>) {
-    let statuses: Option<Vec<String>> = match by_luxi(ctx, "QueryJobs", Luxi::jobs) {
-        Some(jobs) => Some(jobs.into_iter().map(|(_, s)| s).collect()),
-        None => {
-            let argv = ctx.tool(
-                ctx.paths.gnt("gnt-job"),
-                &["list", "--no-headers", "-o", "id,status"],
-            );
-            let ran = ctx.exec.local(&ctx.master_name(), &argv);
-            ran.ok().then(|| {
-                ran.stdout
-                    .lines()
-                    .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
-                    .collect()
-            })
-        }
-    };
-    let jobs = statuses.map(|s| {
-        let busy = busy_jobs(&s, true).len();
-        let queued = s.iter().filter(|x| x.as_str() == "queued").count();
-        (busy, queued)
-    });
-    let filters = if has_filters(ctx) {
-        filters_with(ctx, "").ok().map(|f| f.len())
-    } else {
-        None
-    };
-    (jobs, filters)
-}
-
-/// Ganeti's drain flag is the file `queue/drain` in its data directory.
-fn queue_drained(ctx: &Ctx<'_>) -> bool {
-    ctx.paths
-        .host(&ctx.paths.datadir().join("queue/drain"))
-        .exists()
-}
-
-/// Ganeti's watcher pause is the file `watcher.pause` holding the epoch
-/// second it ends.
-fn watcher_paused_until(ctx: &Ctx<'_>) -> Option<u64> {
-    std::fs::read_to_string(ctx.paths.host(&ctx.paths.datadir().join("watcher.pause")))
-        .ok()
-        .and_then(|t| t.trim().parse::<f64>().ok())
-        .map(|t| t as u64)
-}
-
-/// Re-pauses the watcher on a resume, if this upgrade paused it and has
-/// not unpaused it yet (a pause of 6 h may have run out meanwhile).
-pub fn repause_watcher(ctx: &mut Ctx<'_>, luxid_up: bool) -> Result<(), StepError> {
-    let now = crate::journal::now();
-    let until = now + WATCHER_PAUSE.as_secs();
-    if luxid_up && ctx.facts.watcher_paused_by_us == Some(true) {
-        set_watcher_pause(ctx, Some(until))?;
-    }
-    match ctx.facts.watcher_node_until {
-        // Most of it left: the same value again where it is missing, so
-        // that every node keeps the one end (and the commands printed for
-        // a node left out still match it).
-        Some(v) if v > now + WATCHER_PAUSE.as_secs() / 2 => pause_watcher_on_nodes(ctx, v)?,
-        // Running out (a resume hours later): ours are found by their
-        // values; remove them and write a new one, which the journal adds
-        // to the values the unpause looks for.
-        Some(_) => {
-            unpause_watcher_on_nodes(ctx)?;
-            pause_watcher_on_nodes(ctx, node_pause_value(ctx, until))?;
-        }
-        None if ctx.facts.watcher_paused_by_us == Some(true) => {
-            pause_watcher_on_nodes(ctx, node_pause_value(ctx, until))?;
-        }
-        None => {}
-    }
-    Ok(())
-}
-
 // --- the plan: what each step runs, and where ----------------------------------
 
 /// "NODES: COMMAND", the command as the step runs it.
 fn runs_on(who: &str, argv: &[String]) -> Vec<String> {
-    vec![format!("{who}: {}", crate::exec::join_argv(argv))]
+    vec![format!("{who}: {}", crate::ran::join_argv(argv))]
 }
 
 fn all(c: &Cluster) -> String {

@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
-use ganeti_layout::version::{Refusal, Triple};
+use ganeti_layout::version::Triple;
 use ganeti_upgrade::error::UpgradeError;
+use ganeti_upgrade::transition::{Refusal, TransitionError};
 
 #[test]
 fn help_text() {
@@ -20,19 +21,19 @@ fn refusals_and_their_exit_codes() {
     let v = |s: &str| s.parse().expect("version");
     let errors = vec![
         UpgradeError::Usage,
-        UpgradeError::Incompatible {
+        UpgradeError::Transition(TransitionError::Incompatible {
             from: v("2.16"),
             to: v("3.1"),
             refusal: Refusal::MajorChange {
                 from: Triple::new(2, 16, 0),
                 to: Triple::new(3, 1, 0),
             },
-        },
-        UpgradeError::DowngradeActions {
+        }),
+        UpgradeError::Transition(TransitionError::DowngradeActions {
             release: "2.13.3".into(),
             to: v("2.12"),
             actions: "copy the master's DSA ssh keys to every node",
-        },
+        }),
         UpgradeError::NotRoot,
         UpgradeError::NotMaster {
             me: "node2.example".into(),
@@ -56,11 +57,11 @@ fn refusals_and_their_exit_codes() {
             running: "3.0.2".into(),
             target: "3.1".into(),
         },
-        UpgradeError::NoActiveVersion {
+        UpgradeError::Transition(TransitionError::NoActiveVersion {
             lib: PathBuf::from("/etc/ganeti/lib"),
             share: PathBuf::from("/etc/ganeti/share"),
             switch: "ganeti-switch --libdir /usr/lib64".into(),
-        },
+        }),
         UpgradeError::MasterNotConfirmed {
             votes: 1,
             online: 3,

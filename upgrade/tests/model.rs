@@ -59,7 +59,7 @@ fn steps_follow_the_design_document() {
             format!("\"{}\"", s.id.as_str())
         );
         assert_eq!(STEPS.iter().filter(|r| r.id == s.id).count(), 1);
-        assert_eq!(s.id.step().title, s.title);
+        assert_eq!(ganeti_upgrade::steps::row(s.id).title, s.title);
     }
     // Exactly one configuration step per transition.
     for t in [Transition::Upgrade, Transition::Downgrade, Transition::Same] {
@@ -150,7 +150,7 @@ fn remote_commands_are_quoted_for_the_shell() {
 /// `waiting` jobs are forked and taking locks, `canceling` ones still run.
 #[test]
 fn waiting_and_canceling_jobs_keep_the_upgrade_waiting() {
-    use ganeti_upgrade::steps::busy_jobs;
+    use ganeti_upgrade::queue::busy_jobs;
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     for status in ["running", "waiting", "canceling"] {
         assert_eq!(busy_jobs(&s(&[status]), true).len(), 1, "{status}");

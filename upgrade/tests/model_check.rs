@@ -43,7 +43,8 @@ use std::time::Duration;
 use ganeti_layout::{ConfigVersion, DirVersion, InstallPaths};
 use ganeti_upgrade::cluster::Cluster;
 use ganeti_upgrade::context::{Mode, Options, Output};
-use ganeti_upgrade::engine::{main_flow, Done};
+use ganeti_upgrade::engine::main_flow;
+use ganeti_upgrade::error::Done;
 use ganeti_upgrade::error::UpgradeError;
 use ganeti_upgrade::exec::{Checkpoint, Exec, Ran};
 use ganeti_upgrade::steps::{steps_for, StepId};
@@ -517,7 +518,7 @@ impl Model {
             }
             ("gnt-job", ["list", ..]) => ok(String::new()),
             ("sh", ["-c", script, "sh", _file, until, now])
-                if *script == ganeti_upgrade::steps::NODE_PAUSE_SCRIPT =>
+                if *script == ganeti_upgrade::watcher::NODE_PAUSE_SCRIPT =>
             {
                 let (until, now): (u64, u64) =
                     (until.parse().expect("until"), now.parse().expect("now"));
@@ -528,7 +529,7 @@ impl Model {
                 ok(String::new())
             }
             ("sh", ["-c", script, "sh", _file, values @ ..])
-                if *script == ganeti_upgrade::steps::NODE_UNPAUSE_SCRIPT =>
+                if *script == ganeti_upgrade::watcher::NODE_UNPAUSE_SCRIPT =>
             {
                 let current = self.pause_of(st, node);
                 if values
@@ -1081,7 +1082,7 @@ fn all_cases() -> Vec<(String, Case)> {
             // B. A failure, then an undo failing on one node.
             for failing in &steps {
                 for undo in &steps {
-                    if undo.step().undo.is_none() {
+                    if ganeti_upgrade::steps::row(*undo).undo.is_none() {
                         continue;
                     }
                     for node in &nodes {
@@ -1305,7 +1306,6 @@ fn the_model_notices_mixed_versions_and_leftovers() {
 /// `--verify-ignore ENODESETUP`, killed after the configuration step.
 #[test]
 fn a_bare_resume_keeps_the_runs_settings() {
-    use ganeti_upgrade::settings;
     let (mut model, _dir) = Model::with_libdir(2, "3.0", false, true, Some("/usr/lib64"));
     model.verify_error = true;
     let mut opts = options(Mode::To("3.1".parse().expect("v")));
@@ -1325,7 +1325,7 @@ fn a_bare_resume_keeps_the_runs_settings() {
             .with_root(model.paths.root())
             .expect("paths"),
     );
-    let (run_with, notes) = settings::for_resume(model.paths.root(), &defaults, &[]);
+    let (run_with, notes) = ganeti_upgrade::options::for_resume(model.paths.root(), &defaults, &[]);
     assert_eq!(run_with.libdir, PathBuf::from("/usr/lib64"));
     assert_eq!(run_with.verify_ignore, vec!["ENODESETUP".to_string()]);
     assert!(!notes.is_empty());
