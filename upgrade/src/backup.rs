@@ -18,8 +18,9 @@ use ganeti_layout::durable::{fsync_dir, temp_sibling};
 use ganeti_layout::InstallPaths;
 
 use crate::clock::epoch_secs;
-use crate::context::Ctx;
+use crate::context::{Ctx, Outcome};
 use crate::error::StepError;
+use crate::ganeti::GanetiCmd;
 use crate::journal::Facts;
 
 /// `logical` (a path as the node sees it) resolved through symlinks, as a
@@ -34,13 +35,13 @@ fn archived_as(paths: &InstallPaths, logical: &Path) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-pub fn backup(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+pub fn backup(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let paths = ctx.paths;
     // A resumed run keeps the backup taken before: the configuration has not
     // changed since (this step comes before the point of no return).
     if let Some(existing) = &ctx.facts.backup {
         if paths.host(existing).is_file() {
-            return Ok(Facts::default());
+            return Ok(Outcome::default());
         }
     }
     let dir = paths.host(&paths.backupdir());
@@ -58,9 +59,8 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         .open(&tmp)
         .map_err(|e| StepError::Io(format!("cannot create {}: {e}", tmp.display())))?;
     let (argv, data) = tar_argv(paths, &tmp)?;
-    let master = ctx.master_name();
-    let ran = ctx.exec.local(&master, &argv);
-    ctx.events.node(ctx.current, &ran);
+    let ran = ctx.run_local(tar(argv));
+    ctx.show(&ran);
     let result = if ran.ok() {
         check_archive(ctx, &tmp, &data)
             .and_then(|()| {
@@ -97,7 +97,13 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     Ok(Facts {
         backup: Some(logical),
         ..Facts::default()
-    })
+    }
+    .into())
+}
+
+/// `argv` (`tar ARGS`) as the command the executor runs.
+fn tar(argv: Vec<String>) -> GanetiCmd {
+    GanetiCmd::Tar(argv.into_iter().skip(1).collect())
 }
 
 /// The `tar` command line that writes the backup to `tmp`, and the data
@@ -190,9 +196,11 @@ pub fn prune(dir: &Path, keep: usize, just_written: &Path) -> std::io::Result<Ve
 }
 
 /// The archive must hold the configuration, or it is no backup.
-fn check_archive(ctx: &Ctx<'_>, tar: &Path, data: &str) -> Result<(), StepError> {
-    let argv = vec!["tar".into(), "-tf".into(), tar.display().to_string()];
-    let ran = ctx.exec.local(&ctx.master_name(), &argv);
+fn check_archive(ctx: &Ctx<'_>, archive: &Path, data: &str) -> Result<(), StepError> {
+    let ran = ctx.run_local(GanetiCmd::Tar(vec![
+        "-tf".into(),
+        archive.display().to_string(),
+    ]));
     if !ran.ok() {
         return Err(StepError::ran(ran));
     }
@@ -202,7 +210,7 @@ fn check_archive(ctx: &Ctx<'_>, tar: &Path, data: &str) -> Result<(), StepError>
     } else {
         Err(StepError::Refused(format!(
             "the backup {} does not hold {want}; not going on without a backup of the configuration",
-            tar.display()
+            archive.display()
         )))
     }
 }

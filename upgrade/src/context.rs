@@ -1,117 +1,26 @@
-//! What a step sees: the run's options, the journal, the executor, the
-//! facts learned so far and the progress output. Steps use [`Ctx`] and
-//! nothing of the engine, so the step table reads on its own.
+//! What a step sees ([`Ctx`]): the node's paths, the executor, the run's
+//! options, the events, the journal's header and the facts learned so far.
+//! A step reads these, runs Ganeti's commands through the helpers here,
+//! records facts before it acts on them, and returns what it found
+//! ([`Outcome`]); the engine's own bookkeeping (which steps started, which
+//! were undone, timings, whether the intent file is ours) stays in the
+//! engine.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ganeti_layout::InstallPaths;
 
-use crate::clock::{epoch_secs, format_date};
 use crate::cluster::Cluster;
 use crate::error::StepError;
-use crate::exec::{Exec, Ran};
+use crate::events::{Event, Events};
+use crate::exec::Exec;
+use crate::ganeti::{Call, GanetiCmd, Switch};
 use crate::journal::{Facts, Header, Journal, JournalError, Record};
 use crate::luxi::{Luxi, LuxiError};
 pub use crate::options::{Mode, Options};
+use crate::ran::Ran;
 use crate::step_id::StepId;
-
-/// Where progress lines go. Writing is best-effort: progress must never
-/// kill an upgrade (a closed pipe, a hung-up terminal).
-pub trait Output: Sync {
-    fn line(&self, text: &str);
-}
-
-/// Standard output; after the first failed write (EPIPE, EIO) it stays
-/// silent and the run goes on, with commands.log as its record.
-#[derive(Default)]
-pub struct Stdout {
-    broken: AtomicBool,
-}
-
-impl Output for Stdout {
-    fn line(&self, text: &str) {
-        if self.broken.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut out = std::io::stdout().lock();
-        if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
-            self.broken.store(true, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Standard error, best-effort in the same way.
-#[derive(Default)]
-pub struct Stderr {
-    broken: AtomicBool,
-}
-
-impl Output for Stderr {
-    fn line(&self, text: &str) {
-        if !self.broken.load(Ordering::Relaxed) && writeln!(std::io::stderr(), "{text}").is_err() {
-            self.broken.store(true, Ordering::Relaxed);
-        }
-    }
-}
-
-/// The version of the JSON documents and events (`"format": 1`).
-pub const JSON_FORMAT: u32 = 1;
-
-/// Progress: human lines, or one JSON object per line.
-pub struct Events<'a> {
-    pub json: bool,
-    pub out: &'a dyn Output,
-}
-
-impl Events<'_> {
-    fn emit(&self, mut value: serde_json::Value, human: String) {
-        if self.json {
-            if let Some(map) = value.as_object_mut() {
-                map.insert("format".into(), JSON_FORMAT.into());
-            }
-            self.out.line(&value.to_string());
-        } else if !human.is_empty() {
-            self.out.line(&human);
-        }
-    }
-    pub fn step_start(&self, step: StepId, title: &str, index: usize, total: usize) {
-        self.emit(
-            serde_json::json!({"event": "step-start", "step": step, "index": index, "total": total, "time": format_date(epoch_secs())}),
-            format!("[{index}/{total}] {title}"),
-        );
-    }
-    pub fn step_end(&self, step: StepId, ok: bool, detail: &str) {
-        self.emit(
-            serde_json::json!({"event": "step-end", "step": step, "ok": ok, "detail": detail, "time": format_date(epoch_secs())}),
-            if ok { String::new() } else { format!("  FAILED: {detail}") },
-        );
-    }
-    pub fn node(&self, step: Option<StepId>, ran: &Ran) {
-        self.emit(
-            serde_json::json!({"event": "node", "step": step, "node": ran.node, "command": ran.command, "ok": ran.ok(), "code": ran.code}),
-            if ran.ok() { format!("  {}: ok", ran.node) } else { format!("  {}", ran.summary()) },
-        );
-    }
-    pub fn message(&self, text: &str) {
-        self.emit(
-            serde_json::json!({"event": "message", "message": text, "time": format_date(epoch_secs())}),
-            format!("  {text}"),
-        );
-    }
-    /// A line as it is (plans and status in text mode).
-    pub fn plain(&self, text: &str) {
-        self.out.line(text);
-    }
-    /// A whole JSON document.
-    pub fn document(&self, mut value: serde_json::Value) {
-        if let Some(map) = value.as_object_mut() {
-            map.insert("format".into(), JSON_FORMAT.into());
-        }
-        self.out.line(&value.to_string());
-    }
-}
 
 /// How long a fan-out runs before it names the nodes it waits for (and
 /// again after each such interval).
@@ -120,35 +29,42 @@ pub const WAIT_NOTICE: Duration = Duration::from_secs(10);
 /// Above this many nodes, the `ok` lines of a fan-out fold into one count.
 pub const FOLD_AT: usize = 20;
 
+/// What a step found: facts for the journal, and (`verify-cluster`) the
+/// errors `gnt-cluster verify` reported, which do not stop the run but
+/// decide how it ends (exit 3).
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub facts: Facts,
+    pub verify_errors: Option<String>,
+}
+
+impl From<Facts> for Outcome {
+    fn from(facts: Facts) -> Outcome {
+        Outcome {
+            facts,
+            verify_errors: None,
+        }
+    }
+}
+
 /// Everything a step needs.
 pub struct Ctx<'a> {
     pub paths: &'a InstallPaths,
     pub exec: &'a dyn Exec,
-    pub journal: &'a Journal,
     pub opts: &'a Options,
     pub events: &'a Events<'a>,
-    pub interrupted: &'a AtomicBool,
     pub header: Header,
     pub facts: Facts,
+    journal: &'a Journal,
+    interrupted: &'a AtomicBool,
     /// The step running (or being undone) now.
-    pub current: Option<StepId>,
-    /// Steps this upgrade has started, from the journal and this run: what
-    /// a rollback undoes.
-    pub started: Vec<StepId>,
-    /// Steps undone by the rollback under way.
-    pub undone: Vec<StepId>,
-    /// Whether the intent file holds this process's pid (written or
-    /// rewritten by this run): from then on it is checked before each step.
-    pub intent_ours: bool,
+    step: Option<StepId>,
     /// Nodes left out of this upgrade (`--skip-node`, from the journal too).
-    pub skipped: Vec<String>,
-    /// How long each step took in this run, in order.
-    pub timings: Vec<(StepId, Duration)>,
-    pub verify_failed: Option<String>,
+    skipped: Vec<String>,
 }
 
 impl<'a> Ctx<'a> {
-    /// A context for `header` that has done nothing yet.
+    /// A context for `header` that has learned nothing yet.
     pub fn new(
         paths: &'a InstallPaths,
         exec: &'a dyn Exec,
@@ -161,20 +77,46 @@ impl<'a> Ctx<'a> {
         Ctx {
             paths,
             exec,
-            journal,
             opts,
             events,
-            interrupted,
             header,
             facts: Facts::default(),
-            current: None,
-            started: Vec::new(),
-            undone: Vec::new(),
-            intent_ours: false,
+            journal,
+            interrupted,
+            step: None,
             skipped: Vec::new(),
-            timings: Vec::new(),
-            verify_failed: None,
         }
+    }
+
+    /// The same, with the facts and skipped nodes a journal recorded.
+    pub fn resumed(mut self, facts: Facts, skipped: Vec<String>) -> Ctx<'a> {
+        self.facts = facts;
+        self.skipped = skipped;
+        self
+    }
+
+    /// The step running (or being undone) now.
+    pub fn step(&self) -> Option<StepId> {
+        self.step
+    }
+    /// The engine enters a step (or its undo).
+    pub fn enter(&mut self, step: StepId) {
+        self.step = Some(step);
+    }
+    /// Nodes left out of this upgrade.
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
+    }
+    /// Leaves `nodes` out from now on (`--resume --skip-node`).
+    pub fn skip(&mut self, nodes: &[String]) {
+        for n in nodes {
+            if !self.skipped.contains(n) {
+                self.skipped.push(n.clone());
+            }
+        }
+    }
+    pub fn journal(&self) -> &Journal {
+        self.journal
     }
 
     /// The cluster as ssconf says now, less the skipped nodes.
@@ -188,24 +130,28 @@ impl<'a> Ctx<'a> {
             .map(|c| c.master)
             .unwrap_or_else(|_| self.exec.this_host())
     }
-    pub fn tool(&self, path: std::path::PathBuf, args: &[&str]) -> Vec<String> {
-        let mut v = vec![path.display().to_string()];
-        v.extend(args.iter().map(|s| s.to_string()));
-        v
+    /// `cmd` for this node's paths.
+    pub fn call(&self, cmd: GanetiCmd) -> Call {
+        Call::new(cmd, self.paths)
     }
-    pub fn daemon_util(&self, action: &str) -> Vec<String> {
-        self.tool(self.paths.daemon_util(), &[action])
-    }
-    pub fn switch_argv(&self, args: &[&str]) -> Vec<String> {
-        let mut v = vec![self.opts.switch_command.clone()];
-        v.extend(self.opts.switch_path_args.iter().cloned());
-        v.extend(args.iter().map(|s| s.to_string()));
-        v
+    /// `ganeti-switch` as the nodes have it (`--switch-command`).
+    pub fn switch(&self, action: Switch) -> GanetiCmd {
+        GanetiCmd::Switch {
+            tool: self.opts.run.switch_command.clone(),
+            action,
+        }
     }
     /// A progress message, also in commands.log.
     pub fn message(&self, text: &str) {
         self.events.message(text);
         self.exec.log_line(text);
+    }
+    /// Shows one node's result.
+    pub fn show(&self, ran: &Ran) {
+        self.events.emit(&Event::Node {
+            step: self.step,
+            ran,
+        });
     }
     /// Appends to the journal.
     pub fn record(&self, record: &Record) -> Result<(), JournalError> {
@@ -213,7 +159,7 @@ impl<'a> Ctx<'a> {
     }
     /// Records facts durably before the step acts on them.
     pub fn remember(&mut self, facts: Facts) -> Result<(), StepError> {
-        if let Some(step) = self.current {
+        if let Some(step) = self.step {
             self.record(&Record::Facts {
                 step,
                 facts: facts.clone(),
@@ -223,21 +169,31 @@ impl<'a> Ctx<'a> {
         self.facts.merge(&facts);
         Ok(())
     }
+    /// Whether a signal (TERM, INT, HUP) has come.
     pub fn interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
     }
+    /// Forgets a signal (past the point of no return, and after a
+    /// rollback, signals are noted and ignored).
+    pub fn clear_interrupt(&self) {
+        self.interrupted.store(false, Ordering::SeqCst);
+    }
+    /// Runs on the master, as it answers (the caller judges the result).
+    pub fn run_local(&self, cmd: GanetiCmd) -> Ran {
+        self.exec.local(&self.master_name(), &self.call(cmd))
+    }
     /// Runs on the master; a failure is the step's failure.
-    pub fn local(&self, argv: &[String]) -> Result<Ran, StepError> {
-        let ran = self.exec.local(&self.master_name(), argv);
+    pub fn local(&self, cmd: GanetiCmd) -> Result<Ran, StepError> {
+        let ran = self.run_local(cmd);
         if ran.ok() {
             Ok(ran)
         } else {
-            self.events.node(self.current, &ran);
+            self.show(&ran);
             Err(StepError::ran(ran))
         }
     }
-    /// Runs on the given nodes (master last), each result shown as it
-    /// arrives; every result is returned. While it runs, every
+    /// Runs `cmd_for(node)` on the given nodes (master last), each result
+    /// shown as it arrives; every result is returned. While it runs, every
     /// [`WAIT_NOTICE`] it says which nodes it still waits for. Above
     /// [`FOLD_AT`] nodes the `ok` lines fold into one count at the end
     /// (failures are always one line each; JSON shows every node).
@@ -245,60 +201,23 @@ impl<'a> Ctx<'a> {
         &self,
         c: &Cluster,
         nodes: &[String],
-        argv_for: &(dyn Fn(&str) -> Vec<String> + Sync),
+        cmd_for: &(dyn Fn(&str) -> GanetiCmd + Sync),
     ) -> Vec<Ran> {
-        let step = self.current;
-        let events = self.events;
-        let fold = nodes.len() > FOLD_AT && !events.json;
+        let fold = nodes.len() > FOLD_AT && !self.events.json;
         let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let call_for = |node: &str| self.call(cmd_for(node));
         let results = std::thread::scope(|s| {
             // The sender moves into the worker: when the fan-out returns,
-            // the channel closes and the loop below ends at once.
+            // the channel closes and the wait below ends at once.
             let worker = s.spawn(move || {
-                self.exec.fan_out(c, nodes, argv_for, &|ran| {
+                self.exec.fan_out(c, nodes, &call_for, &|ran| {
                     if !(fold && ran.ok()) {
-                        events.node(step, ran);
+                        self.show(ran);
                     }
                     let _ = tx.send(ran.node.clone());
                 })
             });
-            // The master runs after all the others: until then it is not
-            // waited for.
-            let master_last = nodes.contains(&c.master) && nodes.len() > 1;
-            let mut pending: Vec<&String> = nodes
-                .iter()
-                .filter(|n| !(master_last && **n == c.master))
-                .collect();
-            let started = std::time::Instant::now();
-            let mut next_notice = WAIT_NOTICE;
-            loop {
-                let wait = next_notice.saturating_sub(started.elapsed());
-                match rx.recv_timeout(wait) {
-                    Ok(node) => {
-                        pending.retain(|n| **n != node);
-                        if pending.is_empty() && master_last && node != c.master {
-                            pending.push(&c.master);
-                        }
-                    }
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                        let shown: Vec<&str> =
-                            pending.iter().take(10).map(|n| n.as_str()).collect();
-                        self.message(&format!(
-                            "still waiting for {} node(s) after {} s: {}{}",
-                            pending.len(),
-                            started.elapsed().as_secs(),
-                            shown.join(", "),
-                            if pending.len() > shown.len() {
-                                ", ..."
-                            } else {
-                                ""
-                            }
-                        ));
-                        next_notice += WAIT_NOTICE;
-                    }
-                }
-            }
+            self.notice_while_waiting(c, nodes, &rx);
             // A panic in the fan-out (a test's simulated kill) goes on up.
             worker
                 .join()
@@ -306,18 +225,64 @@ impl<'a> Ctx<'a> {
         });
         if fold {
             let ok = results.iter().filter(|r| r.ok()).count();
-            events.plain(&format!("  {ok} of {} nodes ok", results.len()));
+            self.events
+                .line(format!("  {ok} of {} nodes ok", results.len()));
         }
         results
+    }
+    /// Until the fan-out's channel closes, names the nodes it still waits
+    /// for every [`WAIT_NOTICE`].
+    fn notice_while_waiting(
+        &self,
+        c: &Cluster,
+        nodes: &[String],
+        done: &std::sync::mpsc::Receiver<String>,
+    ) {
+        // The master runs after all the others: until then it is not
+        // waited for.
+        let master_last = nodes.contains(&c.master) && nodes.len() > 1;
+        let mut pending: Vec<&String> = nodes
+            .iter()
+            .filter(|n| !(master_last && **n == c.master))
+            .collect();
+        let started = std::time::Instant::now();
+        let mut next_notice = WAIT_NOTICE;
+        loop {
+            let wait = next_notice.saturating_sub(started.elapsed());
+            match done.recv_timeout(wait) {
+                Ok(node) => {
+                    pending.retain(|n| **n != node);
+                    if pending.is_empty() && master_last && node != c.master {
+                        pending.push(&c.master);
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let shown: Vec<&str> = pending.iter().take(10).map(|n| n.as_str()).collect();
+                    self.message(&format!(
+                        "still waiting for {} node(s) after {} s: {}{}",
+                        pending.len(),
+                        started.elapsed().as_secs(),
+                        shown.join(", "),
+                        if pending.len() > shown.len() {
+                            ", ..."
+                        } else {
+                            ""
+                        }
+                    ));
+                    next_notice += WAIT_NOTICE;
+                }
+            }
+        }
     }
     /// As [`Ctx::each_node`]; every node must succeed.
     pub fn on_nodes(
         &self,
         c: &Cluster,
         nodes: &[String],
-        argv_for: &(dyn Fn(&str) -> Vec<String> + Sync),
+        cmd_for: &(dyn Fn(&str) -> GanetiCmd + Sync),
     ) -> Result<Vec<Ran>, StepError> {
-        let results = self.each_node(c, nodes, argv_for);
+        let results = self.each_node(c, nodes, cmd_for);
         let failed: Vec<Ran> = results.iter().filter(|r| !r.ok()).cloned().collect();
         if failed.is_empty() {
             Ok(results)
@@ -326,9 +291,10 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Runs `call` over LUXI (what Ganeti's own upgrade does: no Python start-up
-    /// per call). `None`, logged, means: use the command-line tool instead, as
-    /// when luxid is not there or refuses (see [`crate::luxi`]).
+    /// Runs `call` over LUXI (what Ganeti's own upgrade does: no Python
+    /// start-up per call). `None`, logged, means: use the command-line tool
+    /// instead, as when luxid is not there or refuses (see
+    /// [`crate::luxi`]).
     pub fn by_luxi<T>(
         &self,
         what: &str,
@@ -337,8 +303,9 @@ impl<'a> Ctx<'a> {
         self.luxi_attempt(what, call).ok()
     }
 
-    /// As [`Ctx::by_luxi`], keeping the error: the caller must know whether the call
-    /// may have been carried out (its answer lost) before it repeats it.
+    /// As [`Ctx::by_luxi`], keeping the error: the caller must know whether
+    /// the call may have been carried out (its answer lost) before it
+    /// repeats it.
     pub fn luxi_attempt<T>(
         &self,
         what: &str,

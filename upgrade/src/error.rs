@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use ganeti_layout::version::VersionError;
 use ganeti_layout::DirVersion;
 
+use crate::ganeti::Call;
 use crate::ran::Ran;
 use crate::transition::TransitionError;
 
@@ -43,10 +44,10 @@ pub struct LeftNode {
     pub node: String,
     /// "offline" or "skipped".
     pub why: &'static str,
-    /// To run on the node, in order.
-    pub on_node: Vec<Vec<String>>,
+    /// To run on the node, in order (in JSON, each as its argv).
+    pub on_node: Vec<Call>,
     /// Then on the master.
-    pub on_master: Vec<Vec<String>>,
+    pub on_master: Vec<Call>,
 }
 
 /// Why a step failed.

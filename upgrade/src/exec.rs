@@ -24,6 +24,8 @@ use ganeti_layout::DirVersion;
 use ganeti_switch::SwitchOptions;
 
 use crate::cluster::Cluster;
+use crate::error::chain;
+use crate::ganeti::{Call, GanetiCmd, Switch};
 pub use crate::ran::{join_argv, shell_quote, Ran};
 use crate::step_id::StepId;
 
@@ -43,46 +45,48 @@ pub enum Checkpoint {
 }
 
 /// Everything the upgrade does to nodes, behind one trait: commands on the
-/// master and over ssh, the master's own switch, and the test hooks. The
-/// engine and the steps see only this, so the model check runs them against
-/// a scripted cluster in-process (`tests/model_check.rs`).
+/// master and over ssh, the master's own `ganeti-switch` in-process, and the
+/// test hooks. The engine and the steps see only this, so the model check
+/// runs them against a scripted cluster in-process (`tests/model_check.rs`),
+/// answering each [`Call`] by what it is ([`crate::ganeti::GanetiCmd`]).
 pub trait Exec: Sync {
     /// This host's name as Ganeti compares it with `ssconf_master_node`.
     fn this_host(&self) -> String;
     /// Whether we may change the node (root).
     fn is_root(&self) -> bool;
-    /// Runs argv on this node (no shell).
-    fn local(&self, node: &str, argv: &[String]) -> Ran;
-    /// Runs argv on `node`: locally on the master, over ssh elsewhere.
-    fn on_node(&self, cluster: &Cluster, node: &str, argv: &[String]) -> Ran;
-    /// Runs `argv_for(node)` on every node given, the master last and after
+    /// Runs `call` on this node (no shell).
+    fn local(&self, node: &str, call: &Call) -> Ran;
+    /// Runs `call` on `node`: locally on the master, over ssh elsewhere.
+    fn on_node(&self, cluster: &Cluster, node: &str, call: &Call) -> Ran;
+    /// Runs `call_for(node)` on every node given, the master last and after
     /// all the others; `each` sees every result the moment it arrives.
     /// Results come in the order of `nodes`, the master last.
     fn fan_out(
         &self,
         cluster: &Cluster,
         nodes: &[String],
-        argv_for: &(dyn Fn(&str) -> Vec<String> + Sync),
+        call_for: &(dyn Fn(&str) -> Call + Sync),
         each: &(dyn Fn(&Ran) + Sync),
     ) -> Vec<Ran> {
         let mut out = Vec::new();
         for node in nodes.iter().filter(|n| **n != cluster.master) {
-            let ran = self.on_node(cluster, node, &argv_for(node));
+            let ran = self.on_node(cluster, node, &call_for(node));
             each(&ran);
             out.push(ran);
         }
         if nodes.contains(&cluster.master) {
-            let ran = self.on_node(cluster, &cluster.master, &argv_for(&cluster.master));
+            let ran = self.on_node(cluster, &cluster.master, &call_for(&cluster.master));
             each(&ran);
             out.push(ran);
         }
         out
     }
-    /// Switches this node (the caller holds its node lock); `Ok(true)` if
-    /// the links changed, `Ok(false)` if `to` was already active.
-    fn switch_here(&self, to: &DirVersion) -> Result<bool, String>;
-    /// What is missing of `to` on this node (empty: completely installed).
-    fn missing_here(&self, to: &DirVersion) -> Result<Vec<String>, String>;
+    /// This node's own `ganeti-switch` call (`installed V`, `to V`), run
+    /// in-process: the caller holds the node lock, which the tool would
+    /// wait for. `to` answers `switched` or `already active` on stdout;
+    /// `installed` lists what is missing on stdout, `; `-joined (exit 1).
+    /// Any other call runs as [`Exec::local`].
+    fn here(&self, call: &Call) -> Ran;
     /// The version this node's `${sysconfdir}/ganeti/{lib,share}` name, if
     /// they agree.
     fn active_here(&self) -> Option<DirVersion>;
@@ -140,6 +144,40 @@ fn in_parallel<T: Sync, R: Send>(
 /// as a daemon it started).
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 
+/// A pipe's reader: a thread that keeps what it has read so far in a
+/// shared buffer (so that output is not lost when we stop waiting for the
+/// end of a pipe) and says when the pipe ended.
+type Reader = (mpsc::Receiver<()>, Arc<Mutex<Vec<u8>>>);
+
+fn reader(pipe: Option<Box<dyn Read + Send>>) -> Reader {
+    let (tx, rx) = mpsc::channel::<()>();
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let shared = Arc::clone(&buf);
+    std::thread::spawn(move || {
+        if let Some(mut p) = pipe {
+            let mut chunk = [0u8; 8192];
+            while let Ok(n @ 1..) = p.read(&mut chunk) {
+                if let Ok(mut b) = shared.lock() {
+                    b.extend_from_slice(&chunk[..n]);
+                }
+            }
+        }
+        let _ = tx.send(());
+    });
+    (rx, buf)
+}
+
+/// What `reader` read, waiting for the end of the pipe until `deadline`;
+/// either way, what was read so far is in the buffer.
+fn collect((rx, buf): Reader, deadline: Instant) -> Vec<u8> {
+    let _finished = rx
+        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .is_ok();
+    buf.lock()
+        .map(|mut b| std::mem::take(&mut *b))
+        .unwrap_or_default()
+}
+
 /// Runs `cmd` to the end, or until `timeout`: then its whole process group
 /// (we start each in its own) gets SIGKILL and the error says so. Output is
 /// read by two threads, so a full pipe never blocks the command.
@@ -149,25 +187,6 @@ fn run_bounded(mut cmd: Command, timeout: Option<Duration>) -> std::io::Result<O
         .stderr(Stdio::piped())
         .process_group(0);
     let mut child = cmd.spawn()?;
-    // Each reader keeps what it has read so far in a shared buffer, so
-    // that output is not lost when we stop waiting for the end of a pipe.
-    let reader = |pipe: Option<Box<dyn Read + Send>>| {
-        let (tx, rx) = mpsc::channel::<()>();
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let shared = Arc::clone(&buf);
-        std::thread::spawn(move || {
-            if let Some(mut p) = pipe {
-                let mut chunk = [0u8; 8192];
-                while let Ok(n @ 1..) = p.read(&mut chunk) {
-                    if let Ok(mut b) = shared.lock() {
-                        b.extend_from_slice(&chunk[..n]);
-                    }
-                }
-            }
-            let _ = tx.send(());
-        });
-        (rx, buf)
-    };
     let stdout = reader(
         child
             .stdout
@@ -206,17 +225,8 @@ fn run_bounded(mut cmd: Command, timeout: Option<Duration>) -> std::io::Result<O
     // pipe open (a daemon) must not hold us: its reader thread is then left
     // to end when that process closes the pipe.
     let output_deadline = Instant::now() + DRAIN_AFTER_EXIT;
-    let collect = |(rx, buf): (mpsc::Receiver<()>, Arc<Mutex<Vec<u8>>>)| {
-        // Either way, what was read so far is in `buf`.
-        let _finished = rx
-            .recv_timeout(output_deadline.saturating_duration_since(Instant::now()))
-            .is_ok();
-        buf.lock()
-            .map(|mut b| std::mem::take(&mut *b))
-            .unwrap_or_default()
-    };
-    let stdout = collect(stdout);
-    let stderr = collect(stderr);
+    let stdout = collect(stdout, output_deadline);
+    let stderr = collect(stderr, output_deadline);
     if let (true, Some(t)) = (timed_out, timeout) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
@@ -362,12 +372,6 @@ impl Runner {
         ]);
         argv
     }
-
-    pub fn tool(&self, path: PathBuf, args: &[&str]) -> Vec<String> {
-        let mut v = vec![path.display().to_string()];
-        v.extend(args.iter().map(|s| s.to_string()));
-        v
-    }
 }
 
 /// `O_NOFOLLOW` for `OpenOptionsExt::custom_flags`.
@@ -384,7 +388,8 @@ impl Exec for Runner {
         rustix::process::geteuid().is_root()
     }
 
-    fn local(&self, node: &str, argv: &[String]) -> Ran {
+    fn local(&self, node: &str, call: &Call) -> Ran {
+        let argv = &call.argv;
         let Some((program, args)) = argv.split_first() else {
             return Ran {
                 node: node.to_string(),
@@ -405,11 +410,11 @@ impl Exec for Runner {
         )
     }
 
-    fn on_node(&self, cluster: &Cluster, node: &str, argv: &[String]) -> Ran {
+    fn on_node(&self, cluster: &Cluster, node: &str, call: &Call) -> Ran {
         if node == cluster.master {
-            return self.local(node, argv);
+            return self.local(node, call);
         }
-        let remote = join_argv(argv);
+        let remote = join_argv(&call.argv);
         let ssh = self.ssh_argv(cluster, node, &remote);
         let mut cmd = Command::new(&ssh[0]);
         cmd.args(&ssh[1..]);
@@ -425,12 +430,12 @@ impl Exec for Runner {
         &self,
         cluster: &Cluster,
         nodes: &[String],
-        argv_for: &(dyn Fn(&str) -> Vec<String> + Sync),
+        call_for: &(dyn Fn(&str) -> Call + Sync),
         each: &(dyn Fn(&Ran) + Sync),
     ) -> Vec<Ran> {
         let others: Vec<&String> = nodes.iter().filter(|n| **n != cluster.master).collect();
         let mut results: Vec<Ran> = in_parallel(&others, self.parallel, |node| {
-            let ran = self.on_node(cluster, node, &argv_for(node));
+            let ran = self.on_node(cluster, node, &call_for(node));
             each(&ran);
             ran
         })
@@ -447,23 +452,57 @@ impl Exec for Runner {
         })
         .collect();
         if nodes.contains(&cluster.master) {
-            let ran = self.on_node(cluster, &cluster.master, &argv_for(&cluster.master));
+            let ran = self.on_node(cluster, &cluster.master, &call_for(&cluster.master));
             each(&ran);
             results.push(ran);
         }
         results
     }
 
-    fn switch_here(&self, to: &DirVersion) -> Result<bool, String> {
-        match ganeti_switch::switch_to_locked(&self.paths, to, SwitchOptions { force: false }) {
-            Ok(ganeti_switch::Outcome::AlreadyActive { .. }) => Ok(false),
-            Ok(_) => Ok(true),
-            Err(e) => Err(crate::error::chain(&e)),
+    fn here(&self, call: &Call) -> Ran {
+        let node = self.this_host();
+        let answer = |code, stdout: String, stderr: String| Ran {
+            node: node.clone(),
+            command: match &call.cmd {
+                GanetiCmd::Switch {
+                    action: Switch::To(v),
+                    ..
+                } => format!("ganeti-switch to {v} (in-process)"),
+                GanetiCmd::Switch {
+                    action: Switch::Installed(v),
+                    ..
+                } => format!("ganeti-switch installed {v} (in-process)"),
+                _ => join_argv(&call.argv),
+            },
+            code,
+            stdout,
+            stderr,
+        };
+        match &call.cmd {
+            GanetiCmd::Switch {
+                action: Switch::To(to),
+                ..
+            } => match ganeti_switch::switch_to_locked(
+                &self.paths,
+                to,
+                SwitchOptions { force: false },
+            ) {
+                Ok(ganeti_switch::Outcome::AlreadyActive { .. }) => {
+                    answer(Some(0), "already active".into(), String::new())
+                }
+                Ok(_) => answer(Some(0), "switched".into(), String::new()),
+                Err(e) => answer(Some(1), String::new(), chain(&e)),
+            },
+            GanetiCmd::Switch {
+                action: Switch::Installed(v),
+                ..
+            } => match ganeti_layout::inspect::check_complete(&self.paths, v) {
+                Ok(missing) if missing.is_empty() => answer(Some(0), String::new(), String::new()),
+                Ok(missing) => answer(Some(1), missing.join("; "), String::new()),
+                Err(e) => answer(None, String::new(), chain(&e)),
+            },
+            _ => self.local(&node, call),
         }
-    }
-
-    fn missing_here(&self, to: &DirVersion) -> Result<Vec<String>, String> {
-        ganeti_layout::inspect::check_complete(&self.paths, to).map_err(|e| crate::error::chain(&e))
     }
 
     fn active_here(&self) -> Option<DirVersion> {
@@ -561,8 +600,11 @@ mod tests {
         Runner::new(&paths, vec!["ssh".into()], 1, false).with_timeout(timeout)
     }
 
-    fn argv(words: &[&str]) -> Vec<String> {
-        words.iter().map(|w| w.to_string()).collect()
+    fn argv(words: &[&str]) -> Call {
+        Call {
+            cmd: GanetiCmd::Tar(Vec::new()),
+            argv: words.iter().map(|w| w.to_string()).collect(),
+        }
     }
 
     #[test]

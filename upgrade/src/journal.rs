@@ -13,8 +13,8 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::transition::Transition;
 use ganeti_layout::durable::{fsync_dir, io_error, DurableError};
-use ganeti_layout::version::Transition;
 use ganeti_layout::DirVersion;
 
 use crate::step_id::StepId;
@@ -36,6 +36,23 @@ pub struct Header {
     /// earlier versions of this tool).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<crate::settings::Settings>,
+}
+
+impl Header {
+    /// A header for the checks that run without an upgrade (orphan
+    /// filters): nothing in them reads it.
+    pub fn for_checks(v: DirVersion) -> Header {
+        Header {
+            format: JOURNAL_FORMAT,
+            id: String::new(),
+            from_release: String::new(),
+            from_dir: v.clone(),
+            to: v,
+            transition: Transition::Same,
+            started_at: 0,
+            settings: None,
+        }
+    }
 }
 
 /// Facts a step learned that later steps (or a rollback) need.

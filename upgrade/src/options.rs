@@ -5,8 +5,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use ganeti_layout::paths::PathsError;
 use ganeti_layout::{DirVersion, InstallPaths};
 
+use crate::command::Cli;
 use crate::journal::{Journal, State};
 use crate::settings::{read_marker, Settings, PATH_OPTIONS};
 
@@ -23,21 +25,18 @@ pub enum Mode {
     Status,
 }
 
-/// The run's settings, parsed at the edge.
+/// Everything a run works with, resolved once ([`Options::resolve`]):
+/// the mode and the switches of this invocation, and the settings an
+/// upgrade records ([`Settings`]: the command line's, or for a resume the
+/// recorded ones where not given again).
 #[derive(Debug, Clone)]
 pub struct Options {
     pub mode: Mode,
     pub dry_run: bool,
     pub json: bool,
-    pub parallel: usize,
-    pub verify_ignore: Vec<String>,
-    pub queue_timeout: Duration,
-    /// Per command; `None`: no limit.
-    pub command_timeout: Option<Duration>,
-    /// `ganeti-switch` on the nodes, with the path options to pass it.
-    pub switch_command: String,
-    pub switch_path_args: Vec<String>,
-    pub ssh_command: Vec<String>,
+    /// The settings the run works with (recorded in the journal's header
+    /// and the marker when an upgrade starts).
+    pub run: Settings,
     /// How often the job queue is polled while waiting.
     pub poll_interval: Duration,
     /// Said at the start of a resume: which recorded options it uses.
@@ -53,20 +52,57 @@ pub struct Options {
 }
 
 impl Options {
-    /// The settings to record in the journal and the marker.
-    pub fn settings(&self, paths: &InstallPaths) -> Settings {
-        Settings {
-            prefix: paths.prefix().to_path_buf(),
-            sysconfdir: paths.sysconfdir().to_path_buf(),
-            libdir: paths.libdir().to_path_buf(),
-            localstatedir: paths.localstatedir().to_path_buf(),
-            switch_command: self.switch_command.clone(),
-            ssh_command: self.ssh_command.clone(),
-            parallel: self.parallel,
-            verify_ignore: self.verify_ignore.clone(),
-            queue_timeout: self.queue_timeout.as_secs(),
-            command_timeout: self.command_timeout.map(|d| d.as_secs()).unwrap_or(0),
-        }
+    /// The options of `cli`, whose options named in `given` (clap's ids)
+    /// were given on the command line; a resume (or `--to` of the pending
+    /// target) takes the recorded settings for the others. Also the paths
+    /// the run works on. The error is a path option that is not absolute
+    /// and normalised.
+    pub fn resolve(cli: Cli, given: &[&str]) -> Result<(Options, InstallPaths), PathsError> {
+        let cli_paths = cli.paths.resolve(&cli.root)?;
+        let mode = match (cli.to, cli.resume, cli.abort, cli.status) {
+            (Some(to), ..) => Mode::To(to),
+            (None, true, ..) => Mode::Resume,
+            (None, false, true, _) => Mode::Abort,
+            (None, false, false, _) => Mode::Status,
+        };
+        let from_cli = Settings {
+            prefix: cli_paths.prefix().to_path_buf(),
+            sysconfdir: cli_paths.sysconfdir().to_path_buf(),
+            libdir: cli_paths.libdir().to_path_buf(),
+            localstatedir: cli_paths.localstatedir().to_path_buf(),
+            switch_command: cli.switch_command,
+            ssh_command: cli
+                .ssh_command
+                .split_whitespace()
+                .map(String::from)
+                .collect(),
+            parallel: cli.parallel,
+            verify_ignore: cli.verify_ignore,
+            queue_timeout: cli.queue_timeout,
+            command_timeout: cli.command_timeout,
+        };
+        let (run, notes) = match &mode {
+            Mode::To(to) => for_to(cli_paths.root(), &from_cli, given, to),
+            _ => for_resume(cli_paths.root(), &from_cli, given),
+        };
+        let paths = run.paths(cli_paths.root())?;
+        let options = Options {
+            mode,
+            dry_run: cli.dry_run,
+            json: cli.json,
+            run,
+            poll_interval: std::env::var(crate::env::POLL_INTERVAL)
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64)
+                .unwrap_or(Duration::from_secs(1)),
+            notes,
+            skip_nodes: cli.skip_node,
+            no_voting: cli.no_voting,
+            vote_wait: Duration::from_secs(cli.vote_wait),
+        };
+        Ok((options, paths))
     }
 }
 

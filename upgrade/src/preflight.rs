@@ -15,43 +15,14 @@
 
 use std::path::Path;
 
-use ganeti_layout::DirVersion;
-
+use crate::clock::epoch_secs;
 use crate::cluster::Cluster;
 use crate::context::Ctx;
-
-/// One node's answers.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct NodeCheck {
-    pub node: String,
-    /// `ganeti-switch --version`'s answer, or why it failed.
-    pub switch: Result<String, String>,
-    /// `Ok` when the target is completely installed, else what is missing.
-    pub target: Result<(), String>,
-}
-
-/// What `--dry-run` found.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Preflight {
-    pub target: DirVersion,
-    pub nodes: Vec<NodeCheck>,
-    pub offline: Vec<String>,
-    /// Jobs running or waiting, and queued; `None` if the queue could not
-    /// be asked (luxid down).
-    pub jobs: Option<(usize, usize)>,
-    pub drained: bool,
-    /// Epoch seconds the watcher pause ends, if paused.
-    pub watcher_paused_until: Option<u64>,
-    /// Job filters on the cluster; `None` if they could not be listed or the
-    /// cluster has none.
-    pub filters: Option<usize>,
-    /// Bytes the backup needs (the data directory without the job archive
-    /// and exports), and bytes free where it goes.
-    pub backup_bytes: u64,
-    pub backup_free: Option<u64>,
-    /// What the real run would refuse, each with its fix.
-    pub refusals: Vec<String>,
-}
+use crate::ganeti::Switch;
+use crate::queue::{queue_drained, queue_state};
+use crate::ran::Ran;
+use crate::view::{NodeCheck, Preflight};
+use crate::watcher::watcher_paused_until;
 
 /// Bytes under `dir`, leaving out what the backup leaves out.
 fn data_size(dir: &Path) -> u64 {
@@ -79,56 +50,7 @@ fn free_bytes(dir: &Path) -> Option<u64> {
 /// Asks every online node; pure reads.
 pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
     let to = ctx.header.to.clone();
-    let version = ctx.switch_argv(&["--version"]);
-    // `--version` takes no path options.
-    let version = vec![version[0].clone(), version[version.len() - 1].clone()];
-    let installed = ctx.switch_argv(&["installed", to.as_str()]);
-    let quiet = |_: &crate::ran::Ran| {};
-    let versions = ctx
-        .exec
-        .fan_out(c, &c.others(), &|_| version.clone(), &quiet);
-    let installs = ctx
-        .exec
-        .fan_out(c, &c.others(), &|_| installed.clone(), &quiet);
-    let first_line = |r: &crate::ran::Ran| {
-        r.stdout
-            .trim()
-            .lines()
-            .chain(r.stderr.trim().lines())
-            .next()
-            .unwrap_or("")
-            .to_string()
-    };
-    let mut nodes: Vec<NodeCheck> = versions
-        .iter()
-        .zip(installs.iter())
-        .map(|(v, i)| NodeCheck {
-            node: v.node.clone(),
-            switch: if v.ok() {
-                Ok(first_line(v))
-            } else if v.code == Some(255) || v.code.is_none() {
-                Err(format!("unreachable: {}", first_line(v)))
-            } else {
-                Err(format!(
-                    "{} not found or not working (exit {})",
-                    ctx.opts.switch_command,
-                    v.code.unwrap_or(-1)
-                ))
-            },
-            target: if i.ok() { Ok(()) } else { Err(first_line(i)) },
-        })
-        .collect();
-    if c.online.contains(&c.master) {
-        nodes.push(NodeCheck {
-            node: c.master.clone(),
-            switch: Ok(format!("in-process ({})", env!("CARGO_PKG_VERSION"))),
-            target: match ctx.exec.missing_here(&to) {
-                Ok(m) if m.is_empty() => Ok(()),
-                Ok(m) => Err(m.join("; ")),
-                Err(e) => Err(e),
-            },
-        });
-    }
+    let nodes = node_checks(ctx, c);
     let paths = ctx.paths;
     let data = paths.host(&paths.datadir());
     let backup_bytes = data_size(&data);
@@ -158,20 +80,14 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
             ));
         }
     }
-    let (jobs, filters) = crate::queue::queue_state(ctx);
+    let (jobs, filters) = queue_state(ctx);
     Preflight {
         target: to,
         nodes,
         offline: c.offline.clone(),
         jobs,
-        drained: paths.host(&paths.datadir().join("queue/drain")).exists(),
-        watcher_paused_until: std::fs::read_to_string(
-            paths.host(&paths.datadir().join("watcher.pause")),
-        )
-        .ok()
-        .and_then(|t| t.trim().parse::<f64>().ok())
-        .map(|t| t as u64)
-        .filter(|t| *t > crate::clock::epoch_secs()),
+        drained: queue_drained(ctx),
+        watcher_paused_until: watcher_paused_until(ctx).filter(|t| *t > epoch_secs()),
         filters,
         backup_bytes,
         backup_free,
@@ -179,87 +95,59 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
     }
 }
 
-/// The table of nodes by state, and the cluster-wide findings.
-pub fn render(p: &Preflight) -> Vec<String> {
-    let mut lines = Vec::new();
-    let ready: Vec<&str> = p
-        .nodes
+/// Each online node's `ganeti-switch` and target, the master's in-process.
+fn node_checks(ctx: &Ctx<'_>, c: &Cluster) -> Vec<NodeCheck> {
+    let to = ctx.header.to.clone();
+    let version = ctx.call(ctx.switch(Switch::Version));
+    let installed = ctx.call(ctx.switch(Switch::Installed(to.clone())));
+    let quiet = |_: &Ran| {};
+    let versions = ctx
+        .exec
+        .fan_out(c, &c.others(), &|_| version.clone(), &quiet);
+    let installs = ctx
+        .exec
+        .fan_out(c, &c.others(), &|_| installed.clone(), &quiet);
+    let mut nodes: Vec<NodeCheck> = versions
         .iter()
-        .filter(|n| n.switch.is_ok() && n.target.is_ok())
-        .map(|n| n.node.as_str())
-        .collect();
-    lines.push(format!(
-        "Nodes: {} of {} online ready for {}{}",
-        ready.len(),
-        p.nodes.len(),
-        p.target,
-        if p.offline.is_empty() {
-            String::new()
-        } else {
-            format!("; offline, left out: {}", p.offline.join(", "))
-        }
-    ));
-    let width = p
-        .nodes
-        .iter()
-        .map(|n| n.node.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    lines.push(format!(
-        "  {:<width$}  {:<28}  {}",
-        "node", "ganeti-switch", "target"
-    ));
-    for n in &p.nodes {
-        lines.push(format!(
-            "  {:<width$}  {:<28}  {}",
-            n.node,
-            match &n.switch {
-                Ok(v) => v.clone(),
-                Err(_) => "MISSING".into(),
+        .zip(installs.iter())
+        .map(|(v, i)| NodeCheck {
+            node: v.node.clone(),
+            switch: if v.ok() {
+                Ok(first_line(v))
+            } else if v.code == Some(255) || v.code.is_none() {
+                Err(format!("unreachable: {}", first_line(v)))
+            } else {
+                Err(format!(
+                    "{} not found or not working (exit {})",
+                    ctx.opts.run.switch_command,
+                    v.code.unwrap_or(-1)
+                ))
             },
-            match &n.target {
-                Ok(()) => "installed".to_string(),
-                Err(e) => format!("NOT INSTALLED: {e}"),
-            }
-        ));
+            target: if i.ok() { Ok(()) } else { Err(first_line(i)) },
+        })
+        .collect();
+    if c.online.contains(&c.master) {
+        let here = ctx.exec.here(&installed);
+        nodes.push(NodeCheck {
+            node: c.master.clone(),
+            switch: Ok(format!("in-process ({})", env!("CARGO_PKG_VERSION"))),
+            target: match here.code {
+                Some(0) => Ok(()),
+                Some(_) => Err(here.stdout.trim().to_string()),
+                None => Err(here.stderr),
+            },
+        });
     }
-    lines.push(format!(
-        "Jobs: {}; queue {}; watcher {}; filters: {}",
-        match p.jobs {
-            Some((0, 0)) => "none running or queued".to_string(),
-            Some((r, q)) =>
-                format!("{r} running or waiting, {q} queued (the upgrade waits for them)"),
-            None => "unknown (the master daemon did not answer)".into(),
-        },
-        if p.drained {
-            "drained (stays drained)"
-        } else {
-            "open"
-        },
-        match p.watcher_paused_until {
-            Some(t) => format!("paused until {} (kept)", crate::clock::format_date(t)),
-            None => "running".into(),
-        },
-        p.filters
-            .map(|f| f.to_string())
-            .unwrap_or_else(|| "n/a".into())
-    ));
-    lines.push(format!(
-        "Backup: about {} KiB needed, {} free",
-        p.backup_bytes / 1024,
-        p.backup_free
-            .map(|f| format!("{} KiB", f / 1024))
-            .unwrap_or_else(|| "unknown".into())
-    ));
-    if p.filters.is_some_and(|f| f > 0) {
-        lines.push("Note: the cluster has job filters; they stay. A PAUSE or REJECT filter that matches every opcode also holds the upgrade's own gnt-cluster redist-conf job (the run then stops at redist-conf after --command-timeout): let OP_CLUSTER_REDIST_CONF through, or remove such a filter for the upgrade.".into());
-    }
-    if p.refusals.is_empty() {
-        lines.push("Nothing found that would stop the upgrade.".into());
-    } else {
-        lines.push("The upgrade would be refused:".into());
-        lines.extend(p.refusals.iter().map(|r| format!("  {r}")));
-    }
-    lines
+    nodes
+}
+
+/// The first line a command printed, stdout first.
+fn first_line(r: &Ran) -> String {
+    r.stdout
+        .trim()
+        .lines()
+        .chain(r.stderr.trim().lines())
+        .next()
+        .unwrap_or("")
+        .to_string()
 }

@@ -7,7 +7,17 @@
 
 use crate::context::Ctx;
 use crate::error::StepError;
+use crate::ganeti::{Filter, GanetiCmd};
 use crate::luxi::Luxi;
+use crate::ran::Ran;
+
+/// The statuses `gnt-job list --no-headers -o id,status` printed.
+pub fn list_jobs(ran: &Ran) -> Vec<String> {
+    ran.stdout
+        .lines()
+        .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+        .collect()
+}
 
 /// Which job states keep the upgrade waiting. A PAUSE filter holds only
 /// jobs that have not started (`queued`); `waiting` jobs are already forked
@@ -30,13 +40,6 @@ pub fn filter_reason(ctx: &Ctx<'_>) -> String {
 /// Every filter of this tool has a reason starting with this.
 pub const FILTER_REASON_PREFIX: &str = "ganeti-upgrade:";
 
-/// The job filter of an upgrade: pauses every job but the one the upgrade
-/// itself submits while the filter is in place (redist-conf), which would
-/// wait forever.
-pub fn filter_predicates() -> serde_json::Value {
-    serde_json::json!([["opcode", ["!", ["=", "OP_ID", "OP_CLUSTER_REDIST_CONF"]]]])
-}
-
 /// Does the cluster have job filters (Ganeti 2.13 and later)?
 pub fn has_filters(ctx: &Ctx<'_>) -> bool {
     ctx.paths.host(&ctx.paths.gnt("gnt-filter")).exists()
@@ -52,11 +55,7 @@ pub fn filters_with(ctx: &Ctx<'_>, reason: &str) -> Result<Vec<String>, StepErro
             .map(|(uuid, _)| uuid)
             .collect());
     }
-    let argv = ctx.tool(
-        ctx.paths.gnt("gnt-filter"),
-        &["list", "--no-headers", "-o", "uuid,reason_trail"],
-    );
-    let ran = ctx.exec.local(&ctx.master_name(), &argv);
+    let ran = ctx.run_local(GanetiCmd::Filter(Filter::List));
     if !ran.ok() {
         return Err(StepError::ran(ran));
     }
@@ -82,7 +81,7 @@ pub fn remove_our_filters(ctx: &Ctx<'_>, reason: &str) -> Result<usize, StepErro
             // Its answer was lost: deleting again would fail if it is gone.
             Err(Some(e)) if e.maybe_applied() && !filters_with(ctx, reason)?.contains(uuid) => {}
             Err(_) => {
-                ctx.local(&ctx.tool(ctx.paths.gnt("gnt-filter"), &["delete", uuid]))?;
+                ctx.local(GanetiCmd::Filter(Filter::Delete { uuid: uuid.clone() }))?;
             }
         }
     }
@@ -110,17 +109,8 @@ pub fn queue_state(ctx: &Ctx<'_>) -> (Option<(usize, usize)>, Option<usize>) {
     let statuses: Option<Vec<String>> = match ctx.by_luxi("QueryJobs", Luxi::jobs) {
         Some(jobs) => Some(jobs.into_iter().map(|(_, s)| s).collect()),
         None => {
-            let argv = ctx.tool(
-                ctx.paths.gnt("gnt-job"),
-                &["list", "--no-headers", "-o", "id,status"],
-            );
-            let ran = ctx.exec.local(&ctx.master_name(), &argv);
-            ran.ok().then(|| {
-                ran.stdout
-                    .lines()
-                    .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
-                    .collect()
-            })
+            let ran = ctx.run_local(GanetiCmd::ListJobs);
+            ran.ok().then(|| list_jobs(&ran))
         }
     };
     let jobs = statuses.map(|s| {

@@ -37,7 +37,7 @@ pub enum ResumePoint {
 }
 
 /// Decides where a pending upgrade goes on. `steps` is the transition's
-/// step list (from [`crate::steps::steps_for`]), `ponr` its configuration
+/// step list (the step table's `steps_for`), `ponr` its configuration
 /// step.
 pub fn resume_point(
     state: &State,

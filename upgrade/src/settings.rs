@@ -13,8 +13,11 @@
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use ganeti_layout::durable::{self, DurableError};
 use ganeti_layout::InstallPaths;
+use serde_json::Value;
 
 /// The marker's place, relative to the root.
 pub const MARKER: &str = "/var/lib/ganeti-upgrade/pending";
@@ -36,21 +39,7 @@ pub struct Settings {
     pub command_timeout: u64,
 }
 
-/// The command-line names of [`Settings`]' fields, for the "given on the
-/// command line" test.
-pub const OPTION_NAMES: &[&str] = &[
-    "prefix",
-    "sysconfdir",
-    "libdir",
-    "localstatedir",
-    "switch_command",
-    "ssh_command",
-    "parallel",
-    "verify_ignore",
-    "queue_timeout",
-    "command_timeout",
-];
-
+/// The path options: given one, a resume does not look for the marker.
 pub const PATH_OPTIONS: &[&str] = &["prefix", "sysconfdir", "libdir", "localstatedir"];
 
 impl Settings {
@@ -65,34 +54,42 @@ impl Settings {
         )
     }
 
-    /// `recorded`, except the options in `given` (the command line's),
-    /// which keep this value's. The notes say what was taken from where.
+    /// How long to wait for running jobs.
+    pub fn queue_timeout(&self) -> Duration {
+        Duration::from_secs(self.queue_timeout)
+    }
+
+    /// The longest one command may run; `None`: no limit.
+    pub fn command_timeout(&self) -> Option<Duration> {
+        (self.command_timeout > 0).then(|| Duration::from_secs(self.command_timeout))
+    }
+
+    /// `recorded`, except the options named in `given` (clap's ids, which
+    /// are these fields' names), which keep this value's. The notes say
+    /// what was taken from where.
     pub fn merge(&self, recorded: &Settings, given: &[&str]) -> (Settings, Vec<String>) {
-        let mut out = recorded.clone();
+        let (Ok(Value::Object(mine)), Ok(Value::Object(mut out))) =
+            (serde_json::to_value(self), serde_json::to_value(recorded))
+        else {
+            // Plain data with string keys: both are objects.
+            return (recorded.clone(), Vec::new());
+        };
         let mut notes = Vec::new();
-        macro_rules! field {
-            ($name:ident) => {
-                if given.contains(&stringify!($name)) && self.$name != recorded.$name {
-                    notes.push(format!(
-                        "--{} given on the command line ({:?}) wins over the upgrade's own ({:?})",
-                        stringify!($name).replace('_', "-"),
-                        self.$name,
-                        recorded.$name
-                    ));
-                    out.$name = self.$name.clone();
-                }
-            };
+        for (name, value) in mine {
+            let theirs = out.get(&name).cloned().unwrap_or_default();
+            if given.contains(&name.as_str()) && value != theirs {
+                notes.push(format!(
+                    "--{} given on the command line ({}) wins over the upgrade's own ({})",
+                    name.replace('_', "-"),
+                    shown(&value),
+                    shown(&theirs)
+                ));
+                out.insert(name, value);
+            }
         }
-        field!(prefix);
-        field!(sysconfdir);
-        field!(libdir);
-        field!(localstatedir);
-        field!(switch_command);
-        field!(ssh_command);
-        field!(parallel);
-        field!(verify_ignore);
-        field!(queue_timeout);
-        field!(command_timeout);
+        // The same fields as `recorded`'s: it deserialises.
+        let out: Settings =
+            serde_json::from_value(Value::Object(out)).unwrap_or_else(|_| recorded.clone());
         if out != *self {
             notes.push(format!(
                 "using the options the upgrade was started with: {}",
@@ -121,6 +118,17 @@ impl Settings {
                 .map(|c| format!("--verify-ignore {c}")),
         );
         words.join(" ")
+    }
+}
+
+/// A setting's value as the notes show it (as Rust's `{:?}` of the field).
+fn shown(v: &Value) -> String {
+    match v {
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(shown).collect::<Vec<_>>().join(", ")
+        ),
+        other => other.to_string(),
     }
 }
 

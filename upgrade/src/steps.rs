@@ -2,8 +2,8 @@
 //! ("gnt-cluster upgrade" in design-upgrade.md): [`STEPS`] is the whole
 //! procedure, one row per step with its id, title, what it does, how it is
 //! undone and what the plan says it runs. Read it next to the document; the
-//! step functions follow it. The engine ([`crate::engine`]) runs the table
-//! and knows nothing of what a step does.
+//! step functions follow it. The engine runs the table and knows nothing
+//! of what a step does.
 //!
 //! Every step is idempotent: a resumed run may redo any of them. Every undo
 //! is idempotent too, so a rollback undoes every step that *started*, not
@@ -26,21 +26,23 @@
 
 use std::time::{Duration, Instant};
 
-use crate::transition::Transition;
 use ganeti_layout::DirVersion;
 
+use crate::backup::backup;
 use crate::cluster::Cluster;
-use crate::context::Ctx;
+use crate::context::{Ctx, Outcome};
 use crate::error::StepError;
-use crate::intent::Intent;
+use crate::fence::write_our_intent;
+use crate::ganeti::{pause_predicates, Daemons, Filter, GanetiCmd, Queue, Switch, Watcher};
 use crate::journal::Facts;
 use crate::luxi::Luxi;
 use crate::queue::{
-    busy_jobs, filter_predicates, filter_reason, has_filters, our_filters, queue_drained,
+    busy_jobs, filter_reason, has_filters, list_jobs, our_filters, queue_drained,
     remove_our_filters,
 };
 use crate::ran::Ran;
 pub use crate::step_id::StepId;
+use crate::transition::Transition;
 use crate::watcher::{
     node_pause_value, pause_watcher_on_nodes, set_watcher_pause, unpause_watcher_on_nodes,
     watcher_paused_until, WATCHER_PAUSE,
@@ -55,8 +57,10 @@ pub enum When {
     Downgrading,
 }
 
-type Run = fn(&mut Ctx<'_>) -> Result<Facts, StepError>;
-type Undo = fn(&mut Ctx<'_>) -> Result<(), StepError>;
+/// A step: what it found, or why it failed.
+type Run = fn(&mut Ctx<'_>) -> Result<Outcome, StepError>;
+/// An undo; the slice holds the steps this rollback has undone so far.
+type Undo = fn(&mut Ctx<'_>, &[StepId]) -> Result<(), StepError>;
 type Plan = fn(&Ctx<'_>, &Cluster) -> Vec<String>;
 
 /// One row of the procedure.
@@ -154,7 +158,7 @@ pub const STEPS: &[Step] = &[
         title: "Backing up the configuration",
         when: When::Always,
         point_of_no_return: false,
-        run: crate::backup::backup,
+        run: backup,
         undo: None,
         plan: plan_backup,
     },
@@ -307,13 +311,21 @@ pub fn point_of_no_return(transition: Transition) -> StepId {
 
 // --- the steps, in the table's order ----------------------------------------
 
-fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+fn stop_all() -> GanetiCmd {
+    GanetiCmd::DaemonUtil(Daemons::StopAll)
+}
+
+fn start_all() -> GanetiCmd {
+    GanetiCmd::DaemonUtil(Daemons::StartAll)
+}
+
+fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let c = ctx.cluster()?;
     let to = ctx.header.to.clone();
-    let argv = ctx.switch_argv(&["installed", to.as_str()]);
+    let installed = ctx.switch(Switch::Installed(to.clone()));
     let mut missing = Vec::new();
     let mut no_switch = Vec::new();
-    for ran in ctx.each_node(&c, &c.others(), &|_| argv.clone()) {
+    for ran in ctx.each_node(&c, &c.others(), &|_| installed.clone()) {
         if ran.ok() {
             continue;
         }
@@ -324,29 +336,27 @@ fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         missing.push(format!(
             "{} ({})",
             ran.node,
-            ran.stdout
-                .trim()
-                .lines()
-                .chain(ran.stderr.trim().lines())
-                .next()
-                .unwrap_or("unreachable")
+            first_line(&ran, "unreachable")
         ));
     }
     if c.online.contains(&c.master) {
-        let problems = ctx.exec.missing_here(&to).map_err(StepError::Io)?;
-        if !problems.is_empty() {
-            missing.push(format!("{} ({})", c.master, problems.join("; ")));
+        // The same question, answered in-process (we hold the node lock).
+        let ran = ctx.exec.here(&ctx.call(installed.clone()));
+        match ran.code {
+            Some(0) => {}
+            Some(_) => missing.push(format!("{} ({})", c.master, ran.stdout.trim())),
+            None => return Err(StepError::Io(ran.stderr)),
         }
     }
     if !no_switch.is_empty() {
         return Err(StepError::Refused(format!(
             "{} is not installed (or not executable) on: {}\nhint: install this toolkit's package there, or give its path with --switch-command",
-            ctx.opts.switch_command,
+            ctx.opts.run.switch_command,
             no_switch.join(", ")
         )));
     }
     if missing.is_empty() {
-        Ok(Facts::default())
+        Ok(Outcome::default())
     } else {
         Err(StepError::Refused(format!(
             "Ganeti version {to} is not (completely) installed on nodes: {}\nhint: install it there first (its packages, or ganeti-layout install)",
@@ -355,68 +365,32 @@ fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
     }
 }
 
-fn write_intent(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
-    write_our_intent(ctx).map_err(StepError::io)?;
-    Ok(Facts::default())
+/// The first line a command printed (stdout, then stderr), or `otherwise`.
+fn first_line<'r>(ran: &'r Ran, otherwise: &'r str) -> &'r str {
+    ran.stdout
+        .trim()
+        .lines()
+        .chain(ran.stderr.trim().lines())
+        .next()
+        .unwrap_or(otherwise)
 }
 
-/// Ganeti's intent file for this upgrade, with this process's pid.
-pub fn write_our_intent(ctx: &Ctx<'_>) -> Result<(), ganeti_layout::durable::DurableError> {
-    Intent::ours(&ctx.header.from_release, &ctx.header.to.to_string())
-        .write(&ctx.paths.host(&ctx.paths.intent_file()))
+fn write_intent(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
+    write_our_intent(ctx).map_err(StepError::io)?;
+    Ok(Outcome::default())
 }
 
 /// Pauses every job with a filter of ours (or drains, before filters
 /// existed). Idempotent: a filter of ours already there is kept.
-fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     if has_filters(ctx) && ctx.facts.drained_by_us.is_none() {
-        if let Ok(existing) = our_filters(ctx) {
-            if let Some(uuid) = existing.into_iter().next() {
-                return Ok(Facts {
-                    filter_uuid: Some(uuid),
-                    ..Facts::default()
-                });
-            }
-        }
-        let reason = filter_reason(ctx);
-        // A repeat after a lost answer may add a second filter with our
-        // reason; resume-work removes them all.
-        let added = ctx.by_luxi("ReplaceFilter (add)", |l| {
-            l.add_filter(0, filter_predicates(), "PAUSE", &reason)
-        });
-        if let Some(uuid) = added {
+        if let Some(uuid) = add_our_filter(ctx)? {
             return Ok(Facts {
                 filter_uuid: Some(uuid),
                 ..Facts::default()
-            });
+            }
+            .into());
         }
-        let argv = ctx.tool(
-            ctx.paths.gnt("gnt-filter"),
-            &[
-                "add",
-                "--action=PAUSE",
-                "--priority=0",
-                &format!("--predicates={}", filter_predicates()),
-                &format!("--reason={reason}"),
-            ],
-        );
-        let ran = ctx.exec.local(&ctx.master_name(), &argv);
-        if ran.ok() {
-            return match ran.stdout.split_whitespace().last() {
-                Some(uuid) => Ok(Facts {
-                    filter_uuid: Some(uuid.to_string()),
-                    ..Facts::default()
-                }),
-                None => Err(StepError::Refused(format!(
-                    "gnt-filter add printed no uuid: {}",
-                    ran.stdout.trim()
-                ))),
-            };
-        }
-        ctx.message(&format!(
-            "cannot add a job filter ({}); draining the queue instead",
-            ran.summary()
-        ));
     }
     let already = match ctx.facts.drained_by_us {
         Some(by_us) => !by_us,
@@ -434,38 +408,64 @@ fn stop_new_work(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
             .by_luxi("SetDrainFlag(true)", |l| l.set_drain_flag(true))
             .is_none()
     {
-        ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "drain"]))?;
+        ctx.local(GanetiCmd::Queue(Queue::Drain))?;
     }
-    Ok(Facts::default())
+    Ok(Outcome::default())
 }
 
-fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+/// Our PAUSE filter: the one already there, or a new one over LUXI, or by
+/// `gnt-filter add`. `None`: no filter could be added (the caller drains).
+fn add_our_filter(ctx: &Ctx<'_>) -> Result<Option<String>, StepError> {
+    if let Ok(existing) = our_filters(ctx) {
+        if let Some(uuid) = existing.into_iter().next() {
+            return Ok(Some(uuid));
+        }
+    }
+    let reason = filter_reason(ctx);
+    // A repeat after a lost answer may add a second filter with our
+    // reason; resume-work removes them all.
+    let added = ctx.by_luxi("ReplaceFilter (add)", |l| {
+        l.add_filter(0, pause_predicates(), "PAUSE", &reason)
+    });
+    if added.is_some() {
+        return Ok(added);
+    }
+    let ran = ctx.run_local(GanetiCmd::Filter(Filter::Add { reason }));
+    if ran.ok() {
+        return match ran.stdout.split_whitespace().last() {
+            Some(uuid) => Ok(Some(uuid.to_string())),
+            None => Err(StepError::Refused(format!(
+                "gnt-filter add printed no uuid: {}",
+                ran.stdout.trim()
+            ))),
+        };
+    }
+    ctx.message(&format!(
+        "cannot add a job filter ({}); draining the queue instead",
+        ran.summary()
+    ));
+    Ok(None)
+}
+
+fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let paused_by_filter = ctx.facts.filter_uuid.is_some();
     let start = Instant::now();
-    let argv = ctx.tool(
-        ctx.paths.gnt("gnt-job"),
-        &["list", "--no-headers", "-o", "id,status"],
-    );
     let mut last_report: Option<Instant> = None;
     loop {
-        let statuses: Vec<String> = match ctx.by_luxi("QueryJobs", Luxi::jobs) {
+        let statuses = match ctx.by_luxi("QueryJobs", Luxi::jobs) {
             Some(jobs) => jobs.into_iter().map(|(_, status)| status).collect(),
-            None => ctx
-                .local(&argv)?
-                .stdout
-                .lines()
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
-                .collect(),
+            None => list_jobs(&ctx.local(GanetiCmd::ListJobs)?),
         };
         let busy = busy_jobs(&statuses, paused_by_filter);
         if busy.is_empty() {
-            return Ok(Facts::default());
+            return Ok(Outcome::default());
         }
-        if start.elapsed() > ctx.opts.queue_timeout {
+        let limit = ctx.opts.run.queue_timeout();
+        if start.elapsed() > limit {
             return Err(StepError::Refused(format!(
                 "{} job(s) still running after {}s; the queue did not empty\nhint: wait for them or cancel them (gnt-job list), then run again; --queue-timeout sets the limit",
                 busy.len(),
-                ctx.opts.queue_timeout.as_secs()
+                limit.as_secs()
             )));
         }
         if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
@@ -485,7 +485,7 @@ fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
 
 /// Pauses the watcher until now + 6 h, unless the admin's own pause lasts
 /// longer; an admin's shorter pause is extended and restored at the end.
-fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let now = crate::clock::epoch_secs();
     let until = now + WATCHER_PAUSE.as_secs();
     let by_us = match ctx.facts.watcher_paused_by_us {
@@ -517,11 +517,11 @@ fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
         None => node_pause_value(ctx, until),
     };
     pause_watcher_on_nodes(ctx, value)?;
-    Ok(Facts::default())
+    Ok(Outcome::default())
 }
 
 /// Ends the watcher pause we set, or gives back the admin's shorter one.
-fn unpause_watcher(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+fn unpause_watcher(ctx: &mut Ctx<'_>, _undone: &[StepId]) -> Result<(), StepError> {
     unpause_watcher_on_nodes(ctx)?;
     if ctx.facts.watcher_paused_by_us != Some(true) {
         return Ok(());
@@ -533,35 +533,33 @@ fn unpause_watcher(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
     set_watcher_pause(ctx, admin)
 }
 
-fn unpause_watcher_step(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
-    unpause_watcher(ctx)?;
-    Ok(Facts::default())
+fn unpause_watcher_step(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
+    unpause_watcher(ctx, &[])?;
+    Ok(Outcome::default())
 }
 
-fn stop_master_daemons(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+fn stop_master_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let c = ctx.cluster()?;
-    ctx.on_nodes(&c, std::slice::from_ref(&c.master), &|_| {
-        ctx.daemon_util("stop-all")
-    })?;
-    Ok(Facts::default())
+    ctx.on_nodes(&c, std::slice::from_ref(&c.master), &|_| stop_all())?;
+    Ok(Outcome::default())
 }
 
-fn start_master_daemons(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+fn start_master_daemons(ctx: &mut Ctx<'_>, undone: &[StepId]) -> Result<(), StepError> {
     // The undo of stop-daemons, when it ran, started them everywhere.
-    if ctx.undone.contains(&StepId::StopDaemons) {
+    if undone.contains(&StepId::StopDaemons) {
         return Ok(());
     }
     let c = ctx.cluster()?;
     ensure_running(ctx, &c, std::slice::from_ref(&c.master))
 }
 
-fn stop_daemons(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+fn stop_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let c = ctx.cluster()?;
-    ctx.on_nodes(&c, &c.online, &|_| ctx.daemon_util("stop-all"))?;
-    Ok(Facts::default())
+    ctx.on_nodes(&c, &c.online, &|_| stop_all())?;
+    Ok(Outcome::default())
 }
 
-fn start_daemons_everywhere(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+fn start_daemons_everywhere(ctx: &mut Ctx<'_>, _undone: &[StepId]) -> Result<(), StepError> {
     let c = ctx.cluster()?;
     ensure_running(ctx, &c, &c.online)
 }
@@ -570,10 +568,8 @@ fn start_daemons_everywhere(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
 /// `daemon-util start-all` fails (it aborts at the first daemon already
 /// running), every daemon is stopped and started again.
 pub fn ensure_running(ctx: &Ctx<'_>, c: &Cluster, nodes: &[String]) -> Result<(), StepError> {
-    let start = ctx.daemon_util("start-all");
-    let stop = ctx.daemon_util("stop-all");
     let failed: Vec<String> = ctx
-        .each_node(c, nodes, &|_| start.clone())
+        .each_node(c, nodes, &|_| start_all())
         .into_iter()
         .filter(|r| !r.ok())
         .map(|r| r.node)
@@ -585,24 +581,23 @@ pub fn ensure_running(ctx: &Ctx<'_>, c: &Cluster, nodes: &[String]) -> Result<()
         "starting the daemons failed on {}: stopping them all there and starting them again",
         failed.join(", ")
     ));
-    ctx.on_nodes(c, &failed, &|_| stop.clone())?;
-    ctx.on_nodes(c, &failed, &|_| start.clone())?;
+    ctx.on_nodes(c, &failed, &|_| stop_all())?;
+    ctx.on_nodes(c, &failed, &|_| start_all())?;
     Ok(())
 }
 
-fn downgrade_config(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
-    let argv = ctx.tool(ctx.paths.cfgupgrade(), &["--downgrade", "-f"]);
-    ctx.local(&argv)?;
-    Ok(Facts::default())
+fn downgrade_config(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
+    ctx.local(GanetiCmd::Cfgupgrade { downgrade: true })?;
+    Ok(Outcome::default())
 }
 
-fn switch_version(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+fn switch_version(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let to = ctx.header.to.clone();
     switch_all(ctx, &to)?;
-    Ok(Facts::default())
+    Ok(Outcome::default())
 }
 
-fn switch_back(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+fn switch_back(ctx: &mut Ctx<'_>, _undone: &[StepId]) -> Result<(), StepError> {
     let from = ctx.header.from_dir.clone();
     switch_all(ctx, &from)
 }
@@ -613,9 +608,9 @@ fn switch_back(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
 /// more; nodes already on `to` answer "already active".
 fn switch_all(ctx: &mut Ctx<'_>, to: &DirVersion) -> Result<(), StepError> {
     let c = ctx.cluster()?;
-    let argv = ctx.switch_argv(&["to", to.as_str()]);
+    let switch = ctx.switch(Switch::To(to.clone()));
     let first: Vec<Ran> = ctx
-        .each_node(&c, &c.others(), &|_| argv.clone())
+        .each_node(&c, &c.others(), &|_| switch.clone())
         .into_iter()
         .filter(|r| !r.ok())
         .collect();
@@ -630,40 +625,32 @@ fn switch_all(ctx: &mut Ctx<'_>, to: &DirVersion) -> Result<(), StepError> {
             "the switch failed on {}: stopping the daemons there and trying once more",
             nodes.join(", ")
         ));
-        let stop = ctx.daemon_util("stop-all");
-        ctx.each_node(&c, &nodes, &|_| stop.clone());
+        ctx.each_node(&c, &nodes, &|_| stop_all());
         failed.extend(
-            ctx.each_node(&c, &nodes, &|_| argv.clone())
+            ctx.each_node(&c, &nodes, &|_| switch.clone())
                 .into_iter()
                 .filter(|r| !r.ok()),
         );
     }
     if c.online.contains(&c.master) {
-        let mut result = ctx.exec.switch_here(to);
-        if result.is_err() {
-            ctx.local(&ctx.daemon_util("stop-all"))?;
-            result = ctx.exec.switch_here(to);
+        let here = ctx.call(switch.clone());
+        let mut ran = ctx.exec.here(&here);
+        if !ran.ok() {
+            ctx.local(stop_all())?;
+            ran = ctx.exec.here(&here);
         }
-        match result {
-            Ok(changed) => {
-                ctx.exec.log_line(&format!(
-                    "{}: ganeti-switch to {to}: {}",
-                    c.master,
-                    if changed {
-                        "switched"
-                    } else {
-                        "already active"
-                    }
-                ));
-                ctx.message(&format!("{}: {to} active", c.master));
-            }
-            Err(e) => failed.push(Ran {
+        if ran.ok() {
+            ctx.exec.log_line(&format!(
+                "{}: ganeti-switch to {to}: {}",
+                c.master,
+                ran.stdout.trim()
+            ));
+            ctx.message(&format!("{}: {to} active", c.master));
+        } else {
+            failed.push(Ran {
                 node: c.master.clone(),
-                command: format!("ganeti-switch to {to} (in-process)"),
-                code: Some(1),
-                stdout: String::new(),
-                stderr: e,
-            }),
+                ..ran
+            });
         }
     }
     if failed.is_empty() {
@@ -673,48 +660,42 @@ fn switch_all(ctx: &mut Ctx<'_>, to: &DirVersion) -> Result<(), StepError> {
     }
 }
 
-fn upgrade_config(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
-    let argv = ctx.tool(ctx.paths.cfgupgrade(), &["-f"]);
-    ctx.local(&argv)?;
-    Ok(Facts::default())
+fn upgrade_config(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
+    ctx.local(GanetiCmd::Cfgupgrade { downgrade: false })?;
+    Ok(Outcome::default())
 }
 
-fn ensure_dirs(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+fn ensure_dirs(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let c = ctx.cluster()?;
-    let argv = ctx.tool(ctx.paths.ensure_dirs(), &["--full-run"]);
-    ctx.on_nodes(&c, &c.online, &|_| argv.clone())?;
-    Ok(Facts::default())
+    ctx.on_nodes(&c, &c.online, &|_| GanetiCmd::EnsureDirs)?;
+    Ok(Outcome::default())
 }
 
-fn start_daemons(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
-    start_daemons_everywhere(ctx)?;
-    Ok(Facts::default())
+fn start_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
+    start_daemons_everywhere(ctx, &[])?;
+    Ok(Outcome::default())
 }
 
-fn redist_conf(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
-    let argv = ctx.tool(
-        ctx.paths.gnt("gnt-cluster"),
-        &["redist-conf", "--yes-do-it"],
-    );
-    ctx.local(&argv)?;
-    Ok(Facts::default())
+fn redist_conf(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
+    ctx.local(GanetiCmd::RedistConf)?;
+    Ok(Outcome::default())
 }
 
-fn restart_daemons(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+fn restart_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let c = ctx.cluster()?;
-    ctx.on_nodes(&c, &c.online, &|_| ctx.daemon_util("stop-all"))?;
+    ctx.on_nodes(&c, &c.online, &|_| stop_all())?;
     ensure_running(ctx, &c, &c.online)?;
-    Ok(Facts::default())
+    Ok(Outcome::default())
 }
 
-fn resume_work_step(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
-    resume_work(ctx)?;
-    Ok(Facts::default())
+fn resume_work_step(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
+    resume_work(ctx, &[])?;
+    Ok(Outcome::default())
 }
 
 /// Removes every filter with our reason (looked up, so a filter whose
 /// answer was lost is found too) and undrains what we drained.
-fn resume_work(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+fn resume_work(ctx: &mut Ctx<'_>, _undone: &[StepId]) -> Result<(), StepError> {
     if has_filters(ctx) {
         remove_our_filters(ctx, &filter_reason(ctx))?;
     }
@@ -728,70 +709,75 @@ fn resume_work(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
             .is_none()
         && queue_drained(ctx)
     {
-        ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &["queue", "undrain"]))?;
+        ctx.local(GanetiCmd::Queue(Queue::Undrain))?;
     }
     Ok(())
 }
 
-fn post_upgrade(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
-    let from = ctx.header.from_release.clone();
-    let argv = ctx.tool(ctx.paths.post_upgrade(), &[&from]);
-    ctx.local(&argv)?;
-    Ok(Facts::default())
+fn post_upgrade(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
+    let from_release = ctx.header.from_release.clone();
+    ctx.local(GanetiCmd::PostUpgrade { from_release })?;
+    Ok(Outcome::default())
 }
 
-fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
-    let mut args: Vec<String> = vec!["verify".into()];
-    for code in &ctx.opts.verify_ignore {
-        args.push("-I".into());
-        args.push(code.clone());
+fn verify(ctx: &Ctx<'_>) -> GanetiCmd {
+    GanetiCmd::Verify {
+        ignore: ctx.opts.run.verify_ignore.clone(),
     }
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let argv = ctx.tool(ctx.paths.gnt("gnt-cluster"), &refs);
-    let ran = ctx.exec.local(&ctx.master_name(), &argv);
-    ctx.events.node(ctx.current, &ran);
-    if !ran.ok() {
-        let errors: Vec<String> = ran
-            .stdout
-            .lines()
-            .chain(ran.stderr.lines())
-            .filter(|l| l.contains("ERROR"))
-            .map(String::from)
-            .collect();
-        if errors.is_empty()
-            && ran.stderr.contains("drained")
-            && ctx.facts.drained_by_us != Some(true)
-        {
-            // The admin's own drain (kept, as promised) stops verify's job.
-            ctx.message("gnt-cluster verify could not run: the job queue is drained (it was before the upgrade, so it stays drained); run gnt-cluster verify after gnt-cluster queue undrain");
-        } else if errors.is_empty() {
-            ctx.verify_failed = Some(format!(
-                "gnt-cluster verify failed without reporting errors: {}",
-                ran.summary()
-            ));
-        } else {
-            ctx.verify_failed = Some(errors.join("\n"));
-        }
+}
+
+/// `gnt-cluster verify`'s errors do not stop the run: they are what it
+/// ends with (exit 3).
+fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
+    let ran = ctx.run_local(verify(ctx));
+    ctx.show(&ran);
+    if ran.ok() {
+        return Ok(Outcome::default());
     }
-    Ok(Facts::default())
+    let errors: Vec<String> = ran
+        .stdout
+        .lines()
+        .chain(ran.stderr.lines())
+        .filter(|l| l.contains("ERROR"))
+        .map(String::from)
+        .collect();
+    let verify_errors = if errors.is_empty()
+        && ran.stderr.contains("drained")
+        && ctx.facts.drained_by_us != Some(true)
+    {
+        // The admin's own drain (kept, as promised) stops verify's job.
+        ctx.message("gnt-cluster verify could not run: the job queue is drained (it was before the upgrade, so it stays drained); run gnt-cluster verify after gnt-cluster queue undrain");
+        None
+    } else if errors.is_empty() {
+        Some(format!(
+            "gnt-cluster verify failed without reporting errors: {}",
+            ran.summary()
+        ))
+    } else {
+        Some(errors.join("\n"))
+    };
+    Ok(Outcome {
+        facts: Facts::default(),
+        verify_errors,
+    })
 }
 
 /// The intent file first, then the journal: an intent without our journal
 /// would be taken for Ganeti's own upgrade.
-fn finish(ctx: &mut Ctx<'_>) -> Result<Facts, StepError> {
+fn finish(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file()))
         .map_err(StepError::io)?;
-    ctx.journal.remove().map_err(StepError::io)?;
+    ctx.journal().remove().map_err(StepError::io)?;
     // Stale without its journal anyway; removed for tidiness.
     let _ = crate::settings::remove_marker(ctx.paths.root());
-    Ok(Facts::default())
+    Ok(Outcome::default())
 }
 
 // --- the plan: what each step runs, and where ----------------------------------
 
 /// "NODES: COMMAND", the command as the step runs it.
-fn runs_on(who: &str, argv: &[String]) -> Vec<String> {
-    vec![format!("{who}: {}", crate::ran::join_argv(argv))]
+fn runs_on(ctx: &Ctx<'_>, who: &str, cmd: GanetiCmd) -> String {
+    format!("{who}: {}", ctx.call(cmd).shown())
 }
 
 fn all(c: &Cluster) -> String {
@@ -799,12 +785,8 @@ fn all(c: &Cluster) -> String {
 }
 
 fn plan_verify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: {} installed {}",
-        all(c),
-        ctx.opts.switch_command,
-        ctx.header.to
-    )]
+    let installed = ctx.switch(Switch::Installed(ctx.header.to.clone()));
+    vec![runs_on(ctx, &all(c), installed)]
 }
 fn plan_write_intent(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     vec![format!(
@@ -814,26 +796,32 @@ fn plan_write_intent(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     )]
 }
 fn plan_stop_new_work(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    let add = GanetiCmd::Filter(Filter::Add {
+        reason: format!("{}ID", crate::queue::FILTER_REASON_PREFIX),
+    });
     vec![format!(
-        "{}: LUXI ReplaceFilter or {} add --action=PAUSE --reason=ganeti-upgrade:ID (or {} queue drain)",
+        "{}: LUXI ReplaceFilter or {} (or {})",
         c.master,
-        ctx.paths.gnt("gnt-filter").display(),
-        ctx.paths.gnt("gnt-cluster").display()
+        ctx.call(add).shown(),
+        ctx.call(GanetiCmd::Queue(Queue::Drain)).shown()
     )]
 }
 fn plan_wait_for_jobs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     vec![format!(
-        "{}: LUXI QueryJobs or {} list (until no job runs or waits)",
+        "{}: LUXI QueryJobs or {} (until no job runs or waits)",
         c.master,
-        ctx.paths.gnt("gnt-job").display()
+        ctx.call(GanetiCmd::ListJobs).shown()
     )]
 }
 fn plan_pause_watcher(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    let pause = GanetiCmd::Watcher(Watcher::Pause {
+        seconds: WATCHER_PAUSE.as_secs(),
+    });
     vec![
         format!(
-            "{}: LUXI SetWatcherPause or {} watcher pause (6 h, unless paused longer already)",
+            "{}: LUXI SetWatcherPause or {} (6 h, unless paused longer already)",
             c.master,
-            ctx.paths.gnt("gnt-cluster").display()
+            ctx.call(pause).shown()
         ),
         format!(
             "{}: write {} where there is none or it has run out (luxid writes it on the master candidates only)",
@@ -843,10 +831,10 @@ fn plan_pause_watcher(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     ]
 }
 fn plan_stop_master_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    runs_on(&c.master.clone(), &ctx.daemon_util("stop-all"))
+    vec![runs_on(ctx, &c.master, stop_all())]
 }
 fn plan_stop_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    runs_on(&all(c), &ctx.daemon_util("stop-all"))
+    vec![runs_on(ctx, &all(c), stop_all())]
 }
 fn plan_backup(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     let p = ctx.paths;
@@ -859,87 +847,68 @@ fn plan_backup(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     )]
 }
 fn plan_downgrade_config(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    runs_on(
-        &c.master.clone(),
-        &ctx.tool(ctx.paths.cfgupgrade(), &["--downgrade", "-f"]),
-    )
-}
-fn plan_switch_version(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: {} to {} (master last)",
-        all(c),
-        ctx.opts.switch_command,
-        ctx.header.to
+    vec![runs_on(
+        ctx,
+        &c.master,
+        GanetiCmd::Cfgupgrade { downgrade: true },
     )]
 }
+fn plan_switch_version(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+    let to = ctx.switch(Switch::To(ctx.header.to.clone()));
+    vec![format!("{} (master last)", runs_on(ctx, &all(c), to))]
+}
 fn plan_upgrade_config(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    runs_on(
-        &c.master.clone(),
-        &ctx.tool(ctx.paths.cfgupgrade(), &["-f"]),
-    )
+    vec![runs_on(
+        ctx,
+        &c.master,
+        GanetiCmd::Cfgupgrade { downgrade: false },
+    )]
 }
 fn plan_ensure_dirs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    runs_on(&all(c), &ctx.tool(ctx.paths.ensure_dirs(), &["--full-run"]))
+    vec![runs_on(ctx, &all(c), GanetiCmd::EnsureDirs)]
 }
 fn plan_start_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     vec![format!(
-        "{}: {} start-all (stop-all and start-all where one already runs)",
-        all(c),
-        ctx.paths.daemon_util().display()
+        "{} (stop-all and start-all where one already runs)",
+        runs_on(ctx, &all(c), start_all())
     )]
 }
 fn plan_redist_conf(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    runs_on(
-        &c.master.clone(),
-        &ctx.tool(
-            ctx.paths.gnt("gnt-cluster"),
-            &["redist-conf", "--yes-do-it"],
-        ),
-    )
+    vec![runs_on(ctx, &c.master, GanetiCmd::RedistConf)]
 }
 fn plan_restart_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    let du = ctx.paths.daemon_util().display().to_string();
     vec![
-        format!("{}: {du} stop-all", all(c)),
-        format!("{}: {du} start-all", all(c)),
+        runs_on(ctx, &all(c), stop_all()),
+        runs_on(ctx, &all(c), start_all()),
     ]
 }
 fn plan_resume_work(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     vec![format!(
-        "{}: delete our filters, LUXI DeleteFilter or gnt-filter delete (or {} queue undrain, if we drained)",
+        "{}: delete our filters, LUXI DeleteFilter or gnt-filter delete (or {}, if we drained)",
         c.master,
-        ctx.paths.gnt("gnt-cluster").display()
+        ctx.call(GanetiCmd::Queue(Queue::Undrain)).shown()
     )]
 }
 fn plan_unpause_watcher(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     vec![
         format!(
-            "{}: LUXI SetWatcherPause or {} watcher continue (if we paused it)",
+            "{}: LUXI SetWatcherPause or {} (if we paused it)",
             c.master,
-            ctx.paths.gnt("gnt-cluster").display()
+            ctx.call(GanetiCmd::Watcher(Watcher::Continue)).shown()
         ),
         format!("{}: remove the watcher pauses we wrote", all(c)),
     ]
 }
 fn plan_post_upgrade(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: {} {}",
-        c.master,
-        ctx.paths.post_upgrade().display(),
-        ctx.header.from_release
+    let from_release = ctx.header.from_release.clone();
+    vec![runs_on(
+        ctx,
+        &c.master,
+        GanetiCmd::PostUpgrade { from_release },
     )]
 }
 fn plan_verify_cluster(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: {} verify{}",
-        c.master,
-        ctx.paths.gnt("gnt-cluster").display(),
-        ctx.opts
-            .verify_ignore
-            .iter()
-            .map(|c| format!(" -I {c}"))
-            .collect::<String>()
-    )]
+    vec![runs_on(ctx, &c.master, verify(ctx))]
 }
 fn plan_finish(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     vec![format!(

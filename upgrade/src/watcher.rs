@@ -8,19 +8,12 @@ use std::time::Duration;
 
 use crate::context::Ctx;
 use crate::error::StepError;
+use crate::ganeti::{GanetiCmd, Watcher};
 use crate::journal::Facts;
 
 /// How long the watcher is paused: long enough for any upgrade, short
 /// enough that a forgotten pause ends by itself.
 pub const WATCHER_PAUSE: Duration = Duration::from_secs(6 * 3600);
-
-/// Writes the watcher pause on a node where there is none, or only an
-/// expired one: `sh -c SCRIPT sh FILE UNTIL NOW`.
-pub const NODE_PAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null); t=${t%%.*}; case $t in ''|*[!0-9]*) t=0;; esac; [ "$t" -gt "$3" ] || { printf '%s\n' "$2" >"$1.ganeti-upgrade" && mv -f "$1.ganeti-upgrade" "$1"; }"#;
-
-/// Removes a node's watcher pause if it is one this upgrade wrote (its end
-/// is exactly one of the VALUEs): `sh -c SCRIPT sh FILE VALUE...`.
-pub const NODE_UNPAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null) || exit 0; f=$1; shift; for v do if [ "${t%%.*}" = "$v" ]; then rm -f "$f" || exit 1; fi; done; exit 0"#;
 
 /// Every watcher pause end this upgrade wrote on the nodes.
 pub fn node_pause_values(facts: &Facts) -> Vec<u64> {
@@ -51,22 +44,11 @@ pub fn pause_watcher_on_nodes(ctx: &mut Ctx<'_>, value: u64) -> Result<(), StepE
         ..Facts::default()
     })?;
     let c = ctx.cluster()?;
-    let file = ctx
-        .paths
-        .datadir()
-        .join("watcher.pause")
-        .display()
-        .to_string();
-    let argv: Vec<String> = vec![
-        "sh".into(),
-        "-c".into(),
-        NODE_PAUSE_SCRIPT.into(),
-        "sh".into(),
-        file,
-        value.to_string(),
-        crate::clock::epoch_secs().to_string(),
-    ];
-    ctx.on_nodes(&c, &c.online, &|_| argv.clone())?;
+    let pause = GanetiCmd::NodeWatcherPause {
+        until: value,
+        now: crate::clock::epoch_secs(),
+    };
+    ctx.on_nodes(&c, &c.online, &|_| pause.clone())?;
     Ok(())
 }
 
@@ -77,29 +59,13 @@ pub fn unpause_watcher_on_nodes(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
         return Ok(());
     }
     let c = ctx.cluster()?;
-    let argv = unpause_argv(ctx, &values);
-    ctx.on_nodes(&c, &c.online, &|_| argv.clone())?;
+    let unpause = GanetiCmd::NodeWatcherUnpause { values };
+    ctx.on_nodes(&c, &c.online, &|_| unpause.clone())?;
     Ok(())
 }
 
-/// The command that removes our watcher pause (whose end is one of
-/// `values`) on a node.
-pub fn unpause_argv(ctx: &Ctx<'_>, values: &[u64]) -> Vec<String> {
-    let mut argv = vec![
-        "sh".into(),
-        "-c".into(),
-        NODE_UNPAUSE_SCRIPT.into(),
-        "sh".into(),
-        ctx.paths
-            .datadir()
-            .join("watcher.pause")
-            .display()
-            .to_string(),
-    ];
-    argv.extend(values.iter().map(u64::to_string));
-    argv
-}
-
+/// luxid's pause (over LUXI, or `gnt-cluster watcher`): until `until`, or
+/// none.
 pub fn set_watcher_pause(ctx: &Ctx<'_>, until: Option<u64>) -> Result<(), StepError> {
     let what = match until {
         Some(t) => format!("SetWatcherPause({t})"),
@@ -111,18 +77,13 @@ pub fn set_watcher_pause(ctx: &Ctx<'_>, until: Option<u64>) -> Result<(), StepEr
     {
         return Ok(());
     }
-    let args: Vec<String> = match until {
-        Some(t) => vec![
-            "watcher".into(),
-            "pause".into(),
-            t.saturating_sub(crate::clock::epoch_secs())
-                .max(1)
-                .to_string(),
-        ],
-        None => vec!["watcher".into(), "continue".into()],
+    let cmd = match until {
+        Some(t) => Watcher::Pause {
+            seconds: t.saturating_sub(crate::clock::epoch_secs()).max(1),
+        },
+        None => Watcher::Continue,
     };
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    ctx.local(&ctx.tool(ctx.paths.gnt("gnt-cluster"), &refs))?;
+    ctx.local(GanetiCmd::Watcher(cmd))?;
     Ok(())
 }
 

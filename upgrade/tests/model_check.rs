@@ -42,11 +42,16 @@ use std::time::Duration;
 
 use ganeti_layout::{ConfigVersion, DirVersion, InstallPaths};
 use ganeti_upgrade::cluster::Cluster;
-use ganeti_upgrade::context::{Mode, Options, Output};
+use ganeti_upgrade::context::{Mode, Options};
 use ganeti_upgrade::engine::main_flow;
 use ganeti_upgrade::error::Done;
 use ganeti_upgrade::error::UpgradeError;
+use ganeti_upgrade::events::Output;
 use ganeti_upgrade::exec::{Checkpoint, Exec, Ran};
+use ganeti_upgrade::ganeti::{
+    Call, Daemons as DaemonAction, Filter, GanetiCmd, Queue, Switch, Watcher,
+};
+use ganeti_upgrade::settings::Settings;
 use ganeti_upgrade::steps::{steps_for, StepId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,9 +320,10 @@ impl Model {
     }
 
     /// One command on one node, as Ganeti's tools would answer.
-    fn command(&self, node: &str, argv: &[String]) -> Ran {
+    fn command(&self, node: &str, call: &Call) -> Ran {
+        let argv = &call.argv;
         let mut st = self.state();
-        st.log.push(format!("{node}: {}", argv.join(" ")));
+        st.log.push(format!("{node}: {}", call.shown()));
         let fault = self.fault(&st, node);
         if fault == Some(FaultMode::Unreachable) {
             let out = ran(
@@ -335,7 +341,7 @@ impl Model {
             self.after_command(&mut st);
             return out;
         }
-        let mut out = self.apply(&mut st, node, argv, fault);
+        let mut out = self.apply(&mut st, node, call, fault);
         if fault == Some(FaultMode::Lost) {
             out.code = Some(255);
             out.stderr = "connection lost".into();
@@ -348,34 +354,20 @@ impl Model {
         matches!(st.nodes[&self.master].daemons, Daemons::Running(_))
     }
 
-    fn apply(&self, st: &mut State, node: &str, argv: &[String], fault: Option<FaultMode>) -> Ran {
-        let prog = Path::new(&argv[0])
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let args: Vec<&str> = argv[1..]
-            .iter()
-            .map(String::as_str)
-            .filter(|a| {
-                !a.starts_with("--prefix=")
-                    && !a.starts_with("--sysconfdir=")
-                    && !a.starts_with("--libdir=")
-                    && !a.starts_with("--localstatedir=")
-                    && !a.starts_with("--root=")
-            })
-            .collect();
+    fn apply(&self, st: &mut State, node: &str, call: &Call, fault: Option<FaultMode>) -> Ran {
+        let argv = &call.argv;
         let ok = |stdout: String| ran(node, argv, Some(0), stdout, "");
         let fail = |why: &str| ran(node, argv, Some(1), String::new(), why);
         // Ganeti's tools exist only where this node's paths put them.
-        let expected = match prog.as_str() {
-            "daemon-util" => Some(self.paths.daemon_util()),
-            "cfgupgrade" => Some(self.paths.cfgupgrade()),
-            "ensure-dirs" => Some(self.paths.ensure_dirs()),
-            "post-upgrade" => Some(self.paths.post_upgrade()),
-            p if p.starts_with("gnt-") => Some(self.paths.gnt(p)),
-            _ => None,
-        };
-        if expected.is_some_and(|e| Path::new(&argv[0]) != e) {
+        let ganeti_tool = !matches!(
+            call.cmd,
+            GanetiCmd::Switch { .. }
+                | GanetiCmd::NodeWatcherPause { .. }
+                | GanetiCmd::NodeWatcherUnpause { .. }
+                | GanetiCmd::ReadMasterNode
+                | GanetiCmd::Tar(_)
+        );
+        if ganeti_tool && call.cmd.argv(&self.paths).first() != argv.first() {
             return ran(
                 node,
                 argv,
@@ -384,25 +376,39 @@ impl Model {
                 "No such file or directory",
             );
         }
-        let needs_luxid = prog.starts_with("gnt-") || prog == "post-upgrade";
+        let needs_luxid = ganeti_tool
+            && !matches!(
+                call.cmd,
+                GanetiCmd::DaemonUtil(_) | GanetiCmd::Cfgupgrade { .. } | GanetiCmd::EnsureDirs
+            );
         if needs_luxid && !self.luxid(st) {
             return fail("Cannot communicate with the master daemon (luxid)");
         }
-        match (prog.as_str(), args.as_slice()) {
-            ("ganeti-switch", ["installed", _v]) => ok(String::new()),
-            ("ganeti-switch", ["--version"]) => ok("ganeti-switch 0.1.0\n".into()),
-            ("ganeti-switch", ["to", v]) => {
+        match &call.cmd {
+            GanetiCmd::Switch {
+                action: Switch::Installed(_),
+                ..
+            } => ok(String::new()),
+            GanetiCmd::Switch {
+                action: Switch::Version,
+                ..
+            } => ok("ganeti-switch 0.1.0\n".into()),
+            GanetiCmd::Switch {
+                action: Switch::To(v),
+                ..
+            } => {
+                let v = v.to_string();
                 let n = st.nodes.get_mut(node).expect("node");
-                if n.links == *v {
+                if n.links == v {
                     return ok(format!("{v} already active"));
                 }
                 if n.daemons != Daemons::Stopped {
                     return fail("refusing to switch: Ganeti daemons are running");
                 }
-                n.links = v.to_string();
+                n.links = v.clone();
                 ok(format!("switched to {v}"))
             }
-            ("daemon-util", ["stop-all"]) => {
+            GanetiCmd::DaemonUtil(DaemonAction::StopAll) => {
                 let n = st.nodes.get_mut(node).expect("node");
                 if fault == Some(FaultMode::HalfStop) {
                     if let Daemons::Running(v) = &n.daemons {
@@ -413,7 +419,7 @@ impl Model {
                 n.daemons = Daemons::Stopped;
                 ok(String::new())
             }
-            ("daemon-util", ["start-all"]) => {
+            GanetiCmd::DaemonUtil(DaemonAction::StartAll) => {
                 let n = st.nodes.get_mut(node).expect("node");
                 if n.daemons != Daemons::Stopped {
                     return fail("ganeti-confd: matching only on non-root pidfile is insecure");
@@ -421,7 +427,7 @@ impl Model {
                 n.daemons = Daemons::Running(n.links.clone());
                 ok(String::new())
             }
-            ("cat", [file]) if file.ends_with("ssconf_master_node") => {
+            GanetiCmd::ReadMasterNode => {
                 let asked = st.vote_asks.entry(node.to_string()).or_default();
                 *asked += 1;
                 let f = self.faults();
@@ -439,7 +445,7 @@ impl Model {
                     None => ok(format!("{}\n", self.master)),
                 }
             }
-            ("cfgupgrade", ["-f"]) => {
+            GanetiCmd::Cfgupgrade { downgrade: false } => {
                 let v = st.nodes[node].links.clone();
                 std::fs::write(
                     self.data("config.data"),
@@ -448,7 +454,7 @@ impl Model {
                 .expect("w");
                 ok(String::new())
             }
-            ("cfgupgrade", ["--downgrade", "-f"]) => {
+            GanetiCmd::Cfgupgrade { downgrade: true } => {
                 let v = st.nodes[node].links.clone();
                 let to = if v == "3.1" { "3.0" } else { "2.16" };
                 std::fs::write(
@@ -458,11 +464,11 @@ impl Model {
                 .expect("w");
                 ok(String::new())
             }
-            ("ensure-dirs", ["--full-run"]) => ok(String::new()),
-            ("post-upgrade", [_]) => ok(String::new()),
-            ("gnt-cluster", ["redist-conf", "--yes-do-it"]) => ok(String::new()),
-            ("gnt-cluster", ["verify", rest @ ..]) => {
-                if self.verify_error && !rest.windows(2).any(|w| w == ["-I", "ENODESETUP"]) {
+            GanetiCmd::EnsureDirs | GanetiCmd::PostUpgrade { .. } | GanetiCmd::RedistConf => {
+                ok(String::new())
+            }
+            GanetiCmd::Verify { ignore } => {
+                if self.verify_error && !ignore.iter().any(|c| c == "ENODESETUP") {
                     ran(
                         node,
                         argv,
@@ -474,40 +480,35 @@ impl Model {
                     ok(String::new())
                 }
             }
-            ("gnt-cluster", ["queue", "drain"]) => {
+            GanetiCmd::Queue(Queue::Drain) => {
                 std::fs::write(self.data("queue/drain"), "").expect("w");
                 ok(String::new())
             }
-            ("gnt-cluster", ["queue", "undrain"]) => {
+            GanetiCmd::Queue(Queue::Undrain) => {
                 let _ = std::fs::remove_file(self.data("queue/drain"));
                 ok(String::new())
             }
-            ("gnt-cluster", ["watcher", "pause", secs]) => {
-                let until = now() + secs.parse::<u64>().expect("secs");
+            GanetiCmd::Watcher(Watcher::Pause { seconds }) => {
+                let until = now() + seconds;
                 std::fs::write(self.data("watcher.pause"), format!("{until}\n")).expect("w");
                 ok(String::new())
             }
-            ("gnt-cluster", ["watcher", "continue"]) => {
+            GanetiCmd::Watcher(Watcher::Continue) => {
                 let _ = std::fs::remove_file(self.data("watcher.pause"));
                 ok(String::new())
             }
-            ("gnt-filter", ["list", ..]) => ok(st
+            GanetiCmd::Filter(Filter::List) => ok(st
                 .filters
                 .iter()
                 .map(|(u, r)| format!("{u} [('{r}', 'gnt:user', 1)]\n"))
                 .collect()),
-            ("gnt-filter", ["add", rest @ ..]) => {
-                let reason = rest
-                    .iter()
-                    .find_map(|a| a.strip_prefix("--reason="))
-                    .unwrap_or("")
-                    .to_string();
+            GanetiCmd::Filter(Filter::Add { reason }) => {
                 let uuid = format!("uuid-{}", st.next_uuid);
                 st.next_uuid += 1;
-                st.filters.push((uuid.clone(), reason));
+                st.filters.push((uuid.clone(), reason.clone()));
                 ok(format!("{uuid}\n"))
             }
-            ("gnt-filter", ["delete", uuid]) => {
+            GanetiCmd::Filter(Filter::Delete { uuid }) => {
                 let before = st.filters.len();
                 st.filters.retain(|(u, _)| u != uuid);
                 if st.filters.len() == before {
@@ -516,33 +517,26 @@ impl Model {
                     ok(String::new())
                 }
             }
-            ("gnt-job", ["list", ..]) => ok(String::new()),
-            ("sh", ["-c", script, "sh", _file, until, now])
-                if *script == ganeti_upgrade::watcher::NODE_PAUSE_SCRIPT =>
-            {
-                let (until, now): (u64, u64) =
-                    (until.parse().expect("until"), now.parse().expect("now"));
+            GanetiCmd::ListJobs => ok(String::new()),
+            GanetiCmd::NodeWatcherPause { until, now } => {
                 let current = self.pause_of(st, node);
-                if current.is_none_or(|t| t <= now) {
-                    self.set_pause(st, node, Some(until));
+                if current.is_none_or(|t| t <= *now) {
+                    self.set_pause(st, node, Some(*until));
                 }
                 ok(String::new())
             }
-            ("sh", ["-c", script, "sh", _file, values @ ..])
-                if *script == ganeti_upgrade::watcher::NODE_UNPAUSE_SCRIPT =>
-            {
+            GanetiCmd::NodeWatcherUnpause { values } => {
                 let current = self.pause_of(st, node);
-                if values
-                    .iter()
-                    .any(|v| current == Some(v.parse::<u64>().expect("value")))
-                {
+                if values.iter().any(|v| current == Some(*v)) {
                     self.set_pause(st, node, None);
                 }
                 ok(String::new())
             }
-            ("tar", ["-tf", _]) => ok("var/lib/ganeti/\nvar/lib/ganeti/config.data\n".into()),
-            ("tar", _) => ok(String::new()),
-            _ => panic!("the model does not know {argv:?}"),
+            GanetiCmd::Tar(args) if args.first().is_some_and(|a| a == "-tf") => {
+                ok("var/lib/ganeti/\nvar/lib/ganeti/config.data\n".into())
+            }
+            GanetiCmd::Tar(_) => ok(String::new()),
+            other => panic!("the model does not know {other:?}"),
         }
     }
 
@@ -663,26 +657,46 @@ impl Exec for Model {
     fn is_root(&self) -> bool {
         true
     }
-    fn local(&self, node: &str, argv: &[String]) -> Ran {
-        self.command(node, argv)
+    fn local(&self, node: &str, call: &Call) -> Ran {
+        self.command(node, call)
     }
-    fn on_node(&self, _cluster: &Cluster, node: &str, argv: &[String]) -> Ran {
-        self.command(node, argv)
+    fn on_node(&self, _cluster: &Cluster, node: &str, call: &Call) -> Ran {
+        self.command(node, call)
     }
-    fn switch_here(&self, to: &DirVersion) -> Result<bool, String> {
-        let argv = vec!["ganeti-switch".to_string(), "to".into(), to.to_string()];
-        let r = self.command(&self.master, &argv);
-        if r.ok() {
-            Ok(!r.stdout.contains("already"))
-        } else {
-            Err(r.stderr)
-        }
-    }
-    fn missing_here(&self, _to: &DirVersion) -> Result<Vec<String>, String> {
-        let st = self.state();
-        match self.fault(&st, &self.master) {
-            Some(FaultMode::Fail) => Ok(vec!["injected: not installed".into()]),
-            _ => Ok(Vec::new()),
+    fn here(&self, call: &Call) -> Ran {
+        match &call.cmd {
+            GanetiCmd::Switch {
+                action: Switch::To(_),
+                ..
+            } => {
+                let mut r = self.command(&self.master, call);
+                if r.ok() {
+                    r.stdout = if r.stdout.contains("already") {
+                        "already active".into()
+                    } else {
+                        "switched".into()
+                    };
+                }
+                r
+            }
+            // Checked in-process: no command of the node is counted.
+            GanetiCmd::Switch {
+                action: Switch::Installed(_),
+                ..
+            } => {
+                let st = self.state();
+                match self.fault(&st, &self.master) {
+                    Some(FaultMode::Fail) => ran(
+                        &self.master,
+                        &call.argv,
+                        Some(1),
+                        "injected: not installed".into(),
+                        "",
+                    ),
+                    _ => ran(&self.master, &call.argv, Some(0), String::new(), ""),
+                }
+            }
+            _ => self.command(&self.master, call),
         }
     }
     fn active_here(&self) -> Option<DirVersion> {
@@ -765,13 +779,18 @@ fn options(mode: Mode) -> Options {
         mode,
         dry_run: false,
         json: false,
-        parallel: 4,
-        verify_ignore: Vec::new(),
-        queue_timeout: Duration::from_secs(10),
-        command_timeout: None,
-        switch_command: "/usr/sbin/ganeti-switch".into(),
-        switch_path_args: Vec::new(),
-        ssh_command: vec!["ssh".into()],
+        run: Settings {
+            prefix: "/usr".into(),
+            sysconfdir: "/etc".into(),
+            libdir: "/usr/lib".into(),
+            localstatedir: "/var".into(),
+            switch_command: "/usr/sbin/ganeti-switch".into(),
+            ssh_command: vec!["ssh".into()],
+            parallel: 4,
+            verify_ignore: Vec::new(),
+            queue_timeout: 10,
+            command_timeout: 0,
+        },
         poll_interval: Duration::from_millis(1),
         notes: Vec::new(),
         skip_nodes: Vec::new(),
@@ -1309,7 +1328,8 @@ fn a_bare_resume_keeps_the_runs_settings() {
     let (mut model, _dir) = Model::with_libdir(2, "3.0", false, true, Some("/usr/lib64"));
     model.verify_error = true;
     let mut opts = options(Mode::To("3.1".parse().expect("v")));
-    opts.verify_ignore = vec!["ENODESETUP".into()];
+    opts.run.libdir = "/usr/lib64".into();
+    opts.run.verify_ignore = vec!["ENODESETUP".into()];
     model.faults().kill_at_done = Some(StepId::UpgradeConfig);
     let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         main_flow(&model.paths, &opts, &model, &Quiet, &model.interrupted)
@@ -1320,18 +1340,14 @@ fn a_bare_resume_keeps_the_runs_settings() {
     );
     *model.faults() = Faults::default();
     // The resume's own options are the defaults: nothing given.
-    let defaults = options(Mode::Resume).settings(
-        &InstallPaths::default()
-            .with_root(model.paths.root())
-            .expect("paths"),
-    );
+    let defaults = options(Mode::Resume).run;
     let (run_with, notes) = ganeti_upgrade::options::for_resume(model.paths.root(), &defaults, &[]);
     assert_eq!(run_with.libdir, PathBuf::from("/usr/lib64"));
     assert_eq!(run_with.verify_ignore, vec!["ENODESETUP".to_string()]);
     assert!(!notes.is_empty());
     let paths = run_with.paths(model.paths.root()).expect("paths");
     let mut resume = options(Mode::Resume);
-    resume.verify_ignore = run_with.verify_ignore.clone();
+    resume.run = run_with.clone();
     let r = main_flow(&paths, &resume, &model, &Quiet, &model.interrupted);
     assert!(matches!(r, Ok(Done::Upgraded { .. })), "{r:?}");
     assert_eq!(model.consistent(), Ok("3.1".into()));

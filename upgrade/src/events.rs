@@ -1,0 +1,383 @@
+//! What a run tells the admin, as one vocabulary: every progress line,
+//! plan, report, status and closing word is an [`Event`], written either
+//! as one JSON object per line (the schema in ganeti-upgrade(8), each
+//! with `"format": 1`) or as text, both from the same value (the shape of
+//! omicron's update-engine: one event enum, rendered apart).
+//!
+//! Output is best-effort: a closed pipe or a hung-up terminal never stops
+//! an upgrade ([`Stdout`], [`Stderr`]); commands.log keeps the record.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ganeti_layout::DirVersion;
+
+use crate::clock::{epoch_secs, format_date};
+use crate::error::{Done, LeftNode, UpgradeError};
+use crate::ran::Ran;
+use crate::step_id::StepId;
+use crate::view::{render_preflight, Preflight, StatusView};
+
+/// The version of the JSON documents and events (`"format": 1`).
+pub const JSON_FORMAT: u32 = 1;
+
+/// Where progress lines go. Writing is best-effort: progress must never
+/// kill an upgrade (a closed pipe, a hung-up terminal).
+pub trait Output: Sync {
+    fn line(&self, text: &str);
+}
+
+/// Standard output; after the first failed write (EPIPE, EIO) it stays
+/// silent and the run goes on, with commands.log as its record.
+#[derive(Default)]
+pub struct Stdout {
+    broken: AtomicBool,
+}
+
+impl Output for Stdout {
+    fn line(&self, text: &str) {
+        if self.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
+            self.broken.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Standard error, best-effort in the same way.
+#[derive(Default)]
+pub struct Stderr {
+    broken: AtomicBool,
+}
+
+impl Output for Stderr {
+    fn line(&self, text: &str) {
+        if !self.broken.load(Ordering::Relaxed) && writeln!(std::io::stderr(), "{text}").is_err() {
+            self.broken.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One step of the plan, for `--dry-run`.
+#[derive(Debug, Clone)]
+pub struct PlanStep {
+    pub index: usize,
+    pub step: StepId,
+    pub title: &'static str,
+    /// "NODES: COMMAND" lines.
+    pub commands: Vec<String>,
+    pub point_of_no_return: bool,
+}
+
+/// The end-of-run report: each step's wall time in this run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The whole run, in seconds.
+    pub seconds: f64,
+    /// How the run ended, in words ("on 3.1", "rolled back to 3.0", ...).
+    pub end: String,
+    /// The report's first line (with how long new jobs were held).
+    pub head: String,
+    /// (step, seconds), in the order they ran.
+    pub steps: Vec<(StepId, f64)>,
+}
+
+impl Report {
+    /// One line per step, as commands.log and the text output show it.
+    pub fn step_lines(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .map(|(id, s)| format!("{:<22} {s:>8.1} s", id.as_str()))
+            .collect()
+    }
+}
+
+/// How a run ended, for the closing `end` event.
+#[derive(Debug, Clone, Copy)]
+pub struct End<'a> {
+    pub result: &'a Result<Done, UpgradeError>,
+    pub exit_code: u8,
+    /// Whether `--resume` would find the upgrade pending after the run.
+    pub pending: bool,
+}
+
+/// Everything a run says.
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    StepStart {
+        step: StepId,
+        title: &'static str,
+        index: usize,
+        total: usize,
+    },
+    StepEnd {
+        step: StepId,
+        ok: bool,
+        detail: String,
+    },
+    /// One node's result in a step.
+    Node {
+        step: Option<StepId>,
+        ran: &'a Ran,
+    },
+    Message(&'a str),
+    /// A line for people only (headings of plans and views): no JSON.
+    Line(String),
+    Preflight(&'a Preflight),
+    PlanStep(PlanStep),
+    Report(&'a Report),
+    /// `--status`: one document (without an `event` key).
+    Status(&'a StatusView),
+    End(End<'a>),
+}
+
+/// The JSON form of the events that have one (field names as documented).
+#[derive(serde::Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+enum Wire<'a> {
+    StepStart {
+        step: StepId,
+        index: usize,
+        total: usize,
+        time: String,
+    },
+    StepEnd {
+        step: StepId,
+        ok: bool,
+        detail: &'a str,
+        time: String,
+    },
+    Node {
+        step: Option<StepId>,
+        node: &'a str,
+        command: &'a str,
+        ok: bool,
+        code: Option<i32>,
+    },
+    Message {
+        message: &'a str,
+        time: String,
+    },
+    Preflight {
+        checks: &'a Preflight,
+    },
+    PlanStep {
+        index: usize,
+        step: StepId,
+        title: &'a str,
+        commands: &'a [String],
+        point_of_no_return: bool,
+    },
+    Report {
+        seconds: f64,
+        end: &'a str,
+        steps: Vec<StepTime>,
+    },
+    End {
+        #[serde(flatten)]
+        done: Option<&'a Done>,
+        #[serde(flatten)]
+        failure: Option<Failure<'a>>,
+        exit_code: u8,
+    },
+}
+
+#[derive(serde::Serialize)]
+struct StepTime {
+    step: StepId,
+    seconds: f64,
+}
+
+/// A run that did not end well, in the `end` event.
+#[derive(serde::Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+enum Failure<'a> {
+    VerifyErrors {
+        message: &'a str,
+        left: &'a [LeftNode],
+        pending: bool,
+    },
+    Error {
+        message: String,
+        pending: bool,
+    },
+}
+
+impl Event<'_> {
+    /// The JSON object, `"format"` included; `None` for text-only lines.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        let wire = match self {
+            Event::StepStart {
+                step, index, total, ..
+            } => Wire::StepStart {
+                step: *step,
+                index: *index,
+                total: *total,
+                time: format_date(epoch_secs()),
+            },
+            Event::StepEnd { step, ok, detail } => Wire::StepEnd {
+                step: *step,
+                ok: *ok,
+                detail,
+                time: format_date(epoch_secs()),
+            },
+            Event::Node { step, ran } => Wire::Node {
+                step: *step,
+                node: &ran.node,
+                command: &ran.command,
+                ok: ran.ok(),
+                code: ran.code,
+            },
+            Event::Message(text) => Wire::Message {
+                message: text,
+                time: format_date(epoch_secs()),
+            },
+            Event::Line(_) => return None,
+            Event::Preflight(checks) => Wire::Preflight { checks },
+            Event::PlanStep(p) => Wire::PlanStep {
+                index: p.index,
+                step: p.step,
+                title: p.title,
+                commands: &p.commands,
+                point_of_no_return: p.point_of_no_return,
+            },
+            Event::Report(r) => Wire::Report {
+                seconds: r.seconds,
+                end: &r.end,
+                steps: r
+                    .steps
+                    .iter()
+                    .map(|(step, seconds)| StepTime {
+                        step: *step,
+                        seconds: *seconds,
+                    })
+                    .collect(),
+            },
+            Event::Status(view) => return Some(with_format(serde_json::to_value(view))),
+            Event::End(end) => Wire::End {
+                done: end.result.as_ref().ok(),
+                failure: match end.result {
+                    Ok(_) => None,
+                    Err(UpgradeError::VerifyErrors { errors, left }) => {
+                        Some(Failure::VerifyErrors {
+                            message: errors,
+                            left,
+                            pending: end.pending,
+                        })
+                    }
+                    Err(e) => Some(Failure::Error {
+                        message: e.to_string(),
+                        pending: end.pending,
+                    }),
+                },
+                exit_code: end.exit_code,
+            },
+        };
+        Some(with_format(serde_json::to_value(wire)))
+    }
+
+    /// The text lines (none for a step that went well, or for the end of a
+    /// failed run, whose error goes to standard error).
+    pub fn text(&self) -> Vec<String> {
+        match self {
+            Event::StepStart {
+                title,
+                index,
+                total,
+                ..
+            } => vec![format!("[{index}/{total}] {title}")],
+            Event::StepEnd { ok: true, .. } => Vec::new(),
+            Event::StepEnd { detail, .. } => vec![format!("  FAILED: {detail}")],
+            Event::Node { ran, .. } if ran.ok() => vec![format!("  {}: ok", ran.node)],
+            Event::Node { ran, .. } => vec![format!("  {}", ran.summary())],
+            Event::Message(text) => vec![format!("  {text}")],
+            Event::Line(text) => vec![text.clone()],
+            Event::Preflight(p) => render_preflight(p),
+            Event::PlanStep(p) => {
+                let mut lines = vec![format!(
+                    "{:>2}. {} [{}]{}",
+                    p.index,
+                    p.title,
+                    p.step,
+                    if p.point_of_no_return {
+                        "  <- point of no return"
+                    } else {
+                        ""
+                    }
+                )];
+                lines.extend(p.commands.iter().map(|c| format!("      {c}")));
+                lines
+            }
+            Event::Report(r) => std::iter::once(r.head.clone())
+                .chain(r.step_lines().into_iter().map(|l| format!("  {l}")))
+                .collect(),
+            Event::Status(view) => view.text(),
+            Event::End(end) => match end.result {
+                Ok(done) => done_text(done),
+                Err(_) => Vec::new(),
+            },
+        }
+    }
+}
+
+/// The closing line of a run that ended well.
+fn done_text(done: &Done) -> Vec<String> {
+    match done {
+        Done::Upgraded { to, left } if left.is_empty() => {
+            vec![format!("done: the cluster runs {to}")]
+        }
+        Done::Upgraded { to, left } => vec![format!(
+            "done: the cluster runs {to}, but for {} (see above)",
+            left.iter()
+                .map(|l| l.node.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )],
+        Done::NothingPending => vec!["no upgrade pending".into()],
+        Done::RollbackFinished { from } => vec![rollback_finished(from)],
+        Done::Aborted { .. } | Done::Shown => Vec::new(),
+    }
+}
+
+fn rollback_finished(from: &DirVersion) -> String {
+    format!("the rollback is finished: the cluster runs {from}")
+}
+
+/// `value` with `"format": 1` added (serialising plain data cannot fail;
+/// an empty object stands in if it ever did).
+fn with_format(value: Result<serde_json::Value, serde_json::Error>) -> serde_json::Value {
+    let mut value = value.unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.insert("format".into(), JSON_FORMAT.into());
+    }
+    value
+}
+
+/// Where a run's events go: JSON lines or text.
+pub struct Events<'a> {
+    pub json: bool,
+    pub out: &'a dyn Output,
+}
+
+impl Events<'_> {
+    pub fn emit(&self, event: &Event<'_>) {
+        if self.json {
+            if let Some(value) = event.json() {
+                self.out.line(&value.to_string());
+            }
+        } else {
+            for line in event.text() {
+                self.out.line(&line);
+            }
+        }
+    }
+    pub fn message(&self, text: &str) {
+        self.emit(&Event::Message(text));
+    }
+    /// A text-only line (nothing in JSON).
+    pub fn line(&self, text: impl Into<String>) {
+        self.emit(&Event::Line(text.into()));
+    }
+}

@@ -1,0 +1,352 @@
+//! Every command the upgrade runs on a node, as one typed value
+//! ([`GanetiCmd`]): Ganeti's own tools (`daemon-util`, `cfgupgrade`,
+//! `ensure-dirs`, `post-upgrade`, `gnt-*`), `ganeti-switch`, the node's
+//! watcher-pause file, the master vote's question and the backup's `tar`.
+//!
+//! A step builds the value, [`Call::new`] turns it into the argv for the
+//! node's paths, the executor runs the argv, and `--dry-run` shows the same
+//! value ([`Call::shown`]), so the plan and the run cannot drift; the model
+//! check answers by matching on the value, not by re-parsing argv.
+
+use std::fmt;
+
+use ganeti_layout::{DirVersion, InstallPaths};
+
+use crate::ran::join_argv;
+
+/// `daemon-util` actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Daemons {
+    StopAll,
+    StartAll,
+}
+
+/// Ganeti's drain flag, through `gnt-cluster queue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    Drain,
+    Undrain,
+}
+
+/// luxid's watcher pause, through `gnt-cluster watcher`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watcher {
+    /// For this many seconds from now.
+    Pause {
+        seconds: u64,
+    },
+    Continue,
+}
+
+/// Job filters, through `gnt-filter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    /// A PAUSE filter of priority 0 with [`pause_predicates`] and `reason`.
+    Add {
+        reason: String,
+    },
+    /// `uuid reason_trail` per filter.
+    List,
+    Delete {
+        uuid: String,
+    },
+}
+
+/// What `ganeti-switch` is asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Switch {
+    /// Is the version completely installed (exit 0)?
+    Installed(DirVersion),
+    /// Make the version active.
+    To(DirVersion),
+    /// The tool's own version (it takes no path options then).
+    Version,
+}
+
+/// One command of the upgrade, on one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GanetiCmd {
+    DaemonUtil(Daemons),
+    /// `cfgupgrade -f`, or `--downgrade -f`.
+    Cfgupgrade {
+        downgrade: bool,
+    },
+    /// `ensure-dirs --full-run`.
+    EnsureDirs,
+    /// `gnt-cluster redist-conf --yes-do-it`.
+    RedistConf,
+    /// `gnt-cluster verify`, each code in `ignore` given as `-I CODE`.
+    Verify {
+        ignore: Vec<String>,
+    },
+    /// `post-upgrade FROM-RELEASE`.
+    PostUpgrade {
+        from_release: String,
+    },
+    Queue(Queue),
+    Watcher(Watcher),
+    Filter(Filter),
+    /// `gnt-job list --no-headers -o id,status`.
+    ListJobs,
+    /// `ganeti-switch` as found on the nodes (`tool`, `--switch-command`),
+    /// with the node's path options.
+    Switch {
+        tool: String,
+        action: Switch,
+    },
+    /// Our watcher pause on a node, written where there is none or it has
+    /// run out ([`NODE_PAUSE_SCRIPT`]); `until` and `now` in epoch seconds.
+    NodeWatcherPause {
+        until: u64,
+        now: u64,
+    },
+    /// Removes a node's watcher pause whose end is one of `values`
+    /// ([`NODE_UNPAUSE_SCRIPT`]).
+    NodeWatcherUnpause {
+        values: Vec<u64>,
+    },
+    /// `gnt-node modify -O no NODE`: an offline node back online.
+    MarkOnline {
+        node: String,
+    },
+    /// The master vote's question: the node's `ssconf_master_node`.
+    ReadMasterNode,
+    /// Not a Ganeti tool: the backup's `tar` with these arguments.
+    Tar(Vec<String>),
+}
+
+/// Writes the watcher pause on a node where there is none, or only an
+/// expired one: `sh -c SCRIPT sh FILE UNTIL NOW`.
+pub const NODE_PAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null); t=${t%%.*}; case $t in ''|*[!0-9]*) t=0;; esac; [ "$t" -gt "$3" ] || { printf '%s\n' "$2" >"$1.ganeti-upgrade" && mv -f "$1.ganeti-upgrade" "$1"; }"#;
+
+/// Removes a node's watcher pause if it is one this upgrade wrote (its end
+/// is exactly one of the VALUEs): `sh -c SCRIPT sh FILE VALUE...`.
+pub const NODE_UNPAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null) || exit 0; f=$1; shift; for v do if [ "${t%%.*}" = "$v" ]; then rm -f "$f" || exit 1; fi; done; exit 0"#;
+
+/// The predicates of the upgrade's PAUSE filter, in Ganeti's filter
+/// language: every job but the one the upgrade itself submits while the
+/// filter is in place (redist-conf), which would wait forever.
+const PAUSE_PREDICATES: &str = r#"[["opcode", ["!", ["=", "OP_ID", "OP_CLUSTER_REDIST_CONF"]]]]"#;
+
+/// [`PAUSE_PREDICATES`] as JSON (for LUXI and `gnt-filter add`).
+pub fn pause_predicates() -> serde_json::Value {
+    // A constant, parsed by a unit test: it cannot fail.
+    serde_json::from_str(PAUSE_PREDICATES).unwrap_or_default()
+}
+
+/// `ganeti-switch`'s path options for this node: all four, and `--root`
+/// when it is not `/`.
+pub fn switch_path_args(paths: &InstallPaths) -> Vec<String> {
+    let mut args = vec![
+        format!("--prefix={}", paths.prefix().display()),
+        format!("--sysconfdir={}", paths.sysconfdir().display()),
+        format!("--libdir={}", paths.libdir().display()),
+        format!("--localstatedir={}", paths.localstatedir().display()),
+    ];
+    if paths.root() != std::path::Path::new("/") {
+        args.push(format!("--root={}", paths.root().display()));
+    }
+    args
+}
+
+fn words(program: std::path::PathBuf, args: &[&str]) -> Vec<String> {
+    std::iter::once(program.display().to_string())
+        .chain(args.iter().map(|a| a.to_string()))
+        .collect()
+}
+
+impl GanetiCmd {
+    /// The command line for a node with these paths (no shell; over ssh it
+    /// is quoted with [`join_argv`]).
+    pub fn argv(&self, paths: &InstallPaths) -> Vec<String> {
+        match self {
+            GanetiCmd::RedistConf
+            | GanetiCmd::Verify { .. }
+            | GanetiCmd::Queue(_)
+            | GanetiCmd::Watcher(_)
+            | GanetiCmd::Filter(_)
+            | GanetiCmd::ListJobs
+            | GanetiCmd::MarkOnline { .. } => self.gnt_argv(paths),
+            GanetiCmd::DaemonUtil(Daemons::StopAll) => words(paths.daemon_util(), &["stop-all"]),
+            GanetiCmd::DaemonUtil(Daemons::StartAll) => words(paths.daemon_util(), &["start-all"]),
+            GanetiCmd::Cfgupgrade { downgrade: false } => words(paths.cfgupgrade(), &["-f"]),
+            GanetiCmd::Cfgupgrade { downgrade: true } => {
+                words(paths.cfgupgrade(), &["--downgrade", "-f"])
+            }
+            GanetiCmd::EnsureDirs => words(paths.ensure_dirs(), &["--full-run"]),
+            GanetiCmd::PostUpgrade { from_release } => {
+                words(paths.post_upgrade(), &[from_release.as_str()])
+            }
+            GanetiCmd::Switch { tool, action } => {
+                let mut argv = vec![tool.clone()];
+                match action {
+                    Switch::Version => argv.push("--version".into()),
+                    Switch::Installed(v) => {
+                        argv.extend(switch_path_args(paths));
+                        argv.extend(["installed".into(), v.to_string()]);
+                    }
+                    Switch::To(v) => {
+                        argv.extend(switch_path_args(paths));
+                        argv.extend(["to".into(), v.to_string()]);
+                    }
+                }
+                argv
+            }
+            GanetiCmd::NodeWatcherPause { until, now } => {
+                let mut argv = node_script(NODE_PAUSE_SCRIPT, paths);
+                argv.extend([until.to_string(), now.to_string()]);
+                argv
+            }
+            GanetiCmd::NodeWatcherUnpause { values } => {
+                let mut argv = node_script(NODE_UNPAUSE_SCRIPT, paths);
+                argv.extend(values.iter().map(u64::to_string));
+                argv
+            }
+            GanetiCmd::ReadMasterNode => vec![
+                "cat".into(),
+                paths.ssconf("master_node").display().to_string(),
+            ],
+            GanetiCmd::Tar(args) => std::iter::once("tar".to_string())
+                .chain(args.iter().cloned())
+                .collect(),
+        }
+    }
+
+    /// The argv of the `gnt-*` commands ([`GanetiCmd::argv`] sends only
+    /// those here; any other is empty).
+    fn gnt_argv(&self, paths: &InstallPaths) -> Vec<String> {
+        let gnt = |tool: &str, args: &[&str]| words(paths.gnt(tool), args);
+        match self {
+            GanetiCmd::RedistConf => gnt("gnt-cluster", &["redist-conf", "--yes-do-it"]),
+            GanetiCmd::Verify { ignore } => {
+                let mut argv = words(paths.gnt("gnt-cluster"), &["verify"]);
+                for code in ignore {
+                    argv.extend(["-I".to_string(), code.clone()]);
+                }
+                argv
+            }
+            GanetiCmd::Queue(Queue::Drain) => gnt("gnt-cluster", &["queue", "drain"]),
+            GanetiCmd::Queue(Queue::Undrain) => gnt("gnt-cluster", &["queue", "undrain"]),
+            GanetiCmd::Watcher(Watcher::Pause { seconds }) => {
+                gnt("gnt-cluster", &["watcher", "pause", &seconds.to_string()])
+            }
+            GanetiCmd::Watcher(Watcher::Continue) => gnt("gnt-cluster", &["watcher", "continue"]),
+            GanetiCmd::Filter(Filter::Add { reason }) => gnt(
+                "gnt-filter",
+                &[
+                    "add",
+                    "--action=PAUSE",
+                    "--priority=0",
+                    &format!("--predicates={}", pause_predicates()),
+                    &format!("--reason={reason}"),
+                ],
+            ),
+            GanetiCmd::Filter(Filter::List) => gnt(
+                "gnt-filter",
+                &["list", "--no-headers", "-o", "uuid,reason_trail"],
+            ),
+            GanetiCmd::Filter(Filter::Delete { uuid }) => gnt("gnt-filter", &["delete", uuid]),
+            GanetiCmd::ListJobs => gnt("gnt-job", &["list", "--no-headers", "-o", "id,status"]),
+            GanetiCmd::MarkOnline { node } => gnt("gnt-node", &["modify", "-O", "no", node]),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// `sh -c SCRIPT sh WATCHER-PAUSE-FILE`, its arguments to follow.
+fn node_script(script: &str, paths: &InstallPaths) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        script.into(),
+        "sh".into(),
+        paths.datadir().join("watcher.pause").display().to_string(),
+    ]
+}
+
+/// A command ready to run: what it is, and its argv for the node's paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub cmd: GanetiCmd,
+    pub argv: Vec<String>,
+}
+
+impl Call {
+    pub fn new(cmd: GanetiCmd, paths: &InstallPaths) -> Call {
+        let argv = cmd.argv(paths);
+        Call { cmd, argv }
+    }
+
+    /// How the plan shows it to the admin: the command line, but for
+    /// `ganeti-switch` without its path options, the filter without its
+    /// predicates, and the job and pause commands by name.
+    pub fn shown(&self) -> String {
+        let program = || self.argv.first().cloned().unwrap_or_default();
+        match &self.cmd {
+            GanetiCmd::Switch { tool, action } => match action {
+                Switch::Installed(v) => format!("{tool} installed {v}"),
+                Switch::To(v) => format!("{tool} to {v}"),
+                Switch::Version => format!("{tool} --version"),
+            },
+            GanetiCmd::Filter(Filter::Add { reason }) => {
+                format!("{} add --action=PAUSE --reason={reason}", program())
+            }
+            GanetiCmd::ListJobs => format!("{} list", program()),
+            GanetiCmd::Watcher(Watcher::Pause { .. }) => format!("{} watcher pause", program()),
+            _ => join_argv(&self.argv),
+        }
+    }
+}
+
+/// In JSON a call is its argv.
+impl serde::Serialize for Call {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.argv.serialize(s)
+    }
+}
+
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&join_argv(&self.argv))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_predicates_parse() {
+        assert!(pause_predicates().is_array());
+        assert_eq!(
+            pause_predicates().to_string(),
+            r#"[["opcode",["!",["=","OP_ID","OP_CLUSTER_REDIST_CONF"]]]]"#
+        );
+    }
+
+    #[test]
+    fn switch_takes_the_nodes_path_options_but_not_for_its_version() {
+        let paths = InstallPaths::default();
+        let to = |action| {
+            Call::new(
+                GanetiCmd::Switch {
+                    tool: "/usr/sbin/ganeti-switch".into(),
+                    action,
+                },
+                &paths,
+            )
+        };
+        assert_eq!(
+            to(Switch::To("3.1".parse().expect("v"))).to_string(),
+            "/usr/sbin/ganeti-switch --prefix=/usr --sysconfdir=/etc --libdir=/usr/lib --localstatedir=/var to 3.1"
+        );
+        assert_eq!(
+            to(Switch::Version).argv,
+            ["/usr/sbin/ganeti-switch", "--version"]
+        );
+        assert_eq!(
+            to(Switch::Installed("3.1".parse().expect("v"))).shown(),
+            "/usr/sbin/ganeti-switch installed 3.1"
+        );
+    }
+}

@@ -1,0 +1,307 @@
+//! The views, built from the journal, the cluster and the step table, and
+//! emitted as events ([`crate::events`]) so that text and JSON come from
+//! the same values: `--status`, `--dry-run` (the preflight and the plan),
+//! and the report at the end of a run.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use ganeti_layout::InstallPaths;
+use ganeti_switch::NodeLock;
+
+use crate::clock::{epoch_secs, format_date};
+use crate::cluster::Cluster;
+use crate::context::{Ctx, Mode, Options};
+use crate::error::{chain, Done, UpgradeError};
+use crate::events::{Event, Events, PlanStep, Report};
+use crate::exec::Exec;
+use crate::intent::Intent;
+use crate::journal::{Header, Journal, State, JOURNAL_FORMAT};
+use crate::preflight::preflight;
+use crate::queue::orphan_filters;
+use crate::step_id::StepId;
+use crate::steps::{point_of_no_return, row, steps_for};
+use crate::transition::{transition_name, transition_to};
+use crate::view::{
+    CurrentStep, FailureView, JournalStatus, NodeInStep, PendingView, StatusView, StepState,
+};
+
+/// The step a pending upgrade stands at (the first one of its table not
+/// done) and each node's state in it: the cluster's nodes from ssconf
+/// (`cluster`), plus skipped nodes ssconf no longer names. `None` when
+/// every step is done, or while a rollback is under way (its undo failures
+/// are not recorded per node; `--resume` finishes it). Pure: reads the
+/// journal's state only.
+pub fn current_step(s: &State, cluster: Option<&Cluster>) -> Option<(StepId, Vec<NodeInStep>)> {
+    if s.rolling_back {
+        return None;
+    }
+    let step = steps_for(s.header.transition)
+        .into_iter()
+        .find(|id| !s.is_done(*id))?;
+    let mut names: Vec<String> = cluster.map(|c| c.nodes.clone()).unwrap_or_default();
+    for n in &s.skipped {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    let failed: &[String] = match &s.last_failure {
+        Some((at, nodes, _)) if *at == step => nodes,
+        _ => &[],
+    };
+    let message = s
+        .last_failure
+        .as_ref()
+        .map(|(_, _, m)| m.as_str())
+        .unwrap_or("");
+    let nodes = names
+        .into_iter()
+        .map(|node| {
+            let (state, detail) = if s.skipped.contains(&node) {
+                (
+                    "skipped",
+                    "left out with --skip-node; the run's end report lists the commands that bring it up to date".to_string(),
+                )
+            } else if cluster.is_some_and(|c| c.offline.contains(&node)) {
+                ("offline", String::new())
+            } else if failed.contains(&node) {
+                // One line per failed node, each naming its node first.
+                let own = message
+                    .lines()
+                    .find_map(|l| l.strip_prefix(node.as_str())?.strip_prefix(": "))
+                    .or_else(|| message.lines().next())
+                    .unwrap_or("");
+                ("failed", own.to_string())
+            } else {
+                ("no-failure", String::new())
+            };
+            NodeInStep {
+                node,
+                state,
+                detail,
+            }
+        })
+        .collect();
+    Some((step, nodes))
+}
+
+/// The journal's upgrade as `--status` shows it.
+fn pending_view(s: &State, cluster: Option<&Cluster>) -> PendingView {
+    let state_of = |id: StepId| {
+        if s.is_done(id) {
+            "done"
+        } else if s.has_started(id) {
+            "started"
+        } else {
+            "pending"
+        }
+    };
+    PendingView {
+        id: s.header.id.clone(),
+        from: s.header.from_dir.clone(),
+        from_release: s.header.from_release.clone(),
+        to: s.header.to.clone(),
+        transition: s.header.transition,
+        started_at: format_date(s.header.started_at),
+        rolling_back: s.rolling_back,
+        rolled_back: s.rolled_back,
+        last_failure: s
+            .last_failure
+            .as_ref()
+            .map(|(step, nodes, message)| FailureView {
+                step: *step,
+                nodes: nodes.clone(),
+                message: message.clone(),
+            }),
+        steps: steps_for(s.header.transition)
+            .into_iter()
+            .map(|step| StepState {
+                step,
+                state: state_of(step),
+            })
+            .collect(),
+        facts: s.facts.clone(),
+        skipped_nodes: s.skipped.clone(),
+        current_step: current_step(s, cluster).map(|(step, nodes)| CurrentStep {
+            step,
+            nodes,
+            started: s.has_started(step),
+        }),
+        point_of_no_return_started: s.has_started(point_of_no_return(s.header.transition)),
+    }
+}
+
+/// `--status`: one JSON document, or text. Reads only.
+pub fn status(
+    paths: &InstallPaths,
+    exec: &dyn Exec,
+    opts: &Options,
+    journal: &Journal,
+    events: &Events<'_>,
+) -> Result<Done, UpgradeError> {
+    let state = journal.load();
+    let active = exec.active_here();
+    let cluster = Cluster::read(paths).ok();
+    let orphans = match (&state, &active) {
+        (Ok(None), Some(v)) => {
+            let never = AtomicBool::new(false);
+            let ctx = Ctx::new(
+                paths,
+                exec,
+                journal,
+                opts,
+                events,
+                &never,
+                Header::for_checks(v.clone()),
+            );
+            orphan_filters(&ctx, false)
+        }
+        _ => 0,
+    };
+    let view = StatusView {
+        active,
+        intent: Intent::read(&paths.host(&paths.intent_file()))
+            .ok()
+            .flatten(),
+        journal: match &state {
+            Ok(Some(s)) => Some(JournalStatus::Pending(Box::new(pending_view(
+                s,
+                cluster.as_ref(),
+            )))),
+            Ok(None) => None,
+            Err(e) => Some(JournalStatus::Unreadable { error: chain(e) }),
+        },
+        // Only a held lock has a holder worth naming; looking takes nothing.
+        lock_holder: NodeLock::held_by(paths),
+        offline_nodes: cluster.map(|c| c.offline).unwrap_or_default(),
+        orphan_filters: orphans,
+    };
+    events.emit(&Event::Status(&view));
+    Ok(Done::Shown)
+}
+
+/// `--dry-run`: what the real run would check and do, and whether it would
+/// be refused (exit 1 naming the node and the fix). Changes nothing; with
+/// an upgrade pending, shows what a resume would continue.
+pub fn dry_run(
+    paths: &InstallPaths,
+    opts: &Options,
+    exec: &dyn Exec,
+    journal: &Journal,
+    events: &Events<'_>,
+    cluster: &Cluster,
+) -> Result<Done, UpgradeError> {
+    let pending = journal.load().ok().flatten().filter(|s| !s.rolled_back);
+    let to = match (&opts.mode, &pending) {
+        (Mode::Resume | Mode::Abort, _) | (Mode::To(_), Some(_)) => {
+            // Never act in a dry run: show what a resume would do.
+            events.line("Dry run: nothing is changed. A resume would continue this:");
+            return status(paths, exec, opts, journal, events);
+        }
+        (Mode::To(to), None) => to.clone(),
+        (Mode::Status, _) => return Ok(Done::Shown),
+    };
+    let (from_dir, transition, from_release) = transition_to(paths, exec.active_here(), &to)?;
+    let never = AtomicBool::new(false);
+    let header = Header {
+        format: JOURNAL_FORMAT,
+        id: "ID".into(),
+        from_release,
+        from_dir,
+        to,
+        transition,
+        started_at: epoch_secs(),
+        settings: None,
+    };
+    let ctx = Ctx::new(paths, exec, journal, opts, events, &never, header);
+    let checks = preflight(&ctx, cluster);
+    events.line(format!(
+        "Dry run: {} of cluster {} from {} ({}) to {}; online nodes: {} (master {} last); nothing is changed.",
+        transition_name(transition),
+        cluster.name,
+        ctx.header.from_dir,
+        ctx.header.from_release,
+        ctx.header.to,
+        cluster.online.join(", "),
+        cluster.master
+    ));
+    events.emit(&Event::Preflight(&checks));
+    events.line("Steps:");
+    let ponr = point_of_no_return(transition);
+    for (i, id) in steps_for(transition).into_iter().enumerate() {
+        let step = row(id);
+        events.emit(&Event::PlanStep(PlanStep {
+            index: i + 1,
+            step: id,
+            title: step.title,
+            commands: (step.plan)(&ctx, cluster),
+            point_of_no_return: id == ponr,
+        }));
+    }
+    if checks.refusals.is_empty() {
+        Ok(Done::Shown)
+    } else {
+        Err(UpgradeError::PlanRefused {
+            refusals: checks.refusals,
+        })
+    }
+}
+
+/// The end-of-run report: each step's wall time in this run (`timings`),
+/// and how long new jobs were held (from stop-new-work to resume-work), or
+/// that they still are (`still_held`); printed and written to
+/// commands.log.
+pub fn report(
+    ctx: &Ctx<'_>,
+    took: Duration,
+    result: &Result<Done, UpgradeError>,
+    timings: &[(StepId, Duration)],
+    still_held: bool,
+) {
+    if timings.is_empty() {
+        return;
+    }
+    let at = |id: StepId| timings.iter().position(|(s, _)| *s == id);
+    let held = match (at(StepId::StopNewWork), at(StepId::ResumeWork)) {
+        (Some(a), Some(b)) => Some(format!(
+            "new jobs held for {:.1} s (stop-new-work to resume-work)",
+            timings[a..=b]
+                .iter()
+                .map(|(_, d)| d.as_secs_f64())
+                .sum::<f64>()
+        )),
+        (_, None) if still_held && !matches!(result, Err(UpgradeError::RolledBack { .. })) => {
+            Some("new jobs are still held".to_string())
+        }
+        _ => None,
+    };
+    let end = match result {
+        Ok(Done::Upgraded { to, .. }) => format!("on {to}"),
+        Ok(_) => "done".to_string(),
+        Err(e) if e.leaves_pending() => "still pending".to_string(),
+        Err(UpgradeError::VerifyErrors { .. }) => {
+            format!("on {}, verify reported errors", ctx.header.to)
+        }
+        Err(UpgradeError::RolledBack { from, .. }) => format!("rolled back to {from}"),
+        Err(_) => "failed".to_string(),
+    };
+    let report = Report {
+        seconds: took.as_secs_f64(),
+        head: format!(
+            "report: {} step(s) in {:.1} s, {end}{}",
+            timings.len(),
+            took.as_secs_f64(),
+            held.map(|h| format!("; {h}")).unwrap_or_default()
+        ),
+        end,
+        steps: timings
+            .iter()
+            .map(|(id, d)| (*id, d.as_secs_f64()))
+            .collect(),
+    };
+    ctx.exec.log_line(&report.head);
+    for line in report.step_lines() {
+        ctx.exec.log_line(&format!("report: {line}"));
+    }
+    ctx.events.emit(&Event::Report(&report));
+}

@@ -1,0 +1,342 @@
+//! What the views show, as data: the dry run's findings ([`Preflight`])
+//! and a pending upgrade's state ([`StatusView`]), each serialised as the
+//! JSON documents of ganeti-upgrade(8) and rendered as text here, from the
+//! same value.
+
+use ganeti_layout::DirVersion;
+
+use crate::clock::format_date;
+use crate::intent::{Intent, OUR_TARGET_PREFIX};
+use crate::journal::Facts;
+use crate::step_id::StepId;
+use crate::transition::Transition;
+
+/// One node's answers.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeCheck {
+    pub node: String,
+    /// `ganeti-switch --version`'s answer, or why it failed.
+    pub switch: Result<String, String>,
+    /// `Ok` when the target is completely installed, else what is missing.
+    pub target: Result<(), String>,
+}
+
+/// What `--dry-run` found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Preflight {
+    pub target: DirVersion,
+    pub nodes: Vec<NodeCheck>,
+    pub offline: Vec<String>,
+    /// Jobs running or waiting, and queued; `None` if the queue could not
+    /// be asked (luxid down).
+    pub jobs: Option<(usize, usize)>,
+    pub drained: bool,
+    /// Epoch seconds the watcher pause ends, if paused.
+    pub watcher_paused_until: Option<u64>,
+    /// Job filters on the cluster; `None` if they could not be listed or the
+    /// cluster has none.
+    pub filters: Option<usize>,
+    /// Bytes the backup needs (the data directory without the job archive
+    /// and exports), and bytes free where it goes.
+    pub backup_bytes: u64,
+    pub backup_free: Option<u64>,
+    /// What the real run would refuse, each with its fix.
+    pub refusals: Vec<String>,
+}
+
+/// The table of nodes by state, and the cluster-wide findings.
+pub fn render_preflight(p: &Preflight) -> Vec<String> {
+    let mut lines = Vec::new();
+    let ready: Vec<&str> = p
+        .nodes
+        .iter()
+        .filter(|n| n.switch.is_ok() && n.target.is_ok())
+        .map(|n| n.node.as_str())
+        .collect();
+    lines.push(format!(
+        "Nodes: {} of {} online ready for {}{}",
+        ready.len(),
+        p.nodes.len(),
+        p.target,
+        if p.offline.is_empty() {
+            String::new()
+        } else {
+            format!("; offline, left out: {}", p.offline.join(", "))
+        }
+    ));
+    let width = p
+        .nodes
+        .iter()
+        .map(|n| n.node.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    lines.push(format!(
+        "  {:<width$}  {:<28}  {}",
+        "node", "ganeti-switch", "target"
+    ));
+    for n in &p.nodes {
+        lines.push(format!(
+            "  {:<width$}  {:<28}  {}",
+            n.node,
+            match &n.switch {
+                Ok(v) => v.clone(),
+                Err(_) => "MISSING".into(),
+            },
+            match &n.target {
+                Ok(()) => "installed".to_string(),
+                Err(e) => format!("NOT INSTALLED: {e}"),
+            }
+        ));
+    }
+    lines.extend(render_findings(p));
+    lines
+}
+
+/// The cluster-wide findings of the dry run, and its verdict.
+fn render_findings(p: &Preflight) -> Vec<String> {
+    let mut lines = Vec::new();
+    lines.push(format!(
+        "Jobs: {}; queue {}; watcher {}; filters: {}",
+        match p.jobs {
+            Some((0, 0)) => "none running or queued".to_string(),
+            Some((r, q)) =>
+                format!("{r} running or waiting, {q} queued (the upgrade waits for them)"),
+            None => "unknown (the master daemon did not answer)".into(),
+        },
+        if p.drained {
+            "drained (stays drained)"
+        } else {
+            "open"
+        },
+        match p.watcher_paused_until {
+            Some(t) => format!("paused until {} (kept)", format_date(t)),
+            None => "running".into(),
+        },
+        p.filters
+            .map(|f| f.to_string())
+            .unwrap_or_else(|| "n/a".into())
+    ));
+    lines.push(format!(
+        "Backup: about {} KiB needed, {} free",
+        p.backup_bytes / 1024,
+        p.backup_free
+            .map(|f| format!("{} KiB", f / 1024))
+            .unwrap_or_else(|| "unknown".into())
+    ));
+    if p.filters.is_some_and(|f| f > 0) {
+        lines.push("Note: the cluster has job filters; they stay. A PAUSE or REJECT filter that matches every opcode also holds the upgrade's own gnt-cluster redist-conf job (the run then stops at redist-conf after --command-timeout): let OP_CLUSTER_REDIST_CONF through, or remove such a filter for the upgrade.".into());
+    }
+    if p.refusals.is_empty() {
+        lines.push("Nothing found that would stop the upgrade.".into());
+    } else {
+        lines.push("The upgrade would be refused:".into());
+        lines.extend(p.refusals.iter().map(|r| format!("  {r}")));
+    }
+    lines
+}
+
+/// One node's state in the step a pending upgrade stands at, for
+/// `--status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeInStep {
+    pub node: String,
+    /// `failed` (the last failure, of this step, named it), `skipped`
+    /// (`--skip-node`), `offline` (ssconf), or `no-failure` (nothing
+    /// recorded against it: done or not reached; every step is re-run
+    /// whole on `--resume`, and each is idempotent).
+    pub state: &'static str,
+    /// For `failed`, the first line of the failure; for `skipped`, how to
+    /// bring it up to date.
+    pub detail: String,
+}
+
+/// `--status`: what this node knows of a pending upgrade. Serialised as
+/// the `--status --json` document of ganeti-upgrade(8).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StatusView {
+    /// The version this node's links name, if they agree.
+    pub active: Option<DirVersion>,
+    pub intent: Option<Intent>,
+    /// Our journal: `null` when there is none.
+    pub journal: Option<JournalStatus>,
+    /// Who holds the node lock now, if anyone.
+    pub lock_holder: Option<String>,
+    pub offline_nodes: Vec<String>,
+    /// Job filters of this tool that no journal accounts for.
+    pub orphan_filters: usize,
+}
+
+/// The journal as `--status` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum JournalStatus {
+    Pending(Box<PendingView>),
+    Unreadable { error: String },
+}
+
+/// A journal's upgrade, step by step.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PendingView {
+    pub id: String,
+    pub from: DirVersion,
+    pub from_release: String,
+    pub to: DirVersion,
+    pub transition: Transition,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub rolling_back: bool,
+    pub rolled_back: bool,
+    pub last_failure: Option<FailureView>,
+    /// Every step of the transition, in order.
+    pub steps: Vec<StepState>,
+    pub facts: Facts,
+    pub skipped_nodes: Vec<String>,
+    pub current_step: Option<CurrentStep>,
+    /// Whether the configuration step has started (then only `--resume`
+    /// goes on; before it `--abort` can roll back too).
+    #[serde(skip)]
+    pub point_of_no_return_started: bool,
+}
+
+/// The last failure the journal recorded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FailureView {
+    pub step: StepId,
+    pub nodes: Vec<String>,
+    pub message: String,
+}
+
+/// One step's state: `done`, `started` or `pending`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepState {
+    pub step: StepId,
+    pub state: &'static str,
+}
+
+/// The first step not done, and each node's state in it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CurrentStep {
+    pub step: StepId,
+    pub nodes: Vec<NodeInStep>,
+    /// Whether the step has started (else it is the next one).
+    #[serde(skip)]
+    pub started: bool,
+}
+
+impl StatusView {
+    /// The text `--status` prints.
+    pub fn text(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "active version: {}",
+            self.active
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "none or inconsistent".into())
+        )];
+        if let Some(holder) = &self.lock_holder {
+            lines.push(format!("running now: {holder}"));
+        }
+        if !self.offline_nodes.is_empty() {
+            lines.push(format!("offline nodes: {}", self.offline_nodes.join(", ")));
+        }
+        if self.orphan_filters > 0 {
+            lines.push(format!(
+                "{} job filter(s) of an earlier ganeti-upgrade are left, with no journal: jobs stay paused; ganeti-upgrade --resume removes them",
+                self.orphan_filters
+            ));
+        }
+        match (&self.journal, &self.intent) {
+            (None, None) => lines.push("no upgrade pending".into()),
+            (None, Some(i)) if i.target.starts_with(OUR_TARGET_PREFIX) => {
+                lines.push(format!(
+                    "an intent file of ganeti-upgrade ({} to {}, pid {}) is left without its journal: ganeti-upgrade --resume says what to check",
+                    i.running,
+                    i.target_version(),
+                    i.pid
+                ))
+            }
+            (None, Some(i)) => lines.push(format!(
+                "an upgrade started by gnt-cluster upgrade is pending: {} to {} (pid {})",
+                i.running, i.target, i.pid
+            )),
+            (Some(JournalStatus::Pending(p)), _) if p.rolled_back => lines.push(
+                "an upgrade was rolled back; its journal is left (the next run removes it)".into(),
+            ),
+            (Some(JournalStatus::Pending(p)), _) => lines.extend(p.text()),
+            (Some(JournalStatus::Unreadable { error }), _) => lines.push(error.clone()),
+        }
+        lines
+    }
+}
+
+impl PendingView {
+    fn text(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "upgrade {} pending{}: {} ({}) to {}, started at {}",
+            self.id,
+            if self.rolling_back {
+                " as a rollback"
+            } else {
+                ""
+            },
+            self.from,
+            self.from_release,
+            self.to,
+            self.started_at
+        )];
+        if let Some(f) = &self.last_failure {
+            lines.push(format!(
+                "last failure: {}{}: {}",
+                f.step,
+                if f.nodes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" on {}", f.nodes.join(", "))
+                },
+                f.message.lines().next().unwrap_or("")
+            ));
+        }
+        for s in &self.steps {
+            let mark = if s.state == "pending" { "" } else { s.state };
+            lines.push(format!("  {:<22} {mark}", s.step.as_str()));
+        }
+        if self.rolling_back {
+            lines.push("rolling back: undoing the steps that started, in reverse; --resume finishes the rollback".into());
+        }
+        if let Some(current) = &self.current_step {
+            lines.push(if current.started {
+                format!("current step: {} (started)", current.step)
+            } else {
+                format!("next step: {} (not started)", current.step)
+            });
+            let width = current
+                .nodes
+                .iter()
+                .map(|n| n.node.len())
+                .max()
+                .unwrap_or(0);
+            for n in &current.nodes {
+                lines.push(format!(
+                    "  {:<width$}  {}{}",
+                    n.node,
+                    match n.state {
+                        "no-failure" => "no failure recorded",
+                        other => other,
+                    },
+                    if n.detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", n.detail)
+                    }
+                ));
+            }
+        }
+        lines.push(if self.point_of_no_return_started || self.rolling_back {
+            "continue it with: ganeti-upgrade --resume".into()
+        } else {
+            "continue it with: ganeti-upgrade --resume (or roll it back with ganeti-upgrade --abort: the configuration change has not started)".into()
+        });
+        lines
+    }
+}
