@@ -1,4 +1,15 @@
 //! Environment variables `ganeti-upgrade` reads, each with its purpose.
+//!
+//! The test hooks (`GANETI_UPGRADE_CRASH_AT`, `_CRASH_IN`, `_WAIT_AT`) ship
+//! in release builds on purpose: the suites that matter most run the binary
+//! an admin runs, not a test build. The real-Ganeti scenarios and the
+//! booted-node reboots install this toolkit from its own `.deb` (built as a
+//! buildd would, `--release`) and hold or kill it at a named step; a hook
+//! compiled only into test builds would leave those tests exercising a
+//! different program. The hooks are inert unless their variable is set,
+//! which nothing in the package does (the boot-time unit runs with a bare
+//! environment plus `/etc/default/ganeti-upgrade`); and each acts only at
+//! the one named step (the executor's `Checkpoint`).
 
 /// Overrides this host's name (tests run several nodes on one machine).
 pub const HOSTNAME: &str = "GANETI_UPGRADE_HOSTNAME";

@@ -8,10 +8,10 @@ use clap::parser::ValueSource;
 use clap::FromArgMatches;
 use ganeti_upgrade::command::{command, Cli};
 use ganeti_upgrade::engine::main_flow;
-use ganeti_upgrade::error::UpgradeError;
-use ganeti_upgrade::events::{End, Event, Events, Output, Stderr, Stdout};
+use ganeti_upgrade::events::{Output, Stderr, Stdout};
 use ganeti_upgrade::exec::Runner;
 use ganeti_upgrade::options::{Mode, Options};
+use ganeti_upgrade::show::closing;
 
 fn main() -> ExitCode {
     let matches = command().get_matches();
@@ -53,39 +53,6 @@ fn main() -> ExitCode {
         .with_timeout(opts.run.command_timeout());
     let out = Stdout::default();
     let result = main_flow(&paths, &opts, &runner, &out, &interrupted);
-    let exit_code = result.as_ref().map_or_else(UpgradeError::exit_code, |_| 0);
-    // --status prints one document, and nothing after it. Pending: what
-    // --resume would find, read after the run (not on a node that is not
-    // the master: --resume has nothing to do there, whatever file is left).
-    if !(opts.json && opts.mode == Mode::Status) {
-        let pending = paths
-            .host(&paths.datadir().join("ganeti-upgrade.journal"))
-            .exists()
-            && !matches!(result, Err(UpgradeError::NotMasterResume { .. }));
-        let events = Events {
-            json: opts.json,
-            out: &out,
-        };
-        events.emit(&Event::End(End {
-            result: &result,
-            exit_code,
-            pending,
-        }));
-    }
-    // Exit 11 is Ganeti's quiet "not the master" of --resume.
-    if let Err(e) = &result {
-        if !matches!(
-            e,
-            UpgradeError::NotMasterResume {
-                removed_intent: false
-            }
-        ) {
-            let prefix = match exit_code {
-                3 | 11 => "ganeti-upgrade",
-                _ => "ganeti-upgrade: error",
-            };
-            err.line(&format!("{prefix}: {e}"));
-        }
-    }
+    let exit_code = closing(&opts, &paths, &result, &out, &err);
     ExitCode::from(exit_code)
 }

@@ -13,7 +13,7 @@ use crate::clock::{epoch_secs, format_date};
 use crate::cluster::Cluster;
 use crate::context::{Ctx, Mode, Options};
 use crate::error::{chain, Done, UpgradeError};
-use crate::events::{Event, Events, PlanStep, Report};
+use crate::events::{End, Event, Events, Output, PlanStep, Report};
 use crate::exec::Exec;
 use crate::intent::Intent;
 use crate::journal::{Header, Journal, State, JOURNAL_FORMAT};
@@ -304,4 +304,52 @@ pub fn report(
         ctx.exec.log_line(&format!("report: {line}"));
     }
     ctx.events.emit(&Event::Report(&report));
+}
+
+/// How a run ends on the terminal: the `end` event (not after `--status
+/// --json`, which prints one document), and the error on standard error
+/// (but for Ganeti's quiet "not the master" of `--resume`). Returns the
+/// exit code.
+pub fn closing(
+    opts: &Options,
+    paths: &InstallPaths,
+    result: &Result<Done, UpgradeError>,
+    out: &dyn Output,
+    err: &dyn Output,
+) -> u8 {
+    let exit_code = result.as_ref().map_or_else(UpgradeError::exit_code, |_| 0);
+    if !(opts.json && opts.mode == Mode::Status) {
+        // What --resume would find, read after the run (not on a node that
+        // is not the master: --resume has nothing to do there, whatever
+        // file is left).
+        let pending = paths
+            .host(&paths.datadir().join("ganeti-upgrade.journal"))
+            .exists()
+            && !matches!(result, Err(UpgradeError::NotMasterResume { .. }));
+        let events = Events {
+            json: opts.json,
+            out,
+        };
+        events.emit(&Event::End(End {
+            result,
+            exit_code,
+            pending,
+        }));
+    }
+    if let Err(e) = result {
+        let quiet = matches!(
+            e,
+            UpgradeError::NotMasterResume {
+                removed_intent: false
+            }
+        );
+        if !quiet {
+            let prefix = match exit_code {
+                3 | 11 => "ganeti-upgrade",
+                _ => "ganeti-upgrade: error",
+            };
+            err.line(&format!("{prefix}: {e}"));
+        }
+    }
+    exit_code
 }
