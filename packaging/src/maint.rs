@@ -397,7 +397,7 @@ pub fn prerm_remove(
             return Err(MaintError::SwitchInProgress {
                 version: version.clone(),
                 repair: paths.tool("ganeti-switch", "repair"),
-                journal: paths.host(&paths.confdir().join(JOURNAL_NAME)),
+                journal: paths.host(&paths.switch_journal()),
             });
         }
     }
@@ -542,7 +542,7 @@ fn remove_dir_if_unowned(paths: &InstallPaths, dir: &Path) -> Result<bool, Maint
 
 /// Does any package's file list (`/var/lib/dpkg/info/*.list`) name `logical`?
 fn listed_by_dpkg(paths: &InstallPaths, logical: &Path) -> bool {
-    let info = paths.host(&paths.localstatedir().join("lib/dpkg/info"));
+    let info = paths.host(&paths.dpkg_info_dir());
     let Ok(entries) = std::fs::read_dir(&info) else {
         return false;
     };

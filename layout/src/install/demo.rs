@@ -245,7 +245,7 @@ pub fn write_stage(dir: &Path, release: &Release, paths: &InstallPaths) -> std::
     for role in HTOOLS_ROLES {
         link(dir, &rel(&paths.bindir().join(role)), "htools")?;
     }
-    let hail = paths.pkglibdir().join("iallocators/hail");
+    let hail = paths.iallocators_dir().join("hail");
     let htools = crate::paths::relative_path(
         hail.parent().unwrap_or(Path::new("/")),
         &paths.bindir().join("htools"),
@@ -285,7 +285,7 @@ pub fn write_stage(dir: &Path, release: &Release, paths: &InstallPaths) -> std::
     }
     write(
         dir,
-        &rel(&paths.sysconfdir().join("default/ganeti")),
+        &rel(&paths.default_file("ganeti")),
         "RAPI_ARGS=\"-b 127.0.0.1 --require-authentication\"\n",
         0o644,
     )?;

@@ -321,29 +321,11 @@ pub use crate::active::{
 };
 pub use crate::paths::resolve_in_root;
 
-/// The farm directories where links through `default` are looked for.
-fn farm_dirs(paths: &InstallPaths) -> Vec<PathBuf> {
-    let mut dirs = vec![
-        paths.bindir(),
-        paths.sbindir(),
-        paths.pkglibdir(),
-        paths.toolsdir(),
-        paths.pkglibdir().join("iallocators"),
-    ];
-    for mode in ["bridged", "ovs", "routed"] {
-        dirs.push(paths.pkglibdir().join("network").join(mode));
-    }
-    for n in 1..=8 {
-        dirs.push(paths.mandir().join(format!("man{n}")));
-    }
-    dirs
-}
-
 /// Links in the farm directories that go through a `default` link:
 /// (link, its target, the path it means below `default`).
 pub fn discover_farm(paths: &InstallPaths) -> Vec<(PathBuf, PathBuf, Tree, PathBuf)> {
     let mut out = Vec::new();
-    for dir in farm_dirs(paths) {
+    for dir in paths.farm_dirs() {
         let Ok(entries) = std::fs::read_dir(paths.host(&dir)) else {
             continue;
         };
@@ -529,7 +511,7 @@ pub fn verify(paths: &InstallPaths) -> Result<Vec<String>, InspectError> {
     let active = read_active(paths);
     let versions = list(paths)?;
     let interrupted = paths
-        .host(&paths.confdir().join(crate::paths::SWITCH_JOURNAL_NAME))
+        .host(&paths.switch_journal())
         .symlink_metadata()
         .is_ok();
     problems.extend(switch_link_problems(paths, &active, interrupted));

@@ -348,7 +348,7 @@ fn check_entry(paths: &InstallPaths, tree: &Path, entry: &ManifestEntry, check: 
 
 /// The file of dpkg's package lists that stand in for a manifest.
 pub fn dpkg_paths(paths: &InstallPaths, tree_logical: &Path) -> Vec<PathBuf> {
-    let info = paths.host(&paths.localstatedir().join("lib/dpkg/info"));
+    let info = paths.host(&paths.dpkg_info_dir());
     let Ok(dir) = std::fs::read_dir(&info) else {
         return Vec::new();
     };
