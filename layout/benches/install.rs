@@ -5,8 +5,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ganeti_layout::plan::Request;
-use ganeti_layout::{apply, demo, spec::Spec, stage::Stage, DirStyle, InstallPaths};
+use ganeti_layout::install::plan::Request;
+use ganeti_layout::install::{apply, demo, spec::Spec, stage::Stage};
+use ganeti_layout::node::{DirStyle, InstallPaths};
 
 fn main() {
     let files: usize = std::env::var("BENCH_FILES")
@@ -61,7 +62,7 @@ fn main() {
             activate: true,
             keep_existing: false,
         };
-        let plan = ganeti_layout::plan_install(&req).expect("plan");
+        let plan = ganeti_layout::install::plan_install(&req).expect("plan");
         apply::apply(&plan, &paths, &scanned).expect("install");
         ours.push(t.elapsed());
 

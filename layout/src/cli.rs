@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::paths::{InstallPaths, PathsError};
+use crate::node::paths::{InstallPaths, PathsError};
 
 /// The root every path lives under, as `ganeti-layout` and `ganeti-switch`
 /// take it: `/` for the running system, or a DESTDIR or chroot. `--dest`
@@ -95,7 +95,9 @@ pub fn is_input(err: &impl AsRef<dyn std::error::Error>) -> bool {
 /// Every `--help` page of a command line, the top one and each subcommand's
 /// (depth first), as the admin reads them at a terminal of `width` columns:
 /// one text, each page under a `$ NAME SUB --help` line. For snapshot tests
-/// of each tool, so that no help text drifts unnoticed.
+/// of each tool, so that no help text drifts unnoticed. Test support:
+/// only with the `test-support` feature.
+#[cfg(feature = "test-support")]
 pub fn every_help_page(cmd: clap::Command, width: usize) -> String {
     fn walk(cmd: &mut clap::Command, path: &str, out: &mut String) {
         out.push_str(&format!("$ {path} --help\n"));

@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{install, paths, run_layout, try_plan};
-use ganeti_layout::plan::{self, Request};
-use ganeti_layout::spec::Spec;
-use ganeti_layout::stage::Stage;
-use ganeti_layout::{demo, inspect, DirStyle, InstallPaths};
+use ganeti_layout::install::plan::{self, Request};
+use ganeti_layout::install::spec::Spec;
+use ganeti_layout::install::stage::Stage;
+use ganeti_layout::install::{apply, demo, inspect};
+use ganeti_layout::node::installed;
+use ganeti_layout::node::{DirStyle, InstallPaths};
 
 fn write(dir: &Path, rel: &str, content: &str, mode: u32) {
     let p = dir.join(rel);
@@ -257,7 +259,7 @@ fn two_versions_side_by_side_then_verify_list_remove() {
 
     let p = paths(&dest);
     assert_eq!(inspect::verify(&p).expect("verify"), Vec::<String>::new());
-    let versions = inspect::list(&p).expect("list");
+    let versions = installed::list(&p).expect("list");
     let summary: Vec<_> = versions
         .iter()
         .map(|v| (v.version.to_string(), v.active, v.complete))
@@ -268,15 +270,15 @@ fn two_versions_side_by_side_then_verify_list_remove() {
     );
 
     // The active version cannot be removed.
-    let err = inspect::remove(&p, &"3.0".parse().expect("v")).expect_err("active");
+    let err = apply::remove_version(&p, &"3.0".parse().expect("v")).expect_err("active");
     assert!(err.to_string().contains("is the active one"), "{err}");
-    inspect::remove(&p, &"3.1".parse().expect("v")).expect("remove inactive");
+    apply::remove_version(&p, &"3.1".parse().expect("v")).expect("remove inactive");
     assert!(!dest.join("usr/lib/ganeti/3.1").exists());
     assert!(!dest.join("usr/share/ganeti/3.1").exists());
     // Links 3.0 still needs stay.
     assert!(dest.join("usr/sbin/gnt-cluster").symlink_metadata().is_ok());
     assert_eq!(inspect::verify(&p).expect("verify"), Vec::<String>::new());
-    let err = inspect::remove(&p, &"3.1".parse().expect("v")).expect_err("gone");
+    let err = apply::remove_version(&p, &"3.1".parse().expect("v")).expect_err("gone");
     assert!(err.to_string().contains("not installed"), "{err}");
 }
 
@@ -296,7 +298,7 @@ fn remove_drops_links_only_that_version_needed() {
         inspect::verify(&paths(&dest)).expect("verify"),
         Vec::<String>::new()
     );
-    inspect::remove(&paths(&dest), &"3.1".parse().expect("v")).expect("remove");
+    apply::remove_version(&paths(&dest), &"3.1".parse().expect("v")).expect("remove");
     assert!(new_link.symlink_metadata().is_err());
 }
 

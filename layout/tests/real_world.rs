@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{install, paths, run_layout, try_plan};
-use ganeti_layout::inspect;
-use ganeti_layout::plan;
-use ganeti_layout::stage::Stage;
+use ganeti_layout::install::stage::Stage;
+use ganeti_layout::install::{apply, inspect, plan};
+use ganeti_layout::node::{active, installed};
 
 /// `tests/fake-ganeti/make-stage RELEASE OUT`: a flat fake Ganeti stage.
 fn make_stage(release: &str, out: &Path) -> PathBuf {
@@ -72,7 +72,8 @@ fn upstream_stage(tmp: &Path, release: &str) -> PathBuf {
         if target.is_absolute() {
             continue;
         }
-        let resolved = ganeti_layout::paths::resolve_lexically(&logical, &target).expect("inside");
+        let resolved =
+            ganeti_layout::node::paths::resolve_lexically(&logical, &target).expect("inside");
         let text = resolved.to_string_lossy().replace(
             "/usr/lib/ganeti/default/usr/",
             "/usr/lib/ganeti/default//usr/",
@@ -141,7 +142,7 @@ fn upstream_versioned_stage_with_absolute_farm_links_installs() {
         Vec::<String>::new()
     );
     assert_eq!(
-        inspect::read_active(&paths(&root))
+        active::read_active(&paths(&root))
             .version()
             .map(|v| v.to_string()),
         Some("3.0".to_string())
@@ -202,11 +203,11 @@ fn equivalent_absolute_links_at_the_destination_are_rewritten_not_refused() {
 
 /// Asserts that `version` under `root` is completely installed and the
 /// layout sound; returns what `list` says of it.
-fn assert_complete(root: &Path, version: &str, label: &str) -> inspect::VersionInfo {
+fn assert_complete(root: &Path, version: &str, label: &str) -> installed::VersionInfo {
     let p = paths(root);
     let v = version.parse().expect("v");
     assert_eq!(
-        inspect::check_complete(&p, &v).expect("check"),
+        installed::check_complete(&p, &v).expect("check"),
         Vec::<String>::new(),
         "{label}"
     );
@@ -215,7 +216,7 @@ fn assert_complete(root: &Path, version: &str, label: &str) -> inspect::VersionI
         Vec::<String>::new(),
         "{label}"
     );
-    let info = inspect::list(&p)
+    let info = installed::list(&p)
         .expect("list")
         .into_iter()
         .find(|i| i.version == v)
@@ -336,7 +337,7 @@ fn a_program_no_longer_executable_or_gone_is_incomplete() {
     let confd = root.join("usr/lib/ganeti/3.1/usr/sbin/ganeti-confd");
     std::fs::set_permissions(&confd, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     std::fs::remove_file(root.join("usr/share/ganeti/3.1/gnt-node")).expect("rm");
-    let problems = inspect::check_complete(&p, &v).expect("check");
+    let problems = installed::check_complete(&p, &v).expect("check");
     assert_eq!(problems.len(), 2, "{problems:#?}");
     assert!(
         problems[0].ends_with("usr/sbin/ganeti-confd: not executable (mode 644, installed as 755)"),
@@ -348,7 +349,7 @@ fn a_program_no_longer_executable_or_gone_is_incomplete() {
     );
     // A mode that keeps it executable is a change, not a gap.
     std::fs::set_permissions(&confd, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    let problems = inspect::check_complete(&p, &v).expect("check");
+    let problems = installed::check_complete(&p, &v).expect("check");
     assert_eq!(problems.len(), 1, "{problems:#?}");
 }
 
@@ -489,7 +490,7 @@ fn removing_a_version_drops_its_farm_links_under_their_compressed_names() {
         &["gzip", "-9n"],
     );
     let p = paths(&root);
-    let removed = inspect::remove(&p, &"3.0".parse().expect("v")).expect("remove");
+    let removed = apply::remove_version(&p, &"3.0".parse().expect("v")).expect("remove");
     assert!(
         removed.contains(&root.join("usr/share/man/man8/gnt-cluster.8.gz")),
         "{removed:#?}"

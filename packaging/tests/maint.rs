@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ganeti_layout::{demo, inspect, DirVersion, InstallPaths};
+use ganeti_layout::install::demo;
+use ganeti_layout::node::active;
+use ganeti_layout::node::{DirVersion, InstallPaths};
 use ganeti_packaging::maint::{decide_postinst, Decision, KeepReason, LinkReason, Membership};
 
 struct Node {
@@ -54,12 +56,12 @@ impl Node {
         (out.status.code().unwrap_or(-1), text)
     }
     fn active(&self) -> Option<String> {
-        inspect::read_active(&self.paths)
+        active::read_active(&self.paths)
             .version()
             .map(|v| v.to_string())
     }
     fn host(&self, logical: &str) -> PathBuf {
-        self.paths.host(Path::new(logical))
+        self.paths.fs().host_path(Path::new(logical))
     }
     fn join_cluster(&self) {
         std::fs::create_dir_all(self.host("/var/lib/ganeti")).expect("mkdir");
@@ -316,13 +318,13 @@ fn dpkg_root_is_the_default_root() {
 fn decisions() {
     let n = node();
     let clustered = Membership::Clustered { release: None };
-    let active = inspect::read_active(&n.paths);
+    let active = active::read_active(&n.paths);
     assert_eq!(
         decide_postinst(&v("3.0"), &active, &clustered),
         Decision::Link(LinkReason::NoneActive)
     );
     n.run(&["postinst", "configure", "3.0"]);
-    let active = inspect::read_active(&n.paths);
+    let active = active::read_active(&n.paths);
     assert_eq!(
         decide_postinst(&v("3.0"), &active, &clustered),
         Decision::AlreadyActive
@@ -347,7 +349,7 @@ fn decisions() {
     );
     // No usable version on a clustered node whose configuration is at
     // another release: only the upgrade may convert it.
-    let none = inspect::read_active(
+    let none = active::read_active(
         &InstallPaths::default()
             .with_root(&n.root.join("empty"))
             .expect("paths"),

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ganeti_layout::demo;
+use ganeti_layout::install::demo;
 use ganeti_switch::SwitchOptions;
 
 fn median(mut v: Vec<Duration>) -> Duration {

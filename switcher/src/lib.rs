@@ -24,20 +24,22 @@
 //! This crate never changes a version tree and never touches Ganeti's
 //! configuration or daemons.
 
-use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use ganeti_layout::durable::is_temp_name;
-use ganeti_layout::inspect;
-use ganeti_layout::{DirVersion, InstallPaths};
-use rustix::fs::{FlockOperation, Mode, OFlags, CWD};
+use ganeti_layout::node::active::{self, Active, DefaultLink, DefaultState};
+use ganeti_layout::node::durable::{self, is_temp_name, DurableError};
+use ganeti_layout::node::installed;
+use ganeti_layout::node::manifest::ManifestError;
+use ganeti_layout::node::paths::{resolve_in_root, SWITCH_JOURNAL_NAME};
+use ganeti_layout::node::{DirVersion, InstallPaths};
+use rustix::fs::{FlockOperation, Mode, OFlags};
 
 pub mod command;
 pub mod env;
 
 /// The journal's name inside `${sysconfdir}/ganeti`.
-pub const JOURNAL_NAME: &str = ganeti_layout::paths::SWITCH_JOURNAL_NAME;
+pub const JOURNAL_NAME: &str = SWITCH_JOURNAL_NAME;
 const JOURNAL_FORMAT: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
@@ -66,16 +68,16 @@ pub enum SwitchError {
         switch: String,
     },
     #[error(transparent)]
-    Io(#[from] ganeti_layout::durable::DurableError),
+    Io(#[from] DurableError),
     #[error(transparent)]
-    Manifest(#[from] ganeti_layout::manifest::ManifestError),
+    Manifest(#[from] ManifestError),
 }
 
 fn io<'a>(
     operation: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> SwitchError + 'a {
-    move |source| SwitchError::Io(ganeti_layout::durable::io_error(operation, path)(source))
+    move |source| SwitchError::Io(durable::io_error(operation, path)(source))
 }
 
 fn rio<'a>(
@@ -98,24 +100,26 @@ pub struct Journal {
 
 /// The exclusive lock shared by `ganeti-switch` and `ganeti-upgrade`.
 pub struct NodeLock {
-    file: std::fs::File,
+    file: OwnedFd,
     pub path: PathBuf,
 }
 
 impl NodeLock {
-    fn open(paths: &InstallPaths) -> Result<(std::fs::File, PathBuf), SwitchError> {
-        let path = paths.host(&paths.lock_file());
-        let file = ganeti_layout::durable::open_lock_file(&path)?;
-        Ok((file, path))
+    fn open(paths: &InstallPaths) -> Result<(OwnedFd, PathBuf), SwitchError> {
+        let fs = paths.fs();
+        let file = fs.open_lock_file(&paths.lock_file())?;
+        // For the messages that name the lock.
+        Ok((file, fs.host_path(&paths.lock_file())))
     }
 
     /// Records the holder, for the next waiter's message (informational).
     /// Only called with the lock held, on the regular file `open_lock_file`
     /// opened without following a symlink: that is what makes truncating
     /// it safe.
-    fn held(mut file: std::fs::File, path: PathBuf) -> NodeLock {
-        let _ = file.set_len(0);
-        let _ = writeln!(file, "pid {} ({})", std::process::id(), env::program_name());
+    fn held(file: OwnedFd, path: PathBuf) -> NodeLock {
+        let _ = rustix::fs::ftruncate(&file, 0);
+        let line = format!("pid {} ({})\n", std::process::id(), env::program_name());
+        let _ = rustix::io::pwrite(&file, line.as_bytes(), 0);
         NodeLock { file, path }
     }
 
@@ -154,16 +158,9 @@ impl NodeLock {
     /// flock(2) that succeeds is dropped at once (`try_acquire` asks again
     /// when it meets one).
     pub fn held_by(paths: &InstallPaths) -> Option<String> {
-        let fd = rustix::fs::openat(
-            CWD,
-            paths.host(&paths.lock_file()),
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
-            Mode::empty(),
-        )
-        .ok()?;
-        let file = std::fs::File::from(fd);
-        match flock(&file, FlockOperation::NonBlockingLockShared) {
-            Ok(false) => Some(match read_holder(&file).trim() {
+        let fd = paths.fs().open_nofollow(&paths.lock_file()).ok()?;
+        match flock(&fd, FlockOperation::NonBlockingLockShared) {
+            Ok(false) => Some(match read_holder(&fd).trim() {
                 "" => "another process".to_string(),
                 holder => holder.to_string(),
             }),
@@ -174,14 +171,11 @@ impl NodeLock {
     /// Who holds the lock, as the holder wrote it (empty if unknown). The
     /// lock file is read without following a symlink.
     pub fn holder(paths: &InstallPaths) -> String {
-        rustix::fs::openat(
-            CWD,
-            paths.host(&paths.lock_file()),
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
-            Mode::empty(),
-        )
-        .map(|fd| read_holder(&std::fs::File::from(fd)).trim().to_string())
-        .unwrap_or_default()
+        paths
+            .fs()
+            .open_nofollow(&paths.lock_file())
+            .map(|fd| read_holder(&fd).trim().to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -189,7 +183,7 @@ impl NodeLock {
 /// rustix's rather than std's `File::lock` (Rust 1.89), so that the toolkit
 /// builds with Debian's rustc 1.85; both are flock(2), with the same
 /// semantics.
-fn flock(file: &std::fs::File, operation: FlockOperation) -> std::io::Result<bool> {
+fn flock(file: &OwnedFd, operation: FlockOperation) -> std::io::Result<bool> {
     match rustix::io::retry_on_intr(|| rustix::fs::flock(file, operation)) {
         Ok(()) => Ok(true),
         Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
@@ -199,9 +193,9 @@ fn flock(file: &std::fs::File, operation: FlockOperation) -> std::io::Result<boo
 
 /// The holder line of an opened lock file (at most 4 KiB, from offset 0,
 /// without moving the file position).
-fn read_holder(file: &std::fs::File) -> String {
+fn read_holder(file: &OwnedFd) -> String {
     let mut buf = vec![0u8; 4096];
-    let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).unwrap_or(0);
+    let n = rustix::io::pread(file, &mut buf, 0).unwrap_or(0);
     buf.truncate(n);
     String::from_utf8_lossy(&buf).into_owned()
 }
@@ -220,17 +214,14 @@ struct ConfDir {
 
 impl ConfDir {
     fn open(paths: &InstallPaths, create: bool) -> Result<ConfDir, SwitchError> {
-        let host = paths.host(&paths.confdir());
+        let fs = paths.fs();
+        let confdir = paths.confdir();
         if create {
-            std::fs::create_dir_all(&host).map_err(io("create directory", &host))?;
+            fs.create_dir_all(&confdir)?;
         }
-        let fd = rustix::fs::openat(
-            CWD,
-            &host,
-            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(rio("open directory", &host))?;
+        let fd = fs.open_dir(&confdir)?;
+        // For messages only: every operation goes through `fd`.
+        let host = fs.host_path(&confdir);
         Ok(ConfDir { fd, host })
     }
 
@@ -257,7 +248,7 @@ impl ConfDir {
 
     /// symlink to a unique temp name, rename over `name`.
     fn replace_link(&self, name: &str, target: &Path) -> Result<(), SwitchError> {
-        let tmp = ganeti_layout::durable::temp_sibling(Path::new(name));
+        let tmp = durable::temp_sibling(Path::new(name));
         let tmp = tmp.to_string_lossy().into_owned();
         rustix::fs::symlinkat(target, self.fd.as_fd(), &tmp)
             .map_err(rio("create symlink", &self.path(&tmp)))?;
@@ -287,9 +278,13 @@ impl ConfDir {
             Err(rustix::io::Errno::NOENT) => return Ok(None),
             Err(e) => return Err(rio("open", &self.path(JOURNAL_NAME))(e)),
         };
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text)
-            .map_err(io("read", &self.path(JOURNAL_NAME)))?;
+        let bytes = read_to_end(&fd).map_err(rio("read", &self.path(JOURNAL_NAME)))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            io("read", &self.path(JOURNAL_NAME))(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                e,
+            ))
+        })?;
         let journal: Journal =
             serde_json::from_str(&text).map_err(|e| SwitchError::BadJournal {
                 path: self.path(JOURNAL_NAME),
@@ -306,7 +301,7 @@ impl ConfDir {
 
     /// fsync(file) + rename + fsync(dir), all relative to the directory fd.
     fn write_journal(&self, journal: &Journal) -> Result<(), SwitchError> {
-        let tmp = ganeti_layout::durable::temp_sibling(Path::new(JOURNAL_NAME));
+        let tmp = durable::temp_sibling(Path::new(JOURNAL_NAME));
         let tmp = tmp.to_string_lossy().into_owned();
         let fd = rustix::fs::openat(
             self.fd.as_fd(),
@@ -315,21 +310,20 @@ impl ConfDir {
             Mode::from_raw_mode(0o600),
         )
         .map_err(rio("create", &self.path(&tmp)))?;
-        let mut f = std::fs::File::from(fd);
         // Plain data with string keys: serialising cannot fail.
         let bytes = serde_json::to_vec(journal).expect("journal serialises");
-        f.write_all(&bytes).map_err(io("write", &self.path(&tmp)))?;
-        f.sync_all().map_err(io("fsync", &self.path(&tmp)))?;
+        write_all(&fd, &bytes).map_err(rio("write", &self.path(&tmp)))?;
+        rustix::fs::fsync(&fd).map_err(rio("fsync", &self.path(&tmp)))?;
         rustix::fs::renameat(self.fd.as_fd(), &tmp, self.fd.as_fd(), JOURNAL_NAME)
             .map_err(rio("rename into place", &self.path(JOURNAL_NAME)))?;
         self.fsync()
     }
 
     fn stale_temps(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(&self.host) else {
+        let Ok(dir) = rustix::fs::Dir::read_from(&self.fd) else {
             return Vec::new();
         };
-        let mut out: Vec<String> = entries
+        let mut out: Vec<String> = dir
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| {
@@ -344,12 +338,33 @@ impl ConfDir {
     }
 }
 
+/// The whole content of an opened file, from its current position.
+fn read_to_end(fd: &OwnedFd) -> rustix::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match rustix::io::retry_on_intr(|| rustix::io::read(fd, &mut buf))? {
+            0 => return Ok(out),
+            n => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Writes all of `bytes` to an opened file.
+fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> rustix::io::Result<()> {
+    while !bytes.is_empty() {
+        let n = rustix::io::retry_on_intr(|| rustix::io::write(fd, bytes))?;
+        bytes = &bytes[n..];
+    }
+    Ok(())
+}
+
 /// What a node looks like from the switcher's point of view.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Status {
-    pub active: inspect::Active,
+    pub active: Active,
     /// The two fixed `default` links, through which every program runs.
-    pub default_links: [inspect::DefaultLink; 2],
+    pub default_links: [DefaultLink; 2],
     pub journal: Option<Journal>,
     /// Who holds the node's switch lock while `check` looked (`pid N
     /// (program)`): with a journal, a switch in progress rather than an
@@ -378,11 +393,11 @@ impl Status {
 
 /// On a node where nothing is laid out yet, absent `default` links are no
 /// fault; once either they or a switch link exist, they must be right.
-fn laid_out(active: &inspect::Active, default_links: &[inspect::DefaultLink; 2]) -> bool {
+fn laid_out(active: &Active, default_links: &[DefaultLink; 2]) -> bool {
     !active.is_absent()
         || default_links
             .iter()
-            .any(|d| d.state != inspect::DefaultState::Missing)
+            .any(|d| d.state != DefaultState::Missing)
 }
 
 /// Does process `pid` exist (kill(pid, 0); EPERM counts as existing)?
@@ -401,7 +416,7 @@ pub fn pid_alive(pid: u32) -> bool {
 
 /// Reads the node's state and judges it; changes nothing.
 pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
-    let active = inspect::read_active(paths);
+    let active = active::read_active(paths);
     let (journal, stale) = match ConfDir::open(paths, false) {
         Ok(dir) => (dir.read_journal()?, dir.stale_temps()),
         Err(SwitchError::Io(e)) if e.source.kind() == std::io::ErrorKind::NotFound => {
@@ -410,7 +425,10 @@ pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
         Err(e) => return Err(e),
     };
     let mut problems = Vec::new();
-    let confdir = paths.host(&paths.confdir());
+    let fs = paths.fs();
+    // Named in the problems, for the admin.
+    let confdir = fs.host_path(&paths.confdir());
+    let lock_file = fs.host_path(&paths.lock_file());
     let lock_holder = NodeLock::held_by(paths);
     // In progress: its journal's process is alive and the lock is held.
     let switching_now = lock_holder.is_some() && journal.as_ref().is_some_and(|j| pid_alive(j.pid));
@@ -419,7 +437,7 @@ pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
             "{}: a switch to {} is in progress now ({holder} holds {}); wait for it to end, then check again",
             confdir.join(JOURNAL_NAME).display(),
             j.to,
-            paths.host(&paths.lock_file()).display()
+            lock_file.display()
         )),
         (Some(j), Some(holder)) => problems.push(format!(
             "{}: an interrupted switch to {} (pid {}, gone) is recorded; run {} once {holder} has released {}",
@@ -427,7 +445,7 @@ pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
             j.to,
             j.pid,
             paths.tool("ganeti-switch", "repair"),
-            paths.host(&paths.lock_file()).display()
+            lock_file.display()
         )),
         (Some(j), None) => problems.push(format!(
             "{}: an interrupted switch to {} (pid {}) is recorded; run {}",
@@ -448,15 +466,15 @@ pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
     }
     // A pair caught mid-switch is the switch's business, not a fault.
     if !switching_now {
-        problems.extend(inspect::switch_link_problems(
+        problems.extend(installed::switch_link_problems(
             paths,
             &active,
             journal.is_some(),
         ));
     }
-    let default_links = inspect::read_default_links(paths);
+    let default_links = active::read_default_links(paths);
     if laid_out(&active, &default_links) {
-        problems.extend(inspect::default_link_problems(paths));
+        problems.extend(installed::default_link_problems(paths));
     }
     Ok(Status {
         active,
@@ -507,17 +525,18 @@ pub enum Outcome {
 /// stale, whatever process its pid names today (after a crash or a reboot,
 /// the pid is often reused). How the lock is tested: `pid_file_state`.
 pub fn live_daemons(paths: &InstallPaths) -> Vec<String> {
-    let dir = paths.host(&paths.rundir());
-    let Ok(entries) = std::fs::read_dir(&dir) else {
+    let fs = paths.fs();
+    let dir = paths.rundir();
+    let Ok(entries) = fs.read_dir(&dir) else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
+    for e in entries {
+        let name = e.name_lossy();
         let Some(daemon) = name.strip_suffix(".pid") else {
             continue;
         };
-        match pid_file_state(&e.path()) {
+        match pid_file_state(fs.open_nofollow(&dir.join(&e.name))) {
             PidFile::Locked { pid: Some(pid) } => out.push(format!("{daemon} (pid {pid})")),
             PidFile::Locked { pid: None } => out.push(format!("{daemon} (pid unknown)")),
             PidFile::Unknown(e) => out.push(format!("{daemon} (pid file unreadable: {e})")),
@@ -556,18 +575,14 @@ enum PidFile {
 ///   a daemon that starts in the same microseconds, the same window
 ///   Ganeti's own `ReadLockedPidFile` opens with its exclusive `flock`.
 ///
-/// The file is opened read-only with `O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK`
-/// (a symlink is not followed, a FIFO cannot hang us); F_GETLK needs no
-/// write access, and a shared `flock` none either.
-fn pid_file_state(path: &Path) -> PidFile {
+/// `opened` is the pid file opened read-only with `O_NOFOLLOW | O_CLOEXEC
+/// | O_NONBLOCK` ([`ganeti_layout::node::NodeFs::open_nofollow`]: a
+/// symlink is not followed, a FIFO cannot hang us); F_GETLK needs no write
+/// access, and a shared `flock` none either.
+fn pid_file_state(opened: rustix::io::Result<OwnedFd>) -> PidFile {
     use rustix::fs::FlockOperation;
     use rustix::io::Errno;
-    let fd = match rustix::fs::openat(
-        CWD,
-        path,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
-        Mode::empty(),
-    ) {
+    let fd = match opened {
         Ok(fd) => fd,
         Err(Errno::LOOP | Errno::NOENT) => return PidFile::Ignored,
         Err(e) => return PidFile::Unknown(e),
@@ -657,7 +672,7 @@ enum DefaultLinks {
 /// A `default` link that must be pointed back, and whether that changes
 /// what runs (it led somewhere other than where it will).
 struct DefaultFix {
-    link: inspect::DefaultLink,
+    link: DefaultLink,
     changes_what_runs: bool,
 }
 
@@ -668,21 +683,21 @@ fn default_fixes(
     to: Option<&DirVersion>,
 ) -> Result<Vec<DefaultFix>, SwitchError> {
     let mut fixes = Vec::new();
-    for link in inspect::read_default_links(paths) {
+    for link in active::read_default_links(paths) {
         match link.state {
-            inspect::DefaultState::Sound => continue,
-            inspect::DefaultState::NotASymlink => {
+            DefaultState::Sound => continue,
+            DefaultState::NotASymlink => {
                 return Err(SwitchError::NotASymlink {
-                    path: paths.host(&link.path),
+                    path: paths.fs().host_path(&link.path),
                 })
             }
-            inspect::DefaultState::Missing | inspect::DefaultState::Foreign { .. } => {}
+            DefaultState::Missing | DefaultState::Foreign { .. } => {}
         }
-        let now = ganeti_layout::paths::resolve_in_root(paths, &link.path);
+        let now = resolve_in_root(paths, &link.path);
         let then = match to {
             Some(v) if link.path == paths.default_lib() => Some(paths.version_lib(v)),
             Some(v) => Some(paths.version_share(v)),
-            None => ganeti_layout::paths::resolve_in_root(paths, &link.wanted),
+            None => resolve_in_root(paths, &link.wanted),
         };
         fixes.push(DefaultFix {
             changes_what_runs: now != then,
@@ -696,11 +711,12 @@ fn mend_default_links(
     paths: &InstallPaths,
     fixes: &[DefaultFix],
 ) -> Result<Vec<PathBuf>, SwitchError> {
+    let fs = paths.fs();
     let mut mended = Vec::new();
     for fix in fixes {
-        let host = paths.host(&fix.link.path);
-        ganeti_layout::durable::replace_symlink(&host, &fix.link.wanted)?;
-        mended.push(host);
+        fs.replace_symlink(&fix.link.path, &fix.link.wanted)?;
+        // Reported where it is, for the admin.
+        mended.push(fs.host_path(&fix.link.path));
     }
     Ok(mended)
 }
@@ -721,12 +737,12 @@ fn switch(
     options: SwitchOptions,
     defaults: DefaultLinks,
 ) -> Result<Outcome, SwitchError> {
-    let problems = inspect::check_trees(paths, version)?.missing;
+    let problems = installed::check_trees(paths, version)?.missing;
     if !problems.is_empty() {
         return Err(SwitchError::NotInstalled {
             version: version.clone(),
             problems,
-            hint: inspect::release_typed_for_version(paths, version).unwrap_or_else(|| {
+            hint: installed::release_typed_for_version(paths, version).unwrap_or_else(|| {
                 "install it with ganeti-layout install (or its packages) first".to_string()
             }),
         });
@@ -761,7 +777,7 @@ fn switch(
         });
     }
     refuse_if_daemons_run(options, paths)?;
-    let from = inspect::read_active(paths).version().cloned();
+    let from = active::read_active(paths).version().cloned();
     let journal = Journal {
         format: JOURNAL_FORMAT,
         pid: std::process::id(),
@@ -871,9 +887,9 @@ pub fn repair(paths: &InstallPaths, options: RepairOptions) -> Result<RepairRepo
     if status.active.version().is_none() {
         if let Some(fix) = fixes.iter().find(|f| f.changes_what_runs) {
             return Err(SwitchError::NothingActive {
-                link: paths.host(&fix.link.path),
+                link: paths.fs().host_path(&fix.link.path),
                 target: match &fix.link.state {
-                    inspect::DefaultState::Foreign { target } => target.clone(),
+                    DefaultState::Foreign { target } => target.clone(),
                     _ => PathBuf::from("nothing"),
                 },
                 wanted: fix.link.wanted.clone(),

@@ -11,11 +11,12 @@ use std::process::Command;
 
 use common::{have_python3, Holder};
 
-use ganeti_layout::{demo, InstallPaths};
+use ganeti_layout::install::demo;
+use ganeti_layout::node::InstallPaths;
 
 fn node(base: &Path) -> (InstallPaths, PathBuf) {
     let paths = demo::node_paths_under(base).expect("paths");
-    let rundir = paths.host(&paths.rundir());
+    let rundir = paths.fs().host_path(&paths.rundir());
     std::fs::create_dir_all(&rundir).expect("mkdir rundir");
     (paths, rundir)
 }

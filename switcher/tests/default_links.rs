@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{cli, node, sw};
-use ganeti_layout::InstallPaths;
+use ganeti_layout::node::InstallPaths;
 
 /// `ln -sfn TARGET LINK`.
 fn repoint(link: &Path, target: &str) {
@@ -130,7 +130,7 @@ fn repair_that_changes_what_runs_waits_for_stopped_daemons_or_force() {
     let base = tmp.path();
     let paths = node(base);
     gentoo_repoint(&paths, "3.1");
-    let rundir = paths.host(&paths.rundir());
+    let rundir = paths.fs().host_path(&paths.rundir());
     std::fs::create_dir_all(&rundir).expect("mkdir");
     let pid_file = rundir.join("ganeti-noded.pid");
     std::fs::write(&pid_file, "").expect("write");

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 mod common;
 
-use ganeti_layout::{demo, DirVersion, InstallPaths};
+use ganeti_layout::install::demo;
+use ganeti_layout::node::{DirVersion, InstallPaths};
 use ganeti_switch::{NodeLock, Outcome, SwitchOptions};
 
 /// Two demo versions installed under BASE/{usr,etc,var} with root "/", so
@@ -460,7 +461,7 @@ fn node_lock_refuses_a_symlink_at_the_lock_path() {
     let tmp = tempfile::tempdir().expect("tmp");
     let base = tmp.path();
     let paths = node(base);
-    let lock = paths.host(&paths.lock_file());
+    let lock = paths.fs().host_path(&paths.lock_file());
     let target = base.join("precious");
     std::fs::write(&target, "root's data\n").expect("write");
     std::fs::create_dir_all(lock.parent().expect("parent")).expect("mkdir");

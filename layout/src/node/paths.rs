@@ -8,7 +8,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::version::DirVersion;
+use crate::node::version::DirVersion;
 
 /// The switcher's journal in `${sysconfdir}/ganeti`: while it exists, a
 /// switch is in progress (see the `ganeti-switch` crate).
@@ -159,6 +159,11 @@ impl InstallPaths {
     }
 
     /// Maps a logical path to where it is on this machine (under the root).
+    /// Outside `node/`, the root is applied through
+    /// [`crate::node::fs::NodeFs`].
+    // shim for ganeti-upgrade: removed when upgrade moves to node:: (then
+    // `pub(crate)`)
+    #[doc(hidden)]
     pub fn host(&self, logical: &Path) -> PathBuf {
         match logical.strip_prefix("/") {
             Ok(rel) => self.root.join(rel),
@@ -420,13 +425,13 @@ pub fn resolve_in_root(paths: &InstallPaths, logical: &Path) -> Option<PathBuf> 
     let mut hops = 0;
     while let Some(part) = pending.pop() {
         let next = current.join(&part);
-        let host = paths.host(&next);
-        if host.symlink_metadata().ok()?.file_type().is_symlink() {
+        let fs = paths.fs();
+        if fs.symlink_metadata(&next).ok()?.file_type().is_symlink() {
             hops += 1;
             if hops > 40 {
                 return None;
             }
-            let target = std::fs::read_link(&host).ok()?;
+            let target = fs.read_link(&next).ok()?;
             let resolved = resolve_lexically(&next, &target)?;
             pending.extend(normals(&resolved).into_iter().rev());
             current = PathBuf::from("/");

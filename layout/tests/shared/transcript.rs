@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ganeti_layout::{demo, InstallPaths};
+use ganeti_layout::install::demo;
+use ganeti_layout::node::InstallPaths;
 
 /// Demo 3.0.2 (active) and 3.1.0 laid out under `base/root`; its path.
 pub fn two_version_node(base: &Path) -> PathBuf {

@@ -13,7 +13,8 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use ganeti_layout::{demo, InstallPaths};
+use ganeti_layout::install::demo;
+use ganeti_layout::node::InstallPaths;
 
 /// Two demo versions (3.0 active, 3.1) installed under `base`, with the
 /// root `/` so that the absolute switch links resolve through the kernel.

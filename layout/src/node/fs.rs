@@ -1,0 +1,235 @@
+//! The node's file system, addressed by logical paths.
+//!
+//! Every path a caller gives [`NodeFs`] is *logical*: what a process on
+//! the node sees (`/etc/ganeti/lib`). The root (`--root`: `/`, a DESTDIR
+//! or a chroot) is applied here, in one place, as rustup's
+//! `InstallPrefix::abs_path` applies its prefix; no other module of the
+//! toolkit joins the root and a logical path. The root is applied as a
+//! path prefix: a caller that must not be redirected by a directory
+//! swapped under it opens that directory once with [`NodeFs::open_dir`]
+//! and works relative to the handle (the switcher's `ConfDir` does so for
+//! `${sysconfdir}/ganeti`).
+//!
+//! The operations are [`crate::node::durable`]'s, with the same
+//! guarantees; every failure is a [`DurableError`] naming the operation
+//! and the host path.
+//!
+//! One accessor hands a host path out: [`NodeFs::host_path`], for a
+//! message that names where a file is, and for another program (`tar`,
+//! a rename out of the root into a package directory). Each caller says
+//! which of the two it is.
+
+use std::fs::{FileType, Metadata};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use crate::node::durable::{self, DurableError, Entry};
+use crate::node::paths::InstallPaths;
+
+/// The node's files, by logical path, under one root. Cheap to make:
+/// [`InstallPaths::fs`].
+#[derive(Debug, Clone, Copy)]
+pub struct NodeFs<'a> {
+    paths: &'a InstallPaths,
+}
+
+impl InstallPaths {
+    /// The file system of the node these paths describe.
+    pub fn fs(&self) -> NodeFs<'_> {
+        NodeFs { paths: self }
+    }
+}
+
+impl<'a> NodeFs<'a> {
+    /// The paths this file system is reached through.
+    pub fn paths(&self) -> &'a InstallPaths {
+        self.paths
+    }
+
+    /// Where logical path `logical` is on this machine: `root + logical`.
+    ///
+    /// The one hand-off of a host path: for a message that names the file
+    /// the admin has to look at, and for another program that must be
+    /// given a path (`tar`, `dpkg`, a rename out of the root). Never join
+    /// anything to it to reach another file of the node: ask for that
+    /// file's own logical path.
+    pub fn host_path(&self, logical: &Path) -> PathBuf {
+        self.paths.host(logical)
+    }
+
+    // Reading.
+
+    /// The metadata of `logical` itself (a final symlink not followed).
+    pub fn symlink_metadata(&self, logical: &Path) -> Result<Metadata, DurableError> {
+        durable::symlink_metadata(&self.host_path(logical))
+    }
+
+    /// Is anything at `logical`, a dangling symlink included?
+    pub fn is_there(&self, logical: &Path) -> bool {
+        self.symlink_metadata(logical).is_ok()
+    }
+
+    /// The metadata of what `logical` leads to. Symlinks are followed on
+    /// this machine: an absolute target names a host path, as on the node
+    /// itself only when the root is `/` (see
+    /// [`crate::node::paths::resolve_in_root`] for following inside the
+    /// root).
+    pub fn metadata(&self, logical: &Path) -> Result<Metadata, DurableError> {
+        durable::metadata(&self.host_path(logical))
+    }
+
+    /// Does `logical` lead to something (symlinks followed as by
+    /// [`NodeFs::metadata`])?
+    pub fn exists(&self, logical: &Path) -> bool {
+        self.metadata(logical).is_ok()
+    }
+
+    /// Does `logical` lead to a directory (symlinks followed as by
+    /// [`NodeFs::metadata`])?
+    pub fn is_dir(&self, logical: &Path) -> bool {
+        self.metadata(logical).is_ok_and(|m| m.is_dir())
+    }
+
+    /// The type of `logical` itself, `None` when nothing is there.
+    pub fn file_type(&self, logical: &Path) -> Option<FileType> {
+        self.symlink_metadata(logical).ok().map(|m| m.file_type())
+    }
+
+    /// The target of the symlink at `logical`, as written (a logical path
+    /// when absolute).
+    pub fn read_link(&self, logical: &Path) -> Result<PathBuf, DurableError> {
+        durable::read_link(&self.host_path(logical))
+    }
+
+    /// The whole content of `logical`.
+    pub fn read(&self, logical: &Path) -> Result<Vec<u8>, DurableError> {
+        durable::read(&self.host_path(logical))
+    }
+
+    /// The whole content of `logical`, UTF-8.
+    pub fn read_to_string(&self, logical: &Path) -> Result<String, DurableError> {
+        durable::read_to_string(&self.host_path(logical))
+    }
+
+    /// The content of `logical`, `Ok(None)` when it is not there.
+    pub fn read_if_there(&self, logical: &Path) -> Result<Option<String>, DurableError> {
+        match self.read_to_string(logical) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The entries of the directory `logical`, sorted by name.
+    pub fn read_dir(&self, logical: &Path) -> Result<Vec<Entry>, DurableError> {
+        durable::read_dir(&self.host_path(logical))
+    }
+
+    // Handles, for `*at` calls and locks.
+
+    /// Opens the directory `logical` without following a final symlink,
+    /// for `*at` calls relative to it.
+    pub fn open_dir(&self, logical: &Path) -> Result<OwnedFd, DurableError> {
+        durable::open_dir(&self.host_path(logical))
+    }
+
+    /// Opens `logical` read-only without following a final symlink,
+    /// blocking or creating anything (see [`durable::open_nofollow`]).
+    pub fn open_nofollow(&self, logical: &Path) -> rustix::io::Result<OwnedFd> {
+        durable::open_nofollow(&self.host_path(logical))
+    }
+
+    /// Opens (creating it and its directory) the lock file `logical`, for
+    /// `flock`; see [`durable::open_lock_file`].
+    pub fn open_lock_file(&self, logical: &Path) -> Result<OwnedFd, DurableError> {
+        durable::open_lock_file(&self.host_path(logical))
+    }
+
+    // Writing.
+
+    /// Creates `logical` and its missing ancestors (the root included).
+    pub fn create_dir_all(&self, logical: &Path) -> Result<(), DurableError> {
+        durable::create_dir_all(&self.host_path(logical))
+    }
+
+    /// Creates the directory `logical` (see [`durable::create_dir`]).
+    pub fn create_dir(&self, logical: &Path) -> Result<(), DurableError> {
+        durable::create_dir(&self.host_path(logical))
+    }
+
+    /// Sets the permission bits of `logical`.
+    pub fn set_mode(&self, logical: &Path, mode: u32) -> Result<(), DurableError> {
+        durable::set_mode(&self.host_path(logical), mode)
+    }
+
+    /// Makes the creations, renames and removals in directory `logical`
+    /// durable.
+    pub fn fsync_dir(&self, logical: &Path) -> Result<(), DurableError> {
+        durable::fsync_dir(&self.host_path(logical))
+    }
+
+    /// syncfs(2) of the filesystem holding `logical`.
+    pub fn sync_filesystem(&self, logical: &Path) -> Result<(), DurableError> {
+        durable::sync_filesystem(&self.host_path(logical))
+    }
+
+    /// Writes `bytes` to `logical` atomically and durably, with `mode`.
+    pub fn write_file(&self, logical: &Path, bytes: &[u8], mode: u32) -> Result<(), DurableError> {
+        durable::write_file(&self.host_path(logical), bytes, mode)
+    }
+
+    /// Points `logical` at `target` atomically and durably.
+    pub fn replace_symlink(&self, logical: &Path, target: &Path) -> Result<(), DurableError> {
+        durable::replace_symlink(&self.host_path(logical), target)
+    }
+
+    /// Creates a symlink at `logical` to `target` (not synced).
+    pub fn symlink(&self, target: &Path, logical: &Path) -> Result<(), DurableError> {
+        durable::symlink(target, &self.host_path(logical))
+    }
+
+    /// Copies the host file `from` (outside the node: a stage) to the new
+    /// file `logical`, with `mode` and `mtime` (not synced).
+    pub fn copy_in(
+        &self,
+        from: &Path,
+        logical: &Path,
+        mode: u32,
+        mtime: Option<(i64, u32)>,
+    ) -> Result<(), DurableError> {
+        durable::copy_file(from, &self.host_path(logical), mode, mtime)
+    }
+
+    /// Copies the host file `from` over `logical` atomically and durably
+    /// (see [`durable::install_file`]).
+    pub fn install_file(&self, from: &Path, logical: &Path, mode: u32) -> Result<(), DurableError> {
+        durable::install_file(from, &self.host_path(logical), mode)
+    }
+
+    /// rename(2) within the node (not synced).
+    pub fn rename(&self, from: &Path, to: &Path) -> Result<(), DurableError> {
+        durable::rename(&self.host_path(from), &self.host_path(to))
+    }
+
+    /// Swaps the directories `a` and `b` atomically.
+    pub fn exchange(&self, a: &Path, b: &Path) -> Result<(), DurableError> {
+        durable::exchange(&self.host_path(a), &self.host_path(b))
+    }
+
+    /// Removes the file or symlink `logical` durably; a missing one is
+    /// not an error.
+    pub fn remove_file(&self, logical: &Path) -> Result<(), DurableError> {
+        durable::remove_file(&self.host_path(logical))
+    }
+
+    /// Removes the empty directory `logical`; `Ok(false)` when it is not
+    /// there.
+    pub fn remove_dir(&self, logical: &Path) -> Result<bool, DurableError> {
+        durable::remove_dir(&self.host_path(logical))
+    }
+
+    /// Removes `logical` and everything below it (not synced).
+    pub fn remove_dir_all(&self, logical: &Path) -> Result<(), DurableError> {
+        durable::remove_dir_all(&self.host_path(logical))
+    }
+}
