@@ -261,7 +261,7 @@ fn finish_interrupted(paths: &InstallPaths, notes: &mut Vec<String>) -> Result<(
         Outcome::Repaired { to } => notes.push(format!("finished an interrupted switch to {to}")),
         _ => notes.push(format!(
             "removed stale temporary links in {}",
-            paths.fs().host_path(&paths.confdir()).display()
+            paths.fs().shown(&paths.confdir()).display()
         )),
     }
     Ok(())
@@ -391,7 +391,7 @@ pub fn prerm_remove(
             return Err(MaintError::SwitchInProgress {
                 version: version.clone(),
                 repair: paths.tool("ganeti-switch", "repair"),
-                journal: paths.fs().host_path(&paths.switch_journal()),
+                journal: paths.fs().shown(&paths.switch_journal()),
             });
         }
     }
@@ -409,12 +409,11 @@ pub fn prerm_remove(
     }
     if let Some(other) = other_complete_versions(paths, Some(version))?.pop() {
         let (link, target) = match &status.active.lib {
-            SwitchLink::Points { target, .. } => (
-                paths.fs().host_path(&paths.active_lib_link()),
-                target.clone(),
-            ),
+            SwitchLink::Points { target, .. } => {
+                (paths.fs().shown(&paths.active_lib_link()), target.clone())
+            }
             _ => (
-                paths.fs().host_path(&paths.active_share_link()),
+                paths.fs().shown(&paths.active_share_link()),
                 paths.version_share(version),
             ),
         };
@@ -428,7 +427,7 @@ pub fn prerm_remove(
     if clustered {
         return Err(MaintError::LastVersionInCluster {
             version: version.clone(),
-            server_pem: paths.fs().host_path(&paths.server_pem()),
+            server_pem: paths.fs().shown(&paths.server_pem()),
         });
     }
     Ok(PrermOutcome::LastVersion {
@@ -485,11 +484,11 @@ pub fn postrm(paths: &InstallPaths, purge: bool) -> Result<Report<PostrmOutcome>
                 Ok(m) if m.file_type().is_symlink() || (name == JOURNAL_NAME && m.is_file()) => {
                     fs.remove_file(&path)?;
                     // Reported where it was, for the admin.
-                    removed.push(fs.host_path(&path));
+                    removed.push(fs.shown(&path));
                 }
                 Ok(_) => notes.push(format!(
                     "left {} alone: it is not a symlink",
-                    fs.host_path(&path).display()
+                    fs.shown(&path).display()
                 )),
             }
         }
@@ -500,13 +499,13 @@ pub fn postrm(paths: &InstallPaths, purge: bool) -> Result<Report<PostrmOutcome>
             // Unlinked while held: nobody else can be between open and lock.
             if fs.is_there(&lock_file) {
                 fs.remove_file(&lock_file)?;
-                removed.push(fs.host_path(&lock_file));
+                removed.push(fs.shown(&lock_file));
             }
         }
         drop(lock);
         for dir in [paths.confdir(), paths.datadir()] {
             if remove_dir_if_unowned(paths, &dir)? {
-                removed.push(fs.host_path(&dir));
+                removed.push(fs.shown(&dir));
             }
         }
     }

@@ -109,7 +109,7 @@ impl NodeLock {
         let fs = paths.fs();
         let file = fs.open_lock_file(&paths.lock_file())?;
         // For the messages that name the lock.
-        Ok((file, fs.host_path(&paths.lock_file())))
+        Ok((file, fs.shown(&paths.lock_file())))
     }
 
     /// Records the holder, for the next waiter's message (informational).
@@ -221,7 +221,7 @@ impl ConfDir {
         }
         let fd = fs.open_dir(&confdir)?;
         // For messages only: every operation goes through `fd`.
-        let host = fs.host_path(&confdir);
+        let host = fs.shown(&confdir);
         Ok(ConfDir { fd, host })
     }
 
@@ -427,8 +427,8 @@ pub fn check(paths: &InstallPaths) -> Result<Status, SwitchError> {
     let mut problems = Vec::new();
     let fs = paths.fs();
     // Named in the problems, for the admin.
-    let confdir = fs.host_path(&paths.confdir());
-    let lock_file = fs.host_path(&paths.lock_file());
+    let confdir = fs.shown(&paths.confdir());
+    let lock_file = fs.shown(&paths.lock_file());
     let lock_holder = NodeLock::held_by(paths);
     // In progress: its journal's process is alive and the lock is held.
     let switching_now = lock_holder.is_some() && journal.as_ref().is_some_and(|j| pid_alive(j.pid));
@@ -688,7 +688,7 @@ fn default_fixes(
             DefaultState::Sound => continue,
             DefaultState::NotASymlink => {
                 return Err(SwitchError::NotASymlink {
-                    path: paths.fs().host_path(&link.path),
+                    path: paths.fs().shown(&link.path),
                 })
             }
             DefaultState::Missing | DefaultState::Foreign { .. } => {}
@@ -716,7 +716,7 @@ fn mend_default_links(
     for fix in fixes {
         fs.replace_symlink(&fix.link.path, &fix.link.wanted)?;
         // Reported where it is, for the admin.
-        mended.push(fs.host_path(&fix.link.path));
+        mended.push(fs.shown(&fix.link.path));
     }
     Ok(mended)
 }
@@ -887,7 +887,7 @@ pub fn repair(paths: &InstallPaths, options: RepairOptions) -> Result<RepairRepo
     if status.active.version().is_none() {
         if let Some(fix) = fixes.iter().find(|f| f.changes_what_runs) {
             return Err(SwitchError::NothingActive {
-                link: paths.fs().host_path(&fix.link.path),
+                link: paths.fs().shown(&fix.link.path),
                 target: match &fix.link.state {
                     DefaultState::Foreign { target } => target.clone(),
                     _ => PathBuf::from("nothing"),

@@ -179,7 +179,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Says which `default` links were pointed back through the switch links.
 fn print_mended(links: &[std::path::PathBuf], paths: &InstallPaths) {
     // The outcome names the links by host path, as the admin sees them.
-    let lib_side = paths.fs().host_path(&paths.pkglibdir());
+    let lib_side = paths.fs().shown(&paths.pkglibdir());
     for link in links {
         println!(
             "pointed {} back to {}, so programs run the active version",

@@ -117,7 +117,7 @@ pub fn lock(paths: &InstallPaths) -> Result<Lock, ApplyError> {
     rustix::io::retry_on_intr(|| {
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
     })
-    .map_err(|e| durable::io_error("lock", &fs.host_path(&paths.layout_lock_file()))(e.into()))?;
+    .map_err(|e| durable::io_error("lock", &fs.shown(&paths.layout_lock_file()))(e.into()))?;
     Ok(Lock { _file: file })
 }
 
@@ -230,7 +230,7 @@ fn remove_stale_temp_trees(
                 fs.remove_dir_all(&stale)
                     .map_err(|e| e.doing("remove stale temporary tree"))?;
                 // Reported where it was found, for the admin.
-                removed.push(fs.host_path(&stale));
+                removed.push(fs.shown(&stale));
             }
         }
     }
@@ -353,7 +353,7 @@ pub fn remove_version(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBu
             .next_back();
         return Err(RemoveError::Active {
             version: v.clone(),
-            link: fs.host_path(&paths.active_lib_link()),
+            link: fs.shown(&paths.active_lib_link()),
             other: other.map(|o| switch_command(paths, &o)),
         });
     }
@@ -361,8 +361,8 @@ pub fn remove_version(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBu
     if invs.iter().all(|(_, _, i)| i.is_none()) {
         return Err(RemoveError::NotInstalled {
             version: v.clone(),
-            lib: fs.host_path(&paths.version_lib(v)),
-            share: fs.host_path(&paths.version_share(v)),
+            lib: fs.shown(&paths.version_lib(v)),
+            share: fs.shown(&paths.version_share(v)),
             hint: release_typed_for_version(paths, v)
                 .map(|h| format!("\nhint: {h}"))
                 .unwrap_or_default()
@@ -397,7 +397,7 @@ pub fn remove_version(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBu
                 }
                 if let Ok(Some(found)) = find_recorded_link(paths, l) {
                     fs.remove_file(&found)?;
-                    removed.push(fs.host_path(&found));
+                    removed.push(fs.shown(&found));
                 }
             }
         }
@@ -407,13 +407,13 @@ pub fn remove_version(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBu
             fs.rename(logical, &tmp).map_err(|e| {
                 RemoveError::Durable(DurableError {
                     operation: "rename away",
-                    path: fs.host_path(logical),
+                    path: fs.shown(logical),
                     source: e.source,
                 })
             })?;
             fs.fsync_dir(logical.parent().unwrap_or(Path::new("/")))?;
             doomed.push(tmp);
-            removed.push(fs.host_path(logical));
+            removed.push(fs.shown(logical));
         }
     }
     for tmp in doomed {

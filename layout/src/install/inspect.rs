@@ -94,14 +94,14 @@ pub fn verify(paths: &InstallPaths) -> Result<Vec<String>, ManifestError> {
                     Ok(Some(_)) => {}
                     Err(t) => problems.push(format!(
                         "{}: links to {}, version {} needs {}",
-                        fs.host_path(&l.path).display(),
+                        fs.shown(&l.path).display(),
                         t.display(),
                         info.version,
                         l.target.display()
                     )),
                     Ok(None) => problems.push(format!(
                         "{}: missing; version {} needs it to link to {}",
-                        fs.host_path(&l.path).display(),
+                        fs.shown(&l.path).display(),
                         info.version,
                         l.target.display()
                     )),
@@ -121,7 +121,7 @@ pub fn verify(paths: &InstallPaths) -> Result<Vec<String>, ManifestError> {
             if needed && resolve_in_root(paths, &link).is_none_or(|r| !fs.is_there(&r)) {
                 problems.push(format!(
                     "{}: link to {} dangles, and the active version {v} needs it",
-                    fs.host_path(&link).display(),
+                    fs.shown(&link).display(),
                     target.display()
                 ));
             }

@@ -14,10 +14,11 @@
 //! guarantees; every failure is a [`DurableError`] naming the operation
 //! and the host path.
 //!
-//! One accessor hands a host path out: [`NodeFs::host_path`], for a
-//! message that names where a file is, and for another program (`tar`,
-//! a rename out of the root into a package directory). Each caller says
-//! which of the two it is.
+//! Two accessors hand a host path out, each for one purpose:
+//! [`NodeFs::shown`] for the text of a message or report that names a
+//! file for the admin, and [`NodeFs::host_path`] for another program or
+//! a call outside the node (`tar`, a rename out of the root into a
+//! package directory).
 
 use std::fs::{FileType, Metadata};
 use std::os::fd::OwnedFd;
@@ -46,14 +47,24 @@ impl<'a> NodeFs<'a> {
         self.paths
     }
 
-    /// Where logical path `logical` is on this machine: `root + logical`.
-    ///
-    /// The one hand-off of a host path: for a message that names the file
-    /// the admin has to look at, and for another program that must be
-    /// given a path (`tar`, `dpkg`, a rename out of the root). Never join
-    /// anything to it to reach another file of the node: ask for that
-    /// file's own logical path.
+    /// The one place the root is applied.
+    fn host(&self, logical: &Path) -> PathBuf {
+        self.paths.host(logical)
+    }
+
+    /// Where logical path `logical` is on this machine (`root + logical`),
+    /// to hand to another program or to a call outside the node: `tar`'s
+    /// arguments, a rename out of the root into a package directory, a
+    /// careful writer of the upgrade's own. Never join anything to it to
+    /// reach another file of the node: ask for that file's logical path.
     pub fn host_path(&self, logical: &Path) -> PathBuf {
+        self.paths.host(logical)
+    }
+
+    /// `logical` as a message or a report names it for the admin: where
+    /// it is on this machine (under the root). For text only, never
+    /// opened: every operation on it goes through this type.
+    pub fn shown(&self, logical: &Path) -> PathBuf {
         self.paths.host(logical)
     }
 
@@ -61,7 +72,7 @@ impl<'a> NodeFs<'a> {
 
     /// The metadata of `logical` itself (a final symlink not followed).
     pub fn symlink_metadata(&self, logical: &Path) -> Result<Metadata, DurableError> {
-        durable::symlink_metadata(&self.host_path(logical))
+        durable::symlink_metadata(&self.host(logical))
     }
 
     /// Is anything at `logical`, a dangling symlink included?
@@ -75,7 +86,7 @@ impl<'a> NodeFs<'a> {
     /// [`crate::node::paths::resolve_in_root`] for following inside the
     /// root).
     pub fn metadata(&self, logical: &Path) -> Result<Metadata, DurableError> {
-        durable::metadata(&self.host_path(logical))
+        durable::metadata(&self.host(logical))
     }
 
     /// Does `logical` lead to something (symlinks followed as by
@@ -98,17 +109,17 @@ impl<'a> NodeFs<'a> {
     /// The target of the symlink at `logical`, as written (a logical path
     /// when absolute).
     pub fn read_link(&self, logical: &Path) -> Result<PathBuf, DurableError> {
-        durable::read_link(&self.host_path(logical))
+        durable::read_link(&self.host(logical))
     }
 
     /// The whole content of `logical`.
     pub fn read(&self, logical: &Path) -> Result<Vec<u8>, DurableError> {
-        durable::read(&self.host_path(logical))
+        durable::read(&self.host(logical))
     }
 
     /// The whole content of `logical`, UTF-8.
     pub fn read_to_string(&self, logical: &Path) -> Result<String, DurableError> {
-        durable::read_to_string(&self.host_path(logical))
+        durable::read_to_string(&self.host(logical))
     }
 
     /// The content of `logical`, `Ok(None)` when it is not there.
@@ -122,7 +133,7 @@ impl<'a> NodeFs<'a> {
 
     /// The entries of the directory `logical`, sorted by name.
     pub fn read_dir(&self, logical: &Path) -> Result<Vec<Entry>, DurableError> {
-        durable::read_dir(&self.host_path(logical))
+        durable::read_dir(&self.host(logical))
     }
 
     // Handles, for `*at` calls and locks.
@@ -130,62 +141,62 @@ impl<'a> NodeFs<'a> {
     /// Opens the directory `logical` without following a final symlink,
     /// for `*at` calls relative to it.
     pub fn open_dir(&self, logical: &Path) -> Result<OwnedFd, DurableError> {
-        durable::open_dir(&self.host_path(logical))
+        durable::open_dir(&self.host(logical))
     }
 
     /// Opens `logical` read-only without following a final symlink,
     /// blocking or creating anything (see [`durable::open_nofollow`]).
     pub fn open_nofollow(&self, logical: &Path) -> rustix::io::Result<OwnedFd> {
-        durable::open_nofollow(&self.host_path(logical))
+        durable::open_nofollow(&self.host(logical))
     }
 
     /// Opens (creating it and its directory) the lock file `logical`, for
     /// `flock`; see [`durable::open_lock_file`].
     pub fn open_lock_file(&self, logical: &Path) -> Result<OwnedFd, DurableError> {
-        durable::open_lock_file(&self.host_path(logical))
+        durable::open_lock_file(&self.host(logical))
     }
 
     // Writing.
 
     /// Creates `logical` and its missing ancestors (the root included).
     pub fn create_dir_all(&self, logical: &Path) -> Result<(), DurableError> {
-        durable::create_dir_all(&self.host_path(logical))
+        durable::create_dir_all(&self.host(logical))
     }
 
     /// Creates the directory `logical` (see [`durable::create_dir`]).
     pub fn create_dir(&self, logical: &Path) -> Result<(), DurableError> {
-        durable::create_dir(&self.host_path(logical))
+        durable::create_dir(&self.host(logical))
     }
 
     /// Sets the permission bits of `logical`.
     pub fn set_mode(&self, logical: &Path, mode: u32) -> Result<(), DurableError> {
-        durable::set_mode(&self.host_path(logical), mode)
+        durable::set_mode(&self.host(logical), mode)
     }
 
     /// Makes the creations, renames and removals in directory `logical`
     /// durable.
     pub fn fsync_dir(&self, logical: &Path) -> Result<(), DurableError> {
-        durable::fsync_dir(&self.host_path(logical))
+        durable::fsync_dir(&self.host(logical))
     }
 
     /// syncfs(2) of the filesystem holding `logical`.
     pub fn sync_filesystem(&self, logical: &Path) -> Result<(), DurableError> {
-        durable::sync_filesystem(&self.host_path(logical))
+        durable::sync_filesystem(&self.host(logical))
     }
 
     /// Writes `bytes` to `logical` atomically and durably, with `mode`.
     pub fn write_file(&self, logical: &Path, bytes: &[u8], mode: u32) -> Result<(), DurableError> {
-        durable::write_file(&self.host_path(logical), bytes, mode)
+        durable::write_file(&self.host(logical), bytes, mode)
     }
 
     /// Points `logical` at `target` atomically and durably.
     pub fn replace_symlink(&self, logical: &Path, target: &Path) -> Result<(), DurableError> {
-        durable::replace_symlink(&self.host_path(logical), target)
+        durable::replace_symlink(&self.host(logical), target)
     }
 
     /// Creates a symlink at `logical` to `target` (not synced).
     pub fn symlink(&self, target: &Path, logical: &Path) -> Result<(), DurableError> {
-        durable::symlink(target, &self.host_path(logical))
+        durable::symlink(target, &self.host(logical))
     }
 
     /// Copies the host file `from` (outside the node: a stage) to the new
@@ -197,39 +208,39 @@ impl<'a> NodeFs<'a> {
         mode: u32,
         mtime: Option<(i64, u32)>,
     ) -> Result<(), DurableError> {
-        durable::copy_file(from, &self.host_path(logical), mode, mtime)
+        durable::copy_file(from, &self.host(logical), mode, mtime)
     }
 
     /// Copies the host file `from` over `logical` atomically and durably
     /// (see [`durable::install_file`]).
     pub fn install_file(&self, from: &Path, logical: &Path, mode: u32) -> Result<(), DurableError> {
-        durable::install_file(from, &self.host_path(logical), mode)
+        durable::install_file(from, &self.host(logical), mode)
     }
 
     /// rename(2) within the node (not synced).
     pub fn rename(&self, from: &Path, to: &Path) -> Result<(), DurableError> {
-        durable::rename(&self.host_path(from), &self.host_path(to))
+        durable::rename(&self.host(from), &self.host(to))
     }
 
     /// Swaps the directories `a` and `b` atomically.
     pub fn exchange(&self, a: &Path, b: &Path) -> Result<(), DurableError> {
-        durable::exchange(&self.host_path(a), &self.host_path(b))
+        durable::exchange(&self.host(a), &self.host(b))
     }
 
     /// Removes the file or symlink `logical` durably; a missing one is
     /// not an error.
     pub fn remove_file(&self, logical: &Path) -> Result<(), DurableError> {
-        durable::remove_file(&self.host_path(logical))
+        durable::remove_file(&self.host(logical))
     }
 
     /// Removes the empty directory `logical`; `Ok(false)` when it is not
     /// there.
     pub fn remove_dir(&self, logical: &Path) -> Result<bool, DurableError> {
-        durable::remove_dir(&self.host_path(logical))
+        durable::remove_dir(&self.host(logical))
     }
 
     /// Removes `logical` and everything below it (not synced).
     pub fn remove_dir_all(&self, logical: &Path) -> Result<(), DurableError> {
-        durable::remove_dir_all(&self.host_path(logical))
+        durable::remove_dir_all(&self.host(logical))
     }
 }

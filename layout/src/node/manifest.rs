@@ -171,7 +171,7 @@ impl Manifest {
                 })
             }
         };
-        let path = fs.host_path(&tree_logical.join(MANIFEST_NAME));
+        let path = fs.shown(&tree_logical.join(MANIFEST_NAME));
         #[derive(serde::Deserialize)]
         struct FormatOnly {
             format: u32,

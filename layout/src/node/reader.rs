@@ -80,7 +80,7 @@ impl<'a> Node<'a> {
             return Ok(None);
         };
         let bad = |source| NodeError::ConfigVersion {
-            path: self.fs.host_path(&logical),
+            path: self.fs.shown(&logical),
             source,
         };
         let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(Some(e)))?;
