@@ -13,9 +13,9 @@ const INSTALL_MODULES: &[&str] = &[
 fn the_node_kernel_does_not_import_the_install_tool() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/node");
     let mut offenders = Vec::new();
-    for entry in std::fs::read_dir(&dir).expect("src/node") {
+    for entry in fs_err::read_dir(&dir).expect("src/node") {
         let path = entry.expect("entry").path();
-        let text = std::fs::read_to_string(&path).expect("read");
+        let text = fs_err::read_to_string(&path).expect("read");
         for (n, line) in text.lines().enumerate() {
             let code = line.split("//").next().unwrap_or("");
             for module in INSTALL_MODULES {

@@ -55,11 +55,11 @@ fn upstream_stage(tmp: &Path, release: &str) -> PathBuf {
     let up = tmp.join(format!("upstream-{release}"));
     install(&flat, &up, release, false);
     for tree in ["usr/lib/ganeti", "usr/share/ganeti"] {
-        for entry in std::fs::read_dir(up.join(tree)).expect("readdir").flatten() {
-            let _ = std::fs::remove_file(entry.path().join(".ganeti-layout-manifest.json"));
+        for entry in fs_err::read_dir(up.join(tree)).expect("readdir").flatten() {
+            let _ = fs_err::remove_file(entry.path().join(".ganeti-layout-manifest.json"));
         }
     }
-    std::fs::remove_file(up.join("usr/lib/ganeti/.ganeti-layout.lock")).expect("rm lock");
+    fs_err::remove_file(up.join("usr/lib/ganeti/.ganeti-layout.lock")).expect("rm lock");
     let dv = &release[..3];
     for link in symlinks_under(&up) {
         let logical = Path::new("/").join(link.strip_prefix(&up).expect("under"));
@@ -68,7 +68,7 @@ fn upstream_stage(tmp: &Path, release: &str) -> PathBuf {
         {
             continue;
         }
-        let target = std::fs::read_link(&link).expect("readlink");
+        let target = fs_err::read_link(&link).expect("readlink");
         if target.is_absolute() {
             continue;
         }
@@ -78,13 +78,13 @@ fn upstream_stage(tmp: &Path, release: &str) -> PathBuf {
             "/usr/lib/ganeti/default/usr/",
             "/usr/lib/ganeti/default//usr/",
         );
-        std::fs::remove_file(&link).expect("rm");
-        std::os::unix::fs::symlink(text, &link).expect("symlink");
+        fs_err::remove_file(&link).expect("rm");
+        fs_err::os::unix::fs::symlink(text, &link).expect("symlink");
     }
-    std::fs::create_dir_all(up.join("etc/ganeti")).expect("mkdir");
-    std::os::unix::fs::symlink(format!("/usr/lib/ganeti/{dv}"), up.join("etc/ganeti/lib"))
+    fs_err::create_dir_all(up.join("etc/ganeti")).expect("mkdir");
+    fs_err::os::unix::fs::symlink(format!("/usr/lib/ganeti/{dv}"), up.join("etc/ganeti/lib"))
         .expect("symlink");
-    std::os::unix::fs::symlink(
+    fs_err::os::unix::fs::symlink(
         format!("/usr/share/ganeti/{dv}"),
         up.join("etc/ganeti/share"),
     )
@@ -103,7 +103,7 @@ fn upstream_versioned_stage_with_absolute_farm_links_installs() {
     let tmp = tempfile::tempdir().expect("tmp");
     let stage = upstream_stage(tmp.path(), "3.0.2");
     assert_eq!(
-        std::fs::read_link(stage.join("usr/lib/ganeti/daemon-util")).expect("link"),
+        fs_err::read_link(stage.join("usr/lib/ganeti/daemon-util")).expect("link"),
         PathBuf::from("/usr/lib/ganeti/default//usr/lib/ganeti/daemon-util"),
         "the input has upstream's double slash"
     );
@@ -124,7 +124,7 @@ fn upstream_versioned_stage_with_absolute_farm_links_installs() {
     assert_eq!(code, 0, "{out}{err}");
     // The farm is written in the tool's canonical (relative) form.
     for link in symlinks_under(&root.join("usr/sbin")) {
-        let target = std::fs::read_link(&link).expect("readlink");
+        let target = fs_err::read_link(&link).expect("readlink");
         assert!(
             target.starts_with("../share/ganeti/default")
                 || target.starts_with("../lib/ganeti/default"),
@@ -134,7 +134,7 @@ fn upstream_versioned_stage_with_absolute_farm_links_installs() {
         );
     }
     assert_eq!(
-        std::fs::read_link(root.join("usr/lib/ganeti/daemon-util")).expect("link"),
+        fs_err::read_link(root.join("usr/lib/ganeti/daemon-util")).expect("link"),
         PathBuf::from("default/usr/lib/ganeti/daemon-util")
     );
     assert_eq!(
@@ -154,9 +154,9 @@ fn upstream_stage_link_that_really_points_elsewhere_still_conflicts() {
     let tmp = tempfile::tempdir().expect("tmp");
     let stage = upstream_stage(tmp.path(), "3.0.2");
     let node = stage.join("usr/sbin/gnt-node");
-    std::fs::remove_file(&node).expect("rm");
+    fs_err::remove_file(&node).expect("rm");
     // Straight at a version: would not follow a switch.
-    std::os::unix::fs::symlink("/usr/share/ganeti/3.0/gnt-node", &node).expect("symlink");
+    fs_err::os::unix::fs::symlink("/usr/share/ganeti/3.0/gnt-node", &node).expect("symlink");
     let root = tmp.path().join("root");
     let conflicts = try_plan(&stage, &root, "3.0.2", true).expect_err("a real disagreement");
     let text: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
@@ -169,10 +169,10 @@ fn upstream_stage_link_that_really_points_elsewhere_still_conflicts() {
     assert!(!root.exists(), "nothing was changed");
     // The fix the message names works: without the stage's link, the tool
     // writes the farm link itself.
-    std::fs::remove_file(&node).expect("rm");
+    fs_err::remove_file(&node).expect("rm");
     install(&stage, &root, "3.0.2", true);
     assert_eq!(
-        std::fs::read_link(root.join("usr/sbin/gnt-node")).expect("link"),
+        fs_err::read_link(root.join("usr/sbin/gnt-node")).expect("link"),
         PathBuf::from("../share/ganeti/default/gnt-node")
     );
 }
@@ -185,8 +185,9 @@ fn equivalent_absolute_links_at_the_destination_are_rewritten_not_refused() {
     install(&flat, &root, "3.0.2", true);
     // Someone ran upstream's make install over it: the same links, absolute.
     let cluster = root.join("usr/sbin/gnt-cluster");
-    std::fs::remove_file(&cluster).expect("rm");
-    std::os::unix::fs::symlink("/usr/share/ganeti/default/gnt-cluster", &cluster).expect("symlink");
+    fs_err::remove_file(&cluster).expect("rm");
+    fs_err::os::unix::fs::symlink("/usr/share/ganeti/default/gnt-cluster", &cluster)
+        .expect("symlink");
     let plan = try_plan(&flat, &root, "3.0.2", true).expect("no conflict");
     let text = plan::render_text(&plan);
     assert!(
@@ -196,7 +197,7 @@ fn equivalent_absolute_links_at_the_destination_are_rewritten_not_refused() {
     assert!(text.contains(": 1 changes\n"), "{text}");
     install(&flat, &root, "3.0.2", true);
     assert_eq!(
-        std::fs::read_link(&cluster).expect("link"),
+        fs_err::read_link(&cluster).expect("link"),
         PathBuf::from("../share/ganeti/default/gnt-cluster")
     );
 }
@@ -258,7 +259,7 @@ fn elf_files(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .flatten()
         .filter(|e| e.file_type().is_file())
-        .filter(|e| std::fs::read(e.path()).is_ok_and(|b| b.starts_with(b"\x7fELF")))
+        .filter(|e| fs_err::read(e.path()).is_ok_and(|b| b.starts_with(b"\x7fELF")))
         .map(|e| e.path().to_path_buf())
         .collect()
 }
@@ -307,12 +308,12 @@ fn a_strip_pass_after_the_install_leaves_the_version_complete() {
         let elves = elf_files(&root.join("usr/lib/ganeti/3.1"));
         assert_eq!(elves.len(), 2, "{elves:?}");
         for elf in &elves {
-            let before = std::fs::metadata(elf).expect("meta").len();
+            let before = fs_err::metadata(elf).expect("meta").len();
             let mut argv: Vec<&str> = args.to_vec();
             argv.push(s(elf));
             run(program, &argv);
             assert!(
-                std::fs::metadata(elf).expect("meta").len() < before,
+                fs_err::metadata(elf).expect("meta").len() < before,
                 "{pass} shrank nothing"
             );
         }
@@ -335,8 +336,8 @@ fn a_program_no_longer_executable_or_gone_is_incomplete() {
     let p = paths(&root);
     let v = "3.1".parse().expect("v");
     let confd = root.join("usr/lib/ganeti/3.1/usr/sbin/ganeti-confd");
-    std::fs::set_permissions(&confd, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    std::fs::remove_file(root.join("usr/share/ganeti/3.1/gnt-node")).expect("rm");
+    fs_err::set_permissions(&confd, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    fs_err::remove_file(root.join("usr/share/ganeti/3.1/gnt-node")).expect("rm");
     let problems = installed::check_complete(&p, &v).expect("check");
     assert_eq!(problems.len(), 2, "{problems:#?}");
     assert!(
@@ -348,7 +349,7 @@ fn a_program_no_longer_executable_or_gone_is_incomplete() {
         "{problems:#?}"
     );
     // A mode that keeps it executable is a change, not a gap.
-    std::fs::set_permissions(&confd, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    fs_err::set_permissions(&confd, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let problems = installed::check_complete(&p, &v).expect("check");
     assert_eq!(problems.len(), 1, "{problems:#?}");
 }
@@ -416,9 +417,9 @@ fn rename_page_links(root: &Path, from: Option<&str>, to: &str) {
         }
     };
     for link in symlinks_under(&root.join("usr/share/man")) {
-        let target = std::fs::read_link(&link).expect("readlink");
-        std::fs::remove_file(&link).expect("rm");
-        std::os::unix::fs::symlink(
+        let target = fs_err::read_link(&link).expect("readlink");
+        fs_err::remove_file(&link).expect("rm");
+        fs_err::os::unix::fs::symlink(
             format!("{}.{to}", strip(&target)),
             format!("{}.{to}", strip(&link)),
         )
@@ -561,8 +562,7 @@ fn release_given_that_disagrees_with_the_build_is_refused_naming_both() {
 fn a_stage_that_does_not_say_its_release_needs_release() {
     let tmp = tempfile::tempdir().expect("tmp");
     let stage = make_stage("3.0.2", &tmp.path().join("stage"));
-    std::fs::remove_file(stage.join("usr/lib/python3/dist-packages/ganeti/version.py"))
-        .expect("rm");
+    fs_err::remove_file(stage.join("usr/lib/python3/dist-packages/ganeti/version.py")).expect("rm");
     let root = tmp.path().join("root");
     let (code, _, err) = run_layout(&["plan", "--stage", s(&stage), "--dest", s(&root)]);
     assert_eq!(code, 2, "{err}");
@@ -587,12 +587,12 @@ fn a_stage_that_does_not_say_its_release_needs_release() {
 fn upstream_autoconf_release_wins_over_version_py() {
     let tmp = tempfile::tempdir().expect("tmp");
     let stage = make_stage("3.0.2", &tmp.path().join("stage"));
-    std::fs::write(
+    fs_err::write(
         stage.join("usr/lib/python3/dist-packages/ganeti/_autoconf.py"),
         "PACKAGE_VERSION = \"3.0.2\"\n",
     )
     .expect("write");
-    std::fs::write(
+    fs_err::write(
         stage.join("usr/lib/python3/dist-packages/ganeti/_constants.py"),
         "RELEASE_VERSION = _autoconf.PACKAGE_VERSION\n",
     )
@@ -631,7 +631,7 @@ fn a_second_version_replaces_ganetis_shared_docs_but_not_conffiles() {
         "{err}"
     );
     assert!(
-        std::fs::read_to_string(root.join("usr/share/doc/ganeti/README"))
+        fs_err::read_to_string(root.join("usr/share/doc/ganeti/README"))
             .expect("read")
             .starts_with("Fake Ganeti 3.1.0")
     );
@@ -639,11 +639,11 @@ fn a_second_version_replaces_ganetis_shared_docs_but_not_conffiles() {
     // A conffile or another package's doc with other content is a real
     // collision: refused, nothing changed.
     let s31b = make_stage("3.1.0", &tmp.path().join("s31b"));
-    std::fs::write(s31b.join("etc/default/ganeti"), "RAPI_ARGS=\"\"\n").expect("write");
-    std::fs::create_dir_all(root.join("usr/share/doc/other")).expect("mkdir");
-    std::fs::write(root.join("usr/share/doc/other/README"), "other\n").expect("write");
-    std::fs::create_dir_all(s31b.join("usr/share/doc/other")).expect("mkdir");
-    std::fs::write(s31b.join("usr/share/doc/other/README"), "ours\n").expect("write");
+    fs_err::write(s31b.join("etc/default/ganeti"), "RAPI_ARGS=\"\"\n").expect("write");
+    fs_err::create_dir_all(root.join("usr/share/doc/other")).expect("mkdir");
+    fs_err::write(root.join("usr/share/doc/other/README"), "other\n").expect("write");
+    fs_err::create_dir_all(s31b.join("usr/share/doc/other")).expect("mkdir");
+    fs_err::write(s31b.join("usr/share/doc/other/README"), "ours\n").expect("write");
     let conflicts = try_plan(&s31b, &root, "3.1.0", false).expect_err("collisions");
     let text: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
     assert_eq!(
@@ -684,8 +684,8 @@ fn removing_the_active_version_names_the_switch_that_fits_the_node() {
         "{err}"
     );
     // In a cluster a bare switch would skip cfgupgrade.
-    std::fs::create_dir_all(root.join("var/lib/ganeti")).expect("mkdir");
-    std::fs::write(root.join("var/lib/ganeti/server.pem"), "cert").expect("write");
+    fs_err::create_dir_all(root.join("var/lib/ganeti")).expect("mkdir");
+    fs_err::write(root.join("var/lib/ganeti/server.pem"), "cert").expect("write");
     let (code, _, err) = remove();
     assert_eq!(code, 1, "{err}");
     assert!(

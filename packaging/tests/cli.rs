@@ -32,8 +32,8 @@ fn refusals_and_their_exit_codes() {
         text.push_str(&transcript(EXE, base, &args));
     }
     // In a cluster, removing the active version names the cluster-wide way.
-    std::fs::create_dir_all(root.join("var/lib/ganeti")).expect("mkdir");
-    std::fs::write(root.join("var/lib/ganeti/server.pem"), "cert").expect("write");
+    fs_err::create_dir_all(root.join("var/lib/ganeti")).expect("mkdir");
+    fs_err::write(root.join("var/lib/ganeti/server.pem"), "cert").expect("write");
     text.push_str(&transcript(
         EXE,
         base,

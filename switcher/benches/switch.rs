@@ -27,8 +27,8 @@ fn main() {
     let mut cli = Vec::new();
     let alt = base.join("alt");
     let (altdir, admindir) = (alt.join("etc"), alt.join("admin"));
-    std::fs::create_dir_all(&altdir).expect("mkdir");
-    std::fs::create_dir_all(&admindir).expect("mkdir");
+    fs_err::create_dir_all(&altdir).expect("mkdir");
+    fs_err::create_dir_all(&admindir).expect("mkdir");
     let ua_cmd = |args: &[&str]| {
         let ok = Command::new("update-alternatives")
             .arg("--quiet")

@@ -29,6 +29,12 @@
 //! This is the one module that calls `std::fs` (the workspace's
 //! `clippy.toml` bans it elsewhere).
 
+#![expect(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "the one module that calls std::fs: every call here is wrapped with its operation and path"
+)]
+
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
