@@ -2,16 +2,13 @@
 //! every `--help` page, and each refusal with its exit code, run against
 //! real trees in a temporary root (shown as `[ROOT]`).
 
-#[path = "shared/transcript.rs"]
-mod shared;
-
-use shared::{transcript, two_version_node};
+use ganeti_test_support::{every_help_page, transcript, two_version_node};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ganeti-layout");
 
 #[test]
 fn help_pages() {
-    let text = ganeti_layout::cli::every_help_page(ganeti_layout::command::command(), 100);
+    let text = every_help_page(ganeti_layout::command::command(), 100);
     insta::assert_snapshot!("help", text);
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let base = Path::new(&args[1]);
-    let paths = ganeti_layout::install::demo::node_paths_under(base).expect("absolute test paths");
+    let paths = ganeti_test_support::paths_under(base);
     let versions: Vec<DirVersion> = args[2..]
         .iter()
         .map(|v| v.parse().expect("valid version"))

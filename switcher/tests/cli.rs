@@ -2,16 +2,13 @@
 //! page, and each refusal with its exit code, run against a demo node in a
 //! temporary root (shown as `[ROOT]`).
 
-#[path = "../../layout/tests/shared/transcript.rs"]
-mod shared;
-
-use shared::{transcript, two_version_node};
+use ganeti_test_support::{every_help_page, transcript, two_version_node};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ganeti-switch");
 
 #[test]
 fn help_pages() {
-    let text = ganeti_layout::cli::every_help_page(ganeti_switch::command::command(), 100);
+    let text = every_help_page(ganeti_switch::command::command(), 100);
     insta::assert_snapshot!("help", text);
 }
 

@@ -11,11 +11,10 @@ use std::process::Command;
 
 use common::{have_python3, Holder};
 
-use ganeti_layout::install::demo;
 use ganeti_layout::node::InstallPaths;
 
 fn node(base: &Path) -> (InstallPaths, PathBuf) {
-    let paths = demo::node_paths_under(base).expect("paths");
+    let paths = ganeti_test_support::paths_under(base);
     let rundir = paths.fs().host_path(&paths.rundir());
     fs_err::create_dir_all(&rundir).expect("mkdir rundir");
     (paths, rundir)

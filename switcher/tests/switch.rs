@@ -11,16 +11,10 @@ use std::time::Duration;
 
 mod common;
 
-use ganeti_layout::install::demo;
 use ganeti_layout::node::{DirVersion, InstallPaths};
 use ganeti_switch::{NodeLock, Outcome, SwitchOptions};
 
-/// Two demo versions installed under BASE/{usr,etc,var} with root "/", so
-/// the absolute switch links resolve through the kernel like on a node.
-/// Two demo versions installed under BASE, resolving through the kernel.
-fn node(base: &Path) -> InstallPaths {
-    demo::install_node_under(base).expect("demo node")
-}
+use ganeti_test_support::node_under as node;
 
 fn v(s: &str) -> DirVersion {
     s.parse().expect("version")
