@@ -281,7 +281,7 @@ fn print_tree(paths: &InstallPaths) -> anyhow::Result<()> {
         paths.sharedir(),
         paths.sbindir(),
         paths.bindir(),
-        paths.mandir().join("man8"),
+        paths.man_section(8),
     ];
     for top in interesting {
         let Ok(meta) = fs.metadata(&top) else {

@@ -244,3 +244,43 @@ impl<'a> NodeFs<'a> {
         durable::remove_dir_all(&self.host(logical))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logical_paths_land_under_the_root_and_errors_name_the_host_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = InstallPaths::default()
+            .with_root(dir.path())
+            .expect("paths");
+        let fs = paths.fs();
+        let conf = paths.confdir();
+        fs.create_dir_all(&conf).expect("mkdir");
+        fs.write_file(&conf.join("b"), b"two", 0o644)
+            .expect("write");
+        fs.replace_symlink(&conf.join("a"), Path::new("/nonexistent-ganeti-test/3.0"))
+            .expect("link");
+        assert!(dir.path().join("etc/ganeti/b").is_file());
+        let names: Vec<_> = fs
+            .read_dir(&conf)
+            .expect("list")
+            .iter()
+            .map(|e| e.name_lossy())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(
+            fs.read_link(&conf.join("a")).expect("readlink"),
+            PathBuf::from("/nonexistent-ganeti-test/3.0")
+        );
+        assert!(fs.is_there(&conf.join("a")));
+        // Dangling under this root: there, but it leads nowhere.
+        assert!(!fs.exists(&conf.join("a")));
+        assert_eq!(fs.read_if_there(&conf.join("c")).expect("absent"), None);
+        let err = fs.read(&conf.join("c")).expect_err("missing");
+        assert!(err.is_not_found());
+        assert_eq!(err.path, dir.path().join("etc/ganeti/c"));
+        assert_eq!(fs.shown(&conf), dir.path().join("etc/ganeti"));
+    }
+}

@@ -187,6 +187,10 @@ impl InstallPaths {
     pub fn mandir(&self) -> PathBuf {
         self.prefix.join("share/man")
     }
+    /// `${mandir}/manN`, man section `n` (1 to 8).
+    pub fn man_section(&self, n: u8) -> PathBuf {
+        self.mandir().join(format!("man{n}"))
+    }
     pub fn docdir(&self) -> PathBuf {
         self.prefix.join("share/doc")
     }
@@ -213,7 +217,7 @@ impl InstallPaths {
             dirs.push(self.pkglibdir().join("network").join(mode));
         }
         for n in 1..=8 {
-            dirs.push(self.mandir().join(format!("man{n}")));
+            dirs.push(self.man_section(n));
         }
         dirs
     }
@@ -421,11 +425,11 @@ pub fn resolve_in_root(paths: &InstallPaths, logical: &Path) -> Option<PathBuf> 
     }
     // A stack: the next component to walk is at the end.
     let mut pending: Vec<_> = normals(logical).into_iter().rev().collect();
+    let fs = paths.fs();
     let mut current = PathBuf::from("/");
     let mut hops = 0;
     while let Some(part) = pending.pop() {
         let next = current.join(&part);
-        let fs = paths.fs();
         if fs.symlink_metadata(&next).ok()?.file_type().is_symlink() {
             hops += 1;
             if hops > 40 {

@@ -126,3 +126,103 @@ impl<'a> Node<'a> {
         self.fs.host_path(&self.paths().upgrade_rundir())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// Debian's paths under a temporary root, but `localstatedir` moved,
+    /// so that the marker's fixed place shows.
+    fn node_root() -> (tempfile::TempDir, InstallPaths) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = InstallPaths::new(
+            dir.path(),
+            Path::new("/usr"),
+            Path::new("/etc"),
+            None,
+            Path::new("/srv/state"),
+        )
+        .expect("paths");
+        (dir, paths)
+    }
+
+    #[test]
+    fn ssconf_is_trimmed_and_absent_is_none() {
+        let (_dir, paths) = node_root();
+        let node = Node::new(&paths);
+        assert_eq!(node.ssconf("master_node").expect("read"), None);
+        assert_eq!(node.cluster_release(), None);
+        let fs = paths.fs();
+        fs.create_dir_all(&paths.datadir()).expect("mkdir");
+        fs.write_file(&paths.ssconf("release_version"), b" 3.0.2\n", 0o644)
+            .expect("write");
+        fs.write_file(&paths.ssconf("master_node"), b"\n", 0o644)
+            .expect("write");
+        assert_eq!(node.cluster_release().as_deref(), Some("3.0.2"));
+        assert_eq!(
+            node.ssconf("master_node").expect("read").as_deref(),
+            Some("")
+        );
+        assert!(!node.is_clustered());
+    }
+
+    #[test]
+    fn config_version_is_the_raw_integer() {
+        let (_dir, paths) = node_root();
+        let node = Node::new(&paths);
+        assert_eq!(node.config_version().expect("absent"), None);
+        let fs = paths.fs();
+        fs.create_dir_all(&paths.datadir()).expect("mkdir");
+        fs.write_file(&paths.config_data(), br#"{"version": 3000000}"#, 0o600)
+            .expect("write");
+        assert_eq!(node.config_version().expect("read"), Some(3_000_000));
+        fs.write_file(&paths.config_data(), b"{not json", 0o600)
+            .expect("write");
+        let err = node.config_version().expect_err("not JSON");
+        assert!(
+            err.to_string()
+                .contains(&fs.shown(&paths.config_data()).display().to_string()),
+            "{err}"
+        );
+        fs.write_file(&paths.config_data(), br#"{"version": "3.0"}"#, 0o600)
+            .expect("write");
+        assert!(node.config_version().is_err());
+    }
+
+    #[test]
+    fn intent_and_the_upgrade_files_are_under_the_root() {
+        let (dir, paths) = node_root();
+        let node = Node::new(&paths);
+        assert_eq!(node.intent().expect("absent"), None);
+        paths.fs().create_dir_all(&paths.datadir()).expect("mkdir");
+        paths
+            .fs()
+            .write_file(&paths.intent_file(), b"pid 1\n", 0o600)
+            .expect("write");
+        assert_eq!(node.intent().expect("read").as_deref(), Some("pid 1\n"));
+        let root = dir.path();
+        assert_eq!(
+            node.upgrade_journal_path(),
+            root.join("srv/state/lib/ganeti/ganeti-upgrade.journal")
+        );
+        assert_eq!(
+            node.intent_path(),
+            root.join("srv/state/lib/ganeti/intent-to-upgrade")
+        );
+        // Fixed, whatever --localstatedir says.
+        assert_eq!(
+            node.pending_marker_path(),
+            root.join("var/lib/ganeti-upgrade/pending")
+        );
+        assert_eq!(
+            node.commands_log_path(),
+            root.join("srv/state/log/ganeti/commands.log")
+        );
+        assert_eq!(
+            node.upgrade_rundir_path(),
+            root.join("srv/state/run/ganeti-upgrade")
+        );
+    }
+}
