@@ -21,30 +21,51 @@
 //!
 //! This crate never switches the active version of a node that has one.
 
-//! # Two module trees
+//! # Two module trees, in floors
 //!
 //! ```text
-//!   ganeti-switch   ganeti-upgrade   ganeti-packaging (maint)
-//!        \               |              /
-//!         +--------> node <------------+------ install <-- packaging (debian)
-//!                     ^                          |
-//!                     +--------------------------+
+//!   ganeti-switch  ganeti-upgrade  ganeti-packaging   ganeti-layout (bin)
+//!        |               |          maint   debian        |
+//!        |               |            |       |           |
+//!        |               |            |       v           v
+//!        |               |            |  install/  demo
+//!        |               |            |            apply      (the only writer)
+//!        |               |            |            inspect  plan
+//!        |               |            |            spec  stage
+//!        v               v            v  -------------------------------------
+//!                                        node/     installed
+//!                                                  active
+//!                                                  reader  manifest
+//!                                                  fs      (NodeFs: the root)
+//!                                                  paths   (every well-known file)
+//!                                                  durable  version
 //! ```
 //!
+//! Each floor imports only the floors below it; each tree's `mod.rs` lists
+//! its own. Nothing in `node/` imports `install/`.
+//!
 //! * [`node`], the node kernel every crate of the toolkit imports: version
-//!   strings, the install paths and every well-known file, the node's file
-//!   system by logical path ([`node::NodeFs`]), the well-known files read
-//!   ([`node::Node`]), the switch and `default` links, the manifest and
-//!   completeness rule, and what is installed. It never imports the
-//!   install tool.
+//!   strings, the install paths and every well-known file, every
+//!   file-system call ([`node::durable`]), the node's files by logical path
+//!   with the root applied in one place ([`node::NodeFs`]), the well-known
+//!   files read ([`node::Node`]), the switch and `default` links, the
+//!   manifest and the completeness rule, and what is installed. It never
+//!   imports the install tool (`tests/kernel_boundary.rs`).
 //! * [`install`], the install tool: program lists, stage reading, the
-//!   planner, its carrying out (the only writer), `verify`, and the demo
-//!   build. It stands on `node`.
+//!   planner, its carrying out (the only writer), `verify`, the demo
+//!   build. It stands on `node`; only layout's binary and packaging's
+//!   `debian/rules` helper use it.
 //! * [`cli`] and [`command`]: the command-line pieces the binaries share.
 //!
 //! Import paths name the tree: `ganeti_layout::node::installed::list`,
 //! `ganeti_layout::install::apply::apply`; inside the crate,
-//! `crate::node::durable`, never a flat name.
+//! `crate::node::durable`. The flat names at the crate root
+//! (`ganeti_layout::inspect`, `durable`, `InstallPaths`, ...) are hidden
+//! shims kept for `ganeti-upgrade` until it is ported to `node`.
+//!
+//! Features: `test-support` adds the test fixtures
+//! (`install::demo::{node_paths_under, install_node_under}`), for the
+//! `ganeti-test-support` crate; the binaries are built without it.
 
 pub mod cli;
 pub mod command;

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use ganeti_layout::node::active::{self, Active, DefaultLink, DefaultState};
+use ganeti_layout::node::fs::resolve_in_root;
 use ganeti_layout::node::installed;
-use ganeti_layout::node::paths::resolve_in_root;
 use ganeti_layout::node::{DirVersion, InstallPaths};
 
 use crate::confdir::{ConfDir, Journal, JOURNAL_FORMAT, JOURNAL_NAME};

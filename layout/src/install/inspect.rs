@@ -7,11 +7,12 @@
 use std::path::PathBuf;
 
 use crate::node::active::read_active;
+use crate::node::fs::resolve_in_root;
 use crate::node::installed::{default_link_problems, inventories, list, switch_link_problems};
 use crate::node::manifest::{
     compressed_sibling, same_or_compressed_link, Inventory, ManifestError, ManifestLink, Tree,
 };
-use crate::node::paths::{resolve_in_root, resolve_lexically, same_link_destination, InstallPaths};
+use crate::node::paths::{resolve_lexically, same_link_destination, InstallPaths};
 
 /// Links in the farm directories that go through a `default` link:
 /// (link, its target, the path it means below `default`).

@@ -22,10 +22,10 @@
 
 use std::fs::{FileType, Metadata};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use crate::node::durable::{self, DurableError, Entry};
-use crate::node::paths::InstallPaths;
+use crate::node::paths::{resolve_lexically, InstallPaths};
 
 /// The node's files, by logical path, under one root. Cheap to make:
 /// [`InstallPaths::fs`].
@@ -83,7 +83,7 @@ impl<'a> NodeFs<'a> {
     /// The metadata of what `logical` leads to. Symlinks are followed on
     /// this machine: an absolute target names a host path, as on the node
     /// itself only when the root is `/` (see
-    /// [`crate::node::paths::resolve_in_root`] for following inside the
+    /// [`resolve_in_root`] for following inside the
     /// root).
     pub fn metadata(&self, logical: &Path) -> Result<Metadata, DurableError> {
         durable::metadata(&self.host(logical))
@@ -243,6 +243,41 @@ impl<'a> NodeFs<'a> {
     pub fn remove_dir_all(&self, logical: &Path) -> Result<(), DurableError> {
         durable::remove_dir_all(&self.host(logical))
     }
+}
+
+/// Follows `logical` through symlinks inside the root (absolute targets are
+/// taken as logical, as on the node itself); the logical path it leads to,
+/// `None` if it dangles, loops or climbs above `/`.
+pub fn resolve_in_root(paths: &InstallPaths, logical: &Path) -> Option<PathBuf> {
+    fn normals(p: &Path) -> Vec<std::ffi::OsString> {
+        p.components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_os_string()),
+                _ => None,
+            })
+            .collect()
+    }
+    // A stack: the next component to walk is at the end.
+    let mut pending: Vec<_> = normals(logical).into_iter().rev().collect();
+    let fs = paths.fs();
+    let mut current = PathBuf::from("/");
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        let next = current.join(&part);
+        if fs.symlink_metadata(&next).ok()?.file_type().is_symlink() {
+            hops += 1;
+            if hops > 40 {
+                return None;
+            }
+            let target = fs.read_link(&next).ok()?;
+            let resolved = resolve_lexically(&next, &target)?;
+            pending.extend(normals(&resolved).into_iter().rev());
+            current = PathBuf::from("/");
+        } else {
+            current = next;
+        }
+    }
+    Some(current)
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use crate::node::active::{
     configuration_fits, read_active, read_default_links, Active, DefaultState, SwitchLink,
 };
 use crate::node::durable::is_temp_name;
+use crate::node::fs::resolve_in_root;
 use crate::node::manifest::{inventory, Inventory, ManifestError, Tree, TreeCheck};
-use crate::node::paths::{resolve_in_root, InstallPaths};
+use crate::node::paths::InstallPaths;
 use crate::node::reader::Node;
 use crate::node::version::{DirStyle, DirVersion, Release};
 

@@ -35,8 +35,8 @@ use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::node::fs::NodeFs;
-use crate::node::paths::{resolve_in_root, resolve_lexically, same_link_destination, InstallPaths};
+use crate::node::fs::{resolve_in_root, NodeFs};
+use crate::node::paths::{resolve_lexically, same_link_destination, InstallPaths};
 use crate::node::version::DirVersion;
 
 /// Which of a version's two trees: each has its own manifest.

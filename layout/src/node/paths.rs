@@ -411,41 +411,6 @@ pub fn resolve_lexically(link: &Path, target: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
-/// Follows `logical` through symlinks inside the root (absolute targets are
-/// taken as logical, as on the node itself); `None` if it dangles, loops or
-/// climbs above `/`. The one function here that reads the filesystem.
-pub fn resolve_in_root(paths: &InstallPaths, logical: &Path) -> Option<PathBuf> {
-    fn normals(p: &Path) -> Vec<std::ffi::OsString> {
-        p.components()
-            .filter_map(|c| match c {
-                Component::Normal(n) => Some(n.to_os_string()),
-                _ => None,
-            })
-            .collect()
-    }
-    // A stack: the next component to walk is at the end.
-    let mut pending: Vec<_> = normals(logical).into_iter().rev().collect();
-    let fs = paths.fs();
-    let mut current = PathBuf::from("/");
-    let mut hops = 0;
-    while let Some(part) = pending.pop() {
-        let next = current.join(&part);
-        if fs.symlink_metadata(&next).ok()?.file_type().is_symlink() {
-            hops += 1;
-            if hops > 40 {
-                return None;
-            }
-            let target = fs.read_link(&next).ok()?;
-            let resolved = resolve_lexically(&next, &target)?;
-            pending.extend(normals(&resolved).into_iter().rev());
-            current = PathBuf::from("/");
-        } else {
-            current = next;
-        }
-    }
-    Some(current)
-}
-
 /// Do targets `a` and `b` of a symlink at logical path `link` name the same
 /// path? Compared lexically, each from the link's own directory: Ganeti's
 /// own `make install` writes absolute farm links
