@@ -47,11 +47,14 @@ fn rust_files(dir: &str) -> Vec<PathBuf> {
     out
 }
 
-/// The code of a file, line by line, comments (`//`, `///`, `//!`) cut.
+/// The code of a file, line by line, comments (`//`, `///`, `//!`) cut,
+/// up to its unit tests (a `#[cfg(test)]` module, at the end by custom:
+/// a test may spell what it checks).
 fn code_lines(path: &Path) -> Vec<(usize, String)> {
     let text = fs_err::read_to_string(path).expect("read source");
     text.lines()
         .enumerate()
+        .take_while(|(_, line)| line.trim() != "#[cfg(test)]")
         .map(|(n, line)| (n + 1, line.split("//").next().unwrap_or("").to_string()))
         .collect()
 }
