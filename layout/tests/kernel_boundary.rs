@@ -155,6 +155,9 @@ fn lines_containing(dirs: &[&str], needles: &[&str], except: &[&str]) -> Vec<Str
     offenders
 }
 
+/// The sources held to the rules now (upgrade's wait for its port).
+const PORTED: &[&str] = &["layout/src", "switcher/src", "packaging/src"];
+
 /// What the other crates may import from `ganeti-layout`.
 const NODE_ONLY: &[&str] = &["node", "cli", "command"];
 
@@ -176,17 +179,8 @@ const WELL_KNOWN: &[&str] = &[
 
 #[test]
 fn the_node_kernel_does_not_import_the_install_tool() {
-    let flat = [
-        "crate::install",
-        "crate::apply",
-        "crate::demo",
-        "crate::inspect",
-        "crate::plan",
-        "crate::spec",
-        "crate::stage",
-        "crate::manifest",
-    ];
-    let offenders = lines_containing(&["layout/src/node"], &flat, &[]);
+    // The flat names are refused everywhere by the next rule.
+    let offenders = lines_containing(&["layout/src/node"], &["crate::install"], &[]);
     assert_eq!(offenders, Vec::<String>::new());
 }
 
@@ -232,21 +226,13 @@ fn the_upgrade_imports_only_the_node_kernel() {
 
 #[test]
 fn the_root_does_not_leak_out_of_the_node_kernel() {
-    let offenders = lines_containing(
-        &["layout/src", "switcher/src", "packaging/src"],
-        &[".host("],
-        &["layout/src/node"],
-    );
+    let offenders = lines_containing(PORTED, &[".host("], &["layout/src/node"]);
     assert_eq!(offenders, Vec::<String>::new());
 }
 
 #[test]
 fn well_known_files_are_named_only_in_paths_rs() {
-    let offenders = lines_containing(
-        &["layout/src", "switcher/src", "packaging/src"],
-        WELL_KNOWN,
-        &["layout/src/node/paths.rs"],
-    );
+    let offenders = lines_containing(PORTED, WELL_KNOWN, &["layout/src/node/paths.rs"]);
     assert_eq!(offenders, Vec::<String>::new());
 }
 

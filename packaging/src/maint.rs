@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use ganeti_layout::node::active::{self, configuration_fits, switch_command, Active, SwitchLink};
 use ganeti_layout::node::durable::DurableError;
 use ganeti_layout::node::installed;
-use ganeti_layout::node::manifest::ManifestError;
+use ganeti_layout::node::manifest::{self, ManifestError};
 use ganeti_layout::node::{DirStyle, DirVersion, InstallPaths, Node, Release};
 use ganeti_switch::{Journal, NodeLock, Outcome, SwitchError, SwitchOptions, JOURNAL_NAME};
 
@@ -530,18 +530,7 @@ fn remove_dir_if_unowned(paths: &InstallPaths, dir: &Path) -> Result<bool, Maint
 
 /// Does any package's file list (`/var/lib/dpkg/info/*.list`) name `logical`?
 fn listed_by_dpkg(paths: &InstallPaths, logical: &Path) -> bool {
-    let fs = paths.fs();
-    let info = paths.dpkg_info_dir();
-    let Ok(entries) = fs.read_dir(&info) else {
-        return false;
-    };
-    let wanted = logical.to_string_lossy();
-    entries.iter().any(|e| {
-        e.name_lossy().ends_with(".list")
-            && fs
-                .read_to_string(&info.join(&e.name))
-                .is_ok_and(|text| text.lines().any(|l| l == wanted))
-    })
+    !manifest::dpkg_listed(paths, |p| p == logical).is_empty()
 }
 
 impl fmt::Display for PostinstOutcome {

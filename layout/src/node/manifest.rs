@@ -377,8 +377,10 @@ fn check_entry(paths: &InstallPaths, tree: &Path, entry: &ManifestEntry, check: 
     }
 }
 
-/// The file of dpkg's package lists that stand in for a manifest.
-pub fn dpkg_paths(paths: &InstallPaths, tree_logical: &Path) -> Vec<PathBuf> {
+/// The logical paths dpkg's package file lists
+/// (`${localstatedir}/lib/dpkg/info/*.list`) name that `wanted` keeps,
+/// sorted; unreadable lists are passed over, no lists give none.
+pub fn dpkg_listed(paths: &InstallPaths, mut wanted: impl FnMut(&Path) -> bool) -> Vec<PathBuf> {
     let fs = paths.fs();
     let info = paths.dpkg_info_dir();
     let Ok(dir) = fs.read_dir(&info) else {
@@ -392,14 +394,20 @@ pub fn dpkg_paths(paths: &InstallPaths, tree_logical: &Path) -> Vec<PathBuf> {
         let Ok(text) = fs.read_to_string(&info.join(&item.name)) else {
             continue;
         };
-        for line in text.lines() {
-            let p = Path::new(line);
-            if p.starts_with(tree_logical) && p != tree_logical {
-                found.insert(p.to_path_buf());
-            }
-        }
+        found.extend(
+            text.lines()
+                .map(Path::new)
+                .filter(|p| wanted(p))
+                .map(Path::to_path_buf),
+        );
     }
     found.into_iter().collect()
+}
+
+/// The file of dpkg's package lists that stand in for a manifest: what
+/// they list below the tree at `tree_logical`.
+pub fn dpkg_paths(paths: &InstallPaths, tree_logical: &Path) -> Vec<PathBuf> {
+    dpkg_listed(paths, |p| p.starts_with(tree_logical) && p != tree_logical)
 }
 
 /// The inventory of one tree of version `v`.
