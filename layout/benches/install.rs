@@ -5,8 +5,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ganeti_layout::plan::Request;
-use ganeti_layout::{apply, demo, spec::Spec, stage::Stage, DirStyle, InstallPaths};
+use ganeti_layout::install::plan::Request;
+use ganeti_layout::install::{apply, demo, spec::Spec, stage::Stage};
+use ganeti_layout::node::{DirStyle, InstallPaths};
 
 fn main() {
     let files: usize = std::env::var("BENCH_FILES")
@@ -33,14 +34,14 @@ fn main() {
             .join(format!("mod{:03}", i / 400))
             .join(format!("sub{:02}", (i / 20) % 20));
         if i % 20 == 0 {
-            std::fs::create_dir_all(&dir).expect("mkdir");
+            fs_err::create_dir_all(&dir).expect("mkdir");
         }
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let size = 512 + (seed >> 33) as usize % (16 * 1024 - 512);
         total += size as u64;
-        std::fs::write(dir.join(format!("m{i}.py")), vec![b'#'; size]).expect("write");
+        fs_err::write(dir.join(format!("m{i}.py")), vec![b'#'; size]).expect("write");
     }
     println!("stage: {files} files, {:.1} MiB", total as f64 / 1048576.0);
     let mut ours = Vec::new();
@@ -61,7 +62,7 @@ fn main() {
             activate: true,
             keep_existing: false,
         };
-        let plan = ganeti_layout::plan_install(&req).expect("plan");
+        let plan = ganeti_layout::install::plan_install(&req).expect("plan");
         apply::apply(&plan, &paths, &scanned).expect("install");
         ours.push(t.elapsed());
 
@@ -77,7 +78,7 @@ fn main() {
             .success());
         cp.push(t.elapsed());
         for d in [&dest, &copy] {
-            std::fs::remove_dir_all(d).expect("clean");
+            fs_err::remove_dir_all(d).expect("clean");
         }
     }
     let med = |mut v: Vec<Duration>| {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::paths::{InstallPaths, PathsError};
+use crate::node::paths::{InstallPaths, PathsError};
 
 /// The root every path lives under, as `ganeti-layout` and `ganeti-switch`
 /// take it: `/` for the running system, or a DESTDIR or chroot. `--dest`
@@ -90,29 +90,4 @@ pub fn input<E: std::fmt::Display>(e: E) -> InputError {
 /// Is this error, or one it was caused by, the caller's input (exit 2)?
 pub fn is_input(err: &impl AsRef<dyn std::error::Error>) -> bool {
     std::iter::successors(Some(err.as_ref()), |e| e.source()).any(|e| e.is::<InputError>())
-}
-
-/// Every `--help` page of a command line, the top one and each subcommand's
-/// (depth first), as the admin reads them at a terminal of `width` columns:
-/// one text, each page under a `$ NAME SUB --help` line. For snapshot tests
-/// of each tool, so that no help text drifts unnoticed.
-pub fn every_help_page(cmd: clap::Command, width: usize) -> String {
-    fn walk(cmd: &mut clap::Command, path: &str, out: &mut String) {
-        out.push_str(&format!("$ {path} --help\n"));
-        out.push_str(&cmd.render_long_help().to_string());
-        out.push_str("\n\n");
-        for sub in cmd.get_subcommands_mut() {
-            if sub.get_name() == "help" {
-                continue;
-            }
-            let name = format!("{path} {}", sub.get_name());
-            walk(sub, &name, out);
-        }
-    }
-    let mut cmd = cmd.term_width(width);
-    cmd.build();
-    let name = cmd.get_name().to_string();
-    let mut out = String::new();
-    walk(&mut cmd, &name, &mut out);
-    out
 }

@@ -15,59 +15,88 @@
 //!
 //! Invariants this crate keeps: a version tree is complete iff its manifest
 //! exists and every entry it lists is there in a form that serves (see
-//! [`manifest`] for the rule, which survives strip and compress passes);
+//! [`node::manifest`] for the rule, which survives strip and compress passes);
 //! install never overwrites a file it did not make, but for Ganeti's own
 //! shared docs; identical input gives byte-identical output.
 //!
 //! This crate never switches the active version of a node that has one.
 
-//! # Two module trees
-//! * [`node`], the node kernel every crate of the toolkit imports: version
-//!   strings ([`version`]), the install paths ([`paths`]), the careful I/O
-//!   ([`durable`]) and the reading of the active version ([`active`]). It
-//!   never imports the install tool.
-//! * [`install`], the install tool: program lists ([`spec`]), stage reading
-//!   ([`stage`]), the planner ([`plan`]), its carrying out ([`apply`]), the
-//!   manifest ([`manifest`]), and what is installed ([`inspect`]: versions,
-//!   completeness, verify, remove).
+//! # Two module trees, in floors
 //!
-//! Each module is also re-exported at the crate root, where the other
-//! crates name it (`ganeti_layout::inspect::check_complete`).
+//! ```text
+//!   ganeti-switch  ganeti-upgrade  ganeti-packaging   ganeti-layout (bin)
+//!        |               |          maint   debian        |
+//!        |               |            |       |           |
+//!        |               |            |       v           v
+//!        |               |            |  install/  demo
+//!        |               |            |            apply      (the only writer)
+//!        |               |            |            inspect  plan
+//!        |               |            |            spec  stage
+//!        v               v            v  -------------------------------------
+//!                                        node/     installed
+//!                                                  active
+//!                                                  reader  manifest
+//!                                                  fs      (NodeFs: the root)
+//!                                                  paths   (every well-known file)
+//!                                                  durable  version
+//! ```
+//!
+//! Each floor imports only the floors below it; each tree's `mod.rs` lists
+//! its own. Nothing in `node/` imports `install/`.
+//!
+//! * [`node`], the node kernel every crate of the toolkit imports: version
+//!   strings, the install paths and every well-known file, every
+//!   file-system call ([`node::durable`]), the node's files by logical path
+//!   with the root applied in one place ([`node::NodeFs`]), the well-known
+//!   files read ([`node::Node`]), the switch and `default` links, the
+//!   manifest and the completeness rule, and what is installed. It never
+//!   imports the install tool (`tests/kernel_boundary.rs`).
+//! * [`install`], the install tool: program lists, stage reading, the
+//!   planner, its carrying out (the only writer), `verify`, the demo
+//!   build. It stands on `node`; only layout's binary and packaging's
+//!   `debian/rules` helper use it.
+//! * [`cli`] and [`command`]: the command-line pieces the binaries share.
+//!
+//! Import paths name the tree: `ganeti_layout::node::installed::list`,
+//! `ganeti_layout::install::apply::apply`; inside the crate,
+//! `crate::node::durable`. The flat names at the crate root
+//! (`ganeti_layout::inspect`, `durable`, `InstallPaths`, ...) are hidden
+//! shims kept for `ganeti-upgrade` until it is ported to `node`.
+//!
+//! Features: `test-support` adds the test fixtures
+//! (`install::demo::{node_paths_under, install_node_under}`), for the
+//! `ganeti-test-support` crate; the binaries are built without it.
 
 pub mod cli;
 pub mod command;
+pub mod install;
+pub mod node;
 
-pub mod node {
-    //! The node kernel: what every crate needs to know about a node, and
-    //! nothing about how a version got there.
-    pub mod active;
-    pub mod durable;
-    pub mod paths;
-    pub mod version;
+// shim for ganeti-upgrade: removed when upgrade moves to node::
+#[doc(hidden)]
+pub use node::{durable, paths, version};
+// shim for ganeti-upgrade: removed when upgrade moves to node::
+#[doc(hidden)]
+pub use node::version::{ConfigVersion, DirVersion, Release, Triple};
+// shim for ganeti-upgrade: removed when upgrade moves to node::
+#[doc(hidden)]
+pub use node::paths::InstallPaths;
+
+// shim for ganeti-upgrade: removed when upgrade moves to node::
+#[doc(hidden)]
+pub mod inspect {
+    pub use crate::node::active::read_active;
+    pub use crate::node::installed::check_complete;
 }
 
-pub mod install {
-    //! The install tool: one Ganeti build laid out as versioned trees and a
-    //! link farm, and what is installed.
-    pub mod apply;
-    pub mod demo;
-    pub mod inspect;
-    pub mod manifest;
-    pub mod plan;
-    pub mod spec;
-    pub mod stage;
+// shim for ganeti-upgrade: removed when upgrade moves to node::
+#[doc(hidden)]
+pub mod manifest {
+    pub use crate::node::manifest::{inventory, Inventory};
 }
 
-pub use install::{apply, demo, inspect, manifest, plan, spec, stage};
-pub use node::{active, durable, paths, version};
-
-pub use paths::InstallPaths;
-
-/// Everything `install` decides before touching anything: the desired state,
-/// a snapshot of the destination, and the reconciled plan (or the conflicts).
-pub fn plan_install(req: &plan::Request<'_>) -> Result<plan::Plan, Vec<plan::Conflict>> {
-    let desired = plan::desired(req);
-    let observed = apply::observe(&desired, req.paths, req.stage);
-    plan::reconcile(desired, &observed)
+// shim for ganeti-upgrade: removed when upgrade moves to node::
+#[doc(hidden)]
+pub mod spec {
+    pub use crate::node::manifest::Tree;
 }
-pub use version::{ConfigVersion, DirStyle, DirVersion, Release, Triple};

@@ -7,11 +7,11 @@ use anyhow::Context;
 use clap::Parser;
 use ganeti_layout::cli::{input, report_error, PathArgs};
 use ganeti_layout::command::{Cli, Command, DirVersionArg, InstallArgs};
-use ganeti_layout::paths::shell_word;
-use ganeti_layout::{
-    apply, demo, inspect, plan, spec::Spec, stage::Stage, DirStyle, DirVersion, InstallPaths,
-    Release,
-};
+use ganeti_layout::install::{apply, demo, inspect, plan, spec::Spec, stage::Stage};
+use ganeti_layout::node::durable;
+use ganeti_layout::node::installed;
+use ganeti_layout::node::paths::shell_word;
+use ganeti_layout::node::{DirStyle, DirVersion, InstallPaths, Release};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -55,16 +55,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::List(args) => {
             let paths = cli.paths.resolve(&cli.root.root).map_err(input)?;
-            let versions = inspect::list(&paths)?;
+            let versions = installed::list(&paths)?;
             if args.json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&inspect::list_json(&versions))?
+                    serde_json::to_string_pretty(&installed::list_json(&versions))?
                 );
             } else {
                 print!(
                     "{}",
-                    inspect::render_list(&versions, !args.no_headers, &paths)
+                    installed::render_list(&versions, !args.no_headers, &paths)
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -77,7 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // clap requires one of the two (required_unless_present).
             let version = version.or(old_version).unwrap_or_default();
             let v: DirVersion = version.parse().map_err(input)?;
-            for p in inspect::remove(&paths, &v)? {
+            for p in apply::remove_version(&paths, &v)? {
                 println!("removed {}", p.display());
             }
             Ok(ExitCode::SUCCESS)
@@ -121,7 +121,7 @@ fn install(
         activate: args.activate,
         keep_existing: args.keep_existing,
     };
-    let plan = match ganeti_layout::plan_install(&req) {
+    let plan = match ganeti_layout::install::plan_install(&req) {
         Ok(p) => p,
         Err(conflicts) => {
             if args.json {
@@ -171,20 +171,12 @@ fn install(
 }
 
 fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let _keep;
     let base = match dir {
         Some(d) => {
-            std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+            durable::create_dir_all(&d)?;
             d
         }
-        None => {
-            let t = tempfile::Builder::new()
-                .prefix("ganeti-layout-demo.")
-                .tempdir()?;
-            let p = t.path().to_path_buf();
-            _keep = t.keep();
-            p
-        }
+        None => new_demo_dir()?,
     };
     let dest = base.join("root");
     println!(
@@ -229,11 +221,11 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
     }
     let paths = path_args.resolve(&dest).map_err(input)?;
     println!("\n== The resulting tree (links shown with their targets)");
-    print_tree(&dest, &paths)?;
+    print_tree(&paths)?;
     println!("\n$ {}", paths.tool("ganeti-layout", "list"));
     print!(
         "{}",
-        inspect::render_list(&inspect::list(&paths)?, true, &paths)
+        installed::render_list(&installed::list(&paths)?, true, &paths)
     );
     println!("\n$ {}", paths.tool("ganeti-layout", "verify"));
     let problems = inspect::verify(&paths)?;
@@ -255,50 +247,87 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
     })
 }
 
-fn print_tree(dest: &Path, paths: &InstallPaths) -> anyhow::Result<()> {
+/// A new directory `ganeti-layout-demo.*` (mode 0700) in the system's
+/// temporary directory, kept after the demo ends.
+fn new_demo_dir() -> anyhow::Result<PathBuf> {
+    let tmp = std::env::temp_dir();
+    for _ in 0..100 {
+        // `temp_sibling` names it uniquely (pid, counter, time).
+        let name = durable::temp_sibling(Path::new("d"));
+        let suffix = name
+            .to_string_lossy()
+            .trim_start_matches(".d.tmp-")
+            .to_string();
+        let dir = tmp.join(format!("ganeti-layout-demo.{suffix}"));
+        match durable::create_dir(&dir) {
+            Ok(()) => {
+                durable::set_mode(&dir, 0o700)?;
+                return Ok(dir);
+            }
+            Err(e) if e.already_exists() => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    anyhow::bail!("cannot create a demo directory in {}", tmp.display())
+}
+
+/// Prints the interesting parts of the laid-out tree, four levels deep,
+/// by logical path, links with their targets.
+fn print_tree(paths: &InstallPaths) -> anyhow::Result<()> {
+    let fs = paths.fs();
     let interesting = [
         paths.confdir(),
         paths.pkglibdir(),
         paths.sharedir(),
         paths.sbindir(),
         paths.bindir(),
-        paths.mandir().join("man8"),
+        paths.man_section(8),
     ];
     for top in interesting {
-        let host = paths.host(&top);
-        if !host.exists() {
+        let Ok(meta) = fs.metadata(&top) else {
             continue;
+        };
+        print_entry(paths, &top, meta.file_type(), 0)?;
+    }
+    Ok(())
+}
+
+fn print_entry(
+    paths: &InstallPaths,
+    logical: &Path,
+    file_type: std::fs::FileType,
+    depth: usize,
+) -> anyhow::Result<()> {
+    let fs = paths.fs();
+    if logical.to_string_lossy().ends_with(".lock") {
+        return Ok(());
+    }
+    // Keep the printout readable: the Python package and man pages inside
+    // the trees are summarised by their directories.
+    let rel = logical.strip_prefix("/").unwrap_or(logical);
+    if depth >= 3
+        && rel
+            .components()
+            .any(|c| c.as_os_str() == "ganeti" || c.as_os_str() == "root")
+        && file_type.is_file()
+    {
+        return Ok(());
+    }
+    let indent = "  ".repeat(depth);
+    if file_type.is_symlink() {
+        let target = fs.read_link(logical)?;
+        println!("{indent}/{} -> {}", rel.display(), target.display());
+    } else if file_type.is_dir() {
+        println!("{indent}/{}/", rel.display());
+        if depth < 4 {
+            for entry in fs.read_dir(logical)? {
+                if let Some(t) = entry.file_type {
+                    print_entry(paths, &logical.join(&entry.name), t, depth + 1)?;
+                }
+            }
         }
-        for entry in walkdir::WalkDir::new(&host)
-            .sort_by_file_name()
-            .max_depth(4)
-        {
-            let entry = entry?;
-            if entry.file_name().to_string_lossy().ends_with(".lock") {
-                continue;
-            }
-            let rel = entry.path().strip_prefix(dest).unwrap_or(entry.path());
-            let depth = entry.depth();
-            // Keep the printout readable: the Python package and man pages
-            // inside the trees are summarised by their directories.
-            if depth >= 3
-                && rel
-                    .components()
-                    .any(|c| c.as_os_str() == "ganeti" || c.as_os_str() == "root")
-                && entry.file_type().is_file()
-            {
-                continue;
-            }
-            let indent = "  ".repeat(depth);
-            if entry.file_type().is_symlink() {
-                let target = std::fs::read_link(entry.path())?;
-                println!("{indent}/{} -> {}", rel.display(), target.display());
-            } else if entry.file_type().is_dir() {
-                println!("{indent}/{}/", rel.display());
-            } else {
-                println!("{indent}/{}", rel.display());
-            }
-        }
+    } else {
+        println!("{indent}/{}", rel.display());
     }
     Ok(())
 }

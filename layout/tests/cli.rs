@@ -2,16 +2,13 @@
 //! every `--help` page, and each refusal with its exit code, run against
 //! real trees in a temporary root (shown as `[ROOT]`).
 
-#[path = "shared/transcript.rs"]
-mod shared;
-
-use shared::{transcript, two_version_node};
+use ganeti_test_support::{every_help_page, transcript, two_version_node};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ganeti-layout");
 
 #[test]
 fn help_pages() {
-    let text = ganeti_layout::cli::every_help_page(ganeti_layout::command::command(), 100);
+    let text = every_help_page(ganeti_layout::command::command(), 100);
     insta::assert_snapshot!("help", text);
 }
 
@@ -23,8 +20,8 @@ fn refusals_and_their_exit_codes() {
     let r = root.display().to_string();
     let stage = base.join("stage-3.1.0").display().to_string();
     let other_root = base.join("other").display().to_string();
-    std::fs::create_dir_all(base.join("other/usr/sbin")).expect("mkdir");
-    std::fs::write(base.join("other/usr/sbin/gnt-cluster"), "#!/bin/sh\n").expect("write");
+    fs_err::create_dir_all(base.join("other/usr/sbin")).expect("mkdir");
+    fs_err::write(base.join("other/usr/sbin/gnt-cluster"), "#!/bin/sh\n").expect("write");
     let mut text = String::new();
     for args in [
         vec!["list", "--root", &r],
@@ -50,7 +47,7 @@ fn refusals_and_their_exit_codes() {
         text.push_str(&transcript(EXE, base, &args));
     }
     // A version with a tree file gone: list and verify name it.
-    std::fs::remove_file(root.join("usr/share/ganeti/3.1/gnt-cluster")).expect("rm");
+    fs_err::remove_file(root.join("usr/share/ganeti/3.1/gnt-cluster")).expect("rm");
     text.push_str(&transcript(EXE, base, &["list", "--root", &r]));
     text.push_str(&transcript(EXE, base, &["verify", "--root", &r]));
     insta::assert_snapshot!("refusals", text);

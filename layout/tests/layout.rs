@@ -9,22 +9,24 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{install, paths, run_layout, try_plan};
-use ganeti_layout::plan::{self, Request};
-use ganeti_layout::spec::Spec;
-use ganeti_layout::stage::Stage;
-use ganeti_layout::{demo, inspect, DirStyle, InstallPaths};
+use ganeti_layout::install::plan::{self, Request};
+use ganeti_layout::install::spec::Spec;
+use ganeti_layout::install::stage::Stage;
+use ganeti_layout::install::{apply, demo, inspect};
+use ganeti_layout::node::installed;
+use ganeti_layout::node::{DirStyle, InstallPaths};
 
 fn write(dir: &Path, rel: &str, content: &str, mode: u32) {
     let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-    std::fs::write(&p, content).expect("write");
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    fs_err::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    fs_err::write(&p, content).expect("write");
+    fs_err::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
 fn symlink(dir: &Path, rel: &str, target: &str) {
     let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-    std::os::unix::fs::symlink(target, p).expect("symlink");
+    fs_err::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    fs_err::os::unix::fs::symlink(target, p).expect("symlink");
 }
 
 fn demo_stage(dir: &Path, release: &str) -> PathBuf {
@@ -48,7 +50,7 @@ fn snapshot_tree(dir: &Path) -> BTreeMap<PathBuf, String> {
         let desc = if meta.file_type().is_symlink() {
             format!(
                 "link {}",
-                std::fs::read_link(e.path()).expect("readlink").display()
+                fs_err::read_link(e.path()).expect("readlink").display()
             )
         } else if meta.is_dir() {
             format!("dir {:o}", meta.permissions().mode() & 0o7777)
@@ -56,7 +58,7 @@ fn snapshot_tree(dir: &Path) -> BTreeMap<PathBuf, String> {
             format!(
                 "file {:o} {}",
                 meta.permissions().mode() & 0o7777,
-                String::from_utf8_lossy(&std::fs::read(e.path()).expect("read"))
+                String::from_utf8_lossy(&fs_err::read(e.path()).expect("read"))
             )
         };
         out.insert(rel, desc);
@@ -149,7 +151,7 @@ fn farm_matches_debian_link_graph() {
     let dest = tmp.path().join("dest");
     install(&stage, &dest, "3.0.2", true);
     let link = |p: &str| {
-        std::fs::read_link(dest.join(p))
+        fs_err::read_link(dest.join(p))
             .expect(p)
             .display()
             .to_string()
@@ -228,7 +230,7 @@ fn farm_matches_debian_link_graph() {
         .flatten()
         .filter(|e| e.path_is_symlink())
         .filter(|e| {
-            std::fs::read_link(e.path()).is_ok_and(|t| {
+            fs_err::read_link(e.path()).is_ok_and(|t| {
                 let t = t.to_string_lossy();
                 t.starts_with("default/") || t.contains("/default/")
             })
@@ -251,13 +253,13 @@ fn two_versions_side_by_side_then_verify_list_remove() {
     );
     install(&s31, &dest, "3.1.0", false);
     assert_eq!(
-        std::fs::read_to_string(dest.join("usr/share/doc/ganeti/NEWS")).expect("read"),
+        fs_err::read_to_string(dest.join("usr/share/doc/ganeti/NEWS")).expect("read"),
         "Demo Ganeti 3.1.0\n"
     );
 
     let p = paths(&dest);
     assert_eq!(inspect::verify(&p).expect("verify"), Vec::<String>::new());
-    let versions = inspect::list(&p).expect("list");
+    let versions = installed::list(&p).expect("list");
     let summary: Vec<_> = versions
         .iter()
         .map(|v| (v.version.to_string(), v.active, v.complete))
@@ -268,15 +270,15 @@ fn two_versions_side_by_side_then_verify_list_remove() {
     );
 
     // The active version cannot be removed.
-    let err = inspect::remove(&p, &"3.0".parse().expect("v")).expect_err("active");
+    let err = apply::remove_version(&p, &"3.0".parse().expect("v")).expect_err("active");
     assert!(err.to_string().contains("is the active one"), "{err}");
-    inspect::remove(&p, &"3.1".parse().expect("v")).expect("remove inactive");
+    apply::remove_version(&p, &"3.1".parse().expect("v")).expect("remove inactive");
     assert!(!dest.join("usr/lib/ganeti/3.1").exists());
     assert!(!dest.join("usr/share/ganeti/3.1").exists());
     // Links 3.0 still needs stay.
     assert!(dest.join("usr/sbin/gnt-cluster").symlink_metadata().is_ok());
     assert_eq!(inspect::verify(&p).expect("verify"), Vec::<String>::new());
-    let err = inspect::remove(&p, &"3.1".parse().expect("v")).expect_err("gone");
+    let err = apply::remove_version(&p, &"3.1".parse().expect("v")).expect_err("gone");
     assert!(err.to_string().contains("not installed"), "{err}");
 }
 
@@ -296,7 +298,7 @@ fn remove_drops_links_only_that_version_needed() {
         inspect::verify(&paths(&dest)).expect("verify"),
         Vec::<String>::new()
     );
-    inspect::remove(&paths(&dest), &"3.1".parse().expect("v")).expect("remove");
+    apply::remove_version(&paths(&dest), &"3.1".parse().expect("v")).expect("remove");
     assert!(new_link.symlink_metadata().is_err());
 }
 
@@ -331,15 +333,15 @@ fn reinstall_of_a_new_build_replaces_the_tree_atomically() {
     let s1 = demo_stage(tmp.path(), "3.0.2");
     install(&s1, &dest, "3.0.2", true);
     let s2 = demo_stage(tmp.path(), "3.0.3");
-    std::fs::remove_dir_all(s2.join("usr/share/doc")).expect("rm docs");
-    std::fs::remove_file(s2.join("etc/default/ganeti")).expect("rm conffile");
+    fs_err::remove_dir_all(s2.join("usr/share/doc")).expect("rm docs");
+    fs_err::remove_file(s2.join("etc/default/ganeti")).expect("rm conffile");
     let plan = try_plan(&s2, &dest, "3.0.3", true).expect("plan");
     assert!(plan::render_text(&plan).contains("replace lib tree /usr/lib/ganeti/3.0"));
     install(&s2, &dest, "3.0.3", true);
-    let m = std::fs::read_to_string(dest.join("usr/lib/ganeti/3.0/.ganeti-layout-manifest.json"))
+    let m = fs_err::read_to_string(dest.join("usr/lib/ganeti/3.0/.ganeti-layout-manifest.json"))
         .expect("manifest");
     assert!(m.contains("\"release\": \"3.0.3\""));
-    let leftovers: Vec<_> = std::fs::read_dir(dest.join("usr/lib/ganeti"))
+    let leftovers: Vec<_> = fs_err::read_dir(dest.join("usr/lib/ganeti"))
         .expect("readdir")
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
@@ -438,7 +440,7 @@ fn conflict_absolute_and_relocated_links_in_trees() {
         false,
         "absolute symlink to /usr/bin/htools inside a version tree",
     );
-    std::fs::remove_file(stage.join("usr/bin/hspace-abs")).expect("rm");
+    fs_err::remove_file(stage.join("usr/bin/hspace-abs")).expect("rm");
     // A lib-tree link to a program that moves to the share tree.
     symlink(&stage, "usr/sbin/gnt-alias", "gnt-cluster");
     assert_conflict(
@@ -508,7 +510,7 @@ fn conflict_foreign_tree_and_active_elsewhere() {
     let tmp = tempfile::tempdir().expect("tmp");
     let stage = demo_stage(tmp.path(), "3.0.2");
     let dest = tmp.path().join("dest");
-    std::fs::create_dir_all(dest.join("usr/lib/ganeti/3.0/usr")).expect("mkdir");
+    fs_err::create_dir_all(dest.join("usr/lib/ganeti/3.0/usr")).expect("mkdir");
     assert_conflict(
         &stage,
         &dest,
@@ -517,7 +519,7 @@ fn conflict_foreign_tree_and_active_elsewhere() {
         "/usr/lib/ganeti/3.0: exists and was not installed by ganeti-layout",
     );
     let dest2 = tmp.path().join("dest2");
-    std::fs::create_dir_all(dest2.join("usr/lib/ganeti/2.16")).expect("mkdir");
+    fs_err::create_dir_all(dest2.join("usr/lib/ganeti/2.16")).expect("mkdir");
     symlink(&dest2, "etc/ganeti/lib", "/usr/lib/ganeti/2.16");
     assert_conflict(&stage, &dest2, "3.0.2", true, "already points to /usr/lib/ganeti/2.16; --activate only sets up a node with no active version");
 }
@@ -549,7 +551,7 @@ fn fallback_rule_warns_and_spec_file_overrides() {
     );
 
     let spec = tmp.path().join("spec.toml");
-    std::fs::write(
+    fs_err::write(
         &spec,
         "[[program]]\npath = \"sbin/gnt-new\"\ntree = \"lib\"\n",
     )
@@ -655,8 +657,8 @@ fn cli_exit_codes_and_json() {
     let (_, no_headers, _) = run_layout(&["list", "--root", d, "--no-headers"]);
     assert_eq!(no_headers, "* 3.0      3.0.2    ganeti-layout  complete\n");
     // Break the layout: verify names each problem and exits 1.
-    std::fs::remove_file(dest.join("usr/share/ganeti/3.0/gnt-cluster")).expect("rm");
-    std::fs::remove_file(dest.join("usr/lib/ganeti/default")).expect("rm");
+    fs_err::remove_file(dest.join("usr/share/ganeti/3.0/gnt-cluster")).expect("rm");
+    fs_err::remove_file(dest.join("usr/lib/ganeti/default")).expect("rm");
     let (code, out, _) = run_layout(&["verify", "--root", d]);
     assert_eq!(code, 1, "{out}");
     assert!(

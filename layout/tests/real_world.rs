@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{install, paths, run_layout, try_plan};
-use ganeti_layout::inspect;
-use ganeti_layout::plan;
-use ganeti_layout::stage::Stage;
+use ganeti_layout::install::stage::Stage;
+use ganeti_layout::install::{apply, inspect, plan};
+use ganeti_layout::node::{active, installed};
 
 /// `tests/fake-ganeti/make-stage RELEASE OUT`: a flat fake Ganeti stage.
 fn make_stage(release: &str, out: &Path) -> PathBuf {
@@ -55,11 +55,11 @@ fn upstream_stage(tmp: &Path, release: &str) -> PathBuf {
     let up = tmp.join(format!("upstream-{release}"));
     install(&flat, &up, release, false);
     for tree in ["usr/lib/ganeti", "usr/share/ganeti"] {
-        for entry in std::fs::read_dir(up.join(tree)).expect("readdir").flatten() {
-            let _ = std::fs::remove_file(entry.path().join(".ganeti-layout-manifest.json"));
+        for entry in fs_err::read_dir(up.join(tree)).expect("readdir").flatten() {
+            let _ = fs_err::remove_file(entry.path().join(".ganeti-layout-manifest.json"));
         }
     }
-    std::fs::remove_file(up.join("usr/lib/ganeti/.ganeti-layout.lock")).expect("rm lock");
+    fs_err::remove_file(up.join("usr/lib/ganeti/.ganeti-layout.lock")).expect("rm lock");
     let dv = &release[..3];
     for link in symlinks_under(&up) {
         let logical = Path::new("/").join(link.strip_prefix(&up).expect("under"));
@@ -68,22 +68,23 @@ fn upstream_stage(tmp: &Path, release: &str) -> PathBuf {
         {
             continue;
         }
-        let target = std::fs::read_link(&link).expect("readlink");
+        let target = fs_err::read_link(&link).expect("readlink");
         if target.is_absolute() {
             continue;
         }
-        let resolved = ganeti_layout::paths::resolve_lexically(&logical, &target).expect("inside");
+        let resolved =
+            ganeti_layout::node::paths::resolve_lexically(&logical, &target).expect("inside");
         let text = resolved.to_string_lossy().replace(
             "/usr/lib/ganeti/default/usr/",
             "/usr/lib/ganeti/default//usr/",
         );
-        std::fs::remove_file(&link).expect("rm");
-        std::os::unix::fs::symlink(text, &link).expect("symlink");
+        fs_err::remove_file(&link).expect("rm");
+        fs_err::os::unix::fs::symlink(text, &link).expect("symlink");
     }
-    std::fs::create_dir_all(up.join("etc/ganeti")).expect("mkdir");
-    std::os::unix::fs::symlink(format!("/usr/lib/ganeti/{dv}"), up.join("etc/ganeti/lib"))
+    fs_err::create_dir_all(up.join("etc/ganeti")).expect("mkdir");
+    fs_err::os::unix::fs::symlink(format!("/usr/lib/ganeti/{dv}"), up.join("etc/ganeti/lib"))
         .expect("symlink");
-    std::os::unix::fs::symlink(
+    fs_err::os::unix::fs::symlink(
         format!("/usr/share/ganeti/{dv}"),
         up.join("etc/ganeti/share"),
     )
@@ -102,7 +103,7 @@ fn upstream_versioned_stage_with_absolute_farm_links_installs() {
     let tmp = tempfile::tempdir().expect("tmp");
     let stage = upstream_stage(tmp.path(), "3.0.2");
     assert_eq!(
-        std::fs::read_link(stage.join("usr/lib/ganeti/daemon-util")).expect("link"),
+        fs_err::read_link(stage.join("usr/lib/ganeti/daemon-util")).expect("link"),
         PathBuf::from("/usr/lib/ganeti/default//usr/lib/ganeti/daemon-util"),
         "the input has upstream's double slash"
     );
@@ -123,7 +124,7 @@ fn upstream_versioned_stage_with_absolute_farm_links_installs() {
     assert_eq!(code, 0, "{out}{err}");
     // The farm is written in the tool's canonical (relative) form.
     for link in symlinks_under(&root.join("usr/sbin")) {
-        let target = std::fs::read_link(&link).expect("readlink");
+        let target = fs_err::read_link(&link).expect("readlink");
         assert!(
             target.starts_with("../share/ganeti/default")
                 || target.starts_with("../lib/ganeti/default"),
@@ -133,7 +134,7 @@ fn upstream_versioned_stage_with_absolute_farm_links_installs() {
         );
     }
     assert_eq!(
-        std::fs::read_link(root.join("usr/lib/ganeti/daemon-util")).expect("link"),
+        fs_err::read_link(root.join("usr/lib/ganeti/daemon-util")).expect("link"),
         PathBuf::from("default/usr/lib/ganeti/daemon-util")
     );
     assert_eq!(
@@ -141,7 +142,7 @@ fn upstream_versioned_stage_with_absolute_farm_links_installs() {
         Vec::<String>::new()
     );
     assert_eq!(
-        inspect::read_active(&paths(&root))
+        active::read_active(&paths(&root))
             .version()
             .map(|v| v.to_string()),
         Some("3.0".to_string())
@@ -153,9 +154,9 @@ fn upstream_stage_link_that_really_points_elsewhere_still_conflicts() {
     let tmp = tempfile::tempdir().expect("tmp");
     let stage = upstream_stage(tmp.path(), "3.0.2");
     let node = stage.join("usr/sbin/gnt-node");
-    std::fs::remove_file(&node).expect("rm");
+    fs_err::remove_file(&node).expect("rm");
     // Straight at a version: would not follow a switch.
-    std::os::unix::fs::symlink("/usr/share/ganeti/3.0/gnt-node", &node).expect("symlink");
+    fs_err::os::unix::fs::symlink("/usr/share/ganeti/3.0/gnt-node", &node).expect("symlink");
     let root = tmp.path().join("root");
     let conflicts = try_plan(&stage, &root, "3.0.2", true).expect_err("a real disagreement");
     let text: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
@@ -168,10 +169,10 @@ fn upstream_stage_link_that_really_points_elsewhere_still_conflicts() {
     assert!(!root.exists(), "nothing was changed");
     // The fix the message names works: without the stage's link, the tool
     // writes the farm link itself.
-    std::fs::remove_file(&node).expect("rm");
+    fs_err::remove_file(&node).expect("rm");
     install(&stage, &root, "3.0.2", true);
     assert_eq!(
-        std::fs::read_link(root.join("usr/sbin/gnt-node")).expect("link"),
+        fs_err::read_link(root.join("usr/sbin/gnt-node")).expect("link"),
         PathBuf::from("../share/ganeti/default/gnt-node")
     );
 }
@@ -184,8 +185,9 @@ fn equivalent_absolute_links_at_the_destination_are_rewritten_not_refused() {
     install(&flat, &root, "3.0.2", true);
     // Someone ran upstream's make install over it: the same links, absolute.
     let cluster = root.join("usr/sbin/gnt-cluster");
-    std::fs::remove_file(&cluster).expect("rm");
-    std::os::unix::fs::symlink("/usr/share/ganeti/default/gnt-cluster", &cluster).expect("symlink");
+    fs_err::remove_file(&cluster).expect("rm");
+    fs_err::os::unix::fs::symlink("/usr/share/ganeti/default/gnt-cluster", &cluster)
+        .expect("symlink");
     let plan = try_plan(&flat, &root, "3.0.2", true).expect("no conflict");
     let text = plan::render_text(&plan);
     assert!(
@@ -195,18 +197,18 @@ fn equivalent_absolute_links_at_the_destination_are_rewritten_not_refused() {
     assert!(text.contains(": 1 changes\n"), "{text}");
     install(&flat, &root, "3.0.2", true);
     assert_eq!(
-        std::fs::read_link(&cluster).expect("link"),
+        fs_err::read_link(&cluster).expect("link"),
         PathBuf::from("../share/ganeti/default/gnt-cluster")
     );
 }
 
 /// Asserts that `version` under `root` is completely installed and the
 /// layout sound; returns what `list` says of it.
-fn assert_complete(root: &Path, version: &str, label: &str) -> inspect::VersionInfo {
+fn assert_complete(root: &Path, version: &str, label: &str) -> installed::VersionInfo {
     let p = paths(root);
     let v = version.parse().expect("v");
     assert_eq!(
-        inspect::check_complete(&p, &v).expect("check"),
+        installed::check_complete(&p, &v).expect("check"),
         Vec::<String>::new(),
         "{label}"
     );
@@ -215,7 +217,7 @@ fn assert_complete(root: &Path, version: &str, label: &str) -> inspect::VersionI
         Vec::<String>::new(),
         "{label}"
     );
-    let info = inspect::list(&p)
+    let info = installed::list(&p)
         .expect("list")
         .into_iter()
         .find(|i| i.version == v)
@@ -257,7 +259,7 @@ fn elf_files(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .flatten()
         .filter(|e| e.file_type().is_file())
-        .filter(|e| std::fs::read(e.path()).is_ok_and(|b| b.starts_with(b"\x7fELF")))
+        .filter(|e| fs_err::read(e.path()).is_ok_and(|b| b.starts_with(b"\x7fELF")))
         .map(|e| e.path().to_path_buf())
         .collect()
 }
@@ -306,12 +308,12 @@ fn a_strip_pass_after_the_install_leaves_the_version_complete() {
         let elves = elf_files(&root.join("usr/lib/ganeti/3.1"));
         assert_eq!(elves.len(), 2, "{elves:?}");
         for elf in &elves {
-            let before = std::fs::metadata(elf).expect("meta").len();
+            let before = fs_err::metadata(elf).expect("meta").len();
             let mut argv: Vec<&str> = args.to_vec();
             argv.push(s(elf));
             run(program, &argv);
             assert!(
-                std::fs::metadata(elf).expect("meta").len() < before,
+                fs_err::metadata(elf).expect("meta").len() < before,
                 "{pass} shrank nothing"
             );
         }
@@ -334,9 +336,9 @@ fn a_program_no_longer_executable_or_gone_is_incomplete() {
     let p = paths(&root);
     let v = "3.1".parse().expect("v");
     let confd = root.join("usr/lib/ganeti/3.1/usr/sbin/ganeti-confd");
-    std::fs::set_permissions(&confd, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    std::fs::remove_file(root.join("usr/share/ganeti/3.1/gnt-node")).expect("rm");
-    let problems = inspect::check_complete(&p, &v).expect("check");
+    fs_err::set_permissions(&confd, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    fs_err::remove_file(root.join("usr/share/ganeti/3.1/gnt-node")).expect("rm");
+    let problems = installed::check_complete(&p, &v).expect("check");
     assert_eq!(problems.len(), 2, "{problems:#?}");
     assert!(
         problems[0].ends_with("usr/sbin/ganeti-confd: not executable (mode 644, installed as 755)"),
@@ -347,8 +349,8 @@ fn a_program_no_longer_executable_or_gone_is_incomplete() {
         "{problems:#?}"
     );
     // A mode that keeps it executable is a change, not a gap.
-    std::fs::set_permissions(&confd, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    let problems = inspect::check_complete(&p, &v).expect("check");
+    fs_err::set_permissions(&confd, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let problems = installed::check_complete(&p, &v).expect("check");
     assert_eq!(problems.len(), 1, "{problems:#?}");
 }
 
@@ -415,9 +417,9 @@ fn rename_page_links(root: &Path, from: Option<&str>, to: &str) {
         }
     };
     for link in symlinks_under(&root.join("usr/share/man")) {
-        let target = std::fs::read_link(&link).expect("readlink");
-        std::fs::remove_file(&link).expect("rm");
-        std::os::unix::fs::symlink(
+        let target = fs_err::read_link(&link).expect("readlink");
+        fs_err::remove_file(&link).expect("rm");
+        fs_err::os::unix::fs::symlink(
             format!("{}.{to}", strip(&target)),
             format!("{}.{to}", strip(&link)),
         )
@@ -489,7 +491,7 @@ fn removing_a_version_drops_its_farm_links_under_their_compressed_names() {
         &["gzip", "-9n"],
     );
     let p = paths(&root);
-    let removed = inspect::remove(&p, &"3.0".parse().expect("v")).expect("remove");
+    let removed = apply::remove_version(&p, &"3.0".parse().expect("v")).expect("remove");
     assert!(
         removed.contains(&root.join("usr/share/man/man8/gnt-cluster.8.gz")),
         "{removed:#?}"
@@ -560,8 +562,7 @@ fn release_given_that_disagrees_with_the_build_is_refused_naming_both() {
 fn a_stage_that_does_not_say_its_release_needs_release() {
     let tmp = tempfile::tempdir().expect("tmp");
     let stage = make_stage("3.0.2", &tmp.path().join("stage"));
-    std::fs::remove_file(stage.join("usr/lib/python3/dist-packages/ganeti/version.py"))
-        .expect("rm");
+    fs_err::remove_file(stage.join("usr/lib/python3/dist-packages/ganeti/version.py")).expect("rm");
     let root = tmp.path().join("root");
     let (code, _, err) = run_layout(&["plan", "--stage", s(&stage), "--dest", s(&root)]);
     assert_eq!(code, 2, "{err}");
@@ -586,12 +587,12 @@ fn a_stage_that_does_not_say_its_release_needs_release() {
 fn upstream_autoconf_release_wins_over_version_py() {
     let tmp = tempfile::tempdir().expect("tmp");
     let stage = make_stage("3.0.2", &tmp.path().join("stage"));
-    std::fs::write(
+    fs_err::write(
         stage.join("usr/lib/python3/dist-packages/ganeti/_autoconf.py"),
         "PACKAGE_VERSION = \"3.0.2\"\n",
     )
     .expect("write");
-    std::fs::write(
+    fs_err::write(
         stage.join("usr/lib/python3/dist-packages/ganeti/_constants.py"),
         "RELEASE_VERSION = _autoconf.PACKAGE_VERSION\n",
     )
@@ -630,7 +631,7 @@ fn a_second_version_replaces_ganetis_shared_docs_but_not_conffiles() {
         "{err}"
     );
     assert!(
-        std::fs::read_to_string(root.join("usr/share/doc/ganeti/README"))
+        fs_err::read_to_string(root.join("usr/share/doc/ganeti/README"))
             .expect("read")
             .starts_with("Fake Ganeti 3.1.0")
     );
@@ -638,11 +639,11 @@ fn a_second_version_replaces_ganetis_shared_docs_but_not_conffiles() {
     // A conffile or another package's doc with other content is a real
     // collision: refused, nothing changed.
     let s31b = make_stage("3.1.0", &tmp.path().join("s31b"));
-    std::fs::write(s31b.join("etc/default/ganeti"), "RAPI_ARGS=\"\"\n").expect("write");
-    std::fs::create_dir_all(root.join("usr/share/doc/other")).expect("mkdir");
-    std::fs::write(root.join("usr/share/doc/other/README"), "other\n").expect("write");
-    std::fs::create_dir_all(s31b.join("usr/share/doc/other")).expect("mkdir");
-    std::fs::write(s31b.join("usr/share/doc/other/README"), "ours\n").expect("write");
+    fs_err::write(s31b.join("etc/default/ganeti"), "RAPI_ARGS=\"\"\n").expect("write");
+    fs_err::create_dir_all(root.join("usr/share/doc/other")).expect("mkdir");
+    fs_err::write(root.join("usr/share/doc/other/README"), "other\n").expect("write");
+    fs_err::create_dir_all(s31b.join("usr/share/doc/other")).expect("mkdir");
+    fs_err::write(s31b.join("usr/share/doc/other/README"), "ours\n").expect("write");
     let conflicts = try_plan(&s31b, &root, "3.1.0", false).expect_err("collisions");
     let text: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
     assert_eq!(
@@ -683,8 +684,8 @@ fn removing_the_active_version_names_the_switch_that_fits_the_node() {
         "{err}"
     );
     // In a cluster a bare switch would skip cfgupgrade.
-    std::fs::create_dir_all(root.join("var/lib/ganeti")).expect("mkdir");
-    std::fs::write(root.join("var/lib/ganeti/server.pem"), "cert").expect("write");
+    fs_err::create_dir_all(root.join("var/lib/ganeti")).expect("mkdir");
+    fs_err::write(root.join("var/lib/ganeti/server.pem"), "cert").expect("write");
     let (code, _, err) = remove();
     assert_eq!(code, 1, "{err}");
     assert!(

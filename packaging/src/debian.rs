@@ -14,15 +14,16 @@
 //! Moves are rename(2)s, so `debian/tmp` and the package directories must be
 //! on one filesystem (they are, under `debian/`).
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use ganeti_layout::apply::{self, ApplyError};
-use ganeti_layout::plan::{self, Action};
-use ganeti_layout::spec::{Spec, SpecError};
-use ganeti_layout::stage::{ReleaseError, Stage, StageError};
-use ganeti_layout::{DirStyle, DirVersion, InstallPaths, Release};
+use ganeti_layout::install::apply::{self, ApplyError};
+use ganeti_layout::install::plan::{self, Action};
+use ganeti_layout::install::spec::{Spec, SpecError};
+use ganeti_layout::install::stage::{ReleaseError, Stage, StageError};
+use ganeti_layout::node::durable::{self, DurableError};
+use ganeti_layout::node::{DirStyle, DirVersion, InstallPaths, NodeFs, Release};
 
 /// A Debian binary package name (Policy 5.6.1): it becomes a directory
 /// under `debian/`, so it cannot hold `/` or start with a dot.
@@ -104,7 +105,7 @@ pub enum DebianError {
     #[error("cannot split into the packages: these already exist (run dh_prep or debian/rules clean first):\n  {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join("\n  "))]
     Occupied { paths: Vec<PathBuf> },
     #[error(transparent)]
-    Io(#[from] ganeti_layout::durable::DurableError),
+    Io(#[from] DurableError),
 }
 
 impl DebianError {
@@ -115,13 +116,6 @@ impl DebianError {
             DebianError::Stage(_) | DebianError::Spec(_) | DebianError::Release(_)
         )
     }
-}
-
-fn io<'a>(
-    operation: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(std::io::Error) -> DebianError + 'a {
-    move |source| DebianError::Io(ganeti_layout::durable::io_error(operation, path)(source))
 }
 
 /// What was laid out (logical paths) and where it went.
@@ -155,24 +149,20 @@ pub fn install(req: &Request<'_>) -> Result<Installed, DebianError> {
         activate: false,
         keep_existing: false,
     };
-    let plan =
-        ganeti_layout::plan_install(&plan_req).map_err(|conflicts| DebianError::Conflicts {
+    let plan = ganeti_layout::install::plan_install(&plan_req).map_err(|conflicts| {
+        DebianError::Conflicts {
             stage: req.stage.to_path_buf(),
             destdir: paths.root().to_path_buf(),
             conflicts: conflicts.iter().map(|c| c.to_string()).collect(),
-        })?;
+        }
+    })?;
     apply::apply(&plan, paths, &stage).map_err(|source| DebianError::Apply {
         stage: req.stage.to_path_buf(),
         destdir: paths.root().to_path_buf(),
         source,
     })?;
     // ganeti-layout's own lock file: state of this build, not of a package.
-    let lock = paths.host(&paths.layout_lock_file());
-    match std::fs::remove_file(&lock) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io("remove", &lock)(e)),
-    }
+    paths.fs().remove_file(&paths.layout_lock_file())?;
 
     let mut installed = Installed {
         dir_version: Some(plan.dir_version.clone()),
@@ -208,27 +198,23 @@ fn relative(logical: &Path) -> &Path {
     logical.strip_prefix("/").unwrap_or(logical)
 }
 
-/// Creates `dest_top/rel`'s missing ancestors and itself, each with the
-/// mode of its counterpart under `src_top`.
-fn create_dirs_like(src_top: &Path, dest_top: &Path, rel: &Path) -> Result<(), DebianError> {
-    let mut so_far = PathBuf::new();
+/// Creates `dest_top/rel`'s missing ancestors and itself (`rel` relative
+/// to `/`), each with the mode of its counterpart on the laid-out node.
+fn create_dirs_like(node: NodeFs<'_>, dest_top: &Path, rel: &Path) -> Result<(), DebianError> {
+    let mut so_far = PathBuf::from("/");
     for part in rel.components() {
         so_far.push(part);
-        let dest = dest_top.join(&so_far);
+        let dest = dest_top.join(relative(&so_far));
         if dest.is_dir() {
             continue;
         }
-        let src = src_top.join(&so_far);
-        let mode = std::fs::metadata(&src)
+        let mode = node
+            .metadata(&so_far)
             .map(|m| m.permissions().mode() & 0o7777)
             .unwrap_or(0o755);
-        std::fs::DirBuilder::new()
-            .mode(mode)
-            .create(&dest)
-            .map_err(io("create directory", &dest))?;
-        // The umask may have narrowed it.
-        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))
-            .map_err(io("set mode of", &dest))?;
+        durable::create_dir(&dest)?;
+        // Set after the creation: the umask may have narrowed it.
+        durable::set_mode(&dest, mode).map_err(|e| e.doing("set mode of"))?;
     }
     Ok(())
 }
@@ -240,21 +226,23 @@ fn split_into(
     farm: &[PathBuf],
     dirs: &[PathBuf],
 ) -> Result<(), DebianError> {
-    let src_top = paths.root();
+    let node = paths.fs();
     let farm_top = split.debian_dir.join(split.farm.as_str());
     let trees_top = split.debian_dir.join(split.trees.as_str());
+    // Moved out of the root into the package directories: the rename is
+    // given both host paths.
     let moves: Vec<(PathBuf, PathBuf, &Path)> = trees
         .iter()
         .map(|t| {
             (
-                paths.host(t),
+                node.host_path(t),
                 trees_top.join(relative(t)),
                 trees_top.as_path(),
             )
         })
         .chain(farm.iter().map(|f| {
             (
-                paths.host(f),
+                node.host_path(f),
                 farm_top.join(relative(f)),
                 farm_top.as_path(),
             )
@@ -269,18 +257,22 @@ fn split_into(
         return Err(DebianError::Occupied { paths: occupied });
     }
     for top in [&farm_top, &trees_top] {
-        std::fs::create_dir_all(top).map_err(io("create directory", top))?;
+        durable::create_dir_all(top)?;
     }
     for (src, dest, top) in &moves {
         let rel = dest.strip_prefix(top).unwrap_or(dest);
         if let Some(parent) = rel.parent() {
-            create_dirs_like(src_top, top, parent)?;
+            create_dirs_like(node, top, parent)?;
         }
-        std::fs::rename(src, dest).map_err(io("move into the package", src))?;
+        durable::rename(src, dest).map_err(|e| DurableError {
+            operation: "move into the package",
+            path: src.clone(),
+            source: e.source,
+        })?;
     }
     // Directories the layout made on purpose (empty ones included).
     for dir in dirs {
-        create_dirs_like(src_top, &farm_top, relative(dir))?;
+        create_dirs_like(node, &farm_top, relative(dir))?;
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use ganeti_layout::cli::{input, report_error};
 use ganeti_layout::command::DirVersionArg;
-use ganeti_layout::{DirStyle, DirVersion, InstallPaths};
+use ganeti_layout::node::{DirStyle, DirVersion, InstallPaths};
 use ganeti_packaging::cli::{
     Cli, Command, DebianInstallArgs, PostinstAction, PostrmAction, PrermAction,
 };

@@ -31,9 +31,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use ganeti_layout::inspect::{self, Active, InspectError, SwitchLink};
-use ganeti_layout::manifest::ManifestError;
-use ganeti_layout::{DirStyle, DirVersion, InstallPaths, Release};
+use ganeti_layout::node::active::{self, configuration_fits, switch_command, Active, SwitchLink};
+use ganeti_layout::node::durable::DurableError;
+use ganeti_layout::node::installed;
+use ganeti_layout::node::manifest::{self, ManifestError};
+use ganeti_layout::node::{DirStyle, DirVersion, InstallPaths, Node, Release};
 use ganeti_switch::{Journal, NodeLock, Outcome, SwitchError, SwitchOptions, JOURNAL_NAME};
 
 use crate::env;
@@ -46,7 +48,7 @@ pub struct ActiveVersion {
     pub link: PathBuf,
     pub target: PathBuf,
     /// The command that moves the node to another installed version
-    /// ([`inspect::switch_command`]).
+    /// ([`switch_command`]).
     pub switch: String,
 }
 
@@ -67,20 +69,11 @@ pub enum MaintError {
         journal: PathBuf,
     },
     #[error(transparent)]
-    Io(#[from] ganeti_layout::durable::DurableError),
+    Io(#[from] DurableError),
     #[error(transparent)]
     Switch(#[from] SwitchError),
     #[error(transparent)]
-    Inspect(#[from] InspectError),
-    #[error(transparent)]
     Manifest(#[from] ManifestError),
-}
-
-fn io<'a>(
-    operation: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(std::io::Error) -> MaintError + 'a {
-    move |source| MaintError::Io(ganeti_layout::durable::io_error(operation, path)(source))
 }
 
 /// Whether the node is in a cluster, and at which release the cluster's
@@ -96,9 +89,10 @@ pub enum Membership {
 
 impl Membership {
     pub fn of(paths: &InstallPaths) -> Membership {
-        if inspect::is_clustered(paths) {
+        let node = Node::new(paths);
+        if node.is_clustered() {
             Membership::Clustered {
-                release: inspect::cluster_release(paths),
+                release: node.cluster_release(),
             }
         } else {
             Membership::Standalone
@@ -111,7 +105,7 @@ impl Membership {
     /// it is: then only `ganeti-upgrade` may move the node to `v`.
     pub fn needs_conversion_to(&self, v: &DirVersion) -> Option<&str> {
         match self {
-            Membership::Clustered { release: Some(r) } if !inspect::configuration_fits(v, r) => {
+            Membership::Clustered { release: Some(r) } if !configuration_fits(v, r) => {
                 Some(r.as_str())
             }
             _ => None,
@@ -250,7 +244,7 @@ fn wait_message(holder: &str) {
 /// The node lock, without creating `${localstatedir}/lib/ganeti` on a node
 /// that has none (nothing can be switching there).
 fn lock_if_present(paths: &InstallPaths) -> Result<Option<NodeLock>, SwitchError> {
-    if paths.host(&paths.datadir()).is_dir() {
+    if paths.fs().is_dir(&paths.datadir()) {
         NodeLock::acquire(paths, wait_message).map(Some)
     } else {
         Ok(None)
@@ -267,7 +261,7 @@ fn finish_interrupted(paths: &InstallPaths, notes: &mut Vec<String>) -> Result<(
         Outcome::Repaired { to } => notes.push(format!("finished an interrupted switch to {to}")),
         _ => notes.push(format!(
             "removed stale temporary links in {}",
-            paths.host(&paths.confdir()).display()
+            paths.fs().shown(&paths.confdir()).display()
         )),
     }
     Ok(())
@@ -283,7 +277,7 @@ pub fn postinst_configure(
     finish_interrupted(paths, &mut notes)?;
     // The trees only: the `default` links come with the farm package,
     // which dpkg may unpack after this one.
-    let problems = inspect::check_trees(paths, version)?.missing;
+    let problems = installed::check_trees(paths, version)?.missing;
     if !problems.is_empty() {
         return Ok(Report {
             notes,
@@ -295,7 +289,7 @@ pub fn postinst_configure(
     }
     let membership = Membership::of(paths);
     let clustered = membership.is_clustered();
-    let active = inspect::read_active(paths);
+    let active = active::read_active(paths);
     let outcome = match decide_postinst(version, &active, &membership) {
         Decision::AlreadyActive => PostinstOutcome::AlreadyActive {
             version: version.clone(),
@@ -303,7 +297,7 @@ pub fn postinst_configure(
         Decision::Keep { active, reason } => PostinstOutcome::Kept {
             version: version.clone(),
             active,
-            to_use: inspect::switch_command(paths, version),
+            to_use: switch_command(paths, version),
             reason,
         },
         Decision::LeaveUnlinked { cluster_release } => PostinstOutcome::LeftUnlinked {
@@ -330,7 +324,7 @@ pub fn postinst_configure(
                     version: version.clone(),
                     active: active.version().cloned().unwrap_or_else(|| version.clone()),
                     reason: KeepReason::DaemonsRunning { daemons },
-                    to_use: inspect::switch_command(paths, version),
+                    to_use: switch_command(paths, version),
                 },
                 Err(e) => return Err(e.into()),
             }
@@ -342,7 +336,7 @@ pub fn postinst_configure(
         PostinstOutcome::Linked { .. } | PostinstOutcome::AlreadyActive { .. }
     ) {
         notes.extend(
-            inspect::default_link_problems(paths)
+            installed::default_link_problems(paths)
                 .into_iter()
                 .map(|p| format!("warning: {p}")),
         );
@@ -378,7 +372,7 @@ fn other_complete_versions(
     paths: &InstallPaths,
     except: Option<&DirVersion>,
 ) -> Result<Vec<DirVersion>, MaintError> {
-    Ok(inspect::list(paths)?
+    Ok(installed::list(paths)?
         .into_iter()
         .filter(|info| info.complete && Some(&info.version) != except)
         .map(|info| info.version)
@@ -397,7 +391,7 @@ pub fn prerm_remove(
             return Err(MaintError::SwitchInProgress {
                 version: version.clone(),
                 repair: paths.tool("ganeti-switch", "repair"),
-                journal: paths.host(&paths.confdir().join(JOURNAL_NAME)),
+                journal: paths.fs().shown(&paths.switch_journal()),
             });
         }
     }
@@ -406,7 +400,7 @@ pub fn prerm_remove(
             version: version.clone(),
         });
     }
-    let clustered = inspect::is_clustered(paths);
+    let clustered = Node::new(paths).is_clustered();
     if env::active_removal_allowed() {
         return Ok(PrermOutcome::AllowedByAdministrator {
             version: version.clone(),
@@ -416,10 +410,10 @@ pub fn prerm_remove(
     if let Some(other) = other_complete_versions(paths, Some(version))?.pop() {
         let (link, target) = match &status.active.lib {
             SwitchLink::Points { target, .. } => {
-                (paths.host(&paths.active_lib_link()), target.clone())
+                (paths.fs().shown(&paths.active_lib_link()), target.clone())
             }
             _ => (
-                paths.host(&paths.active_share_link()),
+                paths.fs().shown(&paths.active_share_link()),
                 paths.version_share(version),
             ),
         };
@@ -427,13 +421,13 @@ pub fn prerm_remove(
             version: version.clone(),
             link,
             target,
-            switch: inspect::switch_command(paths, &other),
+            switch: switch_command(paths, &other),
         })));
     }
     if clustered {
         return Err(MaintError::LastVersionInCluster {
             version: version.clone(),
-            server_pem: paths.host(&paths.server_pem()),
+            server_pem: paths.fs().shown(&paths.server_pem()),
         });
     }
     Ok(PrermOutcome::LastVersion {
@@ -449,7 +443,7 @@ pub enum PostrmOutcome {
         remaining: Vec<DirVersion>,
         active: Option<DirVersion>,
         /// How to fix the links when they are broken
-        /// ([`inspect::relink_advice`]).
+        /// ([`installed::relink_advice`]).
         advice: String,
     },
     /// No version remains: these paths were removed (empty when nothing
@@ -462,58 +456,56 @@ pub fn postrm(paths: &InstallPaths, purge: bool) -> Result<Report<PostrmOutcome>
     let mut notes = Vec::new();
     let remaining = other_complete_versions(paths, None)?;
     if !remaining.is_empty() {
-        let active = inspect::read_active(paths).version().cloned();
+        let active = active::read_active(paths).version().cloned();
         return Ok(Report {
             notes,
             outcome: PostrmOutcome::VersionsRemain {
                 remaining,
-                advice: inspect::relink_advice(paths),
+                advice: installed::relink_advice(paths),
                 active,
             },
         });
     }
     let lock = lock_if_present(paths)?;
-    let confdir = paths.host(&paths.confdir());
+    let fs = paths.fs();
+    let confdir = paths.confdir();
     let mut removed = Vec::new();
-    if confdir.is_dir() {
+    if fs.is_dir(&confdir) {
         let status = ganeti_switch::check(paths)?;
         let mut names: Vec<String> = vec!["lib".into(), "share".into(), JOURNAL_NAME.into()];
         names.extend(status.stale_temp_links);
         for name in names {
             let path = confdir.join(&name);
-            match path.symlink_metadata() {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io("inspect", &path)(e)),
+            match fs.symlink_metadata(&path) {
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
                 // The journal is a file; everything else must be a link:
                 // an administrator's real file or directory stays.
                 Ok(m) if m.file_type().is_symlink() || (name == JOURNAL_NAME && m.is_file()) => {
-                    std::fs::remove_file(&path).map_err(io("remove", &path))?;
-                    removed.push(path);
+                    fs.remove_file(&path)?;
+                    // Reported where it was, for the admin.
+                    removed.push(fs.shown(&path));
                 }
                 Ok(_) => notes.push(format!(
                     "left {} alone: it is not a symlink",
-                    path.display()
+                    fs.shown(&path).display()
                 )),
             }
-        }
-        if !removed.is_empty() {
-            ganeti_layout::durable::fsync_dir(&confdir)?;
         }
     }
     if purge {
         if lock.is_some() {
-            let lock_file = paths.host(&paths.lock_file());
+            let lock_file = paths.lock_file();
             // Unlinked while held: nobody else can be between open and lock.
-            match std::fs::remove_file(&lock_file) {
-                Ok(()) => removed.push(lock_file),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io("remove", &lock_file)(e)),
+            if fs.is_there(&lock_file) {
+                fs.remove_file(&lock_file)?;
+                removed.push(fs.shown(&lock_file));
             }
         }
         drop(lock);
         for dir in [paths.confdir(), paths.datadir()] {
             if remove_dir_if_unowned(paths, &dir)? {
-                removed.push(paths.host(&dir));
+                removed.push(fs.shown(&dir));
             }
         }
     }
@@ -525,32 +517,20 @@ pub fn postrm(paths: &InstallPaths, purge: bool) -> Result<Report<PostrmOutcome>
 
 /// Removes `dir` if it is empty and no installed package lists it.
 fn remove_dir_if_unowned(paths: &InstallPaths, dir: &Path) -> Result<bool, MaintError> {
-    let host = paths.host(dir);
-    let empty = match std::fs::read_dir(&host) {
-        Ok(mut entries) => entries.next().is_none(),
+    let fs = paths.fs();
+    let empty = match fs.read_dir(dir) {
+        Ok(entries) => entries.is_empty(),
         Err(_) => return Ok(false),
     };
     if !empty || listed_by_dpkg(paths, dir) {
         return Ok(false);
     }
-    match std::fs::remove_dir(&host) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(io("remove directory", &host)(e)),
-    }
+    Ok(fs.remove_dir(dir)?)
 }
 
 /// Does any package's file list (`/var/lib/dpkg/info/*.list`) name `logical`?
 fn listed_by_dpkg(paths: &InstallPaths, logical: &Path) -> bool {
-    let info = paths.host(&paths.localstatedir().join("lib/dpkg/info"));
-    let Ok(entries) = std::fs::read_dir(&info) else {
-        return false;
-    };
-    let wanted = logical.to_string_lossy();
-    entries.flatten().any(|e| {
-        e.file_name().to_string_lossy().ends_with(".list")
-            && std::fs::read_to_string(e.path()).is_ok_and(|text| text.lines().any(|l| l == wanted))
-    })
+    !manifest::dpkg_listed(paths, |p| p == logical).is_empty()
 }
 
 impl fmt::Display for PostinstOutcome {

@@ -3,7 +3,7 @@
 //! delegated to `ganeti-packaging`. The sources are `packaging/snippets/*.in`,
 //! checked with shellcheck; `@DIR_VERSION@` stands for the version.
 
-use ganeti_layout::DirVersion;
+use ganeti_layout::node::DirVersion;
 
 /// The placeholder replaced by the directory version.
 pub const PLACEHOLDER: &str = "@DIR_VERSION@";

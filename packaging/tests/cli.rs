@@ -3,16 +3,13 @@
 //! script can meet, with its exit code, on a demo node in a temporary root
 //! (shown as `[ROOT]`).
 
-#[path = "../../layout/tests/shared/transcript.rs"]
-mod shared;
-
-use shared::{transcript, two_version_node};
+use ganeti_test_support::{every_help_page, transcript, two_version_node};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ganeti-packaging");
 
 #[test]
 fn help_pages() {
-    let text = ganeti_layout::cli::every_help_page(ganeti_packaging::cli::command(), 100);
+    let text = every_help_page(ganeti_packaging::cli::command(), 100);
     insta::assert_snapshot!("help", text);
 }
 
@@ -32,8 +29,8 @@ fn refusals_and_their_exit_codes() {
         text.push_str(&transcript(EXE, base, &args));
     }
     // In a cluster, removing the active version names the cluster-wide way.
-    std::fs::create_dir_all(root.join("var/lib/ganeti")).expect("mkdir");
-    std::fs::write(root.join("var/lib/ganeti/server.pem"), "cert").expect("write");
+    fs_err::create_dir_all(root.join("var/lib/ganeti")).expect("mkdir");
+    fs_err::write(root.join("var/lib/ganeti/server.pem"), "cert").expect("write");
     text.push_str(&transcript(
         EXE,
         base,

@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ganeti_layout::{demo, inspect, DirVersion, InstallPaths};
+use ganeti_layout::install::demo;
+use ganeti_layout::node::active;
+use ganeti_layout::node::{DirVersion, InstallPaths};
 use ganeti_packaging::maint::{decide_postinst, Decision, KeepReason, LinkReason, Membership};
 
 struct Node {
@@ -54,26 +56,26 @@ impl Node {
         (out.status.code().unwrap_or(-1), text)
     }
     fn active(&self) -> Option<String> {
-        inspect::read_active(&self.paths)
+        active::read_active(&self.paths)
             .version()
             .map(|v| v.to_string())
     }
     fn host(&self, logical: &str) -> PathBuf {
-        self.paths.host(Path::new(logical))
+        self.paths.fs().host_path(Path::new(logical))
     }
     fn join_cluster(&self) {
-        std::fs::create_dir_all(self.host("/var/lib/ganeti")).expect("mkdir");
-        std::fs::write(self.host("/var/lib/ganeti/server.pem"), "cert").expect("write");
+        fs_err::create_dir_all(self.host("/var/lib/ganeti")).expect("mkdir");
+        fs_err::write(self.host("/var/lib/ganeti/server.pem"), "cert").expect("write");
     }
     fn leave_cluster(&self) {
-        std::fs::remove_file(self.host("/var/lib/ganeti/server.pem")).expect("rm");
+        fs_err::remove_file(self.host("/var/lib/ganeti/server.pem")).expect("rm");
     }
     fn link(&self, name: &str) -> Option<PathBuf> {
-        std::fs::read_link(self.host(&format!("/etc/ganeti/{name}"))).ok()
+        fs_err::read_link(self.host(&format!("/etc/ganeti/{name}"))).ok()
     }
     fn remove_version(&self, v: &str) {
         for top in ["/usr/lib/ganeti", "/usr/share/ganeti"] {
-            std::fs::remove_dir_all(self.host(&format!("{top}/{v}"))).expect("rm tree");
+            fs_err::remove_dir_all(self.host(&format!("{top}/{v}"))).expect("rm tree");
         }
     }
 }
@@ -145,8 +147,9 @@ fn broken_links_are_repaired_even_on_a_clustered_node() {
     let n = node();
     n.run(&["postinst", "configure", "3.0"]);
     n.join_cluster();
-    std::os::unix::fs::symlink("/usr/lib/ganeti/9.9", n.host("/etc/ganeti/lib.new")).expect("ln");
-    std::fs::rename(n.host("/etc/ganeti/lib.new"), n.host("/etc/ganeti/lib")).expect("mv");
+    fs_err::os::unix::fs::symlink("/usr/lib/ganeti/9.9", n.host("/etc/ganeti/lib.new"))
+        .expect("ln");
+    fs_err::rename(n.host("/etc/ganeti/lib.new"), n.host("/etc/ganeti/lib")).expect("mv");
     assert_eq!(n.active(), None);
     let (code, out) = n.run(&["postinst", "configure", "3.1"]);
     assert_eq!(code, 0, "{out}");
@@ -161,9 +164,9 @@ fn broken_links_are_repaired_even_on_a_clustered_node() {
 /// A switch to 3.1 cut after lib: journal present, lib on 3.1, share on 3.0.
 fn interrupt_switch_to_31(n: &Node) {
     let journal = serde_journal("3.1", "/usr/lib/ganeti/3.0", "/usr/share/ganeti/3.0");
-    std::fs::write(n.host("/etc/ganeti/.ganeti-switch.journal"), journal).expect("journal");
-    std::fs::remove_file(n.host("/etc/ganeti/lib")).expect("rm");
-    std::os::unix::fs::symlink("/usr/lib/ganeti/3.1", n.host("/etc/ganeti/lib")).expect("ln");
+    fs_err::write(n.host("/etc/ganeti/.ganeti-switch.journal"), journal).expect("journal");
+    fs_err::remove_file(n.host("/etc/ganeti/lib")).expect("rm");
+    fs_err::os::unix::fs::symlink("/usr/lib/ganeti/3.1", n.host("/etc/ganeti/lib")).expect("ln");
 }
 
 fn serde_journal(to: &str, lib: &str, share: &str) -> String {
@@ -253,7 +256,7 @@ fn postrm_cleans_up_only_when_no_version_is_left() {
 fn an_incomplete_version_leaves_the_links_alone() {
     let n = node();
     n.run(&["postinst", "configure", "3.0"]);
-    std::fs::remove_file(n.host("/usr/share/ganeti/3.1/gnt-cluster")).expect("rm");
+    fs_err::remove_file(n.host("/usr/share/ganeti/3.1/gnt-cluster")).expect("rm");
     let (code, out) = n.run(&["postinst", "configure", "3.1"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("not completely installed"), "{out}");
@@ -263,7 +266,7 @@ fn an_incomplete_version_leaves_the_links_alone() {
 #[test]
 fn a_real_directory_where_a_link_goes_fails_and_stays() {
     let n = node();
-    std::fs::create_dir_all(n.host("/etc/ganeti/lib")).expect("mkdir");
+    fs_err::create_dir_all(n.host("/etc/ganeti/lib")).expect("mkdir");
     let (code, out) = n.run(&["postinst", "configure", "3.0"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("not a symlink"), "{out}");
@@ -316,13 +319,13 @@ fn dpkg_root_is_the_default_root() {
 fn decisions() {
     let n = node();
     let clustered = Membership::Clustered { release: None };
-    let active = inspect::read_active(&n.paths);
+    let active = active::read_active(&n.paths);
     assert_eq!(
         decide_postinst(&v("3.0"), &active, &clustered),
         Decision::Link(LinkReason::NoneActive)
     );
     n.run(&["postinst", "configure", "3.0"]);
-    let active = inspect::read_active(&n.paths);
+    let active = active::read_active(&n.paths);
     assert_eq!(
         decide_postinst(&v("3.0"), &active, &clustered),
         Decision::AlreadyActive
@@ -347,7 +350,7 @@ fn decisions() {
     );
     // No usable version on a clustered node whose configuration is at
     // another release: only the upgrade may convert it.
-    let none = inspect::read_active(
+    let none = active::read_active(
         &InstallPaths::default()
             .with_root(&n.root.join("empty"))
             .expect("paths"),
@@ -403,11 +406,11 @@ fn debian_install_splits_and_refuses_to_overwrite() {
     assert!(pkg.join("ganeti-3.1/usr/share/ganeti/3.1").is_dir());
     assert!(!pkg.join("ganeti-3.1/usr/sbin").exists());
     assert_eq!(
-        std::fs::read_link(pkg.join("ganeti/usr/sbin/gnt-cluster")).expect("farm link"),
+        fs_err::read_link(pkg.join("ganeti/usr/sbin/gnt-cluster")).expect("farm link"),
         PathBuf::from("../share/ganeti/default/gnt-cluster")
     );
     assert_eq!(
-        std::fs::read_link(pkg.join("ganeti/usr/lib/ganeti/default")).expect("fixed link"),
+        fs_err::read_link(pkg.join("ganeti/usr/lib/ganeti/default")).expect("fixed link"),
         PathBuf::from("/etc/ganeti/lib")
     );
     assert!(
@@ -427,7 +430,7 @@ fn debian_install_splits_and_refuses_to_overwrite() {
 
 fn walk_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = fs_err::read_dir(dir) else {
         return out;
     };
     for e in entries.flatten() {

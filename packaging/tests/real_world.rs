@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ganeti_layout::{inspect, DirVersion, InstallPaths};
+use ganeti_layout::node::installed;
+use ganeti_layout::node::{DirVersion, InstallPaths};
 
 fn make_stage(options: &[&str], release: &str, out: &Path) -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fake-ganeti/make-stage");
@@ -85,7 +86,7 @@ fn debian_install(dir: &Path, stage: &Path, dv: &str) -> PathBuf {
 
 /// What dpkg does with the two packages: their trees unpacked onto `root`.
 fn unpack(debian: &Path, packages: &[&str], root: &Path) {
-    std::fs::create_dir_all(root).expect("mkdir");
+    fs_err::create_dir_all(root).expect("mkdir");
     for p in packages {
         let status = Command::new("cp")
             .arg("-a")
@@ -99,12 +100,12 @@ fn unpack(debian: &Path, packages: &[&str], root: &Path) {
 
 fn elf_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("readdir").flatten() {
+    for entry in fs_err::read_dir(dir).expect("readdir").flatten() {
         let kind = entry.file_type().expect("type");
         if kind.is_dir() {
             out.extend(elf_files(&entry.path()));
         } else if kind.is_file()
-            && std::fs::read(entry.path()).is_ok_and(|b| b.starts_with(b"\x7fELF"))
+            && fs_err::read(entry.path()).is_ok_and(|b| b.starts_with(b"\x7fELF"))
         {
             out.push(entry.path());
         }
@@ -149,10 +150,10 @@ fn a_package_stripped_after_debian_install_is_completely_installed() {
     assert_eq!(status.stable_version(), Some(&v("3.1")));
     // What `ganeti-switch installed 3.1` and the upgrade ask.
     assert_eq!(
-        inspect::check_complete(&paths, &v("3.1")).expect("check"),
+        installed::check_complete(&paths, &v("3.1")).expect("check"),
         Vec::<String>::new()
     );
-    let info = &inspect::list(&paths).expect("list")[0];
+    let info = &installed::list(&paths).expect("list")[0];
     assert_eq!(info.changed.len(), 2, "{:#?}", info.changed);
 }
 
@@ -202,7 +203,7 @@ fn clustered_node_after_a_forced_removal_of_the_active_version() {
     let root = tmp.path().join("root");
     let paths = InstallPaths::default().with_root(&root).expect("paths");
     let install = |release: &str| {
-        ganeti_layout::demo::install(
+        ganeti_layout::install::demo::install(
             &tmp.path().join(format!("stage-{release}")),
             &paths,
             &release.parse().expect("release"),
@@ -213,10 +214,10 @@ fn clustered_node_after_a_forced_removal_of_the_active_version() {
     install("2.16.2");
     let run = |env: &[(&str, &str)], args: &[&str]| packaging_env(&root, env, args);
     assert_eq!(run(&[], &["postinst", "configure", "2.16"]).0, 0);
-    let datadir = paths.host(&paths.datadir());
-    std::fs::create_dir_all(&datadir).expect("mkdir");
-    std::fs::write(datadir.join("server.pem"), "cert").expect("write");
-    std::fs::write(datadir.join("ssconf_release_version"), "2.16.2\n").expect("write");
+    let datadir = paths.fs().host_path(&paths.datadir());
+    fs_err::create_dir_all(&datadir).expect("mkdir");
+    fs_err::write(datadir.join("server.pem"), "cert").expect("write");
+    fs_err::write(datadir.join("ssconf_release_version"), "2.16.2\n").expect("write");
 
     // The dist-upgrade installs 3.0: the node stays on 2.16.
     install("3.0.2");
@@ -251,7 +252,7 @@ fn clustered_node_after_a_forced_removal_of_the_active_version() {
         paths.version_lib(&v("2.16")),
         paths.version_share(&v("2.16")),
     ] {
-        std::fs::remove_dir_all(paths.host(&tree)).expect("rm");
+        fs_err::remove_dir_all(paths.fs().host_path(&tree)).expect("rm");
     }
 
     // postrm names the way that converts the configuration, not a bare switch.
@@ -267,7 +268,7 @@ fn clustered_node_after_a_forced_removal_of_the_active_version() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("so the links were left alone; reinstall Ganeti 2.16, then run on the master: ganeti-upgrade --root {} --to 3.0", root.display())), "{out}");
     assert_eq!(
-        std::fs::read_link(paths.host(&paths.active_lib_link())).expect("link"),
+        fs_err::read_link(paths.fs().host_path(&paths.active_lib_link())).expect("link"),
         paths.version_lib(&v("2.16")),
         "still on the removed version"
     );
@@ -281,7 +282,7 @@ fn clustered_node_after_a_forced_removal_of_the_active_version() {
     assert_eq!(status.problems, Vec::<String>::new());
     assert_eq!(status.stable_version(), Some(&v("2.16")));
     assert_eq!(
-        inspect::check_complete(&paths, &v("3.0")).expect("check"),
+        installed::check_complete(&paths, &v("3.0")).expect("check"),
         Vec::<String>::new()
     );
 }

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ganeti_layout::demo;
 use ganeti_switch::SwitchOptions;
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -18,7 +17,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     let tmp = tempfile::tempdir().expect("tmp");
     let base = tmp.path();
-    let paths = demo::install_node_under(base).expect("demo node");
+    let paths = ganeti_test_support::node_under(base);
     let versions = ["3.1".parse().expect("v"), "3.0".parse().expect("v")];
     let runs = 300;
     let mut ours = Vec::new();
@@ -27,8 +26,8 @@ fn main() {
     let mut cli = Vec::new();
     let alt = base.join("alt");
     let (altdir, admindir) = (alt.join("etc"), alt.join("admin"));
-    std::fs::create_dir_all(&altdir).expect("mkdir");
-    std::fs::create_dir_all(&admindir).expect("mkdir");
+    fs_err::create_dir_all(&altdir).expect("mkdir");
+    fs_err::create_dir_all(&admindir).expect("mkdir");
     let ua_cmd = |args: &[&str]| {
         let ok = Command::new("update-alternatives")
             .arg("--quiet")

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ganeti_layout::cli::{input, report_error};
-use ganeti_layout::{inspect, DirVersion};
+use ganeti_layout::node::{active, installed, DirVersion, InstallPaths};
 use ganeti_switch::command::{Cli, Command};
 use ganeti_switch::{Outcome, RepairOptions, SwitchOptions};
 
@@ -27,16 +27,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let paths = cli.paths.resolve(&cli.root.root).map_err(input)?;
     match cli.command {
         Command::List(args) => {
-            let versions = inspect::list(&paths)?;
+            let versions = installed::list(&paths)?;
             if args.json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&inspect::list_json(&versions))?
+                    serde_json::to_string_pretty(&installed::list_json(&versions))?
                 );
             } else {
                 print!(
                     "{}",
-                    inspect::render_list(&versions, !args.no_headers, &paths)
+                    installed::render_list(&versions, !args.no_headers, &paths)
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -81,7 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let v: DirVersion = version.parse().map_err(input)?;
             // Read before the switch: "from none" would be untrue of a
             // mixed or dangling pair, which the switch also replaces.
-            let before = inspect::read_active(&paths);
+            let before = active::read_active(&paths);
             match ganeti_switch::switch_to(&paths, &v, SwitchOptions { force })? {
                 Outcome::Switched {
                     from,
@@ -107,7 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Installed { version } => {
             let v: DirVersion = version.parse().map_err(input)?;
-            let problems = inspect::check_complete(&paths, &v)?;
+            let problems = installed::check_complete(&paths, &v)?;
             for p in &problems {
                 println!("{p}");
             }
@@ -177,12 +177,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Says which `default` links were pointed back through the switch links.
-fn print_mended(links: &[std::path::PathBuf], paths: &ganeti_layout::InstallPaths) {
+fn print_mended(links: &[std::path::PathBuf], paths: &InstallPaths) {
+    // The outcome names the links by host path, as the admin sees them.
+    let lib_side = paths.fs().shown(&paths.pkglibdir());
     for link in links {
         println!(
             "pointed {} back to {}, so programs run the active version",
             link.display(),
-            if link.starts_with(paths.host(&paths.pkglibdir())) {
+            if link.starts_with(&lib_side) {
                 paths.active_lib_link()
             } else {
                 paths.active_share_link()

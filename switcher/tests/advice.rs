@@ -12,8 +12,8 @@ use std::process::Command;
 use common::{cli, node, sw};
 
 fn relink(link: &Path, target: &Path) {
-    let _ = std::fs::remove_file(link);
-    std::os::unix::fs::symlink(target, link).expect("symlink");
+    let _ = fs_err::remove_file(link);
+    fs_err::os::unix::fs::symlink(target, link).expect("symlink");
 }
 
 /// `check` fails, every line names the same `ganeti-switch ...` fix after
@@ -80,7 +80,7 @@ fn mixed_pair_without_a_journal_names_a_switch_not_repair() {
 fn one_link_missing_or_dangling_names_a_switch() {
     let tmp = tempfile::tempdir().expect("tmp");
     let paths = node(tmp.path());
-    std::fs::remove_file(paths.active_share_link()).expect("rm");
+    fs_err::remove_file(paths.active_share_link()).expect("rm");
     the_named_fix_works(tmp.path(), "to fix: ");
     relink(&paths.active_lib_link(), &paths.pkglibdir().join("9.9"));
     let (_, out) = cli(tmp.path(), &["check"]);
@@ -112,7 +112,7 @@ fn an_interrupted_switch_names_repair_and_repair_finishes_it() {
     // The lock held by another process while the journal's switcher is
     // gone: still an interrupted switch, to repair once the lock is free.
     let journal = paths.confdir().join(ganeti_switch::JOURNAL_NAME);
-    let text = std::fs::read_to_string(&journal).expect("journal");
+    let text = fs_err::read_to_string(&journal).expect("journal");
     {
         let _held = ganeti_switch::NodeLock::acquire(&paths, |_| {}).expect("lock");
         let (code, out) = cli(tmp.path(), &["check"]);
@@ -128,7 +128,7 @@ fn an_interrupted_switch_names_repair_and_repair_finishes_it() {
     // current name the holder and advise waiting.
     let mut live: serde_json::Value = serde_json::from_str(&text).expect("json");
     live["pid"] = std::process::id().into();
-    std::fs::write(&journal, live.to_string()).expect("write");
+    fs_err::write(&journal, live.to_string()).expect("write");
     {
         let _held = ganeti_switch::NodeLock::acquire(&paths, |_| {}).expect("lock");
         let (code, out) = cli(tmp.path(), &["check"]);
@@ -146,7 +146,7 @@ fn an_interrupted_switch_names_repair_and_repair_finishes_it() {
         assert_eq!(code, 1, "{out}");
         assert!(out.starts_with("switching to 3.1 now (pid "), "{out}");
     }
-    std::fs::write(&journal, &text).expect("write");
+    fs_err::write(&journal, &text).expect("write");
     let (_, out) = cli(tmp.path(), &["check"]);
     assert!(
         out.contains(&format!("run {}", sw(tmp.path(), "repair"))),
@@ -169,9 +169,9 @@ fn on_a_clustered_node_the_fix_is_the_version_the_configuration_is_at() {
     let tmp = tempfile::tempdir().expect("tmp");
     let paths = node(tmp.path());
     let datadir = paths.datadir();
-    std::fs::create_dir_all(&datadir).expect("mkdir");
-    std::fs::write(paths.server_pem(), "cert").expect("write");
-    std::fs::write(paths.ssconf("release_version"), "3.0.2\n").expect("write");
+    fs_err::create_dir_all(&datadir).expect("mkdir");
+    fs_err::write(paths.server_pem(), "cert").expect("write");
+    fs_err::write(paths.ssconf("release_version"), "3.0.2\n").expect("write");
     // Both dangle (a removed 2.16): the newest installed version (3.1) is
     // not what the cluster's configuration is at.
     relink(&paths.active_lib_link(), &paths.pkglibdir().join("2.16"));
@@ -189,7 +189,7 @@ fn on_a_clustered_node_the_fix_is_the_version_the_configuration_is_at() {
         sw(tmp.path(), "to 3.0")
     );
     // Configuration at a version that is gone: no switch is offered.
-    std::fs::write(paths.ssconf("release_version"), "2.16.2\n").expect("write");
+    fs_err::write(paths.ssconf("release_version"), "2.16.2\n").expect("write");
     relink(&paths.active_lib_link(), &paths.pkglibdir().join("2.16"));
     let (_, out) = cli(tmp.path(), &["check"]);
     assert!(

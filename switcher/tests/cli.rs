@@ -2,16 +2,13 @@
 //! page, and each refusal with its exit code, run against a demo node in a
 //! temporary root (shown as `[ROOT]`).
 
-#[path = "../../layout/tests/shared/transcript.rs"]
-mod shared;
-
-use shared::{transcript, two_version_node};
+use ganeti_test_support::{every_help_page, transcript, two_version_node};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ganeti-switch");
 
 #[test]
 fn help_pages() {
-    let text = ganeti_layout::cli::every_help_page(ganeti_switch::command::command(), 100);
+    let text = every_help_page(ganeti_switch::command::command(), 100);
     insta::assert_snapshot!("help", text);
 }
 
@@ -34,7 +31,7 @@ fn refusals_and_their_exit_codes() {
         text.push_str(&transcript(EXE, base, &args));
     }
     // A tree file gone: installed and every switch to it name it.
-    std::fs::remove_file(root.join("usr/share/ganeti/3.1/gnt-cluster")).expect("rm");
+    fs_err::remove_file(root.join("usr/share/ganeti/3.1/gnt-cluster")).expect("rm");
     for args in [
         vec!["installed", "--root", &r, "3.1"],
         vec!["to", "--root", &r, "3.1"],
@@ -43,8 +40,8 @@ fn refusals_and_their_exit_codes() {
     }
     // A mixed pair with no journal (a hand-made half switch): check,
     // current and repair each name the way out, and repair's way works.
-    std::fs::remove_file(root.join("etc/ganeti/share")).expect("rm");
-    std::os::unix::fs::symlink("/usr/share/ganeti/3.1", root.join("etc/ganeti/share"))
+    fs_err::remove_file(root.join("etc/ganeti/share")).expect("rm");
+    fs_err::os::unix::fs::symlink("/usr/share/ganeti/3.1", root.join("etc/ganeti/share"))
         .expect("symlink");
     for args in [
         vec!["check", "--root", &r],

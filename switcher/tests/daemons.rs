@@ -11,12 +11,12 @@ use std::process::Command;
 
 use common::{have_python3, Holder};
 
-use ganeti_layout::{demo, InstallPaths};
+use ganeti_layout::node::InstallPaths;
 
 fn node(base: &Path) -> (InstallPaths, PathBuf) {
-    let paths = demo::node_paths_under(base).expect("paths");
-    let rundir = paths.host(&paths.rundir());
-    std::fs::create_dir_all(&rundir).expect("mkdir rundir");
+    let paths = ganeti_test_support::paths_under(base);
+    let rundir = paths.fs().host_path(&paths.rundir());
+    fs_err::create_dir_all(&rundir).expect("mkdir rundir");
     (paths, rundir)
 }
 
@@ -25,14 +25,14 @@ fn pid_file_of_a_live_but_unlocked_pid_is_stale() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (paths, rundir) = node(tmp.path());
     // Our own pid: alive, but we hold no lock on the file.
-    std::fs::write(
+    fs_err::write(
         rundir.join("ganeti-noded.pid"),
         format!("{}\n", std::process::id()),
     )
     .expect("write");
     // Another live process that is not a daemon (a reused pid).
     let mut sleeper = Command::new("sleep").arg("120").spawn().expect("sleep");
-    std::fs::write(
+    fs_err::write(
         rundir.join("ganeti-luxid.pid"),
         format!("{}\n", sleeper.id()),
     )
@@ -51,11 +51,11 @@ fn pid_file_locked_by_its_daemon_is_running() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (paths, rundir) = node(tmp.path());
     let luxid = rundir.join("ganeti-luxid.pid");
-    std::fs::write(&luxid, "").expect("write");
+    fs_err::write(&luxid, "").expect("write");
     // A POSIX record lock, as the Haskell daemons hold; the pid in the
     // file is reported.
     let haskell = Holder::new(&luxid, "lockf");
-    std::fs::write(&luxid, format!("{}\n", haskell.pid())).expect("write pid");
+    fs_err::write(&luxid, format!("{}\n", haskell.pid())).expect("write pid");
     assert_eq!(
         ganeti_switch::live_daemons(&paths),
         vec![format!("ganeti-luxid (pid {})", haskell.pid())]
@@ -63,7 +63,7 @@ fn pid_file_locked_by_its_daemon_is_running() {
     // A BSD flock, as the Python daemons (noded, rapi) hold. Its pid file
     // is still empty: the daemon has locked it but not written its pid.
     let noded = rundir.join("ganeti-noded.pid");
-    std::fs::write(&noded, "").expect("write");
+    fs_err::write(&noded, "").expect("write");
     let python = Holder::new(&noded, "flock");
     assert_eq!(
         ganeti_switch::live_daemons(&paths),
@@ -90,9 +90,9 @@ fn pid_file_symlink_is_not_followed() {
     let (paths, rundir) = node(tmp.path());
     // The target is locked, so following the link would count a daemon.
     let target = tmp.path().join("elsewhere");
-    std::fs::write(&target, "1\n").expect("write");
+    fs_err::write(&target, "1\n").expect("write");
     let _holder = Holder::new(&target, "lockf");
-    std::os::unix::fs::symlink(&target, rundir.join("ganeti-confd.pid")).expect("symlink");
+    fs_err::os::unix::fs::symlink(&target, rundir.join("ganeti-confd.pid")).expect("symlink");
     // Neither a FIFO (opening it must not hang) nor a directory counts.
     rustix::fs::mknodat(
         rustix::fs::CWD,
@@ -102,7 +102,7 @@ fn pid_file_symlink_is_not_followed() {
         0,
     )
     .expect("mkfifo");
-    std::fs::create_dir(rundir.join("ganeti-mond.pid")).expect("mkdir");
+    fs_err::create_dir(rundir.join("ganeti-mond.pid")).expect("mkdir");
     assert_eq!(ganeti_switch::live_daemons(&paths), Vec::<String>::new());
-    assert_eq!(std::fs::read_to_string(&target).expect("read"), "1\n");
+    assert_eq!(fs_err::read_to_string(&target).expect("read"), "1\n");
 }

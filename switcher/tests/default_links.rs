@@ -10,12 +10,12 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{cli, node, sw};
-use ganeti_layout::InstallPaths;
+use ganeti_layout::node::InstallPaths;
 
 /// `ln -sfn TARGET LINK`.
 fn repoint(link: &Path, target: &str) {
-    let _ = std::fs::remove_file(link);
-    std::os::unix::fs::symlink(target, link).expect("symlink");
+    let _ = fs_err::remove_file(link);
+    fs_err::os::unix::fs::symlink(target, link).expect("symlink");
 }
 
 fn gentoo_repoint(paths: &InstallPaths, version: &str) {
@@ -25,7 +25,7 @@ fn gentoo_repoint(paths: &InstallPaths, version: &str) {
 
 /// The release of the program that runs as `gnt-cluster` through the farm.
 fn running(paths: &InstallPaths) -> &'static str {
-    let text = std::fs::read_to_string(paths.sbindir().join("gnt-cluster")).expect("read");
+    let text = fs_err::read_to_string(paths.sbindir().join("gnt-cluster")).expect("read");
     if text.contains("3.0.2") {
         "3.0"
     } else if text.contains("3.1.0") {
@@ -36,7 +36,7 @@ fn running(paths: &InstallPaths) -> &'static str {
 }
 
 fn link(path: &Path) -> PathBuf {
-    std::fs::read_link(path).expect("readlink")
+    fs_err::read_link(path).expect("readlink")
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn to_the_active_version_still_mends_the_default_links() {
     let tmp = tempfile::tempdir().expect("tmp");
     let base = tmp.path();
     let paths = node(base);
-    std::fs::remove_file(paths.default_share()).expect("rm");
+    fs_err::remove_file(paths.default_share()).expect("rm");
     let (code, out) = cli(base, &["to", "3.0"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("3.0 is already active"), "{out}");
@@ -130,10 +130,10 @@ fn repair_that_changes_what_runs_waits_for_stopped_daemons_or_force() {
     let base = tmp.path();
     let paths = node(base);
     gentoo_repoint(&paths, "3.1");
-    let rundir = paths.host(&paths.rundir());
-    std::fs::create_dir_all(&rundir).expect("mkdir");
+    let rundir = paths.fs().host_path(&paths.rundir());
+    fs_err::create_dir_all(&rundir).expect("mkdir");
     let pid_file = rundir.join("ganeti-noded.pid");
-    std::fs::write(&pid_file, "").expect("write");
+    fs_err::write(&pid_file, "").expect("write");
     let holder = common::Holder::new(&pid_file, "flock");
     let (code, out) = cli(base, &["repair"]);
     assert_eq!(code, 1, "{out}");
@@ -163,8 +163,8 @@ fn a_real_directory_at_default_is_refused_and_nothing_changes() {
     let tmp = tempfile::tempdir().expect("tmp");
     let base = tmp.path();
     let paths = node(base);
-    std::fs::remove_file(paths.default_lib()).expect("rm");
-    std::fs::create_dir(paths.default_lib()).expect("mkdir");
+    fs_err::remove_file(paths.default_lib()).expect("rm");
+    fs_err::create_dir(paths.default_lib()).expect("mkdir");
     let (code, out) = cli(base, &["check"]);
     assert_eq!(code, 1, "{out}");
     assert!(
@@ -192,7 +192,7 @@ fn a_real_directory_at_default_is_refused_and_nothing_changes() {
         paths.version_lib(&"3.0".parse().expect("v"))
     );
     // The fix the message names works.
-    std::fs::remove_dir(paths.default_lib()).expect("move aside");
+    fs_err::remove_dir(paths.default_lib()).expect("move aside");
     let (code, out) = cli(base, &["repair"]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(cli(base, &["check"]).0, 0);
@@ -203,8 +203,8 @@ fn with_no_active_version_repair_names_the_switch_that_fixes_it() {
     let tmp = tempfile::tempdir().expect("tmp");
     let base = tmp.path();
     let paths = node(base);
-    std::fs::remove_file(paths.active_lib_link()).expect("rm");
-    std::fs::remove_file(paths.active_share_link()).expect("rm");
+    fs_err::remove_file(paths.active_lib_link()).expect("rm");
+    fs_err::remove_file(paths.active_share_link()).expect("rm");
     gentoo_repoint(&paths, "3.0");
     let (code, out) = cli(base, &["repair"]);
     assert_eq!(code, 1, "{out}");

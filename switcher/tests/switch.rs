@@ -11,15 +11,10 @@ use std::time::Duration;
 
 mod common;
 
-use ganeti_layout::{demo, DirVersion, InstallPaths};
+use ganeti_layout::node::{DirVersion, InstallPaths};
 use ganeti_switch::{NodeLock, Outcome, SwitchOptions};
 
-/// Two demo versions installed under BASE/{usr,etc,var} with root "/", so
-/// the absolute switch links resolve through the kernel like on a node.
-/// Two demo versions installed under BASE, resolving through the kernel.
-fn node(base: &Path) -> InstallPaths {
-    demo::install_node_under(base).expect("demo node")
-}
+use ganeti_test_support::node_under as node;
 
 fn v(s: &str) -> DirVersion {
     s.parse().expect("version")
@@ -50,7 +45,7 @@ fn run(mut c: Command) -> (i32, String) {
 }
 
 fn version_of(file: &Path) -> std::io::Result<&'static str> {
-    let text = std::fs::read_to_string(file)?;
+    let text = fs_err::read_to_string(file)?;
     Ok(if text.contains("3.0.2") {
         "3.0"
     } else if text.contains("3.1.0") {
@@ -316,19 +311,19 @@ fn refusals_name_the_problem_and_change_nothing() {
     assert!(out.contains("contains '/'"), "{out}");
     // Incomplete per its manifest.
     let victim = paths.version_share(&v("3.1")).join("gnt-cluster");
-    std::fs::rename(&victim, base.join("saved")).expect("mv");
+    fs_err::rename(&victim, base.join("saved")).expect("mv");
     let (code, out) = run(cli(base, &["to", "3.1"]));
     assert_eq!(code, 1);
     assert!(out.contains("gnt-cluster: missing"), "{out}");
-    std::fs::rename(base.join("saved"), &victim).expect("mv back");
+    fs_err::rename(base.join("saved"), &victim).expect("mv back");
     // Daemons running (their pid file is locked): refuse without --force.
     let rundir = base.join("var/run/ganeti");
-    std::fs::create_dir_all(&rundir).expect("mkdir");
-    std::fs::write(rundir.join("ganeti-noded.pid"), "").expect("pid");
+    fs_err::create_dir_all(&rundir).expect("mkdir");
+    fs_err::write(rundir.join("ganeti-noded.pid"), "").expect("pid");
     let noded = common::have_python3()
         .then(|| common::Holder::new(&rundir.join("ganeti-noded.pid"), "flock"));
     if let Some(noded) = &noded {
-        std::fs::write(
+        fs_err::write(
             rundir.join("ganeti-noded.pid"),
             format!("{}\n", noded.pid()),
         )
@@ -353,12 +348,12 @@ fn refusals_name_the_problem_and_change_nothing() {
     let (code, out) = run(cli(base, &["to", "3.1", "--force"]));
     assert_eq!(code, 0, "{out}");
     drop(noded);
-    std::fs::remove_file(rundir.join("ganeti-noded.pid")).expect("rm");
+    fs_err::remove_file(rundir.join("ganeti-noded.pid")).expect("rm");
     // A real directory where the link goes: never clobbered.
     let share = paths.active_share_link();
-    std::fs::remove_file(&share).expect("rm link");
-    std::fs::create_dir(&share).expect("mkdir");
-    std::fs::write(share.join("admin-notes"), "keep me").expect("write");
+    fs_err::remove_file(&share).expect("rm link");
+    fs_err::create_dir(&share).expect("mkdir");
+    fs_err::write(share.join("admin-notes"), "keep me").expect("write");
     let (code, out) = run(cli(base, &["to", "3.0"]));
     assert_eq!(code, 1);
     assert!(
@@ -366,7 +361,7 @@ fn refusals_name_the_problem_and_change_nothing() {
         "{out}"
     );
     assert_eq!(
-        std::fs::read_to_string(share.join("admin-notes")).expect("kept"),
+        fs_err::read_to_string(share.join("admin-notes")).expect("kept"),
         "keep me"
     );
     let (code, out) = run(cli(base, &["check"]));
@@ -376,14 +371,15 @@ fn refusals_name_the_problem_and_change_nothing() {
         "{out}"
     );
     // Dangling and mixed states are reported.
-    std::fs::remove_dir_all(&share).expect("rm");
-    std::os::unix::fs::symlink(paths.version_share(&v("3.0")), &share).expect("link");
+    fs_err::remove_dir_all(&share).expect("rm");
+    fs_err::os::unix::fs::symlink(paths.version_share(&v("3.0")), &share).expect("link");
     let (_, out) = run(cli(base, &["check"]));
     assert!(out.contains("lib is on 3.1 but share is on 3.0"), "{out}");
     let (code, _) = run(cli(base, &["to", "3.1"]));
     assert_eq!(code, 0);
     // Stale temp links from a crash are cleaned and never listed.
-    std::os::unix::fs::symlink("/nowhere", paths.confdir().join(".lib.tmp-1-2-3")).expect("stale");
+    fs_err::os::unix::fs::symlink("/nowhere", paths.confdir().join(".lib.tmp-1-2-3"))
+        .expect("stale");
     let (code, out) = run(cli(base, &["check"]));
     assert_eq!(code, 1);
     assert!(out.contains("stale temporary link"), "{out}");
@@ -441,10 +437,10 @@ fn root_option_works_on_a_layout_destdir() {
     assert_eq!(code, 0);
     assert!(out.contains("\"stable\":true"), "{out}");
     assert_eq!(
-        std::fs::read_link(root.join("etc/ganeti/lib")).expect("link"),
+        fs_err::read_link(root.join("etc/ganeti/lib")).expect("link"),
         PathBuf::from("/usr/lib/ganeti/3.1")
     );
-    let mode = std::fs::metadata(root.join("usr/lib/ganeti/3.1"))
+    let mode = fs_err::metadata(root.join("usr/lib/ganeti/3.1"))
         .expect("meta")
         .permissions()
         .mode()
@@ -460,12 +456,12 @@ fn node_lock_refuses_a_symlink_at_the_lock_path() {
     let tmp = tempfile::tempdir().expect("tmp");
     let base = tmp.path();
     let paths = node(base);
-    let lock = paths.host(&paths.lock_file());
+    let lock = paths.fs().host_path(&paths.lock_file());
     let target = base.join("precious");
-    std::fs::write(&target, "root's data\n").expect("write");
-    std::fs::create_dir_all(lock.parent().expect("parent")).expect("mkdir");
-    let _ = std::fs::remove_file(&lock);
-    std::os::unix::fs::symlink(&target, &lock).expect("symlink");
+    fs_err::write(&target, "root's data\n").expect("write");
+    fs_err::create_dir_all(lock.parent().expect("parent")).expect("mkdir");
+    let _ = fs_err::remove_file(&lock);
+    fs_err::os::unix::fs::symlink(&target, &lock).expect("symlink");
     let err = NodeLock::acquire(&paths, |_| {})
         .err()
         .expect("a symlinked lock is refused");
@@ -482,7 +478,7 @@ fn node_lock_refuses_a_symlink_at_the_lock_path() {
     assert!(out.contains("symbolic links"), "{out}");
     assert_eq!(NodeLock::holder(&paths), "");
     assert_eq!(
-        std::fs::read_to_string(&target).expect("read"),
+        fs_err::read_to_string(&target).expect("read"),
         "root's data\n"
     );
     assert_eq!(

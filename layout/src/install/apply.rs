@@ -1,5 +1,7 @@
 //! The only part of `layout` that changes the filesystem: it observes the
-//! destination for the planner and carries out a reconciled [`Plan`].
+//! destination for the planner, carries out a reconciled [`Plan`], and
+//! removes an inactive version ([`remove_version`]). Every path it touches
+//! on the node goes through [`NodeFs`], by logical path.
 //!
 //! Guarantees:
 //! * A version tree is built under a temporary name (`.V.tmp-*`) beside its
@@ -13,19 +15,20 @@
 //!   under that lock.
 //! * Nothing here decides anything: conflicts were refused by the planner.
 
-use std::collections::BTreeMap;
-use std::fs::{File, FileTimes};
-use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
 
-use crate::durable::{self, fsync_dir, is_temp_name, temp_sibling, DurableError};
-use crate::manifest::{EntryKind, Manifest};
-use crate::paths::InstallPaths;
-use crate::plan::{Action, Desired, Found, LinkRole, Observed, Plan, TreePlan};
-use crate::spec::Tree;
-use crate::stage::Stage;
+use crate::install::inspect::find_recorded_link;
+use crate::install::plan::{Action, Desired, Found, LinkRole, Observed, Plan, TreePlan};
+use crate::install::stage::Stage;
+use crate::node::active::{read_active, switch_command};
+use crate::node::durable::{self, is_temp_name, temp_sibling, DurableError};
+use crate::node::fs::NodeFs;
+use crate::node::installed::{inventories, list, release_typed_for_version};
+use crate::node::manifest::{EntryKind, Inventory, Manifest, ManifestError, Tree, MANIFEST_NAME};
+use crate::node::paths::InstallPaths;
+use crate::node::version::DirVersion;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -33,45 +36,36 @@ pub enum ApplyError {
     Durable(#[from] DurableError),
 }
 
-fn io<'a>(
-    operation: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(std::io::Error) -> ApplyError + 'a {
-    move |source| ApplyError::Durable(durable::io_error(operation, path)(source))
-}
-
-fn found_at(host: &Path) -> Found {
-    match host.symlink_metadata() {
+fn found_at(fs: NodeFs<'_>, logical: &Path) -> Found {
+    match fs.symlink_metadata(logical) {
         Err(_) => Found::Missing,
         Ok(m) if m.is_dir() => Found::Dir,
         Ok(m) if m.file_type().is_symlink() => Found::Symlink {
-            target: std::fs::read_link(host).unwrap_or_default(),
+            target: fs.read_link(logical).unwrap_or_default(),
         },
         Ok(m) if m.is_file() => Found::File { same: false },
         Ok(_) => Found::Other,
     }
 }
 
-fn same_content(a: &Path, b: &Path) -> bool {
-    let (Ok(ma), Ok(mb)) = (a.metadata(), b.metadata()) else {
+/// Does the node's file `logical` hold what the stage's file `staged`
+/// (a host path) holds?
+fn same_content(fs: NodeFs<'_>, logical: &Path, staged: &Path) -> bool {
+    let (Ok(ma), Ok(mb)) = (fs.metadata(logical), durable::metadata(staged)) else {
         return false;
     };
     if ma.len() != mb.len() {
         return false;
     }
-    let read = |p: &Path| -> Option<Vec<u8>> {
-        let mut v = Vec::new();
-        File::open(p).ok()?.read_to_end(&mut v).ok()?;
-        Some(v)
-    };
-    matches!((read(a), read(b)), (Some(x), Some(y)) if x == y)
+    matches!((fs.read(logical), durable::read(staged)), (Ok(x), Ok(y)) if x == y)
 }
 
-/// Takes the snapshot of the destination that [`crate::plan::reconcile`] needs.
+/// Takes the snapshot of the destination that [`crate::install::plan::reconcile`] needs.
 pub fn observe(desired: &Desired, paths: &InstallPaths, stage: &Stage) -> Observed {
+    let fs = paths.fs();
     let mut found = BTreeMap::new();
     for p in desired.paths_to_observe() {
-        found.insert(p.clone(), found_at(&paths.host(&p)));
+        found.insert(p.clone(), found_at(fs, &p));
     }
     // Where the switch links point now, to tell a dangling one from a live one.
     let targets: Vec<PathBuf> = found
@@ -82,22 +76,20 @@ pub fn observe(desired: &Desired, paths: &InstallPaths, stage: &Stage) -> Observ
         })
         .collect();
     for t in targets {
-        found
-            .entry(t.clone())
-            .or_insert_with(|| found_at(&paths.host(&t)));
+        found.entry(t.clone()).or_insert_with(|| found_at(fs, &t));
     }
     for u in &desired.unchanged {
         if let (EntryKind::File { .. }, Some(Found::File { same })) =
             (&u.kind, found.get_mut(&u.path))
         {
-            *same = same_content(&paths.host(&u.path), &stage.host(&u.path));
+            *same = same_content(fs, &u.path, &stage.file(&u.path));
         }
     }
     let mut manifests = BTreeMap::new();
     for plan in [&desired.lib, &desired.share] {
         manifests.insert(
             plan.tree,
-            Manifest::read(&paths.host(&plan.logical)).map_err(|e| {
+            Manifest::read(fs, &plan.logical).map_err(|e| {
                 let mut msg = e.to_string();
                 let mut src = std::error::Error::source(&e);
                 while let Some(s) = src {
@@ -113,19 +105,19 @@ pub fn observe(desired: &Desired, paths: &InstallPaths, stage: &Stage) -> Observ
 
 /// An exclusive advisory lock held until dropped.
 pub struct Lock {
-    _file: File,
+    _file: OwnedFd,
 }
 
 /// Takes `${libdir}/ganeti/.ganeti-layout.lock`, waiting for another holder.
 pub fn lock(paths: &InstallPaths) -> Result<Lock, ApplyError> {
-    let path = paths.host(&paths.layout_lock_file());
-    let file = durable::open_lock_file(&path)?;
+    let fs = paths.fs();
+    let file = fs.open_lock_file(&paths.layout_lock_file())?;
     // rustix's flock(2), not std's `File::lock` (Rust 1.89): the MSRV is
     // Debian's rustc 1.85.
     rustix::io::retry_on_intr(|| {
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
     })
-    .map_err(|e| io("lock", &path)(e.into()))?;
+    .map_err(|e| durable::io_error("lock", &fs.shown(&paths.layout_lock_file()))(e.into()))?;
     Ok(Lock { _file: file })
 }
 
@@ -140,23 +132,22 @@ pub struct Report {
 /// Carries out the plan. The caller holds no lock; this takes it.
 pub fn apply(plan: &Plan, paths: &InstallPaths, stage: &Stage) -> Result<Report, ApplyError> {
     let mut report = Report::default();
-    let root = paths.root();
-    std::fs::create_dir_all(root).map_err(io("create destination", root))?;
+    let fs = paths.fs();
+    fs.create_dir_all(Path::new("/"))
+        .map_err(|e| e.doing("create destination"))?;
     // Directories first: the lock file lives in one of them.
     for a in &plan.actions {
         if let Action::CreateDir { path, mode } = a {
-            let host = paths.host(path);
-            match std::fs::create_dir(&host) {
+            match fs.create_dir(path) {
                 Ok(()) => {
-                    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(*mode))
-                        .map_err(io("chmod", &host))?;
-                    if let Some(parent) = host.parent() {
-                        fsync_dir(parent)?;
+                    fs.set_mode(path, *mode)?;
+                    if let Some(parent) = path.parent() {
+                        fs.fsync_dir(parent)?;
                     }
                     report.changed += 1;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io("create directory", &host)(e)),
+                Err(e) if e.already_exists() => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -181,15 +172,15 @@ pub fn apply(plan: &Plan, paths: &InstallPaths, stage: &Stage) -> Result<Report,
                 if *role == LinkRole::Active {
                     continue; // last, once everything else is in place
                 }
-                durable::replace_symlink(&paths.host(path), target)?;
+                fs.replace_symlink(path, target)?;
                 report.changed += 1;
             }
             Action::CopyFile { path, mode, .. } => {
-                copy_into_place(&stage.host(path), &paths.host(path), *mode)?;
+                fs.install_file(&stage.file(path), path, *mode)?;
                 report.changed += 1;
             }
             Action::CopyLink { path, target } => {
-                durable::replace_symlink(&paths.host(path), target)?;
+                fs.replace_symlink(path, target)?;
                 report.changed += 1;
             }
             Action::KeepTree { .. } | Action::KeepLink { .. } | Action::KeepFile { .. } => {
@@ -210,7 +201,7 @@ pub fn apply(plan: &Plan, paths: &InstallPaths, stage: &Stage) -> Result<Report,
             ..
         } = a
         {
-            durable::replace_symlink(&paths.host(path), target)?;
+            fs.replace_symlink(path, target)?;
             report.changed += 1;
         }
     }
@@ -222,73 +213,28 @@ fn remove_stale_temp_trees(
     paths: &InstallPaths,
     desired: &Desired,
 ) -> Result<Vec<PathBuf>, ApplyError> {
+    let fs = paths.fs();
     let mut removed = Vec::new();
     for tp in [&desired.lib, &desired.share] {
-        let host = paths.host(&tp.logical);
-        let Some(parent) = host.parent() else {
+        let Some(parent) = tp.logical.parent() else {
             continue;
         };
         let prefix = format!(".{}.tmp-", desired.dir_version);
-        let Ok(entries) = std::fs::read_dir(parent) else {
+        let Ok(entries) = fs.read_dir(parent) else {
             continue;
         };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
+        for e in entries {
+            let name = e.name_lossy();
             if name.starts_with(&prefix) && is_temp_name(&name) {
-                std::fs::remove_dir_all(e.path())
-                    .map_err(io("remove stale temporary tree", &e.path()))?;
-                removed.push(e.path());
+                let stale = parent.join(&e.name);
+                fs.remove_dir_all(&stale)
+                    .map_err(|e| e.doing("remove stale temporary tree"))?;
+                // Reported where it was found, for the admin.
+                removed.push(fs.shown(&stale));
             }
         }
     }
     Ok(removed)
-}
-
-fn set_mtime(file: &File, mtime: Option<(i64, u32)>) {
-    if let Some((secs, nanos)) = mtime {
-        if let Ok(secs) = u64::try_from(secs) {
-            let t = UNIX_EPOCH + Duration::new(secs, nanos);
-            // Best effort: a filesystem without timestamps still installs.
-            let _ = file.set_times(FileTimes::new().set_modified(t).set_accessed(t));
-        }
-    }
-}
-
-fn copy_file(
-    from: &Path,
-    to: &Path,
-    mode: u32,
-    mtime: Option<(i64, u32)>,
-) -> Result<(), ApplyError> {
-    // std::fs::copy uses copy_file_range(2) where the kernel offers it.
-    std::fs::copy(from, to).map_err(io("copy to", to))?;
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(to)
-        .map_err(io("open", to))?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(io("chmod", to))?;
-    set_mtime(&f, mtime);
-    Ok(())
-}
-
-fn copy_into_place(from: &Path, to: &Path, mode: u32) -> Result<(), ApplyError> {
-    let tmp = temp_sibling(to);
-    let mtime = from.symlink_metadata().ok().map(|m| {
-        use std::os::unix::fs::MetadataExt;
-        (m.mtime(), m.mtime_nsec() as u32)
-    });
-    let result = copy_file(from, &tmp, mode, mtime).and_then(|()| {
-        File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(io("fsync", &tmp))?;
-        std::fs::rename(&tmp, to).map_err(io("rename into place", to))?;
-        Ok(fsync_dir(to.parent().unwrap_or(Path::new("/")))?)
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 fn install_tree(
@@ -298,73 +244,180 @@ fn install_tree(
     stage: &Stage,
     replaces: bool,
 ) -> Result<(), ApplyError> {
-    let final_host = paths.host(&tp.logical);
-    let tmp = temp_sibling(&final_host);
-    let result = build_tree(tp, plan, stage, &tmp).and_then(|()| {
-        let parent = final_host.parent().unwrap_or(Path::new("/"));
+    let fs = paths.fs();
+    let tmp = temp_sibling(&tp.logical);
+    let result = build_tree(fs, tp, plan, stage, &tmp).and_then(|()| {
+        let parent = tp.logical.parent().unwrap_or(Path::new("/"));
         if replaces {
-            exchange(&tmp, &final_host)?;
+            fs.exchange(&tmp, &tp.logical)?;
             // `tmp` now holds the old tree.
-            std::fs::remove_dir_all(&tmp).map_err(io("remove replaced tree", &tmp))?;
+            fs.remove_dir_all(&tmp)
+                .map_err(|e| e.doing("remove replaced tree"))?;
         } else {
-            std::fs::rename(&tmp, &final_host)
-                .map_err(io("rename tree into place", &final_host))?;
+            fs.rename(&tmp, &tp.logical)
+                .map_err(|e| e.doing("rename tree into place"))?;
         }
-        Ok(fsync_dir(parent)?)
+        Ok(fs.fsync_dir(parent)?)
     });
     if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = fs.remove_dir_all(&tmp);
     }
     result
 }
 
-/// Swaps two directories atomically (Linux `renameat2(RENAME_EXCHANGE)`).
-fn exchange(a: &Path, b: &Path) -> Result<(), ApplyError> {
-    rustix::fs::renameat_with(
-        rustix::fs::CWD,
-        a,
-        rustix::fs::CWD,
-        b,
-        rustix::fs::RenameFlags::EXCHANGE,
-    )
-    .map_err(|e| io("exchange with", b)(e.into()))
-}
-
-fn build_tree(tp: &TreePlan, plan: &Plan, stage: &Stage, top: &Path) -> Result<(), ApplyError> {
-    std::fs::create_dir(top).map_err(io("create directory", top))?;
+/// Builds the tree under the temporary logical path `top`, its manifest
+/// last, everything synced before the manifest is written.
+fn build_tree(
+    fs: NodeFs<'_>,
+    tp: &TreePlan,
+    plan: &Plan,
+    stage: &Stage,
+    top: &Path,
+) -> Result<(), ApplyError> {
+    fs.create_dir(top)?;
     let mut dirs = Vec::new();
     for item in &tp.items {
         let dest = top.join(&item.rel);
         match &item.kind {
             EntryKind::Dir { mode } => {
-                std::fs::create_dir(&dest).map_err(io("create directory", &dest))?;
+                fs.create_dir(&dest)?;
                 dirs.push((dest, *mode));
             }
             EntryKind::File { mode, .. } => {
                 // The planner sets a source for every file.
                 let source = item.source.as_deref().unwrap_or(&item.rel);
-                copy_file(&stage.host(source), &dest, *mode, item.mtime)?;
+                fs.copy_in(&stage.file(source), &dest, *mode, item.mtime)?;
             }
             EntryKind::Symlink { target } => {
-                std::os::unix::fs::symlink(target, &dest).map_err(io("create symlink", &dest))?;
+                fs.symlink(target, &dest)?;
             }
         }
     }
     // Modes of directories last: a read-only directory is still filled.
     for (dir, mode) in dirs.iter().rev() {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(*mode))
-            .map_err(io("chmod", dir))?;
+        fs.set_mode(dir, *mode)?;
     }
-    std::fs::set_permissions(top, std::fs::Permissions::from_mode(0o755))
-        .map_err(io("chmod", top))?;
+    fs.set_mode(top, 0o755)?;
     // Everything written so far reaches the disk before the manifest does.
-    let f = File::open(top).map_err(io("open", top))?;
-    rustix::fs::syncfs(&f).map_err(|e| io("sync filesystem of", top)(e.into()))?;
+    fs.sync_filesystem(top)?;
     let manifest = tp.manifest(&plan.release, &plan.dir_version);
-    durable::write_file(
-        &top.join(crate::manifest::MANIFEST_NAME),
-        &manifest.to_bytes(),
-        0o644,
-    )?;
+    fs.write_file(&top.join(MANIFEST_NAME), &manifest.to_bytes(), 0o644)?;
     Ok(())
+}
+
+/// Why [`remove_version`] refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Durable(#[from] DurableError),
+    /// `lib` and `share` as found on the host (under the root).
+    #[error("version {version} is not installed (no {lib} and no {share}){hint}")]
+    NotInstalled {
+        version: DirVersion,
+        lib: PathBuf,
+        share: PathBuf,
+        /// A "\nhint: ..." line, or empty (boxed: keeps the error small).
+        hint: Box<str>,
+    },
+    #[error("version {version} is the active one ({link} points to it)\nhint: {}", match other {
+        Some(command) => format!("switch to another version first: {command}"),
+        None => "install the version to move to, switch to it, then remove this one".to_string(),
+    })]
+    Active {
+        version: DirVersion,
+        link: PathBuf,
+        /// The command that moves the node to another installed version.
+        other: Option<String>,
+    },
+    #[error("version {version} was installed by dpkg, not by ganeti-layout; remove its packages with apt instead")]
+    DpkgManaged { version: DirVersion },
+}
+
+/// Removes an inactive version: its two trees, and the farm links that
+/// only it needed. Refuses the active version and dpkg-managed ones.
+///
+/// Returns the host paths removed, for the admin.
+pub fn remove_version(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBuf>, RemoveError> {
+    let fs = paths.fs();
+    let _lock = lock(paths)?;
+    let active = read_active(paths);
+    if active.mentions(v) {
+        let other = list(paths)?
+            .into_iter()
+            .filter(|info| info.complete && &info.version != v)
+            .map(|info| info.version)
+            .next_back();
+        return Err(RemoveError::Active {
+            version: v.clone(),
+            link: fs.shown(&paths.active_lib_link()),
+            other: other.map(|o| switch_command(paths, &o)),
+        });
+    }
+    let invs = inventories(paths, v)?;
+    if invs.iter().all(|(_, _, i)| i.is_none()) {
+        return Err(RemoveError::NotInstalled {
+            version: v.clone(),
+            lib: fs.shown(&paths.version_lib(v)),
+            share: fs.shown(&paths.version_share(v)),
+            hint: release_typed_for_version(paths, v)
+                .map(|h| format!("\nhint: {h}"))
+                .unwrap_or_default()
+                .into(),
+        });
+    }
+    if invs
+        .iter()
+        .any(|(_, _, i)| matches!(i, Some(Inventory::Dpkg { .. })))
+    {
+        return Err(RemoveError::DpkgManaged { version: v.clone() });
+    }
+    // Links still needed by another installed version stay.
+    let mut others = BTreeSet::new();
+    for info in list(paths)? {
+        if &info.version == v {
+            continue;
+        }
+        for (_, _, inv) in inventories(paths, &info.version)? {
+            if let Some(Inventory::Layout(m)) = inv {
+                others.extend(m.links.into_iter().map(|l| l.path));
+            }
+        }
+    }
+    let mut removed = Vec::new();
+    let mut doomed = Vec::new();
+    for (_, logical, inv) in &invs {
+        if let Some(Inventory::Layout(m)) = inv {
+            for l in &m.links {
+                if others.contains(&l.path) {
+                    continue;
+                }
+                if let Ok(Some(found)) = find_recorded_link(paths, l) {
+                    fs.remove_file(&found)?;
+                    removed.push(fs.shown(&found));
+                }
+            }
+        }
+        if fs.is_dir(logical) {
+            // Renamed away first, so the version disappears at once.
+            let tmp = temp_sibling(logical);
+            fs.rename(logical, &tmp).map_err(|e| {
+                RemoveError::Durable(DurableError {
+                    operation: "rename away",
+                    path: fs.shown(logical),
+                    source: e.source,
+                })
+            })?;
+            fs.fsync_dir(logical.parent().unwrap_or(Path::new("/")))?;
+            doomed.push(tmp);
+            removed.push(fs.shown(logical));
+        }
+    }
+    for tmp in doomed {
+        fs.remove_dir_all(&tmp)?;
+    }
+    Ok(removed)
 }

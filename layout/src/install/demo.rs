@@ -6,13 +6,12 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::apply::{self, ApplyError, Report};
-use crate::paths::InstallPaths;
-use crate::plan::{Conflict, Request};
-use crate::spec::Spec;
-use crate::stage::{Stage, StageError};
-use crate::version::DirStyle;
-use crate::version::Release;
+use crate::install::apply::{self, ApplyError, Report};
+use crate::install::plan::{Conflict, Request};
+use crate::install::spec::Spec;
+use crate::install::stage::{Stage, StageError};
+use crate::node::paths::{relative_path, InstallPaths, PathsError};
+use crate::node::version::{DirStyle, Release, VersionError};
 
 /// Python entry scripts (share tree), by original directory.
 pub const SHARE_PROGRAMS: &[(&str, &[&str])] = &[
@@ -187,18 +186,18 @@ pub const COMPLETIONS: &[&str] = &[
 fn write(dir: &Path, rel: &Path, content: &str, mode: u32) -> std::io::Result<()> {
     let path = dir.join(rel);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        fs_err::create_dir_all(parent)?;
     }
-    std::fs::write(&path, content)?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+    fs_err::write(&path, content)?;
+    fs_err::set_permissions(&path, std::fs::Permissions::from_mode(mode))
 }
 
 fn link(dir: &Path, rel: &Path, target: &str) -> std::io::Result<()> {
     let path = dir.join(rel);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        fs_err::create_dir_all(parent)?;
     }
-    std::os::unix::fs::symlink(target, path)
+    fs_err::os::unix::fs::symlink(target, path)
 }
 
 /// A stage-relative path for a logical one.
@@ -245,8 +244,8 @@ pub fn write_stage(dir: &Path, release: &Release, paths: &InstallPaths) -> std::
     for role in HTOOLS_ROLES {
         link(dir, &rel(&paths.bindir().join(role)), "htools")?;
     }
-    let hail = paths.pkglibdir().join("iallocators/hail");
-    let htools = crate::paths::relative_path(
+    let hail = paths.iallocators_dir().join("hail");
+    let htools = relative_path(
         hail.parent().unwrap_or(Path::new("/")),
         &paths.bindir().join("htools"),
     );
@@ -285,7 +284,7 @@ pub fn write_stage(dir: &Path, release: &Release, paths: &InstallPaths) -> std::
     }
     write(
         dir,
-        &rel(&paths.sysconfdir().join("default/ganeti")),
+        &rel(&paths.default_file("ganeti")),
         "RAPI_ARGS=\"-b 127.0.0.1 --require-authentication\"\n",
         0o644,
     )?;
@@ -295,8 +294,8 @@ pub fn write_stage(dir: &Path, release: &Release, paths: &InstallPaths) -> std::
         &format!("Demo Ganeti {release}\n"),
         0o644,
     )?;
-    std::fs::create_dir_all(dir.join(rel(&paths.datadir())))?;
-    std::fs::create_dir_all(dir.join(rel(&paths.logdir())))?;
+    fs_err::create_dir_all(dir.join(rel(&paths.datadir())))?;
+    fs_err::create_dir_all(dir.join(rel(&paths.logdir())))?;
     Ok(())
 }
 
@@ -311,9 +310,9 @@ pub enum DemoError {
     #[error(transparent)]
     Stage(#[from] StageError),
     #[error(transparent)]
-    Paths(#[from] crate::paths::PathsError),
+    Paths(#[from] PathsError),
     #[error(transparent)]
-    Version(#[from] crate::version::VersionError),
+    Version(#[from] VersionError),
     #[error("the demo install has conflicts: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Conflicts(Vec<Conflict>),
     #[error(transparent)]
@@ -346,12 +345,14 @@ pub fn install(
         activate,
         keep_existing: false,
     };
-    let plan = crate::plan_install(&req).map_err(DemoError::Conflicts)?;
+    let plan = crate::install::plan_install(&req).map_err(DemoError::Conflicts)?;
     Ok(apply::apply(&plan, paths, &stage)?)
 }
 
 /// The install paths of a node whose every directory is under `base`.
-pub fn node_paths_under(base: &Path) -> Result<InstallPaths, crate::paths::PathsError> {
+/// Test support: only with the `test-support` feature.
+#[cfg(any(test, feature = "test-support"))]
+pub fn node_paths_under(base: &Path) -> Result<InstallPaths, PathsError> {
     InstallPaths::new(
         Path::new("/"),
         &base.join("usr"),
@@ -364,7 +365,9 @@ pub fn node_paths_under(base: &Path) -> Result<InstallPaths, crate::paths::Paths
 /// A node for tests and benchmarks: the demo's 3.0.2 (active) and 3.1.0
 /// installed with every path under `base` (`base/usr`, `base/etc`,
 /// `base/var`) and the root `/`, so the absolute switch links resolve
-/// through the kernel as on a real node.
+/// through the kernel as on a real node. Test support: only with the
+/// `test-support` feature.
+#[cfg(any(test, feature = "test-support"))]
 pub fn install_node_under(base: &Path) -> Result<InstallPaths, DemoError> {
     let paths = node_paths_under(base)?;
     for (release, activate) in [("3.0.2", true), ("3.1.0", false)] {

@@ -12,13 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::manifest::{
-    EntryKind, Manifest, ManifestEntry, ManifestLink, MANIFEST_FORMAT, MANIFEST_NAME,
+use crate::install::spec::{Base, Origin, ProgramSpec, Spec};
+use crate::install::stage::{Script, Stage, StageEntry, StageKind};
+use crate::node::manifest::{
+    EntryKind, Manifest, ManifestEntry, ManifestLink, Tree, MANIFEST_FORMAT, MANIFEST_NAME,
 };
-use crate::paths::{relative_path, resolve_lexically, same_link_destination, InstallPaths};
-use crate::spec::{Base, Origin, ProgramSpec, Spec, Tree};
-use crate::stage::{Script, Stage, StageEntry, StageKind};
-use crate::version::{DirStyle, DirVersion, Release};
+use crate::node::paths::{relative_path, resolve_lexically, same_link_destination, InstallPaths};
+use crate::node::version::{DirStyle, DirVersion, Release};
 
 /// Something that makes the install impossible as asked. Each names the
 /// path and what to do about it.
@@ -1103,7 +1103,7 @@ pub enum Found {
     Other,
 }
 
-/// A snapshot of the destination, taken by [`crate::apply::observe`].
+/// A snapshot of the destination, taken by [`crate::install::apply::observe`].
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
     pub found: BTreeMap<PathBuf, Found>,

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::paths::InstallPaths;
+use crate::node::manifest::Tree;
+use crate::node::paths::InstallPaths;
 
 /// The directories a farm link can live in, as configure names them.
 #[derive(
@@ -66,27 +67,6 @@ impl Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.base.name(), self.rel.display())
-    }
-}
-
-/// Which versioned tree a program belongs to.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Tree {
-    /// `${libdir}/ganeti/V/`, a mini-root mirroring `/`.
-    Lib,
-    /// `${prefix}/share/ganeti/V/`, flat, next to the Python package.
-    Share,
-}
-
-impl fmt::Display for Tree {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Tree::Lib => "lib",
-            Tree::Share => "share",
-        })
     }
 }
 

@@ -5,8 +5,8 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::paths::InstallPaths;
-use crate::version::Release;
+use crate::node::paths::InstallPaths;
+use crate::node::version::Release;
 
 /// How much of a program is read to tell a Python script that imports
 /// `ganeti` from anything else (only for programs no spec list names).
@@ -89,10 +89,10 @@ pub enum ReleaseError {
         constant: &'static str,
         text: String,
         #[source]
-        source: crate::version::VersionError,
+        source: crate::node::version::VersionError,
     },
     #[error(transparent)]
-    Given(#[from] crate::version::VersionError),
+    Given(#[from] crate::node::version::VersionError),
 }
 
 impl Stage {
@@ -243,8 +243,9 @@ impl Stage {
         })
     }
 
-    /// Where a logical path of the stage is on this machine.
-    pub fn host(&self, logical: &Path) -> PathBuf {
+    /// Where the stage's file for logical path `logical` is on this
+    /// machine (the stage is a DESTDIR of its own, not a node's root).
+    pub fn file(&self, logical: &Path) -> PathBuf {
         self.dir.join(logical.strip_prefix("/").unwrap_or(logical))
     }
 }

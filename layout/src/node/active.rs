@@ -1,13 +1,13 @@
 //! Reading a node's active version: the two switch links
-//! `${sysconfdir}/ganeti/{lib,share}`, the two fixed `default` links, and
-//! whether the node is in a cluster. Part of the node kernel every crate
-//! imports; it reads, never writes, and knows nothing of manifests or of
-//! how a version was installed (that is [`crate::inspect`]).
+//! `${sysconfdir}/ganeti/{lib,share}` and the two fixed `default` links.
+//! It reads, never writes, and knows nothing of manifests or of how a
+//! version was installed (that is [`crate::node::installed`]).
 
 use std::path::{Path, PathBuf};
 
-use crate::paths::{same_link_destination, InstallPaths};
-use crate::version::{DirStyle, DirVersion, Release};
+use crate::node::paths::{same_link_destination, InstallPaths};
+use crate::node::reader::Node;
+use crate::node::version::{DirStyle, DirVersion, Release};
 
 /// The state of one of `${sysconfdir}/ganeti/{lib,share}`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -62,19 +62,19 @@ impl Active {
 }
 
 fn read_switch_link(paths: &InstallPaths, link: &Path, top: &Path) -> SwitchLink {
-    let host = paths.host(link);
-    match host.symlink_metadata() {
+    let fs = paths.fs();
+    match fs.symlink_metadata(link) {
         Err(_) => SwitchLink::Missing,
         Ok(m) if !m.file_type().is_symlink() => SwitchLink::NotASymlink,
         Ok(_) => {
-            let target = std::fs::read_link(&host).unwrap_or_default();
+            let target = fs.read_link(link).unwrap_or_default();
             let version = target
                 .strip_prefix(top)
                 .ok()
                 .filter(|rest| rest.components().count() == 1)
                 .and_then(|rest| rest.to_str())
                 .and_then(|s| s.parse::<DirVersion>().ok());
-            let exists = target.is_absolute() && paths.host(&target).is_dir();
+            let exists = target.is_absolute() && fs.is_dir(&target);
             SwitchLink::Points {
                 target,
                 version,
@@ -84,6 +84,7 @@ fn read_switch_link(paths: &InstallPaths, link: &Path, top: &Path) -> SwitchLink
     }
 }
 
+/// Reads both switch links.
 pub fn read_active(paths: &InstallPaths) -> Active {
     Active {
         lib: read_switch_link(paths, &paths.active_lib_link(), &paths.pkglibdir()),
@@ -91,27 +92,11 @@ pub fn read_active(paths: &InstallPaths) -> Active {
     }
 }
 
-/// Is this node in a cluster? Debian's test: the cluster certificate
-/// exists.
-pub fn is_clustered(paths: &InstallPaths) -> bool {
-    paths.host(&paths.server_pem()).exists()
-}
-
-/// The release that last wrote the cluster's ssconf files
-/// (`ssconf_release_version`): the version the cluster's configuration is
-/// at. `None` when absent or empty.
-pub fn cluster_release(paths: &InstallPaths) -> Option<String> {
-    std::fs::read_to_string(paths.host(&paths.ssconf("release_version")))
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
 /// The command that makes `v` the version this node runs: outside a
 /// cluster a switch; in one, the cluster's upgrade, on the master, since a
 /// bare switch would skip the conversion of the configuration.
 pub fn switch_command(paths: &InstallPaths, v: &DirVersion) -> String {
-    if is_clustered(paths) {
+    if Node::new(paths).is_clustered() {
         format!(
             "{} (on the master: the whole cluster moves together)",
             paths.tool("ganeti-upgrade", &format!("--to {v}"))
@@ -150,11 +135,11 @@ pub struct DefaultLink {
 /// Reads both `default` links.
 pub fn read_default_links(paths: &InstallPaths) -> [DefaultLink; 2] {
     let read = |path: PathBuf, wanted: PathBuf| {
-        let host = paths.host(&path);
-        let state = match host.symlink_metadata() {
+        let fs = paths.fs();
+        let state = match fs.symlink_metadata(&path) {
             Err(_) => DefaultState::Missing,
             Ok(m) if !m.file_type().is_symlink() => DefaultState::NotASymlink,
-            Ok(_) => match std::fs::read_link(&host) {
+            Ok(_) => match fs.read_link(&path) {
                 Ok(t) if same_link_destination(&path, &t, &wanted) => DefaultState::Sound,
                 Ok(target) => DefaultState::Foreign { target },
                 Err(_) => DefaultState::Missing,

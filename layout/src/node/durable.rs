@@ -1,6 +1,12 @@
-//! The careful filesystem primitives every crate of the toolkit uses.
+//! Every file-system call of the toolkit, by host path: the careful
+//! writes, and the plain reads and writes beside them, each failure a
+//! [`DurableError`] that names the operation and the path. The node's
+//! files are reached through [`crate::node::fs::NodeFs`], which maps
+//! logical paths to host paths and calls these; a path outside any node
+//! (a stage, a package build directory, a demo's temporary directory) is
+//! given to these functions as it is.
 //!
-//! What each one guarantees:
+//! What the careful ones guarantee:
 //! * [`write_file`]: after it returns, the file has the new content and mode,
 //!   durably: temp file in the same directory (O_EXCL), write, fsync(file),
 //!   rename(2) over the target, fsync(directory). A crash at any point leaves
@@ -10,9 +16,24 @@
 //!   temp name in the same directory, renamed over the old one (atomic: a
 //!   reader always sees the old or the new target, never nothing), then
 //!   fsync(directory).
+//! * [`install_file`]: the same for a copy of another file.
+//! * [`remove_file`]: the removal, then fsync(directory).
 //! * [`fsync_dir`]: makes renames and creations in a directory durable.
 //!
+//! The plain ones ([`read`], [`create_dir`], [`rename`], [`copy_file`], ...)
+//! promise nothing beyond the system call; callers that need durability
+//! follow them with [`fsync_dir`] or [`sync_filesystem`].
+//!
 //! Not guaranteed: atomicity across two paths (see the switcher's journal).
+//!
+//! This is the one module that calls `std::fs` (the workspace's
+//! `clippy.toml` bans it elsewhere).
+
+#![expect(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "the one module that calls std::fs: every call here is wrapped with its operation and path"
+)]
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -29,6 +50,24 @@ pub struct DurableError {
     pub path: PathBuf,
     #[source]
     pub source: std::io::Error,
+}
+
+impl DurableError {
+    /// The same failure described as `operation` (`"rename tree into
+    /// place"` where the primitive says `"rename into place"`).
+    pub fn doing(self, operation: &'static str) -> Self {
+        DurableError { operation, ..self }
+    }
+
+    /// Did it fail because the path is not there?
+    pub fn is_not_found(&self) -> bool {
+        self.source.kind() == std::io::ErrorKind::NotFound
+    }
+
+    /// Did it fail because something is there already?
+    pub fn already_exists(&self) -> bool {
+        self.source.kind() == std::io::ErrorKind::AlreadyExists
+    }
 }
 
 /// Wraps an `io::Error` with the operation and the path it was about; every
@@ -119,7 +158,7 @@ pub fn replace_symlink(path: &Path, target: &Path) -> Result<(), DurableError> {
 /// ELOOP and the link's target is not touched) and it refuses anything but a
 /// regular file. It never truncates: a holder may rewrite the content only
 /// once it holds the lock.
-pub fn open_lock_file(path: &Path) -> Result<std::fs::File, DurableError> {
+pub fn open_lock_file(path: &Path) -> Result<std::os::fd::OwnedFd, DurableError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io_error("create directory", parent))?;
     }
@@ -139,7 +178,7 @@ pub fn open_lock_file(path: &Path) -> Result<std::fs::File, DurableError> {
             "not a regular file",
         )));
     }
-    Ok(file)
+    Ok(file.into())
 }
 
 /// Removes `path` (file or symlink), then makes the removal durable;
@@ -150,6 +189,204 @@ pub fn remove_file(path: &Path) -> Result<(), DurableError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_error("remove", path)(e)),
     }
+}
+
+/// Creates a symlink at `path` pointing at `target` (not atomic, not
+/// synced: for a tree that is synced as a whole).
+pub fn symlink(target: &Path, path: &Path) -> Result<(), DurableError> {
+    std::os::unix::fs::symlink(target, path).map_err(io_error("create symlink", path))
+}
+
+/// The metadata of `path` itself (a symlink is not followed).
+pub fn symlink_metadata(path: &Path) -> Result<std::fs::Metadata, DurableError> {
+    std::fs::symlink_metadata(path).map_err(io_error("inspect", path))
+}
+
+/// The metadata of what `path` leads to (symlinks followed, on this
+/// machine).
+pub fn metadata(path: &Path) -> Result<std::fs::Metadata, DurableError> {
+    std::fs::metadata(path).map_err(io_error("inspect", path))
+}
+
+/// The target of the symlink at `path`, as written.
+pub fn read_link(path: &Path) -> Result<PathBuf, DurableError> {
+    std::fs::read_link(path).map_err(io_error("read link", path))
+}
+
+/// The whole content of `path`.
+pub fn read(path: &Path) -> Result<Vec<u8>, DurableError> {
+    std::fs::read(path).map_err(io_error("read", path))
+}
+
+/// The whole content of `path`, which must be UTF-8.
+pub fn read_to_string(path: &Path) -> Result<String, DurableError> {
+    std::fs::read_to_string(path).map_err(io_error("read", path))
+}
+
+/// One entry of a directory, as [`read_dir`] lists it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The entry's file name.
+    pub name: std::ffi::OsString,
+    /// Its type, a symlink not followed (`None`: it could not be read).
+    pub file_type: Option<std::fs::FileType>,
+}
+
+impl Entry {
+    /// The name as text (lossy for a name that is not UTF-8).
+    pub fn name_lossy(&self) -> String {
+        self.name.to_string_lossy().into_owned()
+    }
+}
+
+/// The entries of directory `path`, sorted by name; entries that vanish
+/// while it is read are left out.
+pub fn read_dir(path: &Path) -> Result<Vec<Entry>, DurableError> {
+    let entries = std::fs::read_dir(path).map_err(io_error("read directory", path))?;
+    let mut out: Vec<Entry> = entries
+        .flatten()
+        .map(|e| Entry {
+            name: e.file_name(),
+            file_type: e.file_type().ok(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Creates `path` and its missing ancestors (with the umask's modes).
+pub fn create_dir_all(path: &Path) -> Result<(), DurableError> {
+    std::fs::create_dir_all(path).map_err(io_error("create directory", path))
+}
+
+/// Creates directory `path` (its parent must exist; something already
+/// there is an error, [`DurableError::already_exists`]). Not synced: see
+/// [`fsync_dir`].
+pub fn create_dir(path: &Path) -> Result<(), DurableError> {
+    std::fs::create_dir(path).map_err(io_error("create directory", path))
+}
+
+/// Sets the permission bits of `path` (a symlink is followed).
+pub fn set_mode(path: &Path, mode: u32) -> Result<(), DurableError> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(io_error("chmod", path))
+}
+
+/// rename(2) `from` to `to` (atomic within one filesystem; not synced).
+pub fn rename(from: &Path, to: &Path) -> Result<(), DurableError> {
+    std::fs::rename(from, to).map_err(io_error("rename into place", to))
+}
+
+/// Swaps two directories atomically (Linux `renameat2(RENAME_EXCHANGE)`).
+pub fn exchange(a: &Path, b: &Path) -> Result<(), DurableError> {
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        a,
+        rustix::fs::CWD,
+        b,
+        rustix::fs::RenameFlags::EXCHANGE,
+    )
+    .map_err(|e| io_error("exchange with", b)(e.into()))
+}
+
+/// Removes the empty directory `path`; `Ok(false)` when it is not there.
+pub fn remove_dir(path: &Path) -> Result<bool, DurableError> {
+    match std::fs::remove_dir(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error("remove directory", path)(e)),
+    }
+}
+
+/// Removes `path` and everything below it.
+pub fn remove_dir_all(path: &Path) -> Result<(), DurableError> {
+    std::fs::remove_dir_all(path).map_err(io_error("remove", path))
+}
+
+/// Copies the file `from` to the new file `to` with `mode` and, when
+/// given, the modification time `mtime` (seconds, nanoseconds since the
+/// epoch; best effort). Not synced. The kernel's copy_file_range(2) is
+/// used where it is offered.
+pub fn copy_file(
+    from: &Path,
+    to: &Path,
+    mode: u32,
+    mtime: Option<(i64, u32)>,
+) -> Result<(), DurableError> {
+    std::fs::copy(from, to).map_err(io_error("copy to", to))?;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(to)
+        .map_err(io_error("open", to))?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(io_error("chmod", to))?;
+    if let Some((secs, nanos)) = mtime {
+        if let Ok(secs) = u64::try_from(secs) {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos);
+            // Best effort: a filesystem without timestamps still installs.
+            let _ = f.set_times(std::fs::FileTimes::new().set_modified(t).set_accessed(t));
+        }
+    }
+    Ok(())
+}
+
+/// The modification time of `path` (seconds, nanoseconds since the
+/// epoch), for [`copy_file`].
+pub fn mtime(path: &Path) -> Option<(i64, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some((m.mtime(), m.mtime_nsec() as u32))
+}
+
+/// Copies `from` over `to` atomically and durably, with `mode` and
+/// `from`'s modification time: a copy under a temp name beside `to`,
+/// fsync, rename(2) over `to`, fsync(directory).
+pub fn install_file(from: &Path, to: &Path, mode: u32) -> Result<(), DurableError> {
+    let tmp = temp_sibling(to);
+    let result = copy_file(from, &tmp, mode, mtime(from)).and_then(|()| {
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io_error("fsync", &tmp))?;
+        std::fs::rename(&tmp, to).map_err(io_error("rename into place", to))?;
+        fsync_dir(to.parent().unwrap_or(Path::new("/")))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// syncfs(2): everything written to the filesystem holding `path` reaches
+/// the disk.
+pub fn sync_filesystem(path: &Path) -> Result<(), DurableError> {
+    let f = std::fs::File::open(path).map_err(io_error("open", path))?;
+    rustix::fs::syncfs(&f).map_err(|e| io_error("sync filesystem of", path)(e.into()))
+}
+
+/// Opens `path` read-only without following a final symlink, without
+/// blocking on a FIFO and without becoming a controlling terminal: for
+/// lock and pid files in directories a Ganeti daemon user may write to.
+pub fn open_nofollow(path: &Path) -> rustix::io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    rustix::fs::openat(
+        rustix::fs::CWD,
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+}
+
+/// Opens the directory `path` as a handle for `*at` calls, without
+/// following a final symlink (`O_DIRECTORY | O_NOFOLLOW`).
+pub fn open_dir(path: &Path) -> Result<std::os::fd::OwnedFd, DurableError> {
+    use rustix::fs::{Mode, OFlags};
+    rustix::fs::openat(
+        rustix::fs::CWD,
+        path,
+        OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_error("open directory", path)(e.into()))
 }
 
 #[cfg(test)]

@@ -8,11 +8,15 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::version::DirVersion;
+use crate::node::version::DirVersion;
 
 /// The switcher's journal in `${sysconfdir}/ganeti`: while it exists, a
 /// switch is in progress (see the `ganeti-switch` crate).
 pub const SWITCH_JOURNAL_NAME: &str = ".ganeti-switch.journal";
+
+/// Where `ganeti-upgrade`'s pending marker is, whatever `--localstatedir`
+/// says (see [`InstallPaths::pending_marker`]).
+const PENDING_MARKER: &str = "/var/lib/ganeti-upgrade/pending";
 
 /// A path option that is not absolute and normalised.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,6 +159,11 @@ impl InstallPaths {
     }
 
     /// Maps a logical path to where it is on this machine (under the root).
+    /// Outside `node/`, the root is applied through
+    /// [`crate::node::fs::NodeFs`].
+    // shim for ganeti-upgrade: removed when upgrade moves to node:: (then
+    // `pub(crate)`)
+    #[doc(hidden)]
     pub fn host(&self, logical: &Path) -> PathBuf {
         match logical.strip_prefix("/") {
             Ok(rel) => self.root.join(rel),
@@ -178,11 +187,39 @@ impl InstallPaths {
     pub fn mandir(&self) -> PathBuf {
         self.prefix.join("share/man")
     }
+    /// `${mandir}/manN`, man section `n` (1 to 8).
+    pub fn man_section(&self, n: u8) -> PathBuf {
+        self.mandir().join(format!("man{n}"))
+    }
     pub fn docdir(&self) -> PathBuf {
         self.prefix.join("share/doc")
     }
     pub fn toolsdir(&self) -> PathBuf {
         self.pkglibdir().join("tools")
+    }
+    /// `${libdir}/ganeti/iallocators`, where `hail` is found.
+    pub fn iallocators_dir(&self) -> PathBuf {
+        self.pkglibdir().join("iallocators")
+    }
+    /// The directories of the link farm that hold links through a
+    /// `default` link: bindir, sbindir, pkglibdir, its tools,
+    /// iallocators and network scripts (`bridged`, `ovs`, `routed`),
+    /// and the eight man sections (logical paths, in this order).
+    pub fn farm_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![
+            self.bindir(),
+            self.sbindir(),
+            self.pkglibdir(),
+            self.toolsdir(),
+            self.iallocators_dir(),
+        ];
+        for mode in ["bridged", "ovs", "routed"] {
+            dirs.push(self.pkglibdir().join("network").join(mode));
+        }
+        for n in 1..=8 {
+            dirs.push(self.man_section(n));
+        }
+        dirs
     }
 
     // The versioned trees and the fixed links into the active one.
@@ -218,18 +255,77 @@ impl InstallPaths {
     pub fn server_pem(&self) -> PathBuf {
         self.datadir().join("server.pem")
     }
-    /// One of Ganeti's ssconf files (`ssconf_release_version`, ...).
+    /// One of Ganeti's ssconf files, `${datadir}/ssconf_KEY` (`key` is
+    /// `release_version`, `master_node`, ...): the only spelling of the
+    /// `ssconf_` prefix.
     pub fn ssconf(&self, key: &str) -> PathBuf {
         self.datadir().join(format!("ssconf_{key}"))
     }
+    /// The cluster configuration, `${datadir}/config.data` (JSON; its
+    /// `version` is a [`crate::node::version::ConfigVersion`] integer).
+    pub fn config_data(&self) -> PathBuf {
+        self.datadir().join("config.data")
+    }
+    /// The cluster's SSH known-hosts file, `${datadir}/known_hosts`.
+    pub fn known_hosts(&self) -> PathBuf {
+        self.datadir().join("known_hosts")
+    }
+    /// The watcher's pause file, `${datadir}/watcher.pause` (text: the
+    /// epoch second the pause ends at).
+    pub fn watcher_pause(&self) -> PathBuf {
+        self.datadir().join("watcher.pause")
+    }
+    /// The job queue's drain flag, `${datadir}/queue/drain`: while it
+    /// exists, the queue takes no new jobs.
+    pub fn queue_drain_flag(&self) -> PathBuf {
+        self.datadir().join("queue/drain")
+    }
+    /// `gnt-cluster upgrade`'s intent file, `${datadir}/intent-to-upgrade`.
     pub fn intent_file(&self) -> PathBuf {
         self.datadir().join("intent-to-upgrade")
+    }
+    /// `ganeti-upgrade`'s journal, `${datadir}/ganeti-upgrade.journal`.
+    pub fn upgrade_journal(&self) -> PathBuf {
+        self.datadir().join("ganeti-upgrade.journal")
+    }
+    /// `ganeti-upgrade`'s pending marker, `/var/lib/ganeti-upgrade/pending`:
+    /// a fixed logical path that does not follow `--localstatedir` (it is
+    /// how a resume with default options finds a journal kept under
+    /// another state directory), under the root like every other path.
+    pub fn pending_marker(&self) -> PathBuf {
+        PathBuf::from(PENDING_MARKER)
+    }
+    /// `ganeti-upgrade`'s own run directory,
+    /// `${localstatedir}/run/ganeti-upgrade` (its ssh control sockets).
+    pub fn upgrade_rundir(&self) -> PathBuf {
+        self.localstatedir.join("run/ganeti-upgrade")
     }
     pub fn logdir(&self) -> PathBuf {
         self.localstatedir.join("log/ganeti")
     }
+    /// The record of every command `ganeti-upgrade` ran,
+    /// `${logdir}/commands.log`.
+    pub fn commands_log(&self) -> PathBuf {
+        self.logdir().join("commands.log")
+    }
     pub fn rundir(&self) -> PathBuf {
         self.localstatedir.join("run/ganeti")
+    }
+    /// dpkg's package file lists, `${localstatedir}/lib/dpkg/info`
+    /// (`/var/lib/dpkg/info` on a default node): `*.list`, one logical
+    /// path a line.
+    pub fn dpkg_info_dir(&self) -> PathBuf {
+        self.localstatedir.join("lib/dpkg/info")
+    }
+    /// A file of `${sysconfdir}/default` (`ganeti`, `ganeti-upgrade`):
+    /// shell variable assignments read by init scripts and our tools.
+    pub fn default_file(&self, name: &str) -> PathBuf {
+        self.sysconfdir.join("default").join(name)
+    }
+    /// The switcher's journal, `${sysconfdir}/ganeti/.ganeti-switch.journal`
+    /// (see [`SWITCH_JOURNAL_NAME`]).
+    pub fn switch_journal(&self) -> PathBuf {
+        self.confdir().join(SWITCH_JOURNAL_NAME)
     }
     /// luxid's socket, where Ganeti's own clients talk LUXI.
     pub fn query_socket(&self) -> PathBuf {
@@ -313,41 +409,6 @@ pub fn resolve_lexically(link: &Path, target: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::from("/");
     out.extend(parts);
     Some(out)
-}
-
-/// Follows `logical` through symlinks inside the root (absolute targets are
-/// taken as logical, as on the node itself); `None` if it dangles, loops or
-/// climbs above `/`. The one function here that reads the filesystem.
-pub fn resolve_in_root(paths: &InstallPaths, logical: &Path) -> Option<PathBuf> {
-    fn normals(p: &Path) -> Vec<std::ffi::OsString> {
-        p.components()
-            .filter_map(|c| match c {
-                Component::Normal(n) => Some(n.to_os_string()),
-                _ => None,
-            })
-            .collect()
-    }
-    // A stack: the next component to walk is at the end.
-    let mut pending: Vec<_> = normals(logical).into_iter().rev().collect();
-    let mut current = PathBuf::from("/");
-    let mut hops = 0;
-    while let Some(part) = pending.pop() {
-        let next = current.join(&part);
-        let host = paths.host(&next);
-        if host.symlink_metadata().ok()?.file_type().is_symlink() {
-            hops += 1;
-            if hops > 40 {
-                return None;
-            }
-            let target = std::fs::read_link(&host).ok()?;
-            let resolved = resolve_lexically(&next, &target)?;
-            pending.extend(normals(&resolved).into_iter().rev());
-            current = PathBuf::from("/");
-        } else {
-            current = next;
-        }
-    }
-    Some(current)
 }
 
 /// Do targets `a` and `b` of a symlink at logical path `link` name the same

@@ -6,10 +6,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use ganeti_layout::plan::{Conflict, Plan, Request};
-use ganeti_layout::spec::Spec;
-use ganeti_layout::stage::Stage;
-use ganeti_layout::{apply, DirStyle, InstallPaths, Release};
+use ganeti_layout::install::apply;
+use ganeti_layout::install::plan::{Conflict, Plan, Request};
+use ganeti_layout::install::spec::Spec;
+use ganeti_layout::install::stage::Stage;
+use ganeti_layout::node::{DirStyle, InstallPaths, Release};
 
 /// Debian's configure-time paths under `root`.
 pub fn paths(root: &Path) -> InstallPaths {
@@ -37,7 +38,7 @@ pub fn try_plan(
         activate,
         keep_existing: false,
     };
-    ganeti_layout::plan_install(&req)
+    ganeti_layout::install::plan_install(&req)
 }
 
 /// Installs `stage` into `dest`; any conflict fails the test.

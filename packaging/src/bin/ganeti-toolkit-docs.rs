@@ -40,10 +40,10 @@ fn main() -> ExitCode {
 }
 
 fn write_all(dir: &Path, files: &[Generated]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // fs_err's errors name the path.
+    fs_err::create_dir_all(dir)?;
     for f in files {
-        let path = dir.join(&f.file_name);
-        std::fs::write(&path, &f.bytes).with_context(|| format!("writing {}", path.display()))?;
+        fs_err::write(dir.join(&f.file_name), &f.bytes)?;
     }
     Ok(())
 }

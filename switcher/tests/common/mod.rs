@@ -13,12 +13,12 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use ganeti_layout::{demo, InstallPaths};
+use ganeti_layout::node::InstallPaths;
 
 /// Two demo versions (3.0 active, 3.1) installed under `base`, with the
 /// root `/` so that the absolute switch links resolve through the kernel.
 pub fn node(base: &Path) -> InstallPaths {
-    demo::install_node_under(base).expect("demo node")
+    ganeti_test_support::node_under(base)
 }
 
 /// The command the tools print for the node under `base`: `ganeti-switch`

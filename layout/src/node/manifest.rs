@@ -31,12 +31,34 @@
 //! and completeness means every listed path exists.
 
 use std::collections::BTreeSet;
+use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::paths::{resolve_in_root, same_link_destination, InstallPaths};
-use crate::spec::Tree;
-use crate::version::DirVersion;
+use crate::node::fs::{resolve_in_root, NodeFs};
+use crate::node::paths::{resolve_lexically, same_link_destination, InstallPaths};
+use crate::node::version::DirVersion;
+
+/// Which of a version's two trees: each has its own manifest.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Tree {
+    /// `${libdir}/ganeti/V/`, a mini-root mirroring `/`.
+    Lib,
+    /// `${prefix}/share/ganeti/V/`, flat, next to the Python package.
+    Share,
+}
+
+impl fmt::Display for Tree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Tree::Lib => "lib",
+            Tree::Share => "share",
+        })
+    }
+}
 
 /// The format this tool writes. Bumped when the format, or the completeness
 /// rule a manifest promises (see the module doc), changes; readers refuse
@@ -136,14 +158,20 @@ impl Manifest {
         .to_bytes()
     }
 
-    /// Reads the manifest of a tree on disk, `Ok(None)` when there is none.
-    pub fn read(tree_dir: &Path) -> Result<Option<Manifest>, ManifestError> {
-        let path = tree_dir.join(MANIFEST_NAME);
-        let bytes = match std::fs::read(&path) {
+    /// Reads the manifest of the tree at logical path `tree_logical`,
+    /// `Ok(None)` when there is none. Errors name the manifest's host path.
+    pub fn read(fs: NodeFs<'_>, tree_logical: &Path) -> Result<Option<Manifest>, ManifestError> {
+        let bytes = match fs.read(&tree_logical.join(MANIFEST_NAME)) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(ManifestError::Read { path, source }),
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => {
+                return Err(ManifestError::Read {
+                    path: e.path,
+                    source: e.source,
+                })
+            }
         };
+        let path = fs.shown(&tree_logical.join(MANIFEST_NAME));
         #[derive(serde::Deserialize)]
         struct FormatOnly {
             format: u32,
@@ -213,10 +241,12 @@ pub fn compressed_sibling(paths: &InstallPaths, logical: &Path) -> Option<PathBu
     let name = logical.file_name()?.to_str()?;
     let stem = uncompressed_name(name);
     let dir = logical.parent()?;
-    let mut names: Vec<String> = std::fs::read_dir(paths.host(dir))
+    let mut names: Vec<String> = paths
+        .fs()
+        .read_dir(dir)
         .ok()?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .iter()
+        .map(|e| e.name_lossy())
         .filter(|n| n != name && uncompressed_name(n) == stem)
         .collect();
     names.sort();
@@ -242,8 +272,8 @@ pub fn same_or_compressed_link(
     is_man_page(recorded_path)
         && uncompressed(found_path) == uncompressed(recorded_path)
         && match (
-            crate::paths::resolve_lexically(found_path, found),
-            crate::paths::resolve_lexically(recorded_path, recorded),
+            resolve_lexically(found_path, found),
+            resolve_lexically(recorded_path, recorded),
         ) {
             (Some(a), Some(b)) => uncompressed(&a) == uncompressed(&b),
             _ => false,
@@ -252,8 +282,9 @@ pub fn same_or_compressed_link(
 
 fn check_entry(paths: &InstallPaths, tree: &Path, entry: &ManifestEntry, check: &mut TreeCheck) {
     let mut logical = tree.join(&entry.path);
+    let fs = paths.fs();
     let mut host = paths.host(&logical);
-    let mut meta = host.symlink_metadata();
+    let mut meta = fs.symlink_metadata(&logical);
     if meta.is_err() {
         if let Some(sibling) = compressed_sibling(paths, &logical) {
             check.changed.push(format!(
@@ -263,7 +294,7 @@ fn check_entry(paths: &InstallPaths, tree: &Path, entry: &ManifestEntry, check: 
             ));
             logical = sibling;
             host = paths.host(&logical);
-            meta = host.symlink_metadata();
+            meta = fs.symlink_metadata(&logical);
         }
     }
     let Ok(mut meta) = meta else {
@@ -274,7 +305,7 @@ fn check_entry(paths: &InstallPaths, tree: &Path, entry: &ManifestEntry, check: 
     // serves; a link inside the root is followed as the node would.
     if meta.file_type().is_symlink() && !matches!(entry.kind, EntryKind::Symlink { .. }) {
         let followed = resolve_in_root(paths, &logical)
-            .and_then(|r| paths.host(&r).symlink_metadata().ok().map(|m| (r, m)));
+            .and_then(|r| fs.symlink_metadata(&r).ok().map(|m| (r, m)));
         let Some((resolved, followed)) = followed else {
             check
                 .missing
@@ -330,7 +361,7 @@ fn check_entry(paths: &InstallPaths, tree: &Path, entry: &ManifestEntry, check: 
                 ));
             }
         }
-        EntryKind::Symlink { target } => match std::fs::read_link(&host) {
+        EntryKind::Symlink { target } => match fs.read_link(&logical) {
             Ok(found)
                 if same_or_compressed_link(&tree.join(&entry.path), target, &logical, &found) => {}
             Ok(found) => check.missing.push(format!(
@@ -346,29 +377,37 @@ fn check_entry(paths: &InstallPaths, tree: &Path, entry: &ManifestEntry, check: 
     }
 }
 
-/// The file of dpkg's package lists that stand in for a manifest.
-pub fn dpkg_paths(paths: &InstallPaths, tree_logical: &Path) -> Vec<PathBuf> {
-    let info = paths.host(&paths.localstatedir().join("lib/dpkg/info"));
-    let Ok(dir) = std::fs::read_dir(&info) else {
+/// The logical paths dpkg's package file lists
+/// (`${localstatedir}/lib/dpkg/info/*.list`) name that `wanted` keeps,
+/// sorted; unreadable lists are passed over, no lists give none.
+pub fn dpkg_listed(paths: &InstallPaths, mut wanted: impl FnMut(&Path) -> bool) -> Vec<PathBuf> {
+    let fs = paths.fs();
+    let info = paths.dpkg_info_dir();
+    let Ok(dir) = fs.read_dir(&info) else {
         return Vec::new();
     };
     let mut found = BTreeSet::new();
-    for item in dir.flatten() {
-        let name = item.file_name();
-        if !name.to_string_lossy().ends_with(".list") {
+    for item in dir {
+        if !item.name_lossy().ends_with(".list") {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(item.path()) else {
+        let Ok(text) = fs.read_to_string(&info.join(&item.name)) else {
             continue;
         };
-        for line in text.lines() {
-            let p = Path::new(line);
-            if p.starts_with(tree_logical) && p != tree_logical {
-                found.insert(p.to_path_buf());
-            }
-        }
+        found.extend(
+            text.lines()
+                .map(Path::new)
+                .filter(|p| wanted(p))
+                .map(Path::to_path_buf),
+        );
     }
     found.into_iter().collect()
+}
+
+/// The file of dpkg's package lists that stand in for a manifest: what
+/// they list below the tree at `tree_logical`.
+pub fn dpkg_paths(paths: &InstallPaths, tree_logical: &Path) -> Vec<PathBuf> {
+    dpkg_listed(paths, |p| p.starts_with(tree_logical) && p != tree_logical)
 }
 
 /// The inventory of one tree of version `v`.
@@ -381,7 +420,7 @@ pub fn inventory(
         Tree::Lib => paths.version_lib(v),
         Tree::Share => paths.version_share(v),
     };
-    if let Some(m) = Manifest::read(&paths.host(&logical))? {
+    if let Some(m) = Manifest::read(paths.fs(), &logical)? {
         return Ok(Inventory::Layout(m));
     }
     let listed = dpkg_paths(paths, &logical);
@@ -401,7 +440,7 @@ impl Inventory {
             Inventory::Dpkg { paths: listed } => TreeCheck {
                 missing: listed
                     .iter()
-                    .filter(|p| paths.host(p).symlink_metadata().is_err())
+                    .filter(|p| !paths.fs().is_there(p))
                     .map(|p| format!("{}: missing (listed by dpkg)", paths.host(p).display()))
                     .collect(),
                 changed: Vec::new(),

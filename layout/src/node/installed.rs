@@ -1,0 +1,426 @@
+//! What is installed on a node, and whether it runs: the versions
+//! there ([`list`]), the completeness of each ([`check_trees`], by the
+//! rule in [`crate::node::manifest`]), whether switching to one would take
+//! effect ([`check_complete`], `ganeti-switch installed V`), and what is
+//! wrong with the switch and `default` links, each problem with its fix.
+//! Reads, never writes.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::node::active::{
+    configuration_fits, read_active, read_default_links, Active, DefaultState, SwitchLink,
+};
+use crate::node::durable::is_temp_name;
+use crate::node::fs::resolve_in_root;
+use crate::node::manifest::{inventory, Inventory, ManifestError, Tree, TreeCheck};
+use crate::node::paths::InstallPaths;
+use crate::node::reader::Node;
+use crate::node::version::{DirStyle, DirVersion, Release};
+
+fn version_dirs(paths: &InstallPaths, top: &Path) -> BTreeSet<DirVersion> {
+    let Ok(entries) = paths.fs().read_dir(top) else {
+        return BTreeSet::new();
+    };
+    entries
+        .iter()
+        .filter(|e| e.file_type.is_some_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let name = e.name_lossy();
+            (!is_temp_name(&name))
+                .then(|| name.parse::<DirVersion>().ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// One installed version.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VersionInfo {
+    pub version: DirVersion,
+    pub release: Option<String>,
+    pub active: bool,
+    pub lib_tree: bool,
+    pub share_tree: bool,
+    pub source: &'static str,
+    pub complete: bool,
+    /// What makes it incomplete (empty when complete).
+    pub problems: Vec<String>,
+    /// Changes since the install that leave it complete (a strip or
+    /// compress pass), one line each.
+    pub changed: Vec<String>,
+}
+
+/// The inventories of both trees of `v` (an absent tree has `None`).
+pub fn inventories(
+    paths: &InstallPaths,
+    v: &DirVersion,
+) -> Result<[(Tree, PathBuf, Option<Inventory>); 2], ManifestError> {
+    let mut out = [
+        (Tree::Lib, paths.version_lib(v), None),
+        (Tree::Share, paths.version_share(v), None),
+    ];
+    for (tree, logical, inv) in out.iter_mut() {
+        if paths.fs().is_dir(logical) {
+            *inv = Some(inventory(paths, v, *tree)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Every installed version, sorted.
+pub fn list(paths: &InstallPaths) -> Result<Vec<VersionInfo>, ManifestError> {
+    let active = read_active(paths);
+    let mut versions = version_dirs(paths, &paths.pkglibdir());
+    versions.extend(version_dirs(paths, &paths.sharedir()));
+    let mut out = Vec::new();
+    for v in versions {
+        let invs = inventories(paths, &v)?;
+        let mut release = None;
+        let mut source = "unknown";
+        for (_, _, inv) in &invs {
+            if let Some(inv) = inv {
+                source = inv.source_name();
+                if let Inventory::Layout(m) = inv {
+                    release = Some(m.release.clone());
+                }
+            }
+        }
+        let check = judge_trees(paths, &v, &invs);
+        out.push(VersionInfo {
+            active: active.version() == Some(&v),
+            lib_tree: invs[0].2.is_some(),
+            share_tree: invs[1].2.is_some(),
+            complete: check.missing.is_empty(),
+            version: v,
+            release,
+            source,
+            problems: check.missing,
+            changed: check.changed,
+        });
+    }
+    Ok(out)
+}
+
+/// The one list format of `ganeti-layout list` and `ganeti-switch list`:
+/// a header (unless `headers` is false), then one line per version, the
+/// active one marked `*` (as update-alternatives and rustup mark theirs).
+/// Columns: VERSION (the directory version), RELEASE (from our manifest;
+/// `-` when a tree has none), SOURCE (`ganeti-layout`, `dpkg` or
+/// `unknown`: what recorded the tree's files), STATE (`complete`, with how
+/// many files a strip or compress pass changed since, or `INCOMPLETE` with
+/// the command that names what is missing, with the options `paths` need).
+pub fn render_list(versions: &[VersionInfo], headers: bool, paths: &InstallPaths) -> String {
+    if versions.is_empty() {
+        return format!(
+            "no Ganeti version is installed under {}\n",
+            paths.root().display()
+        );
+    }
+    let rows: Vec<[String; 4]> = versions
+        .iter()
+        .map(|v| {
+            let state = if !v.complete {
+                format!(
+                    "INCOMPLETE ({} problem(s); `{}` names them)",
+                    v.problems.len(),
+                    paths.tool("ganeti-switch", &format!("installed {}", v.version))
+                )
+            } else if v.changed.is_empty() {
+                "complete".to_string()
+            } else {
+                format!(
+                    "complete ({} file(s) changed since install, e.g. stripped)",
+                    v.changed.len()
+                )
+            };
+            [
+                v.version.to_string(),
+                v.release.clone().unwrap_or_else(|| "-".into()),
+                v.source.to_string(),
+                state,
+            ]
+        })
+        .collect();
+    let header = ["VERSION", "RELEASE", "SOURCE", "STATE"].map(String::from);
+    let mut width = [0usize; 3];
+    for row in rows.iter().chain(std::iter::once(&header)) {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |mark: &str, row: &[String; 4]| {
+        format!(
+            "{mark} {:<w0$}  {:<w1$}  {:<w2$}  {}\n",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = width[0],
+            w1 = width[1],
+            w2 = width[2]
+        )
+    };
+    let mut out = String::new();
+    if headers {
+        out.push_str(&line(" ", &header));
+    }
+    for (v, row) in versions.iter().zip(&rows) {
+        out.push_str(&line(if v.active { "*" } else { " " }, row));
+    }
+    out
+}
+
+/// When `v` is not installed but reads like the release of one that is
+/// (`3.1.0` typed for the directory `3.1`, as `list` shows both): the
+/// hint that names the directory version.
+pub fn release_typed_for_version(paths: &InstallPaths, v: &DirVersion) -> Option<String> {
+    let t = v.triple();
+    let installed = list(paths).ok()?;
+    installed
+        .iter()
+        .find(|i| {
+            let d = i.version.triple();
+            i.version != *v
+                && (d.major, d.minor) == (t.major, t.minor)
+                && i.release.as_deref() == Some(v.as_str())
+        })
+        .map(|i| {
+            format!(
+                "{v} is the release installed as version {0}; versions are named by their directory: use {0}",
+                i.version
+            )
+        })
+}
+
+/// The JSON document of both tools' `list --json`:
+/// `{"format": 1, "versions": [VersionInfo...]}`.
+pub fn list_json(versions: &[VersionInfo]) -> serde_json::Value {
+    serde_json::json!({ "format": 1, "versions": versions })
+}
+
+fn judge_trees(
+    paths: &InstallPaths,
+    v: &DirVersion,
+    invs: &[(Tree, PathBuf, Option<Inventory>); 2],
+) -> TreeCheck {
+    let mut check = TreeCheck::default();
+    for (tree, logical, inv) in invs {
+        match inv {
+            None => check.missing.push(format!(
+                "{}: {tree} tree of {v} is not installed",
+                paths.host(logical).display()
+            )),
+            Some(inv) => {
+                let one = inv.check(paths, logical);
+                check.missing.extend(one.missing);
+                check.changed.extend(one.changed);
+            }
+        }
+    }
+    check
+}
+
+/// Are both trees of `v` complete (see [`crate::manifest`] for what that
+/// means)? `missing` is empty when they are.
+pub fn check_trees(paths: &InstallPaths, v: &DirVersion) -> Result<TreeCheck, ManifestError> {
+    Ok(judge_trees(paths, v, &inventories(paths, v)?))
+}
+
+/// Is version `v` completely installed, and would switching to it take
+/// effect: both trees complete, and the two `default` links leading
+/// through the switch links (see [`default_link_problems`])? This is
+/// `ganeti-switch installed V`, the switcher's and the upgrade's pre-check
+/// on every node. Empty when all is well.
+pub fn check_complete(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<String>, ManifestError> {
+    let mut problems = check_trees(paths, v)?.missing;
+    problems.extend(default_link_problems(paths));
+    Ok(problems)
+}
+
+/// One line per `default` link that does not lead through its switch link
+/// (missing, a real directory, or pointing elsewhere), each with its fix:
+/// while one is wrong, a switch changes nothing that runs.
+pub fn default_link_problems(paths: &InstallPaths) -> Vec<String> {
+    let links = read_default_links(paths);
+    if links.iter().all(|d| d.state == DefaultState::Sound) {
+        return Vec::new();
+    }
+    // `repair` points a link back only while a version is active.
+    let (creates, points_back) = if read_active(paths).version().is_some() {
+        (
+            format!("{} creates it", paths.tool("ganeti-switch", "repair")),
+            format!("{} points it back", paths.tool("ganeti-switch", "repair")),
+        )
+    } else {
+        let first = format!("no version is active: {}", relink_advice(paths));
+        (
+            format!("{first}, which also creates it"),
+            format!("{first}, which also points it back"),
+        )
+    };
+    links
+        .iter()
+        .filter_map(|d| {
+            let host = paths.host(&d.path);
+            let wanted = d.wanted.display();
+            match &d.state {
+                DefaultState::Sound => None,
+                DefaultState::Missing => Some(format!(
+                    "{}: missing, so no Ganeti program runs through it; it must link to {wanted}: {creates}",
+                    host.display()
+                )),
+                DefaultState::NotASymlink => Some(format!(
+                    "{}: a real file or directory, not the link to {wanted}, so programs run what it holds whatever version is active: move it aside, then: {creates}",
+                    host.display()
+                )),
+                DefaultState::Foreign { target } => Some(format!(
+                    "{}: links to {} instead of {wanted}, so programs run {} whatever version is active: {points_back}",
+                    host.display(),
+                    target.display(),
+                    resolve_in_root(paths, &d.path)
+                        .map(|r| r.display().to_string())
+                        .unwrap_or_else(|| "nothing (it dangles)".into())
+                )),
+            }
+        })
+        .collect()
+}
+
+/// Problems of the switch links, one line each, each with its fix: one
+/// that is a real file, dangles or names no version directory; lib and
+/// share on different versions, or only one of them there. `interrupted`:
+/// the switcher's journal records a switch that `ganeti-switch repair`
+/// finishes, which is then the fix.
+pub fn switch_link_problems(
+    paths: &InstallPaths,
+    active: &Active,
+    interrupted: bool,
+) -> Vec<String> {
+    let confdir = paths.host(&paths.confdir());
+    let mut found = Vec::new();
+    for (name, state) in [("lib", &active.lib), ("share", &active.share)] {
+        let link = confdir.join(name);
+        match state {
+            SwitchLink::Missing => {}
+            SwitchLink::NotASymlink => found.push((
+                format!(
+                    "{}: a real file or directory, not a symlink",
+                    link.display()
+                ),
+                true,
+            )),
+            SwitchLink::Points {
+                target,
+                version,
+                exists,
+            } => {
+                if !exists {
+                    found.push((
+                        format!(
+                            "{}: dangles ({} does not exist)",
+                            link.display(),
+                            target.display()
+                        ),
+                        false,
+                    ));
+                } else if version.is_none() {
+                    found.push((
+                        format!(
+                            "{}: points to {}, which is not a version directory",
+                            link.display(),
+                            target.display()
+                        ),
+                        false,
+                    ));
+                }
+            }
+        }
+    }
+    match (&active.lib, &active.share) {
+        (
+            SwitchLink::Points {
+                version: Some(a), ..
+            },
+            SwitchLink::Points {
+                version: Some(b), ..
+            },
+        ) if a != b => found.push((
+            format!("{}: lib is on {a} but share is on {b}", confdir.display()),
+            false,
+        )),
+        (SwitchLink::Missing, SwitchLink::Points { .. })
+        | (SwitchLink::Points { .. }, SwitchLink::Missing) => found.push((
+            format!("{}: only one of lib and share exists", confdir.display()),
+            false,
+        )),
+        _ => {}
+    }
+    if found.is_empty() {
+        return Vec::new();
+    }
+    let advice = if interrupted {
+        format!(
+            "{} finishes the interrupted switch",
+            paths.tool("ganeti-switch", "repair")
+        )
+    } else {
+        relink_advice(paths)
+    };
+    found
+        .into_iter()
+        .map(|(problem, real_file)| {
+            if real_file {
+                format!("{problem}; move it aside after checking what it holds, then: {advice}")
+            } else {
+                format!("{problem}; to fix: {advice}")
+            }
+        })
+        .collect()
+}
+
+/// How to make the switch links name an installed version again on this
+/// node: outside a cluster, a switch to the newest complete version; in one,
+/// the switch to the version the cluster's configuration is at, or, when
+/// that version is gone, its reinstall and the cluster's upgrade (a bare
+/// switch would skip the conversion of the configuration).
+pub fn relink_advice(paths: &InstallPaths) -> String {
+    let complete: Vec<DirVersion> = list(paths)
+        .map(|versions| {
+            versions
+                .into_iter()
+                .filter(|i| i.complete)
+                .map(|i| i.version)
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(newest) = complete.last() else {
+        return "install a Ganeti version (its packages, or ganeti-layout install --activate)"
+            .to_string();
+    };
+    let node = Node::new(paths);
+    if !node.is_clustered() {
+        return paths.tool("ganeti-switch", &format!("to {newest}"));
+    }
+    let Some(release) = node.cluster_release() else {
+        return format!(
+            "check which version the cluster's configuration is at (gnt-cluster version, on the master); if {newest}: {}, else reinstall that version and run on the master: {}",
+            paths.tool("ganeti-switch", &format!("to {newest}")),
+            paths.tool("ganeti-upgrade", &format!("--to {newest}"))
+        );
+    };
+    match complete.iter().rev().find(|v| configuration_fits(v, &release)) {
+        Some(v) => format!(
+            "{} (the cluster's configuration is at {release})",
+            paths.tool("ganeti-switch", &format!("to {v}"))
+        ),
+        None => format!(
+            "the cluster's configuration is at {release}, which a bare switch would not convert: reinstall Ganeti {}, then run on the master: {}",
+            release
+                .parse::<Release>()
+                .map(|r| DirVersion::from_release(&r, DirStyle::Short).to_string())
+                .unwrap_or_else(|_| release.clone()),
+            paths.tool("ganeti-upgrade", &format!("--to {newest}"))
+        ),
+    }
+}
