@@ -59,9 +59,7 @@
 //!
 //! Import paths name the tree: `ganeti_layout::node::installed::list`,
 //! `ganeti_layout::install::apply::apply`; inside the crate,
-//! `crate::node::durable`. The flat names at the crate root
-//! (`ganeti_layout::inspect`, `durable`, `InstallPaths`, ...) are hidden
-//! shims kept for `ganeti-upgrade` until it is ported to `node`.
+//! `crate::node::durable`.
 //!
 //! Features: `test-support` adds the test fixtures
 //! (`install::demo::{node_paths_under, install_node_under}`), for the
@@ -71,32 +69,3 @@ pub mod cli;
 pub mod command;
 pub mod install;
 pub mod node;
-
-// shim for ganeti-upgrade: removed when upgrade moves to node::
-#[doc(hidden)]
-pub use node::{durable, paths, version};
-// shim for ganeti-upgrade: removed when upgrade moves to node::
-#[doc(hidden)]
-pub use node::version::{ConfigVersion, DirVersion, Release, Triple};
-// shim for ganeti-upgrade: removed when upgrade moves to node::
-#[doc(hidden)]
-pub use node::paths::InstallPaths;
-
-// shim for ganeti-upgrade: removed when upgrade moves to node::
-#[doc(hidden)]
-pub mod inspect {
-    pub use crate::node::active::read_active;
-    pub use crate::node::installed::check_complete;
-}
-
-// shim for ganeti-upgrade: removed when upgrade moves to node::
-#[doc(hidden)]
-pub mod manifest {
-    pub use crate::node::manifest::{inventory, Inventory};
-}
-
-// shim for ganeti-upgrade: removed when upgrade moves to node::
-#[doc(hidden)]
-pub mod spec {
-    pub use crate::node::manifest::Tree;
-}

@@ -218,7 +218,7 @@ fn the_switcher_and_the_maintainer_scripts_import_only_the_node_kernel() {
 }
 
 #[test]
-#[ignore = "ganeti-upgrade still imports the flat shims (inspect, manifest, spec, durable, version, paths, InstallPaths, ...); the lead turns this on once upgrade/src is ported to ganeti_layout::node (issue 18)"]
+
 fn the_upgrade_imports_only_the_node_kernel() {
     let offenders = layout_imports_outside(&["upgrade/src"], NODE_ONLY, &[]);
     assert_eq!(offenders, Vec::<String>::new());
@@ -237,7 +237,7 @@ fn well_known_files_are_named_only_in_paths_rs() {
 }
 
 #[test]
-#[ignore = "ganeti-upgrade still calls InstallPaths::host and spells well-known files itself; the lead turns this on once upgrade/src is ported to the node API (issue 18)"]
+
 fn the_upgrade_does_not_leak_the_root_or_spell_well_known_files() {
     let mut offenders = lines_containing(&["upgrade/src"], &[".host("], &[]);
     offenders.extend(lines_containing(&["upgrade/src"], WELL_KNOWN, &[]));

@@ -11,11 +11,11 @@
 //! world-readable backup), written under a temp name, checked to hold
 //! `config.data`, fsynced, renamed.
 
-use std::os::unix::fs::OpenOptionsExt;
+use fs_err::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use ganeti_layout::durable::{fsync_dir, temp_sibling};
-use ganeti_layout::InstallPaths;
+use ganeti_layout::node::durable::{fsync_dir, temp_sibling};
+use ganeti_layout::node::InstallPaths;
 
 use crate::clock::epoch_secs;
 use crate::context::{Ctx, Outcome};
@@ -27,9 +27,8 @@ use crate::journal::Facts;
 /// path relative to the root, for tar's `-C root`.
 fn archived_as(paths: &InstallPaths, logical: &Path) -> Option<String> {
     let root = paths.root();
-    let host = paths.host(logical);
-    let real = std::fs::canonicalize(&host).ok()?;
-    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let real = fs_err::canonicalize(paths.fs().host_path(logical)).ok()?;
+    let root = fs_err::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let rel = real.strip_prefix(&root).ok()?;
     let text = rel.display().to_string();
     (!text.is_empty()).then_some(text)
@@ -37,36 +36,38 @@ fn archived_as(paths: &InstallPaths, logical: &Path) -> Option<String> {
 
 pub fn backup(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let paths = ctx.paths;
+    let fs = paths.fs();
     // A resumed run keeps the backup taken before: the configuration has not
     // changed since (this step comes before the point of no return).
     if let Some(existing) = &ctx.facts.backup {
-        if paths.host(existing).is_file() {
+        if fs.metadata(existing).is_ok_and(|m| m.is_file()) {
             return Ok(Outcome::default());
         }
     }
-    let dir = paths.host(&paths.backupdir());
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| StepError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    fs.create_dir_all(&paths.backupdir())
+        .map_err(StepError::io)?;
+    let dir = fs.host_path(&paths.backupdir());
     let logical = paths
         .backupdir()
         .join(format!("ganeti-upgrade-{}.tar", epoch_secs()));
-    let target = paths.host(&logical);
+    // Host paths: tar writes the archive.
+    let target = fs.host_path(&logical);
     let tmp = temp_sibling(&target);
-    std::fs::OpenOptions::new()
+    fs_err::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(|e| StepError::Io(format!("cannot create {}: {e}", tmp.display())))?;
+        .map_err(StepError::io)?;
     let (argv, data) = tar_argv(paths, &tmp)?;
     let ran = ctx.run_local(tar(argv));
     ctx.show(&ran);
     let result = if ran.ok() {
         check_archive(ctx, &tmp, &data)
             .and_then(|()| {
-                std::fs::File::open(&tmp)
+                fs_err::File::open(&tmp)
                     .and_then(|f| f.sync_all())
-                    .and_then(|()| std::fs::rename(&tmp, &target))
+                    .and_then(|()| fs_err::rename(&tmp, &target))
                     .map_err(|e| {
                         StepError::Io(format!(
                             "cannot put the backup in place at {}: {e}",
@@ -79,7 +80,7 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
         Err(StepError::ran(ran))
     };
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = fs_err::remove_file(&tmp);
     }
     result?;
     ctx.message(&format!("backup written to {}", logical.display()));
@@ -88,7 +89,7 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
         Ok(removed) if !removed.is_empty() => ctx.message(&format!(
             "removed {} older backup(s), keeping the newest {keep} (KEEP_BACKUPS in {}): {}",
             removed.len(),
-            paths.sysconfdir().join("default/ganeti-upgrade").display(),
+            paths.default_file("ganeti-upgrade").display(),
             removed.join(", ")
         )),
         Ok(_) => {}
@@ -112,7 +113,7 @@ pub fn tar_argv(paths: &InstallPaths, tmp: &Path) -> Result<(Vec<String>, String
     let data = archived_as(paths, &paths.datadir()).ok_or_else(|| {
         StepError::Refused(format!(
             "the data directory {} is missing; nothing to back up",
-            paths.host(&paths.datadir()).display()
+            paths.fs().shown(&paths.datadir()).display()
         ))
     })?;
     let mut argv: Vec<String> = vec![
@@ -122,13 +123,19 @@ pub fn tar_argv(paths: &InstallPaths, tmp: &Path) -> Result<(Vec<String>, String
         "-C".into(),
         paths.root().display().to_string(),
     ];
-    for ex in [
-        "queue/archive",
-        "export",
-        "ganeti-upgrade.lock",
-        "ganeti-upgrade.journal",
-        "intent-to-upgrade",
+    // The job archive and the exports (upstream's lesson: too big), our
+    // lock, journal and intent file (restoring must not redo the upgrade).
+    let mut excluded = vec!["queue/archive".to_string(), "export".to_string()];
+    for file in [
+        paths.lock_file(),
+        paths.upgrade_journal(),
+        paths.intent_file(),
     ] {
+        if let Ok(rel) = file.strip_prefix(paths.datadir()) {
+            excluded.push(rel.display().to_string());
+        }
+    }
+    for ex in excluded {
         argv.push(format!("--exclude={data}/{ex}"));
     }
     let conf = archived_as(paths, &paths.confdir());
@@ -138,10 +145,7 @@ pub fn tar_argv(paths: &InstallPaths, tmp: &Path) -> Result<(Vec<String>, String
     }
     argv.push(data.clone());
     argv.extend(conf);
-    let extras: [PathBuf; 2] = [
-        paths.sysconfdir().join("default/ganeti"),
-        PathBuf::from("/root/.ssh"),
-    ];
+    let extras: [PathBuf; 2] = [paths.default_file("ganeti"), PathBuf::from("/root/.ssh")];
     argv.extend(extras.iter().filter_map(|p| archived_as(paths, p)));
     Ok((argv, data))
 }
@@ -149,8 +153,11 @@ pub fn tar_argv(paths: &InstallPaths, tmp: &Path) -> Result<(Vec<String>, String
 /// How many backups to keep: `KEEP_BACKUPS=N` in
 /// `${sysconfdir}/default/ganeti-upgrade` (0: all), else 5.
 pub fn keep_backups(paths: &InstallPaths) -> usize {
-    std::fs::read_to_string(paths.host(&paths.sysconfdir().join("default/ganeti-upgrade")))
+    paths
+        .fs()
+        .read_if_there(&paths.default_file("ganeti-upgrade"))
         .ok()
+        .flatten()
         .and_then(|text| {
             text.lines()
                 .filter_map(|l| l.trim().strip_prefix("KEEP_BACKUPS="))
@@ -166,7 +173,7 @@ pub fn prune(dir: &Path, keep: usize, just_written: &Path) -> std::io::Result<Ve
     if keep == 0 {
         return Ok(Vec::new());
     }
-    let mut backups: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)?
+    let mut backups: Vec<(u64, PathBuf)> = fs_err::read_dir(dir)?
         .filter_map(Result::ok)
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -185,7 +192,7 @@ pub fn prune(dir: &Path, keep: usize, just_written: &Path) -> std::io::Result<Ve
         if path == just_written {
             continue;
         }
-        std::fs::remove_file(&path)?;
+        fs_err::remove_file(&path)?;
         removed.push(
             path.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -223,9 +230,9 @@ mod tests {
     fn only_the_newest_backups_are_kept_never_the_one_just_written() {
         let dir = tempfile::tempdir().expect("tempdir");
         for epoch in [100, 300, 200, 400, 500, 600] {
-            std::fs::write(dir.path().join(format!("ganeti-upgrade-{epoch}.tar")), "x").expect("w");
+            fs_err::write(dir.path().join(format!("ganeti-upgrade-{epoch}.tar")), "x").expect("w");
         }
-        std::fs::write(dir.path().join("other.tar"), "x").expect("w");
+        fs_err::write(dir.path().join("other.tar"), "x").expect("w");
         // The one just written has an older name (clock set back): kept.
         let just = dir.path().join("ganeti-upgrade-100.tar");
         let removed = prune(dir.path(), 3, &just).expect("prune");
@@ -233,7 +240,7 @@ mod tests {
             removed,
             vec!["ganeti-upgrade-200.tar", "ganeti-upgrade-300.tar"]
         );
-        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        let mut left: Vec<String> = fs_err::read_dir(dir.path())
             .expect("ls")
             .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
             .collect();
@@ -258,8 +265,8 @@ mod tests {
             .with_root(dir.path())
             .expect("paths");
         assert_eq!(keep_backups(&paths), 5);
-        std::fs::create_dir_all(dir.path().join("etc/default")).expect("mkdir");
-        std::fs::write(
+        fs_err::create_dir_all(dir.path().join("etc/default")).expect("mkdir");
+        fs_err::write(
             dir.path().join("etc/default/ganeti-upgrade"),
             "# x\nKEEP_BACKUPS=\"2\"\n",
         )
@@ -274,9 +281,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
         let real = root.join("srv/ganeti-data");
-        std::fs::create_dir_all(&real).expect("mkdir");
-        std::fs::create_dir_all(root.join("var/lib")).expect("mkdir");
-        std::os::unix::fs::symlink("../../srv/ganeti-data", root.join("var/lib/ganeti"))
+        fs_err::create_dir_all(&real).expect("mkdir");
+        fs_err::create_dir_all(root.join("var/lib")).expect("mkdir");
+        fs_err::os::unix::fs::symlink("../../srv/ganeti-data", root.join("var/lib/ganeti"))
             .expect("symlink");
         for f in [
             "config.data",
@@ -284,11 +291,11 @@ mod tests {
             "intent-to-upgrade",
             "ganeti-upgrade.journal",
         ] {
-            std::fs::write(real.join(f), "x").expect("write");
+            fs_err::write(real.join(f), "x").expect("write");
         }
-        std::fs::create_dir_all(root.join("etc/ganeti")).expect("mkdir");
-        std::fs::write(root.join("etc/ganeti/rapi_users"), "x").expect("write");
-        std::os::unix::fs::symlink("/usr/lib/ganeti/3.0", root.join("etc/ganeti/lib"))
+        fs_err::create_dir_all(root.join("etc/ganeti")).expect("mkdir");
+        fs_err::write(root.join("etc/ganeti/rapi_users"), "x").expect("write");
+        fs_err::os::unix::fs::symlink("/usr/lib/ganeti/3.0", root.join("etc/ganeti/lib"))
             .expect("symlink");
         let paths = InstallPaths::default().with_root(root).expect("paths");
         let tar = root.join("backup.tar");

@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use ganeti_layout::InstallPaths;
+use ganeti_layout::node::durable::DurableError;
+use ganeti_layout::node::{InstallPaths, Node};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Cluster {
@@ -24,17 +25,25 @@ pub enum ClusterError {
     Missing {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: Option<DurableError>,
     },
     #[error("{path} is empty")]
     Empty { path: PathBuf },
 }
 
+/// The ssconf value `name`, trimmed; an error names its file.
 fn read(paths: &InstallPaths, name: &str) -> Result<String, ClusterError> {
-    let path = paths.host(&paths.datadir().join(format!("ssconf_{name}")));
-    std::fs::read_to_string(&path)
-        .map(|s| s.trim().to_string())
-        .map_err(|source| ClusterError::Missing { path, source })
+    match Node::new(paths).ssconf(name) {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(ClusterError::Missing {
+            path: paths.fs().shown(&paths.ssconf(name)),
+            source: None,
+        }),
+        Err(e) => Err(ClusterError::Missing {
+            path: paths.fs().shown(&paths.ssconf(name)),
+            source: Some(e),
+        }),
+    }
 }
 
 fn lines(text: &str) -> Vec<String> {
@@ -51,7 +60,7 @@ impl Cluster {
         let master = read(paths, "master_node")?;
         if master.is_empty() {
             return Err(ClusterError::Empty {
-                path: paths.host(&paths.datadir().join("ssconf_master_node")),
+                path: paths.fs().shown(&paths.ssconf("master_node")),
             });
         }
         let nodes = lines(&read(paths, "node_list").unwrap_or_default());
@@ -114,7 +123,7 @@ pub fn this_host() -> String {
         Ok(o) if o.status.success() && !o.stdout.is_empty() => {
             String::from_utf8_lossy(&o.stdout).trim().to_string()
         }
-        _ => std::fs::read_to_string("/proc/sys/kernel/hostname")
+        _ => fs_err::read_to_string("/proc/sys/kernel/hostname")
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
     }

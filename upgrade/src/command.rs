@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use ganeti_layout::cli::PathArgs;
-use ganeti_layout::DirVersion;
+use ganeti_layout::node::DirVersion;
 
 pub const AFTER_HELP: &str = "\
 Exit codes:

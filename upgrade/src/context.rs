@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ganeti_layout::InstallPaths;
+use ganeti_layout::node::InstallPaths;
 
 use crate::cluster::Cluster;
 use crate::error::StepError;

@@ -22,7 +22,7 @@
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use ganeti_layout::{DirVersion, InstallPaths};
+use ganeti_layout::node::{DirVersion, InstallPaths};
 use ganeti_switch::NodeLock;
 
 use crate::clock::epoch_secs;
@@ -60,8 +60,7 @@ pub fn main_flow(
         json: opts.json,
         out,
     };
-    let journal = Journal::at(&paths.host(&paths.datadir().join("ganeti-upgrade.journal")));
-    let intent_path = paths.host(&paths.intent_file());
+    let journal = Journal::of(paths);
     if opts.mode == Mode::Status {
         return status(paths, exec, opts, &journal, &events);
     }
@@ -72,7 +71,11 @@ pub fn main_flow(
         Ok(c) => c,
         // A node outside any cluster has nothing to resume (the boot-time
         // unit runs everywhere).
-        Err(_) if opts.mode == Mode::Resume && !journal.exists() && !intent_path.exists() => {
+        Err(_)
+            if opts.mode == Mode::Resume
+                && !journal.exists()
+                && !paths.fs().exists(&paths.intent_file()) =>
+        {
             return Ok(Done::NothingPending)
         }
         Err(e) => return Err(UpgradeError::Cluster(chain(&e))),
@@ -91,7 +94,7 @@ pub fn main_flow(
         }
         Err(e) => return Err(UpgradeError::Journal(chain(&e))),
     };
-    let intent = Intent::read(&intent_path).ok().flatten();
+    let intent = Intent::read(paths).ok().flatten();
     let state = load(&journal, exec, intent.is_some())?;
     let mut run = Run {
         paths,
@@ -190,9 +193,7 @@ impl<'a> Run<'a> {
     /// file and stops. Our journal stays: it is the record of what the
     /// upgrade left (filter, drain) for the real master.
     fn not_master_resume(&self, state: Option<State>, intent: Option<Intent>) -> UpgradeError {
-        let removed = intent.is_some()
-            && ganeti_layout::durable::remove_file(&self.paths.host(&self.paths.intent_file()))
-                .is_ok();
+        let removed = intent.is_some() && Intent::remove(self.paths).is_ok();
         if state.is_some() {
             self.events.message(&format!(
                 "this node is not the master ({} is); the journal {} stays for the admin to read",
@@ -226,7 +227,7 @@ impl<'a> Run<'a> {
         match intent {
             Some(i) if i.target.starts_with(OUR_TARGET_PREFIX) => UpgradeError::OrphanIntent {
                 intent: self.paths.intent_file(),
-                journal: self.paths.datadir().join("ganeti-upgrade.journal"),
+                journal: self.paths.upgrade_journal(),
                 running: i.running.clone(),
                 target: i.target_version().to_string(),
             },
@@ -287,7 +288,7 @@ impl<'a> Run<'a> {
         self.journal
             .create(&header)
             .map_err(|e| UpgradeError::Journal(chain(&e)))?;
-        if let Err(e) = settings::write_marker(self.paths.root(), &self.opts.run) {
+        if let Err(e) = settings::write_marker(self.paths, &self.opts.run) {
             let _ = self.journal.remove();
             return Err(UpgradeError::Journal(chain(&e)));
         }
@@ -360,16 +361,12 @@ impl<'a> Run<'a> {
     /// Our journal and marker, and the intent file if it is ours (another
     /// upgrade's stays).
     fn remove_files(&self, header: &Header) -> Result<(), UpgradeError> {
-        Intent::remove_if_ours(
-            &self.paths.host(&self.paths.intent_file()),
-            &header.from_release,
-            header.to.as_str(),
-        )
-        .map_err(|e| UpgradeError::Journal(chain(&e)))?;
+        Intent::remove_if_ours(self.paths, &header.from_release, header.to.as_str())
+            .map_err(|e| UpgradeError::Journal(chain(&e)))?;
         self.journal
             .remove()
             .map_err(|e| UpgradeError::Journal(chain(&e)))?;
-        let _ = settings::remove_marker(self.paths.root());
+        let _ = settings::remove_marker(self.paths);
         Ok(())
     }
 
@@ -900,15 +897,11 @@ impl<'a> Execution<'a> {
         let ctx = &self.ctx;
         ctx.record(&Record::RolledBack { at: epoch_secs() })
             .map_err(|e| chain(&e))?;
-        Intent::remove_if_ours(
-            &ctx.paths.host(&ctx.paths.intent_file()),
-            &ctx.header.from_release,
-            ctx.header.to.as_str(),
-        )
-        .map_err(|e| chain(&e))?;
+        Intent::remove_if_ours(ctx.paths, &ctx.header.from_release, ctx.header.to.as_str())
+            .map_err(|e| chain(&e))?;
         ctx.journal().remove().map_err(|e| chain(&e))?;
         // Stale without its journal anyway; removed for tidiness.
-        let _ = settings::remove_marker(ctx.paths.root());
+        let _ = settings::remove_marker(ctx.paths);
         Ok(())
     }
 }

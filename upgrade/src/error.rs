@@ -7,8 +7,8 @@
 
 use std::path::PathBuf;
 
-use ganeti_layout::version::VersionError;
-use ganeti_layout::DirVersion;
+use ganeti_layout::node::version::VersionError;
+use ganeti_layout::node::DirVersion;
 
 use crate::ganeti::Call;
 use crate::ran::Ran;

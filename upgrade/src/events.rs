@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ganeti_layout::DirVersion;
+use ganeti_layout::node::DirVersion;
 
 use crate::clock::{epoch_secs, format_date};
 use crate::error::{Done, LeftNode, UpgradeError};

@@ -8,8 +8,8 @@
 //! Children run in their own process group, so a Ctrl-C at the terminal
 //! reaches only `ganeti-upgrade`, which decides (rollback or carry on).
 
+use fs_err::os::unix::fs::OpenOptionsExt;
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process_group, Pid, Signal};
 
-use ganeti_layout::InstallPaths;
+use ganeti_layout::node::{InstallPaths, Node};
 
-use ganeti_layout::DirVersion;
+use ganeti_layout::node::DirVersion;
 use ganeti_switch::SwitchOptions;
 
 use crate::cluster::Cluster;
@@ -107,7 +107,7 @@ pub struct Runner {
     /// The longest one command may run before its process group is killed
     /// and it counts as failed; `None`: no limit.
     pub timeout: Option<Duration>,
-    log: Mutex<Option<std::fs::File>>,
+    log: Mutex<Option<fs_err::File>>,
 }
 
 /// Runs `f` on every item with at most `workers` threads (a pool: a slow
@@ -255,14 +255,13 @@ impl Runner {
     /// Ganeti's daemon group).
     pub fn new(paths: &InstallPaths, ssh: Vec<String>, parallel: usize, log: bool) -> Runner {
         let file = log.then(|| {
-            let dir = paths.host(&paths.logdir());
-            let _ = std::fs::create_dir_all(&dir);
-            std::fs::OpenOptions::new()
+            let _ = paths.fs().create_dir_all(&paths.logdir());
+            fs_err::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .mode(0o640)
                 .custom_flags(libc_o_nofollow())
-                .open(dir.join("commands.log"))
+                .open(Node::new(paths).commands_log_path())
                 .ok()
         });
         Runner {
@@ -325,21 +324,19 @@ impl Runner {
     /// directory). `None` if it cannot be made safe: no connection sharing.
     fn control_dir(&self) -> Option<PathBuf> {
         use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-        let dir = self
-            .paths
-            .host(&self.paths.localstatedir().join("run/ganeti-upgrade"));
+        let dir = Node::new(&self.paths).upgrade_rundir_path();
         let _ = std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&dir);
-        let meta = std::fs::symlink_metadata(&dir).ok()?;
+        let meta = fs_err::symlink_metadata(&dir).ok()?;
         let ours = meta.uid() == rustix::process::geteuid().as_raw();
         (meta.is_dir() && ours && meta.permissions().mode() & 0o077 == 0).then_some(dir)
     }
 
     /// The ssh command line Ganeti uses, plus connection reuse.
     pub fn ssh_argv(&self, cluster: &Cluster, node: &str, command: &str) -> Vec<String> {
-        let known_hosts = self.paths.datadir().join("known_hosts");
+        let known_hosts = self.paths.known_hosts();
         let mut argv = self.ssh.clone();
         argv.extend([
             "-oEscapeChar=none".to_string(),
@@ -496,7 +493,7 @@ impl Exec for Runner {
             GanetiCmd::Switch {
                 action: Switch::Installed(v),
                 ..
-            } => match ganeti_layout::inspect::check_complete(&self.paths, v) {
+            } => match ganeti_layout::node::installed::check_complete(&self.paths, v) {
                 Ok(missing) if missing.is_empty() => answer(Some(0), String::new(), String::new()),
                 Ok(missing) => answer(Some(1), missing.join("; "), String::new()),
                 Err(e) => answer(None, String::new(), chain(&e)),
@@ -506,14 +503,14 @@ impl Exec for Runner {
     }
 
     fn active_here(&self) -> Option<DirVersion> {
-        ganeti_layout::inspect::read_active(&self.paths)
+        ganeti_layout::node::active::read_active(&self.paths)
             .version()
             .cloned()
     }
 
     fn luxi_socket(&self) -> Option<PathBuf> {
         (!crate::env::matches(crate::env::NO_LUXI, "1"))
-            .then(|| self.paths.host(&self.paths.query_socket()))
+            .then(|| self.paths.fs().host_path(&self.paths.query_socket()))
     }
 
     fn log_line(&self, line: &str) {
@@ -578,14 +575,16 @@ fn hook_wait(paths: &InstallPaths, step: StepId) {
     if !crate::env::matches(crate::env::WAIT_AT, step.as_str()) {
         return;
     }
+    let fs = paths.fs();
     let flag = paths
-        .host(&paths.rundir())
+        .rundir()
         .join(format!("ganeti-upgrade.waiting-{}", step.as_str()));
-    if let Some(parent) = flag.parent() {
-        let _ = std::fs::create_dir_all(parent);
-    }
-    if std::fs::write(&flag, std::process::id().to_string()).is_ok() {
-        while flag.exists() {
+    let _ = fs.create_dir_all(&paths.rundir());
+    if fs
+        .write_file(&flag, std::process::id().to_string().as_bytes(), 0o644)
+        .is_ok()
+    {
+        while fs.is_there(&flag) {
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -8,20 +8,18 @@
 //! older `--to`, one that started first) is caught by re-reading the
 //! intent before each step ([`intruder`], [`appeared_intent`]).
 
-use ganeti_layout::durable::DurableError;
+use ganeti_layout::node::durable::DurableError;
 
 use crate::context::{Ctx, Mode};
 use crate::error::{chain, UpgradeError};
 use crate::intent::{Intent, OUR_TARGET_PREFIX};
 use crate::journal::State;
-use crate::settings;
 use crate::step_id::StepId;
 use crate::transition::config_unchanged;
 
 /// Ganeti's intent file for this upgrade, with this process's pid.
 pub fn write_our_intent(ctx: &Ctx<'_>) -> Result<(), DurableError> {
-    Intent::ours(&ctx.header.from_release, &ctx.header.to.to_string())
-        .write(&ctx.paths.host(&ctx.paths.intent_file()))
+    Intent::ours(&ctx.header.from_release, &ctx.header.to.to_string()).write(ctx.paths)
 }
 
 /// Once our intent file is written, it must stay ours: Ganeti's own
@@ -31,7 +29,7 @@ pub fn intruder(ctx: &Ctx<'_>, intent_ours: bool) -> Option<String> {
     if !intent_ours {
         return None;
     }
-    match Intent::read(&ctx.paths.host(&ctx.paths.intent_file())) {
+    match Intent::read(ctx.paths) {
         Ok(Some(i)) if i.pid == std::process::id().to_string() => None,
         Ok(Some(i)) => Some(format!(
             "pid {} ({}) rewrote the intent file",
@@ -58,7 +56,7 @@ pub fn appeared_intent(ctx: &Ctx<'_>, id: StepId, intent_ours: bool) -> Option<S
     if !matches!(ctx.opts.mode, Mode::To(_)) {
         return gnt_cluster_holds_intent(ctx);
     }
-    match Intent::read(&ctx.paths.host(&ctx.paths.intent_file())) {
+    match Intent::read(ctx.paths) {
         // Ours, from a run of this journal killed inside write-intent.
         Ok(Some(i)) if i.target.starts_with(OUR_TARGET_PREFIX) => None,
         Ok(Some(i)) => Some(format!(
@@ -73,7 +71,7 @@ pub fn appeared_intent(ctx: &Ctx<'_>, id: StepId, intent_ours: bool) -> Option<S
 
 /// A process's command line, for messages ("gone" if it has ended).
 fn process_name(pid: &str) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
+    fs_err::read(format!("/proc/{pid}/cmdline"))
         .map(|b| {
             String::from_utf8_lossy(&b)
                 .split('\0')
@@ -89,9 +87,7 @@ fn process_name(pid: &str) -> String {
 
 /// A running `gnt-cluster upgrade` whose pid is in the intent file, if any.
 pub fn gnt_cluster_holds_intent(ctx: &Ctx<'_>) -> Option<String> {
-    let i = Intent::read(&ctx.paths.host(&ctx.paths.intent_file()))
-        .ok()
-        .flatten()?;
+    let i = Intent::read(ctx.paths).ok().flatten()?;
     if i.target.starts_with(OUR_TARGET_PREFIX) {
         return None;
     }
@@ -106,9 +102,7 @@ pub fn gnt_cluster_holds_intent(ctx: &Ctx<'_>) -> Option<String> {
 /// configuration step). Going on would run two upgrades on one cluster;
 /// ours has changed nothing but its own journal.
 pub fn foreign_intent_before_ours(ctx: &Ctx<'_>, state: &State) -> Option<String> {
-    let i = Intent::read(&ctx.paths.host(&ctx.paths.intent_file()))
-        .ok()
-        .flatten()?;
+    let i = Intent::read(ctx.paths).ok().flatten()?;
     if i.is_ours(&state.header.from_release, state.header.to.as_str()) {
         return None;
     }
@@ -124,7 +118,7 @@ pub fn foreign_intent_before_ours(ctx: &Ctx<'_>, state: &State) -> Option<String
             i.running,
             i.target,
             ctx.journal().path().display(),
-            settings::MARKER,
+            ctx.paths.pending_marker().display(),
         )
     })
 }

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use ganeti_layout::{DirVersion, InstallPaths};
+use ganeti_layout::node::{DirVersion, InstallPaths};
 
 use crate::ran::join_argv;
 
@@ -260,7 +260,7 @@ fn node_script(script: &str, paths: &InstallPaths) -> Vec<String> {
         "-c".into(),
         script.into(),
         "sh".into(),
-        paths.datadir().join("watcher.pause").display().to_string(),
+        paths.watcher_pause().display().to_string(),
     ]
 }
 

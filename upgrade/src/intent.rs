@@ -20,9 +20,8 @@
 //! intent exists, the engine re-reads the intent before each step and
 //! stops (and refuses to write its own over one that appeared).
 
-use std::path::Path;
-
-use ganeti_layout::durable::{self, DurableError};
+use ganeti_layout::node::durable::{self, DurableError};
+use ganeti_layout::node::{InstallPaths, Node};
 
 /// What our intent file's target field starts with: not a digit, so
 /// Ganeti's `ParseVersion` finds no version in it (see the module doc).
@@ -116,26 +115,39 @@ impl Intent {
         self.running == running && self.target == to && gone
     }
 
-    /// Removes the intent file at `path` only if it is ours (see
+    /// Removes the node's intent file only if it is ours (see
     /// [`Intent::is_ours`]): another upgrade's intent stays. Whether a
     /// file of ours was removed (or none was there).
-    pub fn remove_if_ours(path: &Path, running: &str, to: &str) -> Result<bool, DurableError> {
-        match Intent::read(path) {
+    pub fn remove_if_ours(
+        paths: &InstallPaths,
+        running: &str,
+        to: &str,
+    ) -> Result<bool, DurableError> {
+        match Intent::read(paths) {
             Ok(Some(i)) if !i.is_ours(running, to) => Ok(false),
-            _ => durable::remove_file(path).map(|()| true),
+            _ => Intent::remove(paths).map(|()| true),
         }
     }
 
-    pub fn read(path: &Path) -> std::io::Result<Option<Intent>> {
-        match std::fs::read_to_string(path) {
-            Ok(t) => Ok(Intent::parse(&t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+    /// Removes the node's intent file, whoever wrote it (durably; none
+    /// there is fine).
+    pub fn remove(paths: &InstallPaths) -> Result<(), DurableError> {
+        paths.fs().remove_file(&paths.intent_file())
     }
 
-    pub fn write(&self, path: &Path) -> Result<(), DurableError> {
-        durable::write_file(path, self.to_text().as_bytes(), 0o600)
+    /// The node's intent file; `Ok(None)` when there is none, or it is
+    /// not three fields.
+    pub fn read(paths: &InstallPaths) -> Result<Option<Intent>, DurableError> {
+        Ok(Node::new(paths).intent()?.and_then(|t| Intent::parse(&t)))
+    }
+
+    /// Writes it as the node's intent file (0600, atomically, durably).
+    pub fn write(&self, paths: &InstallPaths) -> Result<(), DurableError> {
+        durable::write_file(
+            &Node::new(paths).intent_path(),
+            self.to_text().as_bytes(),
+            0o600,
+        )
     }
 }
 

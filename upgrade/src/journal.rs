@@ -9,13 +9,13 @@
 //! A torn last line (power loss in the middle of a write) is ignored: the
 //! step it described is simply redone, and every step is idempotent.
 
+use fs_err::os::unix::fs::OpenOptionsExt;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::transition::Transition;
-use ganeti_layout::durable::{fsync_dir, io_error, DurableError};
-use ganeti_layout::DirVersion;
+use ganeti_layout::node::durable::{fsync_dir, io_error, DurableError};
+use ganeti_layout::node::{DirVersion, InstallPaths, Node};
 
 use crate::step_id::StepId;
 
@@ -198,6 +198,11 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// The node's journal (`${localstatedir}/lib/ganeti/ganeti-upgrade.journal`).
+    pub fn of(paths: &InstallPaths) -> Journal {
+        Journal::at(&Node::new(paths).upgrade_journal_path())
+    }
+    /// A journal at `path` (a host path).
     pub fn at(path: &Path) -> Journal {
         Journal {
             path: path.to_path_buf(),
@@ -213,10 +218,10 @@ impl Journal {
 
     /// Reads and folds the journal; `Ok(None)` when there is none.
     pub fn load(&self) -> Result<Option<State>, JournalError> {
-        let text = match std::fs::read_to_string(&self.path) {
+        let text = match ganeti_layout::node::durable::read_to_string(&self.path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error("read", &self.path)(e).into()),
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
         };
         Ok(Some(fold(&self.path, &text)?))
     }
@@ -227,7 +232,7 @@ impl Journal {
     pub fn create(&self, header: &Header) -> Result<(), JournalError> {
         let result = self.append_with(&Record::Header(Box::new(header.clone())), true);
         if result.is_err() {
-            let _ = std::fs::remove_file(&self.path);
+            let _ = ganeti_layout::node::durable::remove_file(&self.path);
         }
         result
     }
@@ -238,7 +243,7 @@ impl Journal {
 
     fn append_with(&self, record: &Record, create: bool) -> Result<(), JournalError> {
         let io = |operation, e| io_error(operation, &self.path)(e);
-        let mut f = std::fs::OpenOptions::new()
+        let mut f = fs_err::OpenOptions::new()
             .append(true)
             .create(create)
             .create_new(create)
@@ -261,7 +266,7 @@ impl Journal {
     }
 
     pub fn remove(&self) -> Result<(), JournalError> {
-        Ok(ganeti_layout::durable::remove_file(&self.path)?)
+        Ok(ganeti_layout::node::durable::remove_file(&self.path)?)
     }
 }
 

@@ -408,7 +408,7 @@ mod tests {
             // Bound aside and renamed over: no moment without a socket.
             let aside = path.with_file_name("ganeti-query.new");
             let listener = UnixListener::bind(&aside).expect("test fixture");
-            std::fs::rename(&aside, &path).expect("test fixture");
+            fs_err::rename(&aside, &path).expect("test fixture");
             let (mut s, _) = listener.accept().expect("test fixture");
             let mut b = [0u8; 1];
             while s.read(&mut b).expect("test fixture") == 1 && b[0] != ETX {}

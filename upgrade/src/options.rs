@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ganeti_layout::paths::PathsError;
-use ganeti_layout::{DirVersion, InstallPaths};
+use ganeti_layout::node::paths::PathsError;
+use ganeti_layout::node::{DirVersion, InstallPaths};
 
 use crate::command::Cli;
 use crate::journal::{Journal, State};
@@ -112,15 +112,16 @@ impl Options {
 fn recorded(root: &Path, cli: &Settings, given: &[&str]) -> Option<(Settings, State)> {
     let load = |s: &Settings| {
         let paths = s.paths(root).ok()?;
-        Journal::at(&paths.host(&paths.datadir().join("ganeti-upgrade.journal")))
-            .load()
-            .ok()
-            .flatten()
+        Journal::of(&paths).load().ok().flatten()
     };
     let paths_given = PATH_OPTIONS.iter().any(|o| given.contains(o));
     if !paths_given {
         // A stale marker (its journal gone) is ignored.
-        if let Some(marker) = read_marker(root) {
+        let marker = InstallPaths::default()
+            .with_root(root)
+            .ok()
+            .and_then(|at_root| read_marker(&at_root));
+        if let Some(marker) = marker {
             if let Some(state) = load(&marker) {
                 let settings = state.header.settings.clone().unwrap_or(marker);
                 return Some((settings, state));
@@ -148,7 +149,7 @@ pub fn for_to(
     root: &Path,
     cli: &Settings,
     given: &[&str],
-    to: &ganeti_layout::DirVersion,
+    to: &DirVersion,
 ) -> (Settings, Vec<String>) {
     match recorded(root, cli, given) {
         Some((r, state)) if state.header.to == *to && !state.rolled_back && !state.rolling_back => {
@@ -182,16 +183,17 @@ mod tests {
     fn the_marker_finds_a_journal_under_another_state_directory() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
+        let at_root = InstallPaths::default().with_root(root).expect("paths");
         let recorded = Settings {
             localstatedir: "/srv/state".into(),
             ..defaults()
         };
-        crate::settings::write_marker(root, &recorded).expect("marker");
+        crate::settings::write_marker(&at_root, &recorded).expect("marker");
         // Stale: no journal there.
         let (s, _) = for_resume(root, &defaults(), &[]);
         assert_eq!(s, defaults());
         let journal = root.join("srv/state/lib/ganeti/ganeti-upgrade.journal");
-        std::fs::create_dir_all(journal.parent().expect("dir")).expect("mkdir");
+        fs_err::create_dir_all(journal.parent().expect("dir")).expect("mkdir");
         Journal::at(&journal)
             .create(&crate::journal::Header {
                 format: crate::journal::JOURNAL_FORMAT,
@@ -199,7 +201,7 @@ mod tests {
                 from_release: "3.0.2".into(),
                 from_dir: "3.0".parse().expect("v"),
                 to: "3.1".parse().expect("v"),
-                transition: ganeti_layout::version::Transition::Upgrade,
+                transition: crate::transition::Transition::Upgrade,
                 started_at: 0,
                 settings: None,
             })
@@ -216,7 +218,7 @@ mod tests {
         // Another target: the command line's own.
         let (s, _) = for_to(root, &defaults(), &[], &"3.0".parse().expect("v"));
         assert_eq!(s, defaults());
-        crate::settings::remove_marker(root).expect("rm");
-        assert!(read_marker(root).is_none());
+        crate::settings::remove_marker(&at_root).expect("rm");
+        assert!(read_marker(&at_root).is_none());
     }
 }

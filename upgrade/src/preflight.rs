@@ -52,9 +52,9 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
     let to = ctx.header.to.clone();
     let nodes = node_checks(ctx, c);
     let paths = ctx.paths;
-    let data = paths.host(&paths.datadir());
-    let backup_bytes = data_size(&data);
-    let backup_free = free_bytes(&paths.host(&paths.backupdir()));
+    let fs = paths.fs();
+    let backup_bytes = data_size(&fs.host_path(&paths.datadir()));
+    let backup_free = free_bytes(&fs.host_path(&paths.backupdir()));
     let mut refusals = Vec::new();
     for n in &nodes {
         if let Err(e) = &n.switch {

@@ -42,7 +42,7 @@ pub const FILTER_REASON_PREFIX: &str = "ganeti-upgrade:";
 
 /// Does the cluster have job filters (Ganeti 2.13 and later)?
 pub fn has_filters(ctx: &Ctx<'_>) -> bool {
-    ctx.paths.host(&ctx.paths.gnt("gnt-filter")).exists()
+    ctx.paths.fs().exists(&ctx.paths.gnt("gnt-filter"))
 }
 
 /// Filters whose reason contains `reason` (a redo may have added more than
@@ -128,7 +128,5 @@ pub fn queue_state(ctx: &Ctx<'_>) -> (Option<(usize, usize)>, Option<usize>) {
 
 /// Ganeti's drain flag is the file `queue/drain` in its data directory.
 pub fn queue_drained(ctx: &Ctx<'_>) -> bool {
-    ctx.paths
-        .host(&ctx.paths.datadir().join("queue/drain"))
-        .exists()
+    ctx.paths.fs().exists(&ctx.paths.queue_drain_flag())
 }

@@ -106,7 +106,7 @@ mod tests {
     use super::*;
     use crate::journal::{Facts, Header, JOURNAL_FORMAT};
     use crate::steps::{point_of_no_return, steps_for};
-    use ganeti_layout::version::Transition;
+    use crate::transition::Transition;
 
     fn state(t: Transition, started: &[StepId], done: &[StepId], rolling_back: bool) -> State {
         State {

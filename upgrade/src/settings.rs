@@ -12,15 +12,11 @@
 //! a marker whose journal is gone is stale and ignored.
 
 use std::path::{Path, PathBuf};
-
 use std::time::Duration;
 
-use ganeti_layout::durable::{self, DurableError};
-use ganeti_layout::InstallPaths;
+use ganeti_layout::node::durable::DurableError;
+use ganeti_layout::node::InstallPaths;
 use serde_json::Value;
-
-/// The marker's place, relative to the root.
-pub const MARKER: &str = "/var/lib/ganeti-upgrade/pending";
 
 /// What an upgrade was started with.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -44,7 +40,10 @@ pub const PATH_OPTIONS: &[&str] = &["prefix", "sysconfdir", "libdir", "localstat
 
 impl Settings {
     /// The install paths these settings name, under `root`.
-    pub fn paths(&self, root: &Path) -> Result<InstallPaths, ganeti_layout::paths::PathsError> {
+    pub fn paths(
+        &self,
+        root: &Path,
+    ) -> Result<InstallPaths, ganeti_layout::node::paths::PathsError> {
         InstallPaths::new(
             root,
             &self.prefix,
@@ -132,34 +131,26 @@ fn shown(v: &Value) -> String {
     }
 }
 
-fn marker_path(root: &Path) -> PathBuf {
-    root.join(MARKER.trim_start_matches('/'))
-}
-
-/// Records `settings` at the fixed place (0600, durably).
-pub fn write_marker(root: &Path, settings: &Settings) -> Result<(), DurableError> {
-    let path = marker_path(root);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(durable::io_error("create", dir))?;
+/// Records `settings` in the node's marker (0600, durably).
+pub fn write_marker(paths: &InstallPaths, settings: &Settings) -> Result<(), DurableError> {
+    let marker = paths.pending_marker();
+    if let Some(dir) = marker.parent() {
+        paths.fs().create_dir_all(dir)?;
     }
     // Plain data with string keys: serialising cannot fail.
     let text = serde_json::to_vec(settings).unwrap_or_default();
-    durable::write_file(&path, &text, 0o600)
+    paths.fs().write_file(&marker, &text, 0o600)
 }
 
-/// Removes the marker, if any.
-pub fn remove_marker(root: &Path) -> Result<(), DurableError> {
-    let path = marker_path(root);
-    if std::fs::symlink_metadata(&path).is_err() {
-        return Ok(());
-    }
-    durable::remove_file(&path)
+/// Removes the node's marker, if any.
+pub fn remove_marker(paths: &InstallPaths) -> Result<(), DurableError> {
+    paths.fs().remove_file(&paths.pending_marker())
 }
 
-/// The recorded settings, if a marker is there.
-pub fn read_marker(root: &Path) -> Option<Settings> {
-    let text = std::fs::read(marker_path(root)).ok()?;
-    serde_json::from_slice(&text).ok()
+/// The recorded settings, if the node has a marker.
+pub fn read_marker(paths: &InstallPaths) -> Option<Settings> {
+    let text = paths.fs().read_if_there(&paths.pending_marker()).ok()??;
+    serde_json::from_str(&text).ok()
 }
 
 #[cfg(test)]

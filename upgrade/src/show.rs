@@ -6,7 +6,7 @@
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use ganeti_layout::InstallPaths;
+use ganeti_layout::node::InstallPaths;
 use ganeti_switch::NodeLock;
 
 use crate::clock::{epoch_secs, format_date};
@@ -160,9 +160,7 @@ pub fn status(
     };
     let view = StatusView {
         active,
-        intent: Intent::read(&paths.host(&paths.intent_file()))
-            .ok()
-            .flatten(),
+        intent: Intent::read(paths).ok().flatten(),
         journal: match &state {
             Ok(Some(s)) => Some(JournalStatus::Pending(Box::new(pending_view(
                 s,
@@ -322,9 +320,7 @@ pub fn closing(
         // What --resume would find, read after the run (not on a node that
         // is not the master: --resume has nothing to do there, whatever
         // file is left).
-        let pending = paths
-            .host(&paths.datadir().join("ganeti-upgrade.journal"))
-            .exists()
+        let pending = paths.fs().exists(&paths.upgrade_journal())
             && !matches!(result, Err(UpgradeError::NotMasterResume { .. }));
         let events = Events {
             json: opts.json,

@@ -26,7 +26,7 @@
 
 use std::time::{Duration, Instant};
 
-use ganeti_layout::DirVersion;
+use ganeti_layout::node::DirVersion;
 
 use crate::backup::backup;
 use crate::cluster::Cluster;
@@ -34,6 +34,7 @@ use crate::context::{Ctx, Outcome};
 use crate::error::StepError;
 use crate::fence::write_our_intent;
 use crate::ganeti::{pause_predicates, Daemons, Filter, GanetiCmd, Queue, Switch, Watcher};
+use crate::intent::Intent;
 use crate::journal::Facts;
 use crate::luxi::Luxi;
 use crate::queue::{
@@ -765,11 +766,10 @@ fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 /// The intent file first, then the journal: an intent without our journal
 /// would be taken for Ganeti's own upgrade.
 fn finish(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
-    ganeti_layout::durable::remove_file(&ctx.paths.host(&ctx.paths.intent_file()))
-        .map_err(StepError::io)?;
+    Intent::remove(ctx.paths).map_err(StepError::io)?;
     ctx.journal().remove().map_err(StepError::io)?;
     // Stale without its journal anyway; removed for tidiness.
-    let _ = crate::settings::remove_marker(ctx.paths.root());
+    let _ = crate::settings::remove_marker(ctx.paths);
     Ok(Outcome::default())
 }
 
@@ -826,7 +826,7 @@ fn plan_pause_watcher(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
         format!(
             "{}: write {} where there is none or it has run out (luxid writes it on the master candidates only)",
             all(c),
-            ctx.paths.datadir().join("watcher.pause").display()
+            ctx.paths.watcher_pause().display()
         ),
     ]
 }

@@ -6,14 +6,121 @@
 //!
 //! Pure rules plus reads of the node's files; nothing here writes.
 
+use std::cmp::Ordering;
+use std::fmt;
 use std::path::PathBuf;
 
-use ganeti_layout::active::cluster_release;
-use ganeti_layout::manifest::{inventory, Inventory};
-use ganeti_layout::spec::Tree;
-use ganeti_layout::version::Triple;
-pub use ganeti_layout::version::{check_transition, ConfigVersion, Refusal, Transition};
-use ganeti_layout::{DirVersion, InstallPaths, Release};
+use ganeti_layout::node::manifest::{inventory, Inventory, Tree};
+use ganeti_layout::node::version::Triple;
+use ganeti_layout::node::{DirVersion, InstallPaths, Node, Release};
+
+/// A `config.data` version integer that is no version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config version {value} is not MAJOR*1000000 + MINOR*10000 + REVISION with MINOR < 100 and REVISION < 10000")]
+pub struct BadConfigVersion {
+    pub value: u64,
+}
+
+/// The integer Ganeti stores as `version` in `config.data`:
+/// `major * 1000000 + minor * 10000 + revision`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConfigVersion(u32);
+
+impl ConfigVersion {
+    pub fn from_triple(triple: Triple) -> Result<Self, BadConfigVersion> {
+        let bad = || BadConfigVersion {
+            value: u64::from(triple.major) * 1_000_000
+                + u64::from(triple.minor) * 10_000
+                + u64::from(triple.revision),
+        };
+        if triple.minor >= 100 || triple.revision >= 10_000 {
+            return Err(bad());
+        }
+        let value = triple
+            .major
+            .checked_mul(1_000_000)
+            .and_then(|v| v.checked_add(triple.minor * 10_000 + triple.revision))
+            .ok_or_else(bad)?;
+        Ok(ConfigVersion(value))
+    }
+    pub fn from_int(value: u64) -> Result<Self, BadConfigVersion> {
+        u32::try_from(value)
+            .map(ConfigVersion)
+            .map_err(|_| BadConfigVersion { value })
+    }
+    pub fn as_int(self) -> u32 {
+        self.0
+    }
+    pub fn triple(self) -> Triple {
+        Triple::new(
+            self.0 / 1_000_000,
+            (self.0 % 1_000_000) / 10_000,
+            self.0 % 10_000,
+        )
+    }
+}
+
+impl fmt::Display for ConfigVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.0, self.triple())
+    }
+}
+
+/// The first version that supports automatic upgrades.
+pub const FIRST_UPGRADE_VERSION: Triple = Triple::new(2, 10, 0);
+
+/// What a permitted move does to the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transition {
+    /// Same major.minor: the configuration format does not change; `cfgupgrade`
+    /// still runs (it only rewrites the file and fills in missing crypto).
+    Same,
+    /// To a newer major.minor: the *new* version's `cfgupgrade` converts the
+    /// configuration after the switch.
+    Upgrade,
+    /// To the previous minor (or 3.0 to 2.16): the *current, newer* version's
+    /// `cfgupgrade --downgrade` converts the configuration before the switch.
+    Downgrade,
+}
+
+/// Why Ganeti's compatibility rule refuses a move.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("automatic upgrades are only supported from 2.10 onwards ({from} -> {to})")]
+    TooOld { from: Triple, to: Triple },
+    #[error("major version changes are only supported between 2.16 and 3.0 ({from} -> {to})")]
+    MajorChange { from: Triple, to: Triple },
+    #[error("a downgrade can only go back one minor version at a time ({from} -> {to})")]
+    DowngradeTooFar { from: Triple, to: Triple },
+}
+
+/// The compatibility rule of Ganeti's `utils/version.py` (`UpgradeRange`),
+/// with one upstream bug fixed: 3.0 -> 2.16 is a *downgrade* of the
+/// configuration (3.0's cfgupgrade knows how to go back to 2.16), where
+/// upstream would run 2.16's `cfgupgrade` forward on a 3.0 configuration.
+pub fn check_transition(from: Triple, to: Triple) -> Result<Transition, Refusal> {
+    if from < FIRST_UPGRADE_VERSION || to < FIRST_UPGRADE_VERSION {
+        return Err(Refusal::TooOld { from, to });
+    }
+    if from.major != to.major {
+        let is_216 = |t: Triple| t.major == 2 && t.minor == 16;
+        let is_30 = |t: Triple| t.major == 3 && t.minor == 0;
+        return if is_216(from) && is_30(to) {
+            Ok(Transition::Upgrade)
+        } else if is_30(from) && is_216(to) {
+            Ok(Transition::Downgrade)
+        } else {
+            Err(Refusal::MajorChange { from, to })
+        };
+    }
+    match to.minor.cmp(&from.minor) {
+        Ordering::Greater => Ok(Transition::Upgrade),
+        Ordering::Equal => Ok(Transition::Same),
+        Ordering::Less if to.minor + 1 == from.minor => Ok(Transition::Downgrade),
+        Ordering::Less => Err(Refusal::DowngradeTooFar { from, to }),
+    }
+}
 
 /// Why the cluster cannot go from where it is to the target.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +205,9 @@ fn running_release(paths: &InstallPaths, dir: &DirVersion) -> String {
     if let Ok(Inventory::Layout(m)) = inventory(paths, dir, Tree::Lib) {
         return m.release;
     }
-    cluster_release(paths).unwrap_or_else(|| dir.to_string())
+    Node::new(paths)
+        .cluster_release()
+        .unwrap_or_else(|| dir.to_string())
 }
 
 /// Where the cluster really comes from: the active links' release, unless
@@ -111,7 +220,7 @@ fn source_release(paths: &InstallPaths, dir: &DirVersion) -> (String, Triple) {
         .parse::<Release>()
         .map(|r| r.triple())
         .unwrap_or_else(|_| dir.triple());
-    if let Some(ssconf) = cluster_release(paths) {
+    if let Some(ssconf) = Node::new(paths).cluster_release() {
         if let Ok(r) = ssconf.parse::<Release>() {
             let t = r.triple();
             if (t.major, t.minor) != (linked_triple.major, linked_triple.minor) {
@@ -124,9 +233,8 @@ fn source_release(paths: &InstallPaths, dir: &DirVersion) -> (String, Triple) {
 
 /// The version in `config.data`, if it can be read.
 pub fn config_version(paths: &InstallPaths) -> Option<ConfigVersion> {
-    let text = std::fs::read_to_string(paths.host(&paths.datadir().join("config.data"))).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    ConfigVersion::from_int(json.get("version")?.as_u64()?).ok()
+    let raw = Node::new(paths).config_version().ok()??;
+    ConfigVersion::from_int(raw).ok()
 }
 
 /// Where `config.data` stands between an upgrade's two versions.
@@ -172,8 +280,8 @@ pub fn transition_to(
     to: &DirVersion,
 ) -> Result<(DirVersion, Transition, String), TransitionError> {
     let from_dir = active.ok_or_else(|| TransitionError::NoActiveVersion {
-        lib: paths.host(&paths.active_lib_link()),
-        share: paths.host(&paths.active_share_link()),
+        lib: paths.fs().shown(&paths.active_lib_link()),
+        share: paths.fs().shown(&paths.active_share_link()),
         switch: paths.tool("ganeti-switch", ""),
     })?;
     let (from_release, from_triple) = source_release(paths, &from_dir);
@@ -197,6 +305,69 @@ pub fn transition_to(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_versions_both_ways() {
+        let c = ConfigVersion::from_triple(Triple::new(3, 1, 0)).expect("fits");
+        assert_eq!(c.as_int(), 3_010_000);
+        assert_eq!(
+            ConfigVersion::from_int(2_160_000).expect("fits").triple(),
+            Triple::new(2, 16, 0)
+        );
+        assert!(ConfigVersion::from_triple(Triple::new(3, 100, 0)).is_err());
+        for major in 2..5 {
+            for minor in [0, 1, 16, 99] {
+                let t = Triple::new(major, minor, 7);
+                assert_eq!(ConfigVersion::from_triple(t).expect("fits").triple(), t);
+            }
+        }
+    }
+
+    #[test]
+    fn compatibility_rule() {
+        let t = |s: &str| s.parse::<DirVersion>().expect("valid").triple();
+        assert_eq!(
+            check_transition(t("3.0"), t("3.1")),
+            Ok(Transition::Upgrade)
+        );
+        assert_eq!(
+            check_transition(t("3.1"), t("3.0")),
+            Ok(Transition::Downgrade)
+        );
+        assert_eq!(check_transition(t("3.0"), t("3.0")), Ok(Transition::Same));
+        assert_eq!(
+            check_transition(t("2.10"), t("2.16")),
+            Ok(Transition::Upgrade)
+        );
+        assert_eq!(
+            check_transition(t("2.16"), t("3.0")),
+            Ok(Transition::Upgrade)
+        );
+        assert_eq!(
+            check_transition(t("3.0"), t("2.16")),
+            Ok(Transition::Downgrade)
+        );
+        assert!(matches!(
+            check_transition(t("2.9"), t("2.10")),
+            Err(Refusal::TooOld { .. })
+        ));
+        assert!(matches!(
+            check_transition(t("2.15"), t("3.0")),
+            Err(Refusal::MajorChange { .. })
+        ));
+        assert!(matches!(
+            check_transition(t("3.1"), t("2.16")),
+            Err(Refusal::MajorChange { .. })
+        ));
+        assert!(matches!(
+            check_transition(t("3.2"), t("3.0")),
+            Err(Refusal::DowngradeTooFar { .. })
+        ));
+        let msg = check_transition(t("3.2"), t("3.0"))
+            .expect_err("refused")
+            .to_string();
+        assert!(msg.contains("one minor version"), "{msg}");
+    }
 
     #[test]
     fn downgrades_with_version_specific_actions_are_known() {

@@ -3,7 +3,7 @@
 //! JSON documents of ganeti-upgrade(8) and rendered as text here, from the
 //! same value.
 
-use ganeti_layout::DirVersion;
+use ganeti_layout::node::DirVersion;
 
 use crate::clock::format_date;
 use crate::intent::{Intent, OUR_TARGET_PREFIX};

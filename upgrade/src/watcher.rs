@@ -90,8 +90,11 @@ pub fn set_watcher_pause(ctx: &Ctx<'_>, until: Option<u64>) -> Result<(), StepEr
 /// Ganeti's watcher pause is the file `watcher.pause` holding the epoch
 /// second it ends.
 pub fn watcher_paused_until(ctx: &Ctx<'_>) -> Option<u64> {
-    std::fs::read_to_string(ctx.paths.host(&ctx.paths.datadir().join("watcher.pause")))
+    ctx.paths
+        .fs()
+        .read_if_there(&ctx.paths.watcher_pause())
         .ok()
+        .flatten()
         .and_then(|t| t.trim().parse::<f64>().ok())
         .map(|t| t as u64)
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use ganeti_layout::version::Triple;
+use ganeti_layout::node::version::Triple;
 use ganeti_upgrade::error::UpgradeError;
 use ganeti_upgrade::transition::{Refusal, TransitionError};
 

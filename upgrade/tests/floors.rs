@@ -73,7 +73,7 @@ fn violations() -> Vec<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut bad = Vec::new();
     let mut seen = Vec::new();
-    for entry in std::fs::read_dir(&dir).expect("src") {
+    for entry in fs_err::read_dir(&dir).expect("src") {
         let path = entry.expect("entry").path();
         let Some(module) = path.file_stem().and_then(|s| s.to_str()) else {
             continue;
@@ -86,7 +86,7 @@ fn violations() -> Vec<String> {
             bad.push(format!("{module}.rs is on no floor: add it to FLOORS"));
             continue;
         };
-        let text = std::fs::read_to_string(&path).expect("read");
+        let text = fs_err::read_to_string(&path).expect("read");
         for (line, name) in crate_refs(&text) {
             match floors.get(name.as_str()) {
                 Some(&f) if f < own => {}
@@ -114,7 +114,7 @@ fn every_module_names_only_lower_floors() {
 
 #[test]
 fn the_floor_list_is_the_one_in_lib_rs() {
-    let lib = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"))
+    let lib = fs_err::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"))
         .expect("lib.rs");
     for (name, modules) in FLOORS {
         let row = lib

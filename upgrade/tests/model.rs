@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use ganeti_layout::version::Transition;
 use ganeti_upgrade::exec::{join_argv, shell_quote};
 use ganeti_upgrade::journal::{fold, Facts, Header, Record, JOURNAL_FORMAT};
 use ganeti_upgrade::steps::{point_of_no_return, steps_for, StepId, STEPS};
+use ganeti_upgrade::transition::Transition;
 
 #[test]
 fn steps_follow_the_design_document() {

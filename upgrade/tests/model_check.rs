@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use ganeti_layout::{ConfigVersion, DirVersion, InstallPaths};
+use ganeti_layout::node::{DirVersion, InstallPaths};
 use ganeti_upgrade::cluster::Cluster;
 use ganeti_upgrade::context::{Mode, Options};
 use ganeti_upgrade::engine::main_flow;
@@ -57,6 +57,7 @@ use ganeti_upgrade::ganeti::{
 };
 use ganeti_upgrade::settings::Settings;
 use ganeti_upgrade::steps::{steps_for, StepId};
+use ganeti_upgrade::transition::ConfigVersion;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Daemons {
@@ -210,22 +211,23 @@ impl Model {
         .expect("paths");
         let names: Vec<String> = (1..=n).map(|i| format!("node{i}.example")).collect();
         let master = names[0].clone();
-        let data = paths.host(&paths.datadir());
+        let data = paths.fs().host_path(&paths.datadir());
         for d in [
             data.clone(),
             data.join("queue"),
-            paths.host(&paths.rundir()),
-            paths.host(&paths.logdir()),
-            paths.host(&paths.confdir()),
+            paths.fs().host_path(&paths.rundir()),
+            paths.fs().host_path(&paths.logdir()),
+            paths.fs().host_path(&paths.confdir()),
             paths
-                .host(&paths.gnt("gnt-cluster"))
+                .fs()
+                .host_path(&paths.gnt("gnt-cluster"))
                 .parent()
                 .expect("dir")
                 .to_path_buf(),
         ] {
-            std::fs::create_dir_all(d).expect("mkdir");
+            fs_err::create_dir_all(d).expect("mkdir");
         }
-        let w = |name: &str, text: &str| std::fs::write(data.join(name), text).expect("write");
+        let w = |name: &str, text: &str| fs_err::write(data.join(name), text).expect("write");
         w("ssconf_cluster_name", "cluster.example\n");
         w("ssconf_master_node", &format!("{master}\n"));
         w("ssconf_node_list", &(names.join("\n") + "\n"));
@@ -241,7 +243,7 @@ impl Model {
         );
         w("config.data", &format!("{{\"version\": {}}}", cv(version)));
         if filters {
-            std::fs::write(paths.host(&paths.gnt("gnt-filter")), "").expect("stub");
+            fs_err::write(paths.fs().host_path(&paths.gnt("gnt-filter")), "").expect("stub");
         }
         let nodes = names
             .iter()
@@ -287,11 +289,11 @@ impl Model {
     }
 
     fn data(&self, name: &str) -> PathBuf {
-        self.paths.host(&self.paths.datadir()).join(name)
+        self.paths.fs().host_path(&self.paths.datadir()).join(name)
     }
 
     fn config(&self) -> Option<u64> {
-        let text = std::fs::read_to_string(self.data("config.data")).ok()?;
+        let text = fs_err::read_to_string(self.data("config.data")).ok()?;
         let v: serde_json::Value = serde_json::from_str(&text).ok()?;
         v.get("version")?.as_u64()
     }
@@ -451,7 +453,7 @@ impl Model {
             }
             GanetiCmd::Cfgupgrade { downgrade: false } => {
                 let v = st.nodes[node].links.clone();
-                std::fs::write(
+                fs_err::write(
                     self.data("config.data"),
                     format!("{{\"version\": {}}}", cv(&v)),
                 )
@@ -461,7 +463,7 @@ impl Model {
             GanetiCmd::Cfgupgrade { downgrade: true } => {
                 let v = st.nodes[node].links.clone();
                 let to = if v == "3.1" { "3.0" } else { "2.16" };
-                std::fs::write(
+                fs_err::write(
                     self.data("config.data"),
                     format!("{{\"version\": {}}}", cv(to)),
                 )
@@ -485,20 +487,20 @@ impl Model {
                 }
             }
             GanetiCmd::Queue(Queue::Drain) => {
-                std::fs::write(self.data("queue/drain"), "").expect("w");
+                fs_err::write(self.data("queue/drain"), "").expect("w");
                 ok(String::new())
             }
             GanetiCmd::Queue(Queue::Undrain) => {
-                let _ = std::fs::remove_file(self.data("queue/drain"));
+                let _ = fs_err::remove_file(self.data("queue/drain"));
                 ok(String::new())
             }
             GanetiCmd::Watcher(Watcher::Pause { seconds }) => {
                 let until = now() + seconds;
-                std::fs::write(self.data("watcher.pause"), format!("{until}\n")).expect("w");
+                fs_err::write(self.data("watcher.pause"), format!("{until}\n")).expect("w");
                 ok(String::new())
             }
             GanetiCmd::Watcher(Watcher::Continue) => {
-                let _ = std::fs::remove_file(self.data("watcher.pause"));
+                let _ = fs_err::remove_file(self.data("watcher.pause"));
                 ok(String::new())
             }
             GanetiCmd::Filter(Filter::List) => ok(st
@@ -547,7 +549,7 @@ impl Model {
     /// A node's watcher pause end (the master's is its file).
     fn pause_of(&self, st: &State, node: &str) -> Option<u64> {
         if node == self.master {
-            std::fs::read_to_string(self.data("watcher.pause"))
+            fs_err::read_to_string(self.data("watcher.pause"))
                 .ok()
                 .and_then(|t| t.trim().parse::<u64>().ok())
         } else {
@@ -558,9 +560,9 @@ impl Model {
     fn set_pause(&self, st: &mut State, node: &str, until: Option<u64>) {
         if node == self.master {
             match until {
-                Some(t) => std::fs::write(self.data("watcher.pause"), format!("{t}\n")).expect("w"),
+                Some(t) => fs_err::write(self.data("watcher.pause"), format!("{t}\n")).expect("w"),
                 None => {
-                    let _ = std::fs::remove_file(self.data("watcher.pause"));
+                    let _ = fs_err::remove_file(self.data("watcher.pause"));
                 }
             }
         } else if let Some(n) = st.nodes.get_mut(node) {
@@ -617,7 +619,7 @@ impl Model {
         }
         let drained = self.data("queue/drain").exists();
         let admin_filter = st.filters.iter().any(|(u, _)| u == "admin-1");
-        let paused = std::fs::read_to_string(self.data("watcher.pause"))
+        let paused = fs_err::read_to_string(self.data("watcher.pause"))
             .ok()
             .and_then(|t| t.trim().parse::<u64>().ok());
         if admin {
@@ -641,7 +643,10 @@ impl Model {
 
     fn pending_files(&self) -> (bool, bool) {
         (
-            self.paths.host(&self.paths.intent_file()).exists(),
+            self.paths
+                .fs()
+                .host_path(&self.paths.intent_file())
+                .exists(),
             self.data("ganeti-upgrade.journal").exists(),
         )
     }
@@ -740,18 +745,18 @@ impl Exec for Model {
         }
         if let (Checkpoint::BeforeStep(s), Some((at, rewrite))) = (point, f.intruder_before) {
             if s == at {
-                let intent = self.paths.host(&self.paths.intent_file());
+                let intent = self.paths.fs().host_path(&self.paths.intent_file());
                 if rewrite {
-                    std::fs::write(&intent, "3.0.2,3.1,1").expect("intent");
+                    fs_err::write(&intent, "3.0.2,3.1,1").expect("intent");
                 } else {
-                    let _ = std::fs::remove_file(&intent);
+                    let _ = fs_err::remove_file(&intent);
                 }
             }
         }
         if let (Checkpoint::BeforeStep(s), Some((at, node))) = (point, &f.watcher_before) {
             if s == *at {
                 let paused = if *node == self.master {
-                    std::fs::read_to_string(self.data("watcher.pause"))
+                    fs_err::read_to_string(self.data("watcher.pause"))
                         .ok()
                         .and_then(|t| t.trim().parse::<u64>().ok())
                 } else {
@@ -1064,9 +1069,9 @@ fn all_cases() -> Vec<(String, Case)> {
     for n in 1..=3 {
         for (from, to) in DIRECTIONS {
             let transition = if from < to {
-                ganeti_layout::version::Transition::Upgrade
+                ganeti_upgrade::transition::Transition::Upgrade
             } else {
-                ganeti_layout::version::Transition::Downgrade
+                ganeti_upgrade::transition::Transition::Downgrade
             };
             let steps = steps_for(transition);
             let nodes = node_names(n);
@@ -1234,9 +1239,9 @@ fn all_cases() -> Vec<(String, Case)> {
     // settings, under failures.
     for (from, to) in DIRECTIONS {
         let transition = if from < to {
-            ganeti_layout::version::Transition::Upgrade
+            ganeti_upgrade::transition::Transition::Upgrade
         } else {
-            ganeti_layout::version::Transition::Downgrade
+            ganeti_upgrade::transition::Transition::Downgrade
         };
         for step in steps_for(transition) {
             for (admin, filters) in [(false, false), (true, false), (true, true)] {
@@ -1327,7 +1332,7 @@ fn the_model_notices_mixed_versions_and_leftovers() {
     assert!(model.admin_state(false).is_err());
     let (model, _dir) = Model::new(2, "3.0", true, true);
     assert!(model.admin_state(true).is_ok());
-    std::fs::remove_file(model.data("queue/drain")).expect("rm");
+    fs_err::remove_file(model.data("queue/drain")).expect("rm");
     assert!(model.admin_state(true).is_err());
 }
 
@@ -1540,8 +1545,8 @@ impl Dry for Options {
 #[test]
 fn the_source_release_comes_from_ssconf_when_the_links_were_flipped() {
     let (model, _dir) = Model::new(2, "3.0", false, true);
-    std::fs::write(model.data("ssconf_release_version"), "2.16.2\n").expect("ssconf");
-    std::fs::write(
+    fs_err::write(model.data("ssconf_release_version"), "2.16.2\n").expect("ssconf");
+    fs_err::write(
         model.data("config.data"),
         format!("{{\"version\": {}}}", cv("2.16")),
     )
@@ -1774,10 +1779,10 @@ fn a_resume_never_runs_beside_another_upgrade_that_took_the_intent_first() {
         "{first:?}"
     );
     *model.faults() = Faults::default();
-    let intent = model.paths.host(&model.paths.intent_file());
-    let theirs = std::fs::read_to_string(&intent).expect("their intent");
+    let intent = model.paths.fs().host_path(&model.paths.intent_file());
+    let theirs = fs_err::read_to_string(&intent).expect("their intent");
     // Ganeti's upgrade gets past its configuration step.
-    std::fs::write(
+    fs_err::write(
         model.data("config.data"),
         format!("{{\"version\": {}}}", cv("3.1")),
     )
@@ -1798,15 +1803,15 @@ fn a_resume_never_runs_beside_another_upgrade_that_took_the_intent_first() {
         "it acted: {:?}",
         &log[commands_before..]
     );
-    assert_eq!(std::fs::read_to_string(&intent).ok(), Some(theirs.clone()));
+    assert_eq!(fs_err::read_to_string(&intent).ok(), Some(theirs.clone()));
     // Before the configuration changed, --abort drops our journal and
     // keeps their intent file.
-    std::fs::write(
+    fs_err::write(
         model.data("config.data"),
         format!("{{\"version\": {}}}", cv("3.0")),
     )
     .expect("w");
     let aborted = run(&model, Mode::Abort);
     assert!(!matches!(aborted, End::Killed), "{aborted:?}");
-    assert_eq!(std::fs::read_to_string(&intent).ok(), Some(theirs));
+    assert_eq!(fs_err::read_to_string(&intent).ok(), Some(theirs));
 }

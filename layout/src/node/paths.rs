@@ -161,10 +161,7 @@ impl InstallPaths {
     /// Maps a logical path to where it is on this machine (under the root).
     /// Outside `node/`, the root is applied through
     /// [`crate::node::fs::NodeFs`].
-    // shim for ganeti-upgrade: removed when upgrade moves to node:: (then
-    // `pub(crate)`)
-    #[doc(hidden)]
-    pub fn host(&self, logical: &Path) -> PathBuf {
+    pub(crate) fn host(&self, logical: &Path) -> PathBuf {
         match logical.strip_prefix("/") {
             Ok(rel) => self.root.join(rel),
             Err(_) => self.root.join(logical),
