@@ -194,11 +194,30 @@ impl<'a> Run<'a> {
     /// upgrade left (filter, drain) for the real master.
     fn not_master_resume(&self, state: Option<State>, intent: Option<Intent>) -> UpgradeError {
         let removed = intent.is_some() && Intent::remove(self.paths).is_ok();
-        if state.is_some() {
+        if let Some(s) = state {
+            // Kept for the admin to read, but never resumed on its word
+            // later (when this node may be master again and the cluster
+            // elsewhere), nor at each boot.
+            let fs = self.paths.fs();
+            let journal = self.paths.upgrade_journal();
+            let aside = journal.with_extension(format!("journal.stale-{}", s.header.id));
+            let set_aside = fs.rename(&journal, &aside).is_ok();
+            let _ = settings::remove_marker(self.paths);
             self.events.message(&format!(
-                "this node is not the master ({} is); the journal {} stays for the admin to read",
+                "this node is not the master ({} is); {}",
                 self.cluster.master,
-                self.journal.path().display()
+                if set_aside {
+                    format!(
+                        "the journal of upgrade {} is set aside as {} for the admin to read",
+                        s.header.id,
+                        fs.shown(&aside).display()
+                    )
+                } else {
+                    format!(
+                        "the journal {} stays for the admin to read",
+                        self.journal.path().display()
+                    )
+                }
             ));
         }
         UpgradeError::NotMasterResume {
@@ -259,16 +278,18 @@ impl<'a> Run<'a> {
                 return Err(UpgradeError::RollbackPending { to: s.header.to });
             }
             Some(s) if s.header.to == *to => {
+                self.not_stale(&s)?;
                 self.events.message(&format!(
                     "An upgrade to {to} is already in progress; resuming it."
                 ));
                 return self.resume(s);
             }
             Some(s) => {
+                self.not_stale(&s)?;
                 return Err(UpgradeError::InProgress {
                     from: s.header.from_release,
                     to: s.header.to,
-                })
+                });
             }
             None if intent.is_some() => return Err(self.foreign_intent(intent)),
             None => self.clean_orphans(),
@@ -284,6 +305,8 @@ impl<'a> Run<'a> {
             transition,
             started_at: epoch_secs(),
             settings: Some(self.opts.run.clone()),
+            cluster: Some(self.cluster.name.clone()),
+            master: Some(self.cluster.master.clone()),
         };
         self.journal
             .create(&header)
@@ -319,7 +342,7 @@ impl<'a> Run<'a> {
     fn abort(&mut self, state: State) -> Result<Done, UpgradeError> {
         let transition = state.header.transition;
         let ponr = point_of_no_return(transition);
-        let config = config_at(self.paths, &state.header.from_dir, &state.header.to);
+        let config = self.not_stale(&state)?;
         match resume_point(&state, config, &steps_for(transition), ponr) {
             ResumePoint::Cleanup => {
                 self.remove_files(&state.header)?;
@@ -370,6 +393,35 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
+    /// Where the configuration stands, unless the cluster has moved on
+    /// since the journal was written (a stale journal: kept by a node that
+    /// was not the master, or left by an upgrade finished elsewhere): then
+    /// nothing may be run on its word.
+    fn not_stale(&self, state: &State) -> Result<ConfigAt, UpgradeError> {
+        let h = &state.header;
+        let config = config_at(self.paths, &h.from_dir, &h.to);
+        let found = match (config, &h.cluster, self.exec.active_here()) {
+            (ConfigAt::Elsewhere(v), _, _) => Some(format!("config.data is at {v}")),
+            (_, Some(c), _) if *c != self.cluster.name => Some(format!(
+                "this node is in cluster {}, the journal's upgrade ran on cluster {c}",
+                self.cluster.name
+            )),
+            (_, _, Some(v)) if v != h.from_dir && v != h.to => Some(format!("this node runs {v}")),
+            _ => None,
+        };
+        match found {
+            Some(found) => Err(UpgradeError::StaleJournal {
+                journal: self.paths.fs().shown(&self.paths.upgrade_journal()),
+                marker: self.paths.fs().shown(&self.paths.pending_marker()),
+                id: h.id.clone(),
+                from: h.from_dir.clone(),
+                to: h.to.clone(),
+                found,
+            }),
+            None => Ok(config),
+        }
+    }
+
     /// `--skip-node` names given now that the journal does not have yet:
     /// refused unless each is a live node other than the master and the
     /// configuration change has started; else recorded.
@@ -417,8 +469,9 @@ impl<'a> Run<'a> {
     fn resume(&mut self, state: State) -> Result<Done, UpgradeError> {
         let transition = state.header.transition;
         let all = steps_for(transition);
-        let config = config_at(self.paths, &state.header.from_dir, &state.header.to);
-        let point = resume_point(&state, config, &all, point_of_no_return(transition));
+        let ponr = point_of_no_return(transition);
+        let config = self.not_stale(&state)?;
+        let point = resume_point(&state, config, &all, ponr);
         if point == ResumePoint::Cleanup {
             self.remove_files(&state.header)?;
             return Ok(Done::NothingPending);
@@ -444,6 +497,12 @@ impl<'a> Run<'a> {
             .log_line(&format!("resume of upgrade {}: {point:?}", state.header.id));
         for note in &self.opts.notes {
             run.ctx.message(note);
+        }
+        if state.has_started(ponr) && config == ConfigAt::Source && !state.rolling_back {
+            run.ctx.message(&format!(
+                "the journal says the configuration step ({ponr}) ran, but config.data is at {} again (restored from a backup?): the upgrade is redone from the start, with {} running meanwhile",
+                state.header.from_dir, state.header.from_dir
+            ));
         }
         if state.is_done(StepId::WriteIntent) && point != ResumePoint::FinishRollback {
             take_intent(&run.ctx)?;
@@ -838,30 +897,40 @@ impl<'a> Execution<'a> {
     /// journal. Signals are ignored meanwhile (SIGKILL and `--resume` still
     /// work). The error says what is true.
     fn rollback(&mut self, reason: &str) -> UpgradeError {
-        self.ctx.message(&format!("rolling back: {reason}"));
-        if let Err(e) = self.ctx.record(&Record::RollingBack { at: epoch_secs() }) {
-            self.ctx.message(&format!(
-                "cannot record the rollback in the journal: {}",
-                chain(&e)
-            ));
-        }
         let ponr = point_of_no_return(self.ctx.header.transition);
         let mut undo: Vec<StepId> = steps_for(self.ctx.header.transition)
             .into_iter()
             .take_while(|s| *s != ponr)
-            .filter(|s| self.started.contains(s))
+            .filter(|s| self.started.contains(s) && row(*s).undo.is_some())
             .collect();
         undo.reverse();
+        // Without its record a rollback would let a later run go the other
+        // way (forward over steps it undid): nothing is undone then. With
+        // nothing to undo there is no way to go wrong.
+        if !undo.is_empty() {
+            if let Err(e) = self.ctx.record(&Record::RollingBack { at: epoch_secs() }) {
+                self.ctx.message(&format!(
+                    "cannot record the rollback in the journal ({}): nothing is undone",
+                    chain(&e)
+                ));
+                return UpgradeError::RollbackNotRecorded {
+                    reason: reason.to_string(),
+                    journal: self.ctx.journal().path().to_path_buf(),
+                    cause: chain(&e),
+                };
+            }
+        }
+        self.ctx.message(&format!("rolling back: {reason}"));
         self.undone.clear();
         let mut failures = Vec::new();
-        for id in undo {
-            let Some(undo) = row(id).undo else {
+        for id in &undo {
+            let Some(undo) = row(*id).undo else {
                 continue;
             };
-            self.ctx.exec.checkpoint(Checkpoint::Undo(id));
-            self.ctx.enter(id);
+            self.ctx.exec.checkpoint(Checkpoint::Undo(*id));
+            self.ctx.enter(*id);
             match undo(&mut self.ctx, &self.undone) {
-                Ok(()) => self.undone.push(id),
+                Ok(()) => self.undone.push(*id),
                 Err(e) => failures.push(format!("undo {}: {e}", id.as_str())),
             }
         }
@@ -872,7 +941,7 @@ impl<'a> Execution<'a> {
                 failures,
             };
         }
-        if let Err(e) = self.rolled_back() {
+        if let Err(e) = self.rolled_back(!undo.is_empty()) {
             return UpgradeError::RollbackIncomplete {
                 reason: reason.to_string(),
                 failures: vec![format!("removing the intent file and the journal: {e}")],
@@ -891,12 +960,14 @@ impl<'a> Execution<'a> {
         }
     }
 
-    /// Every undo succeeded: recorded, then the intent file (if ours), the
-    /// journal and the marker go.
-    fn rolled_back(&self) -> Result<(), String> {
+    /// Every undo succeeded: recorded (when something was undone), then
+    /// the intent file (if ours), the journal and the marker go.
+    fn rolled_back(&self, record: bool) -> Result<(), String> {
         let ctx = &self.ctx;
-        ctx.record(&Record::RolledBack { at: epoch_secs() })
-            .map_err(|e| chain(&e))?;
+        if record {
+            ctx.record(&Record::RolledBack { at: epoch_secs() })
+                .map_err(|e| chain(&e))?;
+        }
         Intent::remove_if_ours(ctx.paths, &ctx.header.from_release, ctx.header.to.as_str())
             .map_err(|e| chain(&e))?;
         ctx.journal().remove().map_err(|e| chain(&e))?;

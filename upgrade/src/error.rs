@@ -176,6 +176,15 @@ pub enum UpgradeError {
         reason: String,
         failures: Vec<String>,
     },
+    /// A rollback began but its `rolling-back` record could not be
+    /// written (a full or read-only file system): nothing was undone, since
+    /// a later run reading the journal would go the other way.
+    #[error("{reason}\nThe rollback cannot be recorded in the journal {journal} ({cause}), so nothing was undone: a later run could not tell which way the upgrade is going. The upgrade is still pending where it stopped (the intent file and the journal are kept; daemons, the job queue and the watcher are as the failed step left them).\nhint: free space on (or mend) the file system holding {journal} (cfgupgrade leaves config.data.backup-* copies beside config.data), then run ganeti-upgrade --abort to roll the upgrade back, or ganeti-upgrade --resume to go on")]
+    RollbackNotRecorded {
+        reason: String,
+        journal: PathBuf,
+        cause: String,
+    },
     /// A step after the point of no return failed: nothing is undone.
     #[error("step {step} failed after the configuration change: {message}\nThe upgrade to {to} is still pending (the intent file and the journal are kept). Fix the cause, then run: ganeti-upgrade --resume{}", skip_hint(nodes))]
     Pending {
@@ -194,6 +203,16 @@ pub enum UpgradeError {
     /// not act on one cluster, so this one stops where it is.
     #[error("another upgrade process is acting on this cluster: {detail}; stopped before step {step}\nhint: wait for it to end (ps -p PID), then look with ganeti-upgrade --status and continue with ganeti-upgrade --resume")]
     AnotherProcess { detail: String, step: &'static str },
+    /// The journal describes an upgrade the cluster has moved on from.
+    #[error("the journal {journal} is of upgrade {id} from {from} to {to}, but the cluster is elsewhere now ({found}); nothing was done\nhint: if that upgrade is over (finished on another master, or undone by hand), set its journal aside: mv {journal} {journal}.stale && rm -f {marker}; then check the cluster (gnt-cluster verify, ganeti-switch check on every node) and start a new upgrade with --to")]
+    StaleJournal {
+        journal: PathBuf,
+        marker: PathBuf,
+        id: String,
+        from: DirVersion,
+        to: DirVersion,
+        found: String,
+    },
     /// `--skip-node` names what cannot be left out.
     #[error("cannot leave out {node}: {why}")]
     SkipRefused { node: String, why: String },
@@ -240,6 +259,8 @@ impl UpgradeError {
         matches!(
             self,
             UpgradeError::RollbackIncomplete { .. }
+                | UpgradeError::RollbackNotRecorded { .. }
+                | UpgradeError::StaleJournal { .. }
                 | UpgradeError::Pending { .. }
                 | UpgradeError::Resume(_)
                 | UpgradeError::AbortRefused { .. }

@@ -36,6 +36,13 @@ pub struct Header {
     /// earlier versions of this tool).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<crate::settings::Settings>,
+    /// The cluster (`ssconf_cluster_name`) the upgrade was started on
+    /// (absent in journals of earlier versions of this tool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// Its master when the upgrade started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
 }
 
 impl Header {
@@ -51,6 +58,8 @@ impl Header {
             transition: Transition::Same,
             started_at: 0,
             settings: None,
+            cluster: None,
+            master: None,
         }
     }
 }
@@ -168,6 +177,14 @@ pub struct State {
     /// The last failure recorded, if any: (step, nodes, message).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_failure: Option<(StepId, Vec<String>, String)>,
+    /// Lines that were not a record (torn by a failed write, or damaged);
+    /// each is skipped.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub damaged_lines: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl State {
@@ -244,6 +261,7 @@ impl Journal {
     fn append_with(&self, record: &Record, create: bool) -> Result<(), JournalError> {
         let io = |operation, e| io_error(operation, &self.path)(e);
         let mut f = fs_err::OpenOptions::new()
+            .read(true)
             .append(true)
             .create(create)
             .create_new(create)
@@ -252,9 +270,19 @@ impl Journal {
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&self.path)
             .map_err(|e| io("open for appending", e))?;
+        // A record torn by an earlier failed write (a full disk, EIO) is
+        // ended first, so that it stays a line of its own and this record
+        // is not glued to it.
+        let mut line = if create || ends_a_line(f.file()).map_err(|e| io("read", e))? {
+            Vec::new()
+        } else {
+            vec![b'\n']
+        };
         // Plain data with string keys: serialising cannot fail.
-        let mut line = serde_json::to_vec(record).expect("journal record serialises");
+        line.extend(serde_json::to_vec(record).expect("journal record serialises"));
         line.push(b'\n');
+        // One write: the record is whole, or torn at its end (and ended by
+        // the next append).
         f.write_all(&line).map_err(|e| io("append to", e))?;
         f.sync_all().map_err(|e| io("fsync", e))?;
         if create {
@@ -268,6 +296,18 @@ impl Journal {
     pub fn remove(&self) -> Result<(), JournalError> {
         Ok(ganeti_layout::node::durable::remove_file(&self.path)?)
     }
+}
+
+/// Whether the file is empty or ends with a newline (its last record whole).
+fn ends_a_line(f: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(true);
+    }
+    let mut last = [0u8; 1];
+    f.read_exact_at(&mut last, len - 1)?;
+    Ok(last[0] == b'\n')
 }
 
 /// Folds the records; pure, so tests can cut a journal short anywhere.
@@ -306,10 +346,13 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
         rolling_back: false,
         skipped: Vec::new(),
         last_failure: None,
+        damaged_lines: 0,
     };
     for line in lines {
-        // A torn last line is not an error: that step is redone.
+        // A torn line is not an error: the step it described is redone
+        // (every step is idempotent). It is counted, for --status.
         let Ok(record) = serde_json::from_str::<Record>(line) else {
+            state.damaged_lines += 1;
             continue;
         };
         match record {
@@ -320,6 +363,11 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
                 }
             }
             Record::Done { step, facts, .. } => {
+                // A step done has started, even if its `started` record
+                // was lost (torn): a rollback must undo it.
+                if !state.started.contains(&step) {
+                    state.started.push(step);
+                }
                 if !state.done.contains(&step) {
                     state.done.push(step);
                 }

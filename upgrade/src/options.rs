@@ -204,6 +204,8 @@ mod tests {
                 transition: crate::transition::Transition::Upgrade,
                 started_at: 0,
                 settings: None,
+                cluster: None,
+                master: None,
             })
             .expect("journal");
         let (s, notes) = for_resume(root, &defaults(), &[]);

@@ -13,7 +13,10 @@
 //!   would die);
 //! * before it, the cluster is first brought back to a known state (the old
 //!   version active, its daemons running) so that luxid answers the redone
-//!   queue steps.
+//!   queue steps;
+//! * the configuration wins over the journal both ways: at the target, past
+//!   the point of no return whatever the journal says; at the source, before
+//!   it, even if the journal says the configuration step ran.
 
 use crate::journal::State;
 use crate::step_id::StepId;
@@ -81,7 +84,13 @@ pub fn resume_point(
     if state.rolling_back {
         return ResumePoint::FinishRollback;
     }
-    if state.has_started(ponr) {
+    // The configuration decides, in both directions: back at the source
+    // although the journal says its step ran (restored from a backup, or
+    // cfgupgrade's rename lost), it is before the point of no return, and
+    // the upgrade is redone from the start (with the old version running
+    // meanwhile); only a configuration that is not the source's is past
+    // the point of no return.
+    if state.has_started(ponr) && config != ConfigAt::Source {
         return forward(false);
     }
     if !state.is_done(StepId::WriteIntent) {
@@ -119,6 +128,8 @@ mod tests {
                 transition: t,
                 started_at: 0,
                 settings: None,
+                cluster: None,
+                master: None,
             },
             started: started.to_vec(),
             done: done.to_vec(),
@@ -127,6 +138,7 @@ mod tests {
             rolling_back,
             skipped: Vec::new(),
             last_failure: None,
+            damaged_lines: 0,
         }
     }
 
@@ -205,6 +217,30 @@ mod tests {
                 },
                 "after {last_done:?}"
             );
+        }
+    }
+
+    #[test]
+    fn config_back_at_the_source_after_its_step_redoes_the_upgrade() {
+        for t in [Transition::Upgrade, Transition::Downgrade] {
+            // Both the switch and the configuration step are done.
+            let done = upto(t, StepId::EnsureDirs);
+            let s = state(t, &done, &done, false);
+            match decide(&s, ConfigAt::Source) {
+                ResumePoint::Redo { prepare, from } => {
+                    assert_eq!(from, StepId::StopNewWork, "{t:?}");
+                    assert!(
+                        prepare.contains(&StepId::SwitchVersion),
+                        "{t:?}: {prepare:?}"
+                    );
+                }
+                other => panic!("{t:?}: {other:?}"),
+            }
+            // Unknown (unreadable): the journal decides.
+            assert!(matches!(
+                decide(&s, ConfigAt::Unknown),
+                ResumePoint::Forward { .. }
+            ));
         }
     }
 

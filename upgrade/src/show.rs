@@ -210,6 +210,8 @@ pub fn dry_run(
         transition,
         started_at: epoch_secs(),
         settings: None,
+        cluster: None,
+        master: None,
     };
     let ctx = Ctx::new(paths, exec, journal, opts, events, &never, header);
     let checks = preflight(&ctx, cluster);

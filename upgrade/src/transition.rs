@@ -244,7 +244,10 @@ pub enum ConfigAt {
     Source,
     /// At the target (the configuration step has run).
     Target,
-    /// Neither, unreadable, or both versions share a major.minor.
+    /// Readable, at a version that is neither: the cluster has moved on
+    /// since the journal was written (a stale journal).
+    Elsewhere(ConfigVersion),
+    /// Unreadable, or both versions share a major.minor.
     Unknown,
 }
 
@@ -255,10 +258,11 @@ pub fn config_at(paths: &InstallPaths, from: &DirVersion, to: &DirVersion) -> Co
     if from == to {
         return ConfigAt::Unknown;
     }
-    match config_version(paths).map(|v| major_minor(v.triple())) {
-        Some(v) if v == from => ConfigAt::Source,
-        Some(v) if v == to => ConfigAt::Target,
-        _ => ConfigAt::Unknown,
+    match config_version(paths) {
+        Some(v) if major_minor(v.triple()) == from => ConfigAt::Source,
+        Some(v) if major_minor(v.triple()) == to => ConfigAt::Target,
+        Some(v) => ConfigAt::Elsewhere(v),
+        None => ConfigAt::Unknown,
     }
 }
 

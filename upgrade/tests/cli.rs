@@ -77,6 +77,11 @@ fn refusals_and_their_exit_codes() {
             reason: "switch-version failed: node3.example: unreachable".into(),
             failures: vec!["undo switch-version: node3.example: `ganeti-switch to 3.0` failed (exit 255)".into()],
         },
+        UpgradeError::RollbackNotRecorded {
+            reason: "upgrade-config failed and left the configuration unchanged: node1.example: `/usr/lib/ganeti/tools/cfgupgrade -f` failed (exit 1)".into(),
+            journal: PathBuf::from("/var/lib/ganeti/ganeti-upgrade.journal"),
+            cause: "append to /var/lib/ganeti/ganeti-upgrade.journal: No space left on device (os error 28)".into(),
+        },
         UpgradeError::Pending {
             step: "post-upgrade",
             to: v("3.1"),

@@ -81,6 +81,8 @@ fn header() -> Header {
         transition: Transition::Upgrade,
         started_at: 1,
         settings: None,
+        cluster: None,
+        master: None,
     }
 }
 

@@ -121,6 +121,14 @@ struct Faults {
     vote_silent: Vec<(String, usize)>,
     /// The master vote: this node's ssconf names that master.
     vote_names: Vec<(String, String)>,
+    /// From this checkpoint on, the journal takes no appends (a full or
+    /// read-only file system): reads still work. Mended after the run.
+    journal_broken_from: Option<usize>,
+    /// At this checkpoint a write to the journal is torn: part of a record,
+    /// without its newline, reaches the file.
+    journal_torn_at: Option<usize>,
+    /// Once this step has started, the journal takes no appends.
+    journal_broken_at_step: Option<StepId>,
 }
 
 struct Killed;
@@ -641,6 +649,45 @@ impl Model {
         Ok(())
     }
 
+    /// The journal stops taking appends: it is moved aside and a symlink
+    /// to it takes its place (reads follow it; the engine's appends, which
+    /// never follow a link, fail), as a full /var or a read-only remount.
+    fn break_journal(&self) {
+        let journal = self.data("ganeti-upgrade.journal");
+        let aside = self.data("ganeti-upgrade.journal.aside");
+        if journal.exists() && !aside.exists() {
+            fs_err::rename(&journal, &aside).expect("aside");
+            fs_err::os::unix::fs::symlink(&aside, &journal).expect("symlink");
+        }
+    }
+
+    /// Space is freed: the journal takes appends again.
+    fn mend_journal(&self) {
+        let journal = self.data("ganeti-upgrade.journal");
+        let aside = self.data("ganeti-upgrade.journal.aside");
+        if !aside.exists() {
+            return;
+        }
+        if fs_err::symlink_metadata(&journal).is_ok() {
+            let _ = fs_err::remove_file(&journal);
+            fs_err::rename(&aside, &journal).expect("mend");
+        } else {
+            // The engine removed the journal (unlinking works on a full
+            // file system): it is gone.
+            fs_err::remove_file(&aside).expect("gone");
+        }
+    }
+
+    /// A write that ran out of space half way: a fragment of a record,
+    /// without its newline.
+    fn tear_journal(&self) {
+        use std::io::Write;
+        let journal = self.data("ganeti-upgrade.journal");
+        if let Ok(mut f) = fs_err::OpenOptions::new().append(true).open(&journal) {
+            let _ = f.write_all(br#"{"record":"started","step":"upgr"#);
+        }
+    }
+
     fn pending_files(&self) -> (bool, bool) {
         (
             self.paths
@@ -737,6 +784,16 @@ impl Exec for Model {
                 }
             }
         }
+        if f.journal_broken_from == Some(st.checkpoints) {
+            self.break_journal();
+        }
+        if f.journal_torn_at == Some(st.checkpoints) {
+            self.tear_journal();
+        }
+        if matches!((point, f.journal_broken_at_step), (Checkpoint::Started(s), Some(b)) if s == b)
+        {
+            self.break_journal();
+        }
         if f.kill_at_checkpoint == Some(st.checkpoints)
             || matches!((point, f.kill_at_done), (Checkpoint::Done(s), Some(k)) if s == k)
         {
@@ -829,10 +886,44 @@ fn run(model: &Model, mode: Mode) -> End {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         main_flow(&model.paths, &opts, model, &Quiet, &model.interrupted)
     }));
+    // Whatever broke the journal's file system is mended after the run.
+    model.mend_journal();
     match r {
         Ok(result) => End::Result(result),
         Err(payload) if payload.is::<Killed>() => End::Killed,
         Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+/// Which way a pending upgrade was said to go: the next run without
+/// faults must take that way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Promise {
+    /// "The rollback did not complete ... --resume finishes the rollback".
+    Back,
+    /// "still pending ... --resume" after the configuration change.
+    Forward,
+    /// Killed, or stopped with both ways named (--abort or --resume).
+    Either,
+}
+
+/// What a run's end promised, if it left the upgrade pending.
+fn promise(end: &End) -> Promise {
+    match end {
+        End::Result(Err(UpgradeError::RollbackIncomplete { .. })) => Promise::Back,
+        End::Result(Err(UpgradeError::Pending { .. } | UpgradeError::AbortRefused { .. })) => {
+            Promise::Forward
+        }
+        _ => Promise::Either,
+    }
+}
+
+/// Whether the settled version `v` keeps `promise`.
+fn kept(promise: Promise, v: &str, from: &str, to: &str) -> Result<(), String> {
+    match promise {
+        Promise::Back if v != from => Err(format!("promised a rollback to {from}, went to {v}")),
+        Promise::Forward if v != to => Err(format!("promised to go on to {to}, went to {v}")),
+        _ => Ok(()),
     }
 }
 
@@ -931,6 +1022,7 @@ fn run_case(case: &Case) -> Result<(), String> {
     let end = run(&model, Mode::To(to));
     let mut pending = check_end(&model, &end, case.from, case.to, case.admin)
         .map_err(|e| format!("--to: {e}"))?;
+    let mut last_promise = pending.then(|| promise(&end));
     if case.expect_done && !matches!(end, End::Result(Ok(Done::Upgraded { .. }))) {
         let what = match &end {
             End::Result(r) => format!("{r:?}"),
@@ -942,6 +1034,7 @@ fn run_case(case: &Case) -> Result<(), String> {
         let end = run(&model, Mode::Abort);
         pending = check_end(&model, &end, case.from, case.to, case.admin)
             .map_err(|e| format!("--abort: {e}"))?;
+        last_promise = pending.then(|| promise(&end));
         if let End::Result(Err(UpgradeError::AbortRefused { .. })) = &end {
             if model.config() == Some(cv(case.from)) {
                 return Err("--abort refused while the configuration is unchanged".into());
@@ -991,18 +1084,24 @@ fn run_case(case: &Case) -> Result<(), String> {
             ));
         }
         pending = false;
+        last_promise = None;
     }
     if let Some(rf) = &case.resume_faults {
         *model.faults() = rf.clone();
         let end = run(&model, Mode::Resume);
         pending = check_end(&model, &end, case.from, case.to, case.admin)
             .map_err(|e| format!("faulty --resume: {e}"))?;
+        last_promise = pending.then(|| promise(&end));
     }
     *model.faults() = Faults::default();
     for attempt in 1..=2 {
         let end = run(&model, Mode::Resume);
         let still = check_end(&model, &end, case.from, case.to, case.admin)
             .map_err(|e| format!("--resume #{attempt}: {e}"))?;
+        if let (1, Some(p), false) = (attempt, last_promise, still) {
+            let v = model.consistent()?;
+            kept(p, &v, case.from, case.to).map_err(|e| format!("--resume #1: {e}"))?;
+        }
         if still {
             let what = match &end {
                 End::Result(Err(e)) => e.to_string(),
@@ -1131,6 +1230,37 @@ fn all_cases() -> Vec<(String, Case)> {
                 c.admin = n == 3;
                 c.faults.kill_after_command = Some(k);
                 cases.push((format!("N={n} {from}->{to} killed after command {k}"), c));
+            }
+            // The journal's file system fills (or turns read-only) at every
+            // checkpoint, for the rest of the run; and a write torn there.
+            for k in 1..=checkpoints {
+                let mut c = base(n, from, to);
+                c.faults.journal_broken_from = Some(k);
+                cases.push((
+                    format!("N={n} {from}->{to} journal full from checkpoint {k}"),
+                    c,
+                ));
+                let mut c = base(n, from, to);
+                c.faults.journal_torn_at = Some(k);
+                c.expect_done = true;
+                cases.push((
+                    format!("N={n} {from}->{to} journal torn at checkpoint {k}"),
+                    c,
+                ));
+                let mut c = base(n, from, to);
+                c.faults.journal_torn_at = Some(k);
+                c.faults.at = vec![(
+                    Phase::Run(steps[steps.len() / 2]),
+                    nodes[n - 1].clone(),
+                    FaultMode::Fail,
+                )];
+                cases.push((
+                    format!(
+                        "N={n} {from}->{to} journal torn at checkpoint {k}, {:?} fails",
+                        steps[steps.len() / 2]
+                    ),
+                    c,
+                ));
             }
             for k in 1..=checkpoints {
                 let mut c = base(n, from, to);
@@ -1814,4 +1944,191 @@ fn a_resume_never_runs_beside_another_upgrade_that_took_the_intent_first() {
     let aborted = run(&model, Mode::Abort);
     assert!(!matches!(aborted, End::Killed), "{aborted:?}");
     assert_eq!(fs_err::read_to_string(&intent).ok(), Some(theirs));
+}
+
+/// R3-1: cfgupgrade fails leaving config.data unchanged, and at that moment
+/// the journal stops taking appends (a full /var). The rollback cannot be
+/// recorded, so nothing is undone and the run says so; once space is freed
+/// the next `--resume` never claims a version the cluster does not run.
+#[test]
+fn r3_1_a_lost_rollback_record_never_becomes_a_false_done() {
+    let (model, _dir) = Model::new(3, "3.0", false, true);
+    {
+        let mut f = model.faults();
+        f.at = vec![(
+            Phase::Run(StepId::UpgradeConfig),
+            "node1.example".into(),
+            FaultMode::Fail,
+        )];
+        f.journal_broken_at_step = Some(StepId::UpgradeConfig);
+    }
+    let first = run(&model, Mode::To("3.1".parse().expect("v")));
+    assert!(
+        matches!(
+            first,
+            End::Result(Err(UpgradeError::RollbackNotRecorded { .. }))
+        ),
+        "{first:?}"
+    );
+    assert!(check_end(&model, &first, "3.0", "3.1", false).expect("end"));
+    *model.faults() = Faults::default();
+    let resumed = run(&model, Mode::Resume);
+    assert!(
+        !check_end(&model, &resumed, "3.0", "3.1", false).expect("the resume says what is true"),
+        "{resumed:?}"
+    );
+    // And so does the other way out.
+    let (model, _dir) = Model::new(3, "3.0", false, true);
+    {
+        let mut f = model.faults();
+        f.at = vec![(
+            Phase::Run(StepId::UpgradeConfig),
+            "node1.example".into(),
+            FaultMode::Fail,
+        )];
+        f.journal_broken_at_step = Some(StepId::UpgradeConfig);
+    }
+    run(&model, Mode::To("3.1".parse().expect("v")));
+    *model.faults() = Faults::default();
+    let aborted = run(&model, Mode::Abort);
+    assert!(
+        matches!(aborted, End::Result(Ok(Done::Aborted { .. }))),
+        "{aborted:?}"
+    );
+    assert_eq!(model.consistent(), Ok("3.0".into()));
+}
+
+/// R3-4: a write torn by a full disk leaves a record without its newline;
+/// the next record must not be glued to it, and a step done whose
+/// `started` record was lost still counts as started (a rollback undoes it).
+#[test]
+fn r3_4_a_torn_append_never_swallows_the_next_record() {
+    use ganeti_upgrade::journal::{fold, Facts, Header, Journal, Record, JOURNAL_FORMAT};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal");
+    let journal = Journal::at(&path);
+    let header = Header {
+        format: JOURNAL_FORMAT,
+        id: "x".into(),
+        from_release: "3.0.2".into(),
+        from_dir: "3.0".parse().expect("v"),
+        to: "3.1".parse().expect("v"),
+        transition: ganeti_upgrade::transition::Transition::Upgrade,
+        started_at: 0,
+        settings: None,
+        cluster: None,
+        master: None,
+    };
+    journal.create(&header).expect("create");
+    {
+        use std::io::Write;
+        let mut f = fs_err::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        f.write_all(br#"{"record":"started","step":"upgr"#)
+            .expect("tear");
+    }
+    journal
+        .append(&Record::RollingBack { at: 1 })
+        .expect("append");
+    let state = journal.load().expect("load").expect("state");
+    assert!(state.rolling_back, "the record after a torn one is read");
+    assert_eq!(state.damaged_lines, 1);
+    let head = serde_json::to_string(&Record::Header(Box::new(header))).expect("json");
+    let done = serde_json::to_string(&Record::Done {
+        step: StepId::StopNewWork,
+        at: 2,
+        facts: Facts::default(),
+    })
+    .expect("json");
+    let state = fold(&path, &format!("{head}\n{done}\n")).expect("fold");
+    assert!(
+        state.has_started(StepId::StopNewWork),
+        "done implies started"
+    );
+}
+
+/// R3-3: the journal says the configuration step ran, but config.data is
+/// back at the source (restored by the admin, or cfgupgrade's rename lost):
+/// the configuration decides, and the resume converts it again.
+#[test]
+fn r3_3_a_config_back_at_the_source_is_converted_again() {
+    for (from, to) in DIRECTIONS {
+        let (model, _dir) = Model::new(3, from, false, true);
+        let ponr = if from < to {
+            StepId::UpgradeConfig
+        } else {
+            StepId::DowngradeConfig
+        };
+        model.faults().kill_at_done = Some(StepId::EnsureDirs);
+        let first = run(&model, Mode::To(to.parse().expect("v")));
+        assert!(matches!(first, End::Killed), "{first:?}");
+        // The admin puts the old configuration back.
+        fs_err::write(
+            model.data("config.data"),
+            format!("{{\"version\": {}}}", cv(from)),
+        )
+        .expect("restore");
+        *model.faults() = Faults::default();
+        let before = model.state().log.len();
+        let resumed = run(&model, Mode::Resume);
+        assert!(
+            !check_end(&model, &resumed, from, to, false).expect("consistent"),
+            "{from}->{to}: {resumed:?}"
+        );
+        assert_eq!(model.consistent(), Ok(to.to_string()), "{from}->{to}");
+        let log = model.state().log[before..].to_vec();
+        assert!(
+            log.iter().any(|l| l.contains("cfgupgrade")),
+            "{from}->{to}: {ponr:?} ran again: {log:?}"
+        );
+    }
+}
+
+/// R3-2: a journal outlives its upgrade (kept by a node that was not the
+/// master, or left by an upgrade finished elsewhere) and the cluster has
+/// moved on to a third version: nothing is run on its word.
+#[test]
+fn r3_2_a_stale_journal_is_never_resumed_against_a_cluster_that_moved_on() {
+    let (model, _dir) = Model::new(3, "3.0", false, true);
+    model.faults().kill_at_done = Some(StepId::SwitchVersion);
+    assert!(matches!(
+        run(&model, Mode::To("3.1".parse().expect("v"))),
+        End::Killed
+    ));
+    *model.faults() = Faults::default();
+    // Meanwhile the cluster was brought to 3.2 by other means.
+    {
+        let mut st = model.state();
+        for n in st.nodes.values_mut() {
+            n.links = "3.2".into();
+            n.daemons = Daemons::Running("3.2".into());
+        }
+    }
+    fs_err::write(
+        model.data("config.data"),
+        format!("{{\"version\": {}}}", cv("3.2")),
+    )
+    .expect("3.2");
+    let _ = fs_err::remove_file(model.paths.fs().host_path(&model.paths.intent_file()));
+    let before = model.state().log.len();
+    for mode in [
+        Mode::Resume,
+        Mode::Abort,
+        Mode::To("3.1".parse().expect("v")),
+    ] {
+        let end = run(&model, mode.clone());
+        assert!(
+            matches!(end, End::Result(Err(UpgradeError::StaleJournal { .. }))),
+            "{mode:?}: {end:?}"
+        );
+    }
+    let log = model.state().log[before..].to_vec();
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("switch") || l.contains("daemon-util") || l.contains("cfgupgrade")),
+        "it acted: {log:?}"
+    );
+    assert_eq!(model.consistent(), Ok("3.2".into()));
 }
