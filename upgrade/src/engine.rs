@@ -28,7 +28,7 @@ use ganeti_switch::NodeLock;
 use crate::clock::epoch_secs;
 use crate::cluster::{same_host, Cluster};
 use crate::context::{Ctx, Mode, Options};
-use crate::error::{chain, Done, LeftNode, StepError, UpgradeError};
+use crate::error::{chain, Done, LeftNode, Stale, StepError, UpgradeError};
 use crate::events::{Event, Events, Output};
 use crate::exec::{Checkpoint, Exec};
 use crate::fence::{
@@ -410,14 +410,14 @@ impl<'a> Run<'a> {
             _ => None,
         };
         match found {
-            Some(found) => Err(UpgradeError::StaleJournal {
+            Some(found) => Err(UpgradeError::StaleJournal(Box::new(Stale {
                 journal: self.paths.fs().shown(&self.paths.upgrade_journal()),
                 marker: self.paths.fs().shown(&self.paths.pending_marker()),
                 id: h.id.clone(),
                 from: h.from_dir.clone(),
                 to: h.to.clone(),
                 found,
-            }),
+            }))),
             None => Ok(config),
         }
     }

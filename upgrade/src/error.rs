@@ -111,6 +111,17 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     message
 }
 
+/// What a stale journal describes, and what was found instead.
+#[derive(Debug)]
+pub struct Stale {
+    pub journal: PathBuf,
+    pub marker: PathBuf,
+    pub id: String,
+    pub from: DirVersion,
+    pub to: DirVersion,
+    pub found: String,
+}
+
 /// A run that did not end with the cluster on the target version (or with
 /// nothing to do). [`UpgradeError::exit_code`] gives the documented code.
 #[derive(Debug, thiserror::Error)]
@@ -204,15 +215,8 @@ pub enum UpgradeError {
     #[error("another upgrade process is acting on this cluster: {detail}; stopped before step {step}\nhint: wait for it to end (ps -p PID), then look with ganeti-upgrade --status and continue with ganeti-upgrade --resume")]
     AnotherProcess { detail: String, step: &'static str },
     /// The journal describes an upgrade the cluster has moved on from.
-    #[error("the journal {journal} is of upgrade {id} from {from} to {to}, but the cluster is elsewhere now ({found}); nothing was done\nhint: if that upgrade is over (finished on another master, or undone by hand), set its journal aside: mv {journal} {journal}.stale && rm -f {marker}; then check the cluster (gnt-cluster verify, ganeti-switch check on every node) and start a new upgrade with --to")]
-    StaleJournal {
-        journal: PathBuf,
-        marker: PathBuf,
-        id: String,
-        from: DirVersion,
-        to: DirVersion,
-        found: String,
-    },
+    #[error("the journal {} is of upgrade {} from {} to {}, but the cluster is elsewhere now ({}); nothing was done\nhint: if that upgrade is over (finished on another master, or undone by hand), set its journal aside: mv {} {}.stale && rm -f {}; then check the cluster (gnt-cluster verify, ganeti-switch check on every node) and start a new upgrade with --to", .0.journal.display(), .0.id, .0.from, .0.to, .0.found, .0.journal.display(), .0.journal.display(), .0.marker.display())]
+    StaleJournal(Box<Stale>),
     /// `--skip-node` names what cannot be left out.
     #[error("cannot leave out {node}: {why}")]
     SkipRefused { node: String, why: String },
@@ -260,7 +264,7 @@ impl UpgradeError {
             self,
             UpgradeError::RollbackIncomplete { .. }
                 | UpgradeError::RollbackNotRecorded { .. }
-                | UpgradeError::StaleJournal { .. }
+                | UpgradeError::StaleJournal(_)
                 | UpgradeError::Pending { .. }
                 | UpgradeError::Resume(_)
                 | UpgradeError::AbortRefused { .. }

@@ -273,7 +273,7 @@ impl Journal {
         // A record torn by an earlier failed write (a full disk, EIO) is
         // ended first, so that it stays a line of its own and this record
         // is not glued to it.
-        let mut line = if create || ends_a_line(f.file()).map_err(|e| io("read", e))? {
+        let mut line = if create || ends_a_line(&f).map_err(|e| io("read", e))? {
             Vec::new()
         } else {
             vec![b'\n']
@@ -299,14 +299,14 @@ impl Journal {
 }
 
 /// Whether the file is empty or ends with a newline (its last record whole).
-fn ends_a_line(f: &std::fs::File) -> std::io::Result<bool> {
+fn ends_a_line(f: &fs_err::File) -> std::io::Result<bool> {
     use std::os::unix::fs::FileExt;
     let len = f.metadata()?.len();
     if len == 0 {
         return Ok(true);
     }
     let mut last = [0u8; 1];
-    f.read_exact_at(&mut last, len - 1)?;
+    f.file().read_exact_at(&mut last, len - 1)?;
     Ok(last[0] == b'\n')
 }
 

@@ -2120,7 +2120,7 @@ fn r3_2_a_stale_journal_is_never_resumed_against_a_cluster_that_moved_on() {
     ] {
         let end = run(&model, mode.clone());
         assert!(
-            matches!(end, End::Result(Err(UpgradeError::StaleJournal { .. }))),
+            matches!(end, End::Result(Err(UpgradeError::StaleJournal(_)))),
             "{mode:?}: {end:?}"
         );
     }
