@@ -14,6 +14,9 @@ pub struct Cluster {
     pub nodes: Vec<String>,
     /// Online nodes, master last.
     pub online: Vec<String>,
+    /// The master candidates (`ssconf_master_candidates`): the nodes that
+    /// hold the configuration and can become master.
+    pub candidates: Vec<String>,
     pub offline: Vec<String>,
     /// `-4` or `-6`, from `ssconf_primary_ip_family`.
     pub ip_flag: &'static str,
@@ -65,6 +68,7 @@ impl Cluster {
         }
         let nodes = lines(&read(paths, "node_list").unwrap_or_default());
         let offline = lines(&read(paths, "offline_nodes").unwrap_or_default());
+        let candidates = lines(&read(paths, "master_candidates").unwrap_or_default());
         let mut online = match read(paths, "online_nodes") {
             Ok(t) => lines(&t),
             Err(_) => nodes
@@ -87,6 +91,7 @@ impl Cluster {
             master,
             nodes,
             online,
+            candidates,
             offline,
             ip_flag,
         })
@@ -99,6 +104,15 @@ impl Cluster {
         c.online
             .retain(|n| *n == self.master || !skipped.contains(n));
         c
+    }
+
+    /// Online master candidates other than the master: where the copies
+    /// of the journal go.
+    pub fn other_candidates(&self) -> Vec<String> {
+        self.others()
+            .into_iter()
+            .filter(|n| self.candidates.contains(n))
+            .collect()
     }
 
     /// Online nodes other than the master.

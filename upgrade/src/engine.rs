@@ -22,7 +22,7 @@
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use ganeti_layout::node::{DirVersion, InstallPaths};
+use ganeti_layout::node::{DirVersion, InstallPaths, Node};
 use ganeti_switch::NodeLock;
 
 use crate::clock::epoch_secs;
@@ -32,7 +32,8 @@ use crate::error::{chain, Done, LeftNode, Stale, StepError, UpgradeError};
 use crate::events::{Event, Events, Output};
 use crate::exec::{Checkpoint, Exec};
 use crate::fence::{
-    appeared_intent, foreign_intent_before_ours, gnt_cluster_holds_intent, intruder, take_intent,
+    appeared_intent, copy_pending, foreign_intent_before_ours, gnt_cluster_holds_intent, intruder,
+    master_moved, take_intent,
 };
 use crate::ganeti::{Call, Daemons, GanetiCmd, Switch};
 use crate::intent::{Intent, OUR_TARGET_PREFIX};
@@ -104,6 +105,7 @@ pub fn main_flow(
         events: &events,
         interrupted,
         cluster: &cluster,
+        me: exec.this_host(),
     };
     let result = run.dispatch(state, intent);
     exec.close(&cluster);
@@ -137,6 +139,8 @@ struct Run<'a> {
     events: &'a Events<'a>,
     interrupted: &'a AtomicBool,
     cluster: &'a Cluster,
+    /// This host's name.
+    me: String,
 }
 
 impl<'a> Run<'a> {
@@ -157,6 +161,7 @@ impl<'a> Run<'a> {
         let mut e = Execution::new(
             self.ctx(state.header.clone())
                 .resumed(state.facts.clone(), state.skipped.clone()),
+            &self.me,
         );
         e.started.clone_from(&state.started);
         e
@@ -168,8 +173,14 @@ impl<'a> Run<'a> {
         state: Option<State>,
         intent: Option<Intent>,
     ) -> Result<Done, UpgradeError> {
-        let me = self.exec.this_host();
+        let me = self.me.clone();
         let is_master = same_host(&me, &self.cluster.master);
+        // No journal here, but the copy of another master's: take its
+        // upgrade over if it is still pending on the cluster.
+        let state = match (&self.opts.mode, state) {
+            (Mode::Resume | Mode::Abort, None) if is_master => self.take_over()?,
+            (_, state) => state,
+        };
         let not_master = || UpgradeError::NotMaster {
             me: me.clone(),
             master: self.cluster.master.clone(),
@@ -232,10 +243,20 @@ impl<'a> Run<'a> {
             return;
         };
         let ctx = self.ctx(Header::for_checks(v));
-        let n = orphan_filters(&ctx, true);
+        let (n, elsewhere) = orphan_filters(&ctx, &self.me, true);
         if n > 0 {
             ctx.message(&format!(
                 "removed {n} job filter(s) of an earlier ganeti-upgrade whose journal is gone; queued jobs run again"
+            ));
+        }
+        for f in elsewhere {
+            ctx.message(&format!(
+                "a job filter of upgrade {} started on {} is left (uuid {}), and this node holds no copy of its journal: that upgrade is pending there, and jobs stay paused. On {}, ganeti-upgrade --resume finishes it; if that node is gone for good, bring the cluster to one version by hand and then remove the filter: gnt-filter delete {}",
+                f.id,
+                f.master.as_deref().unwrap_or("?"),
+                f.uuid,
+                f.master.as_deref().unwrap_or("?"),
+                f.uuid
             ));
         }
     }
@@ -315,7 +336,7 @@ impl<'a> Run<'a> {
             let _ = self.journal.remove();
             return Err(UpgradeError::Journal(chain(&e)));
         }
-        let mut run = Execution::new(self.ctx(header));
+        let mut run = Execution::new(self.ctx(header), &self.me);
         let h = &run.ctx.header;
         run.ctx.exec.log_line(&format!(
             "upgrade {} from {} ({}) to {} ({})",
@@ -391,6 +412,60 @@ impl<'a> Run<'a> {
             .map_err(|e| UpgradeError::Journal(chain(&e)))?;
         let _ = settings::remove_marker(self.paths);
         Ok(())
+    }
+
+    /// The copy of another master's journal on this node (a master
+    /// candidate, now the master), if its upgrade is still pending on the
+    /// cluster: our filter of that upgrade is there, or the configuration
+    /// is at its target. It becomes this node's journal; every step before
+    /// the point of no return counts as started (the old master may have
+    /// begun one after its last copy, and every undo is idempotent). A
+    /// copy of an upgrade that is over is set aside.
+    fn take_over(&self) -> Result<Option<State>, UpgradeError> {
+        let fs = self.paths.fs();
+        let copy_path = self.paths.upgrade_journal_copy();
+        let copy = Journal::at(&Node::new(self.paths).upgrade_journal_copy_path());
+        let Ok(Some(state)) = copy.load() else {
+            return Ok(None);
+        };
+        let h = &state.header;
+        if !copy_pending(&self.ctx(h.clone()), &state) {
+            let aside = copy_path.with_extension(format!("copy.stale-{}", h.id));
+            let _ = fs.rename(&copy_path, &aside);
+            return Ok(None);
+        }
+        let journal_err = |e: &dyn std::error::Error| UpgradeError::Journal(chain(e));
+        fs.rename(&copy_path, &self.paths.upgrade_journal())
+            .map_err(|e| journal_err(&e))?;
+        let from = h.master.clone().unwrap_or_else(|| "another node".into());
+        let at = epoch_secs();
+        self.journal
+            .append(&Record::TakenOver {
+                at,
+                by: self.me.clone(),
+                from: h.master.clone(),
+            })
+            .map_err(|e| journal_err(&e))?;
+        let ponr = point_of_no_return(h.transition);
+        if !state.has_started(ponr) {
+            for step in steps_for(h.transition)
+                .into_iter()
+                .take_while(|s| *s != ponr)
+                .filter(|s| !state.has_started(*s))
+            {
+                self.journal
+                    .append(&Record::Started { step, at })
+                    .map_err(|e| journal_err(&e))?;
+            }
+        }
+        if let Some(settings) = &h.settings {
+            let _ = settings::write_marker(self.paths, settings);
+        }
+        self.events.message(&format!(
+            "this node is the master now: taking over upgrade {} from {from} ({} to {}), from the copy of its journal that {from} kept here",
+            h.id, h.from_dir, h.to
+        ));
+        self.journal.load().map_err(|e| journal_err(&e))
     }
 
     /// Where the configuration stands, unless the cluster has moved on
@@ -547,10 +622,12 @@ struct Execution<'a> {
     timings: Vec<(StepId, Duration)>,
     /// What `gnt-cluster verify` reported, if it reported errors.
     verify_errors: Option<String>,
+    /// This host's name: the master this run acts for.
+    me: String,
 }
 
 impl<'a> Execution<'a> {
-    fn new(ctx: Ctx<'a>) -> Execution<'a> {
+    fn new(ctx: Ctx<'a>, me: &str) -> Execution<'a> {
         Execution {
             ctx,
             started: Vec::new(),
@@ -558,6 +635,44 @@ impl<'a> Execution<'a> {
             intent_ours: false,
             timings: Vec::new(),
             verify_errors: None,
+            me: me.to_string(),
+        }
+    }
+
+    /// Copies the journal to the other master candidates (best effort),
+    /// so that whichever becomes master can show and take over the
+    /// upgrade; `drop`: removes those copies (the upgrade is over).
+    fn replicate(&self, drop: bool) {
+        let ctx = &self.ctx;
+        let Ok(c) = ctx.cluster() else {
+            return;
+        };
+        let nodes = c.other_candidates();
+        if nodes.is_empty() {
+            return;
+        }
+        let cmd = if drop {
+            GanetiCmd::DropJournalCopy
+        } else {
+            match fs_err::read_to_string(ctx.journal().path()) {
+                Ok(text) => GanetiCmd::JournalCopy { text },
+                Err(_) => return,
+            }
+        };
+        let call = ctx.call(cmd);
+        let failed: Vec<String> = ctx
+            .exec
+            .fan_out(&c, &nodes, &|_| call.clone(), &|_| {})
+            .into_iter()
+            .filter(|r| !r.ok())
+            .map(|r| r.node)
+            .collect();
+        if !failed.is_empty() {
+            ctx.exec.log_line(&format!(
+                "the copy of the journal could not be {} on {}",
+                if drop { "removed" } else { "written" },
+                failed.join(", ")
+            ));
         }
     }
 
@@ -680,6 +795,15 @@ impl<'a> Execution<'a> {
         let step = row(id);
         let began = Instant::now();
         self.ctx.exec.checkpoint(Checkpoint::BeforeStep(id));
+        if let Some(master) = master_moved(&self.ctx, &self.me) {
+            self.ctx.message(&format!(
+                "stopping: ssconf names {master} as the master now; the upgrade stays pending for it"
+            ));
+            return Err(UpgradeError::MasterMoved {
+                master,
+                step: id.as_str(),
+            });
+        }
         if let Some(detail) = intruder(&self.ctx, self.intent_ours)
             .or_else(|| appeared_intent(&self.ctx, id, self.intent_ours))
         {
@@ -774,6 +898,7 @@ impl<'a> Execution<'a> {
                     facts: found.facts,
                 },
             )?;
+            self.replicate(false);
         }
         self.ctx.exec.checkpoint(Checkpoint::Done(id));
         Ok(())
@@ -921,6 +1046,9 @@ impl<'a> Execution<'a> {
             }
         }
         self.ctx.message(&format!("rolling back: {reason}"));
+        if !undo.is_empty() {
+            self.replicate(false);
+        }
         self.undone.clear();
         let mut failures = Vec::new();
         for id in &undo {
@@ -973,6 +1101,7 @@ impl<'a> Execution<'a> {
         ctx.journal().remove().map_err(|e| chain(&e))?;
         // Stale without its journal anyway; removed for tidiness.
         let _ = settings::remove_marker(ctx.paths);
+        self.replicate(true);
         Ok(())
     }
 }

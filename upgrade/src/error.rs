@@ -217,6 +217,10 @@ pub enum UpgradeError {
     /// The journal describes an upgrade the cluster has moved on from.
     #[error("the journal {} is of upgrade {} from {} to {}, but the cluster is elsewhere now ({}); nothing was done\nhint: if that upgrade is over (finished on another master, or undone by hand), set its journal aside: mv {} {}.stale && rm -f {}; then check the cluster (gnt-cluster verify, ganeti-switch check on every node) and start a new upgrade with --to", .0.journal.display(), .0.id, .0.from, .0.to, .0.found, .0.journal.display(), .0.journal.display(), .0.marker.display())]
     StaleJournal(Box<Stale>),
+    /// The master changed during the run (a master-failover): it stopped
+    /// before the next step; the upgrade is pending, for the new master.
+    #[error("ssconf names {master} as the master now (a master-failover during the upgrade?); this run stopped before step {step} and the upgrade stays pending\nhint: on {master}, ganeti-upgrade --status shows it and ganeti-upgrade --resume takes it over (every master candidate holds a copy of this journal)")]
+    MasterMoved { master: String, step: &'static str },
     /// `--skip-node` names what cannot be left out.
     #[error("cannot leave out {node}: {why}")]
     SkipRefused { node: String, why: String },
@@ -265,6 +269,7 @@ impl UpgradeError {
             UpgradeError::RollbackIncomplete { .. }
                 | UpgradeError::RollbackNotRecorded { .. }
                 | UpgradeError::StaleJournal(_)
+                | UpgradeError::MasterMoved { .. }
                 | UpgradeError::Pending { .. }
                 | UpgradeError::Resume(_)
                 | UpgradeError::AbortRefused { .. }

@@ -108,6 +108,8 @@ pub struct Runner {
     /// and it counts as failed; `None`: no limit.
     pub timeout: Option<Duration>,
     log: Mutex<Option<fs_err::File>>,
+    /// This host's name, asked once (`hostname --fqdn` is a process).
+    host: std::sync::OnceLock<String>,
 }
 
 /// Runs `f` on every item with at most `workers` threads (a pool: a slow
@@ -270,6 +272,7 @@ impl Runner {
             parallel: parallel.max(1),
             timeout: None,
             log: Mutex::new(file.flatten()),
+            host: std::sync::OnceLock::new(),
         }
     }
 
@@ -378,7 +381,7 @@ fn libc_o_nofollow() -> i32 {
 
 impl Exec for Runner {
     fn this_host(&self) -> String {
-        crate::cluster::this_host()
+        self.host.get_or_init(crate::cluster::this_host).clone()
     }
 
     fn is_root(&self) -> bool {
@@ -399,26 +402,20 @@ impl Exec for Runner {
         let mut cmd = Command::new(program);
         cmd.args(args);
         let started = Instant::now();
-        self.finish(
-            node,
-            join_argv(argv),
-            started,
-            run_bounded(cmd, self.timeout),
-        )
+        self.finish(node, call.logged(), started, run_bounded(cmd, self.timeout))
     }
 
     fn on_node(&self, cluster: &Cluster, node: &str, call: &Call) -> Ran {
         if node == cluster.master {
             return self.local(node, call);
         }
-        let remote = join_argv(&call.argv);
-        let ssh = self.ssh_argv(cluster, node, &remote);
+        let ssh = self.ssh_argv(cluster, node, &join_argv(&call.argv));
         let mut cmd = Command::new(&ssh[0]);
         cmd.args(&ssh[1..]);
         let started = Instant::now();
         // A timeout kills the local ssh; as with Ganeti's own ssh calls, the
         // remote command may still finish.
-        self.finish(node, remote, started, run_bounded(cmd, self.timeout))
+        self.finish(node, call.logged(), started, run_bounded(cmd, self.timeout))
     }
 
     /// At most `parallel` at once (a pool: a slow node holds up only its

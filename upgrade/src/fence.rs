@@ -10,16 +10,41 @@
 
 use ganeti_layout::node::durable::DurableError;
 
+use crate::cluster::{same_host, Cluster};
 use crate::context::{Ctx, Mode};
 use crate::error::{chain, UpgradeError};
 use crate::intent::{Intent, OUR_TARGET_PREFIX};
 use crate::journal::State;
+use crate::queue::tool_filters;
 use crate::step_id::StepId;
-use crate::transition::config_unchanged;
+use crate::transition::{config_at, config_unchanged, ConfigAt};
 
 /// Ganeti's intent file for this upgrade, with this process's pid.
 pub fn write_our_intent(ctx: &Ctx<'_>) -> Result<(), DurableError> {
     Intent::ours(&ctx.header.from_release, &ctx.header.to.to_string()).write(ctx.paths)
+}
+
+/// The master this run acts for must stay the master: ssconf naming
+/// another one means a `gnt-cluster master-failover` happened during the
+/// run (it is not a job, so our filter does not hold it), and "master"
+/// commands would run on the wrong node. The new master's name, if so.
+pub fn master_moved(ctx: &Ctx<'_>, me: &str) -> Option<String> {
+    Cluster::read(ctx.paths)
+        .ok()
+        .filter(|c| !same_host(me, &c.master))
+        .map(|c| c.master)
+}
+
+/// Whether the upgrade a copy of another master's journal describes
+/// (`state`) is still pending on the cluster: not rolled back, and its
+/// filter is there (or the queue cannot be asked: luxid is down, as while
+/// an upgrade has the daemons stopped), or the configuration is at its
+/// target. Such a copy is what a new master takes over; any other is over
+/// (a rollback or an upgrade that ended while this node was unreachable).
+pub fn copy_pending(ctx: &Ctx<'_>, state: &State) -> bool {
+    let h = &state.header;
+    let filter = tool_filters(ctx).map_or(true, |fs| fs.iter().any(|f| f.id == h.id));
+    !state.rolled_back && (filter || config_at(ctx.paths, &h.from_dir, &h.to) == ConfigAt::Target)
 }
 
 /// Once our intent file is written, it must stay ours: Ganeti's own

@@ -105,6 +105,13 @@ pub enum GanetiCmd {
     NodeWatcherUnpause {
         values: Vec<u64>,
     },
+    /// The copy of the master's journal on a master candidate: `text`,
+    /// written atomically (0600) ([`JOURNAL_COPY_SCRIPT`]).
+    JournalCopy {
+        text: String,
+    },
+    /// Removes the copy of the journal (the upgrade is over).
+    DropJournalCopy,
     /// `gnt-node modify -O no NODE`: an offline node back online.
     MarkOnline {
         node: String,
@@ -122,6 +129,10 @@ pub const NODE_PAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null); t=${t%%.*}; ca
 /// Removes a node's watcher pause if it is one this upgrade wrote (its end
 /// is exactly one of the VALUEs): `sh -c SCRIPT sh FILE VALUE...`.
 pub const NODE_UNPAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null) || exit 0; f=$1; shift; for v do if [ "${t%%.*}" = "$v" ]; then rm -f "$f" || exit 1; fi; done; exit 0"#;
+
+/// Writes FILE's copy atomically: `sh -c SCRIPT sh FILE TEXT`.
+pub const JOURNAL_COPY_SCRIPT: &str =
+    r#"umask 077; printf '%s' "$2" >"$1.tmp" && mv -f "$1.tmp" "$1""#;
 
 /// The predicates of the upgrade's PAUSE filter, in Ganeti's filter
 /// language: every job but the one the upgrade itself submits while the
@@ -202,6 +213,19 @@ impl GanetiCmd {
                 argv.extend(values.iter().map(u64::to_string));
                 argv
             }
+            GanetiCmd::JournalCopy { text } => vec![
+                "sh".into(),
+                "-c".into(),
+                JOURNAL_COPY_SCRIPT.into(),
+                "sh".into(),
+                paths.upgrade_journal_copy().display().to_string(),
+                text.clone(),
+            ],
+            GanetiCmd::DropJournalCopy => vec![
+                "rm".into(),
+                "-f".into(),
+                paths.upgrade_journal_copy().display().to_string(),
+            ],
             GanetiCmd::ReadMasterNode => vec![
                 "cat".into(),
                 paths.ssconf("master_node").display().to_string(),
@@ -292,6 +316,9 @@ impl Call {
                 format!("{} add --action=PAUSE --reason={reason}", program())
             }
             GanetiCmd::ListJobs => format!("{} list", program()),
+            GanetiCmd::JournalCopy { .. } => {
+                format!("write {}", self.argv.get(4).cloned().unwrap_or_default())
+            }
             GanetiCmd::Watcher(Watcher::Pause { .. }) => format!("{} watcher pause", program()),
             _ => join_argv(&self.argv),
         }
@@ -302,6 +329,17 @@ impl Call {
 impl serde::Serialize for Call {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.argv.serialize(s)
+    }
+}
+
+impl Call {
+    /// The command as commands.log and the results name it: its command
+    /// line, but a journal copy by its file and size (not its text).
+    pub fn logged(&self) -> String {
+        match &self.cmd {
+            GanetiCmd::JournalCopy { text } => format!("{} ({} bytes)", self.shown(), text.len()),
+            _ => join_argv(&self.argv),
+        }
     }
 }
 

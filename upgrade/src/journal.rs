@@ -161,6 +161,14 @@ pub enum Record {
     RolledBack {
         at: u64,
     },
+    /// A new master (`by`) took the upgrade over from the copy of the
+    /// journal that the master it started on (`from`) kept there.
+    TakenOver {
+        at: u64,
+        by: String,
+        #[serde(default)]
+        from: Option<String>,
+    },
 }
 
 /// What the journal says, folded.
@@ -181,6 +189,10 @@ pub struct State {
     /// each is skipped.
     #[serde(skip_serializing_if = "is_zero")]
     pub damaged_lines: usize,
+    /// The master that took the upgrade over from the copy of the journal
+    /// (a master-failover during the upgrade), if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taken_over_by: Option<String>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -347,6 +359,7 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
         skipped: Vec::new(),
         last_failure: None,
         damaged_lines: 0,
+        taken_over_by: None,
     };
     for line in lines {
         // A torn line is not an error: the step it described is redone
@@ -389,6 +402,7 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
             }
             Record::RollingBack { .. } => state.rolling_back = true,
             Record::RolledBack { .. } => state.rolled_back = true,
+            Record::TakenOver { by, .. } => state.taken_over_by = Some(by),
         }
     }
     Ok(state)

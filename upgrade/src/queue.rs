@@ -5,6 +5,7 @@
 //! back to `gnt-filter`, `gnt-job` or `gnt-cluster` (see
 //! [`crate::context::Ctx::by_luxi`]).
 
+use crate::cluster::same_host;
 use crate::context::Ctx;
 use crate::error::StepError;
 use crate::ganeti::{Filter, GanetiCmd};
@@ -32,9 +33,71 @@ pub fn busy_jobs(statuses: &[String], paused_by_filter: bool) -> Vec<&String> {
         .collect()
 }
 
-/// The reason our filters carry: `ganeti-upgrade:ID`.
+/// What identifies this upgrade's filters: `ganeti-upgrade:ID` (filters of
+/// earlier versions of this tool carry just that).
 pub fn filter_reason(ctx: &Ctx<'_>) -> String {
     format!("{FILTER_REASON_PREFIX}{}", ctx.header.id)
+}
+
+/// The reason a new filter of this upgrade carries: `ganeti-upgrade:ID@MASTER`,
+/// so that on any other master (config.data is on every master candidate)
+/// the filter names the upgrade and where it runs.
+pub fn new_filter_reason(ctx: &Ctx<'_>) -> String {
+    let master = ctx
+        .header
+        .master
+        .clone()
+        .unwrap_or_else(|| ctx.master_name());
+    format!("{}@{master}", filter_reason(ctx))
+}
+
+/// A filter of this tool, by its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OurFilter {
+    pub uuid: String,
+    /// The upgrade's id.
+    pub id: String,
+    /// The master it was started on (absent in filters of earlier
+    /// versions of this tool).
+    pub master: Option<String>,
+}
+
+/// Reads `ganeti-upgrade:ID[@MASTER]` out of a reason (or a line that
+/// holds one).
+fn parse_reason(uuid: &str, text: &str) -> Option<OurFilter> {
+    let rest = &text[text.find(FILTER_REASON_PREFIX)? + FILTER_REASON_PREFIX.len()..];
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '.' | '-' | '_'))
+        .collect();
+    let (id, master) = match word.split_once('@') {
+        Some((id, m)) => (id.to_string(), Some(m.to_string())),
+        None => (word, None),
+    };
+    Some(OurFilter {
+        uuid: uuid.to_string(),
+        id,
+        master,
+    })
+}
+
+/// Every filter of this tool on the cluster.
+pub fn tool_filters(ctx: &Ctx<'_>) -> Result<Vec<OurFilter>, StepError> {
+    if let Some(filters) = ctx.by_luxi("QueryFilters", Luxi::filters) {
+        return Ok(filters
+            .into_iter()
+            .filter_map(|(uuid, reasons)| reasons.iter().find_map(|r| parse_reason(&uuid, r)))
+            .collect());
+    }
+    let ran = ctx.run_local(GanetiCmd::Filter(Filter::List));
+    if !ran.ok() {
+        return Err(StepError::ran(ran));
+    }
+    Ok(ran
+        .stdout
+        .lines()
+        .filter_map(|l| parse_reason(l.split_whitespace().next()?, l))
+        .collect())
 }
 
 /// Every filter of this tool has a reason starting with this.
@@ -88,19 +151,29 @@ pub fn remove_our_filters(ctx: &Ctx<'_>, reason: &str) -> Result<usize, StepErro
     Ok(uuids.len())
 }
 
-/// Filters of this tool that no journal accounts for (a lost journal):
-/// removed when `remove`, else only counted. Errors (luxid down) count as
+/// Filters of this tool that no journal here accounts for: those of an
+/// upgrade started on this node (`me`), or by an earlier version of this
+/// tool, are orphans of a lost journal (removed when `remove`, else only
+/// counted); those naming another master belong to an upgrade pending
+/// there, and are returned, never removed. Errors (luxid down) count as
 /// none found.
-pub fn orphan_filters(ctx: &Ctx<'_>, remove: bool) -> usize {
+pub fn orphan_filters(ctx: &Ctx<'_>, me: &str, remove: bool) -> (usize, Vec<OurFilter>) {
     if !has_filters(ctx) {
-        return 0;
+        return (0, Vec::new());
     }
-    let found = if remove {
-        remove_our_filters(ctx, FILTER_REASON_PREFIX)
-    } else {
-        filters_with(ctx, FILTER_REASON_PREFIX).map(|f| f.len())
+    let Ok(filters) = tool_filters(ctx) else {
+        return (0, Vec::new());
     };
-    found.unwrap_or(0)
+    let (elsewhere, orphans): (Vec<OurFilter>, Vec<OurFilter>) = filters
+        .into_iter()
+        .partition(|f| f.master.as_deref().is_some_and(|m| !same_host(me, m)));
+    let mut removed = 0;
+    for f in &orphans {
+        if !remove || remove_our_filters(ctx, &format!("{FILTER_REASON_PREFIX}{}", f.id)).is_ok() {
+            removed += 1;
+        }
+    }
+    (removed, elsewhere)
 }
 
 /// For `--dry-run`: (jobs running or waiting, jobs queued), and how many

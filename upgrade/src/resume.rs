@@ -139,6 +139,7 @@ mod tests {
             skipped: Vec::new(),
             last_failure: None,
             damaged_lines: 0,
+            taken_over_by: None,
         }
     }
 

@@ -6,7 +6,7 @@
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use ganeti_layout::node::InstallPaths;
+use ganeti_layout::node::{InstallPaths, Node};
 use ganeti_switch::NodeLock;
 
 use crate::clock::{epoch_secs, format_date};
@@ -15,6 +15,7 @@ use crate::context::{Ctx, Mode, Options};
 use crate::error::{chain, Done, UpgradeError};
 use crate::events::{End, Event, Events, Output, PlanStep, Report};
 use crate::exec::Exec;
+use crate::fence::copy_pending;
 use crate::intent::Intent;
 use crate::journal::{Header, Journal, State, JOURNAL_FORMAT};
 use crate::preflight::preflight;
@@ -139,9 +140,36 @@ pub fn status(
     journal: &Journal,
     events: &Events<'_>,
 ) -> Result<Done, UpgradeError> {
-    let state = journal.load();
+    let mut state = journal.load();
     let active = exec.active_here();
     let cluster = Cluster::read(paths).ok();
+    // No journal, but another master's copy of one whose upgrade is still
+    // pending: shown, as what --resume here would take over.
+    let mut copy_of = None;
+    if let (Ok(None), Some(v)) = (&state, &active) {
+        let copy = Journal::at(&Node::new(paths).upgrade_journal_copy_path());
+        if let Ok(Some(s)) = copy.load() {
+            let never = AtomicBool::new(false);
+            let ctx = Ctx::new(
+                paths,
+                exec,
+                journal,
+                opts,
+                events,
+                &never,
+                Header::for_checks(v.clone()),
+            );
+            if copy_pending(&ctx, &s) {
+                copy_of = Some(
+                    s.header
+                        .master
+                        .clone()
+                        .unwrap_or_else(|| "another node".into()),
+                );
+                state = Ok(Some(s));
+            }
+        }
+    }
     let orphans = match (&state, &active) {
         (Ok(None), Some(v)) => {
             let never = AtomicBool::new(false);
@@ -154,7 +182,7 @@ pub fn status(
                 &never,
                 Header::for_checks(v.clone()),
             );
-            orphan_filters(&ctx, false)
+            orphan_filters(&ctx, &exec.this_host(), false).0
         }
         _ => 0,
     };
@@ -173,6 +201,7 @@ pub fn status(
         lock_holder: NodeLock::held_by(paths),
         offline_nodes: cluster.map(|c| c.offline).unwrap_or_default(),
         orphan_filters: orphans,
+        copy_of,
     };
     events.emit(&Event::Status(&view));
     Ok(Done::Shown)

@@ -38,8 +38,8 @@ use crate::intent::Intent;
 use crate::journal::Facts;
 use crate::luxi::Luxi;
 use crate::queue::{
-    busy_jobs, filter_reason, has_filters, list_jobs, our_filters, queue_drained,
-    remove_our_filters,
+    busy_jobs, filter_reason, has_filters, list_jobs, new_filter_reason, our_filters,
+    queue_drained, remove_our_filters,
 };
 use crate::ran::Ran;
 pub use crate::step_id::StepId;
@@ -422,7 +422,7 @@ fn add_our_filter(ctx: &Ctx<'_>) -> Result<Option<String>, StepError> {
             return Ok(Some(uuid));
         }
     }
-    let reason = filter_reason(ctx);
+    let reason = new_filter_reason(ctx);
     // A repeat after a lost answer may add a second filter with our
     // reason; resume-work removes them all.
     let added = ctx.by_luxi("ReplaceFilter (add)", |l| {
@@ -768,6 +768,14 @@ fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 fn finish(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     Intent::remove(ctx.paths).map_err(StepError::io)?;
     ctx.journal().remove().map_err(StepError::io)?;
+    // The master candidates' copies of the journal (best effort: a copy
+    // left behind is set aside by the next --resume there, its upgrade
+    // being over).
+    if let Ok(c) = ctx.cluster() {
+        let drop = ctx.call(GanetiCmd::DropJournalCopy);
+        ctx.exec
+            .fan_out(&c, &c.other_candidates(), &|_| drop.clone(), &|_| {});
+    }
     // Stale without its journal anyway; removed for tidiness.
     let _ = crate::settings::remove_marker(ctx.paths);
     Ok(Outcome::default())
@@ -797,7 +805,7 @@ fn plan_write_intent(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
 }
 fn plan_stop_new_work(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     let add = GanetiCmd::Filter(Filter::Add {
-        reason: format!("{}ID", crate::queue::FILTER_REASON_PREFIX),
+        reason: format!("{}ID@{}", crate::queue::FILTER_REASON_PREFIX, c.master),
     });
     vec![format!(
         "{}: LUXI ReplaceFilter or {} (or {})",

@@ -165,6 +165,10 @@ pub struct StatusView {
     pub offline_nodes: Vec<String>,
     /// Job filters of this tool that no journal accounts for.
     pub orphan_filters: usize,
+    /// When `journal` is the copy that master (now gone) kept on this
+    /// node: its name. `--resume` here takes the upgrade over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
 }
 
 /// The journal as `--status` shows it.
@@ -263,7 +267,14 @@ impl StatusView {
             (Some(JournalStatus::Pending(p)), _) if p.rolled_back => lines.push(
                 "an upgrade was rolled back; its journal is left (the next run removes it)".into(),
             ),
-            (Some(JournalStatus::Pending(p)), _) => lines.extend(p.text()),
+            (Some(JournalStatus::Pending(p)), _) => {
+                lines.extend(p.text());
+                if let Some(master) = &self.copy_of {
+                    lines.push(format!(
+                        "this is the copy of the journal that {master} kept on this node, now the master: ganeti-upgrade --resume here takes the upgrade over"
+                    ));
+                }
+            }
             (Some(JournalStatus::Unreadable { error }), _) => lines.push(error.clone()),
         }
         lines

@@ -129,6 +129,9 @@ struct Faults {
     journal_torn_at: Option<usize>,
     /// Once this step has started, the journal takes no appends.
     journal_broken_at_step: Option<StepId>,
+    /// Before this step, a second admin fails the master over to node2
+    /// (`gnt-cluster master-failover`: not a job, so no filter holds it).
+    master_moves_before: Option<StepId>,
 }
 
 struct Killed;
@@ -146,6 +149,10 @@ struct State {
     log: Vec<String>,
     /// How often each node was asked for its master (the vote).
     vote_asks: BTreeMap<String, usize>,
+    /// The copy of the master's journal each candidate holds.
+    copies: BTreeMap<String, String>,
+    /// How many commands had run when the master was failed over.
+    failover_at: Option<usize>,
 }
 
 struct Model {
@@ -241,6 +248,12 @@ impl Model {
         w("ssconf_node_list", &(names.join("\n") + "\n"));
         w("ssconf_online_nodes", &(names.join("\n") + "\n"));
         w("ssconf_offline_nodes", "");
+        // The first two nodes are master candidates, as on a real cluster
+        // with candidate_pool_size 2.
+        w(
+            "ssconf_master_candidates",
+            &(names.iter().take(2).cloned().collect::<Vec<_>>().join("\n") + "\n"),
+        );
         w(
             "ssconf_release_version",
             if version == "3.0" {
@@ -276,6 +289,8 @@ impl Model {
             checkpoints: 0,
             unreachable: Vec::new(),
             vote_asks: BTreeMap::new(),
+            copies: BTreeMap::new(),
+            failover_at: None,
             log: Vec::new(),
         };
         if admin {
@@ -379,6 +394,8 @@ impl Model {
                 | GanetiCmd::NodeWatcherPause { .. }
                 | GanetiCmd::NodeWatcherUnpause { .. }
                 | GanetiCmd::ReadMasterNode
+                | GanetiCmd::JournalCopy { .. }
+                | GanetiCmd::DropJournalCopy
                 | GanetiCmd::Tar(_)
         );
         if ganeti_tool && call.cmd.argv(&self.paths).first() != argv.first() {
@@ -550,6 +567,14 @@ impl Model {
                 ok("var/lib/ganeti/\nvar/lib/ganeti/config.data\n".into())
             }
             GanetiCmd::Tar(_) => ok(String::new()),
+            GanetiCmd::JournalCopy { text } => {
+                st.copies.insert(node.to_string(), text.clone());
+                ok(String::new())
+            }
+            GanetiCmd::DropJournalCopy => {
+                st.copies.remove(node);
+                ok(String::new())
+            }
             other => panic!("the model does not know {other:?}"),
         }
     }
@@ -647,6 +672,62 @@ impl Model {
             ));
         }
         Ok(())
+    }
+
+    /// The cluster after `gnt-cluster master-failover` to node2: a model
+    /// whose master (and root: its own files) is node2, with the nodes'
+    /// links, daemons and pauses, the filters, the configuration and the
+    /// ssconf as they are, and node2's copy of the journal in its data
+    /// directory. The old master is node1 of the new model.
+    fn failed_over(&self) -> (Model, tempfile::TempDir) {
+        let n = self.state().nodes.len();
+        let (model, dir) = Model::new(n, "3.0", false, true);
+        let new = "node2.example".to_string();
+        let model = Model {
+            master: new.clone(),
+            ..model
+        };
+        {
+            let old = self.state();
+            let mut st = model.state();
+            st.nodes = old.nodes.clone();
+            st.filters = old.filters.clone();
+            st.next_uuid = old.next_uuid;
+            // The old master's watcher pause is a file there; the new one's
+            // a file here.
+            let old_pause = fs_err::read_to_string(self.data("watcher.pause"))
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok());
+            if let Some(n1) = st.nodes.get_mut(&self.master) {
+                n1.pause = old_pause;
+            }
+            let new_pause = st.nodes.get_mut(&new).and_then(|n2| n2.pause.take());
+            match new_pause {
+                Some(t) => fs_err::write(model.data("watcher.pause"), format!("{t}\n")).expect("w"),
+                None => {
+                    let _ = fs_err::remove_file(model.data("watcher.pause"));
+                }
+            }
+            if let Some(copy) = old.copies.get(&new) {
+                fs_err::write(
+                    model
+                        .paths
+                        .fs()
+                        .host_path(&model.paths.upgrade_journal_copy()),
+                    copy,
+                )
+                .expect("copy");
+            }
+        }
+        for f in ["config.data", "ssconf_release_version"] {
+            fs_err::copy(self.data(f), model.data(f)).expect("copy");
+        }
+        if self.data("queue/drain").exists() {
+            fs_err::write(model.data("queue/drain"), "").expect("drain");
+        }
+        fs_err::write(model.data("ssconf_master_node"), format!("{new}\n")).expect("ssconf");
+        fs_err::write(self.data("ssconf_master_node"), format!("{new}\n")).expect("ssconf");
+        (model, dir)
     }
 
     /// The journal stops taking appends: it is moved aside and a symlink
@@ -793,6 +874,11 @@ impl Exec for Model {
         if matches!((point, f.journal_broken_at_step), (Checkpoint::Started(s), Some(b)) if s == b)
         {
             self.break_journal();
+        }
+        if matches!((point, f.master_moves_before), (Checkpoint::BeforeStep(s), Some(b)) if s == b)
+        {
+            fs_err::write(self.data("ssconf_master_node"), "node2.example\n").expect("failover");
+            st.failover_at = Some(st.log.len());
         }
         if f.kill_at_checkpoint == Some(st.checkpoints)
             || matches!((point, f.kill_at_done), (Checkpoint::Done(s), Some(k)) if s == k)
@@ -2131,4 +2217,96 @@ fn r3_2_a_stale_journal_is_never_resumed_against_a_cluster_that_moved_on() {
         "it acted: {log:?}"
     );
     assert_eq!(model.consistent(), Ok("3.2".into()));
+}
+
+/// R3-9: a master-failover during the run (a second admin, while the
+/// upgrade waits for jobs): the run stops before its next step, with the
+/// upgrade pending for the new master, and runs nothing more.
+#[test]
+fn r3_9_a_master_failover_during_the_run_stops_it_before_the_next_step() {
+    for step in steps_for(ganeti_upgrade::transition::Transition::Upgrade) {
+        if step == StepId::VerifyInstalled {
+            continue;
+        }
+        let (model, _dir) = Model::new(3, "3.0", false, true);
+        model.faults().master_moves_before = Some(step);
+        let end = run(&model, Mode::To("3.1".parse().expect("v")));
+        match &end {
+            End::Result(Err(UpgradeError::MasterMoved { master, step: at })) => {
+                assert_eq!(master, "node2.example");
+                assert_eq!(*at, step.as_str());
+            }
+            other => panic!("failover before {step:?}: {other:?}"),
+        }
+        let (log, at) = {
+            let st = model.state();
+            (st.log.clone(), st.failover_at)
+        };
+        assert_eq!(
+            Some(log.len()),
+            at,
+            "commands ran after the failover before {step:?}: {:?}",
+            &log[at.unwrap_or(0)..]
+        );
+        let last = log.last().cloned().unwrap_or_default();
+        // Failing back (the admin's fix), the resume finishes the upgrade.
+        fs_err::write(model.data("ssconf_master_node"), "node1.example\n").expect("back");
+        *model.faults() = Faults::default();
+        let resumed = run(&model, Mode::Resume);
+        assert!(
+            !check_end(&model, &resumed, "3.0", "3.1", false).expect("settled"),
+            "after a failover before {step:?} (last command {last}): {resumed:?}"
+        );
+    }
+}
+
+/// R3-6: the master dies mid-upgrade and the admin fails over to node2,
+/// a master candidate: there `--status` shows the pending upgrade and
+/// `--resume` takes it over from the copy of the journal and finishes it,
+/// never deleting its filter as an orphan; the old master, back as a node,
+/// sets its own journal aside and runs nothing.
+#[test]
+fn r3_6_a_new_master_takes_the_upgrade_over() {
+    let upgrade = ganeti_upgrade::transition::Transition::Upgrade;
+    for step in steps_for(upgrade) {
+        if matches!(
+            step,
+            StepId::VerifyInstalled | StepId::WriteIntent | StepId::Finish
+        ) {
+            continue;
+        }
+        let (old, _old_dir) = Model::new(3, "3.0", false, true);
+        old.faults().kill_at_done = Some(step);
+        assert!(matches!(
+            run(&old, Mode::To("3.1".parse().expect("v"))),
+            End::Killed
+        ));
+        *old.faults() = Faults::default();
+        let (new, _new_dir) = old.failed_over();
+        let opts = options(Mode::Status);
+        let out = Capture::default();
+        let _ = main_flow(&new.paths, &opts, &new, &out, &new.interrupted);
+        let status = out.0.into_inner().unwrap_or_default().join("\n");
+        assert!(
+            status.contains("takes the upgrade over"),
+            "killed after {step:?}: --status on the new master: {status}"
+        );
+        let resumed = run(&new, Mode::Resume);
+        assert!(
+            !check_end(&new, &resumed, "3.0", "3.1", false).expect("settled"),
+            "killed after {step:?}: --resume on the new master: {resumed:?}"
+        );
+        // The old master boots as a node: its resume acts on nothing.
+        let before = old.state().log.len();
+        let back = run(&old, Mode::Resume);
+        assert!(
+            matches!(back, End::Result(Err(UpgradeError::NotMasterResume { .. }))),
+            "{back:?}"
+        );
+        assert_eq!(old.state().log.len(), before, "the old master acted");
+        assert!(
+            !old.data("ganeti-upgrade.journal").exists(),
+            "journal set aside"
+        );
+    }
 }

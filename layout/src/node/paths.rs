@@ -285,6 +285,12 @@ impl InstallPaths {
     pub fn upgrade_journal(&self) -> PathBuf {
         self.datadir().join("ganeti-upgrade.journal")
     }
+    /// The copy of the master's journal that `ganeti-upgrade` keeps on
+    /// every master candidate, so that a new master can take a pending
+    /// upgrade over (`datadir/ganeti-upgrade.journal.copy`).
+    pub fn upgrade_journal_copy(&self) -> PathBuf {
+        self.datadir().join("ganeti-upgrade.journal.copy")
+    }
     /// `ganeti-upgrade`'s pending marker, `/var/lib/ganeti-upgrade/pending`:
     /// a fixed logical path that does not follow `--localstatedir` (it is
     /// how a resume with default options finds a journal kept under

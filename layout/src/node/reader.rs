@@ -104,6 +104,11 @@ impl<'a> Node<'a> {
         self.fs.host_path(&self.paths().upgrade_journal())
     }
 
+    /// Host path of the copy of a master's journal on a master candidate.
+    pub fn upgrade_journal_copy_path(&self) -> PathBuf {
+        self.fs.host_path(&self.paths().upgrade_journal_copy())
+    }
+
     /// Host path of the intent file.
     pub fn intent_path(&self) -> PathBuf {
         self.fs.host_path(&self.paths().intent_file())
