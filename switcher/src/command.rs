@@ -46,6 +46,11 @@ pub enum Command {
     Installed {
         /// The directory version to check, e.g. 3.1
         version: String,
+        /// Count VERSION as installed also when it has no manifest or dpkg
+        /// list to check it by but is the active version (or the one the
+        /// last switch left): a switch back to it is allowed
+        #[arg(long)]
+        or_active: bool,
     },
     /// Report inconsistencies: mixed versions, dangling links, leftovers,
     /// `default` links that bypass the switch links; each with its fix

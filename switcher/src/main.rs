@@ -105,9 +105,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Installed { version } => {
+        Command::Installed { version, or_active } => {
             let v: DirVersion = version.parse().map_err(input)?;
-            let problems = installed::check_complete(&paths, &v)?;
+            let problems = if or_active {
+                installed::check_returnable(&paths, &v)?
+            } else {
+                installed::check_complete(&paths, &v)?
+            };
+            if or_active && problems.is_empty() && installed::may_return_to(&paths, &v) {
+                println!("{v} has no manifest and no dpkg file list, so its completeness cannot be checked; it is what this node runs (or ran until the last switch), so switching back to it is allowed");
+            }
             for p in &problems {
                 println!("{p}");
             }

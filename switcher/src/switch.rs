@@ -277,7 +277,12 @@ fn switch(
     defaults: DefaultLinks,
 ) -> Result<Outcome, SwitchError> {
     let problems = installed::check_trees(paths, version)?.missing;
-    if !problems.is_empty() {
+    // A version without a manifest or dpkg list that this node ran until
+    // the last switch: coming back to it is allowed (an upgrade's rollback
+    // from a source or RPM install).
+    let returning = installed::switched_away_from(paths).as_ref() == Some(version)
+        && installed::unverifiable(paths, version);
+    if !problems.is_empty() && !returning {
         return Err(SwitchError::NotInstalled {
             version: version.clone(),
             problems,
@@ -317,6 +322,12 @@ fn switch(
     }
     refuse_if_daemons_run(options, paths)?;
     let from = active::read_active(paths).version().cloned();
+    // Recorded before the links change: the way back to it stays open.
+    if let Some(f) = from.as_ref().filter(|f| *f != version) {
+        paths
+            .fs()
+            .write_file(&paths.switch_previous(), format!("{f}\n").as_bytes(), 0o644)?;
+    }
     let journal = Journal {
         format: JOURNAL_FORMAT,
         pid: std::process::id(),

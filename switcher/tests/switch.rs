@@ -488,3 +488,39 @@ fn node_lock_refuses_a_symlink_at_the_lock_path() {
         Some(&v("3.0"))
     );
 }
+
+/// R3-5: the running version has no manifest and no dpkg list (a source
+/// build, an RPM). The upgrade asks `installed --or-active` before leaving
+/// it, and the switch back to it stays allowed once the switcher itself
+/// has switched away from it; a version that never ran here still needs
+/// a manifest.
+#[test]
+fn the_way_back_to_an_unmanifested_running_version_stays_open() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let paths = node(base);
+    for v30 in [paths.version_lib(&v("3.0")), paths.version_share(&v("3.0"))] {
+        fs_err::remove_file(v30.join(".ganeti-layout-manifest.json")).expect("rm manifest");
+    }
+    let (code, out) = run(cli(base, &["installed", "3.0"]));
+    assert_eq!(code, 1, "{out}");
+    let (code, out) = run(cli(base, &["installed", "--or-active", "3.0"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("switching back to it is allowed"), "{out}");
+    let (code, out) = run(cli(base, &["to", "3.1"]));
+    assert_eq!(code, 0, "{out}");
+    // Now 3.0 is the version the last switch left.
+    let (code, out) = run(cli(base, &["installed", "--or-active", "3.0"]));
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(cli(base, &["to", "3.0"]));
+    assert_eq!(code, 0, "the switch back: {out}");
+    // An unmanifested version this node never left is still refused.
+    for v31 in [paths.version_lib(&v("3.1")), paths.version_share(&v("3.1"))] {
+        fs_err::remove_file(v31.join(".ganeti-layout-manifest.json")).expect("rm manifest");
+    }
+    fs_err::remove_file(paths.fs().host_path(&paths.switch_previous())).expect("forget");
+    let (code, out) = run(cli(base, &["installed", "--or-active", "3.1"]));
+    assert_eq!(code, 1, "{out}");
+    let (code, out) = run(cli(base, &["to", "3.1"]));
+    assert_eq!(code, 1, "{out}");
+}

@@ -466,6 +466,10 @@ impl Exec for Runner {
                     action: Switch::Installed(v),
                     ..
                 } => format!("ganeti-switch installed {v} (in-process)"),
+                GanetiCmd::Switch {
+                    action: Switch::Returnable(v),
+                    ..
+                } => format!("ganeti-switch installed --or-active {v} (in-process)"),
                 _ => join_argv(&call.argv),
             },
             code,
@@ -486,6 +490,14 @@ impl Exec for Runner {
                 }
                 Ok(_) => answer(Some(0), "switched".into(), String::new()),
                 Err(e) => answer(Some(1), String::new(), chain(&e)),
+            },
+            GanetiCmd::Switch {
+                action: Switch::Returnable(v),
+                ..
+            } => match ganeti_layout::node::installed::check_returnable(&self.paths, v) {
+                Ok(missing) if missing.is_empty() => answer(Some(0), String::new(), String::new()),
+                Ok(missing) => answer(Some(1), missing.join("; "), String::new()),
+                Err(e) => answer(None, String::new(), chain(&e)),
             },
             GanetiCmd::Switch {
                 action: Switch::Installed(v),

@@ -59,6 +59,10 @@ pub enum Switch {
     Installed(DirVersion),
     /// Make the version active.
     To(DirVersion),
+    /// Could the node come back to the version (`installed --or-active`):
+    /// completely installed, or the one it runs with nothing to check its
+    /// completeness by (a source or RPM install)?
+    Returnable(DirVersion),
     /// The tool's own version (it takes no path options then).
     Version,
 }
@@ -200,6 +204,10 @@ impl GanetiCmd {
                         argv.extend(switch_path_args(paths));
                         argv.extend(["to".into(), v.to_string()]);
                     }
+                    Switch::Returnable(v) => {
+                        argv.extend(switch_path_args(paths));
+                        argv.extend(["installed".into(), "--or-active".into(), v.to_string()]);
+                    }
                 }
                 argv
             }
@@ -310,6 +318,7 @@ impl Call {
             GanetiCmd::Switch { tool, action } => match action {
                 Switch::Installed(v) => format!("{tool} installed {v}"),
                 Switch::To(v) => format!("{tool} to {v}"),
+                Switch::Returnable(v) => format!("{tool} installed --or-active {v}"),
                 Switch::Version => format!("{tool} --version"),
             },
             GanetiCmd::Filter(Filter::Add { reason }) => {

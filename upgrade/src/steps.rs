@@ -323,32 +323,22 @@ fn start_all() -> GanetiCmd {
 fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let c = ctx.cluster()?;
     let to = ctx.header.to.clone();
-    let installed = ctx.switch(Switch::Installed(to.clone()));
-    let mut missing = Vec::new();
-    let mut no_switch = Vec::new();
-    for ran in ctx.each_node(&c, &c.others(), &|_| installed.clone()) {
-        if ran.ok() {
-            continue;
-        }
-        if ran.code == Some(127) || ran.code == Some(126) {
-            no_switch.push(ran.node.clone());
-            continue;
-        }
-        missing.push(format!(
-            "{} ({})",
-            ran.node,
-            first_line(&ran, "unreachable")
-        ));
-    }
-    if c.online.contains(&c.master) {
-        // The same question, answered in-process (we hold the node lock).
-        let ran = ctx.exec.here(&ctx.call(installed.clone()));
-        match ran.code {
-            Some(0) => {}
-            Some(_) => missing.push(format!("{} ({})", c.master, ran.stdout.trim())),
-            None => return Err(StepError::Io(ran.stderr)),
-        }
-    }
+    let from = ctx.header.from_dir.clone();
+    // The target on every node, and the way back: a rollback before the
+    // configuration change switches every node back to the version it
+    // runs now, so that must be possible too (R3-5: a running version
+    // without a manifest or dpkg list counts, as the switch back to it is
+    // allowed).
+    let target = asked_everywhere(ctx, &c, Switch::Installed(to.clone()))?;
+    let source = if from == to {
+        Asked::default()
+    } else {
+        asked_everywhere(ctx, &c, Switch::Returnable(from.clone()))?
+    };
+    let mut no_switch = target.no_switch;
+    no_switch.extend(source.no_switch);
+    no_switch.sort();
+    no_switch.dedup();
     if !no_switch.is_empty() {
         return Err(StepError::Refused(format!(
             "{} is not installed (or not executable) on: {}\nhint: install this toolkit's package there, or give its path with --switch-command",
@@ -356,14 +346,71 @@ fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
             no_switch.join(", ")
         )));
     }
-    if missing.is_empty() {
-        Ok(Outcome::default())
-    } else {
-        Err(StepError::Refused(format!(
-            "Ganeti version {to} is not (completely) installed on nodes: {}\nhint: install it there first (its packages, or ganeti-layout install)",
-            missing.join(", ")
-        )))
+    if !source.too_old.is_empty() {
+        return Err(StepError::Refused(format!(
+            "{} on {} is older than this ganeti-upgrade (it has no `installed --or-active`, and its switch does not keep the way back open)\nhint: install this toolkit's version ({}) on every node first",
+            ctx.opts.run.switch_command,
+            source.too_old.join(", "),
+            env!("CARGO_PKG_VERSION")
+        )));
     }
+    if !target.missing.is_empty() {
+        return Err(StepError::Refused(format!(
+            "Ganeti version {to} is not (completely) installed on nodes: {}\nhint: install it there first (its packages, or ganeti-layout install)",
+            target.missing.join(", ")
+        )));
+    }
+    if !source.missing.is_empty() {
+        return Err(StepError::Refused(format!(
+            "the version the cluster runs now, {from}, could not be switched back to on nodes: {}; a rollback would be impossible\nhint: reinstall {from} there (its packages, or ganeti-layout install) before upgrading",
+            source.missing.join(", ")
+        )));
+    }
+    Ok(Outcome::default())
+}
+
+/// What one `ganeti-switch installed` question found on the nodes.
+#[derive(Default)]
+struct Asked {
+    /// "NODE (first line of the answer)" where the version falls short.
+    missing: Vec<String>,
+    /// Nodes without a working `ganeti-switch`.
+    no_switch: Vec<String>,
+    /// Nodes whose `ganeti-switch` does not know the question.
+    too_old: Vec<String>,
+}
+
+/// Asks every online node (the master in-process) about a version.
+fn asked_everywhere(ctx: &Ctx<'_>, c: &Cluster, action: Switch) -> Result<Asked, StepError> {
+    let question = ctx.switch(action);
+    let mut asked = Asked::default();
+    for ran in ctx.each_node(c, &c.others(), &|_| question.clone()) {
+        match ran.code {
+            Some(0) => {}
+            Some(126 | 127) => asked.no_switch.push(ran.node.clone()),
+            // clap's "unexpected argument": an older ganeti-switch.
+            Some(2) if ran.stderr.contains("unexpected argument") => {
+                asked.too_old.push(ran.node.clone())
+            }
+            _ => asked.missing.push(format!(
+                "{} ({})",
+                ran.node,
+                first_line(&ran, "unreachable")
+            )),
+        }
+    }
+    if c.online.contains(&c.master) {
+        // The same question, answered in-process (we hold the node lock).
+        let ran = ctx.exec.here(&ctx.call(question));
+        match ran.code {
+            Some(0) => {}
+            Some(_) => asked
+                .missing
+                .push(format!("{} ({})", c.master, ran.stdout.trim())),
+            None => return Err(StepError::Io(ran.stderr)),
+        }
+    }
+    Ok(asked)
 }
 
 /// The first line a command printed (stdout, then stderr), or `otherwise`.
@@ -793,8 +840,17 @@ fn all(c: &Cluster) -> String {
 }
 
 fn plan_verify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    let installed = ctx.switch(Switch::Installed(ctx.header.to.clone()));
-    vec![runs_on(ctx, &all(c), installed)]
+    let h = &ctx.header;
+    let mut lines = vec![runs_on(
+        ctx,
+        &all(c),
+        ctx.switch(Switch::Installed(h.to.clone())),
+    )];
+    if h.from_dir != h.to {
+        let back = ctx.switch(Switch::Returnable(h.from_dir.clone()));
+        lines.push(format!("{} (the way back)", runs_on(ctx, &all(c), back)));
+    }
+    lines
 }
 fn plan_write_intent(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
     vec![format!(

@@ -417,7 +417,7 @@ impl Model {
         }
         match &call.cmd {
             GanetiCmd::Switch {
-                action: Switch::Installed(_),
+                action: Switch::Installed(_) | Switch::Returnable(_),
                 ..
             } => ok(String::new()),
             GanetiCmd::Switch {
@@ -818,7 +818,7 @@ impl Exec for Model {
             }
             // Checked in-process: no command of the node is counted.
             GanetiCmd::Switch {
-                action: Switch::Installed(_),
+                action: Switch::Installed(_) | Switch::Returnable(_),
                 ..
             } => {
                 let st = self.state();

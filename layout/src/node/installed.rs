@@ -227,6 +227,52 @@ pub fn check_trees(paths: &InstallPaths, v: &DirVersion) -> Result<TreeCheck, Ma
     Ok(judge_trees(paths, v, &inventories(paths, v)?))
 }
 
+/// Are both trees of `v` there, with nothing to judge their completeness
+/// by (no manifest of ours, no dpkg list: a source build, an RPM)?
+pub fn unverifiable(paths: &InstallPaths, v: &DirVersion) -> bool {
+    inventories(paths, v).is_ok_and(|invs| {
+        invs.iter()
+            .all(|(_, _, inv)| matches!(inv, Some(Inventory::Unknown)))
+    })
+}
+
+/// The version the last switch on this node left, if recorded.
+pub fn switched_away_from(paths: &InstallPaths) -> Option<DirVersion> {
+    paths
+        .fs()
+        .read_if_there(&paths.switch_previous())
+        .ok()
+        .flatten()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether a node may come back to `v` although its completeness cannot be
+/// checked: `v` has both trees but nothing to judge them by, and it is the
+/// version the node runs now or the one the last switch left. Such a
+/// version ran until then; refusing to switch back to it would close the
+/// way back of an upgrade (a source or RPM install of the running version).
+pub fn may_return_to(paths: &InstallPaths, v: &DirVersion) -> bool {
+    let here =
+        read_active(paths).version() == Some(v) || switched_away_from(paths).as_ref() == Some(v);
+    here && unverifiable(paths, v)
+}
+
+/// `ganeti-switch installed --or-active V`: as [`check_complete`], but a
+/// version the node may come back to ([`may_return_to`]) counts as
+/// installed. What the upgrade asks of the version it starts from, on
+/// every node, before it leaves it.
+pub fn check_returnable(
+    paths: &InstallPaths,
+    v: &DirVersion,
+) -> Result<Vec<String>, ManifestError> {
+    if may_return_to(paths, v) {
+        return Ok(default_link_problems(paths));
+    }
+    check_complete(paths, v)
+}
+
 /// Is version `v` completely installed, and would switching to it take
 /// effect: both trees complete, and the two `default` links leading
 /// through the switch links (see [`default_link_problems`])? This is

@@ -330,6 +330,12 @@ impl InstallPaths {
     pub fn switch_journal(&self) -> PathBuf {
         self.confdir().join(SWITCH_JOURNAL_NAME)
     }
+    /// The version the last switch left (`${sysconfdir}/ganeti/.ganeti-switch.previous`):
+    /// a switch back to it is allowed even when its completeness cannot be
+    /// checked (no manifest, no dpkg list), since it ran until then.
+    pub fn switch_previous(&self) -> PathBuf {
+        self.confdir().join(".ganeti-switch.previous")
+    }
     /// luxid's socket, where Ganeti's own clients talk LUXI.
     pub fn query_socket(&self) -> PathBuf {
         self.rundir().join("socket/ganeti-query")
