@@ -29,7 +29,9 @@ pub enum Command {
     List(ListArgs),
     /// Print the active version (or say that a switch is in progress)
     Current {
-        /// Print JSON ({"format": 1, "stable": ..., "version": ..., "status": ...})
+        /// Print JSON ({"format": 1, "stable": ..., "version": ..., "status":
+        /// ..., "daemons": [{"name", "pid", "version"}]}: the daemons running,
+        /// with the version of their code where it can be told)
         #[arg(long)]
         json: bool,
     },

@@ -3,7 +3,7 @@
 
 use std::os::fd::OwnedFd;
 
-use ganeti_layout::node::InstallPaths;
+use ganeti_layout::node::{DirVersion, InstallPaths};
 
 /// Does process `pid` exist (kill(pid, 0); EPERM counts as existing)?
 pub fn pid_alive(pid: u32) -> bool {
@@ -47,6 +47,67 @@ pub fn live_daemons(paths: &InstallPaths) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// A Ganeti daemon that runs on this node, and the version whose code it
+/// runs when that can be told.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunningDaemon {
+    pub name: String,
+    pub pid: Option<i32>,
+    /// The version tree its executable comes from (`/proc/PID/exe` under
+    /// `${libdir}/ganeti/V/`: the Haskell daemons). `None` when that
+    /// cannot be told (Python daemons run the interpreter, whose script
+    /// path goes through the links as they are now).
+    pub version: Option<DirVersion>,
+}
+
+/// Every daemon whose pid file is locked (see [`live_daemons`]), with the
+/// version of the code it runs where it can be told.
+pub fn running_daemons(paths: &InstallPaths) -> Vec<RunningDaemon> {
+    let fs = paths.fs();
+    let dir = paths.rundir();
+    let Ok(entries) = fs.read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let name = e.name_lossy();
+        let Some(daemon) = name.strip_suffix(".pid") else {
+            continue;
+        };
+        let pid = match pid_file_state(fs.open_nofollow(&dir.join(&e.name))) {
+            PidFile::Locked { pid } => pid,
+            PidFile::Unknown(_) => None,
+            PidFile::Stale | PidFile::Ignored => continue,
+        };
+        out.push(RunningDaemon {
+            name: daemon.to_string(),
+            pid,
+            version: pid.and_then(|p| code_version(paths, p)),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The version tree `/proc/PID/exe` lies in, if it is one of ours (a
+/// process sees paths as the node does: the root does not apply).
+fn code_version(paths: &InstallPaths, pid: i32) -> Option<DirVersion> {
+    let exe =
+        ganeti_layout::node::durable::read_link(std::path::Path::new(&format!("/proc/{pid}/exe")))
+            .ok()?;
+    [paths.pkglibdir(), paths.sharedir()]
+        .iter()
+        .find_map(|top| {
+            exe.strip_prefix(top)
+                .ok()?
+                .iter()
+                .next()?
+                .to_str()?
+                .parse()
+                .ok()
+        })
 }
 
 /// What `pid_file_state` found.

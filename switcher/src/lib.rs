@@ -45,7 +45,7 @@ pub mod lock;
 pub mod switch;
 
 pub use confdir::{Journal, JOURNAL_NAME};
-pub use daemons::{live_daemons, pid_alive};
+pub use daemons::{live_daemons, pid_alive, running_daemons, RunningDaemon};
 pub use error::SwitchError;
 pub use lock::NodeLock;
 pub use switch::{

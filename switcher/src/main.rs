@@ -62,7 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({ "format": 1, "stable": status.stable_version().is_some(), "version": status.stable_version(), "status": text })
+                    serde_json::json!({ "format": 1, "stable": status.stable_version().is_some(), "version": status.stable_version(), "status": text, "daemons": ganeti_switch::running_daemons(&paths) })
                 );
             } else {
                 println!("{text}");

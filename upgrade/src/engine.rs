@@ -35,6 +35,7 @@ use crate::fence::{
     appeared_intent, copy_pending, foreign_intent_before_ours, gnt_cluster_holds_intent, intruder,
     master_moved, take_intent,
 };
+use crate::ganeti::NodeNow;
 use crate::ganeti::{Call, Daemons, GanetiCmd, Switch};
 use crate::intent::{Intent, OUR_TARGET_PREFIX};
 use crate::journal::{Header, Journal, JournalError, Record, State, JOURNAL_FORMAT};
@@ -44,7 +45,9 @@ use crate::settings;
 use crate::show::{dry_run, report, status};
 use crate::step_id::StepId;
 use crate::steps::{point_of_no_return, row, steps_for};
-use crate::transition::{config_at, config_unchanged, transition_name, transition_to, ConfigAt};
+use crate::transition::{
+    config_at, config_unchanged, config_version, transition_name, transition_to, ConfigAt,
+};
 use crate::vote::confirm_master;
 use crate::watcher::{node_pause_values, repause_watcher};
 
@@ -952,6 +955,14 @@ impl<'a> Execution<'a> {
                 cmds(&l.on_master)
             ));
         }
+        let differences = self.end_state(&self.ctx.header.to.clone());
+        if !differences.is_empty() {
+            return Err(UpgradeError::EndStateDiffers {
+                to: self.ctx.header.to.clone(),
+                differences,
+                left,
+            });
+        }
         match self.verify_errors.take() {
             Some(errors) => Err(UpgradeError::VerifyErrors { errors, left }),
             None => Ok(Done::Upgraded {
@@ -1001,6 +1012,67 @@ impl<'a> Execution<'a> {
                 }),
         );
         left
+    }
+
+    /// What differs, node by node, from every online node (but those left
+    /// out) running `v`: its links, its daemons (one must run; none may
+    /// run another version's code where that can be told), and the
+    /// master's configuration. Empty when the cluster runs `v`.
+    fn end_state(&self, v: &DirVersion) -> Vec<String> {
+        let ctx = &self.ctx;
+        let Ok(c) = ctx.cluster() else {
+            return vec!["cannot read the cluster's ssconf to check the end state".into()];
+        };
+        let mut differences = Vec::new();
+        let question = ctx.call(ctx.switch(Switch::Current));
+        let mut answers = ctx
+            .exec
+            .fan_out(&c, &c.others(), &|_| question.clone(), &|_| {});
+        if c.online.contains(&c.master) {
+            let mut here = ctx.exec.here(&question);
+            here.node.clone_from(&c.master);
+            answers.push(here);
+        }
+        for ran in answers {
+            let node = &ran.node;
+            let now: NodeNow = match serde_json::from_str(ran.stdout.trim()) {
+                Ok(now) if ran.ok() => now,
+                _ => {
+                    differences.push(format!(
+                        "{node}: cannot tell what it runs ({})",
+                        ran.summary()
+                    ));
+                    continue;
+                }
+            };
+            match &now.version {
+                Some(x) if x == v => {}
+                Some(x) => differences.push(format!("{node}: its links name {x}")),
+                None => differences.push(format!("{node}: no stable active version")),
+            }
+            if now.daemons.is_empty() {
+                differences.push(format!("{node}: no Ganeti daemon runs"));
+            }
+            for d in now
+                .daemons
+                .iter()
+                .filter(|d| d.version.as_ref().is_some_and(|x| x != v))
+            {
+                differences.push(format!(
+                    "{node}: {} (pid {}) runs the code of {}",
+                    d.name,
+                    d.pid.map_or("?".into(), |p| p.to_string()),
+                    d.version.as_ref().map_or("?".into(), |x| x.to_string())
+                ));
+            }
+        }
+        let want = v.triple();
+        match config_version(ctx.paths) {
+            Some(cv) if (cv.triple().major, cv.triple().minor) == (want.major, want.minor) => {}
+            Some(cv) => differences.push(format!("{}: config.data is at {cv}", c.master)),
+            None => differences.push(format!("{}: config.data cannot be read", c.master)),
+        }
+        differences
     }
 
     /// The upgrade stays pending at `step`, past the point of no return.
@@ -1067,6 +1139,18 @@ impl<'a> Execution<'a> {
             return UpgradeError::RollbackIncomplete {
                 reason: reason.to_string(),
                 failures,
+            };
+        }
+        // "Rolled back" only when it is true on every node.
+        let differences = if undo.is_empty() {
+            Vec::new()
+        } else {
+            self.end_state(&self.ctx.header.from_dir.clone())
+        };
+        if !differences.is_empty() {
+            return UpgradeError::RollbackIncomplete {
+                reason: reason.to_string(),
+                failures: differences,
             };
         }
         if let Err(e) = self.rolled_back(!undo.is_empty()) {

@@ -221,6 +221,14 @@ pub enum UpgradeError {
     /// before the next step; the upgrade is pending, for the new master.
     #[error("ssconf names {master} as the master now (a master-failover during the upgrade?); this run stopped before step {step} and the upgrade stays pending\nhint: on {master}, ganeti-upgrade --status shows it and ganeti-upgrade --resume takes it over (every master candidate holds a copy of this journal)")]
     MasterMoved { master: String, step: &'static str },
+    /// Every step ran, but the end check found nodes that do not run the
+    /// target (links, configuration, daemons): not "done".
+    #[error("upgraded to {to}, but the end check found what does not run it:\n  {}\nhint: on each node named, run: daemon-util stop-all, ganeti-switch to {to}, daemon-util start-all (Ganeti's paths as the printed commands of a left-out node show them); then gnt-cluster verify on the master", differences.join("\n  "))]
+    EndStateDiffers {
+        to: DirVersion,
+        differences: Vec<String>,
+        left: Vec<LeftNode>,
+    },
     /// `--skip-node` names what cannot be left out.
     #[error("cannot leave out {node}: {why}")]
     SkipRefused { node: String, why: String },
@@ -256,7 +264,7 @@ impl UpgradeError {
                 TransitionError::Incompatible { .. } | TransitionError::DowngradeActions { .. },
             )
             | UpgradeError::SkipRefused { .. } => 2,
-            UpgradeError::VerifyErrors { .. } => 3,
+            UpgradeError::VerifyErrors { .. } | UpgradeError::EndStateDiffers { .. } => 3,
             UpgradeError::NotMasterResume { .. } => 11,
             _ => 1,
         }

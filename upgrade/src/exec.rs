@@ -25,7 +25,7 @@ use ganeti_switch::SwitchOptions;
 
 use crate::cluster::Cluster;
 use crate::error::chain;
-use crate::ganeti::{Call, GanetiCmd, Switch};
+use crate::ganeti::{Call, DaemonNow, GanetiCmd, NodeNow, Switch};
 pub use crate::ran::{join_argv, shell_quote, Ran};
 use crate::step_id::StepId;
 
@@ -491,6 +491,29 @@ impl Exec for Runner {
                 Ok(_) => answer(Some(0), "switched".into(), String::new()),
                 Err(e) => answer(Some(1), String::new(), chain(&e)),
             },
+            GanetiCmd::Switch {
+                action: Switch::Current,
+                ..
+            } => {
+                let now = NodeNow {
+                    version: ganeti_switch::check(&self.paths)
+                        .ok()
+                        .and_then(|s| s.stable_version().cloned()),
+                    daemons: ganeti_switch::running_daemons(&self.paths)
+                        .into_iter()
+                        .map(|d| DaemonNow {
+                            name: d.name,
+                            pid: d.pid,
+                            version: d.version,
+                        })
+                        .collect(),
+                };
+                answer(
+                    Some(0),
+                    serde_json::to_string(&now).unwrap_or_default(),
+                    String::new(),
+                )
+            }
             GanetiCmd::Switch {
                 action: Switch::Returnable(v),
                 ..

@@ -65,6 +65,9 @@ pub enum Switch {
     Returnable(DirVersion),
     /// The tool's own version (it takes no path options then).
     Version,
+    /// What the node runs now (`current --json`: the active version and
+    /// the running daemons with their code's version), for the end check.
+    Current,
 }
 
 /// One command of the upgrade, on one node.
@@ -196,6 +199,10 @@ impl GanetiCmd {
                 let mut argv = vec![tool.clone()];
                 match action {
                     Switch::Version => argv.push("--version".into()),
+                    Switch::Current => {
+                        argv.extend(switch_path_args(paths));
+                        argv.extend(["current".into(), "--json".into()]);
+                    }
                     Switch::Installed(v) => {
                         argv.extend(switch_path_args(paths));
                         argv.extend(["installed".into(), v.to_string()]);
@@ -320,6 +327,7 @@ impl Call {
                 Switch::To(v) => format!("{tool} to {v}"),
                 Switch::Returnable(v) => format!("{tool} installed --or-active {v}"),
                 Switch::Version => format!("{tool} --version"),
+                Switch::Current => format!("{tool} current --json"),
             },
             GanetiCmd::Filter(Filter::Add { reason }) => {
                 format!("{} add --action=PAUSE --reason={reason}", program())
@@ -356,6 +364,27 @@ impl fmt::Display for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&join_argv(&self.argv))
     }
+}
+
+/// What `ganeti-switch current --json` says of a node.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+pub struct NodeNow {
+    /// The active version, when the links are stable.
+    #[serde(default)]
+    pub version: Option<DirVersion>,
+    /// The daemons running (absent from an older ganeti-switch).
+    #[serde(default)]
+    pub daemons: Vec<DaemonNow>,
+}
+
+/// A daemon running on a node, and its code's version when known.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct DaemonNow {
+    pub name: String,
+    #[serde(default)]
+    pub pid: Option<i32>,
+    #[serde(default)]
+    pub version: Option<DirVersion>,
 }
 
 #[cfg(test)]

@@ -86,6 +86,10 @@ enum FaultMode {
     Lost,
     /// `daemon-util stop-all` stops only some daemons, then fails.
     HalfStop,
+    /// The command exits 0 and does nothing (a `ganeti-switch` too old to
+    /// mend a `default` link that bypasses the switch links: the switch is
+    /// a no-op).
+    NoOp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,6 +374,19 @@ impl Model {
             self.after_command(&mut st);
             return out;
         }
+        if fault == Some(FaultMode::NoOp)
+            && !matches!(
+                call.cmd,
+                GanetiCmd::Switch {
+                    action: Switch::Current,
+                    ..
+                }
+            )
+        {
+            let out = ran(node, argv, Some(0), String::new(), "");
+            self.after_command(&mut st);
+            return out;
+        }
         let mut out = self.apply(&mut st, node, call, fault);
         if fault == Some(FaultMode::Lost) {
             out.code = Some(255);
@@ -424,6 +441,22 @@ impl Model {
                 action: Switch::Version,
                 ..
             } => ok("ganeti-switch 0.1.0\n".into()),
+            GanetiCmd::Switch {
+                action: Switch::Current,
+                ..
+            } => {
+                let n = &st.nodes[node];
+                let daemons = match &n.daemons {
+                    Daemons::Running(v) | Daemons::Partial(v) => {
+                        format!(r#"[{{"name":"ganeti-noded","pid":1,"version":"{v}"}}]"#)
+                    }
+                    Daemons::Stopped => "[]".into(),
+                };
+                ok(format!(
+                    r#"{{"version":"{}","daemons":{daemons}}}"#,
+                    n.links
+                ))
+            }
             GanetiCmd::Switch {
                 action: Switch::To(v),
                 ..
@@ -1046,6 +1079,17 @@ fn check_end(model: &Model, end: &End, from: &str, to: &str, admin: bool) -> Res
         }
         // Upgraded; verify's complaint is reported (exit 3).
         End::Result(Err(UpgradeError::VerifyErrors { .. })) => settled(to),
+        // "Not every node runs it": true only if so.
+        // "Not every node runs it": true, or it could not ask a node.
+        End::Result(Err(e @ UpgradeError::EndStateDiffers { differences, .. })) => {
+            let unasked = differences
+                .iter()
+                .all(|d| d.contains("cannot tell what it runs"));
+            if model.consistent().as_deref() == Ok(to) && !unasked {
+                return Err(format!("said the cluster differs ({e}), but it runs {to}"));
+            }
+            Ok(false)
+        }
         End::Result(Err(UpgradeError::RolledBack { from: f, .. })) => {
             if f.as_str() != from {
                 return Err(format!("rolled back to {f}, started from {from}"));
@@ -2309,4 +2353,31 @@ fn r3_6_a_new_master_takes_the_upgrade_over() {
             "journal set aside"
         );
     }
+}
+
+/// "done" only when true: a node whose switch exits 0 but changes nothing
+/// (an older ganeti-switch facing a `default` link that bypasses the
+/// switch links) leaves the cluster mixed; every step succeeds, and the
+/// end check says which node runs what instead of "done".
+#[test]
+fn done_only_when_true_a_switch_that_did_nothing_is_named() {
+    let (model, _dir) = Model::new(3, "3.0", false, true);
+    model.faults().at = vec![(
+        Phase::Run(StepId::SwitchVersion),
+        "node3.example".into(),
+        FaultMode::NoOp,
+    )];
+    let end = run(&model, Mode::To("3.1".parse().expect("v")));
+    match &end {
+        End::Result(Err(UpgradeError::EndStateDiffers { differences, .. })) => {
+            assert!(
+                differences
+                    .iter()
+                    .any(|d| d.starts_with("node3.example: its links name 3.0")),
+                "{differences:?}"
+            );
+        }
+        other => panic!("a mixed cluster called {other:?}"),
+    }
+    assert!(model.consistent().is_err());
 }
