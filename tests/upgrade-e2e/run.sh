@@ -18,7 +18,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 
-ALL=(updown crash sigterm preserve jobs nodes concurrent resume verify partial signals plan lib64)
+ALL=(updown crash sigterm preserve jobs nodes concurrent resume verify partial signals plan lib64 restore)
 
 # --- 0: the helpers themselves ----------------------------------------------
 
@@ -821,8 +821,45 @@ s_lib64() {
 
 # The whole main part is one function, so bash has read all of it before it
 # runs (editing run.sh during a run cannot break the run).
+# --- 14: the backup, restored by hand as the run printed it --------------------
+
+# run_on NODES CMDS: each "; "-separated command of CMDS on each node.
+run_on() {
+  local nodes=$1 cmds=$2 node cmd
+  for node in $nodes; do
+    while IFS= read -r cmd; do
+      [ -n "$cmd" ] || continue
+      x "$node" sh -c "$cmd" >/dev/null 2>&1 || { echo "$node: $cmd"; return 1; }
+    done <<<"${cmds//; /$'\n'}"
+  done
+}
+
+s_restore() {
+  fresh restore || return
+  run_upgrade --to 3.1
+  check_rc "--to 3.1" 0
+  local recipe every1 master every2 after all="node1 node2 node3"
+  recipe=$(grep -o 'to go back to this backup by hand.*' <<<"$OUT" | head -n 1)
+  if [ -z "$recipe" ]; then fail "the run printed no way back to its backup" "$(tail -n 20 <<<"$OUT")"; return; fi
+  pass "the run printed how to go back to its backup"
+  every1=$(sed -n 's/.*: on every node: \(.*\); on the master: .*/\1/p' <<<"$recipe" | sed 's/; on every node: .*//')
+  master=$(sed -n 's/.*; on the master: \(.*\); on every node: .*/\1/p' <<<"$recipe")
+  every2=$(sed -n 's/.*; on every node: \(.*\); then on the master: .*/\1/p' <<<"$recipe")
+  after=$(sed -n 's/.*; then on the master: \(.*\)$/\1/p' <<<"$recipe")
+  local failed=""
+  failed=$(run_on "$all" "$every1") && failed=$(run_on "$MASTER" "$master") \
+    && failed=$(run_on "$all" "$every2") && failed=$(run_on "$MASTER" "$after")
+  if [ -z "$failed" ]; then pass "the printed commands run as printed"
+  else fail "a printed command failed" "$failed"; return; fi
+  assert_state 3.0 --label "the backup restored as printed"
+  local j
+  j=$(x "$MASTER" gnt-debug delay --submit --print-jobid 1 2>&1)
+  wait_until "[ \"\$(job_field $j status)\" = success ]" 60
+  check_eq "a job runs on the restored cluster (the upgrade's hold released)" success "$(job_field "$j" status)"
+}
+
 main() {
-  local -A BYNUM=([1]=updown [2]=crash [3]=sigterm [4]=preserve [5]=jobs [6]=nodes [7]=concurrent [8]=resume [9]=verify [10]=partial [11]=signals [12]=plan [13]=lib64 [0]=harness)
+  local -A BYNUM=([1]=updown [2]=crash [3]=sigterm [4]=preserve [5]=jobs [6]=nodes [7]=concurrent [8]=resume [9]=verify [10]=partial [11]=signals [12]=plan [13]=lib64 [14]=restore [0]=harness)
   want=()
   for a in "$@"; do
     [ -n "${BYNUM[$a]:-}" ] && a=${BYNUM[$a]}

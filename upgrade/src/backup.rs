@@ -15,12 +15,13 @@ use fs_err::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use ganeti_layout::node::durable::{fsync_dir, temp_sibling};
+use ganeti_layout::node::paths::shell_word;
 use ganeti_layout::node::InstallPaths;
 
 use crate::clock::epoch_secs;
 use crate::context::{Ctx, Outcome};
 use crate::error::StepError;
-use crate::ganeti::GanetiCmd;
+use crate::ganeti::{Daemons, Filter, GanetiCmd, Queue, Switch, Watcher};
 use crate::journal::Facts;
 
 /// `logical` (a path as the node sees it) resolved through symlinks, as a
@@ -84,6 +85,7 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     }
     result?;
     ctx.message(&format!("backup written to {}", logical.display()));
+    ctx.message(&restore_recipe(ctx, &logical));
     let keep = keep_backups(paths);
     match prune(&dir, keep, &target) {
         Ok(removed) if !removed.is_empty() => ctx.message(&format!(
@@ -100,6 +102,41 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
         ..Facts::default()
     }
     .into())
+}
+
+/// How to go back to the backup by hand, with the commands as they run on
+/// this node's paths. The backup was taken with the queue held and the
+/// watcher paused by this upgrade, so restoring it brings those back too:
+/// the recipe releases them (R3-8).
+pub fn restore_recipe(ctx: &Ctx<'_>, backup: &Path) -> String {
+    let cmd = |c: GanetiCmd| ctx.call(c).to_string();
+    let from = ctx.header.from_dir.clone();
+    let restore = format!(
+        "tar -xpf {} -C {}",
+        shell_word(backup),
+        shell_word(ctx.paths.root())
+    );
+    let mut after = Vec::new();
+    if let Some(uuid) = &ctx.facts.filter_uuid {
+        after.push(cmd(GanetiCmd::Filter(Filter::Delete {
+            uuid: uuid.clone(),
+        })));
+    }
+    if ctx.facts.drained_by_us == Some(true) {
+        after.push(cmd(GanetiCmd::Queue(Queue::Undrain)));
+    }
+    if ctx.facts.watcher_paused_by_us == Some(true) {
+        after.push(cmd(GanetiCmd::Watcher(Watcher::Continue)));
+    }
+    after.push(cmd(GanetiCmd::RedistConf));
+    format!(
+        "to go back to this backup by hand (it holds this upgrade's hold on the job queue and the watcher, which the last commands release): on every node: {}; {}; on the master: {}; on every node: {}; then on the master: {}",
+        cmd(GanetiCmd::DaemonUtil(Daemons::StopAll)),
+        cmd(ctx.switch(Switch::To(from))),
+        restore,
+        cmd(GanetiCmd::DaemonUtil(Daemons::StartAll)),
+        after.join("; ")
+    )
 }
 
 /// `argv` (`tar ARGS`) as the command the executor runs.
