@@ -313,7 +313,10 @@ pub fn postinst_configure(
             match ganeti_switch::switch_to_locked_leaving_default_links(
                 paths,
                 version,
-                SwitchOptions { force },
+                SwitchOptions {
+                    force,
+                    ..SwitchOptions::default()
+                },
             ) {
                 Ok(_) => PostinstOutcome::Linked {
                     version: version.clone(),

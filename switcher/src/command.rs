@@ -42,6 +42,10 @@ pub enum Command {
         /// Switch even though Ganeti daemons are running on this node
         #[arg(long)]
         force: bool,
+        /// Wait at most SECS for the node lock (held by another switch, an
+        /// upgrade or a package's maintainer script), then give up
+        #[arg(long, value_name = "SECS")]
+        wait: Option<u64>,
     },
     /// Exit 0 if VERSION is completely installed (both trees, per manifest)
     /// and the `default` links lead through the switch links

@@ -9,6 +9,13 @@ use ganeti_layout::node::DirVersion;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SwitchError {
+    /// `--wait`: the node lock was still held when the time was up.
+    #[error("the node lock {path} is still held after {waited} s ({holder}); nothing was switched\nhint: wait for that process to end (ganeti-upgrade --status, or ps), then switch again")]
+    LockTimeout {
+        path: PathBuf,
+        holder: String,
+        waited: u64,
+    },
     #[error("version {version} is not completely installed:\n  {}\nhint: {hint}", problems.join("\n  "))]
     NotInstalled {
         version: DirVersion,

@@ -51,6 +51,41 @@ impl NodeLock {
         Ok(Self::held(file, path))
     }
 
+    /// Takes the lock, waiting for its holder at most `limit` (polling every
+    /// 100 ms); a holder still there then is [`SwitchError::LockTimeout`].
+    /// Without a limit, as [`NodeLock::acquire`]. A remote switch of an
+    /// upgrade waits this way, so that it never switches a node after the
+    /// upgrade has given it up (rolled back) and its ssh session is gone.
+    pub fn acquire_within(
+        paths: &InstallPaths,
+        on_wait: impl FnOnce(&str),
+        limit: Option<std::time::Duration>,
+    ) -> Result<NodeLock, SwitchError> {
+        let Some(limit) = limit else {
+            return Self::acquire(paths, on_wait);
+        };
+        let (file, path) = Self::open(paths)?;
+        let deadline = std::time::Instant::now() + limit;
+        let mut told = Some(on_wait);
+        loop {
+            if flock(&file, FlockOperation::NonBlockingLockExclusive).map_err(io("lock", &path))? {
+                return Ok(Self::held(file, path));
+            }
+            let holder = read_holder(&file).trim().to_string();
+            if let Some(tell) = told.take() {
+                tell(&holder);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(SwitchError::LockTimeout {
+                    path,
+                    holder,
+                    waited: limit.as_secs(),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// Takes the lock only if it is free. Asked a few times over 0.25 s:
     /// a reader ([`NodeLock::held_by`], from `--status` or `check`) holds
     /// it shared for an instant, and must not make a starting run refuse.

@@ -77,12 +77,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             )
         }
-        Command::To { version, force } => {
+        Command::To {
+            version,
+            force,
+            wait,
+        } => {
             let v: DirVersion = version.parse().map_err(input)?;
             // Read before the switch: "from none" would be untrue of a
             // mixed or dangling pair, which the switch also replaces.
             let before = active::read_active(&paths);
-            match ganeti_switch::switch_to(&paths, &v, SwitchOptions { force })? {
+            let wait = wait.map(std::time::Duration::from_secs);
+            match ganeti_switch::switch_to(&paths, &v, SwitchOptions { force, wait })? {
                 Outcome::Switched {
                     from,
                     to,

@@ -163,6 +163,9 @@ pub enum Outcome {
 pub struct SwitchOptions {
     /// Switch even though Ganeti daemons are running.
     pub force: bool,
+    /// Wait at most this long for the node lock (`None`: for as long as
+    /// it is held).
+    pub wait: Option<std::time::Duration>,
 }
 
 /// Switches the node to `version`, taking the node lock.
@@ -171,9 +174,11 @@ pub fn switch_to(
     version: &DirVersion,
     options: SwitchOptions,
 ) -> Result<Outcome, SwitchError> {
-    let _lock = NodeLock::acquire(paths, |holder| {
-        eprintln!("waiting for the node lock ({holder})")
-    })?;
+    let _lock = NodeLock::acquire_within(
+        paths,
+        |holder| eprintln!("waiting for the node lock ({holder})"),
+        options.wait,
+    )?;
     switch_to_locked(paths, version, options)
 }
 
@@ -451,6 +456,7 @@ pub fn repair(paths: &InstallPaths, options: RepairOptions) -> Result<RepairRepo
         refuse_if_daemons_run(
             SwitchOptions {
                 force: options.force,
+                ..SwitchOptions::default()
             },
             paths,
         )?;

@@ -524,3 +524,24 @@ fn the_way_back_to_an_unmanifested_running_version_stays_open() {
     let (code, out) = run(cli(base, &["to", "3.1"]));
     assert_eq!(code, 1, "{out}");
 }
+
+/// R3-10: `to --wait SECS` gives up when the node lock is still held then,
+/// switching nothing (an upgrade's remote switch never outlives the
+/// upgrade's interest in the node).
+#[test]
+fn a_switch_waits_for_the_node_lock_only_as_long_as_told() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let paths = node(base);
+    let lock = NodeLock::acquire(&paths, |_| {}).expect("lock");
+    let started = std::time::Instant::now();
+    let (code, out) = run(cli(base, &["to", "--wait", "1", "3.1"]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("still held after 1 s"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let (_, current) = run(cli(base, &["current"]));
+    assert_eq!(current.trim(), "3.0");
+    drop(lock);
+    let (code, out) = run(cli(base, &["to", "--wait", "1", "3.1"]));
+    assert_eq!(code, 0, "{out}");
+}

@@ -44,7 +44,7 @@ use crate::resume::{resume_point, ResumePoint};
 use crate::settings;
 use crate::show::{dry_run, report, status};
 use crate::step_id::StepId;
-use crate::steps::{point_of_no_return, row, steps_for};
+use crate::steps::{point_of_no_return, row, steps_for, Rollback};
 use crate::transition::{
     config_at, config_unchanged, config_version, transition_name, transition_to, ConfigAt,
 };
@@ -385,7 +385,7 @@ impl<'a> Run<'a> {
             _ => {}
         }
         let mut run = self.execution(&state);
-        confirm_master(&run.ctx, &self.cluster.without(run.ctx.skipped()))?;
+        confirm_master(&run.ctx, self.cluster)?;
         if let Some(holder) = gnt_cluster_holds_intent(&run.ctx) {
             return Err(UpgradeError::AnotherProcess {
                 detail: holder,
@@ -500,10 +500,14 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// `--skip-node` names given now that the journal does not have yet:
-    /// refused unless each is a live node other than the master and the
-    /// configuration change has started; else recorded.
-    fn add_skips(&self, run: &mut Execution<'_>, point: &ResumePoint) -> Result<(), UpgradeError> {
+    /// `--skip-node` names given now that the journal does not have yet,
+    /// each a live node other than the master, and only once the
+    /// configuration change has started.
+    fn new_skips(
+        &self,
+        run: &Execution<'_>,
+        point: &ResumePoint,
+    ) -> Result<Vec<String>, UpgradeError> {
         let new: Vec<String> = self
             .opts
             .skip_nodes
@@ -531,6 +535,11 @@ impl<'a> Run<'a> {
                 });
             }
         }
+        Ok(new)
+    }
+
+    /// Records `new` skips (after the vote) and leaves them out from now on.
+    fn record_skips(&self, run: &mut Execution<'_>, new: Vec<String>) -> Result<(), UpgradeError> {
         if !new.is_empty() {
             run.ctx
                 .record(&Record::Skipped {
@@ -549,14 +558,36 @@ impl<'a> Run<'a> {
         let all = steps_for(transition);
         let ponr = point_of_no_return(transition);
         let config = self.not_stale(&state)?;
+        if config == ConfigAt::Source
+            && state.has_started(ponr)
+            && state.is_done(StepId::ResumeWork)
+        {
+            // The queue ran again after the upgrade; a configuration back at
+            // the source now is a restore by hand, not an upgrade to redo
+            // (redoing it would stop the daemons under users' jobs).
+            return Err(UpgradeError::StaleJournal(Box::new(Stale {
+                journal: self.paths.fs().shown(&self.paths.upgrade_journal()),
+                marker: self.paths.fs().shown(&self.paths.pending_marker()),
+                id: state.header.id.clone(),
+                from: state.header.from_dir.clone(),
+                to: state.header.to.clone(),
+                found: format!(
+                    "config.data is back at {} although the upgrade had let the job queue run again: restored by hand?",
+                    state.header.from_dir
+                ),
+            })));
+        }
         let point = resume_point(&state, config, &all, ponr);
         if point == ResumePoint::Cleanup {
             self.remove_files(&state.header)?;
             return Ok(Done::NothingPending);
         }
         let mut run = self.execution(&state);
-        self.add_skips(&mut run, &point)?;
-        confirm_master(&run.ctx, &self.cluster.without(run.ctx.skipped()))?;
+        // The vote first, over every online node (a skipped node does not
+        // lower the majority), then the skips are recorded.
+        let new_skips = self.new_skips(&run, &point)?;
+        confirm_master(&run.ctx, self.cluster)?;
+        self.record_skips(&mut run, new_skips)?;
         if !run.ctx.skipped().is_empty() {
             run.ctx.message(&format!(
                 "leaving out {} (--skip-node); the commands that bring them up to date come at the end",
@@ -738,7 +769,11 @@ impl<'a> Execution<'a> {
         for &step in prepare {
             if let Some(undo) = row(step).undo {
                 self.ctx.enter(step);
-                if let Err(e) = undo(&mut self.ctx, &self.undone) {
+                let so_far = Rollback {
+                    undone: self.undone.clone(),
+                    failed_nodes: Vec::new(),
+                };
+                if let Err(e) = undo(&mut self.ctx, &so_far) {
                     let h = &self.ctx.header;
                     return Err(UpgradeError::Resume(format!(
                         "cannot bring the cluster back to {} before redoing the steps (undo {}): {e}\nThe upgrade to {} is still pending, nothing is rolled back. Fix the cause (a node not up yet?), then run: ganeti-upgrade --resume (or ganeti-upgrade --abort to roll it back)",
@@ -1123,15 +1158,28 @@ impl<'a> Execution<'a> {
         }
         self.undone.clear();
         let mut failures = Vec::new();
+        let mut failed_nodes: Vec<String> = Vec::new();
+        let mut said = false;
         for id in &undo {
             let Some(undo) = row(*id).undo else {
                 continue;
             };
+            if self.ctx.interrupted() && !said {
+                self.ctx.message("ignoring the signal: the rollback goes on to the end (SIGKILL stops it; --resume then finishes it)");
+                said = true;
+            }
             self.ctx.exec.checkpoint(Checkpoint::Undo(*id));
             self.ctx.enter(*id);
-            match undo(&mut self.ctx, &self.undone) {
+            let so_far = Rollback {
+                undone: self.undone.clone(),
+                failed_nodes: failed_nodes.clone(),
+            };
+            match undo(&mut self.ctx, &so_far) {
                 Ok(()) => self.undone.push(*id),
-                Err(e) => failures.push(format!("undo {}: {e}", id.as_str())),
+                Err(e) => {
+                    failed_nodes.extend(e.nodes());
+                    failures.push(format!("undo {}: {e}", id.as_str()));
+                }
             }
         }
         self.ctx.clear_interrupt();

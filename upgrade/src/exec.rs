@@ -480,11 +480,7 @@ impl Exec for Runner {
             GanetiCmd::Switch {
                 action: Switch::To(to),
                 ..
-            } => match ganeti_switch::switch_to_locked(
-                &self.paths,
-                to,
-                SwitchOptions { force: false },
-            ) {
+            } => match ganeti_switch::switch_to_locked(&self.paths, to, SwitchOptions::default()) {
                 Ok(ganeti_switch::Outcome::AlreadyActive { .. }) => {
                     answer(Some(0), "already active".into(), String::new())
                 }

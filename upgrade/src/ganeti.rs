@@ -141,6 +141,13 @@ pub const NODE_UNPAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null) || exit 0; f=
 pub const JOURNAL_COPY_SCRIPT: &str =
     r#"umask 077; printf '%s' "$2" >"$1.tmp" && mv -f "$1.tmp" "$1""#;
 
+/// How long a node's `ganeti-switch to` waits for its node lock (held by a
+/// package's maintainer script, say) before it gives up: well below the
+/// default `--command-timeout`, after which the upgrade stops waiting for
+/// the node and may roll back; a switch that outlived that would act on a
+/// node the upgrade has given up.
+pub const SWITCH_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The predicates of the upgrade's PAUSE filter, in Ganeti's filter
 /// language: every job but the one the upgrade itself submits while the
 /// filter is in place (redist-conf), which would wait forever.
@@ -209,7 +216,14 @@ impl GanetiCmd {
                     }
                     Switch::To(v) => {
                         argv.extend(switch_path_args(paths));
-                        argv.extend(["to".into(), v.to_string()]);
+                        // Never wait for the node lock past the point where
+                        // the upgrade may have given the node up.
+                        argv.extend([
+                            "to".into(),
+                            "--wait".into(),
+                            SWITCH_LOCK_WAIT.as_secs().to_string(),
+                            v.to_string(),
+                        ]);
                     }
                     Switch::Returnable(v) => {
                         argv.extend(switch_path_args(paths));
@@ -414,7 +428,7 @@ mod tests {
         };
         assert_eq!(
             to(Switch::To("3.1".parse().expect("v"))).to_string(),
-            "/usr/sbin/ganeti-switch --prefix=/usr --sysconfdir=/etc --libdir=/usr/lib --localstatedir=/var to 3.1"
+            "/usr/sbin/ganeti-switch --prefix=/usr --sysconfdir=/etc --libdir=/usr/lib --localstatedir=/var to --wait 300 3.1"
         );
         assert_eq!(
             to(Switch::Version).argv,

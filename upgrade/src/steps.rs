@@ -60,8 +60,19 @@ pub enum When {
 
 /// A step: what it found, or why it failed.
 type Run = fn(&mut Ctx<'_>) -> Result<Outcome, StepError>;
-/// An undo; the slice holds the steps this rollback has undone so far.
-type Undo = fn(&mut Ctx<'_>, &[StepId]) -> Result<(), StepError>;
+/// An undo, told how the rollback has gone so far.
+type Undo = fn(&mut Ctx<'_>, &Rollback) -> Result<(), StepError>;
+
+/// A rollback so far, for the undos that follow.
+#[derive(Debug, Clone, Default)]
+pub struct Rollback {
+    /// The steps undone so far.
+    pub undone: Vec<StepId>,
+    /// Nodes where an undo failed: they stay as they are (a node that
+    /// could not be switched back must not start the other version's
+    /// daemons on this configuration).
+    pub failed_nodes: Vec<String>,
+}
 type Plan = fn(&Ctx<'_>, &Cluster) -> Vec<String>;
 
 /// One row of the procedure.
@@ -488,6 +499,12 @@ fn add_our_filter(ctx: &Ctx<'_>) -> Result<Option<String>, StepError> {
             ))),
         };
     }
+    // The LUXI add may have been carried out with its answer lost: a
+    // filter of ours that is there holds the queue all the same, and the
+    // wait must know it (R3-11).
+    if let Some(uuid) = our_filters(ctx).ok().and_then(|f| f.into_iter().next()) {
+        return Ok(Some(uuid));
+    }
     ctx.message(&format!(
         "cannot add a job filter ({}); draining the queue instead",
         ran.summary()
@@ -495,31 +512,63 @@ fn add_our_filter(ctx: &Ctx<'_>) -> Result<Option<String>, StepError> {
     Ok(None)
 }
 
+/// How many polls in a row the job queue may fail to answer (a luxid
+/// restart) before the wait gives up: a minute at the default poll.
+const QUERY_RETRIES: u32 = 60;
+
 fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let paused_by_filter = ctx.facts.filter_uuid.is_some();
     let start = Instant::now();
+    let mut unanswered = 0;
     let mut last_report: Option<Instant> = None;
     loop {
+        // A hiccup of luxid (a restart, a slow answer) during an hours-long
+        // wait is asked again until the queue timeout, not a failure of
+        // the upgrade (R3-12).
         let statuses = match ctx.by_luxi("QueryJobs", Luxi::jobs) {
-            Some(jobs) => jobs.into_iter().map(|(_, status)| status).collect(),
-            None => list_jobs(&ctx.local(GanetiCmd::ListJobs)?),
+            Some(jobs) => Some(jobs.into_iter().map(|(_, status)| status).collect()),
+            None => {
+                let ran = ctx.run_local(GanetiCmd::ListJobs);
+                ran.ok()
+                    .then(|| list_jobs(&ran))
+                    .ok_or(ran)
+                    .map_err(|ran| {
+                        ctx.exec.log_line(&format!(
+                            "the job queue did not answer ({}); asking again",
+                            ran.summary()
+                        ))
+                    })
+                    .ok()
+            }
         };
-        let busy = busy_jobs(&statuses, paused_by_filter);
-        if busy.is_empty() {
-            return Ok(Outcome::default());
-        }
         let limit = ctx.opts.run.queue_timeout();
+        match &statuses {
+            Some(s) if busy_jobs(s, paused_by_filter).is_empty() => {
+                return Ok(Outcome::default())
+            }
+            Some(_) => unanswered = 0,
+            None if unanswered >= QUERY_RETRIES => {
+                return Err(StepError::Refused(format!(
+                    "the job queue did not answer {} times in a row (gnt-job list fails)\nhint: check the master daemon (luxid), then run again",
+                    unanswered + 1
+                )))
+            }
+            None => unanswered += 1,
+        }
+        // Unknown while the queue does not answer.
+        let busy = statuses
+            .as_ref()
+            .map(|s| busy_jobs(s, paused_by_filter).len().to_string())
+            .unwrap_or_else(|| "some".into());
         if start.elapsed() > limit {
             return Err(StepError::Refused(format!(
-                "{} job(s) still running after {}s; the queue did not empty\nhint: wait for them or cancel them (gnt-job list), then run again; --queue-timeout sets the limit",
-                busy.len(),
+                "{busy} job(s) still running after {}s; the queue did not empty\nhint: wait for them or cancel them (gnt-job list), then run again; --queue-timeout sets the limit",
                 limit.as_secs()
             )));
         }
         if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
             ctx.message(&format!(
-                "{} job(s) still running, waiting ({}s so far)",
-                busy.len(),
+                "{busy} job(s) still running, waiting ({}s so far)",
                 start.elapsed().as_secs()
             ));
             last_report = Some(Instant::now());
@@ -552,6 +601,15 @@ fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     };
     if by_us {
         set_watcher_pause(ctx, Some(until))?;
+        // luxid writes its own value on the master and the candidates (not
+        // always exactly ours): remembered, so that the unpause, and the
+        // commands printed for a candidate left out, find it too.
+        if let Some(written) = watcher_paused_until(ctx).filter(|w| *w != until) {
+            ctx.remember(Facts {
+                watcher_node_values: vec![written],
+                ..Facts::default()
+            })?;
+        }
     }
     // A redo writes the value the first attempt chose (and remembered), so
     // that the unpause finds every pause this upgrade wrote; if that pause
@@ -569,7 +627,7 @@ fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 }
 
 /// Ends the watcher pause we set, or gives back the admin's shorter one.
-fn unpause_watcher(ctx: &mut Ctx<'_>, _undone: &[StepId]) -> Result<(), StepError> {
+fn unpause_watcher(ctx: &mut Ctx<'_>, _rollback: &Rollback) -> Result<(), StepError> {
     unpause_watcher_on_nodes(ctx)?;
     if ctx.facts.watcher_paused_by_us != Some(true) {
         return Ok(());
@@ -582,7 +640,7 @@ fn unpause_watcher(ctx: &mut Ctx<'_>, _undone: &[StepId]) -> Result<(), StepErro
 }
 
 fn unpause_watcher_step(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
-    unpause_watcher(ctx, &[])?;
+    unpause_watcher(ctx, &Rollback::default())?;
     Ok(Outcome::default())
 }
 
@@ -592,12 +650,18 @@ fn stop_master_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     Ok(Outcome::default())
 }
 
-fn start_master_daemons(ctx: &mut Ctx<'_>, undone: &[StepId]) -> Result<(), StepError> {
+fn start_master_daemons(ctx: &mut Ctx<'_>, rollback: &Rollback) -> Result<(), StepError> {
     // The undo of stop-daemons, when it ran, started them everywhere.
-    if undone.contains(&StepId::StopDaemons) {
+    if rollback.undone.contains(&StepId::StopDaemons) {
         return Ok(());
     }
     let c = ctx.cluster()?;
+    if rollback.failed_nodes.contains(&c.master) {
+        return Err(StepError::Refused(format!(
+            "the daemons of {} are left stopped: an earlier undo failed there",
+            c.master
+        )));
+    }
     ensure_running(ctx, &c, std::slice::from_ref(&c.master))
 }
 
@@ -607,9 +671,22 @@ fn stop_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     Ok(Outcome::default())
 }
 
-fn start_daemons_everywhere(ctx: &mut Ctx<'_>, _undone: &[StepId]) -> Result<(), StepError> {
+fn start_daemons_everywhere(ctx: &mut Ctx<'_>, rollback: &Rollback) -> Result<(), StepError> {
     let c = ctx.cluster()?;
-    ensure_running(ctx, &c, &c.online)
+    let (left, start): (Vec<String>, Vec<String>) = c
+        .online
+        .iter()
+        .cloned()
+        .partition(|n| rollback.failed_nodes.contains(n));
+    ensure_running(ctx, &c, &start)?;
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(StepError::Refused(format!(
+            "the daemons of {} are left stopped: an earlier undo failed there",
+            left.join(", ")
+        )))
+    }
 }
 
 /// Starts Ganeti's daemons on `nodes` and leaves them all running: where
@@ -645,7 +722,7 @@ fn switch_version(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     Ok(Outcome::default())
 }
 
-fn switch_back(ctx: &mut Ctx<'_>, _undone: &[StepId]) -> Result<(), StepError> {
+fn switch_back(ctx: &mut Ctx<'_>, _rollback: &Rollback) -> Result<(), StepError> {
     let from = ctx.header.from_dir.clone();
     switch_all(ctx, &from)
 }
@@ -720,7 +797,7 @@ fn ensure_dirs(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 }
 
 fn start_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
-    start_daemons_everywhere(ctx, &[])?;
+    start_daemons_everywhere(ctx, &Rollback::default())?;
     Ok(Outcome::default())
 }
 
@@ -737,13 +814,13 @@ fn restart_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 }
 
 fn resume_work_step(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
-    resume_work(ctx, &[])?;
+    resume_work(ctx, &Rollback::default())?;
     Ok(Outcome::default())
 }
 
 /// Removes every filter with our reason (looked up, so a filter whose
 /// answer was lost is found too) and undrains what we drained.
-fn resume_work(ctx: &mut Ctx<'_>, _undone: &[StepId]) -> Result<(), StepError> {
+fn resume_work(ctx: &mut Ctx<'_>, _rollback: &Rollback) -> Result<(), StepError> {
     if has_filters(ctx) {
         remove_our_filters(ctx, &filter_reason(ctx))?;
     }

@@ -155,6 +155,8 @@ struct State {
     vote_asks: BTreeMap<String, usize>,
     /// The copy of the master's journal each candidate holds.
     copies: BTreeMap<String, String>,
+    /// Invariants broken in the middle of a run (not visible at its end).
+    violations: Vec<String>,
     /// How many commands had run when the master was failed over.
     failover_at: Option<usize>,
 }
@@ -294,6 +296,7 @@ impl Model {
             unreachable: Vec::new(),
             vote_asks: BTreeMap::new(),
             copies: BTreeMap::new(),
+            violations: Vec::new(),
             failover_at: None,
             log: Vec::new(),
         };
@@ -473,6 +476,12 @@ impl Model {
                 ok(format!("switched to {v}"))
             }
             GanetiCmd::DaemonUtil(DaemonAction::StopAll) => {
+                // Never once the queue runs again: users' jobs would die.
+                if self.journal_says_done(StepId::ResumeWork) {
+                    st.violations.push(format!(
+                        "{node}: daemons stopped after resume-work was done"
+                    ));
+                }
                 let n = st.nodes.get_mut(node).expect("node");
                 if fault == Some(FaultMode::HalfStop) {
                     if let Daemons::Running(v) = &n.daemons {
@@ -484,9 +493,28 @@ impl Model {
                 ok(String::new())
             }
             GanetiCmd::DaemonUtil(DaemonAction::StartAll) => {
+                let config = self.config();
                 let n = st.nodes.get_mut(node).expect("node");
                 if n.daemons != Daemons::Stopped {
                     return fail("ganeti-confd: matching only on non-root pidfile is insecure");
+                }
+                if config != Some(cv(&n.links)) {
+                    // wconfd (the master) refuses a configuration of another
+                    // version; anywhere, that is a version running without
+                    // its configuration on disk.
+                    let what = format!(
+                        "{node}: daemons of {} started on config {config:?}",
+                        n.links
+                    );
+                    if node == self.master {
+                        return fail(&format!(
+                            "ganeti-wconfd: configuration version mismatch ({what})"
+                        ));
+                    }
+                    st.violations.push(what);
+                    let n = st.nodes.get_mut(node).expect("node");
+                    n.daemons = Daemons::Running(n.links.clone());
+                    return ok(String::new());
                 }
                 n.daemons = Daemons::Running(n.links.clone());
                 ok(String::new())
@@ -705,6 +733,22 @@ impl Model {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the master's journal records `step` as done.
+    fn journal_says_done(&self, step: StepId) -> bool {
+        let text = fs_err::read_to_string(self.data("ganeti-upgrade.journal")).unwrap_or_default();
+        let want = format!(r#""record":"done","step":"{}""#, step.as_str());
+        text.lines().any(|l| l.contains(&want))
+    }
+
+    /// Every node reboots (a power loss): its init starts the daemons of
+    /// whatever its links name, as Debian's `ganeti.service` does.
+    fn reboot(&self) {
+        let mut st = self.state();
+        for n in st.nodes.values_mut() {
+            n.daemons = Daemons::Running(n.links.clone());
+        }
     }
 
     /// The cluster after `gnt-cluster master-failover` to node2: a model
@@ -1048,6 +1092,34 @@ fn kept(promise: Promise, v: &str, from: &str, to: &str) -> Result<(), String> {
 
 /// Checks what a run's end says against the model. `Ok(pending)`.
 fn check_end(model: &Model, end: &End, from: &str, to: &str, admin: bool) -> Result<bool, String> {
+    let broken = std::mem::take(&mut model.state().violations);
+    if !broken.is_empty() {
+        return Err(broken.join("; "));
+    }
+    let pending = check_end_state(model, end, from, to, admin)?;
+    // --status agrees with the files: pending exactly when the journal is.
+    // (Asked with the faults held back: it is the admin's look afterwards.)
+    let faults = std::mem::take(&mut *model.faults());
+    let out = Capture::default();
+    let opts = options(Mode::Status);
+    let _ = main_flow(&model.paths, &opts, model, &out, &model.interrupted);
+    *model.faults() = faults;
+    let status = out.0.into_inner().unwrap_or_default().join("\n");
+    let (_, journal) = model.pending_files();
+    if journal == status.contains("no upgrade pending") {
+        return Err(format!("--status says {status:?} with journal {journal}"));
+    }
+    Ok(pending)
+}
+
+/// What the end of one run says, against the model.
+fn check_end_state(
+    model: &Model,
+    end: &End,
+    from: &str,
+    to: &str,
+    admin: bool,
+) -> Result<bool, String> {
     let (intent, journal) = model.pending_files();
     let settled = |want: &str| -> Result<bool, String> {
         let v = model.consistent()?;
@@ -1141,6 +1213,11 @@ struct Case {
     /// `--resume --skip-node NODE` after the first run, NODE still down;
     /// then the commands printed for it, once it is back.
     skip: Option<String>,
+    /// Between the first run and the resume, every node reboots.
+    reboot: bool,
+    /// Between the first run and the resume, config.data is put back at
+    /// the source (an admin's restore).
+    restore_config: bool,
 }
 
 /// Runs a case: `--to`, `--resume` (with `resume_faults`), `--resume`
@@ -1159,6 +1236,18 @@ fn run_case(case: &Case) -> Result<(), String> {
             End::Killed => "killed".into(),
         };
         return Err(format!("--to did not upgrade: {what}"));
+    }
+    if case.reboot {
+        model.reboot();
+    }
+    if case.restore_config && pending && model.pending_files().1 {
+        fs_err::write(
+            model.data("config.data"),
+            format!("{{\"version\": {}}}", cv(case.from)),
+        )
+        .expect("restore");
+        // What was promised no longer holds: the configuration decides.
+        last_promise = None;
     }
     if case.abort {
         let end = run(&model, Mode::Abort);
@@ -1179,6 +1268,9 @@ fn run_case(case: &Case) -> Result<(), String> {
         model.state().unreachable.clear();
         let mut opts = options(Mode::Resume);
         opts.skip_nodes = vec![node.clone()];
+        // A skipped node does not lower the vote's majority: on two nodes,
+        // one dead, the admin says --no-voting (as masterd's option).
+        opts.no_voting = case.n == 2;
         let r = main_flow(&model.paths, &opts, &model, &Quiet, &model.interrupted);
         let left = match r {
             Ok(Done::Upgraded { left, .. }) => left,
@@ -1224,6 +1316,23 @@ fn run_case(case: &Case) -> Result<(), String> {
         last_promise = pending.then(|| promise(&end));
     }
     *model.faults() = Faults::default();
+    if case.restore_config && pending {
+        let before = model.state().log.len();
+        let end = run(&model, Mode::Resume);
+        if let End::Result(Err(UpgradeError::StaleJournal(_))) = &end {
+            // A restore by hand after the queue ran again: refused, and
+            // nothing is run on the journal's word.
+            if model.state().log.len() != before {
+                return Err("refused as stale but ran commands".into());
+            }
+            return Ok(());
+        }
+        check_end(&model, &end, case.from, case.to, case.admin)
+            .map_err(|e| format!("--resume after the restore: {e}"))?;
+        if let Ok(v) = model.consistent() {
+            kept(Promise::Either, &v, case.from, case.to)?;
+        }
+    }
     for attempt in 1..=2 {
         let end = run(&model, Mode::Resume);
         let still = check_end(&model, &end, case.from, case.to, case.admin)
@@ -1294,6 +1403,8 @@ fn all_cases() -> Vec<(String, Case)> {
         abort: false,
         expect_done: false,
         skip: None,
+        reboot: false,
+        restore_config: false,
     };
     for n in 1..=3 {
         for (from, to) in DIRECTIONS {
@@ -1405,6 +1516,23 @@ fn all_cases() -> Vec<(String, Case)> {
                     format!("N={n} {from}->{to} killed at checkpoint {k}, then --abort"),
                     c,
                 ));
+                // A power loss: every node reboots, its init starts the
+                // daemons its links name; then the boot-time resume.
+                let mut c = base(n, from, to);
+                c.faults.kill_at_checkpoint = Some(k);
+                c.reboot = true;
+                cases.push((
+                    format!("N={n} {from}->{to} killed at checkpoint {k}, every node rebooted"),
+                    c,
+                ));
+                // The admin puts the old configuration back before resuming.
+                let mut c = base(n, from, to);
+                c.faults.kill_at_checkpoint = Some(k);
+                c.restore_config = true;
+                cases.push((
+                    format!("N={n} {from}->{to} killed at checkpoint {k}, config.data restored"),
+                    c,
+                ));
                 // Killed again inside the resume.
                 for k2 in [1, 2, 3, 5, 8, 13, 21, 34] {
                     let mut c = base(n, from, to);
@@ -1493,6 +1621,35 @@ fn all_cases() -> Vec<(String, Case)> {
                     cases.push((format!("N={n} {from}->{to} killed at checkpoint {k}, resume signalled before {step:?}"), c));
                 }
             }
+        }
+    }
+    // A re-apply of the same version (Transition::Same: the configuration
+    // says nothing, the journal decides), killed at every checkpoint.
+    for n in [1, 3] {
+        let (_, checkpoints, _) = clean_counts(n, "3.1", "3.1");
+        for k in 1..=checkpoints {
+            let mut c = base(n, "3.1", "3.1");
+            c.faults.kill_at_checkpoint = Some(k);
+            cases.push((format!("N={n} 3.1->3.1 killed at checkpoint {k}"), c));
+        }
+    }
+    // Larger clusters: 5 nodes with a failing node at every step, and 21
+    // (the fold of ok lines) killed at a few points.
+    for (from, to) in DIRECTIONS {
+        let transition = if from < to {
+            ganeti_upgrade::transition::Transition::Upgrade
+        } else {
+            ganeti_upgrade::transition::Transition::Downgrade
+        };
+        for step in steps_for(transition) {
+            let mut c = base(5, from, to);
+            c.faults.at = vec![(Phase::Run(step), "node4.example".into(), FaultMode::Fail)];
+            cases.push((format!("N=5 {from}->{to} {step:?} fails on node4"), c));
+        }
+        for k in [10, 40, 80, 120] {
+            let mut c = base(21, from, to);
+            c.faults.kill_at_checkpoint = Some(k);
+            cases.push((format!("N=21 {from}->{to} killed at checkpoint {k}"), c));
         }
     }
     // The drain path (a cluster without job filters), and the admin's own
