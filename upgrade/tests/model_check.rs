@@ -136,6 +136,14 @@ struct Faults {
     /// Before this step, a second admin fails the master over to node2
     /// (`gnt-cluster master-failover`: not a job, so no filter holds it).
     master_moves_before: Option<StepId>,
+    /// `gnt-filter add` adds the filter but its answer is lost (as a LUXI
+    /// ReplaceFilter whose answer was lost, followed by a failing CLI add).
+    lose_filter_add: bool,
+    /// The job list fails this many times before it answers (a luxid
+    /// restart during the wait).
+    job_list_fails: usize,
+    /// The job list shows one running job this many times.
+    job_runs_for: usize,
 }
 
 struct Killed;
@@ -598,6 +606,9 @@ impl Model {
                 let uuid = format!("uuid-{}", st.next_uuid);
                 st.next_uuid += 1;
                 st.filters.push((uuid.clone(), reason.clone()));
+                if self.faults().lose_filter_add {
+                    return ran(node, argv, Some(255), String::new(), "connection lost");
+                }
                 ok(format!("{uuid}\n"))
             }
             GanetiCmd::Filter(Filter::Delete { uuid }) => {
@@ -609,7 +620,18 @@ impl Model {
                     ok(String::new())
                 }
             }
-            GanetiCmd::ListJobs => ok(String::new()),
+            GanetiCmd::ListJobs => {
+                let mut f = self.faults();
+                if f.job_list_fails > 0 {
+                    f.job_list_fails -= 1;
+                    return fail("Cannot communicate with the master daemon");
+                }
+                if f.job_runs_for > 0 {
+                    f.job_runs_for -= 1;
+                    return ok("17 running\n".into());
+                }
+                ok(String::new())
+            }
             GanetiCmd::NodeWatcherPause { until, now } => {
                 let current = self.pause_of(st, node);
                 if current.is_none_or(|t| t <= *now) {
@@ -2537,4 +2559,52 @@ fn done_only_when_true_a_switch_that_did_nothing_is_named() {
         other => panic!("a mixed cluster called {other:?}"),
     }
     assert!(model.consistent().is_err());
+}
+
+/// R3-11: the filter was added but the answer was lost, and the fallback
+/// add fails: the filter there is found (and holds the queue), so the
+/// upgrade does not drain instead nor wait on its own filter's jobs.
+#[test]
+fn r3_11_a_filter_whose_answer_was_lost_is_found() {
+    let (model, _dir) = Model::new(2, "3.0", false, true);
+    model.faults().lose_filter_add = true;
+    model.faults().at = vec![];
+    let end = run(&model, Mode::To("3.1".parse().expect("v")));
+    assert!(
+        matches!(end, End::Result(Ok(Done::Upgraded { .. }))),
+        "{end:?}"
+    );
+    let log = model.state().log.clone();
+    assert!(
+        !log.iter().any(|l| l.contains("queue drain")),
+        "drained although the filter was there: {log:?}"
+    );
+    assert!(
+        model.admin_state(false).is_ok(),
+        "{:?}",
+        model.admin_state(false)
+    );
+}
+
+/// R3-12: luxid does not answer a few times during the job wait (a
+/// restart): the wait asks again instead of rolling the upgrade back; a
+/// queue that never answers still ends it.
+#[test]
+fn r3_12_a_luxid_hiccup_during_the_job_wait_is_waited_out() {
+    let (model, _dir) = Model::new(2, "3.0", false, true);
+    model.faults().job_list_fails = 3;
+    model.faults().job_runs_for = 2;
+    let end = run(&model, Mode::To("3.1".parse().expect("v")));
+    assert!(
+        matches!(end, End::Result(Ok(Done::Upgraded { .. }))),
+        "{end:?}"
+    );
+    let (model, _dir) = Model::new(2, "3.0", false, true);
+    model.faults().job_list_fails = 1000;
+    let end = run(&model, Mode::To("3.1".parse().expect("v")));
+    assert!(
+        matches!(end, End::Result(Err(UpgradeError::RolledBack { .. }))),
+        "{end:?}"
+    );
+    assert_eq!(model.consistent(), Ok("3.0".into()));
 }
