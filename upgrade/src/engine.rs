@@ -28,28 +28,26 @@ use ganeti_switch::NodeLock;
 use crate::clock::epoch_secs;
 use crate::cluster::{same_host, Cluster};
 use crate::context::{Ctx, Mode, Options};
-use crate::error::{chain, Done, LeftNode, Stale, StepError, UpgradeError};
+use crate::error::{chain, Done, Stale, StepError, UpgradeError};
 use crate::events::{Event, Events, Output};
 use crate::exec::{Checkpoint, Exec};
 use crate::fence::{
-    appeared_intent, copy_pending, foreign_intent_before_ours, gnt_cluster_holds_intent, intruder,
-    master_moved, take_intent,
+    appeared_intent, copy_journal, foreign_intent_before_ours, gnt_cluster_holds_intent, intruder,
+    master_moved, not_stale, take_intent, take_over,
 };
-use crate::ganeti::NodeNow;
-use crate::ganeti::{Call, Daemons, GanetiCmd, Switch};
+use crate::ganeti::{Call, Daemons, GanetiCmd};
 use crate::intent::{Intent, OUR_TARGET_PREFIX};
 use crate::journal::{Header, Journal, JournalError, Record, State, JOURNAL_FORMAT};
 use crate::queue::orphan_filters;
 use crate::resume::{resume_point, ResumePoint};
 use crate::settings;
+use crate::settled::{end_state, left_nodes, report_offline};
 use crate::show::{dry_run, report, status};
 use crate::step_id::StepId;
 use crate::steps::{point_of_no_return, row, steps_for, Rollback};
-use crate::transition::{
-    config_at, config_unchanged, config_version, transition_name, transition_to, ConfigAt,
-};
-use crate::vote::confirm_master;
-use crate::watcher::{node_pause_values, repause_watcher};
+use crate::transition::{config_unchanged, transition_name, transition_to, ConfigAt};
+use crate::vote::{confirm_master, new_skips};
+use crate::watcher::repause_watcher;
 
 /// The entry point: `--to`, `--resume`, `--abort`, `--status`, each
 /// optionally `--dry-run`. `interrupted` is set by the signal handlers.
@@ -171,6 +169,31 @@ impl<'a> Run<'a> {
     }
 
     /// What the mode asks, on this node.
+    /// The copy of another master's journal here, taken over if its
+    /// upgrade is still pending (see [`take_over`]).
+    fn take_over(&self) -> Result<Option<State>, UpgradeError> {
+        let copy = Journal::at(&Node::new(self.paths).upgrade_journal_copy_path());
+        let Ok(Some(state)) = copy.load() else {
+            return Ok(None);
+        };
+        let t = state.header.transition;
+        let ponr = point_of_no_return(t);
+        let before_ponr: Vec<StepId> = if state.has_started(ponr) {
+            Vec::new()
+        } else {
+            steps_for(t)
+                .into_iter()
+                .take_while(|s| *s != ponr)
+                .collect()
+        };
+        take_over(
+            &self.ctx(state.header.clone()),
+            state,
+            &self.me,
+            &before_ponr,
+        )
+    }
+
     fn dispatch(
         &mut self,
         state: Option<State>,
@@ -302,14 +325,14 @@ impl<'a> Run<'a> {
                 return Err(UpgradeError::RollbackPending { to: s.header.to });
             }
             Some(s) if s.header.to == *to => {
-                self.not_stale(&s)?;
+                not_stale(&self.ctx(s.header.clone()), self.cluster, &s)?;
                 self.events.message(&format!(
                     "An upgrade to {to} is already in progress; resuming it."
                 ));
                 return self.resume(s);
             }
             Some(s) => {
-                self.not_stale(&s)?;
+                not_stale(&self.ctx(s.header.clone()), self.cluster, &s)?;
                 return Err(UpgradeError::InProgress {
                     from: s.header.from_release,
                     to: s.header.to,
@@ -366,7 +389,7 @@ impl<'a> Run<'a> {
     fn abort(&mut self, state: State) -> Result<Done, UpgradeError> {
         let transition = state.header.transition;
         let ponr = point_of_no_return(transition);
-        let config = self.not_stale(&state)?;
+        let config = not_stale(&self.ctx(state.header.clone()), self.cluster, &state)?;
         match resume_point(&state, config, &steps_for(transition), ponr) {
             ResumePoint::Cleanup => {
                 self.remove_files(&state.header)?;
@@ -417,127 +440,6 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// The copy of another master's journal on this node (a master
-    /// candidate, now the master), if its upgrade is still pending on the
-    /// cluster: our filter of that upgrade is there, or the configuration
-    /// is at its target. It becomes this node's journal; every step before
-    /// the point of no return counts as started (the old master may have
-    /// begun one after its last copy, and every undo is idempotent). A
-    /// copy of an upgrade that is over is set aside.
-    fn take_over(&self) -> Result<Option<State>, UpgradeError> {
-        let fs = self.paths.fs();
-        let copy_path = self.paths.upgrade_journal_copy();
-        let copy = Journal::at(&Node::new(self.paths).upgrade_journal_copy_path());
-        let Ok(Some(state)) = copy.load() else {
-            return Ok(None);
-        };
-        let h = &state.header;
-        if !copy_pending(&self.ctx(h.clone()), &state) {
-            let aside = copy_path.with_extension(format!("copy.stale-{}", h.id));
-            let _ = fs.rename(&copy_path, &aside);
-            return Ok(None);
-        }
-        let journal_err = |e: &dyn std::error::Error| UpgradeError::Journal(chain(e));
-        fs.rename(&copy_path, &self.paths.upgrade_journal())
-            .map_err(|e| journal_err(&e))?;
-        let from = h.master.clone().unwrap_or_else(|| "another node".into());
-        let at = epoch_secs();
-        self.journal
-            .append(&Record::TakenOver {
-                at,
-                by: self.me.clone(),
-                from: h.master.clone(),
-            })
-            .map_err(|e| journal_err(&e))?;
-        let ponr = point_of_no_return(h.transition);
-        if !state.has_started(ponr) {
-            for step in steps_for(h.transition)
-                .into_iter()
-                .take_while(|s| *s != ponr)
-                .filter(|s| !state.has_started(*s))
-            {
-                self.journal
-                    .append(&Record::Started { step, at })
-                    .map_err(|e| journal_err(&e))?;
-            }
-        }
-        if let Some(settings) = &h.settings {
-            let _ = settings::write_marker(self.paths, settings);
-        }
-        self.events.message(&format!(
-            "this node is the master now: taking over upgrade {} from {from} ({} to {}), from the copy of its journal that {from} kept here",
-            h.id, h.from_dir, h.to
-        ));
-        self.journal.load().map_err(|e| journal_err(&e))
-    }
-
-    /// Where the configuration stands, unless the cluster has moved on
-    /// since the journal was written (a stale journal: kept by a node that
-    /// was not the master, or left by an upgrade finished elsewhere): then
-    /// nothing may be run on its word.
-    fn not_stale(&self, state: &State) -> Result<ConfigAt, UpgradeError> {
-        let h = &state.header;
-        let config = config_at(self.paths, &h.from_dir, &h.to);
-        let found = match (config, &h.cluster, self.exec.active_here()) {
-            (ConfigAt::Elsewhere(v), _, _) => Some(format!("config.data is at {v}")),
-            (_, Some(c), _) if *c != self.cluster.name => Some(format!(
-                "this node is in cluster {}, the journal's upgrade ran on cluster {c}",
-                self.cluster.name
-            )),
-            (_, _, Some(v)) if v != h.from_dir && v != h.to => Some(format!("this node runs {v}")),
-            _ => None,
-        };
-        match found {
-            Some(found) => Err(UpgradeError::StaleJournal(Box::new(Stale {
-                journal: self.paths.fs().shown(&self.paths.upgrade_journal()),
-                marker: self.paths.fs().shown(&self.paths.pending_marker()),
-                id: h.id.clone(),
-                from: h.from_dir.clone(),
-                to: h.to.clone(),
-                found,
-            }))),
-            None => Ok(config),
-        }
-    }
-
-    /// `--skip-node` names given now that the journal does not have yet,
-    /// each a live node other than the master, and only once the
-    /// configuration change has started.
-    fn new_skips(
-        &self,
-        run: &Execution<'_>,
-        point: &ResumePoint,
-    ) -> Result<Vec<String>, UpgradeError> {
-        let new: Vec<String> = self
-            .opts
-            .skip_nodes
-            .iter()
-            .filter(|n| !run.ctx.skipped().contains(n))
-            .cloned()
-            .collect();
-        for node in &new {
-            let why = if !self.cluster.nodes.contains(node) {
-                Some(format!(
-                    "it is not a node of cluster {} (gnt-node list)",
-                    self.cluster.name
-                ))
-            } else if *node == self.cluster.master {
-                Some("it is the master, where the upgrade runs".to_string())
-            } else if !matches!(point, ResumePoint::Forward { .. }) {
-                Some("the configuration change has not started; roll the upgrade back with ganeti-upgrade --abort, or bring the node back and run --resume".to_string())
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                return Err(UpgradeError::SkipRefused {
-                    node: node.clone(),
-                    why,
-                });
-            }
-        }
-        Ok(new)
-    }
-
     /// Records `new` skips (after the vote) and leaves them out from now on.
     fn record_skips(&self, run: &mut Execution<'_>, new: Vec<String>) -> Result<(), UpgradeError> {
         if !new.is_empty() {
@@ -557,7 +459,7 @@ impl<'a> Run<'a> {
         let transition = state.header.transition;
         let all = steps_for(transition);
         let ponr = point_of_no_return(transition);
-        let config = self.not_stale(&state)?;
+        let config = not_stale(&self.ctx(state.header.clone()), self.cluster, &state)?;
         if config == ConfigAt::Source
             && state.has_started(ponr)
             && state.is_done(StepId::ResumeWork)
@@ -585,7 +487,7 @@ impl<'a> Run<'a> {
         let mut run = self.execution(&state);
         // The vote first, over every online node (a skipped node does not
         // lower the majority), then the skips are recorded.
-        let new_skips = self.new_skips(&run, &point)?;
+        let new_skips = new_skips(&run.ctx, self.cluster, &point)?;
         confirm_master(&run.ctx, self.cluster)?;
         self.record_skips(&mut run, new_skips)?;
         if !run.ctx.skipped().is_empty() {
@@ -627,19 +529,6 @@ impl<'a> Run<'a> {
     }
 }
 
-/// Offline nodes are left out of the upgrade; they come back on the old
-/// version unless switched before `gnt-node modify -O no`.
-fn report_offline(ctx: &Ctx<'_>, c: &Cluster) {
-    if !c.offline.is_empty() {
-        ctx.message(&format!(
-            "offline nodes are left out: {}; before bringing one back online, run on it: {} to {}",
-            c.offline.join(", "),
-            ctx.opts.run.switch_command,
-            ctx.header.to
-        ));
-    }
-}
-
 /// One upgrade being carried out: what the steps see, and the engine's own
 /// bookkeeping, which no step touches.
 struct Execution<'a> {
@@ -670,43 +559,6 @@ impl<'a> Execution<'a> {
             timings: Vec::new(),
             verify_errors: None,
             me: me.to_string(),
-        }
-    }
-
-    /// Copies the journal to the other master candidates (best effort),
-    /// so that whichever becomes master can show and take over the
-    /// upgrade; `drop`: removes those copies (the upgrade is over).
-    fn replicate(&self, drop: bool) {
-        let ctx = &self.ctx;
-        let Ok(c) = ctx.cluster() else {
-            return;
-        };
-        let nodes = c.other_candidates();
-        if nodes.is_empty() {
-            return;
-        }
-        let cmd = if drop {
-            GanetiCmd::DropJournalCopy
-        } else {
-            match fs_err::read_to_string(ctx.journal().path()) {
-                Ok(text) => GanetiCmd::JournalCopy { text },
-                Err(_) => return,
-            }
-        };
-        let call = ctx.call(cmd);
-        let failed: Vec<String> = ctx
-            .exec
-            .fan_out(&c, &nodes, &|_| call.clone(), &|_| {})
-            .into_iter()
-            .filter(|r| !r.ok())
-            .map(|r| r.node)
-            .collect();
-        if !failed.is_empty() {
-            ctx.exec.log_line(&format!(
-                "the copy of the journal could not be {} on {}",
-                if drop { "removed" } else { "written" },
-                failed.join(", ")
-            ));
         }
     }
 
@@ -936,7 +788,7 @@ impl<'a> Execution<'a> {
                     facts: found.facts,
                 },
             )?;
-            self.replicate(false);
+            copy_journal(&self.ctx, false);
         }
         self.ctx.exec.checkpoint(Checkpoint::Done(id));
         Ok(())
@@ -978,7 +830,7 @@ impl<'a> Execution<'a> {
     /// Every step ran: the nodes left out get their commands, and verify's
     /// errors decide the ending.
     fn finished(&mut self) -> Result<Done, UpgradeError> {
-        let left = self.left_nodes();
+        let left = left_nodes(&self.ctx);
         for l in &left {
             let cmds = |v: &[Call]| v.iter().map(Call::to_string).collect::<Vec<_>>().join("; ");
             self.ctx.message(&format!(
@@ -990,7 +842,7 @@ impl<'a> Execution<'a> {
                 cmds(&l.on_master)
             ));
         }
-        let differences = self.end_state(&self.ctx.header.to.clone());
+        let differences = end_state(&self.ctx, &self.ctx.header.to);
         if !differences.is_empty() {
             return Err(UpgradeError::EndStateDiffers {
                 to: self.ctx.header.to.clone(),
@@ -1005,109 +857,6 @@ impl<'a> Execution<'a> {
                 left,
             }),
         }
-    }
-
-    /// The nodes this upgrade left out, with their commands.
-    fn left_nodes(&self) -> Vec<LeftNode> {
-        let ctx = &self.ctx;
-        let offline = Cluster::read(ctx.paths)
-            .map(|c| c.offline)
-            .unwrap_or_default();
-        let argv = |cmd: GanetiCmd| ctx.call(cmd);
-        let mut on_node = vec![
-            argv(GanetiCmd::DaemonUtil(Daemons::StopAll)),
-            argv(ctx.switch(Switch::To(ctx.header.to.clone()))),
-            argv(GanetiCmd::EnsureDirs),
-            argv(GanetiCmd::DaemonUtil(Daemons::StartAll)),
-        ];
-        let values = node_pause_values(&ctx.facts);
-        if !values.is_empty() {
-            // The watcher pause this upgrade wrote there, whichever it was.
-            on_node.push(argv(GanetiCmd::NodeWatcherUnpause { values }));
-        }
-        let mut left: Vec<LeftNode> = ctx
-            .skipped()
-            .iter()
-            .map(|n| LeftNode {
-                node: n.clone(),
-                why: "skipped",
-                on_node: on_node.clone(),
-                on_master: vec![argv(GanetiCmd::RedistConf)],
-            })
-            .collect();
-        left.extend(
-            offline
-                .iter()
-                .filter(|n| !ctx.skipped().contains(n))
-                .map(|n| LeftNode {
-                    node: n.clone(),
-                    why: "offline",
-                    on_node: on_node.clone(),
-                    on_master: vec![argv(GanetiCmd::MarkOnline { node: n.clone() })],
-                }),
-        );
-        left
-    }
-
-    /// What differs, node by node, from every online node (but those left
-    /// out) running `v`: its links, its daemons (one must run; none may
-    /// run another version's code where that can be told), and the
-    /// master's configuration. Empty when the cluster runs `v`.
-    fn end_state(&self, v: &DirVersion) -> Vec<String> {
-        let ctx = &self.ctx;
-        let Ok(c) = ctx.cluster() else {
-            return vec!["cannot read the cluster's ssconf to check the end state".into()];
-        };
-        let mut differences = Vec::new();
-        let question = ctx.call(ctx.switch(Switch::Current));
-        let mut answers = ctx
-            .exec
-            .fan_out(&c, &c.others(), &|_| question.clone(), &|_| {});
-        if c.online.contains(&c.master) {
-            let mut here = ctx.exec.here(&question);
-            here.node.clone_from(&c.master);
-            answers.push(here);
-        }
-        for ran in answers {
-            let node = &ran.node;
-            let now: NodeNow = match serde_json::from_str(ran.stdout.trim()) {
-                Ok(now) if ran.ok() => now,
-                _ => {
-                    differences.push(format!(
-                        "{node}: cannot tell what it runs ({})",
-                        ran.summary()
-                    ));
-                    continue;
-                }
-            };
-            match &now.version {
-                Some(x) if x == v => {}
-                Some(x) => differences.push(format!("{node}: its links name {x}")),
-                None => differences.push(format!("{node}: no stable active version")),
-            }
-            if now.daemons.is_empty() {
-                differences.push(format!("{node}: no Ganeti daemon runs"));
-            }
-            for d in now
-                .daemons
-                .iter()
-                .filter(|d| d.version.as_ref().is_some_and(|x| x != v))
-            {
-                differences.push(format!(
-                    "{node}: {} (pid {}) runs the code of {}",
-                    d.name,
-                    d.pid.map_or("?".into(), |p| p.to_string()),
-                    d.version.as_ref().map_or("?".into(), |x| x.to_string())
-                ));
-            }
-        }
-        let want = v.triple();
-        match config_version(ctx.paths) {
-            Some(cv) if (cv.triple().major, cv.triple().minor) == (want.major, want.minor) => {}
-            Some(cv) => differences.push(format!("{}: config.data is at {cv}", c.master)),
-            None => differences.push(format!("{}: config.data cannot be read", c.master)),
-        }
-        differences
     }
 
     /// The upgrade stays pending at `step`, past the point of no return.
@@ -1154,34 +903,10 @@ impl<'a> Execution<'a> {
         }
         self.ctx.message(&format!("rolling back: {reason}"));
         if !undo.is_empty() {
-            self.replicate(false);
+            copy_journal(&self.ctx, false);
         }
         self.undone.clear();
-        let mut failures = Vec::new();
-        let mut failed_nodes: Vec<String> = Vec::new();
-        let mut said = false;
-        for id in &undo {
-            let Some(undo) = row(*id).undo else {
-                continue;
-            };
-            if self.ctx.interrupted() && !said {
-                self.ctx.message("ignoring the signal: the rollback goes on to the end (SIGKILL stops it; --resume then finishes it)");
-                said = true;
-            }
-            self.ctx.exec.checkpoint(Checkpoint::Undo(*id));
-            self.ctx.enter(*id);
-            let so_far = Rollback {
-                undone: self.undone.clone(),
-                failed_nodes: failed_nodes.clone(),
-            };
-            match undo(&mut self.ctx, &so_far) {
-                Ok(()) => self.undone.push(*id),
-                Err(e) => {
-                    failed_nodes.extend(e.nodes());
-                    failures.push(format!("undo {}: {e}", id.as_str()));
-                }
-            }
-        }
+        let failures = self.undo_all(&undo);
         self.ctx.clear_interrupt();
         if !failures.is_empty() {
             return UpgradeError::RollbackIncomplete {
@@ -1193,7 +918,7 @@ impl<'a> Execution<'a> {
         let differences = if undo.is_empty() {
             Vec::new()
         } else {
-            self.end_state(&self.ctx.header.from_dir.clone())
+            end_state(&self.ctx, &self.ctx.header.from_dir)
         };
         if !differences.is_empty() {
             return UpgradeError::RollbackIncomplete {
@@ -1220,6 +945,37 @@ impl<'a> Execution<'a> {
         }
     }
 
+    /// Runs the undos of `undo`, in that order, each told how the rollback
+    /// went so far; the failures, one line each.
+    fn undo_all(&mut self, undo: &[StepId]) -> Vec<String> {
+        let mut failures = Vec::new();
+        let mut failed_nodes: Vec<String> = Vec::new();
+        let mut said = false;
+        for id in undo {
+            let Some(undo) = row(*id).undo else {
+                continue;
+            };
+            if self.ctx.interrupted() && !said {
+                self.ctx.message("ignoring the signal: the rollback goes on to the end (SIGKILL stops it; --resume then finishes it)");
+                said = true;
+            }
+            self.ctx.exec.checkpoint(Checkpoint::Undo(*id));
+            self.ctx.enter(*id);
+            let so_far = Rollback {
+                undone: self.undone.clone(),
+                failed_nodes: failed_nodes.clone(),
+            };
+            match undo(&mut self.ctx, &so_far) {
+                Ok(()) => self.undone.push(*id),
+                Err(e) => {
+                    failed_nodes.extend(e.nodes());
+                    failures.push(format!("undo {}: {e}", id.as_str()));
+                }
+            }
+        }
+        failures
+    }
+
     /// Every undo succeeded: recorded (when something was undone), then
     /// the intent file (if ours), the journal and the marker go.
     fn rolled_back(&self, record: bool) -> Result<(), String> {
@@ -1233,7 +989,7 @@ impl<'a> Execution<'a> {
         ctx.journal().remove().map_err(|e| chain(&e))?;
         // Stale without its journal anyway; removed for tidiness.
         let _ = settings::remove_marker(ctx.paths);
-        self.replicate(true);
+        copy_journal(&self.ctx, true);
         Ok(())
     }
 }

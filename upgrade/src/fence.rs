@@ -10,12 +10,15 @@
 
 use ganeti_layout::node::durable::DurableError;
 
+use crate::clock::epoch_secs;
 use crate::cluster::{same_host, Cluster};
 use crate::context::{Ctx, Mode};
-use crate::error::{chain, UpgradeError};
+use crate::error::{chain, Stale, UpgradeError};
+use crate::ganeti::GanetiCmd;
 use crate::intent::{Intent, OUR_TARGET_PREFIX};
-use crate::journal::State;
+use crate::journal::{Record, State};
 use crate::queue::tool_filters;
+use crate::settings;
 use crate::step_id::StepId;
 use crate::transition::{config_at, config_unchanged, ConfigAt};
 
@@ -160,4 +163,130 @@ pub fn take_intent(ctx: &Ctx<'_>) -> Result<(), UpgradeError> {
     }
     write_our_intent(ctx).map_err(|e| UpgradeError::Journal(chain(&e)))?;
     Ok(())
+}
+
+/// Copies the journal to the other master candidates (best effort),
+/// so that whichever becomes master can show and take over the
+/// upgrade; `drop`: removes those copies (the upgrade is over).
+pub fn copy_journal(ctx: &Ctx<'_>, drop: bool) {
+    let Ok(c) = ctx.cluster() else {
+        return;
+    };
+    let nodes = c.other_candidates();
+    if nodes.is_empty() {
+        return;
+    }
+    let cmd = if drop {
+        GanetiCmd::DropJournalCopy
+    } else {
+        match fs_err::read_to_string(ctx.journal().path()) {
+            Ok(text) => GanetiCmd::JournalCopy { text },
+            Err(_) => return,
+        }
+    };
+    let call = ctx.call(cmd);
+    let failed: Vec<String> = ctx
+        .exec
+        .fan_out(&c, &nodes, &|_| call.clone(), &|_| {})
+        .into_iter()
+        .filter(|r| !r.ok())
+        .map(|r| r.node)
+        .collect();
+    if !failed.is_empty() {
+        ctx.exec.log_line(&format!(
+            "the copy of the journal could not be {} on {}",
+            if drop { "removed" } else { "written" },
+            failed.join(", ")
+        ));
+    }
+}
+
+/// `before_ponr`: the steps before the point of no return, when it has not
+/// started (else none): each counts as started once taken over.
+/// The copy of another master's journal on this node (a master
+/// candidate, now the master), if its upgrade is still pending on the
+/// cluster: our filter of that upgrade is there, or the configuration
+/// is at its target. It becomes this node's journal; every step before
+/// the point of no return counts as started (the old master may have
+/// begun one after its last copy, and every undo is idempotent). A
+/// copy of an upgrade that is over is set aside.
+pub fn take_over(
+    ctx: &Ctx<'_>,
+    state: State,
+    me: &str,
+    before_ponr: &[StepId],
+) -> Result<Option<State>, UpgradeError> {
+    let paths = ctx.paths;
+    let fs = paths.fs();
+    let copy_path = paths.upgrade_journal_copy();
+    let h = &state.header;
+    if !copy_pending(ctx, &state) {
+        let aside = copy_path.with_extension(format!("copy.stale-{}", h.id));
+        let _ = fs.rename(&copy_path, &aside);
+        return Ok(None);
+    }
+    let journal_err = |e: &dyn std::error::Error| UpgradeError::Journal(chain(e));
+    fs.rename(&copy_path, &paths.upgrade_journal())
+        .map_err(|e| journal_err(&e))?;
+    let from = h.master.clone().unwrap_or_else(|| "another node".into());
+    let at = epoch_secs();
+    ctx.journal()
+        .append(&Record::TakenOver {
+            at,
+            by: me.to_string(),
+            from: h.master.clone(),
+        })
+        .map_err(|e| journal_err(&e))?;
+    {
+        for step in before_ponr
+            .iter()
+            .copied()
+            .filter(|s| !state.has_started(*s))
+        {
+            ctx.journal()
+                .append(&Record::Started { step, at })
+                .map_err(|e| journal_err(&e))?;
+        }
+    }
+    if let Some(settings) = &h.settings {
+        let _ = settings::write_marker(paths, settings);
+    }
+    ctx.events.message(&format!(
+        "this node is the master now: taking over upgrade {} from {from} ({} to {}), from the copy of its journal that {from} kept here",
+        h.id, h.from_dir, h.to
+    ));
+    ctx.journal().load().map_err(|e| journal_err(&e))
+}
+
+/// Where the configuration stands, unless the cluster has moved on
+/// since the journal was written (a stale journal: kept by a node that
+/// was not the master, or left by an upgrade finished elsewhere): then
+/// nothing may be run on its word.
+pub fn not_stale(
+    ctx: &Ctx<'_>,
+    cluster: &Cluster,
+    state: &State,
+) -> Result<ConfigAt, UpgradeError> {
+    let h = &state.header;
+    let config = config_at(ctx.paths, &h.from_dir, &h.to);
+    let found = match (config, &h.cluster, ctx.exec.active_here()) {
+        (ConfigAt::Elsewhere(v), _, _) => Some(format!("config.data is at {v}")),
+        (_, Some(c), _) if *c != cluster.name => Some(format!(
+            "this node is in cluster {}, the journal's upgrade ran on cluster {c}",
+            cluster.name
+        )),
+        (_, _, Some(v)) if v != h.from_dir && v != h.to => Some(format!("this node runs {v}")),
+        _ => None,
+    };
+    match found {
+        Some(found) => Err(UpgradeError::StaleJournal(Box::new(Stale {
+            journal: ctx.paths.fs().shown(&ctx.paths.upgrade_journal()),
+            marker: ctx.paths.fs().shown(&ctx.paths.pending_marker()),
+            id: h.id.clone(),
+            from: h.from_dir.clone(),
+            to: h.to.clone(),
+            found,
+        }))),
+        None => Ok(config),
+    }
 }

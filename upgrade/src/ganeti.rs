@@ -202,36 +202,7 @@ impl GanetiCmd {
             GanetiCmd::PostUpgrade { from_release } => {
                 words(paths.post_upgrade(), &[from_release.as_str()])
             }
-            GanetiCmd::Switch { tool, action } => {
-                let mut argv = vec![tool.clone()];
-                match action {
-                    Switch::Version => argv.push("--version".into()),
-                    Switch::Current => {
-                        argv.extend(switch_path_args(paths));
-                        argv.extend(["current".into(), "--json".into()]);
-                    }
-                    Switch::Installed(v) => {
-                        argv.extend(switch_path_args(paths));
-                        argv.extend(["installed".into(), v.to_string()]);
-                    }
-                    Switch::To(v) => {
-                        argv.extend(switch_path_args(paths));
-                        // Never wait for the node lock past the point where
-                        // the upgrade may have given the node up.
-                        argv.extend([
-                            "to".into(),
-                            "--wait".into(),
-                            SWITCH_LOCK_WAIT.as_secs().to_string(),
-                            v.to_string(),
-                        ]);
-                    }
-                    Switch::Returnable(v) => {
-                        argv.extend(switch_path_args(paths));
-                        argv.extend(["installed".into(), "--or-active".into(), v.to_string()]);
-                    }
-                }
-                argv
-            }
+            GanetiCmd::Switch { tool, action } => switch_argv(tool, action, paths),
             GanetiCmd::NodeWatcherPause { until, now } => {
                 let mut argv = node_script(NODE_PAUSE_SCRIPT, paths);
                 argv.extend([until.to_string(), now.to_string()]);
@@ -304,6 +275,38 @@ impl GanetiCmd {
             _ => Vec::new(),
         }
     }
+}
+
+/// `ganeti-switch` (`tool`) asked `action`, with the node's path options.
+fn switch_argv(tool: &str, action: &Switch, paths: &InstallPaths) -> Vec<String> {
+    let mut argv = vec![tool.to_string()];
+    match action {
+        Switch::Version => argv.push("--version".into()),
+        Switch::Current => {
+            argv.extend(switch_path_args(paths));
+            argv.extend(["current".into(), "--json".into()]);
+        }
+        Switch::Installed(v) => {
+            argv.extend(switch_path_args(paths));
+            argv.extend(["installed".into(), v.to_string()]);
+        }
+        Switch::To(v) => {
+            argv.extend(switch_path_args(paths));
+            // Never wait for the node lock past the point where
+            // the upgrade may have given the node up.
+            argv.extend([
+                "to".into(),
+                "--wait".into(),
+                SWITCH_LOCK_WAIT.as_secs().to_string(),
+                v.to_string(),
+            ]);
+        }
+        Switch::Returnable(v) => {
+            argv.extend(switch_path_args(paths));
+            argv.extend(["installed".into(), "--or-active".into(), v.to_string()]);
+        }
+    }
+    argv
 }
 
 /// `sh -c SCRIPT sh WATCHER-PAUSE-FILE`, its arguments to follow.

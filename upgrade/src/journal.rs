@@ -93,6 +93,17 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// Every watcher pause end this upgrade wrote on the nodes.
+    pub fn node_pause_values(&self) -> Vec<u64> {
+        let mut values = self.watcher_node_values.clone();
+        if let Some(v) = self.watcher_node_until {
+            if !values.contains(&v) {
+                values.push(v);
+            }
+        }
+        values
+    }
+
     pub fn merge(&mut self, other: &Facts) {
         if other.filter_uuid.is_some() {
             self.filter_uuid.clone_from(&other.filter_uuid);
@@ -200,6 +211,47 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl State {
+    /// Folds one record in.
+    fn apply(&mut self, record: Record) {
+        let state = self;
+        match record {
+            Record::Header(_) => {}
+            Record::Started { step, .. } => {
+                if !state.started.contains(&step) {
+                    state.started.push(step);
+                }
+            }
+            Record::Done { step, facts, .. } => {
+                // A step done has started, even if its `started` record
+                // was lost (torn): a rollback must undo it.
+                if !state.started.contains(&step) {
+                    state.started.push(step);
+                }
+                if !state.done.contains(&step) {
+                    state.done.push(step);
+                }
+                state.facts.merge(&facts);
+            }
+            Record::Facts { facts, .. } => state.facts.merge(&facts),
+            Record::Failed {
+                step,
+                nodes,
+                message,
+                ..
+            } => state.last_failure = Some((step, nodes, message)),
+            Record::Skipped { nodes, .. } => {
+                for n in nodes {
+                    if !state.skipped.contains(&n) {
+                        state.skipped.push(n);
+                    }
+                }
+            }
+            Record::RollingBack { .. } => state.rolling_back = true,
+            Record::RolledBack { .. } => state.rolled_back = true,
+            Record::TakenOver { by, .. } => state.taken_over_by = Some(by),
+        }
+    }
+
     pub fn is_done(&self, step: StepId) -> bool {
         self.done.contains(&step)
     }
@@ -368,42 +420,7 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
             state.damaged_lines += 1;
             continue;
         };
-        match record {
-            Record::Header(_) => {}
-            Record::Started { step, .. } => {
-                if !state.started.contains(&step) {
-                    state.started.push(step);
-                }
-            }
-            Record::Done { step, facts, .. } => {
-                // A step done has started, even if its `started` record
-                // was lost (torn): a rollback must undo it.
-                if !state.started.contains(&step) {
-                    state.started.push(step);
-                }
-                if !state.done.contains(&step) {
-                    state.done.push(step);
-                }
-                state.facts.merge(&facts);
-            }
-            Record::Facts { facts, .. } => state.facts.merge(&facts),
-            Record::Failed {
-                step,
-                nodes,
-                message,
-                ..
-            } => state.last_failure = Some((step, nodes, message)),
-            Record::Skipped { nodes, .. } => {
-                for n in nodes {
-                    if !state.skipped.contains(&n) {
-                        state.skipped.push(n);
-                    }
-                }
-            }
-            Record::RollingBack { .. } => state.rolling_back = true,
-            Record::RolledBack { .. } => state.rolled_back = true,
-            Record::TakenOver { by, .. } => state.taken_over_by = Some(by),
-        }
+        state.apply(record);
     }
     Ok(state)
 }

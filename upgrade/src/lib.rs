@@ -14,7 +14,7 @@
 //! | views | `show` | `--status`, `--dry-run` and the end report, built from the journal, the cluster and the table |
 //! | procedure | `steps`, `preflight` | the procedure as one table in the design's order; the dry run's read-only checks |
 //! | fences | `fence` | no other upgrade process and no other master act beside this run: the intent file, the master's name, a new master's copy of the journal |
-//! | policies | `queue`, `watcher`, `backup`, `vote` | the job queue held and released, the watcher paused, the backup, the master vote |
+//! | policies | `queue`, `watcher`, `backup`, `vote`, `settled` | the job queue held and released, the watcher paused, the backup, the master vote, what the cluster runs at the end |
 //! | context | `context` | what a step sees, and the helpers it runs commands with |
 //! | events | `events` | every line the run prints, one event enum rendered as JSON or text |
 //! | data and execution | `view`, `exec`, `resume`, `options` | what the views show, the one trait through which nodes are reached (and OpenSSH), the pure resume decision, the options resolved once |
@@ -46,6 +46,7 @@ pub mod queue;
 pub mod ran;
 pub mod resume;
 pub mod settings;
+pub mod settled;
 pub mod show;
 pub mod step_id;
 pub mod steps;

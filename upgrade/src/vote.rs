@@ -9,6 +9,7 @@ use crate::context::Ctx;
 use crate::error::UpgradeError;
 use crate::ganeti::GanetiCmd;
 use crate::ran::Ran;
+use crate::resume::ResumePoint;
 
 /// Confirms mastership as the design asks: a majority of the online nodes
 /// must name this node in their ssconf_master_node. Nodes that do not
@@ -84,3 +85,41 @@ pub fn confirm_master(ctx: &Ctx<'_>, c: &Cluster) -> Result<(), UpgradeError> {
 
 /// Between two rounds of the master vote.
 const VOTE_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `--skip-node` names given now that the journal does not have yet,
+/// each a live node other than the master, and only once the
+/// configuration change has started.
+pub fn new_skips(
+    ctx: &Ctx<'_>,
+    cluster: &Cluster,
+    point: &ResumePoint,
+) -> Result<Vec<String>, UpgradeError> {
+    let new: Vec<String> = ctx
+        .opts
+        .skip_nodes
+        .iter()
+        .filter(|n| !ctx.skipped().contains(n))
+        .cloned()
+        .collect();
+    for node in &new {
+        let why = if !cluster.nodes.contains(node) {
+            Some(format!(
+                "it is not a node of cluster {} (gnt-node list)",
+                cluster.name
+            ))
+        } else if *node == cluster.master {
+            Some("it is the master, where the upgrade runs".to_string())
+        } else if !matches!(point, ResumePoint::Forward { .. }) {
+            Some("the configuration change has not started; roll the upgrade back with ganeti-upgrade --abort, or bring the node back and run --resume".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(UpgradeError::SkipRefused {
+                node: node.clone(),
+                why,
+            });
+        }
+    }
+    Ok(new)
+}

@@ -15,17 +15,6 @@ use crate::journal::Facts;
 /// enough that a forgotten pause ends by itself.
 pub const WATCHER_PAUSE: Duration = Duration::from_secs(6 * 3600);
 
-/// Every watcher pause end this upgrade wrote on the nodes.
-pub fn node_pause_values(facts: &Facts) -> Vec<u64> {
-    let mut values = facts.watcher_node_values.clone();
-    if let Some(v) = facts.watcher_node_until {
-        if !values.contains(&v) {
-            values.push(v);
-        }
-    }
-    values
-}
-
 /// The end we write on the nodes: ours, or one second past the admin's
 /// longer pause, so that it never equals a pause someone else wrote.
 pub fn node_pause_value(ctx: &Ctx<'_>, until: u64) -> u64 {
@@ -54,7 +43,7 @@ pub fn pause_watcher_on_nodes(ctx: &mut Ctx<'_>, value: u64) -> Result<(), StepE
 
 /// Removes the pauses [`pause_watcher_on_nodes`] wrote, and only those.
 pub fn unpause_watcher_on_nodes(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
-    let values = node_pause_values(&ctx.facts);
+    let values = ctx.facts.node_pause_values();
     if values.is_empty() {
         return Ok(());
     }
