@@ -16,6 +16,12 @@
 # d  a stale pid file on node2 (ganeti-kvmd.pid naming a live, unrelated
 #    process that holds no lock on it) while the upgrade waits after
 #    stop-daemons: the switch must not take it for a running daemon.
+# e  the master's run dies after stop-new-work and the admin fails the
+#    master over to node2 (gnt-cluster master-failover --no-voting): on
+#    node2, --status shows the pending upgrade and --resume takes it over
+#    from the copy of the journal node1 kept there, and finishes it; node1's
+#    own --resume then acts on nothing (exit 11, its journal set aside); the
+#    master is failed back to node1 and the whole state checked.
 #
 # After every run the whole end state is checked on all three nodes: links,
 # config.data version (none on node3), ssconf release, daemons and the
@@ -41,7 +47,7 @@ LOGDIR=$ROOT.harness/run/cluster-scenarios
 OPTS=(--verify-ignore ENODESETUP --switch-command "$SWITCH")
 WAITDIR=/var/run/ganeti
 RUN_LIMIT=${SCENARIO_RUN_LIMIT:-300}
-ALL_SCENARIOS=(a c b d)
+ALL_SCENARIOS=(a c b d e)
 # what `daemon-util start-all` leaves running on a node that is not the master
 NODE_DAEMONS=(ganeti-noded ganeti-confd ganeti-mond)
 
@@ -229,12 +235,42 @@ scenario_d() {
   cluster_is "d: after --to $to" "$to"
 }
 
+scenario_e() {
+  local out rc=0
+  echo "== e: the master fails over to node2 mid-upgrade; node2 takes the upgrade over"
+  need 3.0 || return 0
+  tool_waiting e-up wait-for-jobs --to 3.1 "${OPTS[@]}" || return 0
+  # The master's run dies where it stands (after stop-new-work).
+  x kill -KILL "$WAIT_PID"
+  wait "$BG" || :
+  x rm -f "$WAITDIR/ganeti-upgrade.waiting-wait-for-jobs"
+  SETTLED=broken
+  cx node2 gnt-cluster master-failover --no-voting --yes-do-it >"$LOGDIR/e-failover.log" 2>&1 || rc=$?
+  check_rc "e: gnt-cluster master-failover --no-voting on node2" 0 "$rc" "$LOGDIR/e-failover.log" || return 0
+  out=$(cx node2 ganeti-upgrade --status 2>&1) || :
+  printf '%s\n' "$out" >"$LOGDIR/e-status-node2.log"
+  check_grep "e: --status on node2 shows the pending upgrade" 'pending' "$LOGDIR/e-status-node2.log"
+  check_grep "e: --status on node2 says --resume there takes it over" 'takes the upgrade over' "$LOGDIR/e-status-node2.log"
+  rc=0
+  cx node2 timeout -k 5 "$RUN_LIMIT" ganeti-upgrade --resume "${OPTS[@]}" >"$LOGDIR/e-resume-node2.log" 2>&1 || rc=$?
+  check_rc "e: --resume on node2" 0 "$rc" "$LOGDIR/e-resume-node2.log" || :
+  check_grep "e: node2 says it takes the upgrade over" 'taking over upgrade' "$LOGDIR/e-resume-node2.log"
+  rc=0
+  x ganeti-upgrade --resume "${OPTS[@]}" >"$LOGDIR/e-resume-node1.log" 2>&1 || rc=$?
+  check_rc "e: --resume on node1, no longer the master" 11 "$rc" "$LOGDIR/e-resume-node1.log" || :
+  check "e: node1's journal set aside" "" "$(x sh -c 'ls /var/lib/ganeti/ganeti-upgrade.journal 2>/dev/null')"
+  rc=0
+  x gnt-cluster master-failover >"$LOGDIR/e-failback.log" 2>&1 || rc=$?
+  check_rc "e: master-failover back to node1" 0 "$rc" "$LOGDIR/e-failback.log" || :
+  cluster_is "e: after the take-over on node2 and the failback" 3.1
+}
+
 # ------------------------------------------------------------ main
 
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${ALL_SCENARIOS[@]}")
 for s in "${selected[@]}"; do
-  case $s in a|b|c|d) ;; *) echo "usage: $0 [a|b|c|d]..." >&2; exit 2 ;; esac
+  case $s in a|b|c|d|e) ;; *) echo "usage: $0 [a|b|c|d|e]..." >&2; exit 2 ;; esac
 done
 for b in ganeti-layout ganeti-switch ganeti-upgrade; do
   [ -x "$BIN_DIR/$b" ] || { echo "cluster scenarios: $BIN_DIR/$b is missing (build it first)" >&2; exit 2; }

@@ -17,6 +17,14 @@
 #    while ours waits before stop-daemons, the @reboot line of Ganeti's cron
 #    file (run as cron runs it) and a colleague's --to exit 1 without acting
 #    (our intent file tags its target), then ours finishes.
+# 6  the way back stays open: 3.0's dpkg file lists moved aside (a version
+#    whose completeness cannot be checked, as a source or RPM install), the
+#    upgrade killed right after switch-version, then --abort settles on 3.0.
+# 7  the journal's file system turns read-only at upgrade-config (cfgupgrade
+#    cannot write its backup and fails, config.data unchanged): the rollback
+#    cannot be recorded, so nothing is undone and the run says so; once it is
+#    writable again, --abort settles on 3.0 (and, a second time, --resume on
+#    3.1).
 #
 # Each upgrade is followed by a check of the whole end state inside the node
 # (links, config.data version, code version, daemons and the binaries they
@@ -43,7 +51,7 @@ WAITDIR=/var/run/ganeti
 # A run that hangs is killed after this long (longer than LUXI's 3 min
 # receive timeout, so a tool that waits on a hung daemon still reports it).
 RUN_LIMIT=${SCENARIO_RUN_LIMIT:-300}
-ALL_SCENARIOS=(1 2 3 4 5)
+ALL_SCENARIOS=(1 2 3 4 5 6 7)
 
 if [ "$(id -u)" != 0 ]; then
   echo "real-ganeti scenarios: SKIPPED: needs root (debootstrap chroot, unshare/nsenter namespaces)"
@@ -319,6 +327,52 @@ selected=("$@")
 for s in "${selected[@]}"; do
   case $s in 1|2|3|4|5) ;; *) echo "usage: $0 [1|2|3|4|5]..." >&2; exit 2 ;; esac
 done
+
+scenario_6() {
+  echo "== 6: the way back to a version without dpkg lists stays open"
+  need 3.0 || return 0
+  local lists="ganeti-3.0 ganeti-haskell-3.0 ganeti-htools-3.0" p
+  for p in $lists; do x mv "/var/lib/dpkg/info/$p.list" "/var/lib/dpkg/info/$p.list.aside"; done
+  tool wayback-dry -- --to 3.1 --dry-run "${OPTS[@]}"
+  check_rc "no dpkg lists for 3.0: --dry-run" 0 "$RC" "$LOGDIR/wayback-dry.log" || :
+  tool wayback "GANETI_UPGRADE_CRASH_AT=switch-version" -- --to 3.1 "${OPTS[@]}"
+  check_rc "no dpkg lists for 3.0: killed after switch-version" 137 "$RC" "$LOGDIR/wayback.log" || :
+  SETTLED=broken
+  check "no dpkg lists for 3.0: 3.1 active when killed" "/usr/lib/ganeti/3.1" "$(x readlink /etc/ganeti/lib)"
+  tool wayback-abort -- --abort "${OPTS[@]}"
+  check_rc "no dpkg lists for 3.0: --abort" 0 "$RC" "$LOGDIR/wayback-abort.log" || :
+  for p in $lists; do x mv "/var/lib/dpkg/info/$p.list.aside" "/var/lib/dpkg/info/$p.list"; done
+  state_is "no dpkg lists for 3.0: after --abort" 3.0 some
+}
+
+# ro_case END VERSION: the data directory turns read-only while the upgrade
+# waits at upgrade-config; then, writable again, END (--abort or --resume)
+# must settle the cluster on VERSION.
+ro_case() {
+  local end=$1 v=$2 name="readonly-${1#--}"
+  echo "-- the journal's file system read-only at upgrade-config, then $end"
+  need 3.0 && tool_waiting "$name" upgrade-config --to 3.1 "${OPTS[@]}" || return 0
+  x mount --bind /var/lib/ganeti /var/lib/ganeti
+  x mount -o remount,ro,bind /var/lib/ganeti
+  tool_continue upgrade-config
+  x umount /var/lib/ganeti || :
+  SETTLED=broken
+  check_rc "$name: the run" 1 "$RC" "$LOGDIR/$name.log" || :
+  check_grep "$name: it says the rollback cannot be recorded" 'cannot be recorded in the journal' "$LOGDIR/$name.log"
+  check_grep "$name: and that nothing was undone" 'so nothing was undone' "$LOGDIR/$name.log"
+  check "$name: nothing undone (3.1 still active)" "/usr/lib/ganeti/3.1" "$(x readlink /etc/ganeti/lib)"
+  check "$name: config.data unchanged" "$(config_of 3.0)" "$(x python3 -c 'import json; print(json.load(open("/var/lib/ganeti/config.data"))["version"])')"
+  tool "$name-end" -- "$end" "${OPTS[@]}"
+  check_rc "$name: $end once writable" 0 "$RC" "$LOGDIR/$name-end.log" || :
+  state_is "$name: after $end" "$v" some
+}
+
+scenario_7() {
+  echo "== 7: a read-only journal at the rollback"
+  ro_case --abort 3.0
+  ro_case --resume 3.1
+}
+
 for b in ganeti-layout ganeti-switch ganeti-upgrade; do
   [ -x "$BIN_DIR/$b" ] || { echo "scenarios: $BIN_DIR/$b is missing (build it first)" >&2; exit 2; }
 done
