@@ -52,3 +52,48 @@ fn refusals_and_their_exit_codes() {
     text.push_str(&transcript(EXE, base, &["verify", "--root", &r]));
     insta::assert_snapshot!("refusals", text);
 }
+
+/// `ganeti-layout demo | head -1`, `list | head -1`, `... >/dev/full`:
+/// no panic (it was exit 101 after the work); a command that changes the
+/// node reports the change, one whose output is the work fails (exit 1)
+/// when the output is lost, but not when its reader is gone.
+#[test]
+fn a_closed_pipe_or_a_full_disk_never_kills_the_work() {
+    use ganeti_test_support::{run_with_stdout, Sink};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    for sink in [Sink::ClosedPipe, Sink::Full] {
+        let demo = base.join(format!("demo-{sink:?}"));
+        let d = demo.display().to_string();
+        let (code, err) = run_with_stdout(EXE, &["demo", "--dir", &d], &[], sink);
+        assert_eq!(code, 0, "{sink:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        // The work was done: both versions are there and sound.
+        let r = demo.join("root").display().to_string();
+        let verify = std::process::Command::new(EXE)
+            .args(["verify", "--root", &r])
+            .output()
+            .expect("verify");
+        assert!(verify.status.success(), "{sink:?}: {verify:?}");
+        let stage = demo.join("stage-3.1.0").display().to_string();
+        let other = base.join(format!("other-{sink:?}")).display().to_string();
+        for (args, changes) in [
+            (vec!["list", "--root", &r], false),
+            (vec!["list", "--root", &r, "--json"], false),
+            (vec!["verify", "--root", &r], false),
+            (vec!["plan", "--stage", &stage, "--root", &other], false),
+            (vec!["install", "--stage", &stage, "--root", &other], true),
+            (vec!["remove", "--root", &other, "3.1"], true),
+        ] {
+            let (code, err) = run_with_stdout(EXE, &args, &[], sink);
+            assert!(!err.contains("panicked"), "{args:?}: {err}");
+            let want = if sink == Sink::Full && !changes { 1 } else { 0 };
+            assert_eq!(code, want, "{sink:?} {args:?}: {err}");
+            if sink == Sink::Full {
+                assert!(err.contains("cannot write to standard output"), "{err}");
+            } else {
+                assert_eq!(err, "", "{args:?}");
+            }
+        }
+    }
+}

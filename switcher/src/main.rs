@@ -3,43 +3,48 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ganeti_layout::cli::{input, report_error};
+use ganeti_layout::cli::{exit_code, input, report_error, Output, Stderr, Stdout, Work};
 use ganeti_layout::node::{active, installed, DirVersion, InstallPaths};
 use ganeti_switch::command::{Cli, Command};
 use ganeti_switch::{Outcome, RepairOptions, SwitchOptions};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let work = match cli.command {
+        Command::To { .. } | Command::Repair { .. } => Work::Changes,
+        Command::List(_)
+        | Command::Current { .. }
+        | Command::Installed { .. }
+        | Command::Check { .. } => Work::Prints,
+    };
+    let (out, err) = (Stdout::default(), Stderr::default());
+    let code = match run(cli, &out) {
         Ok(code) => code,
-        Err(err) => {
-            report_error("ganeti-switch", &err);
-            ExitCode::from(if ganeti_layout::cli::is_input(&err) {
+        Err(e) => {
+            report_error("ganeti-switch", &e);
+            if ganeti_layout::cli::is_input(&e) {
                 2
             } else {
                 1
-            })
+            }
         }
-    }
+    };
+    ExitCode::from(exit_code("ganeti-switch", code, work, &out, &err))
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli, out: &Stdout) -> anyhow::Result<u8> {
     let paths = cli.paths.resolve(&cli.root.root).map_err(input)?;
     match cli.command {
         Command::List(args) => {
             let versions = installed::list(&paths)?;
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&installed::list_json(&versions))?
-                );
+                out.text(&serde_json::to_string_pretty(&installed::list_json(
+                    &versions,
+                ))?);
             } else {
-                print!(
-                    "{}",
-                    installed::render_list(&versions, !args.no_headers, &paths)
-                );
+                out.text(&installed::render_list(&versions, !args.no_headers, &paths));
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(0)
         }
         Command::Current { json } => {
             let status = ganeti_switch::check(&paths)?;
@@ -60,22 +65,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
             };
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "format": 1, "stable": status.stable_version().is_some(), "version": status.stable_version(), "status": text })
+                out.line(
+                    &serde_json::json!({ "format": 1, "stable": status.stable_version().is_some(), "version": status.stable_version(), "status": text })
+                        .to_string(),
                 );
             } else {
-                println!("{text}");
+                out.line(&text);
             }
-            Ok(
-                if status.stable_version().is_some()
-                    || status.active.is_absent() && status.journal.is_none()
-                {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                },
-            )
+            Ok(u8::from(
+                !(status.stable_version().is_some()
+                    || status.active.is_absent() && status.journal.is_none()),
+            ))
         }
         Command::To { version, force } => {
             let v: DirVersion = version.parse().map_err(input)?;
@@ -93,32 +93,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         None if before.is_absent() => "none".into(),
                         None => "a mixed or dangling lib/share pair".into(),
                     };
-                    println!("switched {} from {from} to {to}", paths.root().display());
-                    print_mended(&default_links_mended, &paths);
+                    out.line(&format!(
+                        "switched {} from {from} to {to}",
+                        paths.root().display()
+                    ));
+                    print_mended(&default_links_mended, &paths, out);
                 }
-                Outcome::AlreadyActive { version } => println!("{version} is already active"),
+                Outcome::AlreadyActive { version } => {
+                    out.line(&format!("{version} is already active"))
+                }
                 Outcome::DefaultLinksMended { version, links } => {
-                    println!("{version} is already active");
-                    print_mended(&links, &paths);
+                    out.line(&format!("{version} is already active"));
+                    print_mended(&links, &paths, out);
                 }
-                other => println!("{other:?}"),
+                other => out.line(&format!("{other:?}")),
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(0)
         }
         Command::Installed { version } => {
             let v: DirVersion = version.parse().map_err(input)?;
             let problems = installed::check_complete(&paths, &v)?;
             for p in &problems {
-                println!("{p}");
+                out.line(p);
             }
             if problems.is_empty() {
-                println!("{v} is completely installed");
+                out.line(&format!("{v} is completely installed"));
             }
-            Ok(if problems.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(u8::from(!problems.is_empty()))
         }
         Command::Check { json } => {
             let status = ganeti_switch::check(&paths)?;
@@ -127,61 +128,55 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if let Some(map) = doc.as_object_mut() {
                     map.insert("format".into(), 1.into());
                 }
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                out.text(&serde_json::to_string_pretty(&doc)?);
             } else if status.is_sound() {
                 match status.active.version() {
-                    Some(v) => println!("sound: {v} is active"),
-                    None => println!("sound: no version is active"),
+                    Some(v) => out.line(&format!("sound: {v} is active")),
+                    None => out.line("sound: no version is active"),
                 }
             } else {
                 for p in &status.problems {
-                    println!("{p}");
+                    out.line(p);
                 }
             }
-            Ok(if status.is_sound() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(u8::from(!status.is_sound()))
         }
         Command::Repair { revert, force } => {
             let report = ganeti_switch::repair(&paths, RepairOptions { revert, force })?;
             match report.switch {
-                Outcome::Repaired { to } => println!("finished the interrupted switch to {to}"),
-                Outcome::Reverted { lib, share } => println!(
+                Outcome::Repaired { to } => {
+                    out.line(&format!("finished the interrupted switch to {to}"))
+                }
+                Outcome::Reverted { lib, share } => out.line(&format!(
                     "reverted the interrupted switch: lib -> {}, share -> {}",
                     lib.map(|p| p.display().to_string())
                         .unwrap_or_else(|| "(none)".into()),
                     share
                         .map(|p| p.display().to_string())
                         .unwrap_or_else(|| "(none)".into())
-                ),
+                )),
                 Outcome::NothingToRepair if report.default_links_mended.is_empty() => {
-                    println!("nothing to repair")
+                    out.line("nothing to repair")
                 }
                 Outcome::NothingToRepair => {}
-                other => println!("{other:?}"),
+                other => out.line(&format!("{other:?}")),
             }
-            print_mended(&report.default_links_mended, &paths);
+            print_mended(&report.default_links_mended, &paths, out);
             let status = ganeti_switch::check(&paths)?;
             for p in &status.problems {
-                println!("still: {p}");
+                out.line(&format!("still: {p}"));
             }
-            Ok(if status.is_sound() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(u8::from(!status.is_sound()))
         }
     }
 }
 
 /// Says which `default` links were pointed back through the switch links.
-fn print_mended(links: &[std::path::PathBuf], paths: &InstallPaths) {
+fn print_mended(links: &[std::path::PathBuf], paths: &InstallPaths, out: &Stdout) {
     // The outcome names the links by host path, as the admin sees them.
     let lib_side = paths.fs().shown(&paths.pkglibdir());
     for link in links {
-        println!(
+        out.line(&format!(
             "pointed {} back to {}, so programs run the active version",
             link.display(),
             if link.starts_with(&lib_side) {
@@ -190,6 +185,6 @@ fn print_mended(links: &[std::path::PathBuf], paths: &InstallPaths) {
                 paths.active_share_link()
             }
             .display()
-        );
+        ));
     }
 }

@@ -1,6 +1,7 @@
 //! The switch itself, its repair and the check: the steps in the crate
 //! doc, on top of the lock, the directory handle and the daemon test.
 
+use ganeti_layout::cli::Output;
 use std::path::PathBuf;
 
 use ganeti_layout::node::active::{self, Active, DefaultLink, DefaultState};
@@ -172,7 +173,7 @@ pub fn switch_to(
     options: SwitchOptions,
 ) -> Result<Outcome, SwitchError> {
     let _lock = NodeLock::acquire(paths, |holder| {
-        eprintln!("waiting for the node lock ({holder})")
+        ganeti_layout::cli::Stderr::default().line(&format!("waiting for the node lock ({holder})"))
     })?;
     switch_to_locked(paths, version, options)
 }
@@ -414,7 +415,7 @@ pub struct RepairReport {
 /// running daemons without `force`.
 pub fn repair(paths: &InstallPaths, options: RepairOptions) -> Result<RepairReport, SwitchError> {
     let _lock = NodeLock::acquire(paths, |holder| {
-        eprintln!("waiting for the node lock ({holder})")
+        ganeti_layout::cli::Stderr::default().line(&format!("waiting for the node lock ({holder})"))
     })?;
     let switch = repair_locked(paths, options.revert)?;
     let status = check(paths)?;

@@ -54,3 +54,38 @@ fn refusals_and_their_exit_codes() {
     }
     insta::assert_snapshot!("refusals", text);
 }
+
+/// `ganeti-switch list | head -1`, `to 3.1 >/dev/full`: no panic (exit 101
+/// after the switch, before); the switch reports itself done (exit 0), a
+/// listing whose output is lost to a full disk fails (exit 1), one whose
+/// reader is gone does not.
+#[test]
+fn a_closed_pipe_or_a_full_disk_never_kills_the_work() {
+    use ganeti_test_support::{run_with_stdout, Sink};
+    for sink in [Sink::ClosedPipe, Sink::Full] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let root = two_version_node(tmp.path());
+        let r = root.display().to_string();
+        let (code, err) = run_with_stdout(EXE, &["to", "--root", &r, "3.1"], &[], sink);
+        assert_eq!(code, 0, "{sink:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(
+            fs_err::read_link(root.join("etc/ganeti/lib")).expect("link"),
+            std::path::Path::new("/usr/lib/ganeti/3.1"),
+            "{sink:?}: the switch happened"
+        );
+        for args in [
+            vec!["list", "--root", &r],
+            vec!["current", "--root", &r],
+            vec!["check", "--root", &r],
+            vec!["check", "--root", &r, "--json"],
+            vec!["installed", "--root", &r, "3.0"],
+        ] {
+            let (code, err) = run_with_stdout(EXE, &args, &[], sink);
+            assert!(!err.contains("panicked"), "{args:?}: {err}");
+            assert_eq!(code, i32::from(sink == Sink::Full), "{sink:?} {args:?}: {err}");
+        }
+        let (code, err) = run_with_stdout(EXE, &["repair", "--root", &r], &[], sink);
+        assert_eq!(code, 0, "{sink:?}: {err}");
+    }
+}

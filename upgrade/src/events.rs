@@ -7,9 +7,6 @@
 //! Output is best-effort: a closed pipe or a hung-up terminal never stops
 //! an upgrade ([`Stdout`], [`Stderr`]); commands.log keeps the record.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use ganeti_layout::node::DirVersion;
 
 use crate::clock::{epoch_secs, format_date};
@@ -21,44 +18,9 @@ use crate::view::{render_preflight, Preflight, StatusView};
 /// The version of the JSON documents and events (`"format": 1`).
 pub const JSON_FORMAT: u32 = 1;
 
-/// Where progress lines go. Writing is best-effort: progress must never
-/// kill an upgrade (a closed pipe, a hung-up terminal).
-pub trait Output: Sync {
-    fn line(&self, text: &str);
-}
-
-/// Standard output; after the first failed write (EPIPE, EIO) it stays
-/// silent and the run goes on, with commands.log as its record.
-#[derive(Default)]
-pub struct Stdout {
-    broken: AtomicBool,
-}
-
-impl Output for Stdout {
-    fn line(&self, text: &str) {
-        if self.broken.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut out = std::io::stdout().lock();
-        if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
-            self.broken.store(true, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Standard error, best-effort in the same way.
-#[derive(Default)]
-pub struct Stderr {
-    broken: AtomicBool,
-}
-
-impl Output for Stderr {
-    fn line(&self, text: &str) {
-        if !self.broken.load(Ordering::Relaxed) && writeln!(std::io::stderr(), "{text}").is_err() {
-            self.broken.store(true, Ordering::Relaxed);
-        }
-    }
-}
+/// Where progress lines go, best-effort (a closed pipe or a hung-up
+/// terminal never stops an upgrade): the writer all four tools share.
+pub use ganeti_layout::cli::{Output, Stderr, Stdout};
 
 /// One step of the plan, for `--dry-run`.
 #[derive(Debug, Clone)]
