@@ -70,6 +70,29 @@ impl PathArgs {
     }
 }
 
+/// `--root DIR` where DIR is not a directory: a mistyped root would
+/// otherwise look like a healthy node with nothing installed (`check`:
+/// sound, exit 0). Every command that reads a node refuses it (exit 2);
+/// only `install` and `plan` take a DESTDIR that does not exist yet.
+#[derive(Debug, thiserror::Error)]
+#[error("the root {root} is not a directory{}\nhint: --root names the tree every path lives under: / on the node itself, a chroot, or a DESTDIR", if *.missing { " (it does not exist)" } else { "" })]
+pub struct NoSuchRoot {
+    pub root: PathBuf,
+    pub missing: bool,
+}
+
+/// `Ok` when `paths`' root is a directory (see [`NoSuchRoot`]).
+pub fn require_root(paths: &InstallPaths) -> Result<(), InputError> {
+    let root = paths.root();
+    match crate::node::durable::metadata(root) {
+        Ok(m) if m.is_dir() => Ok(()),
+        found => Err(input(NoSuchRoot {
+            root: root.to_path_buf(),
+            missing: found.is_err(),
+        })),
+    }
+}
+
 /// Where a tool's lines go. Writing is best-effort: output must never
 /// undo or interrupt work already done (a closed pipe, `| head -1`, a full
 /// disk, a hung-up terminal); [`exit_code`] says what became of it.
@@ -196,14 +219,27 @@ pub fn report_error(program: &str, err: &impl AsRef<dyn std::error::Error>) {
 
 /// An error in the caller's input (arguments, version strings, files named
 /// on the command line) rather than in the state of the system: the
-/// binaries exit 2 for it, 1 for everything else.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct InputError(pub String);
+/// binaries exit 2 for it, 1 for everything else. It wraps the error whole,
+/// so its causes (the OS error of an unreadable spec file, the TOML line
+/// and column of a bad one) are printed as `caused by:` lines.
+#[derive(Debug)]
+pub struct InputError(pub Box<dyn std::error::Error + Send + Sync>);
 
-/// Marks an error as the caller's input.
-pub fn input<E: std::fmt::Display>(e: E) -> InputError {
-    InputError(e.to_string())
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for InputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// Marks an error (or a message) as the caller's input.
+pub fn input<E: Into<Box<dyn std::error::Error + Send + Sync>>>(e: E) -> InputError {
+    InputError(e.into())
 }
 
 /// Is this error, or one it was caused by, the caller's input (exit 2)?

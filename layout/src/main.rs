@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use ganeti_layout::cli::{exit_code, input, report_error, Output, PathArgs, Stderr, Stdout, Work};
+use ganeti_layout::cli::{
+    exit_code, input, report_error, require_root, Output, PathArgs, Stderr, Stdout, Work,
+};
 use ganeti_layout::command::{Cli, Command, DirVersionArg, InstallArgs};
 use ganeti_layout::install::{apply, demo, inspect, plan, spec::Spec, stage::Stage};
 use ganeti_layout::node::durable;
@@ -35,6 +37,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, out: &Stdout) -> anyhow::Result<u8> {
+    // install and plan may lay out into a DESTDIR that does not exist yet;
+    // the demo has a directory of its own.
+    if !matches!(
+        cli.command,
+        Command::Install(_) | Command::Plan(_) | Command::Demo { .. }
+    ) {
+        require_root(&cli.paths.resolve(&cli.root.root).map_err(input)?)?;
+    }
     match cli.command {
         Command::Install(args) => install(&cli.paths, &cli.root.root, &args, true, out),
         Command::Plan(args) => install(&cli.paths, &cli.root.root, &args, false, out),

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ganeti_layout::cli::{exit_code, input, report_error, Output, Stderr, Stdout, Work};
+use ganeti_layout::cli::{
+    exit_code, input, report_error, require_root, Output, Stderr, Stdout, Work,
+};
 use ganeti_layout::command::DirVersionArg;
 use ganeti_layout::node::{DirStyle, DirVersion, InstallPaths};
 use ganeti_packaging::cli::{
@@ -46,7 +48,9 @@ fn node_paths(cli: &Cli) -> anyhow::Result<InstallPaths> {
         .clone()
         .or_else(env::dpkg_root)
         .unwrap_or_else(|| PathBuf::from("/"));
-    Ok(cli.paths.resolve(&root).map_err(input)?)
+    let paths = cli.paths.resolve(&root).map_err(input)?;
+    require_root(&paths)?;
+    Ok(paths)
 }
 
 fn version(text: &str) -> anyhow::Result<DirVersion> {

@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ganeti_layout::cli::{exit_code, input, report_error, Output, Stderr, Stdout, Work};
+use ganeti_layout::cli::{
+    exit_code, input, report_error, require_root, Output, Stderr, Stdout, Work,
+};
 use ganeti_layout::node::{active, installed, DirVersion, InstallPaths};
 use ganeti_switch::command::{Cli, Command};
 use ganeti_switch::{Outcome, RepairOptions, SwitchOptions};
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli, out: &Stdout) -> anyhow::Result<u8> {
     let paths = cli.paths.resolve(&cli.root.root).map_err(input)?;
+    require_root(&paths)?;
     match cli.command {
         Command::List(args) => {
             let versions = installed::list(&paths)?;
@@ -118,6 +121,8 @@ fn run(cli: Cli, out: &Stdout) -> anyhow::Result<u8> {
             }
             if problems.is_empty() {
                 out.line(&format!("{v} is completely installed"));
+            } else {
+                out.line(&format!("hint: {}", installed::install_hint(&paths, &v)));
             }
             Ok(u8::from(!problems.is_empty()))
         }

@@ -33,6 +33,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = ganeti_layout::cli::require_root(&paths) {
+        err.line(&format!("ganeti-upgrade: error: {e}"));
+        return ExitCode::from(2);
+    }
     // SIGHUP too: the admin's ssh session dropping must not kill the run
     // half way (before the point of no return it rolls back, after it the
     // run goes on to the end).
