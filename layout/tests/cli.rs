@@ -97,3 +97,63 @@ fn a_closed_pipe_or_a_full_disk_never_kills_the_work() {
         }
     }
 }
+
+/// The fixes the tools print work, and what they print names the cause:
+/// installing a damaged version again repairs it (it said "127 already
+/// in place" and repaired nothing); `verify` names a regular file in a
+/// farm link's slot (it said "missing"); a spec file's error keeps its
+/// cause (the OS error, the TOML line); a mistyped `--root` is refused
+/// (exit 2; it was a healthy empty node); "not installed" lists what is.
+#[test]
+fn the_printed_fixes_work() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let root = two_version_node(base);
+    let r = root.display().to_string();
+    let stage = base.join("stage-3.1.0").display().to_string();
+    let mut text = String::new();
+    // A program of 3.1 made non-executable.
+    let job = root.join("usr/share/ganeti/3.1/gnt-job");
+    fs_err::set_permissions(&job, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
+    text.push_str(&transcript(EXE, base, &["verify", "--root", &r]));
+    let plan = std::process::Command::new(EXE)
+        .args(["plan", "--root", &r, "--stage", &stage])
+        .output()
+        .expect("plan");
+    let plan = String::from_utf8_lossy(&plan.stdout).replace(&base.display().to_string(), "[ROOT]");
+    let repair: Vec<&str> = plan.lines().filter(|l| !l.starts_with("keep")).collect();
+    text.push_str(&format!(
+        "$ ganeti-layout plan (all but keep lines)\n{}\n---\n",
+        repair.join("\n")
+    ));
+    text.push_str(&transcript(
+        EXE,
+        base,
+        &["install", "--root", &r, "--stage", &stage],
+    ));
+    let verify = transcript(EXE, base, &["verify", "--root", &r]);
+    assert!(verify.contains("exit 0\n"), "{verify}");
+    text.push_str(&verify);
+    // A regular file where the farm link goes.
+    let node = root.join("usr/sbin/gnt-node");
+    fs_err::remove_file(&node).expect("rm");
+    fs_err::write(&node, "#!/bin/sh\n").expect("write");
+    text.push_str(&transcript(EXE, base, &["verify", "--root", &r]));
+    // Spec files: missing, and not valid TOML.
+    let bad = base.join("bad.toml");
+    fs_err::write(&bad, "[[program]]\npath = \"sbin/x\"\ntree = 3\n").expect("write");
+    let bad = bad.display().to_string();
+    let missing = base.join("nospec.toml").display().to_string();
+    for args in [
+        vec!["plan", "--root", &r, "--stage", &stage, "--spec", &missing],
+        vec!["plan", "--root", &r, "--stage", &stage, "--spec", &bad],
+        vec!["list", "--root", "/nonexistent"],
+        vec!["verify", "--root", "/nonexistent"],
+        vec!["remove", "--root", "/nonexistent", "3.0"],
+        vec!["remove", "--root", &r, "3.2"],
+    ] {
+        text.push_str(&transcript(EXE, base, &args));
+    }
+    insta::assert_snapshot!("fixes", text);
+}

@@ -281,10 +281,10 @@ fn switch(
     if !problems.is_empty() {
         return Err(SwitchError::NotInstalled {
             version: version.clone(),
+            absent: !paths.fs().is_dir(&paths.version_lib(version))
+                && !paths.fs().is_dir(&paths.version_share(version)),
             problems,
-            hint: installed::release_typed_for_version(paths, version).unwrap_or_else(|| {
-                "install it with ganeti-layout install (or its packages) first".to_string()
-            }),
+            hint: installed::install_hint(paths, version),
         });
     }
     let fixes = match defaults {

@@ -83,9 +83,34 @@ fn a_closed_pipe_or_a_full_disk_never_kills_the_work() {
         ] {
             let (code, err) = run_with_stdout(EXE, &args, &[], sink);
             assert!(!err.contains("panicked"), "{args:?}: {err}");
-            assert_eq!(code, i32::from(sink == Sink::Full), "{sink:?} {args:?}: {err}");
+            assert_eq!(
+                code,
+                i32::from(sink == Sink::Full),
+                "{sink:?} {args:?}: {err}"
+            );
         }
         let (code, err) = run_with_stdout(EXE, &["repair", "--root", &r], &[], sink);
         assert_eq!(code, 0, "{sink:?}: {err}");
     }
+}
+
+/// A mistyped `--root` is refused (exit 2; `check` said "sound: no version
+/// is active"), and a version that is not installed is named with what is.
+#[test]
+fn a_missing_root_and_what_is_installed() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let root = two_version_node(base);
+    let r = root.display().to_string();
+    let mut text = String::new();
+    for args in [
+        vec!["check", "--root", "/nonexistent"],
+        vec!["list", "--root", "/nonexistent"],
+        vec!["current", "--root", "/nonexistent"],
+        vec!["to", "--root", &r, "3.2"],
+        vec!["installed", "--root", &r, "3.2"],
+    ] {
+        text.push_str(&transcript(EXE, base, &args));
+    }
+    insta::assert_snapshot!("missing_root", text);
 }

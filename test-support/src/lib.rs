@@ -106,7 +106,12 @@ pub enum Sink {
 
 /// Runs `exe` with `args` (and `env`), its standard output going to
 /// `sink`; the exit code (-1 if killed) and standard error.
-pub fn run_with_stdout(exe: &str, args: &[&str], env: &[(&str, &str)], sink: Sink) -> (i32, String) {
+pub fn run_with_stdout(
+    exe: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    sink: Sink,
+) -> (i32, String) {
     use std::os::fd::OwnedFd;
     let stdout: std::process::Stdio = match sink {
         Sink::ClosedPipe => {

@@ -1109,6 +1109,11 @@ pub struct Observed {
     pub found: BTreeMap<PathBuf, Found>,
     /// Existing manifests of this version's trees (or why unreadable).
     pub manifests: BTreeMap<Tree, Result<Option<Manifest>, String>>,
+    /// What a tree with a manifest lacks on disk by that manifest (a
+    /// program made non-executable, a file removed): such a tree is
+    /// reinstalled even when its manifest is the stage's, so that
+    /// installing again repairs it.
+    pub damage: BTreeMap<Tree, Vec<String>>,
 }
 
 impl Observed {
@@ -1126,6 +1131,10 @@ pub enum Action {
         path: PathBuf,
         entries: usize,
         replaces: bool,
+        /// Why a tree with the same manifest is installed again: what it
+        /// lacks on disk (empty for a new or different tree).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        repairs: Vec<String>,
     },
     KeepTree {
         tree: Tree,
@@ -1273,16 +1282,25 @@ impl Reconciler<'_> {
     }
 
     /// A version tree is installed, kept when its manifest says it is the
-    /// same, replaced when it is this tool's, and refused otherwise.
+    /// same and the tree on disk is complete by it, replaced when it is
+    /// this tool's (also to repair it), and refused otherwise.
     fn trees(&mut self, desired: &Desired) {
         for plan in [&desired.lib, &desired.share] {
             let wanted = plan.manifest(&desired.release, &desired.dir_version);
+            let damage = self
+                .observed
+                .damage
+                .get(&plan.tree)
+                .cloned()
+                .unwrap_or_default();
             let replaces = match self.observed.at(&plan.logical) {
                 Found::Missing => false,
                 Found::Dir => match self.observed.manifests.get(&plan.tree) {
                     // A manifest of an older format with the same content
-                    // is the same tree: keep it.
-                    Some(Ok(Some(existing))) if existing.same_content(&wanted) => {
+                    // is the same tree: keep it, if nothing is lost.
+                    Some(Ok(Some(existing)))
+                        if existing.same_content(&wanted) && damage.is_empty() =>
+                    {
                         self.actions.push(Action::KeepTree {
                             tree: plan.tree,
                             path: plan.logical.clone(),
@@ -1309,11 +1327,16 @@ impl Reconciler<'_> {
                     continue;
                 }
             };
+            let same = matches!(
+                self.observed.manifests.get(&plan.tree),
+                Some(Ok(Some(existing))) if existing.same_content(&wanted)
+            );
             self.actions.push(Action::InstallTree {
                 tree: plan.tree,
                 path: plan.logical.clone(),
                 entries: plan.items.len(),
                 replaces,
+                repairs: if same { damage } else { Vec::new() },
             });
         }
     }
@@ -1471,6 +1494,23 @@ pub fn render_text(plan: &Plan) -> String {
                 path,
                 entries,
                 replaces,
+                repairs,
+            } if !repairs.is_empty() => format!(
+                "repair  {tree} tree {} ({entries} entries; it is damaged: {}{})",
+                path.display(),
+                repairs[0],
+                if repairs.len() > 1 {
+                    format!(", and {} more", repairs.len() - 1)
+                } else {
+                    String::new()
+                }
+            ),
+            Action::InstallTree {
+                tree,
+                path,
+                entries,
+                replaces,
+                ..
             } => format!(
                 "{} {tree} tree {} ({entries} entries)",
                 if *replaces { "replace" } else { "install" },

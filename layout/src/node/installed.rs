@@ -193,6 +193,53 @@ pub fn release_typed_for_version(paths: &InstallPaths, v: &DirVersion) -> Option
         })
 }
 
+/// The versions installed here, for a "not installed" message: `3.0
+/// (active), 3.1 (incomplete)`, or `none`.
+pub fn installed_summary(paths: &InstallPaths) -> String {
+    let versions = list(paths).unwrap_or_default();
+    if versions.is_empty() {
+        return "none".to_string();
+    }
+    versions
+        .iter()
+        .map(|i| {
+            let marks: Vec<&str> = [(i.active, "active"), (!i.complete, "incomplete")]
+                .into_iter()
+                .filter_map(|(on, mark)| on.then_some(mark))
+                .collect();
+            if marks.is_empty() {
+                i.version.to_string()
+            } else {
+                format!("{} ({})", i.version, marks.join(", "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The `hint:` for a version that is not (completely) installed: the
+/// directory version when a release was typed for it; else what is
+/// installed here and how to install (or, for a damaged tree, repair) it.
+pub fn install_hint(paths: &InstallPaths, v: &DirVersion) -> String {
+    if let Some(hint) = release_typed_for_version(paths, v) {
+        return hint;
+    }
+    let here = installed_summary(paths);
+    let present =
+        paths.fs().is_dir(&paths.version_lib(v)) || paths.fs().is_dir(&paths.version_share(v));
+    if present {
+        format!(
+            "reinstall {v} to repair it: its packages (apt-get install --reinstall), or {}, which puts back what is missing or damaged; installed here: {here}",
+            paths.tool("ganeti-layout", "install --stage STAGE")
+        )
+    } else {
+        format!(
+            "installed here: {here}; install {v} with its packages or {} first",
+            paths.tool("ganeti-layout", "install --stage STAGE")
+        )
+    }
+}
+
 /// The JSON document of both tools' `list --json`:
 /// `{"format": 1, "versions": [VersionInfo...]}`.
 pub fn list_json(versions: &[VersionInfo]) -> serde_json::Value {
