@@ -22,14 +22,77 @@ pub const JSON_FORMAT: u32 = 1;
 /// terminal never stops an upgrade): the writer all four tools share.
 pub use ganeti_layout::cli::{Output, Stderr, Stdout};
 
+/// Where a planned command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Where {
+    /// On the master only.
+    Master,
+    /// On every online node, the master last.
+    AllOnline,
+}
+
+/// One command of a step in the plan, for `--dry-run`: where it runs and
+/// what it is. In JSON: `{"on": "master" | "all-online", "nodes": [...],
+/// "argv": [...] | null, "text": "..."}`; `argv` is the command line as it
+/// runs (on the master, or after `ssh root@NODE`), `null` for what is not
+/// one command (a LUXI call or a command in its place, a file written).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanCommand {
+    pub on: Where,
+    pub nodes: Vec<String>,
+    pub argv: Option<Vec<String>>,
+    /// The command as the admin reads it, or what is done, in words.
+    pub text: String,
+}
+
+impl PlanCommand {
+    /// `argv` on `nodes`, shown as `text`.
+    pub fn run(on: Where, nodes: &[String], argv: &[String], text: String) -> PlanCommand {
+        PlanCommand {
+            on,
+            nodes: nodes.to_vec(),
+            argv: Some(argv.to_vec()),
+            text,
+        }
+    }
+    /// What is done on `nodes`, in words.
+    pub fn words(on: Where, nodes: &[String], text: String) -> PlanCommand {
+        PlanCommand {
+            on,
+            nodes: nodes.to_vec(),
+            argv: None,
+            text,
+        }
+    }
+    /// `on all 3 online nodes (master last): TEXT` or `on the master
+    /// NODE: TEXT`: the nodes by count, never a wall of names.
+    pub fn line(&self) -> String {
+        match self.on {
+            Where::Master => format!(
+                "on the master {}: {}",
+                self.nodes.last().map(String::as_str).unwrap_or("?"),
+                self.text
+            ),
+            Where::AllOnline if self.nodes.len() == 1 => {
+                format!("on the one online node: {}", self.text)
+            }
+            Where::AllOnline => format!(
+                "on all {} online nodes (master last): {}",
+                self.nodes.len(),
+                self.text
+            ),
+        }
+    }
+}
+
 /// One step of the plan, for `--dry-run`.
 #[derive(Debug, Clone)]
 pub struct PlanStep {
     pub index: usize,
     pub step: StepId,
     pub title: &'static str,
-    /// "NODES: COMMAND" lines.
-    pub commands: Vec<String>,
+    pub commands: Vec<PlanCommand>,
     pub point_of_no_return: bool,
 }
 
@@ -129,7 +192,7 @@ enum Wire<'a> {
         index: usize,
         step: StepId,
         title: &'a str,
-        commands: &'a [String],
+        commands: &'a [PlanCommand],
         point_of_no_return: bool,
     },
     Report {
@@ -269,7 +332,7 @@ impl Event<'_> {
                         ""
                     }
                 )];
-                lines.extend(p.commands.iter().map(|c| format!("      {c}")));
+                lines.extend(p.commands.iter().map(|c| format!("      {}", c.line())));
                 lines
             }
             Event::Report(r) => std::iter::once(r.head.clone())

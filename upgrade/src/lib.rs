@@ -13,7 +13,7 @@
 //! | runner | `engine` | runs the table: journal, rollback before the point of no return (the configuration change), push-through after it, signals, resume |
 //! | views | `show` | `--status`, `--dry-run` and the end report, built from the journal, the cluster and the table |
 //! | procedure | `steps`, `preflight` | the procedure as one table in the design's order; the dry run's read-only checks |
-//! | policies | `queue`, `watcher`, `backup`, `fence`, `vote` | the job queue held and released, the watcher paused, the backup, the intent file fenced, the master vote |
+//! | policies | `queue`, `watcher`, `backup`, `fence`, `vote`, `gate` | the job queue held and released, the watcher paused, the backup, the intent file fenced, the master vote, the run's preconditions (asked by the run and the dry run alike) |
 //! | context | `context` | what a step sees, and the helpers it runs commands with |
 //! | events | `events` | every line the run prints, one event enum rendered as JSON or text |
 //! | data and execution | `view`, `exec`, `resume`, `options` | what the views show, the one trait through which nodes are reached (and OpenSSH), the pure resume decision, the options resolved once |
@@ -36,6 +36,7 @@ pub mod events;
 pub mod exec;
 pub mod fence;
 pub mod ganeti;
+pub mod gate;
 pub mod intent;
 pub mod journal;
 pub mod luxi;

@@ -15,15 +15,17 @@ use crate::context::{Ctx, Mode, Options};
 use crate::error::{chain, Done, UpgradeError};
 use crate::events::{End, Event, Events, Output, PlanStep, Report};
 use crate::exec::Exec;
+use crate::gate::{self, Pending};
 use crate::intent::Intent;
-use crate::journal::{Header, Journal, State, JOURNAL_FORMAT};
+use crate::journal::{Header, Journal, JournalError, State, JOURNAL_FORMAT};
 use crate::preflight::preflight;
 use crate::queue::orphan_filters;
 use crate::step_id::StepId;
 use crate::steps::{point_of_no_return, row, steps_for};
-use crate::transition::{transition_name, transition_to};
+use crate::transition::transition_name;
 use crate::view::{
-    CurrentStep, FailureView, JournalStatus, NodeInStep, PendingView, StatusView, StepState,
+    render_verdict, CurrentStep, FailureView, JournalStatus, NodeInStep, PendingView, StatusView,
+    StepState,
 };
 
 /// The step a pending upgrade stands at (the first one of its table not
@@ -179,8 +181,12 @@ pub fn status(
 }
 
 /// `--dry-run`: what the real run would check and do, and whether it would
-/// be refused (exit 1 naming the node and the fix). Changes nothing; with
-/// an upgrade pending, shows what a resume would continue.
+/// be refused. Changes nothing. It asks the run's own preconditions
+/// ([`crate::gate`]: the lock, the master, what is pending, the versions),
+/// so it refuses exactly what the run refuses, with the same error and
+/// exit code; then every online node, as the run's first step does (exit 1
+/// naming each node that is not ready, with its own fix). With an upgrade
+/// pending that the run would resume, it shows what the resume continues.
 pub fn dry_run(
     paths: &InstallPaths,
     opts: &Options,
@@ -189,17 +195,39 @@ pub fn dry_run(
     events: &Events<'_>,
     cluster: &Cluster,
 ) -> Result<Done, UpgradeError> {
-    let pending = journal.load().ok().flatten().filter(|s| !s.rolled_back);
-    let to = match (&opts.mode, &pending) {
-        (Mode::Resume | Mode::Abort, _) | (Mode::To(_), Some(_)) => {
-            // Never act in a dry run: show what a resume would do.
+    let to = match &opts.mode {
+        Mode::Resume => {
             events.line("Dry run: nothing is changed. A resume would continue this:");
             return status(paths, exec, opts, journal, events);
         }
-        (Mode::To(to), None) => to.clone(),
-        (Mode::Status, _) => return Ok(Done::Shown),
+        Mode::Abort => {
+            gate::master(exec, cluster)?;
+            events.line("Dry run: nothing is changed. An abort would roll this back:");
+            return status(paths, exec, opts, journal, events);
+        }
+        Mode::To(to) => to.clone(),
+        Mode::Status => return Ok(Done::Shown),
     };
-    let (from_dir, transition, from_release) = transition_to(paths, exec.active_here(), &to)?;
+    // The run's own preconditions, in its order.
+    gate::unlocked(paths)?;
+    gate::master(exec, cluster)?;
+    let state = match journal.load() {
+        Ok(s) => s,
+        // Created but never written: nothing had started (the run removes it).
+        Err(JournalError::Empty { .. }) => None,
+        Err(e) => return Err(UpgradeError::Journal(chain(&e))),
+    };
+    let intent = Intent::read(paths).ok().flatten();
+    match gate::pending(paths, &to, state, intent)? {
+        Pending::SameTarget(_) => {
+            events.line(format!(
+                "Dry run: nothing is changed. An upgrade to {to} is pending; the run would resume it:"
+            ));
+            return status(paths, exec, opts, journal, events);
+        }
+        Pending::RolledBack(_) | Pending::Nothing => {}
+    }
+    let (from_dir, transition, from_release) = gate::versions(paths, exec.active_here(), &to)?;
     let never = AtomicBool::new(false);
     let header = Header {
         format: JOURNAL_FORMAT,
@@ -214,14 +242,13 @@ pub fn dry_run(
     let ctx = Ctx::new(paths, exec, journal, opts, events, &never, header);
     let checks = preflight(&ctx, cluster);
     events.line(format!(
-        "Dry run: {} of cluster {} from {} ({}) to {}; online nodes: {} (master {} last); nothing is changed.",
+        "Dry run: {} of cluster {} from {} ({}) to {} on {}; nothing is changed.",
         transition_name(transition),
         cluster.name,
         ctx.header.from_dir,
         ctx.header.from_release,
         ctx.header.to,
-        cluster.online.join(", "),
-        cluster.master
+        cluster.online_phrase(),
     ));
     events.emit(&Event::Preflight(&checks));
     events.line("Steps:");
@@ -235,6 +262,9 @@ pub fn dry_run(
             commands: (step.plan)(&ctx, cluster),
             point_of_no_return: id == ponr,
         }));
+    }
+    for line in render_verdict(&checks) {
+        events.line(line);
     }
     if checks.refusals.is_empty() {
         Ok(Done::Shown)

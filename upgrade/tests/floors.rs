@@ -26,7 +26,10 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("data and execution", &["view", "exec", "resume", "options"]),
     ("events", &["events"]),
     ("context", &["context"]),
-    ("policies", &["queue", "watcher", "backup", "fence", "vote"]),
+    (
+        "policies",
+        &["queue", "watcher", "backup", "fence", "vote", "gate"],
+    ),
     ("procedure", &["preflight", "steps"]),
     ("views", &["show"]),
     ("runner", &["engine"]),
