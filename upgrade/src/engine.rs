@@ -35,7 +35,8 @@ use crate::fence::{
     appeared_intent, foreign_intent_before_ours, gnt_cluster_holds_intent, intruder, take_intent,
 };
 use crate::ganeti::{Call, Daemons, GanetiCmd, Switch};
-use crate::intent::{Intent, OUR_TARGET_PREFIX};
+use crate::gate::{self, Pending};
+use crate::intent::Intent;
 use crate::journal::{Header, Journal, JournalError, Record, State, JOURNAL_FORMAT};
 use crate::queue::orphan_filters;
 use crate::resume::{resume_point, ResumePoint};
@@ -43,7 +44,7 @@ use crate::settings;
 use crate::show::{dry_run, report, status};
 use crate::step_id::StepId;
 use crate::steps::{point_of_no_return, row, steps_for};
-use crate::transition::{config_at, config_unchanged, transition_name, transition_to, ConfigAt};
+use crate::transition::{config_at, config_unchanged, transition_name, ConfigAt};
 use crate::vote::confirm_master;
 use crate::watcher::{node_pause_values, repause_watcher};
 
@@ -87,11 +88,7 @@ pub fn main_flow(
     // and our locking would leave us acting on a stale state.
     let lock = match NodeLock::try_acquire(paths) {
         Ok(Some(l)) => l,
-        Ok(None) => {
-            return Err(UpgradeError::Busy {
-                holder: NodeLock::holder(paths),
-            })
-        }
+        Ok(None) => return Err(gate::busy(paths)),
         Err(e) => return Err(UpgradeError::Journal(chain(&e))),
     };
     let intent = Intent::read(paths).ok().flatten();
@@ -170,13 +167,11 @@ impl<'a> Run<'a> {
     ) -> Result<Done, UpgradeError> {
         let me = self.exec.this_host();
         let is_master = same_host(&me, &self.cluster.master);
-        let not_master = || UpgradeError::NotMaster {
-            me: me.clone(),
-            master: self.cluster.master.clone(),
-        };
+        if matches!(self.opts.mode, Mode::Abort | Mode::To(_)) {
+            gate::master(self.exec, self.cluster)?;
+        }
         match (&self.opts.mode, state) {
             (Mode::Resume, state) if !is_master => Err(self.not_master_resume(state, intent)),
-            (Mode::Abort | Mode::To(_), _) if !is_master => Err(not_master()),
             (Mode::Resume | Mode::Abort, None) if intent.is_none() => {
                 self.clean_orphans();
                 Ok(Done::NothingPending)
@@ -224,22 +219,7 @@ impl<'a> Run<'a> {
     fn foreign_intent(&self, intent: Option<Intent>) -> UpgradeError {
         // Ganeti's resume would undrain, but never delete our filter.
         self.clean_orphans();
-        match intent {
-            Some(i) if i.target.starts_with(OUR_TARGET_PREFIX) => UpgradeError::OrphanIntent {
-                intent: self.paths.intent_file(),
-                journal: self.paths.upgrade_journal(),
-                running: i.running.clone(),
-                target: i.target_version().to_string(),
-            },
-            Some(i) => UpgradeError::ForeignIntent {
-                running: i.running,
-                target: i.target,
-            },
-            None => UpgradeError::ForeignIntent {
-                running: String::new(),
-                target: String::new(),
-            },
-        }
+        gate::intent_error(self.paths, intent)
     }
 
     /// `--to`.
@@ -249,32 +229,30 @@ impl<'a> Run<'a> {
         state: Option<State>,
         intent: Option<Intent>,
     ) -> Result<Done, UpgradeError> {
-        match state {
-            Some(s) if s.rolled_back => {
+        // What is pending, and whether this run may go on (the dry run
+        // asks the same: crate::gate).
+        match gate::pending(self.paths, to, state, intent) {
+            Ok(Pending::RolledBack(s)) => {
                 // A rollback that ended between its last record and the
                 // removal of its files.
                 self.remove_files(&s.header)?;
             }
-            Some(s) if s.rolling_back => {
-                return Err(UpgradeError::RollbackPending { to: s.header.to });
-            }
-            Some(s) if s.header.to == *to => {
+            Ok(Pending::SameTarget(s)) => {
                 self.events.message(&format!(
                     "An upgrade to {to} is already in progress; resuming it."
                 ));
                 return self.resume(s);
             }
-            Some(s) => {
-                return Err(UpgradeError::InProgress {
-                    from: s.header.from_release,
-                    to: s.header.to,
-                })
+            Ok(Pending::Nothing) => self.clean_orphans(),
+            Err(e @ (UpgradeError::ForeignIntent { .. } | UpgradeError::OrphanIntent { .. })) => {
+                // Ganeti's resume would undrain, but never delete our filter.
+                self.clean_orphans();
+                return Err(e);
             }
-            None if intent.is_some() => return Err(self.foreign_intent(intent)),
-            None => self.clean_orphans(),
+            Err(e) => return Err(e),
         }
         let (from_dir, transition, from_release) =
-            transition_to(self.paths, self.exec.active_here(), to)?;
+            gate::versions(self.paths, self.exec.active_here(), to)?;
         let header = Header {
             format: JOURNAL_FORMAT,
             id: format!("{:x}{:04x}", epoch_secs(), std::process::id() & 0xffff),
