@@ -85,7 +85,7 @@ impl StepError {
 }
 
 /// The way forward past dead nodes, for [`UpgradeError::Pending`].
-fn skip_hint(nodes: &[String]) -> String {
+pub fn skip_hint(nodes: &[String]) -> String {
     if nodes.is_empty() {
         String::new()
     } else {
@@ -115,7 +115,7 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 /// nothing to do). [`UpgradeError::exit_code`] gives the documented code.
 #[derive(Debug, thiserror::Error)]
 pub enum UpgradeError {
-    #[error("precisely one of --to, --resume and --status has to be given")]
+    #[error("precisely one of --to, --resume, --abort and --status has to be given")]
     Usage,
     #[error("cannot upgrade to {given:?}: {source}")]
     BadVersion {

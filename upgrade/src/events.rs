@@ -180,6 +180,10 @@ enum Wire<'a> {
         command: &'a str,
         ok: bool,
         code: Option<i32>,
+        /// The last line the command (or ssh) wrote on stderr, when it
+        /// failed.
+        error: Option<&'a str>,
+        time: String,
     },
     Message {
         message: &'a str,
@@ -224,6 +228,13 @@ enum Failure<'a> {
         left: &'a [LeftNode],
         pending: bool,
     },
+    /// Before the point of no return, every step that started was
+    /// undone: the cluster runs `from` again.
+    RolledBack {
+        message: String,
+        from: &'a DirVersion,
+        pending: bool,
+    },
     Error {
         message: String,
         pending: bool,
@@ -254,6 +265,10 @@ impl Event<'_> {
                 command: &ran.command,
                 ok: ran.ok(),
                 code: ran.code,
+                error: (!ran.ok())
+                    .then(|| ran.stderr.trim().lines().last())
+                    .flatten(),
+                time: format_date(epoch_secs()),
             },
             Event::Message(text) => Wire::Message {
                 message: text,
@@ -292,6 +307,11 @@ impl Event<'_> {
                             pending: end.pending,
                         })
                     }
+                    Err(e @ UpgradeError::RolledBack { from, .. }) => Some(Failure::RolledBack {
+                        message: e.to_string(),
+                        from,
+                        pending: end.pending,
+                    }),
                     Err(e) => Some(Failure::Error {
                         message: e.to_string(),
                         pending: end.pending,
@@ -317,6 +337,11 @@ impl Event<'_> {
             Event::StepEnd { detail, .. } => vec![format!("  FAILED: {detail}")],
             Event::Node { ran, .. } if ran.ok() => vec![format!("  {}: ok", ran.node)],
             Event::Node { ran, .. } => vec![format!("  {}", ran.summary())],
+            // The reason of a rollback is the failure printed just before
+            // (FAILED: ...): said once, the rollback names only its step.
+            Event::Message(text) if text.starts_with("rolling back: ") => {
+                vec![format!("  {}", first_clause(text))]
+            }
             Event::Message(text) => vec![format!("  {text}")],
             Event::Line(text) => vec![text.clone()],
             Event::Preflight(p) => render_preflight(p),
@@ -362,8 +387,21 @@ fn done_text(done: &Done) -> Vec<String> {
         )],
         Done::NothingPending => vec!["no upgrade pending".into()],
         Done::RollbackFinished { from } => vec![rollback_finished(from)],
-        Done::Aborted { .. } | Done::Shown => Vec::new(),
+        Done::Aborted { from } => vec![format!(
+            "aborted: every step that had started was rolled back; the cluster runs {from}"
+        )],
+        Done::Shown => Vec::new(),
     }
+}
+
+/// `rolling back: switch-version failed` of `rolling back: switch-version
+/// failed: node3: ...`: the message up to its second `: `.
+fn first_clause(text: &str) -> &str {
+    let cut = text
+        .match_indices(": ")
+        .nth(1)
+        .map_or(text.len(), |(i, _)| i);
+    text[..cut].lines().next().unwrap_or("")
 }
 
 fn rollback_finished(from: &DirVersion) -> String {
@@ -404,5 +442,40 @@ impl Events<'_> {
     /// A text-only line (nothing in JSON).
     pub fn line(&self, text: impl Into<String>) {
         self.emit(&Event::Line(text.into()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rollback_names_its_step_and_an_abort_ends_with_a_line() {
+        let said =
+            Event::Message("rolling back: stop-new-work failed: node1: `x` failed\nhint: y").text();
+        assert_eq!(
+            said,
+            vec!["  rolling back: stop-new-work failed".to_string()]
+        );
+        let said = Event::Message("rolling back: interrupted by a signal").text();
+        assert_eq!(
+            said,
+            vec!["  rolling back: interrupted by a signal".to_string()]
+        );
+        let result = Ok(Done::Aborted {
+            from: "3.0".parse().expect("v"),
+        });
+        let end = Event::End(End {
+            result: &result,
+            exit_code: 0,
+            pending: false,
+        });
+        assert_eq!(
+            end.text(),
+            vec![
+                "aborted: every step that had started was rolled back; the cluster runs 3.0"
+                    .to_string()
+            ]
+        );
     }
 }

@@ -12,7 +12,7 @@ use ganeti_switch::NodeLock;
 use crate::clock::{epoch_secs, format_date};
 use crate::cluster::Cluster;
 use crate::context::{Ctx, Mode, Options};
-use crate::error::{chain, Done, UpgradeError};
+use crate::error::{chain, skip_hint, Done, UpgradeError};
 use crate::events::{End, Event, Events, Output, PlanStep, Report};
 use crate::exec::Exec;
 use crate::gate::{self, Pending};
@@ -123,6 +123,7 @@ fn pending_view(s: &State, cluster: Option<&Cluster>) -> PendingView {
             })
             .collect(),
         facts: s.facts.clone(),
+        settings: s.header.settings.clone(),
         skipped_nodes: s.skipped.clone(),
         current_step: current_step(s, cluster).map(|(step, nodes)| CurrentStep {
             step,
@@ -374,8 +375,89 @@ pub fn closing(
                 3 | 11 => "ganeti-upgrade",
                 _ => "ganeti-upgrade: error",
             };
-            err.line(&format!("{prefix}: {e}"));
+            let backup = Journal::of(paths)
+                .load()
+                .ok()
+                .flatten()
+                .and_then(|s| s.facts.backup);
+            err.line(&format!("{prefix}: {}", final_words(e, backup.as_deref())));
         }
     }
     exit_code
+}
+
+/// The error as the run's last line on standard error: whole, but for the
+/// failures a run has already printed as it happened (the step's `FAILED:`
+/// line with each node's), which it only names, with what is true now and
+/// the way forward; a pending upgrade also names the backup the journal
+/// records (after a failed configuration step, the old configuration is
+/// there).
+fn final_words(e: &UpgradeError, backup: Option<&std::path::Path>) -> String {
+    let step_of = |reason: &str| reason.split(": ").next().unwrap_or("").to_string();
+    match e {
+        UpgradeError::RolledBack {
+            reason,
+            from,
+            backup,
+        } => format!(
+            "{} (see above); everything done so far was rolled back, the cluster runs {from} again{backup}",
+            step_of(reason)
+        ),
+        UpgradeError::Pending {
+            step, to, nodes, ..
+        } => format!(
+            "step {step} failed after the configuration change (see above); the upgrade to {to} is still pending (the intent file and the journal are kept{}). Fix the cause, then run: ganeti-upgrade --resume{}",
+            backup
+                .map(|b| format!("; the configuration from before the upgrade is in the backup {}", b.display()))
+                .unwrap_or_default(),
+            skip_hint(nodes)
+        ),
+        UpgradeError::RollbackIncomplete { reason, failures } => format!(
+            "{} (see above); the rollback did not complete:\n  {}\nThe upgrade is still pending as a rollback (the intent file and the journal are kept). Fix the cause, then run: ganeti-upgrade --resume (it finishes the rollback)",
+            step_of(reason),
+            failures.join("\n  ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run has printed the failure as it happened (FAILED: ..., each
+    /// node's line): the last line on stderr names it, says what is true
+    /// and the way forward, once; a pending upgrade names its backup.
+    #[test]
+    fn the_last_line_names_the_failure_once() {
+        let v = |s: &str| s.parse().expect("v");
+        let detail = "node3.example: `/usr/sbin/ganeti-switch to 3.1` failed (exit 1): refused";
+        let rolled = UpgradeError::RolledBack {
+            reason: format!("switch-version failed: {detail}"),
+            from: v("3.0"),
+            backup: " (the backup /var/backups/ganeti-upgrade-1.tar is kept)".into(),
+        };
+        let text = final_words(&rolled, None);
+        assert!(!text.contains(detail), "{text}");
+        assert_eq!(
+            text,
+            "switch-version failed (see above); everything done so far was rolled back, the cluster runs 3.0 again (the backup /var/backups/ganeti-upgrade-1.tar is kept)"
+        );
+        let pending = UpgradeError::Pending {
+            step: "upgrade-config",
+            to: v("3.1"),
+            message: "node1.example: `cfgupgrade -f` failed (exit 1)".into(),
+            nodes: vec!["node3.example".into()],
+        };
+        let text = final_words(
+            &pending,
+            Some(std::path::Path::new("/var/backups/ganeti-upgrade-7.tar")),
+        );
+        assert!(!text.contains("cfgupgrade -f"), "{text}");
+        assert!(
+            text.contains("the configuration from before the upgrade is in the backup /var/backups/ganeti-upgrade-7.tar"),
+            "{text}"
+        );
+        assert!(text.contains("--skip-node node3.example"), "{text}");
+    }
 }

@@ -8,6 +8,7 @@ use ganeti_layout::node::DirVersion;
 use crate::clock::format_date;
 use crate::intent::{Intent, OUR_TARGET_PREFIX};
 use crate::journal::Facts;
+use crate::settings::Settings;
 use crate::step_id::StepId;
 use crate::transition::Transition;
 
@@ -276,6 +277,10 @@ pub struct PendingView {
     /// Every step of the transition, in order.
     pub steps: Vec<StepState>,
     pub facts: Facts,
+    /// The options the upgrade was started with, which a bare `--resume`
+    /// (and the boot-time unit) uses again; `null` for journals written
+    /// before they were recorded.
+    pub settings: Option<Settings>,
     pub skipped_nodes: Vec<String>,
     pub current_step: Option<CurrentStep>,
     /// Whether the configuration step has started (then only `--resume`
@@ -370,6 +375,20 @@ impl PendingView {
             self.to,
             self.started_at
         )];
+        let done = self.steps.iter().filter(|s| s.state == "done").count();
+        lines.push(format!("steps done: {done} of {}", self.steps.len()));
+        if let Some(backup) = &self.facts.backup {
+            lines.push(format!(
+                "backup of the configuration from before: {}",
+                backup.display()
+            ));
+        }
+        if let Some(settings) = &self.settings {
+            lines.push(format!(
+                "a resume uses the options the upgrade was started with: {}",
+                settings.describe()
+            ));
+        }
         if let Some(f) = &self.last_failure {
             lines.push(format!(
                 "last failure: {}{}: {}",
