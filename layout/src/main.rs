@@ -135,7 +135,10 @@ fn install(
         Ok(p) => p,
         Err(conflicts) => {
             if args.json {
-                out.line(&serde_json::json!({ "conflicts": conflicts }).to_string());
+                out.line(
+                    &serde_json::json!({ "format": 1, "result": "conflicts", "conflicts": conflicts })
+                        .to_string(),
+                );
             }
             for c in &conflicts {
                 err.line(&format!("conflict: {c}"));
@@ -149,7 +152,9 @@ fn install(
     };
     if !apply_it {
         if args.json {
-            out.text(&serde_json::to_string_pretty(&plan)?);
+            out.text(&serde_json::to_string_pretty(&with_format(
+                serde_json::to_value(&plan)?,
+            ))?);
         } else {
             out.text(&plan::render_text(&plan));
         }
@@ -166,7 +171,14 @@ fn install(
         )
     })?;
     if args.json {
-        out.text(&serde_json::to_string_pretty(&report)?);
+        let mut doc = with_format(serde_json::to_value(&report)?);
+        if let Some(map) = doc.as_object_mut() {
+            map.insert("result".into(), "installed".into());
+            map.insert("release".into(), plan.release.to_string().into());
+            map.insert("dir_version".into(), plan.dir_version.to_string().into());
+            map.insert("root".into(), paths.root().display().to_string().into());
+        }
+        out.text(&serde_json::to_string_pretty(&doc)?);
     } else {
         out.line(&format!(
             "installed Ganeti {} as {} under {}: {} changed, {} already in place",
@@ -178,6 +190,14 @@ fn install(
         ));
     }
     Ok(0)
+}
+
+/// A JSON document with `"format": 1`, as every document of the toolkit.
+fn with_format(mut doc: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("format".into(), 1.into());
+    }
+    doc
 }
 
 fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>, out: &Stdout) -> anyhow::Result<u8> {

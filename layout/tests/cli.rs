@@ -157,3 +157,49 @@ fn the_printed_fixes_work() {
     }
     insta::assert_snapshot!("fixes", text);
 }
+
+/// Every JSON document of ganeti-layout carries `"format": 1`, the plan's
+/// and the install's too (they had none; install gave only counts).
+#[test]
+fn every_json_document_has_its_format() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let root = two_version_node(base);
+    let r = root.display().to_string();
+    let stage = base.join("stage-3.1.0").display().to_string();
+    let other = base.join("other").display().to_string();
+    for args in [
+        vec!["list", "--root", &r, "--json"],
+        vec!["verify", "--root", &r, "--json"],
+        vec!["plan", "--root", &other, "--stage", &stage, "--json"],
+        vec!["install", "--root", &other, "--stage", &stage, "--json"],
+        // Now a conflict: a file where a farm link goes.
+        vec![
+            "install",
+            "--root",
+            &r,
+            "--stage",
+            &stage,
+            "--json",
+            "--spec",
+            "/dev/null",
+        ],
+    ] {
+        let out = std::process::Command::new(EXE)
+            .args(&args)
+            .output()
+            .expect("run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let doc: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"));
+        assert_eq!(doc["format"], 1, "{args:?}: {text}");
+    }
+    let out = std::process::Command::new(EXE)
+        .args(["install", "--root", &other, "--stage", &stage, "--json"])
+        .output()
+        .expect("run");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["result"], "installed");
+    assert_eq!(doc["dir_version"], "3.1");
+    assert_eq!(doc["release"], "3.1.0");
+}

@@ -44,6 +44,7 @@ fn refusals_and_their_exit_codes() {
     fs_err::os::unix::fs::symlink("/usr/share/ganeti/3.1", root.join("etc/ganeti/share"))
         .expect("symlink");
     for args in [
+        vec!["list", "--root", &r],
         vec!["check", "--root", &r],
         vec!["current", "--root", &r],
         vec!["repair", "--root", &r],

@@ -168,7 +168,37 @@ pub fn render_list(versions: &[VersionInfo], headers: bool, paths: &InstallPaths
     for (v, row) in versions.iter().zip(&rows) {
         out.push_str(&line(if v.active { "*" } else { " " }, row));
     }
+    if let Some(warning) = links_warning(paths) {
+        out.push_str(&format!("warning: {warning}\n"));
+    }
     out
+}
+
+/// Why no row is marked active although switch links are there (a mixed
+/// or dangling pair): `list` says so under the table, with the command
+/// that names the fix, rather than showing a healthy node with none
+/// active. `None` when the links name one version, or none is set.
+pub fn links_warning(paths: &InstallPaths) -> Option<String> {
+    let active = read_active(paths);
+    if active.version().is_some() || active.is_absent() {
+        return None;
+    }
+    let side = |l: &SwitchLink| match l {
+        SwitchLink::Missing => "missing".to_string(),
+        SwitchLink::NotASymlink => "not a link".to_string(),
+        SwitchLink::Points {
+            version: Some(v),
+            exists: true,
+            ..
+        } => format!("on {v}"),
+        SwitchLink::Points { target, .. } => format!("dangling ({})", target.display()),
+    };
+    Some(format!(
+        "the switch links are inconsistent (lib {}, share {}), so no version is active; {} names the fix",
+        side(&active.lib),
+        side(&active.share),
+        paths.tool("ganeti-switch", "check")
+    ))
 }
 
 /// When `v` is not installed but reads like the release of one that is
