@@ -115,3 +115,56 @@ fn a_missing_root_and_what_is_installed() {
     }
     insta::assert_snapshot!("missing_root", text);
 }
+
+/// Debian's `ganeti` postrm deletes both switch links when the farm
+/// package is removed: on a node of a cluster every Ganeti command then
+/// dangles. `check` said "sound: no version is active" (and `ganeti-layout
+/// verify` "sound"); it is not, and the fix is named (the version the
+/// cluster's configuration is at), and works.
+#[test]
+fn a_clustered_node_without_switch_links_is_not_sound() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let root = two_version_node(base);
+    let r = root.display().to_string();
+    fs_err::create_dir_all(root.join("var/lib/ganeti")).expect("mkdir");
+    fs_err::write(root.join("var/lib/ganeti/server.pem"), "cert").expect("pem");
+    fs_err::write(
+        root.join("var/lib/ganeti/ssconf_release_version"),
+        "3.0.2\n",
+    )
+    .expect("ssconf");
+    for link in ["lib", "share"] {
+        fs_err::remove_file(root.join("etc/ganeti").join(link)).expect("rm");
+    }
+    let mut text = String::new();
+    let check = transcript(EXE, base, &["check", "--root", &r]);
+    assert!(check.contains("exit 1\n"), "{check}");
+    text.push_str(&check);
+    // ganeti-layout verify says the same (its binary is there when the
+    // workspace's tests are built together).
+    let layout = EXE.replace("ganeti-switch", "ganeti-layout");
+    if std::path::Path::new(&layout).exists() {
+        let verify = transcript(&layout, base, &["verify", "--root", &r]);
+        assert!(verify.contains("exit 1\n"), "{verify}");
+    }
+    // The fix it names works.
+    let fix = check
+        .lines()
+        .find_map(|l| l.split("to fix: ").nth(1))
+        .expect("a fix")
+        .split(" (")
+        .next()
+        .expect("command")
+        .to_string();
+    let args: Vec<&str> = fix.split_whitespace().skip(1).collect();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("[ROOT]", &base.display().to_string()))
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    text.push_str(&transcript(EXE, base, &args));
+    let after = transcript(EXE, base, &["check", "--root", &r]);
+    assert!(after.contains("exit 0\nsound: 3.0 is active"), "{after}");
+    insta::assert_snapshot!("clustered_without_links", text);
+}

@@ -399,6 +399,21 @@ pub fn switch_link_problems(
 ) -> Vec<String> {
     let confdir = paths.host(&paths.confdir());
     let mut found = Vec::new();
+    // No links at all is a node outside any layout, but not on a node of a
+    // cluster with versions installed: every Ganeti command goes through
+    // the links (Debian's ganeti postrm deletes both when the farm package
+    // is removed), so every one of them dangles.
+    if active.is_absent()
+        && Node::new(paths).is_clustered()
+        && !list(paths).unwrap_or_default().is_empty()
+    {
+        return vec![format!(
+            "{}: neither lib nor share exists, but this node is in a cluster ({} exists) and has versions installed: every Ganeti command and daemon goes through them and dangles; to fix: {}",
+            confdir.display(),
+            paths.host(&paths.server_pem()).display(),
+            relink_advice(paths)
+        )];
+    }
     for (name, state) in [("lib", &active.lib), ("share", &active.share)] {
         let link = confdir.join(name);
         match state {
