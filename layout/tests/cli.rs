@@ -203,3 +203,44 @@ fn every_json_document_has_its_format() {
     assert_eq!(doc["dir_version"], "3.1");
     assert_eq!(doc["release"], "3.1.0");
 }
+
+/// A build configured for other directories than the layout's (an RPM
+/// spec that passed the build root to --sysconfdir and --localstatedir):
+/// its own `_constants.py` says so, and install refuses it naming both
+/// (it laid it out, created the build root's directory on the node and
+/// called the version complete). The same build with the layout's
+/// directories installs.
+#[test]
+fn a_build_for_other_directories_is_refused_naming_both() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let root = two_version_node(base);
+    let stage = base.join("stage-3.1.0");
+    let constants = stage.join("usr/lib/python3/dist-packages/ganeti/_constants.py");
+    let original = fs_err::read_to_string(&constants).expect("read");
+    let buildroot = "/builddir/build/BUILDROOT/ganeti-3.1.0-1.x86_64";
+    fs_err::write(
+        &constants,
+        format!(
+            "{original}SYSCONFDIR = \"{buildroot}/etc\"\nLOCALSTATEDIR = \"{buildroot}/var\"\nPKGLIBDIR = \"/usr/lib/ganeti\"\nSHAREDIR = \"/usr/share/ganeti\"\n"
+        ),
+    )
+    .expect("write");
+    let other = base.join("other").display().to_string();
+    let s = stage.display().to_string();
+    let text = transcript(EXE, base, &["install", "--root", &other, "--stage", &s]);
+    assert!(text.contains("exit 1\n"), "{text}");
+    assert!(
+        !base.join("other/usr/share/ganeti/3.1").exists(),
+        "nothing laid out"
+    );
+    insta::assert_snapshot!("build_directories", text);
+    fs_err::write(
+        &constants,
+        format!("{original}SYSCONFDIR = \"/etc\"\nLOCALSTATEDIR = \"/var\"\n"),
+    )
+    .expect("write");
+    let text = transcript(EXE, base, &["install", "--root", &other, "--stage", &s]);
+    assert!(text.contains("exit 0\n"), "{text}");
+    let _ = root;
+}

@@ -57,6 +57,20 @@ pub enum Conflict {
         path: PathBuf,
         constant: &'static str,
     },
+    /// The build says it was configured for another directory than the
+    /// layout's (an RPM spec that passed the build root to --sysconfdir):
+    /// Ganeti would look for its files there.
+    BuildDirectory {
+        path: PathBuf,
+        constant: &'static str,
+        build: PathBuf,
+        layout: PathBuf,
+        /// The option that sets it, its value here, and the value that
+        /// would give the build's.
+        option: &'static str,
+        given: PathBuf,
+        wanted: Option<PathBuf>,
+    },
     /// The stage is versioned, but not for the version given.
     WrongVersionInStage {
         found: Vec<String>,
@@ -124,6 +138,19 @@ impl fmt::Display for Conflict {
                 f,
                 "--release is {given}, but the build says it is {found} ({}: {constant}); leave --release out to use the build's own, or pass --release {found}",
                 path.display()
+            ),
+            BuildDirectory { path, constant, build, layout, option, given, wanted } => write!(
+                f,
+                "the build says {constant} = {} ({}), but this layout has it at {} ({option} {}): Ganeti looks for its files where its build says; rebuild with ./configure {option}={}{}",
+                build.display(),
+                path.display(),
+                layout.display(),
+                given.display(),
+                given.display(),
+                wanted
+                    .as_ref()
+                    .map(|w| format!(", or lay it out with {option} {} if that is where this node keeps them", w.display()))
+                    .unwrap_or_default()
             ),
             WrongVersionInStage { found, expected } => write!(
                 f,
@@ -412,6 +439,48 @@ impl<'a> Builder<'a> {
     /// A release taken on trust would name a directory the build never looks
     /// for (`3.1.0.rc2` for `3.1.0~rc2`), or lay one version out as another.
     fn check_release(&mut self) {
+        let paths = self.paths;
+        for own in &self.req.stage.own_directories {
+            // (the directory here, the option, its value, what the
+            // option's value is under the directory)
+            let (layout, option, given, below) = match own.constant {
+                "SYSCONFDIR" => (
+                    paths.sysconfdir().to_path_buf(),
+                    "--sysconfdir",
+                    paths.sysconfdir(),
+                    "",
+                ),
+                "LOCALSTATEDIR" => (
+                    paths.localstatedir().to_path_buf(),
+                    "--localstatedir",
+                    paths.localstatedir(),
+                    "",
+                ),
+                "PKGLIBDIR" => (paths.pkglibdir(), "--libdir", paths.libdir(), "ganeti"),
+                "SHAREDIR" => (paths.sharedir(), "--prefix", paths.prefix(), "share/ganeti"),
+                _ => continue,
+            };
+            if own.value != layout {
+                let wanted = if below.is_empty() {
+                    Some(own.value.clone())
+                } else {
+                    own.value
+                        .ends_with(below)
+                        .then(|| own.value.ancestors().nth(Path::new(below).iter().count()))
+                        .flatten()
+                        .map(Path::to_path_buf)
+                };
+                self.conflicts.push(Conflict::BuildDirectory {
+                    path: own.path.clone(),
+                    constant: own.constant,
+                    build: own.value.clone(),
+                    layout,
+                    option,
+                    given: given.to_path_buf(),
+                    wanted,
+                });
+            }
+        }
         if let Some(own) = &self.req.stage.own_release {
             if own.text != self.req.release.as_str() {
                 self.conflicts.push(Conflict::ReleaseDisagrees {
