@@ -168,3 +168,30 @@ fn a_clustered_node_without_switch_links_is_not_sound() {
     assert!(after.contains("exit 0\nsound: 3.0 is active"), "{after}");
     insta::assert_snapshot!("clustered_without_links", text);
 }
+
+/// A node running a flat (single-version) Ganeti, as RPM clusters do: `list`
+/// said no version is installed and `check` "sound"; both now say what is
+/// there (its release from the installed Python package) and the way into
+/// the versioned layout.
+#[test]
+fn a_flat_install_is_recognised() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let root = base.join("root");
+    fs_err::create_dir_all(root.join("usr/sbin")).expect("mkdir");
+    fs_err::write(root.join("usr/sbin/gnt-cluster"), "#!/usr/bin/python3\n").expect("write");
+    let package = root.join("usr/lib/python3.11/site-packages/ganeti");
+    fs_err::create_dir_all(&package).expect("mkdir");
+    fs_err::write(
+        package.join("_constants.py"),
+        "RELEASE_VERSION = \"3.0.2\"\n",
+    )
+    .expect("write");
+    let r = root.display().to_string();
+    let mut text = String::new();
+    let check = transcript(EXE, base, &["check", "--root", &r]);
+    assert!(check.contains("exit 1\n"), "{check}");
+    text.push_str(&check);
+    text.push_str(&transcript(EXE, base, &["list", "--root", &r]));
+    insta::assert_snapshot!("flat_install", text);
+}

@@ -113,10 +113,17 @@ pub fn list(paths: &InstallPaths) -> Result<Vec<VersionInfo>, ManifestError> {
 /// the command that names what is missing, with the options `paths` need).
 pub fn render_list(versions: &[VersionInfo], headers: bool, paths: &InstallPaths) -> String {
     if versions.is_empty() {
-        return format!(
-            "no Ganeti version is installed under {}\n",
-            paths.root().display()
-        );
+        return match flat_install(paths) {
+            Some(flat) => format!(
+                "no Ganeti version is installed under {} in the versioned layout\nnote: {}\n",
+                paths.root().display(),
+                flat_install_line(paths, &flat)
+            ),
+            None => format!(
+                "no Ganeti version is installed under {}\n",
+                paths.root().display()
+            ),
+        };
     }
     let rows: Vec<[String; 4]> = versions
         .iter()
@@ -172,7 +179,89 @@ pub fn render_list(versions: &[VersionInfo], headers: bool, paths: &InstallPaths
     if let Some(warning) = links_warning(paths) {
         out.push_str(&format!("warning: {warning}\n"));
     }
+    if let Some(flat) = flat_install(paths) {
+        out.push_str(&format!("note: {}\n", flat_install_line(paths, &flat)));
+    }
     out
+}
+
+/// A single-version ("flat") Ganeti, installed outside the versioned
+/// layout: its programs are files in `${prefix}/sbin`, not links through
+/// `default`, and its Python package is the interpreter's (RPM clusters
+/// run one version this way, jfut/ganeti-rpm#24).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlatInstall {
+    /// `gnt-cluster` as found (host path).
+    pub program: PathBuf,
+    /// The Python package's file that states the release (host path).
+    pub package: Option<PathBuf>,
+    pub release: Option<String>,
+}
+
+/// The flat Ganeti on this node, if one is installed.
+pub fn flat_install(paths: &InstallPaths) -> Option<FlatInstall> {
+    let fs = paths.fs();
+    let program = paths.sbindir().join("gnt-cluster");
+    let meta = fs.symlink_metadata(&program).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    // Where distributions put a Python package: dist-packages (Debian),
+    // site-packages (RPM, source), under lib or lib64.
+    let mut dirs = Vec::new();
+    for lib in [
+        paths.prefix().join("lib"),
+        paths.prefix().join("lib64"),
+        paths.libdir().to_path_buf(),
+    ] {
+        let Ok(entries) = fs.read_dir(&lib) else {
+            continue;
+        };
+        for e in entries {
+            let name = e.name_lossy();
+            if name.starts_with("python3") || name.starts_with("python2") {
+                for sub in ["dist-packages", "site-packages"] {
+                    dirs.push(lib.join(&e.name).join(sub).join("ganeti"));
+                }
+            }
+        }
+    }
+    let (package, release) = dirs
+        .iter()
+        .flat_map(|d| {
+            [
+                ("_constants.py", "RELEASE_VERSION"),
+                ("_autoconf.py", "PACKAGE_VERSION"),
+            ]
+            .map(|(f, c)| (d.join(f), c))
+        })
+        .find_map(|(file, constant)| {
+            let text = fs.read_to_string(&file).ok()?;
+            let release = crate::node::build::python_string_constant(&text, constant)?;
+            Some((Some(fs.shown(&file)), Some(release)))
+        })
+        .unwrap_or((None, None));
+    Some(FlatInstall {
+        program: fs.shown(&program),
+        package,
+        release,
+    })
+}
+
+/// The line `list` and `check` give a flat install: what it is, and the way
+/// into the versioned layout.
+pub fn flat_install_line(paths: &InstallPaths, flat: &FlatInstall) -> String {
+    format!(
+        "a single-version (flat) Ganeti {}is installed here, outside the versioned layout: {} is a program, not a link through {}{}; no switch or upgrade of this toolkit can move it. The toolkit does not convert it yet: to adopt it, stop its daemons, move its programs and Python package aside (install names each one in the way), then lay the same release out from its build: {}",
+        flat.release.as_ref().map(|r| format!("{r} ")).unwrap_or_default(),
+        flat.program.display(),
+        paths.host(&paths.default_share()).display(),
+        flat.package
+            .as_ref()
+            .map(|p| format!(", and its Python package ({}) is the interpreter's", p.display()))
+            .unwrap_or_default(),
+        paths.tool("ganeti-layout", "install --stage STAGE --activate")
+    )
 }
 
 /// Why no row is marked active although switch links are there (a mixed
@@ -399,6 +488,11 @@ pub fn switch_link_problems(
 ) -> Vec<String> {
     let confdir = paths.host(&paths.confdir());
     let mut found = Vec::new();
+    if active.is_absent() {
+        if let Some(flat) = flat_install(paths) {
+            return vec![flat_install_line(paths, &flat)];
+        }
+    }
     // No links at all is a node outside any layout, but not on a node of a
     // cluster with versions installed: every Ganeti command goes through
     // the links (Debian's ganeti postrm deletes both when the farm package
