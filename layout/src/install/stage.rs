@@ -134,6 +134,33 @@ impl Stage {
     }
 }
 
+/// The text of each `FILE` at the top of a `ganeti` package in the stage,
+/// with its logical path.
+fn package_files(
+    dir: &Path,
+    entries: &[StageEntry],
+    file: &str,
+) -> Result<Vec<(PathBuf, String)>, StageError> {
+    let mut out = Vec::new();
+    for e in entries {
+        let in_package = e.logical.file_name() == Some(file.as_ref())
+            && e.logical.parent().and_then(Path::file_name) == Some("ganeti".as_ref());
+        if !in_package || !matches!(e.kind, StageKind::File { .. }) {
+            continue;
+        }
+        let host = dir.join(e.logical.strip_prefix("/").unwrap_or(&e.logical));
+        let source = fs_err::read(&host).map_err(|source| StageError::Io {
+            path: host.clone(),
+            source,
+        })?;
+        out.push((
+            e.logical.clone(),
+            String::from_utf8_lossy(&source).into_owned(),
+        ));
+    }
+    Ok(out)
+}
+
 /// The directories the build states (in the first of `_constants.py` and
 /// `_autoconf.py`, at the top of its `ganeti` package, that states each).
 fn read_own_directories(
@@ -142,25 +169,14 @@ fn read_own_directories(
 ) -> Result<Vec<OwnDirectory>, StageError> {
     let mut out: Vec<OwnDirectory> = Vec::new();
     for file in ["_constants.py", "_autoconf.py"] {
-        for e in entries {
-            let in_package = e.logical.file_name() == Some(file.as_ref())
-                && e.logical.parent().and_then(Path::file_name) == Some("ganeti".as_ref());
-            if !in_package || !matches!(e.kind, StageKind::File { .. }) {
-                continue;
-            }
-            let host = dir.join(e.logical.strip_prefix("/").unwrap_or(&e.logical));
-            let source = fs_err::read(&host).map_err(|source| StageError::Io {
-                path: host.clone(),
-                source,
-            })?;
-            let text = String::from_utf8_lossy(&source);
+        for (path, text) in package_files(dir, entries, file)? {
             for constant in ["SYSCONFDIR", "LOCALSTATEDIR", "PKGLIBDIR", "SHAREDIR"] {
                 if out.iter().any(|d| d.constant == constant) {
                     continue;
                 }
                 if let Some(value) = python_string_constant(&text, constant) {
                     out.push(OwnDirectory {
-                        path: e.logical.clone(),
+                        path: path.clone(),
                         constant,
                         value: PathBuf::from(value),
                     });
@@ -173,21 +189,10 @@ fn read_own_directories(
 
 fn read_own_release(dir: &Path, entries: &[StageEntry]) -> Result<Option<OwnRelease>, StageError> {
     for (file, constant) in RELEASE_FILES {
-        for e in entries {
-            let in_package = e.logical.file_name() == Some(file.as_ref())
-                && e.logical.parent().and_then(Path::file_name) == Some("ganeti".as_ref());
-            if !in_package || !matches!(e.kind, StageKind::File { .. }) {
-                continue;
-            }
-            let host = dir.join(e.logical.strip_prefix("/").unwrap_or(&e.logical));
-            let source = fs_err::read(&host).map_err(|source| StageError::Io {
-                path: host.clone(),
-                source,
-            })?;
-            if let Some(text) = python_string_constant(&String::from_utf8_lossy(&source), constant)
-            {
+        for (path, text) in package_files(dir, entries, file)? {
+            if let Some(text) = python_string_constant(&text, constant) {
                 return Ok(Some(OwnRelease {
-                    path: e.logical.clone(),
+                    path,
                     constant,
                     text,
                 }));

@@ -24,15 +24,23 @@ use crate::node::version::DirVersion;
 /// The files a build states itself in, most authoritative first.
 const FACT_FILES: &[&str] = &["_constants.py", "_autoconf.py"];
 
+/// The right-hand side of the first `NAME = ...` at the start of a line.
+fn assigned<'a>(source: &'a str, name: &str) -> impl Iterator<Item = &'a str> {
+    let name = name.to_string();
+    source.lines().filter_map(move |line| {
+        Some(
+            line.strip_prefix(name.as_str())?
+                .trim_start()
+                .strip_prefix('=')?
+                .trim(),
+        )
+    })
+}
+
 /// The value of `NAME = "..."` (or `'...'`) in Python source, if it is a
 /// string literal at the start of a line.
 pub fn python_string_constant(source: &str, name: &str) -> Option<String> {
-    source.lines().find_map(|line| {
-        let rest = line
-            .strip_prefix(name)?
-            .trim_start()
-            .strip_prefix('=')?
-            .trim();
+    assigned(source, name).find_map(|rest| {
         let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
         let inner = &rest[1..];
         let end = inner.find(quote)?;
@@ -43,12 +51,7 @@ pub fn python_string_constant(source: &str, name: &str) -> Option<String> {
 /// The strings of `NAME = ["a", "b"]` or `NAME = frozenset(["a", "b"])`
 /// on one line, as configure writes them.
 pub fn python_string_list(source: &str, name: &str) -> Option<Vec<String>> {
-    source.lines().find_map(|line| {
-        let rest = line
-            .strip_prefix(name)?
-            .trim_start()
-            .strip_prefix('=')?
-            .trim();
+    assigned(source, name).find_map(|rest| {
         let open = rest.find('[')?;
         let close = rest.rfind(']')?;
         Some(
@@ -67,17 +70,10 @@ pub fn python_string_list(source: &str, name: &str) -> Option<Vec<String>> {
 
 /// `NAME = True` / `False`.
 pub fn python_bool(source: &str, name: &str) -> Option<bool> {
-    source.lines().find_map(|line| {
-        let rest = line
-            .strip_prefix(name)?
-            .trim_start()
-            .strip_prefix('=')?
-            .trim();
-        match rest.split_whitespace().next()? {
-            "True" => Some(true),
-            "False" => Some(false),
-            _ => None,
-        }
+    assigned(source, name).find_map(|rest| match rest.split_whitespace().next()? {
+        "True" => Some(true),
+        "False" => Some(false),
+        _ => None,
     })
 }
 
