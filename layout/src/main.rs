@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use ganeti_layout::cli::{input, report_error, PathArgs};
+use ganeti_layout::cli::{
+    exit_code, input, report_error, require_root, Output, PathArgs, Stderr, Stdout, Work,
+};
 use ganeti_layout::command::{Cli, Command, DirVersionArg, InstallArgs};
 use ganeti_layout::install::{apply, demo, inspect, plan, spec::Spec, stage::Stage};
 use ganeti_layout::node::durable;
@@ -15,59 +17,65 @@ use ganeti_layout::node::{DirStyle, DirVersion, InstallPaths, Release};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let work = match cli.command {
+        Command::Plan(_) | Command::Verify { .. } | Command::List(_) => Work::Prints,
+        Command::Install(_) | Command::Remove { .. } | Command::Demo { .. } => Work::Changes,
+    };
+    let (out, err) = (Stdout::default(), Stderr::default());
+    let code = match run(cli, &out) {
         Ok(code) => code,
-        Err(err) => {
-            report_error("ganeti-layout", &err);
-            if ganeti_layout::cli::is_input(&err) {
-                ExitCode::from(2)
+        Err(e) => {
+            report_error("ganeti-layout", &e);
+            if ganeti_layout::cli::is_input(&e) {
+                2
             } else {
-                ExitCode::from(1)
+                1
             }
         }
-    }
+    };
+    ExitCode::from(exit_code("ganeti-layout", code, work, &out, &err))
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli, out: &Stdout) -> anyhow::Result<u8> {
+    // install and plan may lay out into a DESTDIR that does not exist yet;
+    // the demo has a directory of its own.
+    if !matches!(
+        cli.command,
+        Command::Install(_) | Command::Plan(_) | Command::Demo { .. }
+    ) {
+        require_root(&cli.paths.resolve(&cli.root.root).map_err(input)?)?;
+    }
     match cli.command {
-        Command::Install(args) => install(&cli.paths, &cli.root.root, &args, true),
-        Command::Plan(args) => install(&cli.paths, &cli.root.root, &args, false),
+        Command::Install(args) => install(&cli.paths, &cli.root.root, &args, true, out),
+        Command::Plan(args) => install(&cli.paths, &cli.root.root, &args, false, out),
         Command::Verify { json } => {
             let paths = cli.paths.resolve(&cli.root.root).map_err(input)?;
             let problems = inspect::verify(&paths)?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "format": 1, "sound": problems.is_empty(), "problems": problems })
+                out.line(
+                    &serde_json::json!({ "format": 1, "sound": problems.is_empty(), "problems": problems })
+                        .to_string(),
                 );
             } else if problems.is_empty() {
-                println!("{}: layout is sound", paths.root().display());
+                out.line(&format!("{}: layout is sound", paths.root().display()));
             } else {
                 for p in &problems {
-                    println!("{p}");
+                    out.line(p);
                 }
             }
-            Ok(if problems.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(u8::from(!problems.is_empty()))
         }
         Command::List(args) => {
             let paths = cli.paths.resolve(&cli.root.root).map_err(input)?;
             let versions = installed::list(&paths)?;
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&installed::list_json(&versions))?
-                );
+                out.text(&serde_json::to_string_pretty(&installed::list_json(
+                    &versions,
+                ))?);
             } else {
-                print!(
-                    "{}",
-                    installed::render_list(&versions, !args.no_headers, &paths)
-                );
+                out.text(&installed::render_list(&versions, !args.no_headers, &paths));
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(0)
         }
         Command::Remove {
             version,
@@ -78,9 +86,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let version = version.or(old_version).unwrap_or_default();
             let v: DirVersion = version.parse().map_err(input)?;
             for p in apply::remove_version(&paths, &v)? {
-                println!("removed {}", p.display());
+                out.line(&format!("removed {}", p.display()));
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(0)
         }
         // --root is global (one vocabulary); the demo has its own place.
         Command::Demo { .. } if cli.root.root != Path::new("/") => {
@@ -94,7 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
             .into())
         }
-        Command::Demo { dir } => run_demo(&cli.paths, dir),
+        Command::Demo { dir } => run_demo(&cli.paths, dir, out),
     }
 }
 
@@ -103,7 +111,9 @@ fn install(
     root: &Path,
     args: &InstallArgs,
     apply_it: bool,
-) -> anyhow::Result<ExitCode> {
+    out: &Stdout,
+) -> anyhow::Result<u8> {
+    let err = Stderr::default();
     let paths: InstallPaths = paths.resolve(root).map_err(input)?;
     let spec = Spec::builtin_with_file(args.spec.as_deref()).map_err(input)?;
     let stage = Stage::scan(&args.stage, &paths).map_err(input)?;
@@ -125,28 +135,33 @@ fn install(
         Ok(p) => p,
         Err(conflicts) => {
             if args.json {
-                println!("{}", serde_json::json!({ "conflicts": conflicts }));
+                out.line(
+                    &serde_json::json!({ "format": 1, "result": "conflicts", "conflicts": conflicts })
+                        .to_string(),
+                );
             }
             for c in &conflicts {
-                eprintln!("conflict: {c}");
+                err.line(&format!("conflict: {c}"));
             }
-            eprintln!(
+            err.line(&format!(
                 "ganeti-layout: {} conflict(s); nothing was changed",
                 conflicts.len()
-            );
-            return Ok(ExitCode::from(1));
+            ));
+            return Ok(1);
         }
     };
     if !apply_it {
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&plan)?);
+            out.text(&serde_json::to_string_pretty(&with_format(
+                serde_json::to_value(&plan)?,
+            ))?);
         } else {
-            print!("{}", plan::render_text(&plan));
+            out.text(&plan::render_text(&plan));
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(0);
     }
     for w in &plan.warnings {
-        eprintln!("warning: {w}");
+        err.line(&format!("warning: {w}"));
     }
     let report = apply::apply(&plan, &paths, &stage).with_context(|| {
         format!(
@@ -156,21 +171,36 @@ fn install(
         )
     })?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut doc = with_format(serde_json::to_value(&report)?);
+        if let Some(map) = doc.as_object_mut() {
+            map.insert("result".into(), "installed".into());
+            map.insert("release".into(), plan.release.to_string().into());
+            map.insert("dir_version".into(), plan.dir_version.to_string().into());
+            map.insert("root".into(), paths.root().display().to_string().into());
+        }
+        out.text(&serde_json::to_string_pretty(&doc)?);
     } else {
-        println!(
+        out.line(&format!(
             "installed Ganeti {} as {} under {}: {} changed, {} already in place",
             plan.release,
             plan.dir_version,
             paths.root().display(),
             report.changed,
             report.kept
-        );
+        ));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
-fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+/// A JSON document with `"format": 1`, as every document of the toolkit.
+fn with_format(mut doc: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("format".into(), 1.into());
+    }
+    doc
+}
+
+fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>, out: &Stdout) -> anyhow::Result<u8> {
     let base = match dir {
         Some(d) => {
             durable::create_dir_all(&d)?;
@@ -179,10 +209,10 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
         None => new_demo_dir()?,
     };
     let dest = base.join("root");
-    println!(
+    out.line(&format!(
         "== Demo: two Ganeti builds laid out side by side under {}",
         dest.display()
-    );
+    ));
     for (release, activate) in [("3.0.2", true), ("3.1.0", false)] {
         let release: Release = release.parse().map_err(input)?;
         let stage_dir = base.join(format!("stage-{release}"));
@@ -203,8 +233,9 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
             spec: None,
             json: false,
         };
-        println!(
-            "\n$ {}",
+        out.line("");
+        out.line(&format!(
+            "$ {}",
             path_args.resolve(&dest).map_err(input)?.tool(
                 "ganeti-layout",
                 &format!(
@@ -213,38 +244,39 @@ fn run_demo(path_args: &PathArgs, dir: Option<PathBuf>) -> anyhow::Result<ExitCo
                     if activate { " --activate" } else { "" }
                 )
             )
-        );
-        let code = install(path_args, &dest, &args, true)?;
-        if code != ExitCode::SUCCESS {
+        ));
+        let code = install(path_args, &dest, &args, true, out)?;
+        if code != 0 {
             return Ok(code);
         }
     }
     let paths = path_args.resolve(&dest).map_err(input)?;
-    println!("\n== The resulting tree (links shown with their targets)");
-    print_tree(&paths)?;
-    println!("\n$ {}", paths.tool("ganeti-layout", "list"));
-    print!(
-        "{}",
-        installed::render_list(&installed::list(&paths)?, true, &paths)
-    );
-    println!("\n$ {}", paths.tool("ganeti-layout", "verify"));
+    out.line("");
+    out.line("== The resulting tree (links shown with their targets)");
+    print_tree(&paths, out)?;
+    out.line("");
+    out.line(&format!("$ {}", paths.tool("ganeti-layout", "list")));
+    out.text(&installed::render_list(
+        &installed::list(&paths)?,
+        true,
+        &paths,
+    ));
+    out.line("");
+    out.line(&format!("$ {}", paths.tool("ganeti-layout", "verify")));
     let problems = inspect::verify(&paths)?;
     if problems.is_empty() {
-        println!("layout is sound");
+        out.line("layout is sound");
     }
     for p in &problems {
-        println!("{p}");
+        out.line(p);
     }
-    println!(
-        "\nThe demo is kept in {}; remove it with: rm -r {}",
+    out.line("");
+    out.line(&format!(
+        "The demo is kept in {}; remove it with: rm -r {}",
         base.display(),
         shell_word(&base)
-    );
-    Ok(if problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    ));
+    Ok(u8::from(!problems.is_empty()))
 }
 
 /// A new directory `ganeti-layout-demo.*` (mode 0700) in the system's
@@ -273,7 +305,7 @@ fn new_demo_dir() -> anyhow::Result<PathBuf> {
 
 /// Prints the interesting parts of the laid-out tree, four levels deep,
 /// by logical path, links with their targets.
-fn print_tree(paths: &InstallPaths) -> anyhow::Result<()> {
+fn print_tree(paths: &InstallPaths, out: &Stdout) -> anyhow::Result<()> {
     let fs = paths.fs();
     let interesting = [
         paths.confdir(),
@@ -287,7 +319,7 @@ fn print_tree(paths: &InstallPaths) -> anyhow::Result<()> {
         let Ok(meta) = fs.metadata(&top) else {
             continue;
         };
-        print_entry(paths, &top, meta.file_type(), 0)?;
+        print_entry(paths, &top, meta.file_type(), 0, out)?;
     }
     Ok(())
 }
@@ -297,6 +329,7 @@ fn print_entry(
     logical: &Path,
     file_type: std::fs::FileType,
     depth: usize,
+    out: &Stdout,
 ) -> anyhow::Result<()> {
     let fs = paths.fs();
     if logical.to_string_lossy().ends_with(".lock") {
@@ -316,18 +349,22 @@ fn print_entry(
     let indent = "  ".repeat(depth);
     if file_type.is_symlink() {
         let target = fs.read_link(logical)?;
-        println!("{indent}/{} -> {}", rel.display(), target.display());
+        out.line(&format!(
+            "{indent}/{} -> {}",
+            rel.display(),
+            target.display()
+        ));
     } else if file_type.is_dir() {
-        println!("{indent}/{}/", rel.display());
+        out.line(&format!("{indent}/{}/", rel.display()));
         if depth < 4 {
             for entry in fs.read_dir(logical)? {
                 if let Some(t) = entry.file_type {
-                    print_entry(paths, &logical.join(&entry.name), t, depth + 1)?;
+                    print_entry(paths, &logical.join(&entry.name), t, depth + 1, out)?;
                 }
             }
         }
     } else {
-        println!("{indent}/{}", rel.display());
+        out.line(&format!("{indent}/{}", rel.display()));
     }
     Ok(())
 }

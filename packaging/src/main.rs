@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ganeti_layout::cli::{input, report_error};
+use ganeti_layout::cli::{
+    exit_code, input, report_error, require_root, Output, Stderr, Stdout, Work,
+};
 use ganeti_layout::command::DirVersionArg;
 use ganeti_layout::node::{DirStyle, DirVersion, InstallPaths};
 use ganeti_packaging::cli::{
@@ -14,21 +16,30 @@ use ganeti_packaging::{debian, env, maint};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            report_error("ganeti-packaging", &err);
-            let usage = ganeti_layout::cli::is_input(&err)
-                || err
-                    .downcast_ref::<debian::DebianError>()
+    let work = match cli.command {
+        Command::Snippet { .. } => Work::Prints,
+        _ => Work::Changes,
+    };
+    let (out, err) = (Stdout::default(), Stderr::default());
+    let code = match run(cli, &out) {
+        Ok(()) => 0,
+        Err(e) => {
+            report_error("ganeti-packaging", &e);
+            let usage = ganeti_layout::cli::is_input(&e)
+                || e.downcast_ref::<debian::DebianError>()
                     .is_some_and(|e| e.is_input());
-            ExitCode::from(if usage { 2 } else { 1 })
+            if usage {
+                2
+            } else {
+                1
+            }
         }
-    }
+    };
+    ExitCode::from(exit_code("ganeti-packaging", code, work, &out, &err))
 }
 
-fn say(what: impl std::fmt::Display) {
-    println!("ganeti-packaging: {what}");
+fn say(out: &Stdout, what: impl std::fmt::Display) {
+    out.line(&format!("ganeti-packaging: {what}"));
 }
 
 fn node_paths(cli: &Cli) -> anyhow::Result<InstallPaths> {
@@ -37,14 +48,16 @@ fn node_paths(cli: &Cli) -> anyhow::Result<InstallPaths> {
         .clone()
         .or_else(env::dpkg_root)
         .unwrap_or_else(|| PathBuf::from("/"));
-    Ok(cli.paths.resolve(&root).map_err(input)?)
+    let paths = cli.paths.resolve(&root).map_err(input)?;
+    require_root(&paths)?;
+    Ok(paths)
 }
 
 fn version(text: &str) -> anyhow::Result<DirVersion> {
     Ok(text.parse().map_err(input)?)
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, out: &Stdout) -> anyhow::Result<()> {
     match &cli.command {
         Command::Postinst { action, version: v } => {
             let v = version(v)?;
@@ -54,9 +67,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let paths = node_paths(&cli)?;
             let report = maint::postinst_configure(&paths, &v)?;
             for note in &report.notes {
-                say(note);
+                say(out, note);
             }
-            say(&report.outcome);
+            say(out, &report.outcome);
         }
         Command::Prerm { action, version: v } => {
             let v = version(v)?;
@@ -64,7 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 return Ok(());
             }
             let paths = node_paths(&cli)?;
-            say(maint::prerm_remove(&paths, &v)?);
+            say(out, maint::prerm_remove(&paths, &v)?);
         }
         Command::Postrm { action } => {
             let purge = match action {
@@ -75,19 +88,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let paths = node_paths(&cli)?;
             let report = maint::postrm(&paths, purge)?;
             for note in &report.notes {
-                say(note);
+                say(out, note);
             }
-            say(&report.outcome);
+            say(out, &report.outcome);
         }
         Command::Snippet { script, version: v } => {
-            print!("{}", script.render(&version(v)?));
+            out.text(&script.render(&version(v)?));
         }
-        Command::DebianInstall(args) => debian_install(&cli, args)?,
+        Command::DebianInstall(args) => debian_install(&cli, args, out)?,
     }
     Ok(())
 }
 
-fn debian_install(cli: &Cli, args: &DebianInstallArgs) -> anyhow::Result<()> {
+fn debian_install(cli: &Cli, args: &DebianInstallArgs, out: &Stdout) -> anyhow::Result<()> {
     let paths = cli.paths.resolve(&args.destdir).map_err(input)?;
     let split = match (&args.farm_package, &args.trees_package) {
         (Some(farm), Some(trees)) => Some(debian::Split {
@@ -120,20 +133,26 @@ fn debian_install(cli: &Cli, args: &DebianInstallArgs) -> anyhow::Result<()> {
         .map(|r| r.to_string())
         .unwrap_or_default();
     match (&installed.farm_dir, &installed.trees_dir) {
-        (Some(farm), Some(trees)) => say(format!(
-            "laid out {} as {dv}: trees in {}, farm ({} entries) in {}",
-            release,
-            trees.display(),
-            installed.farm.len(),
-            farm.display()
-        )),
-        _ => say(format!(
-            "laid out {} as {dv} in {}: {} trees, {} farm entries",
-            release,
-            paths.root().display(),
-            installed.trees.len(),
-            installed.farm.len()
-        )),
+        (Some(farm), Some(trees)) => say(
+            out,
+            format!(
+                "laid out {} as {dv}: trees in {}, farm ({} entries) in {}",
+                release,
+                trees.display(),
+                installed.farm.len(),
+                farm.display()
+            ),
+        ),
+        _ => say(
+            out,
+            format!(
+                "laid out {} as {dv} in {}: {} trees, {} farm entries",
+                release,
+                paths.root().display(),
+                installed.trees.len(),
+                installed.farm.len()
+            ),
+        ),
     }
     Ok(())
 }

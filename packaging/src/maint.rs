@@ -28,6 +28,7 @@
 //! An interrupted switch found on the way is finished first, as the switcher
 //! itself would.
 
+use ganeti_layout::cli::Output;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -238,7 +239,9 @@ pub struct Report<T> {
 }
 
 fn wait_message(holder: &str) {
-    eprintln!("ganeti-packaging: waiting for the node lock ({holder})");
+    ganeti_layout::cli::Stderr::default().line(&format!(
+        "ganeti-packaging: waiting for the node lock ({holder})"
+    ));
 }
 
 /// The node lock, without creating `${localstatedir}/lib/ganeti` on a node

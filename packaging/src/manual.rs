@@ -143,7 +143,9 @@ it; also: not root, the version missing on nodes, another run in progress,
 \fB\-\-abort\fR after the configuration change.
 .TP
 .B 2
-Bad usage or input: an unparsable or unsafe version, incompatible versions.
+Bad usage or input: an unparsable or unsafe version, a release given
+for its directory (\fB\-\-to 3.1.0\fR for \fI3.1\fR), incompatible
+versions, a \fB\-\-root\fR that is not a directory.
 .TP
 .B 3
 Upgraded, but \fBgnt\-cluster verify\fR reported errors.
@@ -182,7 +184,8 @@ which older ones it removes.
 .TP
 .I /var/log/ganeti/commands.log
 Every command run on every node, with its exit code, duration and
-standard error, beside Ganeti's own lines.
+standard error, beside Ganeti's own lines and in their format and local
+time (tagged \fIUTC\fR where the local zone cannot be read).
 .TP
 .I /etc/default/ganeti\-upgrade
 \fBKEEP_BACKUPS\fR=\fIN\fR (how many backups to keep; 0: all),
@@ -224,9 +227,11 @@ durations seconds as numbers, step ids as in the text output.
 .TP
 .B node
 A node's result in the step, the moment it arrives: \fBstep\fR (null
-outside a step), \fBnode\fR, \fBcommand\fR (the command line run),
-\fBok\fR, \fBcode\fR (exit status: 255 when ssh could not reach the node,
-as ssh reports it; null when the command was killed at its timeout).
+outside a step), \fBnode\fR, \fBcommand\fR (the command line run, as
+text), \fBok\fR, \fBcode\fR (exit status: 255 when ssh could not reach
+the node, as ssh reports it; null when the command was killed at its
+timeout), \fBerror\fR (the last line the command or ssh wrote on
+standard error when it failed, else null), \fBtime\fR.
 .TP
 .B step\-end
 \fBstep\fR, \fBok\fR, \fBdetail\fR (why it failed; empty when ok),
@@ -242,10 +247,24 @@ report's head line says), \fBsteps\fR (a list of \fBstep\fR and
 \fBseconds\fR).
 .TP
 .B preflight\fR, \fBplan\-step
-From \fB\-\-dry\-run\fR: \fBchecks\fR (per node: what the real run would
-find), then per step \fBindex\fR, \fBstep\fR, \fBtitle\fR,
-\fBcommands\fR and \fBpoint_of_no_return\fR (true on the configuration
-change).
+From \fB\-\-dry\-run\fR: \fBchecks\fR: \fBtarget\fR, \fBmaster\fR,
+\fBnodes\fR (every online node, the master last, each with \fBnode\fR,
+\fBstate\fR: \fBready\fR, \fBunreachable\fR, \fBrefused\fR,
+\fBhost\-key\-changed\fR, \fBno\-ganeti\fR, \fBtarget\-incomplete\fR or
+\fBfailed\fR; \fBswitch_version\fR, \fBerror\fR (the line ssh or the
+node printed) and \fBfix\fR, null when ready), \fBoffline\fR,
+\fBjobs\fR (\fBrunning\fR and \fBqueued\fR, or null when the queue could
+not be asked), \fBdrained\fR, \fBwatcher_paused_until\fR (epoch
+seconds, or null), \fBfilters\fR, \fBbackup_bytes\fR, \fBbackup_free\fR
+and \fBrefusals\fR (what the run would refuse, each with its fix). Then
+per step \fBindex\fR, \fBstep\fR, \fBtitle\fR, \fBcommands\fR (each
+\fBon\fR: \fBmaster\fR or \fBall\-online\fR, \fBnodes\fR, \fBargv\fR:
+the command line as a list of arguments, or null for what is not one
+command, and \fBtext\fR, as the text output shows it) and
+\fBpoint_of_no_return\fR (true on the configuration change). A dry run
+that the run's own preconditions refuse (not the master, a pending
+upgrade of Ganeti's own, another run holding the lock, versions) prints
+no preflight: its end event carries the run's own error.
 .TP
 .B end
 The last line: \fBexit_code\fR, and \fBresult\fR: \fBupgraded\fR (with
@@ -254,9 +273,12 @@ The last line: \fBexit_code\fR, and \fBresult\fR: \fBupgraded\fR (with
 command lines, each a list of arguments, that bring it up to date there),
 \fBnothing\-pending\fR, \fBrollback\-finished\fR or \fBaborted\fR (with
 \fBfrom\fR), \fBshown\fR (\fB\-\-dry\-run\fR), \fBverify\-errors\fR (exit
-3: upgraded; \fBmessage\fR, \fBleft\fR as above, \fBpending\fR), or
-\fBerror\fR (with \fBmessage\fR and \fBpending\fR: whether a journal is
-left for \fB\-\-resume\fR). \fB\-\-status\fR prints no end event.
+3: upgraded; \fBmessage\fR, \fBleft\fR as above, \fBpending\fR),
+\fBrolled\-back\fR (a failure or a signal before the configuration
+change, every step undone: \fBmessage\fR, \fBfrom\fR, the version the
+cluster runs again, \fBpending\fR), or \fBerror\fR (with \fBmessage\fR
+and \fBpending\fR: whether a journal is left for \fB\-\-resume\fR).
+\fB\-\-status\fR prints no end event.
 .PP
 \fB\-\-status \-\-json\fR prints one document: \fBactive\fR (this node's
 version), \fBintent\fR (the intent file's \fBrunning\fR, \fBtarget\fR as
@@ -266,8 +288,13 @@ written, \fIganeti\-upgrade:3.1\fR for ours, and \fBpid\fR; or null), \fBjournal
 (each \fBstep\fR with \fBstate\fR done, started or pending),
 \fBcurrent_step\fR (\fBstep\fR, and \fBnodes\fR, each \fBnode\fR with
 \fBstate\fR failed, skipped, offline or no\-failure and \fBdetail\fR),
-\fBskipped_nodes\fR, \fBfacts\fR: what the run learned, as the journal
-keeps it, times in epoch seconds), \fBlock_holder\fR (only while the lock
+\fBskipped_nodes\fR, \fBsettings\fR (the options the upgrade was started
+with, which a bare \fB\-\-resume\fR uses again: \fBprefix\fR,
+\fBsysconfdir\fR, \fBlibdir\fR, \fBlocalstatedir\fR,
+\fBswitch_command\fR, \fBssh_command\fR (a list), \fBparallel\fR,
+\fBverify_ignore\fR, \fBqueue_timeout\fR, \fBcommand_timeout\fR; null for
+older journals), \fBfacts\fR: what the run learned, as the journal keeps
+it, times in epoch seconds, \fBbackup\fR the backup's path), \fBlock_holder\fR (only while the lock
 is held), \fBoffline_nodes\fR, \fBorphan_filters\fR."#,
     examples: r#"Check the plan, upgrade, and follow a pending upgrade:
 .PP

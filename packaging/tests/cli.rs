@@ -38,3 +38,46 @@ fn refusals_and_their_exit_codes() {
     ));
     insta::assert_snapshot!("refusals", text);
 }
+
+/// The postinst a versioned package pastes, run as dpkg runs it (`sh
+/// postinst configure OLD`, `DPKG_ROOT` set), with its standard output a
+/// closed pipe or a full disk: it makes the version active and exits 0
+/// (it was exit 101 after the switch, failing the package's configure).
+/// `snippet` prints the script, so losing that output fails it.
+#[test]
+fn postinst_as_dpkg_runs_it_survives_a_closed_pipe_and_a_full_disk() {
+    use ganeti_test_support::{run_with_stdout, Sink};
+    let exe_dir = std::path::Path::new(EXE).parent().expect("dir");
+    let path = format!(
+        "{}:{}",
+        exe_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for sink in [Sink::ClosedPipe, Sink::Full] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let root = two_version_node(tmp.path());
+        let r = root.display().to_string();
+        let script = tmp.path().join("ganeti-3.1.postinst");
+        let text = ganeti_packaging::snippets::Script::Postinst
+            .render(&"3.1".parse().expect("v"))
+            .replace("#DEBHELPER#", "");
+        fs_err::write(&script, text).expect("write");
+        let s = script.display().to_string();
+        let (code, err) = run_with_stdout(
+            "sh",
+            &[&s, "configure", ""],
+            &[("DPKG_ROOT", &r), ("PATH", &path)],
+            sink,
+        );
+        assert_eq!(code, 0, "{sink:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        // Outside a cluster, the newest version is made active.
+        assert_eq!(
+            fs_err::read_link(root.join("etc/ganeti/lib")).expect("link"),
+            std::path::Path::new("/usr/lib/ganeti/3.1"),
+            "{sink:?}"
+        );
+        let (code, err) = run_with_stdout(EXE, &["snippet", "postinst", "3.1"], &[], sink);
+        assert_eq!(code, i32::from(sink == Sink::Full), "{sink:?}: {err}");
+    }
+}

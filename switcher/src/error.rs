@@ -16,9 +16,11 @@ pub enum SwitchError {
         holder: String,
         waited: u64,
     },
-    #[error("version {version} is not completely installed:\n  {}\nhint: {hint}", problems.join("\n  "))]
+    #[error("version {version} is not {}installed:\n  {}\nhint: {hint}", if *absent { "" } else { "completely " }, problems.join("\n  "))]
     NotInstalled {
         version: DirVersion,
+        /// Neither of its trees is there.
+        absent: bool,
         problems: Vec<String>,
         /// Install it; or, for a release typed as a version, its name.
         hint: String,

@@ -3,197 +3,230 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ganeti_layout::cli::{input, report_error};
+use ganeti_layout::cli::{
+    exit_code, input, report_error, require_root, Output, Stderr, Stdout, Work,
+};
 use ganeti_layout::node::{active, installed, DirVersion, InstallPaths};
 use ganeti_switch::command::{Cli, Command};
 use ganeti_switch::{Outcome, RepairOptions, SwitchOptions};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let work = match cli.command {
+        Command::To { .. } | Command::Repair { .. } => Work::Changes,
+        Command::List(_)
+        | Command::Current { .. }
+        | Command::Installed { .. }
+        | Command::Check { .. } => Work::Prints,
+    };
+    let (out, err) = (Stdout::default(), Stderr::default());
+    let code = match run(cli, &out) {
         Ok(code) => code,
-        Err(err) => {
-            report_error("ganeti-switch", &err);
-            ExitCode::from(if ganeti_layout::cli::is_input(&err) {
+        Err(e) => {
+            report_error("ganeti-switch", &e);
+            if ganeti_layout::cli::is_input(&e) {
                 2
             } else {
                 1
-            })
+            }
         }
-    }
+    };
+    ExitCode::from(exit_code("ganeti-switch", code, work, &out, &err))
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli, out: &Stdout) -> anyhow::Result<u8> {
     let paths = cli.paths.resolve(&cli.root.root).map_err(input)?;
+    require_root(&paths)?;
+    let paths = &paths;
     match cli.command {
-        Command::List(args) => {
-            let versions = installed::list(&paths)?;
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&installed::list_json(&versions))?
-                );
-            } else {
-                print!(
-                    "{}",
-                    installed::render_list(&versions, !args.no_headers, &paths)
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Current { json } => {
-            let status = ganeti_switch::check(&paths)?;
-            let text = match (&status.journal, status.active.version()) {
-                (Some(j), _) => match (&status.lock_holder, status.switching_now) {
-                    (Some(holder), true) => format!("switching to {} now ({holder})", j.to),
-                    _ => format!(
-                        "switching to {} (interrupted; run {})",
-                        j.to,
-                        paths.tool("ganeti-switch", "repair")
-                    ),
-                },
-                (None, Some(v)) => v.to_string(),
-                (None, None) if status.active.is_absent() => "none".to_string(),
-                (None, None) => format!(
-                    "inconsistent (run {})",
-                    paths.tool("ganeti-switch", "check")
-                ),
-            };
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "format": 1, "stable": status.stable_version().is_some(), "version": status.stable_version(), "status": text, "daemons": ganeti_switch::running_daemons(&paths) })
-                );
-            } else {
-                println!("{text}");
-            }
-            Ok(
-                if status.stable_version().is_some()
-                    || status.active.is_absent() && status.journal.is_none()
-                {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                },
-            )
-        }
+        Command::List(args) => list(paths, args.json, args.no_headers, out),
+        Command::Current { json } => current(paths, json, out),
         Command::To {
             version,
             force,
             wait,
-        } => {
-            let v: DirVersion = version.parse().map_err(input)?;
-            // Read before the switch: "from none" would be untrue of a
-            // mixed or dangling pair, which the switch also replaces.
-            let before = active::read_active(&paths);
-            let wait = wait.map(std::time::Duration::from_secs);
-            match ganeti_switch::switch_to(&paths, &v, SwitchOptions { force, wait })? {
-                Outcome::Switched {
-                    from,
-                    to,
-                    default_links_mended,
-                } => {
-                    let from = match from {
-                        Some(f) => f.to_string(),
-                        None if before.is_absent() => "none".into(),
-                        None => "a mixed or dangling lib/share pair".into(),
-                    };
-                    println!("switched {} from {from} to {to}", paths.root().display());
-                    print_mended(&default_links_mended, &paths);
-                }
-                Outcome::AlreadyActive { version } => println!("{version} is already active"),
-                Outcome::DefaultLinksMended { version, links } => {
-                    println!("{version} is already active");
-                    print_mended(&links, &paths);
-                }
-                other => println!("{other:?}"),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Installed { version, or_active } => {
-            let v: DirVersion = version.parse().map_err(input)?;
-            let problems = if or_active {
-                installed::check_returnable(&paths, &v)?
-            } else {
-                installed::check_complete(&paths, &v)?
-            };
-            if or_active && problems.is_empty() && installed::may_return_to(&paths, &v) {
-                println!("{v} has no manifest and no dpkg file list, so its completeness cannot be checked; it is what this node runs (or ran until the last switch), so switching back to it is allowed");
-            }
-            for p in &problems {
-                println!("{p}");
-            }
-            if problems.is_empty() {
-                println!("{v} is completely installed");
-            }
-            Ok(if problems.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
-        Command::Check { json } => {
-            let status = ganeti_switch::check(&paths)?;
-            if json {
-                let mut doc = serde_json::to_value(&status)?;
-                if let Some(map) = doc.as_object_mut() {
-                    map.insert("format".into(), 1.into());
-                }
-                println!("{}", serde_json::to_string_pretty(&doc)?);
-            } else if status.is_sound() {
-                match status.active.version() {
-                    Some(v) => println!("sound: {v} is active"),
-                    None => println!("sound: no version is active"),
-                }
-            } else {
-                for p in &status.problems {
-                    println!("{p}");
-                }
-            }
-            Ok(if status.is_sound() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
-        Command::Repair { revert, force } => {
-            let report = ganeti_switch::repair(&paths, RepairOptions { revert, force })?;
-            match report.switch {
-                Outcome::Repaired { to } => println!("finished the interrupted switch to {to}"),
-                Outcome::Reverted { lib, share } => println!(
-                    "reverted the interrupted switch: lib -> {}, share -> {}",
-                    lib.map(|p| p.display().to_string())
-                        .unwrap_or_else(|| "(none)".into()),
-                    share
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_else(|| "(none)".into())
-                ),
-                Outcome::NothingToRepair if report.default_links_mended.is_empty() => {
-                    println!("nothing to repair")
-                }
-                Outcome::NothingToRepair => {}
-                other => println!("{other:?}"),
-            }
-            print_mended(&report.default_links_mended, &paths);
-            let status = ganeti_switch::check(&paths)?;
-            for p in &status.problems {
-                println!("still: {p}");
-            }
-            Ok(if status.is_sound() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        } => to(
+            paths,
+            &version,
+            SwitchOptions {
+                force,
+                wait: wait.map(std::time::Duration::from_secs),
+            },
+            out,
+        ),
+        Command::Installed { version, or_active } => installed_cmd(paths, &version, or_active, out),
+        Command::Check { json } => check(paths, json, out),
+        Command::Repair { revert, force } => repair(paths, RepairOptions { revert, force }, out),
     }
 }
 
+/// `list`: the installed versions, as a table or JSON.
+fn list(paths: &InstallPaths, json: bool, no_headers: bool, out: &Stdout) -> anyhow::Result<u8> {
+    let versions = installed::list(paths)?;
+    if json {
+        out.text(&serde_json::to_string_pretty(&installed::list_json(
+            &versions,
+        ))?);
+    } else {
+        out.text(&installed::render_list(&versions, !no_headers, paths));
+    }
+    Ok(0)
+}
+
+/// `current`: the active version, or the switch under way; exit 1 when
+/// the pair is not stable.
+fn current(paths: &InstallPaths, json: bool, out: &Stdout) -> anyhow::Result<u8> {
+    let status = ganeti_switch::check(paths)?;
+    let text = match (&status.journal, status.active.version()) {
+        (Some(j), _) => match (&status.lock_holder, status.switching_now) {
+            (Some(holder), true) => format!("switching to {} now ({holder})", j.to),
+            _ => format!(
+                "switching to {} (interrupted; run {})",
+                j.to,
+                paths.tool("ganeti-switch", "repair")
+            ),
+        },
+        (None, Some(v)) => v.to_string(),
+        (None, None) if status.active.is_absent() => "none".to_string(),
+        (None, None) => format!(
+            "inconsistent (run {})",
+            paths.tool("ganeti-switch", "check")
+        ),
+    };
+    if json {
+        out.line(
+            &serde_json::json!({ "format": 1, "stable": status.stable_version().is_some(), "version": status.stable_version(), "status": text, "daemons": ganeti_switch::running_daemons(paths) })
+                .to_string(),
+        );
+    } else {
+        out.line(&text);
+    }
+    Ok(u8::from(
+        !(status.stable_version().is_some()
+            || status.active.is_absent() && status.journal.is_none()),
+    ))
+}
+
+/// `to VERSION`: the switch, and what it found.
+fn to(
+    paths: &InstallPaths,
+    version: &str,
+    opts: SwitchOptions,
+    out: &Stdout,
+) -> anyhow::Result<u8> {
+    let v: DirVersion = version.parse().map_err(input)?;
+    // Read before the switch: "from none" would be untrue of a
+    // mixed or dangling pair, which the switch also replaces.
+    let before = active::read_active(paths);
+    match ganeti_switch::switch_to(paths, &v, opts)? {
+        Outcome::Switched {
+            from,
+            to,
+            default_links_mended,
+        } => {
+            let from = match from {
+                Some(f) => f.to_string(),
+                None if before.is_absent() => "none".into(),
+                None => "a mixed or dangling lib/share pair".into(),
+            };
+            out.line(&format!(
+                "switched {} from {from} to {to}",
+                paths.root().display()
+            ));
+            print_mended(&default_links_mended, paths, out);
+        }
+        Outcome::AlreadyActive { version } => out.line(&format!("{version} is already active")),
+        Outcome::DefaultLinksMended { version, links } => {
+            out.line(&format!("{version} is already active"));
+            print_mended(&links, paths, out);
+        }
+        other => out.line(&format!("{other:?}")),
+    }
+    Ok(0)
+}
+
+/// `installed VERSION [--or-active]`: exit 1 naming each missing part.
+fn installed_cmd(
+    paths: &InstallPaths,
+    version: &str,
+    or_active: bool,
+    out: &Stdout,
+) -> anyhow::Result<u8> {
+    let v: DirVersion = version.parse().map_err(input)?;
+    let problems = if or_active {
+        installed::check_returnable(paths, &v)?
+    } else {
+        installed::check_complete(paths, &v)?
+    };
+    if or_active && problems.is_empty() && installed::may_return_to(paths, &v) {
+        out.line(&format!("{v} has no manifest and no dpkg file list, so its completeness cannot be checked; it is what this node runs (or ran until the last switch), so switching back to it is allowed"));
+    }
+    for p in &problems {
+        out.line(p);
+    }
+    if problems.is_empty() {
+        out.line(&format!("{v} is completely installed"));
+    } else {
+        out.line(&format!("hint: {}", installed::install_hint(paths, &v)));
+    }
+    Ok(u8::from(!problems.is_empty()))
+}
+
+/// `check`: the problems found, or "sound"; exit 1 when not sound.
+fn check(paths: &InstallPaths, json: bool, out: &Stdout) -> anyhow::Result<u8> {
+    let status = ganeti_switch::check(paths)?;
+    if json {
+        let mut doc = serde_json::to_value(&status)?;
+        if let Some(map) = doc.as_object_mut() {
+            map.insert("format".into(), 1.into());
+        }
+        out.text(&serde_json::to_string_pretty(&doc)?);
+    } else if status.is_sound() {
+        match status.active.version() {
+            Some(v) => out.line(&format!("sound: {v} is active")),
+            None => out.line("sound: no version is active"),
+        }
+    } else {
+        for p in &status.problems {
+            out.line(p);
+        }
+    }
+    Ok(u8::from(!status.is_sound()))
+}
+
+/// `repair [--revert]`: finish or undo an interrupted switch.
+fn repair(paths: &InstallPaths, opts: RepairOptions, out: &Stdout) -> anyhow::Result<u8> {
+    let report = ganeti_switch::repair(paths, opts)?;
+    match report.switch {
+        Outcome::Repaired { to } => out.line(&format!("finished the interrupted switch to {to}")),
+        Outcome::Reverted { lib, share } => out.line(&format!(
+            "reverted the interrupted switch: lib -> {}, share -> {}",
+            lib.map(|p| p.display().to_string())
+                .unwrap_or_else(|| "(none)".into()),
+            share
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "(none)".into())
+        )),
+        Outcome::NothingToRepair if report.default_links_mended.is_empty() => {
+            out.line("nothing to repair")
+        }
+        Outcome::NothingToRepair => {}
+        other => out.line(&format!("{other:?}")),
+    }
+    print_mended(&report.default_links_mended, paths, out);
+    let status = ganeti_switch::check(paths)?;
+    for p in &status.problems {
+        out.line(&format!("still: {p}"));
+    }
+    Ok(u8::from(!status.is_sound()))
+}
+
 /// Says which `default` links were pointed back through the switch links.
-fn print_mended(links: &[std::path::PathBuf], paths: &InstallPaths) {
+fn print_mended(links: &[std::path::PathBuf], paths: &InstallPaths, out: &Stdout) {
     // The outcome names the links by host path, as the admin sees them.
     let lib_side = paths.fs().shown(&paths.pkglibdir());
     for link in links {
-        println!(
+        out.line(&format!(
             "pointed {} back to {}, so programs run the active version",
             link.display(),
             if link.starts_with(&lib_side) {
@@ -202,6 +235,6 @@ fn print_mended(links: &[std::path::PathBuf], paths: &InstallPaths) {
                 paths.active_share_link()
             }
             .display()
-        );
+        ));
     }
 }

@@ -1,6 +1,7 @@
 //! The switch itself, its repair and the check: the steps in the crate
 //! doc, on top of the lock, the directory handle and the daemon test.
 
+use ganeti_layout::cli::Output;
 use std::path::PathBuf;
 
 use ganeti_layout::node::active::{self, Active, DefaultLink, DefaultState};
@@ -176,7 +177,10 @@ pub fn switch_to(
 ) -> Result<Outcome, SwitchError> {
     let _lock = NodeLock::acquire_within(
         paths,
-        |holder| eprintln!("waiting for the node lock ({holder})"),
+        |holder| {
+            ganeti_layout::cli::Stderr::default()
+                .line(&format!("waiting for the node lock ({holder})"))
+        },
         options.wait,
     )?;
     switch_to_locked(paths, version, options)
@@ -281,21 +285,7 @@ fn switch(
     options: SwitchOptions,
     defaults: DefaultLinks,
 ) -> Result<Outcome, SwitchError> {
-    let problems = installed::check_trees(paths, version)?.missing;
-    // A version without a manifest or dpkg list that this node ran until
-    // the last switch: coming back to it is allowed (an upgrade's rollback
-    // from a source or RPM install).
-    let returning = installed::switched_away_from(paths).as_ref() == Some(version)
-        && installed::unverifiable(paths, version);
-    if !problems.is_empty() && !returning {
-        return Err(SwitchError::NotInstalled {
-            version: version.clone(),
-            problems,
-            hint: installed::release_typed_for_version(paths, version).unwrap_or_else(|| {
-                "install it with ganeti-layout install (or its packages) first".to_string()
-            }),
-        });
-    }
+    refuse_unless_installed(paths, version)?;
     let fixes = match defaults {
         DefaultLinks::Mend => default_fixes(paths, Some(version))?,
         DefaultLinks::Leave => Vec::new(),
@@ -357,6 +347,28 @@ fn switch(
         to: version.clone(),
         default_links_mended,
     })
+}
+
+/// `version` must be completely installed, or be the version this node
+/// switched away from last (see below).
+fn refuse_unless_installed(paths: &InstallPaths, version: &DirVersion) -> Result<(), SwitchError> {
+    let problems = installed::check_trees(paths, version)?.missing;
+    // A version without a manifest or dpkg list that this node ran until
+    // the last switch: coming back to it is allowed (an upgrade's rollback
+    // from a source or RPM install).
+    let returning = installed::switched_away_from(paths).as_ref() == Some(version)
+        && installed::unverifiable(paths, version);
+    if !problems.is_empty() && !returning {
+        Err(SwitchError::NotInstalled {
+            version: version.clone(),
+            absent: !paths.fs().is_dir(&paths.version_lib(version))
+                && !paths.fs().is_dir(&paths.version_share(version)),
+            problems,
+            hint: installed::install_hint(paths, version),
+        })
+    } else {
+        Ok(())
+    }
 }
 
 fn remove_stale(dir: &ConfDir) -> Result<(), SwitchError> {
@@ -430,7 +442,7 @@ pub struct RepairReport {
 /// running daemons without `force`.
 pub fn repair(paths: &InstallPaths, options: RepairOptions) -> Result<RepairReport, SwitchError> {
     let _lock = NodeLock::acquire(paths, |holder| {
-        eprintln!("waiting for the node lock ({holder})")
+        ganeti_layout::cli::Stderr::default().line(&format!("waiting for the node lock ({holder})"))
     })?;
     let switch = repair_locked(paths, options.revert)?;
     let status = check(paths)?;

@@ -303,7 +303,8 @@ fn refusals_name_the_problem_and_change_nothing() {
     let (code, out) = run(cli(base, &["to", "3.9"]));
     assert_eq!(code, 1);
     assert!(
-        out.contains("version 3.9 is not completely installed"),
+        out.contains("version 3.9 is not installed")
+            && out.contains("installed here: 3.0 (active), 3.1"),
         "{out}"
     );
     let (code, out) = run(cli(base, &["to", "../3.1"]));

@@ -92,3 +92,50 @@ pub fn every_help_page(cmd: clap::Command, width: usize) -> String {
     walk(&mut cmd, &name, &mut out);
     out
 }
+
+/// Where a tool's standard output goes in [`run_with_stdout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    /// A pipe whose reader is gone before the first write, as after
+    /// `| head -1` has its line (every write fails with EPIPE; a socket
+    /// pair stands in for the pipe, which std cannot make on our MSRV).
+    ClosedPipe,
+    /// `/dev/full`: every write fails with ENOSPC, as on a full disk.
+    Full,
+}
+
+/// Runs `exe` with `args` (and `env`), its standard output going to
+/// `sink`; the exit code (-1 if killed) and standard error.
+pub fn run_with_stdout(
+    exe: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    sink: Sink,
+) -> (i32, String) {
+    use std::os::fd::OwnedFd;
+    let stdout: std::process::Stdio = match sink {
+        Sink::ClosedPipe => {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+            drop(ours);
+            OwnedFd::from(theirs).into()
+        }
+        Sink::Full => fs_err::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("open /dev/full")
+            .into_parts()
+            .0
+            .into(),
+    };
+    let out = Command::new(exe)
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("GANETI_PACKAGING_ALLOW_ACTIVE_REMOVAL")
+        .stdout(stdout)
+        .output()
+        .unwrap_or_else(|e| panic!("run {exe}: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -267,6 +267,9 @@ for f in /usr/sbin/ganeti-layout /usr/sbin/ganeti-switch /usr/sbin/ganeti-upgrad
 done
 if [ "${#missing_files[@]}" = 0 ]; then pass "the package holds binaries, man pages, completions, unit, cron job, snippets"; else fail "the package holds binaries, man pages, completions, unit, cron job, snippets" "missing: ${missing_files[*]}"; fi
 if grep -q ganeti-toolkit-docs "$WORK/contents"; then fail "the build-time docs tool is not shipped"; else pass "the build-time docs tool is not shipped"; fi
+# The admin's text (dh_installdocs installs debian/README.Debian; dh_compress
+# may compress it).
+if grep -qE "^/usr/share/doc/$PACKAGE/README\.Debian(\.gz)?\$" "$WORK/contents"; then pass "the package holds the admin's README.Debian"; else fail "the package holds the admin's README.Debian"; fi
 
 # 3. lintian.
 lintian --tag-display-limit 0 --display-info "$deb" >"$WORK/lintian.log" 2>&1 || true

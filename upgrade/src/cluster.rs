@@ -115,6 +115,16 @@ impl Cluster {
             .collect()
     }
 
+    /// The online nodes by count, never a wall of names: `all 101 online
+    /// nodes (master node1 last)`, or `its one online node, the master
+    /// node1`.
+    pub fn online_phrase(&self) -> String {
+        match self.online.len() {
+            1 => format!("its one online node, the master {}", self.master),
+            n => format!("all {n} online nodes (master {} last)", self.master),
+        }
+    }
+
     /// Online nodes other than the master.
     pub fn others(&self) -> Vec<String> {
         self.online

@@ -31,17 +31,18 @@ ganeti-upgrade --resume (the package runs it at boot).";
 
 #[derive(Parser)]
 #[command(name = "ganeti-upgrade", version, about = "Upgrade (or downgrade) a whole Ganeti cluster to another installed version", after_help = AFTER_HELP)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["to", "resume", "abort", "status"])))]
 pub struct Cli {
     /// Target directory version, e.g. 3.1
-    #[arg(long, value_name = "VERSION", conflicts_with_all = ["resume", "status", "abort"], required_unless_present_any = ["resume", "status", "abort"])]
+    #[arg(long, value_name = "VERSION")]
     pub to: Option<DirVersion>,
     /// Finish a pending upgrade (after a crash, a reboot or a failure)
-    #[arg(long, conflicts_with_all = ["status", "abort"])]
+    #[arg(long)]
     pub resume: bool,
     /// With --resume, after the configuration change: leave out a node that
     /// is dead (repeatable); the end of the run prints the commands that
     /// bring it up to date once it is back
-    #[arg(long, value_name = "NODE", requires = "resume")]
+    #[arg(long, value_name = "NODE", conflicts_with_all = ["to", "abort", "status"])]
     pub skip_node: Vec<String>,
     /// With --resume or --abort: do not ask the other nodes to confirm that
     /// this node is the master (as masterd's --no-voting)
@@ -53,7 +54,7 @@ pub struct Cli {
     pub vote_wait: u64,
     /// Abandon a pending upgrade that has not reached the configuration
     /// change: roll back everything it did (refused after that point)
-    #[arg(long, conflicts_with = "status")]
+    #[arg(long)]
     pub abort: bool,
     /// Show the pending upgrade, if any
     #[arg(long)]

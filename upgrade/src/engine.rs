@@ -36,7 +36,8 @@ use crate::fence::{
     master_moved, not_stale, take_intent, take_over,
 };
 use crate::ganeti::{Call, Daemons, GanetiCmd};
-use crate::intent::{Intent, OUR_TARGET_PREFIX};
+use crate::gate::{self, Pending};
+use crate::intent::Intent;
 use crate::journal::{Header, Journal, JournalError, Record, State, JOURNAL_FORMAT};
 use crate::queue::orphan_filters;
 use crate::resume::{resume_point, ResumePoint};
@@ -45,7 +46,7 @@ use crate::settled::{end_state, left_nodes, report_offline};
 use crate::show::{dry_run, report, status};
 use crate::step_id::StepId;
 use crate::steps::{point_of_no_return, row, steps_for, Rollback};
-use crate::transition::{config_unchanged, transition_name, transition_to, ConfigAt};
+use crate::transition::{config_unchanged, transition_name, ConfigAt};
 use crate::vote::{confirm_master, new_skips};
 use crate::watcher::repause_watcher;
 
@@ -89,11 +90,7 @@ pub fn main_flow(
     // and our locking would leave us acting on a stale state.
     let lock = match NodeLock::try_acquire(paths) {
         Ok(Some(l)) => l,
-        Ok(None) => {
-            return Err(UpgradeError::Busy {
-                holder: NodeLock::holder(paths),
-            })
-        }
+        Ok(None) => return Err(gate::busy(paths)),
         Err(e) => return Err(UpgradeError::Journal(chain(&e))),
     };
     let intent = Intent::read(paths).ok().flatten();
@@ -201,19 +198,17 @@ impl<'a> Run<'a> {
     ) -> Result<Done, UpgradeError> {
         let me = self.me.clone();
         let is_master = same_host(&me, &self.cluster.master);
+        if matches!(self.opts.mode, Mode::Abort | Mode::To(_)) {
+            gate::master(self.exec, self.cluster)?;
+        }
         // No journal here, but the copy of another master's: take its
         // upgrade over if it is still pending on the cluster.
         let state = match (&self.opts.mode, state) {
             (Mode::Resume | Mode::Abort, None) if is_master => self.take_over()?,
             (_, state) => state,
         };
-        let not_master = || UpgradeError::NotMaster {
-            me: me.clone(),
-            master: self.cluster.master.clone(),
-        };
         match (&self.opts.mode, state) {
             (Mode::Resume, state) if !is_master => Err(self.not_master_resume(state, intent)),
-            (Mode::Abort | Mode::To(_), _) if !is_master => Err(not_master()),
             (Mode::Resume | Mode::Abort, None) if intent.is_none() => {
                 self.clean_orphans();
                 Ok(Done::NothingPending)
@@ -290,22 +285,7 @@ impl<'a> Run<'a> {
     fn foreign_intent(&self, intent: Option<Intent>) -> UpgradeError {
         // Ganeti's resume would undrain, but never delete our filter.
         self.clean_orphans();
-        match intent {
-            Some(i) if i.target.starts_with(OUR_TARGET_PREFIX) => UpgradeError::OrphanIntent {
-                intent: self.paths.intent_file(),
-                journal: self.paths.upgrade_journal(),
-                running: i.running.clone(),
-                target: i.target_version().to_string(),
-            },
-            Some(i) => UpgradeError::ForeignIntent {
-                running: i.running,
-                target: i.target,
-            },
-            None => UpgradeError::ForeignIntent {
-                running: String::new(),
-                target: String::new(),
-            },
-        }
+        gate::intent_error(self.paths, intent)
     }
 
     /// `--to`.
@@ -315,34 +295,35 @@ impl<'a> Run<'a> {
         state: Option<State>,
         intent: Option<Intent>,
     ) -> Result<Done, UpgradeError> {
-        match state {
-            Some(s) if s.rolled_back => {
+        // A journal of a cluster that has moved on is refused before
+        // anything else is read from it.
+        if let Some(s) = state.as_ref().filter(|s| !s.rolled_back) {
+            not_stale(&self.ctx(s.header.clone()), self.cluster, s)?;
+        }
+        // What is pending, and whether this run may go on (the dry run
+        // asks the same: crate::gate).
+        match gate::pending(self.paths, to, state, intent) {
+            Ok(Pending::RolledBack(s)) => {
                 // A rollback that ended between its last record and the
                 // removal of its files.
                 self.remove_files(&s.header)?;
             }
-            Some(s) if s.rolling_back => {
-                return Err(UpgradeError::RollbackPending { to: s.header.to });
-            }
-            Some(s) if s.header.to == *to => {
-                not_stale(&self.ctx(s.header.clone()), self.cluster, &s)?;
+            Ok(Pending::SameTarget(s)) => {
                 self.events.message(&format!(
                     "An upgrade to {to} is already in progress; resuming it."
                 ));
                 return self.resume(s);
             }
-            Some(s) => {
-                not_stale(&self.ctx(s.header.clone()), self.cluster, &s)?;
-                return Err(UpgradeError::InProgress {
-                    from: s.header.from_release,
-                    to: s.header.to,
-                });
+            Ok(Pending::Nothing) => self.clean_orphans(),
+            Err(e @ (UpgradeError::ForeignIntent { .. } | UpgradeError::OrphanIntent { .. })) => {
+                // Ganeti's resume would undrain, but never delete our filter.
+                self.clean_orphans();
+                return Err(e);
             }
-            None if intent.is_some() => return Err(self.foreign_intent(intent)),
-            None => self.clean_orphans(),
+            Err(e) => return Err(e),
         }
         let (from_dir, transition, from_release) =
-            transition_to(self.paths, self.exec.active_here(), to)?;
+            gate::versions(self.paths, self.exec.active_here(), to)?;
         let header = Header {
             format: JOURNAL_FORMAT,
             id: format!("{:x}{:04x}", epoch_secs(), std::process::id() & 0xffff),

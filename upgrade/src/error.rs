@@ -85,7 +85,7 @@ impl StepError {
 }
 
 /// The way forward past dead nodes, for [`UpgradeError::Pending`].
-fn skip_hint(nodes: &[String]) -> String {
+pub fn skip_hint(nodes: &[String]) -> String {
     if nodes.is_empty() {
         String::new()
     } else {
@@ -126,7 +126,7 @@ pub struct Stale {
 /// nothing to do). [`UpgradeError::exit_code`] gives the documented code.
 #[derive(Debug, thiserror::Error)]
 pub enum UpgradeError {
-    #[error("precisely one of --to, --resume and --status has to be given")]
+    #[error("precisely one of --to, --resume, --abort and --status has to be given")]
     Usage,
     #[error("cannot upgrade to {given:?}: {source}")]
     BadVersion {
@@ -142,6 +142,10 @@ pub enum UpgradeError {
         "ganeti-upgrade must run as root (it stops daemons and switches versions on every node)"
     )]
     NotRoot,
+    /// `--to 3.1.0` for the directory version `3.1` (Ganeti's own `--to`
+    /// is the directory too).
+    #[error("{given} is not a version directory\nhint: {hint}")]
+    ReleaseForDirectory { given: DirVersion, hint: String },
     #[error("this node ({me}) is not the master; run ganeti-upgrade on {master}")]
     NotMaster { me: String, master: String },
     #[error("{0}")]
@@ -232,8 +236,9 @@ pub enum UpgradeError {
     /// `--skip-node` names what cannot be left out.
     #[error("cannot leave out {node}: {why}")]
     SkipRefused { node: String, why: String },
-    /// `--dry-run` found what the real run would refuse.
-    #[error("the upgrade would be refused:\n  {}", refusals.join("\n  "))]
+    /// `--dry-run` found what the real run would refuse (each printed
+    /// once, with its fix, at the end of the dry run; here only counted).
+    #[error("the upgrade would be refused: {} problem(s), each named above with its fix", refusals.len())]
     PlanRefused { refusals: Vec<String> },
     /// `--abort` after the configuration change had started.
     #[error("cannot abort: the configuration change has started ({step}); the upgrade to {to} can only go forward\nhint: ganeti-upgrade --resume finishes it; to go back afterwards, run ganeti-upgrade --to {from} once it is done")]
@@ -260,6 +265,7 @@ impl UpgradeError {
         match self {
             UpgradeError::Usage
             | UpgradeError::BadVersion { .. }
+            | UpgradeError::ReleaseForDirectory { .. }
             | UpgradeError::Transition(
                 TransitionError::Incompatible { .. } | TransitionError::DowngradeActions { .. },
             )

@@ -7,9 +7,6 @@
 //! Output is best-effort: a closed pipe or a hung-up terminal never stops
 //! an upgrade ([`Stdout`], [`Stderr`]); commands.log keeps the record.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use ganeti_layout::node::DirVersion;
 
 use crate::clock::{epoch_secs, format_date};
@@ -21,41 +18,70 @@ use crate::view::{render_preflight, Preflight, StatusView};
 /// The version of the JSON documents and events (`"format": 1`).
 pub const JSON_FORMAT: u32 = 1;
 
-/// Where progress lines go. Writing is best-effort: progress must never
-/// kill an upgrade (a closed pipe, a hung-up terminal).
-pub trait Output: Sync {
-    fn line(&self, text: &str);
+/// Where progress lines go, best-effort (a closed pipe or a hung-up
+/// terminal never stops an upgrade): the writer all four tools share.
+pub use ganeti_layout::cli::{Output, Stderr, Stdout};
+
+/// Where a planned command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Where {
+    /// On the master only.
+    Master,
+    /// On every online node, the master last.
+    AllOnline,
 }
 
-/// Standard output; after the first failed write (EPIPE, EIO) it stays
-/// silent and the run goes on, with commands.log as its record.
-#[derive(Default)]
-pub struct Stdout {
-    broken: AtomicBool,
+/// One command of a step in the plan, for `--dry-run`: where it runs and
+/// what it is. In JSON: `{"on": "master" | "all-online", "nodes": [...],
+/// "argv": [...] | null, "text": "..."}`; `argv` is the command line as it
+/// runs (on the master, or after `ssh root@NODE`), `null` for what is not
+/// one command (a LUXI call or a command in its place, a file written).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanCommand {
+    pub on: Where,
+    pub nodes: Vec<String>,
+    pub argv: Option<Vec<String>>,
+    /// The command as the admin reads it, or what is done, in words.
+    pub text: String,
 }
 
-impl Output for Stdout {
-    fn line(&self, text: &str) {
-        if self.broken.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut out = std::io::stdout().lock();
-        if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
-            self.broken.store(true, Ordering::Relaxed);
+impl PlanCommand {
+    /// `argv` on `nodes`, shown as `text`.
+    pub fn run(on: Where, nodes: &[String], argv: &[String], text: String) -> PlanCommand {
+        PlanCommand {
+            on,
+            nodes: nodes.to_vec(),
+            argv: Some(argv.to_vec()),
+            text,
         }
     }
-}
-
-/// Standard error, best-effort in the same way.
-#[derive(Default)]
-pub struct Stderr {
-    broken: AtomicBool,
-}
-
-impl Output for Stderr {
-    fn line(&self, text: &str) {
-        if !self.broken.load(Ordering::Relaxed) && writeln!(std::io::stderr(), "{text}").is_err() {
-            self.broken.store(true, Ordering::Relaxed);
+    /// What is done on `nodes`, in words.
+    pub fn words(on: Where, nodes: &[String], text: String) -> PlanCommand {
+        PlanCommand {
+            on,
+            nodes: nodes.to_vec(),
+            argv: None,
+            text,
+        }
+    }
+    /// `on all 3 online nodes (master last): TEXT` or `on the master
+    /// NODE: TEXT`: the nodes by count, never a wall of names.
+    pub fn line(&self) -> String {
+        match self.on {
+            Where::Master => format!(
+                "on the master {}: {}",
+                self.nodes.last().map(String::as_str).unwrap_or("?"),
+                self.text
+            ),
+            Where::AllOnline if self.nodes.len() == 1 => {
+                format!("on the one online node: {}", self.text)
+            }
+            Where::AllOnline => format!(
+                "on all {} online nodes (master last): {}",
+                self.nodes.len(),
+                self.text
+            ),
         }
     }
 }
@@ -66,8 +92,7 @@ pub struct PlanStep {
     pub index: usize,
     pub step: StepId,
     pub title: &'static str,
-    /// "NODES: COMMAND" lines.
-    pub commands: Vec<String>,
+    pub commands: Vec<PlanCommand>,
     pub point_of_no_return: bool,
 }
 
@@ -155,6 +180,10 @@ enum Wire<'a> {
         command: &'a str,
         ok: bool,
         code: Option<i32>,
+        /// The last line the command (or ssh) wrote on stderr, when it
+        /// failed.
+        error: Option<&'a str>,
+        time: String,
     },
     Message {
         message: &'a str,
@@ -167,7 +196,7 @@ enum Wire<'a> {
         index: usize,
         step: StepId,
         title: &'a str,
-        commands: &'a [String],
+        commands: &'a [PlanCommand],
         point_of_no_return: bool,
     },
     Report {
@@ -197,6 +226,13 @@ enum Failure<'a> {
     VerifyErrors {
         message: &'a str,
         left: &'a [LeftNode],
+        pending: bool,
+    },
+    /// Before the point of no return, every step that started was
+    /// undone: the cluster runs `from` again.
+    RolledBack {
+        message: String,
+        from: &'a DirVersion,
         pending: bool,
     },
     Error {
@@ -229,6 +265,10 @@ impl Event<'_> {
                 command: &ran.command,
                 ok: ran.ok(),
                 code: ran.code,
+                error: (!ran.ok())
+                    .then(|| ran.stderr.trim().lines().last())
+                    .flatten(),
+                time: format_date(epoch_secs()),
             },
             Event::Message(text) => Wire::Message {
                 message: text,
@@ -267,6 +307,11 @@ impl Event<'_> {
                             pending: end.pending,
                         })
                     }
+                    Err(e @ UpgradeError::RolledBack { from, .. }) => Some(Failure::RolledBack {
+                        message: e.to_string(),
+                        from,
+                        pending: end.pending,
+                    }),
                     Err(e) => Some(Failure::Error {
                         message: e.to_string(),
                         pending: end.pending,
@@ -292,6 +337,11 @@ impl Event<'_> {
             Event::StepEnd { detail, .. } => vec![format!("  FAILED: {detail}")],
             Event::Node { ran, .. } if ran.ok() => vec![format!("  {}: ok", ran.node)],
             Event::Node { ran, .. } => vec![format!("  {}", ran.summary())],
+            // The reason of a rollback is the failure printed just before
+            // (FAILED: ...): said once, the rollback names only its step.
+            Event::Message(text) if text.starts_with("rolling back: ") => {
+                vec![format!("  {}", first_clause(text))]
+            }
             Event::Message(text) => vec![format!("  {text}")],
             Event::Line(text) => vec![text.clone()],
             Event::Preflight(p) => render_preflight(p),
@@ -307,7 +357,7 @@ impl Event<'_> {
                         ""
                     }
                 )];
-                lines.extend(p.commands.iter().map(|c| format!("      {c}")));
+                lines.extend(p.commands.iter().map(|c| format!("      {}", c.line())));
                 lines
             }
             Event::Report(r) => std::iter::once(r.head.clone())
@@ -337,8 +387,21 @@ fn done_text(done: &Done) -> Vec<String> {
         )],
         Done::NothingPending => vec!["no upgrade pending".into()],
         Done::RollbackFinished { from } => vec![rollback_finished(from)],
-        Done::Aborted { .. } | Done::Shown => Vec::new(),
+        Done::Aborted { from } => vec![format!(
+            "aborted: every step that had started was rolled back; the cluster runs {from}"
+        )],
+        Done::Shown => Vec::new(),
     }
+}
+
+/// `rolling back: switch-version failed` of `rolling back: switch-version
+/// failed: node3: ...`: the message up to its second `: `.
+fn first_clause(text: &str) -> &str {
+    let cut = text
+        .match_indices(": ")
+        .nth(1)
+        .map_or(text.len(), |(i, _)| i);
+    text[..cut].lines().next().unwrap_or("")
 }
 
 fn rollback_finished(from: &DirVersion) -> String {
@@ -379,5 +442,40 @@ impl Events<'_> {
     /// A text-only line (nothing in JSON).
     pub fn line(&self, text: impl Into<String>) {
         self.emit(&Event::Line(text.into()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rollback_names_its_step_and_an_abort_ends_with_a_line() {
+        let said =
+            Event::Message("rolling back: stop-new-work failed: node1: `x` failed\nhint: y").text();
+        assert_eq!(
+            said,
+            vec!["  rolling back: stop-new-work failed".to_string()]
+        );
+        let said = Event::Message("rolling back: interrupted by a signal").text();
+        assert_eq!(
+            said,
+            vec!["  rolling back: interrupted by a signal".to_string()]
+        );
+        let result = Ok(Done::Aborted {
+            from: "3.0".parse().expect("v"),
+        });
+        let end = Event::End(End {
+            result: &result,
+            exit_code: 0,
+            pending: false,
+        });
+        assert_eq!(
+            end.text(),
+            vec![
+                "aborted: every step that had started was rolled back; the cluster runs 3.0"
+                    .to_string()
+            ]
+        );
     }
 }

@@ -349,7 +349,10 @@ impl Runner {
             "-oCheckHostIp=no".into(),
             "-oConnectTimeout=10".into(),
             format!("-oHostKeyAlias={}", cluster.name),
-            "-q".into(),
+            // Errors (an unknown host, a refused connection, a changed host
+            // key, a key not accepted) reach stderr and the admin; banners
+            // and warnings stay off, as -q kept them (and the errors).
+            "-oLogLevel=ERROR".into(),
             "-oBatchMode=yes".into(),
             "-oStrictHostKeyChecking=yes".into(),
         ]);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::parser::ValueSource;
 use clap::FromArgMatches;
+use ganeti_layout::cli::Work;
 use ganeti_upgrade::command::{command, Cli};
 use ganeti_upgrade::engine::main_flow;
 use ganeti_upgrade::events::{Output, Stderr, Stdout};
@@ -32,6 +33,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = ganeti_layout::cli::require_root(&paths) {
+        err.line(&format!("ganeti-upgrade: error: {e}"));
+        return ExitCode::from(2);
+    }
     // SIGHUP too: the admin's ssh session dropping must not kill the run
     // half way (before the point of no return it rolls back, after it the
     // run goes on to the end).
@@ -54,5 +59,18 @@ fn main() -> ExitCode {
     let out = Stdout::default();
     let result = main_flow(&paths, &opts, &runner, &out, &interrupted);
     let exit_code = closing(&opts, &paths, &result, &out, &err);
-    ExitCode::from(exit_code)
+    // --status and --dry-run print what they find; a run's work is the
+    // cluster's, whatever became of its progress lines.
+    let work = if opts.dry_run || opts.mode == Mode::Status {
+        Work::Prints
+    } else {
+        Work::Changes
+    };
+    ExitCode::from(ganeti_layout::cli::exit_code(
+        "ganeti-upgrade",
+        exit_code,
+        work,
+        &out,
+        &err,
+    ))
 }

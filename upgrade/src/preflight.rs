@@ -2,9 +2,11 @@
 //! run, on every online node, before anything is changed (as `kubeadm
 //! upgrade plan` checks the cluster before it prints). It answers what the
 //! real run would refuse, with the node and the fix:
-//! * `ganeti-switch` present on each node, and its version;
-//! * the target installed there, completely (`ganeti-switch installed V`,
-//!   which also checks the `default` links);
+//! * each node's answer to the run's first question, `ganeti-switch
+//!   installed V` (completely installed, `default` links included), as a
+//!   state with its own fix: ready, unreachable, refused, host key
+//!   changed, no `ganeti-switch`, target incomplete
+//!   ([`crate::gate::classify`]); and the `ganeti-switch` version there;
 //! * room for the backup on the master;
 //! * jobs running or queued, the drain flag, filters and the watcher pause
 //!   (kept as they are, reported);
@@ -15,13 +17,16 @@
 
 use std::path::Path;
 
+use ganeti_layout::node::installed::install_hint;
+
 use crate::clock::epoch_secs;
 use crate::cluster::Cluster;
 use crate::context::Ctx;
 use crate::ganeti::Switch;
+use crate::gate::{classify, node_refusals};
 use crate::queue::{queue_drained, queue_state};
 use crate::ran::Ran;
-use crate::view::{NodeCheck, Preflight};
+use crate::view::{human_size, JobCounts, NodeCheck, NodeState, Preflight};
 use crate::watcher::watcher_paused_until;
 
 /// Bytes under `dir`, leaving out what the backup leaves out.
@@ -55,37 +60,25 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
     let fs = paths.fs();
     let backup_bytes = data_size(&fs.host_path(&paths.datadir()));
     let backup_free = free_bytes(&fs.host_path(&paths.backupdir()));
-    let mut refusals = Vec::new();
-    for n in &nodes {
-        if let Err(e) = &n.switch {
-            refusals.push(format!(
-                "{}: {e}\n  fix: install this toolkit there, or give its path with --switch-command",
-                n.node
-            ));
-        } else if let Err(e) = &n.target {
-            refusals.push(format!(
-                "{}: {to} is not completely installed: {e}\n  fix: install Ganeti {to} there (its packages, or ganeti-layout install)",
-                n.node
-            ));
-        }
-    }
+    let mut refusals = node_refusals(&nodes, &to);
     if let Some(free) = backup_free {
         if free < backup_bytes {
             refusals.push(format!(
-                "{}: the backup needs {} KiB in {}, {} KiB are free\n  fix: free space there",
+                "{}: the backup needs {} in {}, {} are free\n  fix: free space there",
                 c.master,
-                backup_bytes / 1024,
+                human_size(backup_bytes),
                 paths.backupdir().display(),
-                free / 1024
+                human_size(free)
             ));
         }
     }
     let (jobs, filters) = queue_state(ctx);
     Preflight {
         target: to,
+        master: c.master.clone(),
         nodes,
         offline: c.offline.clone(),
-        jobs,
+        jobs: jobs.map(|(running, queued)| JobCounts { running, queued }),
         drained: queue_drained(ctx),
         watcher_paused_until: watcher_paused_until(ctx).filter(|t| *t > epoch_secs()),
         filters,
@@ -95,9 +88,12 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
     }
 }
 
-/// Each online node's `ganeti-switch` and target, the master's in-process.
+/// Each online node's answer to what the run's first step asks
+/// (`ganeti-switch installed V`), classified by [`crate::gate::classify`],
+/// and its `ganeti-switch --version`; the master's in-process.
 fn node_checks(ctx: &Ctx<'_>, c: &Cluster) -> Vec<NodeCheck> {
     let to = ctx.header.to.clone();
+    let switch = &ctx.opts.run.switch_command;
     let version = ctx.call(ctx.switch(Switch::Version));
     let installed = ctx.call(ctx.switch(Switch::Installed(to.clone())));
     let quiet = |_: &Ran| {};
@@ -111,32 +107,25 @@ fn node_checks(ctx: &Ctx<'_>, c: &Cluster) -> Vec<NodeCheck> {
         .iter()
         .zip(installs.iter())
         .map(|(v, i)| NodeCheck {
-            node: v.node.clone(),
-            switch: if v.ok() {
-                Ok(first_line(v))
-            } else if v.code == Some(255) || v.code.is_none() {
-                Err(format!("unreachable: {}", first_line(v)))
-            } else {
-                Err(format!(
-                    "{} not found or not working (exit {})",
-                    ctx.opts.run.switch_command,
-                    v.code.unwrap_or(-1)
-                ))
-            },
-            target: if i.ok() { Ok(()) } else { Err(first_line(i)) },
+            switch_version: v.ok().then(|| first_line(v)),
+            ..classify(i, switch, &to)
         })
         .collect();
     if c.online.contains(&c.master) {
         let here = ctx.exec.here(&installed);
-        nodes.push(NodeCheck {
-            node: c.master.clone(),
-            switch: Ok(format!("in-process ({})", env!("CARGO_PKG_VERSION"))),
-            target: match here.code {
-                Some(0) => Ok(()),
-                Some(_) => Err(here.stdout.trim().to_string()),
-                None => Err(here.stderr),
-            },
-        });
+        let mut check = classify(&here, switch, &to);
+        if here.code.is_none() {
+            check.state = NodeState::Failed;
+            check.fix = Some("see the error; the check ran in-process on the master".into());
+        } else if check.state == NodeState::TargetIncomplete {
+            check.error = Some(format!(
+                "{}; hint: {}",
+                here.stdout.trim(),
+                install_hint(ctx.paths, &to)
+            ));
+        }
+        check.switch_version = Some(format!("{} (in-process)", env!("CARGO_PKG_VERSION")));
+        nodes.push(check);
     }
     nodes
 }

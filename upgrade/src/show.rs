@@ -12,19 +12,21 @@ use ganeti_switch::NodeLock;
 use crate::clock::{epoch_secs, format_date};
 use crate::cluster::Cluster;
 use crate::context::{Ctx, Mode, Options};
-use crate::error::{chain, Done, UpgradeError};
+use crate::error::{chain, skip_hint, Done, UpgradeError};
 use crate::events::{End, Event, Events, Output, PlanStep, Report};
 use crate::exec::Exec;
 use crate::fence::copy_pending;
+use crate::gate::{self, Pending};
 use crate::intent::Intent;
-use crate::journal::{Header, Journal, State, JOURNAL_FORMAT};
+use crate::journal::{Header, Journal, JournalError, State, JOURNAL_FORMAT};
 use crate::preflight::preflight;
 use crate::queue::orphan_filters;
 use crate::step_id::StepId;
 use crate::steps::{point_of_no_return, row, steps_for};
-use crate::transition::{transition_name, transition_to};
+use crate::transition::transition_name;
 use crate::view::{
-    CurrentStep, FailureView, JournalStatus, NodeInStep, PendingView, StatusView, StepState,
+    render_verdict, CurrentStep, FailureView, JournalStatus, NodeInStep, PendingView, StatusView,
+    StepState,
 };
 
 /// The step a pending upgrade stands at (the first one of its table not
@@ -122,6 +124,7 @@ fn pending_view(s: &State, cluster: Option<&Cluster>) -> PendingView {
             })
             .collect(),
         facts: s.facts.clone(),
+        settings: s.header.settings.clone(),
         skipped_nodes: s.skipped.clone(),
         current_step: current_step(s, cluster).map(|(step, nodes)| CurrentStep {
             step,
@@ -208,8 +211,12 @@ pub fn status(
 }
 
 /// `--dry-run`: what the real run would check and do, and whether it would
-/// be refused (exit 1 naming the node and the fix). Changes nothing; with
-/// an upgrade pending, shows what a resume would continue.
+/// be refused. Changes nothing. It asks the run's own preconditions
+/// ([`crate::gate`]: the lock, the master, what is pending, the versions),
+/// so it refuses exactly what the run refuses, with the same error and
+/// exit code; then every online node, as the run's first step does (exit 1
+/// naming each node that is not ready, with its own fix). With an upgrade
+/// pending that the run would resume, it shows what the resume continues.
 pub fn dry_run(
     paths: &InstallPaths,
     opts: &Options,
@@ -218,17 +225,39 @@ pub fn dry_run(
     events: &Events<'_>,
     cluster: &Cluster,
 ) -> Result<Done, UpgradeError> {
-    let pending = journal.load().ok().flatten().filter(|s| !s.rolled_back);
-    let to = match (&opts.mode, &pending) {
-        (Mode::Resume | Mode::Abort, _) | (Mode::To(_), Some(_)) => {
-            // Never act in a dry run: show what a resume would do.
+    let to = match &opts.mode {
+        Mode::Resume => {
             events.line("Dry run: nothing is changed. A resume would continue this:");
             return status(paths, exec, opts, journal, events);
         }
-        (Mode::To(to), None) => to.clone(),
-        (Mode::Status, _) => return Ok(Done::Shown),
+        Mode::Abort => {
+            gate::master(exec, cluster)?;
+            events.line("Dry run: nothing is changed. An abort would roll this back:");
+            return status(paths, exec, opts, journal, events);
+        }
+        Mode::To(to) => to.clone(),
+        Mode::Status => return Ok(Done::Shown),
     };
-    let (from_dir, transition, from_release) = transition_to(paths, exec.active_here(), &to)?;
+    // The run's own preconditions, in its order.
+    gate::unlocked(paths)?;
+    gate::master(exec, cluster)?;
+    let state = match journal.load() {
+        Ok(s) => s,
+        // Created but never written: nothing had started (the run removes it).
+        Err(JournalError::Empty { .. }) => None,
+        Err(e) => return Err(UpgradeError::Journal(chain(&e))),
+    };
+    let intent = Intent::read(paths).ok().flatten();
+    match gate::pending(paths, &to, state, intent)? {
+        Pending::SameTarget(_) => {
+            events.line(format!(
+                "Dry run: nothing is changed. An upgrade to {to} is pending; the run would resume it:"
+            ));
+            return status(paths, exec, opts, journal, events);
+        }
+        Pending::RolledBack(_) | Pending::Nothing => {}
+    }
+    let (from_dir, transition, from_release) = gate::versions(paths, exec.active_here(), &to)?;
     let never = AtomicBool::new(false);
     let header = Header {
         format: JOURNAL_FORMAT,
@@ -245,27 +274,18 @@ pub fn dry_run(
     let ctx = Ctx::new(paths, exec, journal, opts, events, &never, header);
     let checks = preflight(&ctx, cluster);
     events.line(format!(
-        "Dry run: {} of cluster {} from {} ({}) to {}; online nodes: {} (master {} last); nothing is changed.",
+        "Dry run: {} of cluster {} from {} ({}) to {} on {}; nothing is changed.",
         transition_name(transition),
         cluster.name,
         ctx.header.from_dir,
         ctx.header.from_release,
         ctx.header.to,
-        cluster.online.join(", "),
-        cluster.master
+        cluster.online_phrase(),
     ));
     events.emit(&Event::Preflight(&checks));
-    events.line("Steps:");
-    let ponr = point_of_no_return(transition);
-    for (i, id) in steps_for(transition).into_iter().enumerate() {
-        let step = row(id);
-        events.emit(&Event::PlanStep(PlanStep {
-            index: i + 1,
-            step: id,
-            title: step.title,
-            commands: (step.plan)(&ctx, cluster),
-            point_of_no_return: id == ponr,
-        }));
+    plan_steps(&ctx, cluster);
+    for line in render_verdict(&checks) {
+        events.line(line);
     }
     if checks.refusals.is_empty() {
         Ok(Done::Shown)
@@ -273,6 +293,23 @@ pub fn dry_run(
         Err(UpgradeError::PlanRefused {
             refusals: checks.refusals,
         })
+    }
+}
+
+/// Every step `transition` runs, with the commands it would run where.
+fn plan_steps(ctx: &Ctx<'_>, cluster: &Cluster) {
+    let transition = ctx.header.transition;
+    ctx.events.line("Steps:");
+    let ponr = point_of_no_return(transition);
+    for (i, id) in steps_for(transition).into_iter().enumerate() {
+        let step = row(id);
+        ctx.events.emit(&Event::PlanStep(PlanStep {
+            index: i + 1,
+            step: id,
+            title: step.title,
+            commands: (step.plan)(ctx, cluster),
+            point_of_no_return: id == ponr,
+        }));
     }
 }
 
@@ -375,8 +412,89 @@ pub fn closing(
                 3 | 11 => "ganeti-upgrade",
                 _ => "ganeti-upgrade: error",
             };
-            err.line(&format!("{prefix}: {e}"));
+            let backup = Journal::of(paths)
+                .load()
+                .ok()
+                .flatten()
+                .and_then(|s| s.facts.backup);
+            err.line(&format!("{prefix}: {}", final_words(e, backup.as_deref())));
         }
     }
     exit_code
+}
+
+/// The error as the run's last line on standard error: whole, but for the
+/// failures a run has already printed as it happened (the step's `FAILED:`
+/// line with each node's), which it only names, with what is true now and
+/// the way forward; a pending upgrade also names the backup the journal
+/// records (after a failed configuration step, the old configuration is
+/// there).
+fn final_words(e: &UpgradeError, backup: Option<&std::path::Path>) -> String {
+    let step_of = |reason: &str| reason.split(": ").next().unwrap_or("").to_string();
+    match e {
+        UpgradeError::RolledBack {
+            reason,
+            from,
+            backup,
+        } => format!(
+            "{} (see above); everything done so far was rolled back, the cluster runs {from} again{backup}",
+            step_of(reason)
+        ),
+        UpgradeError::Pending {
+            step, to, nodes, ..
+        } => format!(
+            "step {step} failed after the configuration change (see above); the upgrade to {to} is still pending (the intent file and the journal are kept{}). Fix the cause, then run: ganeti-upgrade --resume{}",
+            backup
+                .map(|b| format!("; the configuration from before the upgrade is in the backup {}", b.display()))
+                .unwrap_or_default(),
+            skip_hint(nodes)
+        ),
+        UpgradeError::RollbackIncomplete { reason, failures } => format!(
+            "{} (see above); the rollback did not complete:\n  {}\nThe upgrade is still pending as a rollback (the intent file and the journal are kept). Fix the cause, then run: ganeti-upgrade --resume (it finishes the rollback)",
+            step_of(reason),
+            failures.join("\n  ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run has printed the failure as it happened (FAILED: ..., each
+    /// node's line): the last line on stderr names it, says what is true
+    /// and the way forward, once; a pending upgrade names its backup.
+    #[test]
+    fn the_last_line_names_the_failure_once() {
+        let v = |s: &str| s.parse().expect("v");
+        let detail = "node3.example: `/usr/sbin/ganeti-switch to 3.1` failed (exit 1): refused";
+        let rolled = UpgradeError::RolledBack {
+            reason: format!("switch-version failed: {detail}"),
+            from: v("3.0"),
+            backup: " (the backup /var/backups/ganeti-upgrade-1.tar is kept)".into(),
+        };
+        let text = final_words(&rolled, None);
+        assert!(!text.contains(detail), "{text}");
+        assert_eq!(
+            text,
+            "switch-version failed (see above); everything done so far was rolled back, the cluster runs 3.0 again (the backup /var/backups/ganeti-upgrade-1.tar is kept)"
+        );
+        let pending = UpgradeError::Pending {
+            step: "upgrade-config",
+            to: v("3.1"),
+            message: "node1.example: `cfgupgrade -f` failed (exit 1)".into(),
+            nodes: vec!["node3.example".into()],
+        };
+        let text = final_words(
+            &pending,
+            Some(std::path::Path::new("/var/backups/ganeti-upgrade-7.tar")),
+        );
+        assert!(!text.contains("cfgupgrade -f"), "{text}");
+        assert!(
+            text.contains("the configuration from before the upgrade is in the backup /var/backups/ganeti-upgrade-7.tar"),
+            "{text}"
+        );
+        assert!(text.contains("--skip-node node3.example"), "{text}");
+    }
 }

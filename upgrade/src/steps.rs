@@ -32,6 +32,7 @@ use crate::backup::backup;
 use crate::cluster::Cluster;
 use crate::context::{Ctx, Outcome};
 use crate::error::StepError;
+use crate::events::{PlanCommand, Where};
 use crate::fence::write_our_intent;
 use crate::ganeti::{pause_predicates, Daemons, Filter, GanetiCmd, Queue, Switch, Watcher};
 use crate::intent::Intent;
@@ -73,7 +74,7 @@ pub struct Rollback {
     /// daemons on this configuration).
     pub failed_nodes: Vec<String>,
 }
-type Plan = fn(&Ctx<'_>, &Cluster) -> Vec<String>;
+type Plan = fn(&Ctx<'_>, &Cluster) -> Vec<PlanCommand>;
 
 /// One row of the procedure.
 pub struct Step {
@@ -907,154 +908,194 @@ fn finish(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 
 // --- the plan: what each step runs, and where ----------------------------------
 
-/// "NODES: COMMAND", the command as the step runs it.
-fn runs_on(ctx: &Ctx<'_>, who: &str, cmd: GanetiCmd) -> String {
-    format!("{who}: {}", ctx.call(cmd).shown())
+/// The command as the step runs it, on the master or on every online node.
+fn runs_on(ctx: &Ctx<'_>, c: &Cluster, on: Where, cmd: GanetiCmd) -> PlanCommand {
+    let call = ctx.call(cmd);
+    PlanCommand::run(on, nodes(c, on), &call.argv, call.shown())
 }
 
-fn all(c: &Cluster) -> String {
-    c.online.join(", ")
+/// What a step does that is not one command, in words.
+fn does(c: &Cluster, on: Where, text: String) -> PlanCommand {
+    PlanCommand::words(on, nodes(c, on), text)
 }
 
-fn plan_verify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+fn nodes(c: &Cluster, on: Where) -> &[String] {
+    match on {
+        Where::Master => std::slice::from_ref(&c.master),
+        Where::AllOnline => &c.online,
+    }
+}
+
+fn plan_verify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     let h = &ctx.header;
-    let mut lines = vec![runs_on(
-        ctx,
-        &all(c),
-        ctx.switch(Switch::Installed(h.to.clone())),
-    )];
+    let installed = ctx.switch(Switch::Installed(h.to.clone()));
+    let mut plan = vec![runs_on(ctx, c, Where::AllOnline, installed)];
     if h.from_dir != h.to {
         let back = ctx.switch(Switch::Returnable(h.from_dir.clone()));
-        lines.push(format!("{} (the way back)", runs_on(ctx, &all(c), back)));
+        let mut way_back = runs_on(ctx, c, Where::AllOnline, back);
+        way_back.text.push_str(" (the way back)");
+        plan.push(way_back);
     }
-    lines
+    plan
 }
-fn plan_write_intent(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: write {}",
-        c.master,
-        ctx.paths.intent_file().display()
+fn plan_write_intent(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    vec![does(
+        c,
+        Where::Master,
+        format!("write {}", ctx.paths.intent_file().display()),
     )]
 }
-fn plan_stop_new_work(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+fn plan_stop_new_work(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     let add = GanetiCmd::Filter(Filter::Add {
         reason: format!("{}ID@{}", crate::queue::FILTER_REASON_PREFIX, c.master),
     });
-    vec![format!(
-        "{}: LUXI ReplaceFilter or {} (or {})",
-        c.master,
-        ctx.call(add).shown(),
-        ctx.call(GanetiCmd::Queue(Queue::Drain)).shown()
+    vec![does(
+        c,
+        Where::Master,
+        format!(
+            "LUXI ReplaceFilter or {} (or {})",
+            ctx.call(add).shown(),
+            ctx.call(GanetiCmd::Queue(Queue::Drain)).shown()
+        ),
     )]
 }
-fn plan_wait_for_jobs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: LUXI QueryJobs or {} (until no job runs or waits)",
-        c.master,
-        ctx.call(GanetiCmd::ListJobs).shown()
+fn plan_wait_for_jobs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    vec![does(
+        c,
+        Where::Master,
+        format!(
+            "LUXI QueryJobs or {} (until no job runs or waits)",
+            ctx.call(GanetiCmd::ListJobs).shown()
+        ),
     )]
 }
-fn plan_pause_watcher(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+fn plan_pause_watcher(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     let pause = GanetiCmd::Watcher(Watcher::Pause {
         seconds: WATCHER_PAUSE.as_secs(),
     });
     vec![
-        format!(
-            "{}: LUXI SetWatcherPause or {} (6 h, unless paused longer already)",
-            c.master,
-            ctx.call(pause).shown()
+        does(
+            c,
+            Where::Master,
+            format!(
+                "LUXI SetWatcherPause or {} (6 h, unless paused longer already)",
+                ctx.call(pause).shown()
+            ),
         ),
-        format!(
-            "{}: write {} where there is none or it has run out (luxid writes it on the master candidates only)",
-            all(c),
-            ctx.paths.watcher_pause().display()
+        does(
+            c,
+            Where::AllOnline,
+            format!(
+                "write {} where there is none or it has run out (luxid writes it on the master candidates only)",
+                ctx.paths.watcher_pause().display()
+            ),
         ),
     ]
 }
-fn plan_stop_master_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![runs_on(ctx, &c.master, stop_all())]
+fn plan_stop_master_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    vec![runs_on(ctx, c, Where::Master, stop_all())]
 }
-fn plan_stop_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![runs_on(ctx, &all(c), stop_all())]
+fn plan_stop_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    vec![runs_on(ctx, c, Where::AllOnline, stop_all())]
 }
-fn plan_backup(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+fn plan_backup(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     let p = ctx.paths;
-    vec![format!(
-        "{}: tar of {} and {} into {}",
-        c.master,
-        p.datadir().display(),
-        p.confdir().display(),
-        p.backupdir().display()
+    vec![does(
+        c,
+        Where::Master,
+        format!(
+            "tar of {} and {} into {}",
+            p.datadir().display(),
+            p.confdir().display(),
+            p.backupdir().display()
+        ),
     )]
 }
-fn plan_downgrade_config(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+fn plan_downgrade_config(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     vec![runs_on(
         ctx,
-        &c.master,
+        c,
+        Where::Master,
         GanetiCmd::Cfgupgrade { downgrade: true },
     )]
 }
-fn plan_switch_version(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+fn plan_switch_version(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     let to = ctx.switch(Switch::To(ctx.header.to.clone()));
-    vec![format!("{} (master last)", runs_on(ctx, &all(c), to))]
+    vec![runs_on(ctx, c, Where::AllOnline, to)]
 }
-fn plan_upgrade_config(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+fn plan_upgrade_config(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     vec![runs_on(
         ctx,
-        &c.master,
+        c,
+        Where::Master,
         GanetiCmd::Cfgupgrade { downgrade: false },
     )]
 }
-fn plan_ensure_dirs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![runs_on(ctx, &all(c), GanetiCmd::EnsureDirs)]
+fn plan_ensure_dirs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    vec![runs_on(ctx, c, Where::AllOnline, GanetiCmd::EnsureDirs)]
 }
-fn plan_start_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{} (stop-all and start-all where one already runs)",
-        runs_on(ctx, &all(c), start_all())
-    )]
+fn plan_start_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    let mut start = runs_on(ctx, c, Where::AllOnline, start_all());
+    start
+        .text
+        .push_str(" (stop-all and start-all where one already runs)");
+    vec![start]
 }
-fn plan_redist_conf(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![runs_on(ctx, &c.master, GanetiCmd::RedistConf)]
+fn plan_redist_conf(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    vec![runs_on(ctx, c, Where::Master, GanetiCmd::RedistConf)]
 }
-fn plan_restart_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+fn plan_restart_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     vec![
-        runs_on(ctx, &all(c), stop_all()),
-        runs_on(ctx, &all(c), start_all()),
+        runs_on(ctx, c, Where::AllOnline, stop_all()),
+        runs_on(ctx, c, Where::AllOnline, start_all()),
     ]
 }
-fn plan_resume_work(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: delete our filters, LUXI DeleteFilter or gnt-filter delete (or {}, if we drained)",
-        c.master,
-        ctx.call(GanetiCmd::Queue(Queue::Undrain)).shown()
-    )]
-}
-fn plan_unpause_watcher(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![
+fn plan_resume_work(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    vec![does(
+        c,
+        Where::Master,
         format!(
-            "{}: LUXI SetWatcherPause or {} (if we paused it)",
-            c.master,
-            ctx.call(GanetiCmd::Watcher(Watcher::Continue)).shown()
+            "delete our filters, LUXI DeleteFilter or gnt-filter delete (or {}, if we drained)",
+            ctx.call(GanetiCmd::Queue(Queue::Undrain)).shown()
         ),
-        format!("{}: remove the watcher pauses we wrote", all(c)),
+    )]
+}
+fn plan_unpause_watcher(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    vec![
+        does(
+            c,
+            Where::Master,
+            format!(
+                "LUXI SetWatcherPause or {} (if we paused it)",
+                ctx.call(GanetiCmd::Watcher(Watcher::Continue)).shown()
+            ),
+        ),
+        does(
+            c,
+            Where::AllOnline,
+            "remove the watcher pauses we wrote".to_string(),
+        ),
     ]
 }
-fn plan_post_upgrade(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
+fn plan_post_upgrade(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     let from_release = ctx.header.from_release.clone();
     vec![runs_on(
         ctx,
-        &c.master,
+        c,
+        Where::Master,
         GanetiCmd::PostUpgrade { from_release },
     )]
 }
-fn plan_verify_cluster(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![runs_on(ctx, &c.master, verify(ctx))]
+fn plan_verify_cluster(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    vec![runs_on(ctx, c, Where::Master, verify(ctx))]
 }
-fn plan_finish(ctx: &Ctx<'_>, c: &Cluster) -> Vec<String> {
-    vec![format!(
-        "{}: remove {}, then the journal",
-        c.master,
-        ctx.paths.intent_file().display()
+fn plan_finish(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    vec![does(
+        c,
+        Where::Master,
+        format!(
+            "remove {}, then the journal",
+            ctx.paths.intent_file().display()
+        ),
     )]
 }

@@ -8,28 +8,73 @@ use ganeti_layout::node::DirVersion;
 use crate::clock::format_date;
 use crate::intent::{Intent, OUR_TARGET_PREFIX};
 use crate::journal::Facts;
+use crate::settings::Settings;
 use crate::step_id::StepId;
 use crate::transition::Transition;
 
-/// One node's answers.
+/// A node's answer to `ganeti-switch installed V`, as a state with its own
+/// fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeState {
+    /// The target is completely installed there.
+    Ready,
+    /// ssh did not reach it: no such host, no route, a timeout (a node
+    /// powered off but not marked offline).
+    Unreachable,
+    /// It answered but refused us: no sshd (connection refused), or
+    /// root's key not accepted (permission denied).
+    Refused,
+    /// Its host key is not the cluster's (a reinstalled node).
+    HostKeyChanged,
+    /// `ganeti-switch` is not there (or not executable).
+    NoGaneti,
+    /// The target is not (completely) installed there.
+    TargetIncomplete,
+    /// Anything else `ganeti-switch` said.
+    Failed,
+}
+
+/// One online node, as the dry run shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NodeCheck {
     pub node: String,
-    /// `ganeti-switch --version`'s answer, or why it failed.
-    pub switch: Result<String, String>,
-    /// `Ok` when the target is completely installed, else what is missing.
-    pub target: Result<(), String>,
+    pub state: NodeState,
+    /// What `ganeti-switch --version` answered there (`null` when it did
+    /// not); on the master, this tool's own version, in-process.
+    pub switch_version: Option<String>,
+    /// The line that says why (ssh's error, what is missing), when not
+    /// ready.
+    pub error: Option<String>,
+    /// What to do about it, when not ready.
+    pub fix: Option<String>,
+}
+
+impl NodeCheck {
+    pub fn ready(&self) -> bool {
+        self.state == NodeState::Ready
+    }
+}
+
+/// Jobs on the cluster when the dry run asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct JobCounts {
+    /// Running or waiting (the upgrade waits for them).
+    pub running: usize,
+    /// Queued (held by the upgrade's filter until it ends).
+    pub queued: usize,
 }
 
 /// What `--dry-run` found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Preflight {
     pub target: DirVersion,
+    pub master: String,
+    /// Every online node, the master last.
     pub nodes: Vec<NodeCheck>,
     pub offline: Vec<String>,
-    /// Jobs running or waiting, and queued; `None` if the queue could not
-    /// be asked (luxid down).
-    pub jobs: Option<(usize, usize)>,
+    /// `null` if the queue could not be asked (luxid down).
+    pub jobs: Option<JobCounts>,
     pub drained: bool,
     /// Epoch seconds the watcher pause ends, if paused.
     pub watcher_paused_until: Option<u64>,
@@ -44,51 +89,83 @@ pub struct Preflight {
     pub refusals: Vec<String>,
 }
 
-/// The table of nodes by state, and the cluster-wide findings.
+/// `1.2 GiB`, `340 KiB`, `512 B`: sizes as people read them.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
+/// The nodes by state, never a wall of names: how many are ready, which
+/// `ganeti-switch` they run, and only the nodes that differ by name (their
+/// reasons and fixes are in the refusals, printed once, at the end).
 pub fn render_preflight(p: &Preflight) -> Vec<String> {
     let mut lines = Vec::new();
-    let ready: Vec<&str> = p
+    let ready: Vec<&NodeCheck> = p.nodes.iter().filter(|n| n.ready()).collect();
+    let not_ready: Vec<&str> = p
         .nodes
         .iter()
-        .filter(|n| n.switch.is_ok() && n.target.is_ok())
+        .filter(|n| !n.ready())
         .map(|n| n.node.as_str())
         .collect();
+    // The ganeti-switch most ready nodes run; the others are named.
+    let mut versions: Vec<(&str, usize)> = Vec::new();
+    for n in ready.iter().filter(|n| n.node != p.master) {
+        let v = n.switch_version.as_deref().unwrap_or("?");
+        match versions.iter_mut().find(|(x, _)| *x == v) {
+            Some((_, count)) => *count += 1,
+            None => versions.push((v, 1)),
+        }
+    }
+    versions.sort_by_key(|v| std::cmp::Reverse(v.1));
+    let common = versions.first().map(|(v, _)| *v);
+    let odd: Vec<String> = ready
+        .iter()
+        .filter(|n| n.node != p.master)
+        .filter(|n| n.switch_version.as_deref().unwrap_or("?") != common.unwrap_or("?"))
+        .map(|n| {
+            format!(
+                "{} ({})",
+                n.node,
+                n.switch_version.as_deref().unwrap_or("?")
+            )
+        })
+        .collect();
+    let switch = match common {
+        None => String::new(),
+        Some(v) if odd.is_empty() => format!("; {v}"),
+        Some(v) => format!("; {v}, but {}", odd.join(", ")),
+    };
+    let all = if ready.len() == p.nodes.len() {
+        format!("all {} online", p.nodes.len())
+    } else {
+        format!("{} of {} online", ready.len(), p.nodes.len())
+    };
     lines.push(format!(
-        "Nodes: {} of {} online ready for {}{}",
-        ready.len(),
-        p.nodes.len(),
+        "Nodes: {all} ready for {}{switch}{}{}",
         p.target,
+        if not_ready.is_empty() {
+            String::new()
+        } else {
+            format!("; not ready: {}", not_ready.join(", "))
+        },
         if p.offline.is_empty() {
             String::new()
         } else {
             format!("; offline, left out: {}", p.offline.join(", "))
         }
     ));
-    let width = p
-        .nodes
-        .iter()
-        .map(|n| n.node.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    lines.push(format!(
-        "  {:<width$}  {:<28}  {}",
-        "node", "ganeti-switch", "target"
-    ));
-    for n in &p.nodes {
-        lines.push(format!(
-            "  {:<width$}  {:<28}  {}",
-            n.node,
-            match &n.switch {
-                Ok(v) => v.clone(),
-                Err(_) => "MISSING".into(),
-            },
-            match &n.target {
-                Ok(()) => "installed".to_string(),
-                Err(e) => format!("NOT INSTALLED: {e}"),
-            }
-        ));
-    }
     lines.extend(render_findings(p));
     lines
 }
@@ -99,9 +176,13 @@ fn render_findings(p: &Preflight) -> Vec<String> {
     lines.push(format!(
         "Jobs: {}; queue {}; watcher {}; filters: {}",
         match p.jobs {
-            Some((0, 0)) => "none running or queued".to_string(),
-            Some((r, q)) =>
-                format!("{r} running or waiting, {q} queued (the upgrade waits for them)"),
+            Some(JobCounts {
+                running: 0,
+                queued: 0,
+            }) => "none running or queued".to_string(),
+            Some(JobCounts { running, queued }) => format!(
+                "{running} running or waiting, {queued} queued (the upgrade waits for them)"
+            ),
             None => "unknown (the master daemon did not answer)".into(),
         },
         if p.drained {
@@ -118,22 +199,27 @@ fn render_findings(p: &Preflight) -> Vec<String> {
             .unwrap_or_else(|| "n/a".into())
     ));
     lines.push(format!(
-        "Backup: about {} KiB needed, {} free",
-        p.backup_bytes / 1024,
+        "Backup: about {} needed, {} free",
+        human_size(p.backup_bytes),
         p.backup_free
-            .map(|f| format!("{} KiB", f / 1024))
+            .map(human_size)
             .unwrap_or_else(|| "unknown".into())
     ));
     if p.filters.is_some_and(|f| f > 0) {
         lines.push("Note: the cluster has job filters; they stay. A PAUSE or REJECT filter that matches every opcode also holds the upgrade's own gnt-cluster redist-conf job (the run then stops at redist-conf after --command-timeout): let OP_CLUSTER_REDIST_CONF through, or remove such a filter for the upgrade.".into());
     }
-    if p.refusals.is_empty() {
-        lines.push("Nothing found that would stop the upgrade.".into());
-    } else {
-        lines.push("The upgrade would be refused:".into());
-        lines.extend(p.refusals.iter().map(|r| format!("  {r}")));
-    }
     lines
+}
+
+/// The dry run's last word: nothing in the way, or each refusal with its
+/// fix (printed once, here; the error on standard error only counts them).
+pub fn render_verdict(p: &Preflight) -> Vec<String> {
+    if p.refusals.is_empty() {
+        return vec!["Nothing found that would stop the upgrade.".into()];
+    }
+    std::iter::once("The upgrade would be refused:".to_string())
+        .chain(p.refusals.iter().map(|r| format!("  {r}")))
+        .collect()
 }
 
 /// One node's state in the step a pending upgrade stands at, for
@@ -195,6 +281,10 @@ pub struct PendingView {
     /// Every step of the transition, in order.
     pub steps: Vec<StepState>,
     pub facts: Facts,
+    /// The options the upgrade was started with, which a bare `--resume`
+    /// (and the boot-time unit) uses again; `null` for journals written
+    /// before they were recorded.
+    pub settings: Option<Settings>,
     pub skipped_nodes: Vec<String>,
     pub current_step: Option<CurrentStep>,
     /// Whether the configuration step has started (then only `--resume`
@@ -296,6 +386,20 @@ impl PendingView {
             self.to,
             self.started_at
         )];
+        let done = self.steps.iter().filter(|s| s.state == "done").count();
+        lines.push(format!("steps done: {done} of {}", self.steps.len()));
+        if let Some(backup) = &self.facts.backup {
+            lines.push(format!(
+                "backup of the configuration from before: {}",
+                backup.display()
+            ));
+        }
+        if let Some(settings) = &self.settings {
+            lines.push(format!(
+                "a resume uses the options the upgrade was started with: {}",
+                settings.describe()
+            ));
+        }
         if let Some(f) = &self.last_failure {
             lines.push(format!(
                 "last failure: {}{}: {}",
@@ -316,38 +420,41 @@ impl PendingView {
             lines.push("rolling back: undoing the steps that started, in reverse; --resume finishes the rollback".into());
         }
         if let Some(current) = &self.current_step {
-            lines.push(if current.started {
-                format!("current step: {} (started)", current.step)
-            } else {
-                format!("next step: {} (not started)", current.step)
-            });
-            let width = current
-                .nodes
-                .iter()
-                .map(|n| n.node.len())
-                .max()
-                .unwrap_or(0);
-            for n in &current.nodes {
-                lines.push(format!(
-                    "  {:<width$}  {}{}",
-                    n.node,
-                    match n.state {
-                        "no-failure" => "no failure recorded",
-                        other => other,
-                    },
-                    if n.detail.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", n.detail)
-                    }
-                ));
-            }
+            lines.extend(current.text());
         }
         lines.push(if self.point_of_no_return_started || self.rolling_back {
             "continue it with: ganeti-upgrade --resume".into()
         } else {
             "continue it with: ganeti-upgrade --resume (or roll it back with ganeti-upgrade --abort: the configuration change has not started)".into()
         });
+        lines
+    }
+}
+
+impl CurrentStep {
+    /// The step and, node by node, how far it got.
+    fn text(&self) -> Vec<String> {
+        let mut lines = vec![if self.started {
+            format!("current step: {} (started)", self.step)
+        } else {
+            format!("next step: {} (not started)", self.step)
+        }];
+        let width = self.nodes.iter().map(|n| n.node.len()).max().unwrap_or(0);
+        for n in &self.nodes {
+            lines.push(format!(
+                "  {:<width$}  {}{}",
+                n.node,
+                match n.state {
+                    "no-failure" => "no failure recorded",
+                    other => other,
+                },
+                if n.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", n.detail)
+                }
+            ));
+        }
         lines
     }
 }

@@ -28,7 +28,7 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("context", &["context"]),
     (
         "policies",
-        &["queue", "watcher", "backup", "vote", "settled"],
+        &["queue", "watcher", "backup", "vote", "settled", "gate"],
     ),
     ("fences", &["fence"]),
     ("procedure", &["preflight", "steps"]),

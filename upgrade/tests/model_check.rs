@@ -1858,6 +1858,7 @@ fn filters() -> insta::Settings {
         r#""$1":[TIME]"#,
     );
     s.add_filter(r"\d+ KiB", "[N] KiB");
+    s.add_filter(r"\d+(\.\d)? (B|KiB|MiB|GiB|TiB|PiB)\b", "[SIZE]");
     s.add_filter(r#""backup_(bytes|free)":\d+"#, r#""backup_$1":[N]"#);
     s.add_filter(r"[0-9a-f]{8,}[0-9a-f]{4}", "[ID]");
     s.add_filter(r#""pid":"\d+""#, r#""pid":"[PID]""#);

@@ -25,7 +25,7 @@ use crate::install::stage::Stage;
 use crate::node::active::{read_active, switch_command};
 use crate::node::durable::{self, is_temp_name, temp_sibling, DurableError};
 use crate::node::fs::NodeFs;
-use crate::node::installed::{inventories, list, release_typed_for_version};
+use crate::node::installed::{installed_summary, inventories, list, release_typed_for_version};
 use crate::node::manifest::{EntryKind, Inventory, Manifest, ManifestError, Tree, MANIFEST_NAME};
 use crate::node::paths::InstallPaths;
 use crate::node::version::DirVersion;
@@ -86,7 +86,11 @@ pub fn observe(desired: &Desired, paths: &InstallPaths, stage: &Stage) -> Observ
         }
     }
     let mut manifests = BTreeMap::new();
+    let mut damage = BTreeMap::new();
     for plan in [&desired.lib, &desired.share] {
+        if let Ok(Some(m)) = Manifest::read(fs, &plan.logical) {
+            damage.insert(plan.tree, m.check_tree(paths, &plan.logical).missing);
+        }
         manifests.insert(
             plan.tree,
             Manifest::read(fs, &plan.logical).map_err(|e| {
@@ -100,7 +104,11 @@ pub fn observe(desired: &Desired, paths: &InstallPaths, stage: &Stage) -> Observ
             }),
         );
     }
-    Observed { found, manifests }
+    Observed {
+        found,
+        manifests,
+        damage,
+    }
 }
 
 /// An exclusive advisory lock held until dropped.
@@ -363,10 +371,12 @@ pub fn remove_version(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBu
             version: v.clone(),
             lib: fs.shown(&paths.version_lib(v)),
             share: fs.shown(&paths.version_share(v)),
-            hint: release_typed_for_version(paths, v)
-                .map(|h| format!("\nhint: {h}"))
-                .unwrap_or_default()
-                .into(),
+            hint: format!(
+                "\nhint: {}",
+                release_typed_for_version(paths, v)
+                    .unwrap_or_else(|| format!("installed here: {}", installed_summary(paths)))
+            )
+            .into(),
         });
     }
     if invs

@@ -46,21 +46,36 @@ pub fn discover_farm(paths: &InstallPaths) -> Vec<(PathBuf, PathBuf, Tree, PathB
     out
 }
 
+/// What holds the path of a recorded farm link instead of that link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Occupied {
+    /// A link to somewhere else.
+    Link(PathBuf),
+    /// A regular file or a directory (a hand-copied program, a package's
+    /// file): nothing there is missing, something is in the way.
+    NotALink { directory: bool },
+}
+
 /// Where the farm link a manifest records is now: at its own path, or
 /// under the name a compress pass gave it (`x.8` -> `x.8.gz`, its target
-/// renamed alike). `Err(target)`: its path holds a link to somewhere else.
+/// renamed alike). `Err`: its path holds something else.
 pub(crate) fn find_recorded_link(
     paths: &InstallPaths,
     l: &ManifestLink,
-) -> Result<Option<PathBuf>, PathBuf> {
+) -> Result<Option<PathBuf>, Occupied> {
     let fs = paths.fs();
     match fs.read_link(&l.path) {
         Ok(t) if same_link_destination(&l.path, &t, &l.target) => Ok(Some(l.path.clone())),
-        Ok(t) => Err(t),
-        Err(_) => Ok(compressed_sibling(paths, &l.path).filter(|sibling| {
-            fs.read_link(sibling)
-                .is_ok_and(|t| same_or_compressed_link(&l.path, &l.target, sibling, &t))
-        })),
+        Ok(t) => Err(Occupied::Link(t)),
+        Err(_) => match fs.symlink_metadata(&l.path) {
+            Ok(meta) => Err(Occupied::NotALink {
+                directory: meta.is_dir(),
+            }),
+            Err(_) => Ok(compressed_sibling(paths, &l.path).filter(|sibling| {
+                fs.read_link(sibling)
+                    .is_ok_and(|t| same_or_compressed_link(&l.path, &l.target, sibling, &t))
+            })),
+        },
     }
 }
 
@@ -93,12 +108,21 @@ pub fn verify(paths: &InstallPaths) -> Result<Vec<String>, ManifestError> {
             for l in &m.links {
                 match find_recorded_link(paths, l) {
                     Ok(Some(_)) => {}
-                    Err(t) => problems.push(format!(
+                    Err(Occupied::Link(t)) => problems.push(format!(
                         "{}: links to {}, version {} needs {}",
                         fs.shown(&l.path).display(),
                         t.display(),
                         info.version,
                         l.target.display()
+                    )),
+                    Err(Occupied::NotALink { directory }) => problems.push(format!(
+                        "{}: a {} is where version {} needs the link to {}; move it aside (check what it is first), then reinstall {} to put the link back: {}",
+                        fs.shown(&l.path).display(),
+                        if directory { "directory" } else { "regular file" },
+                        info.version,
+                        l.target.display(),
+                        info.version,
+                        paths.tool("ganeti-layout", "install --stage STAGE")
                     )),
                     Ok(None) => problems.push(format!(
                         "{}: missing; version {} needs it to link to {}",

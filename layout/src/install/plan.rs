@@ -57,6 +57,20 @@ pub enum Conflict {
         path: PathBuf,
         constant: &'static str,
     },
+    /// The build says it was configured for another directory than the
+    /// layout's (an RPM spec that passed the build root to --sysconfdir):
+    /// Ganeti would look for its files there.
+    BuildDirectory {
+        path: PathBuf,
+        constant: &'static str,
+        build: PathBuf,
+        layout: PathBuf,
+        /// The option that sets it, its value here, and the value that
+        /// would give the build's.
+        option: &'static str,
+        given: PathBuf,
+        wanted: Option<PathBuf>,
+    },
     /// The stage is versioned, but not for the version given.
     WrongVersionInStage {
         found: Vec<String>,
@@ -124,6 +138,19 @@ impl fmt::Display for Conflict {
                 f,
                 "--release is {given}, but the build says it is {found} ({}: {constant}); leave --release out to use the build's own, or pass --release {found}",
                 path.display()
+            ),
+            BuildDirectory { path, constant, build, layout, option, given, wanted } => write!(
+                f,
+                "the build says {constant} = {} ({}), but this layout has it at {} ({option} {}): Ganeti looks for its files where its build says; rebuild with ./configure {option}={}{}",
+                build.display(),
+                path.display(),
+                layout.display(),
+                given.display(),
+                given.display(),
+                wanted
+                    .as_ref()
+                    .map(|w| format!(", or lay it out with {option} {} if that is where this node keeps them", w.display()))
+                    .unwrap_or_default()
             ),
             WrongVersionInStage { found, expected } => write!(
                 f,
@@ -412,6 +439,48 @@ impl<'a> Builder<'a> {
     /// A release taken on trust would name a directory the build never looks
     /// for (`3.1.0.rc2` for `3.1.0~rc2`), or lay one version out as another.
     fn check_release(&mut self) {
+        let paths = self.paths;
+        for own in &self.req.stage.own_directories {
+            // (the directory here, the option, its value, what the
+            // option's value is under the directory)
+            let (layout, option, given, below) = match own.constant {
+                "SYSCONFDIR" => (
+                    paths.sysconfdir().to_path_buf(),
+                    "--sysconfdir",
+                    paths.sysconfdir(),
+                    "",
+                ),
+                "LOCALSTATEDIR" => (
+                    paths.localstatedir().to_path_buf(),
+                    "--localstatedir",
+                    paths.localstatedir(),
+                    "",
+                ),
+                "PKGLIBDIR" => (paths.pkglibdir(), "--libdir", paths.libdir(), "ganeti"),
+                "SHAREDIR" => (paths.sharedir(), "--prefix", paths.prefix(), "share/ganeti"),
+                _ => continue,
+            };
+            if own.value != layout {
+                let wanted = if below.is_empty() {
+                    Some(own.value.clone())
+                } else {
+                    own.value
+                        .ends_with(below)
+                        .then(|| own.value.ancestors().nth(Path::new(below).iter().count()))
+                        .flatten()
+                        .map(Path::to_path_buf)
+                };
+                self.conflicts.push(Conflict::BuildDirectory {
+                    path: own.path.clone(),
+                    constant: own.constant,
+                    build: own.value.clone(),
+                    layout,
+                    option,
+                    given: given.to_path_buf(),
+                    wanted,
+                });
+            }
+        }
         if let Some(own) = &self.req.stage.own_release {
             if own.text != self.req.release.as_str() {
                 self.conflicts.push(Conflict::ReleaseDisagrees {
@@ -1109,6 +1178,11 @@ pub struct Observed {
     pub found: BTreeMap<PathBuf, Found>,
     /// Existing manifests of this version's trees (or why unreadable).
     pub manifests: BTreeMap<Tree, Result<Option<Manifest>, String>>,
+    /// What a tree with a manifest lacks on disk by that manifest (a
+    /// program made non-executable, a file removed): such a tree is
+    /// reinstalled even when its manifest is the stage's, so that
+    /// installing again repairs it.
+    pub damage: BTreeMap<Tree, Vec<String>>,
 }
 
 impl Observed {
@@ -1126,6 +1200,10 @@ pub enum Action {
         path: PathBuf,
         entries: usize,
         replaces: bool,
+        /// Why a tree with the same manifest is installed again: what it
+        /// lacks on disk (empty for a new or different tree).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        repairs: Vec<String>,
     },
     KeepTree {
         tree: Tree,
@@ -1273,16 +1351,25 @@ impl Reconciler<'_> {
     }
 
     /// A version tree is installed, kept when its manifest says it is the
-    /// same, replaced when it is this tool's, and refused otherwise.
+    /// same and the tree on disk is complete by it, replaced when it is
+    /// this tool's (also to repair it), and refused otherwise.
     fn trees(&mut self, desired: &Desired) {
         for plan in [&desired.lib, &desired.share] {
             let wanted = plan.manifest(&desired.release, &desired.dir_version);
+            let damage = self
+                .observed
+                .damage
+                .get(&plan.tree)
+                .cloned()
+                .unwrap_or_default();
             let replaces = match self.observed.at(&plan.logical) {
                 Found::Missing => false,
                 Found::Dir => match self.observed.manifests.get(&plan.tree) {
                     // A manifest of an older format with the same content
-                    // is the same tree: keep it.
-                    Some(Ok(Some(existing))) if existing.same_content(&wanted) => {
+                    // is the same tree: keep it, if nothing is lost.
+                    Some(Ok(Some(existing)))
+                        if existing.same_content(&wanted) && damage.is_empty() =>
+                    {
                         self.actions.push(Action::KeepTree {
                             tree: plan.tree,
                             path: plan.logical.clone(),
@@ -1309,11 +1396,16 @@ impl Reconciler<'_> {
                     continue;
                 }
             };
+            let same = matches!(
+                self.observed.manifests.get(&plan.tree),
+                Some(Ok(Some(existing))) if existing.same_content(&wanted)
+            );
             self.actions.push(Action::InstallTree {
                 tree: plan.tree,
                 path: plan.logical.clone(),
                 entries: plan.items.len(),
                 replaces,
+                repairs: if same { damage } else { Vec::new() },
             });
         }
     }
@@ -1471,6 +1563,23 @@ pub fn render_text(plan: &Plan) -> String {
                 path,
                 entries,
                 replaces,
+                repairs,
+            } if !repairs.is_empty() => format!(
+                "repair  {tree} tree {} ({entries} entries; it is damaged: {}{})",
+                path.display(),
+                repairs[0],
+                if repairs.len() > 1 {
+                    format!(", and {} more", repairs.len() - 1)
+                } else {
+                    String::new()
+                }
+            ),
+            Action::InstallTree {
+                tree,
+                path,
+                entries,
+                replaces,
+                ..
             } => format!(
                 "{} {tree} tree {} ({entries} entries)",
                 if *replaces { "replace" } else { "install" },

@@ -5,6 +5,7 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::node::build::python_string_constant;
 use crate::node::paths::InstallPaths;
 use crate::node::version::Release;
 
@@ -55,6 +56,19 @@ pub struct Stage {
     pub entries: Vec<StageEntry>,
     /// The release the build says it is, where it says so.
     pub own_release: Option<OwnRelease>,
+    /// The configure-time directories the build says it was made for
+    /// (`SYSCONFDIR`, `LOCALSTATEDIR`, `PKGLIBDIR`, `SHAREDIR`), where it
+    /// says them: the planner refuses a layout under other ones.
+    pub own_directories: Vec<OwnDirectory>,
+}
+
+/// A directory a build was configured for, as its Python package says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OwnDirectory {
+    /// The logical path of the file that says it.
+    pub path: PathBuf,
+    pub constant: &'static str,
+    pub value: PathBuf,
 }
 
 /// The release a build records in its Python package.
@@ -120,39 +134,65 @@ impl Stage {
     }
 }
 
-/// The value of `NAME = "..."` (or `'...'`) in Python source, if it is a
-/// string literal.
-fn python_string_constant(source: &str, name: &str) -> Option<String> {
-    source.lines().find_map(|line| {
-        let rest = line
-            .strip_prefix(name)?
-            .trim_start()
-            .strip_prefix('=')?
-            .trim();
-        let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-        let inner = &rest[1..];
-        let end = inner.find(quote)?;
-        Some(inner[..end].to_string())
-    })
+/// The text of each `FILE` at the top of a `ganeti` package in the stage,
+/// with its logical path.
+fn package_files(
+    dir: &Path,
+    entries: &[StageEntry],
+    file: &str,
+) -> Result<Vec<(PathBuf, String)>, StageError> {
+    let mut out = Vec::new();
+    for e in entries {
+        let in_package = e.logical.file_name() == Some(file.as_ref())
+            && e.logical.parent().and_then(Path::file_name) == Some("ganeti".as_ref());
+        if !in_package || !matches!(e.kind, StageKind::File { .. }) {
+            continue;
+        }
+        let host = dir.join(e.logical.strip_prefix("/").unwrap_or(&e.logical));
+        let source = fs_err::read(&host).map_err(|source| StageError::Io {
+            path: host.clone(),
+            source,
+        })?;
+        out.push((
+            e.logical.clone(),
+            String::from_utf8_lossy(&source).into_owned(),
+        ));
+    }
+    Ok(out)
+}
+
+/// The directories the build states (in the first of `_constants.py` and
+/// `_autoconf.py`, at the top of its `ganeti` package, that states each).
+fn read_own_directories(
+    dir: &Path,
+    entries: &[StageEntry],
+) -> Result<Vec<OwnDirectory>, StageError> {
+    let mut out: Vec<OwnDirectory> = Vec::new();
+    for file in ["_constants.py", "_autoconf.py"] {
+        for (path, text) in package_files(dir, entries, file)? {
+            for constant in ["SYSCONFDIR", "LOCALSTATEDIR", "PKGLIBDIR", "SHAREDIR"] {
+                if out.iter().any(|d| d.constant == constant) {
+                    continue;
+                }
+                if let Some(value) = python_string_constant(&text, constant) {
+                    out.push(OwnDirectory {
+                        path: path.clone(),
+                        constant,
+                        value: PathBuf::from(value),
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn read_own_release(dir: &Path, entries: &[StageEntry]) -> Result<Option<OwnRelease>, StageError> {
     for (file, constant) in RELEASE_FILES {
-        for e in entries {
-            let in_package = e.logical.file_name() == Some(file.as_ref())
-                && e.logical.parent().and_then(Path::file_name) == Some("ganeti".as_ref());
-            if !in_package || !matches!(e.kind, StageKind::File { .. }) {
-                continue;
-            }
-            let host = dir.join(e.logical.strip_prefix("/").unwrap_or(&e.logical));
-            let source = fs_err::read(&host).map_err(|source| StageError::Io {
-                path: host.clone(),
-                source,
-            })?;
-            if let Some(text) = python_string_constant(&String::from_utf8_lossy(&source), constant)
-            {
+        for (path, text) in package_files(dir, entries, file)? {
+            if let Some(text) = python_string_constant(&text, constant) {
                 return Ok(Some(OwnRelease {
-                    path: e.logical.clone(),
+                    path,
                     constant,
                     text,
                 }));
@@ -236,10 +276,12 @@ impl Stage {
         }
         entries.sort_by(|a, b| a.logical.cmp(&b.logical));
         let own_release = read_own_release(dir, &entries)?;
+        let own_directories = read_own_directories(dir, &entries)?;
         Ok(Stage {
             dir: dir.to_path_buf(),
             entries,
             own_release,
+            own_directories,
         })
     }
 

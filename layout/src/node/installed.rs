@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::node::active::{
     configuration_fits, read_active, read_default_links, Active, DefaultState, SwitchLink,
 };
+use crate::node::build::{missing_packages, missing_program_lines};
 use crate::node::durable::is_temp_name;
 use crate::node::fs::resolve_in_root;
 use crate::node::manifest::{inventory, Inventory, ManifestError, Tree, TreeCheck};
@@ -112,10 +113,17 @@ pub fn list(paths: &InstallPaths) -> Result<Vec<VersionInfo>, ManifestError> {
 /// the command that names what is missing, with the options `paths` need).
 pub fn render_list(versions: &[VersionInfo], headers: bool, paths: &InstallPaths) -> String {
     if versions.is_empty() {
-        return format!(
-            "no Ganeti version is installed under {}\n",
-            paths.root().display()
-        );
+        return match flat_install(paths) {
+            Some(flat) => format!(
+                "no Ganeti version is installed under {} in the versioned layout\nnote: {}\n",
+                paths.root().display(),
+                flat_install_line(paths, &flat)
+            ),
+            None => format!(
+                "no Ganeti version is installed under {}\n",
+                paths.root().display()
+            ),
+        };
     }
     let rows: Vec<[String; 4]> = versions
         .iter()
@@ -168,7 +176,119 @@ pub fn render_list(versions: &[VersionInfo], headers: bool, paths: &InstallPaths
     for (v, row) in versions.iter().zip(&rows) {
         out.push_str(&line(if v.active { "*" } else { " " }, row));
     }
+    if let Some(warning) = links_warning(paths) {
+        out.push_str(&format!("warning: {warning}\n"));
+    }
+    if let Some(flat) = flat_install(paths) {
+        out.push_str(&format!("note: {}\n", flat_install_line(paths, &flat)));
+    }
     out
+}
+
+/// A single-version ("flat") Ganeti, installed outside the versioned
+/// layout: its programs are files in `${prefix}/sbin`, not links through
+/// `default`, and its Python package is the interpreter's (RPM clusters
+/// run one version this way, jfut/ganeti-rpm#24).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlatInstall {
+    /// `gnt-cluster` as found (host path).
+    pub program: PathBuf,
+    /// The Python package's file that states the release (host path).
+    pub package: Option<PathBuf>,
+    pub release: Option<String>,
+}
+
+/// The flat Ganeti on this node, if one is installed.
+pub fn flat_install(paths: &InstallPaths) -> Option<FlatInstall> {
+    let fs = paths.fs();
+    let program = paths.sbindir().join("gnt-cluster");
+    let meta = fs.symlink_metadata(&program).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    // Where distributions put a Python package: dist-packages (Debian),
+    // site-packages (RPM, source), under lib or lib64.
+    let mut dirs = Vec::new();
+    for lib in [
+        paths.prefix().join("lib"),
+        paths.prefix().join("lib64"),
+        paths.libdir().to_path_buf(),
+    ] {
+        let Ok(entries) = fs.read_dir(&lib) else {
+            continue;
+        };
+        for e in entries {
+            let name = e.name_lossy();
+            if name.starts_with("python3") || name.starts_with("python2") {
+                for sub in ["dist-packages", "site-packages"] {
+                    dirs.push(lib.join(&e.name).join(sub).join("ganeti"));
+                }
+            }
+        }
+    }
+    let (package, release) = dirs
+        .iter()
+        .flat_map(|d| {
+            [
+                ("_constants.py", "RELEASE_VERSION"),
+                ("_autoconf.py", "PACKAGE_VERSION"),
+            ]
+            .map(|(f, c)| (d.join(f), c))
+        })
+        .find_map(|(file, constant)| {
+            let text = fs.read_to_string(&file).ok()?;
+            let release = crate::node::build::python_string_constant(&text, constant)?;
+            Some((Some(fs.shown(&file)), Some(release)))
+        })
+        .unwrap_or((None, None));
+    Some(FlatInstall {
+        program: fs.shown(&program),
+        package,
+        release,
+    })
+}
+
+/// The line `list` and `check` give a flat install: what it is, and the way
+/// into the versioned layout.
+pub fn flat_install_line(paths: &InstallPaths, flat: &FlatInstall) -> String {
+    format!(
+        "a single-version (flat) Ganeti {}is installed here, outside the versioned layout: {} is a program, not a link through {}{}; no switch or upgrade of this toolkit can move it. The toolkit does not convert it yet: to adopt it, stop its daemons, move its programs and Python package aside (install names each one in the way), then lay the same release out from its build: {}",
+        flat.release.as_ref().map(|r| format!("{r} ")).unwrap_or_default(),
+        flat.program.display(),
+        paths.host(&paths.default_share()).display(),
+        flat.package
+            .as_ref()
+            .map(|p| format!(", and its Python package ({}) is the interpreter's", p.display()))
+            .unwrap_or_default(),
+        paths.tool("ganeti-layout", "install --stage STAGE --activate")
+    )
+}
+
+/// Why no row is marked active although switch links are there (a mixed
+/// or dangling pair): `list` says so under the table, with the command
+/// that names the fix, rather than showing a healthy node with none
+/// active. `None` when the links name one version, or none is set.
+pub fn links_warning(paths: &InstallPaths) -> Option<String> {
+    let active = read_active(paths);
+    if active.version().is_some() || active.is_absent() {
+        return None;
+    }
+    let side = |l: &SwitchLink| match l {
+        SwitchLink::Missing => "missing".to_string(),
+        SwitchLink::NotASymlink => "not a link".to_string(),
+        SwitchLink::Points {
+            version: Some(v),
+            exists: true,
+            ..
+        } => format!("on {v}"),
+        SwitchLink::Points { target, .. } => format!("dangling ({})", target.display()),
+    };
+    Some(format!(
+        "the switch links are inconsistent (lib {}, share {}), so no version is active; {} names the fix",
+        side(&active.lib),
+        side(&active.share),
+        paths.tool("ganeti-switch", "check")
+    ))
 }
 
 /// When `v` is not installed but reads like the release of one that is
@@ -193,12 +313,69 @@ pub fn release_typed_for_version(paths: &InstallPaths, v: &DirVersion) -> Option
         })
 }
 
+/// The versions installed here, for a "not installed" message: `3.0
+/// (active), 3.1 (incomplete)`, or `none`.
+pub fn installed_summary(paths: &InstallPaths) -> String {
+    let versions = list(paths).unwrap_or_default();
+    if versions.is_empty() {
+        return "none".to_string();
+    }
+    versions
+        .iter()
+        .map(|i| {
+            let marks: Vec<&str> = [(i.active, "active"), (!i.complete, "incomplete")]
+                .into_iter()
+                .filter_map(|(on, mark)| on.then_some(mark))
+                .collect();
+            if marks.is_empty() {
+                i.version.to_string()
+            } else {
+                format!("{} ({})", i.version, marks.join(", "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The `hint:` for a version that is not (completely) installed: the
+/// directory version when a release was typed for it; else what is
+/// installed here and how to install (or, for a damaged tree, repair) it.
+pub fn install_hint(paths: &InstallPaths, v: &DirVersion) -> String {
+    if let Some(hint) = release_typed_for_version(paths, v) {
+        return hint;
+    }
+    let here = installed_summary(paths);
+    let present =
+        paths.fs().is_dir(&paths.version_lib(v)) || paths.fs().is_dir(&paths.version_share(v));
+    let packages = missing_packages(paths, v);
+    if !packages.is_empty() {
+        return format!(
+            "install the part of {v} that is missing: apt-get install {}",
+            packages.join(" ")
+        );
+    }
+    if present {
+        format!(
+            "reinstall {v} to repair it: its packages (apt-get install --reinstall), or {}, which puts back what is missing or damaged; installed here: {here}",
+            paths.tool("ganeti-layout", "install --stage STAGE")
+        )
+    } else {
+        format!(
+            "installed here: {here}; install {v} with its packages or {} first",
+            paths.tool("ganeti-layout", "install --stage STAGE")
+        )
+    }
+}
+
 /// The JSON document of both tools' `list --json`:
 /// `{"format": 1, "versions": [VersionInfo...]}`.
 pub fn list_json(versions: &[VersionInfo]) -> serde_json::Value {
     serde_json::json!({ "format": 1, "versions": versions })
 }
 
+/// Both trees judged by their inventories, then by what the version's own
+/// build says it has ([`crate::node::build`]: a daemon no list names, as
+/// Debian's `ganeti-haskell-V` left out, is missing too).
 fn judge_trees(
     paths: &InstallPaths,
     v: &DirVersion,
@@ -215,6 +392,18 @@ fn judge_trees(
                 let one = inv.check(paths, logical);
                 check.missing.extend(one.missing);
                 check.changed.extend(one.changed);
+            }
+        }
+    }
+    if invs.iter().all(|(_, _, inv)| inv.is_some()) {
+        for line in missing_program_lines(paths, v) {
+            let name = line.split(':').next().unwrap_or("");
+            let named = check
+                .missing
+                .iter()
+                .any(|m| m.contains(&format!("/{name}:")));
+            if !named {
+                check.missing.push(line);
             }
         }
     }
@@ -345,6 +534,26 @@ pub fn switch_link_problems(
 ) -> Vec<String> {
     let confdir = paths.host(&paths.confdir());
     let mut found = Vec::new();
+    if active.is_absent() {
+        if let Some(flat) = flat_install(paths) {
+            return vec![flat_install_line(paths, &flat)];
+        }
+    }
+    // No links at all is a node outside any layout, but not on a node of a
+    // cluster with versions installed: every Ganeti command goes through
+    // the links (Debian's ganeti postrm deletes both when the farm package
+    // is removed), so every one of them dangles.
+    if active.is_absent()
+        && Node::new(paths).is_clustered()
+        && !list(paths).unwrap_or_default().is_empty()
+    {
+        return vec![format!(
+            "{}: neither lib nor share exists, but this node is in a cluster ({} exists) and has versions installed: every Ganeti command and daemon goes through them and dangles; to fix: {}",
+            confdir.display(),
+            paths.host(&paths.server_pem()).display(),
+            relink_advice(paths)
+        )];
+    }
     for (name, state) in [("lib", &active.lib), ("share", &active.share)] {
         let link = confdir.join(name);
         match state {

@@ -404,6 +404,69 @@ pub fn dpkg_listed(paths: &InstallPaths, mut wanted: impl FnMut(&Path) -> bool) 
     found.into_iter().collect()
 }
 
+/// The package whose file list (`${localstatedir}/lib/dpkg/info/P.list`)
+/// names `logical` itself (`ganeti-3.0` for `/usr/share/ganeti/3.0`), the
+/// architecture qualifier dropped.
+pub fn dpkg_owner(paths: &InstallPaths, logical: &Path) -> Option<String> {
+    let fs = paths.fs();
+    let info = paths.dpkg_info_dir();
+    let mut owners: Vec<String> = fs
+        .read_dir(&info)
+        .ok()?
+        .into_iter()
+        .filter_map(|item| {
+            let name = item.name_lossy();
+            let package = name.strip_suffix(".list")?;
+            let text = fs.read_to_string(&info.join(&item.name)).ok()?;
+            text.lines()
+                .any(|l| Path::new(l) == logical)
+                .then(|| package.split(':').next().unwrap_or(package).to_string())
+        })
+        .collect();
+    owners.sort();
+    // A directory is listed by every package with files in it; the
+    // version's own package is the one named after it, else the first.
+    let own = logical
+        .file_name()
+        .map(|v| format!("ganeti-{}", v.to_string_lossy()));
+    match own.filter(|o| owners.contains(o)) {
+        Some(o) => Some(o),
+        None => owners.into_iter().next(),
+    }
+}
+
+/// Every package dpkg's database (`${localstatedir}/lib/dpkg/status`)
+/// knows by name: each stanza's own, and those its `Depends`,
+/// `Pre-Depends` and `Recommends` name. Empty without a database.
+pub fn dpkg_known_packages(paths: &InstallPaths) -> BTreeSet<String> {
+    let Ok(text) = paths.fs().read_to_string(&paths.dpkg_status()) else {
+        return BTreeSet::new();
+    };
+    let mut known = BTreeSet::new();
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("Package:") {
+            known.insert(name.trim().to_string());
+        }
+        for field in ["Depends:", "Pre-Depends:", "Recommends:"] {
+            if let Some(list) = line.strip_prefix(field) {
+                for alternative in list.split([',', '|']) {
+                    let name = alternative
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .split(':')
+                        .next()
+                        .unwrap_or("");
+                    if !name.is_empty() {
+                        known.insert(name.to_string());
+                    }
+                }
+            }
+        }
+    }
+    known
+}
+
 /// The file of dpkg's package lists that stand in for a manifest: what
 /// they list below the tree at `tree_logical`.
 pub fn dpkg_paths(paths: &InstallPaths, tree_logical: &Path) -> Vec<PathBuf> {

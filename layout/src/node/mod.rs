@@ -14,7 +14,9 @@
 //! 4. [`reader`]: [`Node`], the well-known files read (ssconf, the
 //!    configuration's version, cluster membership, the intent file);
 //!    [`manifest`]: the manifest each version tree carries and the rule
-//!    that says when a tree is complete;
+//!    that says when a tree is complete, and dpkg's lists and database;
+//!    [`build`] (above `manifest`): what a version's own build says it
+//!    has, its programs and directories;
 //! 5. [`active`]: the switch links and the `default` links as found;
 //! 6. [`installed`]: which versions are installed, whether each is
 //!    complete and would run, and what is wrong with the links.
@@ -24,6 +26,7 @@
 //! install module.
 
 pub mod active;
+pub mod build;
 pub mod durable;
 pub mod fs;
 pub mod installed;

@@ -320,6 +320,16 @@ impl InstallPaths {
     pub fn dpkg_info_dir(&self) -> PathBuf {
         self.localstatedir.join("lib/dpkg/info")
     }
+    /// dpkg's database of packages, `${localstatedir}/lib/dpkg/status`:
+    /// RFC 822 stanzas, one per package it knows (installed or not).
+    pub fn dpkg_status(&self) -> PathBuf {
+        self.localstatedir.join("lib/dpkg/status")
+    }
+    /// The Python package of version `v`, where its build records itself
+    /// (`_constants.py`, `_autoconf.py`): `${prefix}/share/ganeti/V/ganeti`.
+    pub fn version_python_package(&self, v: &DirVersion) -> PathBuf {
+        self.version_share(v).join("ganeti")
+    }
     /// A file of `${sysconfdir}/default` (`ganeti`, `ganeti-upgrade`):
     /// shell variable assignments read by init scripts and our tools.
     pub fn default_file(&self, name: &str) -> PathBuf {

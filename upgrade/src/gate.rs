@@ -1,0 +1,360 @@
+//! The run's preconditions, in one place: what stops `ganeti-upgrade --to`
+//! (or `--abort`) before it changes anything. The run (`engine`)
+//! and `--dry-run` (`show::dry_run`) both ask these functions, so
+//! the dry run refuses exactly what the run refuses, with the same words
+//! and exit code (kubeadm's `plan` and `apply` share their preflight the
+//! same way):
+//! * [`master`]: this node is the master;
+//! * [`unlocked`] / [`busy`]: no other upgrade or switch holds the node lock;
+//! * [`pending`]: what the journal and Ganeti's intent file say is pending
+//!   (ours to resume or clean up; ours to another target; a rollback to
+//!   finish; Ganeti's own upgrade; an intent file of ours whose journal is
+//!   gone);
+//! * [`versions`]: where the cluster goes from, whether that move is
+//!   allowed, and that the target is named by its directory;
+//! * [`classify`]: each online node's answer to
+//!   `ganeti-switch installed V`, as one of a few states, each with the
+//!   line ssh or the node printed and its own fix.
+//!
+//! Everything here reads; nothing writes.
+
+use ganeti_layout::node::installed::release_typed_for_version;
+use ganeti_layout::node::{DirVersion, InstallPaths};
+use ganeti_switch::NodeLock;
+
+use crate::cluster::{same_host, Cluster};
+use crate::error::UpgradeError;
+use crate::exec::Exec;
+use crate::intent::{Intent, OUR_TARGET_PREFIX};
+use crate::journal::State;
+use crate::ran::Ran;
+use crate::transition::{transition_to, Transition};
+use crate::view::{NodeCheck, NodeState};
+
+/// Refused unless this node is the cluster's master (`--to`, `--abort`;
+/// `--resume` on a non-master follows Ganeti's own rule instead).
+pub fn master(exec: &dyn Exec, cluster: &Cluster) -> Result<(), UpgradeError> {
+    let me = exec.this_host();
+    if same_host(&me, &cluster.master) {
+        Ok(())
+    } else {
+        Err(UpgradeError::NotMaster {
+            me,
+            master: cluster.master.clone(),
+        })
+    }
+}
+
+/// The refusal when the node lock is held by someone else.
+pub fn busy(paths: &InstallPaths) -> UpgradeError {
+    UpgradeError::Busy {
+        holder: NodeLock::holder(paths),
+    }
+}
+
+/// Refused while another run holds the node lock (the dry run looks, the
+/// run takes it: [`busy`] is its refusal).
+pub fn unlocked(paths: &InstallPaths) -> Result<(), UpgradeError> {
+    match NodeLock::held_by(paths) {
+        Some(holder) => Err(UpgradeError::Busy { holder }),
+        None => Ok(()),
+    }
+}
+
+/// What `--to TO` finds pending, when it may go on.
+#[derive(Debug)]
+pub enum Pending {
+    /// Nothing: a new upgrade starts.
+    Nothing,
+    /// A rollback finished but for the removal of its files: they go, then
+    /// a new upgrade starts.
+    RolledBack(State),
+    /// An upgrade to the same target: the run resumes it.
+    SameTarget(State),
+}
+
+/// What the journal (`state`) and the intent file (`intent`) leave for a
+/// `--to TO`: [`Pending`], or the refusal. Our journal is written before
+/// the intent file and removed after it, so an intent file without our
+/// journal is Ganeti's own upgrade (or, tagged as ours, an orphan).
+pub fn pending(
+    paths: &InstallPaths,
+    to: &DirVersion,
+    state: Option<State>,
+    intent: Option<Intent>,
+) -> Result<Pending, UpgradeError> {
+    match state {
+        Some(s) if s.rolled_back => Ok(Pending::RolledBack(s)),
+        Some(s) if s.rolling_back => Err(UpgradeError::RollbackPending { to: s.header.to }),
+        Some(s) if s.header.to == *to => Ok(Pending::SameTarget(s)),
+        Some(s) => Err(UpgradeError::InProgress {
+            from: s.header.from_release,
+            to: s.header.to,
+        }),
+        None => match intent {
+            None => Ok(Pending::Nothing),
+            intent => Err(intent_error(paths, intent)),
+        },
+    }
+}
+
+/// The refusal for an intent file without our journal.
+pub fn intent_error(paths: &InstallPaths, intent: Option<Intent>) -> UpgradeError {
+    match intent {
+        Some(i) if i.target.starts_with(OUR_TARGET_PREFIX) => UpgradeError::OrphanIntent {
+            intent: paths.intent_file(),
+            journal: paths.upgrade_journal(),
+            running: i.running.clone(),
+            target: i.target_version().to_string(),
+        },
+        Some(i) => UpgradeError::ForeignIntent {
+            running: i.running,
+            target: i.target,
+        },
+        None => UpgradeError::ForeignIntent {
+            running: String::new(),
+            target: String::new(),
+        },
+    }
+}
+
+/// Where the cluster goes from (`active`, this node's links) to `to`:
+/// the source directory, the kind of move and the source release; refused
+/// when the move is not allowed, and when `to` is a release typed for an
+/// installed directory version (`--to 3.1.0` for `3.1`: Ganeti's own
+/// `--to` is the directory too).
+pub fn versions(
+    paths: &InstallPaths,
+    active: Option<DirVersion>,
+    to: &DirVersion,
+) -> Result<(DirVersion, Transition, String), UpgradeError> {
+    if let Some(hint) = release_typed_for_version(paths, to) {
+        return Err(UpgradeError::ReleaseForDirectory {
+            given: to.clone(),
+            hint,
+        });
+    }
+    Ok(transition_to(paths, active, to)?)
+}
+
+/// The last line of ssh's stderr that says something, or the first line
+/// the command printed.
+fn said(ran: &Ran) -> String {
+    let lines = |s: &str| {
+        s.trim()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let err = lines(&ran.stderr);
+    let out = lines(&ran.stdout);
+    if ran.ok() {
+        return String::new();
+    }
+    match ran.code {
+        // ssh's own failure: its last error line.
+        Some(255) | None => err.last().or(out.first()).cloned().unwrap_or_default(),
+        // ganeti-switch's problems (stdout, the hint last), or the
+        // shell's "not found".
+        _ => {
+            let mut said: Vec<String> = out;
+            said.extend(err);
+            said.join("; ")
+        }
+    }
+}
+
+/// What a node's `ganeti-switch installed V` answer means. `switch`: the
+/// command as run there (for the fix); `to`: the target.
+pub fn classify(ran: &Ran, switch: &str, to: &DirVersion) -> NodeCheck {
+    let error = said(ran);
+    let node = ran.node.as_str();
+    let (state, fix) = match ran.code {
+        Some(0) => (NodeState::Ready, None),
+        Some(255) | None => {
+            let e = error.to_ascii_lowercase();
+            if e.contains("host key verification failed")
+                || e.contains("remote host identification has changed")
+            {
+                (
+                    NodeState::HostKeyChanged,
+                    Some(format!(
+                        "{node}'s ssh host key is not the cluster's (in Ganeti's known_hosts): if it was reinstalled, run on the master: gnt-node add --readd {node} (it puts the cluster's host key back); otherwise find out why it changed"
+                    )),
+                )
+            } else if e.contains("permission denied") {
+                (
+                    NodeState::Refused,
+                    Some(format!(
+                        "{node} does not accept root's key: check that ssh root@{node} works from the master as Ganeti's own commands need (/root/.ssh/authorized_keys there; gnt-cluster verify reports it as ENODESSH)"
+                    )),
+                )
+            } else if e.contains("connection refused") {
+                (
+                    NodeState::Refused,
+                    Some(format!(
+                        "nothing answers ssh on {node}: start its sshd (systemctl start ssh), then check ssh root@{node}"
+                    )),
+                )
+            } else {
+                (
+                    NodeState::Unreachable,
+                    Some(format!(
+                        "check ssh root@{node} as Ganeti reaches it; if {node} is down, bring it back, or mark it offline (on the master: gnt-node modify -O yes {node}) and the upgrade leaves it out"
+                    )),
+                )
+            }
+        }
+        Some(126 | 127) => (
+            NodeState::NoGaneti,
+            Some(format!(
+                "install this toolkit on {node} (apt-get install ganeti-upgrade-toolkit), or give its path there with --switch-command (now {switch})"
+            )),
+        ),
+        Some(1) => (
+            NodeState::TargetIncomplete,
+            Some(format!(
+                "install Ganeti {to} on {node} completely (what ganeti-switch installed {to} names there, with its hint), then run the dry run again"
+            )),
+        ),
+        Some(_) => (
+            NodeState::Failed,
+            Some(format!(
+                "run {switch} installed {to} on {node} and see what it says (an older toolkit there? upgrade it)"
+            )),
+        ),
+    };
+    NodeCheck {
+        node: node.to_string(),
+        state,
+        switch_version: None,
+        error: (state != NodeState::Ready).then_some(error),
+        fix,
+    }
+}
+
+/// The refusal lines for the nodes that are not ready: `NODE: STATE:
+/// ERROR` then `  fix: FIX`, one pair per node.
+pub fn node_refusals(nodes: &[NodeCheck], to: &DirVersion) -> Vec<String> {
+    nodes
+        .iter()
+        .filter(|n| !n.ready())
+        .map(|n| {
+            let what = match n.state {
+                NodeState::Ready => "ready",
+                NodeState::Unreachable => "unreachable",
+                NodeState::Refused => "refused the connection",
+                NodeState::HostKeyChanged => "host key changed",
+                NodeState::NoGaneti => "no ganeti-switch",
+                NodeState::TargetIncomplete => "target incomplete",
+                NodeState::Failed => "ganeti-switch failed",
+            };
+            let error = n.error.as_deref().unwrap_or("");
+            let error = if n.state == NodeState::TargetIncomplete {
+                format!("{to} is not completely installed: {error}")
+            } else {
+                error.to_string()
+            };
+            format!(
+                "{}: {what}: {}\n  fix: {}",
+                n.node,
+                if error.is_empty() {
+                    "(no message)"
+                } else {
+                    &error
+                },
+                n.fix.as_deref().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ran(code: Option<i32>, stdout: &str, stderr: &str) -> Ran {
+        Ran {
+            node: "node2.example".into(),
+            command: "ganeti-switch installed 3.1".into(),
+            code,
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        }
+    }
+
+    /// What ssh itself said when it answered 255.
+    fn ssh_said(stderr: &str) -> Ran {
+        ran(Some(255), "", stderr)
+    }
+
+    #[test]
+    fn every_kind_of_failure_has_its_own_state_and_fix() {
+        let to: DirVersion = "3.1".parse().expect("v");
+        let sw = "/usr/sbin/ganeti-switch";
+        let cases = [
+            (ran(Some(0), "", ""), NodeState::Ready, ""),
+            (
+                ssh_said("ssh: Could not resolve hostname node2.example: Name or service not known\n"),
+                NodeState::Unreachable,
+                "gnt-node modify -O yes node2.example",
+            ),
+            (
+                ssh_said("ssh: connect to host node2.example port 22: Connection timed out\n"),
+                NodeState::Unreachable,
+                "bring it back",
+            ),
+            (
+                ssh_said("ssh: connect to host node2.example port 22: Connection refused\n"),
+                NodeState::Refused,
+                "start its sshd",
+            ),
+            (
+                ssh_said("root@node2.example: Permission denied (publickey).\n"),
+                NodeState::Refused,
+                "authorized_keys",
+            ),
+            (
+                ran(Some(255), "", "Host key verification failed.\n"),
+                NodeState::HostKeyChanged,
+                "gnt-node add --readd node2.example",
+            ),
+            (
+                ran(
+                    Some(127),
+                    "",
+                    "bash: line 1: /usr/sbin/ganeti-switch: No such file or directory\n",
+                ),
+                NodeState::NoGaneti,
+                "--switch-command",
+            ),
+            (
+                ran(
+                    Some(1),
+                    "/usr/lib/ganeti/3.1: lib tree of 3.1 is not installed\nhint: installed here: 3.0 (active)\n",
+                    "",
+                ),
+                NodeState::TargetIncomplete,
+                "install Ganeti 3.1 on node2.example",
+            ),
+        ];
+        for (r, state, fix) in cases {
+            let check = classify(&r, sw, &to);
+            assert_eq!(check.state, state, "{r:?}");
+            assert!(
+                check.fix.as_deref().unwrap_or("").contains(fix),
+                "{state:?}: {:?}",
+                check.fix
+            );
+            if state != NodeState::Ready {
+                let error = check.error.clone().unwrap_or_default();
+                assert!(!error.is_empty(), "{state:?}: the line that says why");
+                let refusal = node_refusals(&[check], &to).join("\n");
+                assert!(refusal.starts_with("node2.example: "), "{refusal}");
+                assert!(refusal.contains(&error), "{refusal}");
+            }
+        }
+    }
+}
