@@ -325,7 +325,10 @@ scenario_5() {
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${ALL_SCENARIOS[@]}")
 for s in "${selected[@]}"; do
-  case $s in 1|2|3|4|5) ;; *) echo "usage: $0 [1|2|3|4|5]..." >&2; exit 2 ;; esac
+  case " ${ALL_SCENARIOS[*]} " in
+    *" $s "*) ;;
+    *) echo "usage: $0 [${ALL_SCENARIOS[*]}]... (no argument: all of them)" >&2; exit 2 ;;
+  esac
 done
 
 scenario_6() {
