@@ -1,7 +1,7 @@
 #!/bin/bash
 # cluster-scenarios.sh -- ganeti-upgrade against a REAL 3-node Ganeti
 # (harness.sh cluster3: node1 master, node2 master candidate, node3 not a
-# candidate; Debian's 3.0.2 and trixie's 3.1 side by side on each).
+# candidate; Debian's 3.0.2 and the harness's 3.1 side by side on each).
 #
 #   cluster-scenarios.sh [a|b|c|d]...   run all scenarios, or only the ones named
 #

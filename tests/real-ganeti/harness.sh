@@ -3,7 +3,8 @@
 # packages, for the tests that must compare the toolkit with the real thing.
 #
 # The node is a debootstrap'ed bookworm tree (cached between runs) holding
-# bookworm's Ganeti 3.0 and trixie's Ganeti 3.1 side by side. It runs in
+# bookworm's Ganeti 3.0 and a Ganeti 3.1 side by side (REAL_GANETI_31 below
+# says which; bookworm-backports' by default). It runs in
 # private net/uts/mount/pid namespaces; its only network is a bridge inside
 # its own netns (192.0.2.0/24), so the host's networking is never touched.
 #
@@ -16,6 +17,10 @@
 #   harness.sh stop             kill the node: no process, mount or netns is left
 #   harness.sh purge            stop, then delete the cache
 #   harness.sh selftest         end-to-end check including a real 3.0 -> 3.1 -> 3.0
+#   harness.sh root             print the tree's path (for the suites on top)
+#   harness.sh pristine         stop the node or cluster3, put the tree's
+#                               mutable paths back (booted.sh does this before
+#                               it mounts the tree as its nodes' lowest layer)
 #
 #   harness.sh cluster3 setup|start|init [V]|stop|status
 #   harness.sh cluster3 x NODE CMD...     (NODE: node1, node2, node3)
@@ -24,15 +29,29 @@
 #                               tree (overlays, a switch namespace; node3 is not a
 #                               master candidate)
 #
-# Environment: REAL_GANETI_ROOT (the tree, default
-# /var/cache/ganeti-upgrade-tests/real-ganeti/root; harness data goes next to
-# it in $REAL_GANETI_ROOT.harness), REAL_GANETI_MIRROR (Debian archive URL,
-# default: the host's first apt source). Exit code 125 means the harness
-# itself failed (for example `x` with no node running). See README.md.
+# Environment: REAL_GANETI_31 (which 3.1: bpo, the default, is
+# bookworm-backports' 3.1.0~rc2-3~bpo12+1, built for bookworm, as a Debian 12
+# admin installs it; trixie is trixie's, which brings trixie's libc, OpenSSL
+# and OpenSSH along; sid is sid's, whose `ganeti` package ships native
+# systemd units, so that daemon-util of both versions goes through systemctl
+# on a node booted with systemd), REAL_GANETI_ROOT (the tree, default
+# /var/cache/ganeti-upgrade-tests/real-ganeti/VARIANT/root; harness data goes
+# next to it in $REAL_GANETI_ROOT.harness), REAL_GANETI_MIRROR (Debian
+# archive URL, default: the host's first apt source). Exit code 125 means the
+# harness itself failed (for example `x` with no node running). See README.md.
 set -euo pipefail
 
 SELF=$(readlink -f -- "${BASH_SOURCE[0]}")
-DEFAULT_ROOT=/var/cache/ganeti-upgrade-tests/real-ganeti/root
+VARIANT=${REAL_GANETI_31:-bpo}
+case $VARIANT in
+  bpo)    NEW_SUITE=bookworm-backports ;;
+  trixie) NEW_SUITE=trixie ;;
+  sid)    NEW_SUITE=sid ;;
+  *) printf 'real-ganeti: error: REAL_GANETI_31=%s: want bpo, trixie or sid\n' "$VARIANT" >&2; exit 125 ;;
+esac
+export REAL_GANETI_31=$VARIANT
+# One tree per variant, so that switching between them rebuilds nothing.
+DEFAULT_ROOT=/var/cache/ganeti-upgrade-tests/real-ganeti/$VARIANT/root
 ROOT=$(realpath -m -- "${REAL_GANETI_ROOT:-$DEFAULT_ROOT}")
 export REAL_GANETI_ROOT=$ROOT         # the internal re-executions use the same tree
 META=$ROOT.harness                    # stamp, pristine snapshot, lock, logs
@@ -44,14 +63,14 @@ PRISTINE=$META/pristine.tar
 # `setup` rebuilds the tree instead of trusting an old one.
 SETUP_REVISION=1
 OLD_SUITE=bookworm
-NEW_SUITE=trixie
 OLD_PACKAGES=(ganeti ganeti-3.0 ganeti-haskell-3.0 ganeti-htools-3.0
               openssh-server openssh-client python3 procps psmisc iproute2
               iputils-ping strace)
 NEW_PACKAGES=(ganeti-3.1 ganeti-haskell-3.1 ganeti-htools-3.1)
 VERSIONS=(3.0 3.1)
-# trixie stays below bookworm (500) except for what the install asks for with
-# -t: 3.0's Python code needs bookworm's Python 3.11 (3.13 has no asynchat).
+# The 3.1 suite stays below bookworm (500) except for what the install asks
+# for with -t: 3.0's Python code needs bookworm's Python 3.11 (3.13 has no
+# asynchat). (bookworm-backports is at 100 anyway.)
 NEW_SUITE_PIN="Package: *
 Pin: release n=$NEW_SUITE
 Pin-Priority: 100"
@@ -819,6 +838,10 @@ case $cmd in
   install-bin) cmd_install_bin "$@" ;;
   status)      cmd_status ;;
   selftest)    cmd_selftest ;;
+  root)        echo "$ROOT" ;;
+  pristine)    need_root; take_lock
+               [ -z "$(tree_defects)" ] || die "no usable tree; run: harness.sh setup"
+               stop_node; c3_stop; restore_snapshot ;;
   __build-ns)  internal_build_ns "$@" ;;
   __node-init) internal_node_init "$@" ;;
   __switch-init) internal_switch_init ;;
