@@ -18,6 +18,8 @@ Exit codes:
   2   bad usage or input: unparsable or unsafe version, incompatible versions
   3   upgraded, but gnt-cluster verify reported errors
   11  --resume on a node that is not the master (a stale intent file is removed)
+  12  an upgrade started by Ganeti's own gnt-cluster upgrade is pending: nothing
+      done (gnt-cluster upgrade --resume finishes it)
 
 --abort rolls back a pending upgrade that has not reached the configuration
 change (exit 0 when the cluster runs the old version again); after that

@@ -408,8 +408,10 @@ pub fn closing(
             }
         );
         if !quiet {
+            // Not failures of this tool: verify's findings, not the
+            // master, an upgrade of Ganeti's own pending.
             let prefix = match exit_code {
-                3 | 11 => "ganeti-upgrade",
+                3 | 11 | 12 => "ganeti-upgrade",
                 _ => "ganeti-upgrade: error",
             };
             let backup = Journal::of(paths)
