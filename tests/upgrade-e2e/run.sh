@@ -807,8 +807,14 @@ s_lib64() {
   check_eq "the journal's last completed step" upgrade-config "$(journal_steps | tail -n 1)"
   check_eq "the marker records --libdir" '"/usr/lib64"' "$(marker_field libdir)"
   check_eq "the marker records --verify-ignore" '["ENODESETUP"]' "$(marker_field verify_ignore)"
+  local mark
+  mark=$(wc -l <"$W/nodes/$MASTER/root/var/log/ganeti/commands.log")
   unit_resume
   check_rc "a bare --resume, as the boot-time unit runs it" 0
+  # commands.log says how it ended, as its output does (at boot: its journal).
+  if tail -n +"$((mark + 1))" "$W/nodes/$MASTER/root/var/log/ganeti/commands.log" | grep -q 'INFO end (exit 0): done: the cluster runs 3\.1$'; then
+    pass "commands.log has the resume's end: exit 0, done: the cluster runs 3.1"
+  else fail "commands.log has the resume's end" "$(tail -n 3 "$W/nodes/$MASTER/root/var/log/ganeti/commands.log")"; fi
   if grep -q -- 'using the options the upgrade was started with:.*--libdir /usr/lib64 .*--verify-ignore ENODESETUP' <<<"$OUT"; then
     pass "the resume says it uses the recorded --libdir and --verify-ignore"
   else fail "the resume does not say it uses the recorded options" "$(tail -n 25 <<<"$OUT")"; fi
