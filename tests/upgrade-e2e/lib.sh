@@ -244,17 +244,23 @@ run_upgrade() {
 # no path option: a bare --resume must take them from what the run recorded.
 # Sets RC, OUT and OUTS as run_upgrade.
 unit_resume() {
-  local line extra w
+  local line extra vote w
   local -a words=() more=() argv=()
   line=$(sed -n 's/^ExecStart=//p' "$UNIT")
   # shellcheck source=/dev/null
   extra=$(. "$UNIT_DEFAULTS" && printf '%s' "${EXTRA_ARGS:-}")
+  # The file's VOTE_WAIT wins over the unit's Environment= (as systemd does).
+  vote=$(sed -n 's/^Environment=VOTE_WAIT=//p' "$UNIT")
+  # shellcheck source=/dev/null
+  vote=$(. "$UNIT_DEFAULTS" && printf '%s' "${VOTE_WAIT:-$vote}")
   read -ra words <<<"$line"
   for w in "${words[@]}"; do
     case $w in
       /usr/sbin/ganeti-upgrade) argv+=("$UPGRADE") ;;
       # systemd splits an unbraced $VAR into words; empty gives none.
       \$EXTRA_ARGS) read -ra more <<<"$extra"; argv+=("${more[@]}") ;;
+      # A braced ${VAR} stays one word.
+      --vote-wait=\$\{VOTE_WAIT\}) argv+=("--vote-wait=$vote") ;;
       *\$* | *%*) RC=2 OUT="unit_resume: cannot expand '$w' of $UNIT"; OUTS=$OUT; return ;;
       *) argv+=("$w") ;;
     esac
