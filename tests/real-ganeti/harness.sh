@@ -43,10 +43,14 @@ set -euo pipefail
 
 SELF=$(readlink -f -- "${BASH_SOURCE[0]}")
 VARIANT=${REAL_GANETI_31:-bpo}
+# NEW_APT_OPTS: sid's Haskell binaries need sid's libcurl, whose
+# libcurl4-gnutls ships bookworm's libcurl3-gnutls library file (the same
+# soname) without declaring Replaces on it: dpkg is told to overwrite it.
+NEW_APT_OPTS=()
 case $VARIANT in
   bpo)    NEW_SUITE=bookworm-backports ;;
   trixie) NEW_SUITE=trixie ;;
-  sid)    NEW_SUITE=sid ;;
+  sid)    NEW_SUITE=sid; NEW_APT_OPTS=(-o Dpkg::Options::=--force-overwrite) ;;
   *) printf 'real-ganeti: error: REAL_GANETI_31=%s: want bpo, trixie or sid\n' "$VARIANT" >&2; exit 125 ;;
 esac
 export REAL_GANETI_31=$VARIANT
@@ -101,7 +105,7 @@ mirror() { debian_mirror "${REAL_GANETI_MIRROR:-}"; }
 recipe() {
   printf 'revision %s\nmirror %s\n' "$SETUP_REVISION" "$(mirror)"
   printf 'old %s: %s\n' "$OLD_SUITE" "${OLD_PACKAGES[*]}"
-  printf 'new %s: %s\n' "$NEW_SUITE" "${NEW_PACKAGES[*]}"
+  printf 'new %s: %s %s\n' "$NEW_SUITE" "${NEW_PACKAGES[*]}" "${NEW_APT_OPTS[*]}"
   printf 'pin\n%s\n' "$NEW_SUITE_PIN"
   printf 'mutable %s\n' "${MUTABLE[*]}"
   printf 'node %s %s cluster %s %s\n' "$NODE" "$NODE_IP" "$CLUSTER" "$CLUSTER_IP"
@@ -254,7 +258,7 @@ build_tree() {
   {
     in_build_namespace apt-get update -q &&
     in_build_namespace apt-get install -y -q "${OLD_PACKAGES[@]}" &&
-    in_build_namespace apt-get install -y -q -t "$NEW_SUITE" "${NEW_PACKAGES[@]}" &&
+    in_build_namespace apt-get install -y -q "${NEW_APT_OPTS[@]}" -t "$NEW_SUITE" "${NEW_PACKAGES[@]}" &&
     in_build_namespace apt-get clean
   } >>"$log" 2>&1 || { tail -n 30 "$log" >&2; die "package installation failed"; }
   local py
