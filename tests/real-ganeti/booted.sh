@@ -280,7 +280,7 @@ power_on() {
 # A power cut: the switch port goes dark first (nothing the dying node
 # sends gets out, as with a real power loss), then every process of the
 # node dies at once with its init.
-cut() {
+power_cut() {
   local n=$1 pid sw sup
   sw=$(switch_pid) || :
   [ -z "$sw" ] || nsenter --net="/proc/$sw/ns/net" ip link set "n$n" down 2>/dev/null || :
@@ -329,7 +329,7 @@ boots() { grep -c ' boot$' "$(ndir "$1")/boots" 2>/dev/null || echo 0; }
 stop_all() {
   local i pid p
   for i in 1 2 3; do
-    if supervisor_pid "$i" >/dev/null || init_pid "$i" >/dev/null; then cut "$i"; fi
+    if supervisor_pid "$i" >/dev/null || init_pid "$i" >/dev/null; then power_cut "$i"; fi
   done
   if pid=$(switch_pid); then
     kill -KILL "$pid"
@@ -625,7 +625,7 @@ case $cmd in
   stop)     need_root; take_lock; stop_all ;;
   x)        [ $# -gt 1 ] || die "x: NODE CMD..."
             n=$(node_index "$1"); shift; rc=0; node_exec "$n" "$@" || rc=$?; exit "$rc" ;;
-  cut)      need_root; cut "$(node_index "${1:-}")" ;;
+  cut)      need_root; power_cut "$(node_index "${1:-}")" ;;
   power-on) need_root; power_on "$(node_index "${1:-}")" ;;
   reboot)   n=$(node_index "${1:-}"); node_exec "$n" systemctl reboot ;;
   wait-up)  wait_up "$(node_index "${1:-}")" "${2:-180}" ;;
