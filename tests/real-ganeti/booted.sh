@@ -270,11 +270,13 @@ power_on() {
   echo "$SPAWNED" > "$d/supervisor.pid"
   for _ in $(seq 300); do
     init_pid "$n" >/dev/null && return 0
-    supervisor_pid "$n" >/dev/null || break
+    # (Not supervisor_pid: until it has exec'd, the spawned process does not
+    # show the supervisor's command line yet.)
+    kill -0 "$SPAWNED" 2>/dev/null || break
     sleep 0.1
   done
-  tail -n 20 "$d/console.log" >&2
-  die "node$n did not start (console: $d/console.log)"
+  tail -n 20 "$d/supervisor.log" "$d/console.log" >&2 2>/dev/null || :
+  die "node$n did not start (see $d/supervisor.log and $d/console.log)"
 }
 
 # A power cut: the switch port goes dark first (nothing the dying node
