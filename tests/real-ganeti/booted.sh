@@ -79,6 +79,8 @@ need_root() { [ "$(id -u)" = 0 ] || die "needs root (overlay mounts, namespaces,
 
 # shellcheck source-path=SCRIPTDIR source=../packaging/lib.sh
 . "$HERE/../packaging/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/netns.sh
+. "$HERE/../lib/netns.sh"
 
 # spawn LOG CMD...: CMD in the background, detached (its own session), with
 # no descriptor but stdin (/dev/null), stdout and stderr (LOG): the nodes
@@ -237,17 +239,7 @@ internal_boot() {
     mkdir -p "$cg"
     echo $$ > "$cg/cgroup.procs"
   fi
-  ip link set lo up
-  ip link add "$BRIDGE" type bridge
-  # The port of the node's last boot, if the kernel has not yet dropped it
-  # with that boot's network namespace.
-  nsenter --net="/proc/$sw/ns/net" ip link del "n$n" 2>/dev/null || :
-  ip link add gnt1 type veth peer name "n$n" netns "/proc/$sw/ns/net"
-  nsenter --net="/proc/$sw/ns/net" ip link set "n$n" master "$SWITCH_BRIDGE" up
-  ip link set gnt1 master "$BRIDGE"
-  ip addr add "${IPS[n - 1]}/24" dev "$BRIDGE"
-  ip link set "$BRIDGE" up
-  ip link set gnt1 up
+  netns_node_link "$sw" "n$n" "$SWITCH_BRIDGE" "$BRIDGE" "${IPS[n - 1]}/24"
   # The container's systemd on the unified cgroup hierarchy (a subtree of
   # the host's cgroup2 mount), as on Debian 12 and later: on this host's
   # hybrid hierarchy nspawn would give it cgroup v1, where systemd 252 loses
@@ -376,17 +368,7 @@ start_switch() {
   readlink "/proc/$sw/ns/net" > "$RUN/switch.netns"
 }
 
-internal_switch() {
-  local host_pid
-  read -r host_pid _ < /proc/self/stat
-  ip link set lo up
-  ip link add "$SWITCH_BRIDGE" type bridge
-  ip link set "$SWITCH_BRIDGE" up
-  echo "$host_pid" > "$RUN/switch.pid.new"
-  mv -f "$RUN/switch.pid.new" "$RUN/switch.pid"
-  trap "" HUP INT TERM
-  while :; do sleep 86400 & wait $! || :; done
-}
+internal_switch() { netns_switch_body "$SWITCH_BRIDGE" "$RUN/switch.pid"; }
 
 # ---------------------------------------------------------------- setup
 

@@ -99,6 +99,8 @@ elapsed() { local d=$(( ($2 - $1) / 10000 )); printf '%d.%02d' $((d / 100)) $((d
 
 # shellcheck source-path=SCRIPTDIR source=../lib/debian-mirror.sh
 . "$(dirname -- "$SELF")/../lib/debian-mirror.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/netns.sh
+. "$(dirname -- "$SELF")/../lib/netns.sh"
 mirror() { debian_mirror "${REAL_GANETI_MIRROR:-}"; }
 
 # Everything the tree depends on, as text; its hash is the stamp.
@@ -356,18 +358,17 @@ internal_node_init() {
   # master netdev must be a bridge); a veth end enslaved to it gives carrier.
   # On a cluster3 node the veth's other end is a port of the switch's bridge
   # (created straight in the switch's netns, so never in the host's).
-  ip link set lo up
-  ip link add "$BRIDGE" type bridge
   if [ -n "$CNODE" ]; then
-    ip link add gnt1 type veth peer name "n$CNODE" netns "/proc/$sw/ns/net"
-    nsenter --net="/proc/$sw/ns/net" ip link set "n$CNODE" master "$SWITCH_BRIDGE" up
+    netns_node_link "$sw" "n$CNODE" "$SWITCH_BRIDGE" "$BRIDGE" "$NODE_IP/24"
   else
+    ip link set lo up
+    ip link add "$BRIDGE" type bridge
     ip link add gnt0 type veth peer name gnt1
     ip link set gnt0 up
+    ip link set gnt1 master "$BRIDGE"
+    ip addr add "$NODE_IP/24" dev "$BRIDGE"
+    for n in "$BRIDGE" gnt1; do ip link set "$n" up; done
   fi
-  ip link set gnt1 master "$BRIDGE"
-  ip addr add "$NODE_IP/24" dev "$BRIDGE"
-  for n in "$BRIDGE" gnt1; do ip link set "$n" up; done
   echo "$host_pid" > "$NRUN/holder.pid.new"
   mv -f "$NRUN/holder.pid.new" "$NRUN/holder.pid"
   # Stay as the namespace's init: sleep, and reap daemons' orphans.
@@ -565,17 +566,7 @@ switch_pid() {
 }
 
 # Runs as pid 1 of the switch's fresh net/pid namespaces.
-internal_switch_init() {
-  local host_pid
-  read -r host_pid _ < /proc/self/stat
-  ip link set lo up
-  ip link add "$SWITCH_BRIDGE" type bridge
-  ip link set "$SWITCH_BRIDGE" up
-  echo "$host_pid" > "$C3DIR/switch.pid.new"
-  mv -f "$C3DIR/switch.pid.new" "$C3DIR/switch.pid"
-  trap "" HUP INT TERM
-  while :; do sleep 86400 & wait $! || :; done
-}
+internal_switch_init() { netns_switch_body "$SWITCH_BRIDGE" "$C3DIR/switch.pid"; }
 
 c3_running() { local i; for i in 1 2 3; do (select_cnode "$i"; holder_pid >/dev/null) && return 0; done; switch_pid >/dev/null; }
 
