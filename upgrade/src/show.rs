@@ -439,7 +439,10 @@ pub fn closing(
 /// printed), so that the log of a boot-time resume says how it ended, as
 /// its journal does.
 fn log_end(log: &dyn Exec, exit_code: u8, text: &str) {
-    log.log_line(&format!("end (exit {exit_code}): {}", text.replace('\n', " | ")));
+    log.log_line(&format!(
+        "end (exit {exit_code}): {}",
+        text.replace('\n', " | ")
+    ));
 }
 
 /// The error as the run's last line on standard error: whole, but for the
