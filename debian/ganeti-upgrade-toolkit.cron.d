@@ -5,4 +5,4 @@
 SHELL=/bin/sh
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
-@reboot root [ -x /usr/sbin/ganeti-upgrade ] && [ ! -d /run/systemd/system ] && { [ -e /var/lib/ganeti-upgrade/pending ] || [ -e /var/lib/ganeti/intent-to-upgrade ]; } && RESUME_AT_BOOT=yes EXTRA_ARGS= && { [ ! -r /etc/default/ganeti-upgrade ] || . /etc/default/ganeti-upgrade; } && [ "$RESUME_AT_BOOT" != no ] && exec /usr/sbin/ganeti-upgrade --resume $EXTRA_ARGS
+@reboot root [ -x /usr/sbin/ganeti-upgrade ] && [ ! -d /run/systemd/system ] && { [ -e /var/lib/ganeti-upgrade/pending ] || [ -e /var/lib/ganeti/intent-to-upgrade ]; } && RESUME_AT_BOOT=yes BOOT_WAIT=900 EXTRA_ARGS= && { [ ! -r /etc/default/ganeti-upgrade ] || . /etc/default/ganeti-upgrade; } && [ "$RESUME_AT_BOOT" != no ] && exec /usr/sbin/ganeti-upgrade --resume --vote-wait="$BOOT_WAIT" --node-wait="$BOOT_WAIT" $EXTRA_ARGS

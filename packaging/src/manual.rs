@@ -151,7 +151,13 @@ versions, a \fB\-\-root\fR that is not a directory.
 Upgraded, but \fBgnt\-cluster verify\fR reported errors.
 .TP
 .B 11
-Not the master (with \fB\-\-resume\fR, a stale intent file was removed)."#,
+Not the master (with \fB\-\-resume\fR, a stale intent file was removed).
+.TP
+.B 12
+An upgrade started by Ganeti's own \fBgnt\-cluster upgrade\fR is pending
+(its intent file, without a journal of this tool): nothing was done;
+\fBgnt\-cluster upgrade \-\-resume\fR finishes it (Debian's cron runs
+it at boot). The boot-time unit counts this as a success."#,
     files: r#".TP
 .I /var/lib/ganeti/ganeti\-upgrade.journal
 The run's journal: its settings (the options that change what it does)

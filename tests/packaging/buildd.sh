@@ -25,11 +25,17 @@
 # Prints one PASS/FAIL line per check and ends with "N passed, M failed";
 # exits 1 if anything failed. Without root it prints SKIPPED and why.
 #
+# Each .deb it builds is kept in $GANETI_DEB_CACHE/SUITE/KEY/ (default
+# /var/cache/ganeti-upgrade-tests/toolkit-deb; KEY: a hash of the source,
+# lib.sh's source_key), where the booted-node tests take it from instead of
+# building it again (tests/real-ganeti/booted.sh).
+#
 # Environment: GANETI_BUILDD_SUITES (default "bookworm"; "bookworm trixie"
 # builds in both), GANETI_BUILDD_CACHE (the build-dependency layers; default
 # /var/cache/ganeti-upgrade-tests/pkg-buildd), GANETI_BUILDD_BUDGET (seconds;
-# default 900 warm, 1500 cold), GANETI_PKG_KEEP=1 (keep the work directory),
-# plus chroot.sh's variables.
+# default 900 warm, 1500 cold), GANETI_BUILDD_ONLY_BUILD=1 (steps 1 to 3
+# only: build and keep the .deb, no lintian, no run.sh), GANETI_PKG_KEEP=1
+# (keep the work directory), plus chroot.sh's variables.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -142,6 +148,7 @@ echo "work directory: $WORK (GANETI_PKG_KEEP=1 keeps it)"
 # 1. The source package.
 mkdir -p "$WORK/src"
 t0=$SECONDS
+key=$(source_key "$REPO")
 if dsc=$(make_source_package "$REPO" "$WORK/src"); then
     pass "source package $(basename "$dsc") ($((SECONDS - t0)) s)"
 else
@@ -217,6 +224,12 @@ for suite in ${GANETI_BUILDD_SUITES:-bookworm}; do
     else
         fail "$suite: Static-Built-Using names the Rust std" "'$built_using'"
     fi
+    if store_deb "$suite" "$key" "$deb"; then
+        say "$suite: kept as $(cached_deb "$suite" "$key") (source key $key)"
+    else
+        fail "$suite: keep the .deb in $DEB_CACHE"
+    fi
+    [ "${GANETI_BUILDD_ONLY_BUILD:-0}" = 1 ] && continue
 
     # 4. lintian, on the host (the same lintian for every suite).
     lintian --tag-display-limit 0 --display-info "$dsc" "$deb" >"$WORK/lintian-$suite.log" 2>&1 || true

@@ -37,3 +37,38 @@ make_source_package() {
     (cd "$out" && dpkg-source -b tree) >"$out/dpkg-source.log" 2>&1 || { cat "$out/dpkg-source.log" >&2; return 1; }
     ls "$out"/*.dsc
 }
+
+# source_key REPO: a hash of what the binary package is built from: the
+# files make_source_package takes (tracked ones and untracked ones that
+# .gitignore does not exclude), names and contents, but for tests/ and .ci/,
+# which the source package carries and the build never reads (debian/rules
+# runs only the crates' unit tests). The same key means the same .deb, so a
+# .deb built from it can be reused.
+source_key() {
+    (cd "$1" && git ls-files -z --cached --others --exclude-standard -- . ':!tests' ':!.ci' |
+        while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
+        LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+}
+
+# The .debs buildd.sh built, kept by suite and source key:
+# DEB_CACHE/SUITE/KEY/*.deb (the newest few; see store_deb).
+DEB_CACHE=${GANETI_DEB_CACHE:-/var/cache/ganeti-upgrade-tests/toolkit-deb}
+
+# cached_deb SUITE KEY: the cached .deb's path, if there is one.
+cached_deb() {
+    local d=$DEB_CACHE/$1/$2 f
+    [ -s "$d/complete" ] || return 1
+    for f in "$d"/*.deb; do [ -f "$f" ] && { echo "$f"; return 0; }; done
+    return 1
+}
+
+# store_deb SUITE KEY DEB: keep DEB in the cache, and only the 3 newest keys
+# of the suite.
+store_deb() {
+    local d=$DEB_CACHE/$1/$2 old
+    rm -rf -- "$d"
+    mkdir -p "$d"
+    cp -- "$3" "$d/" && date -u +%FT%TZ > "$d/complete"
+    # shellcheck disable=SC2012 # our own directory names: hex keys
+    for old in $(ls -1t "$DEB_CACHE/$1" | tail -n +4); do rm -rf -- "${DEB_CACHE:?}/$1/$old"; done
+}

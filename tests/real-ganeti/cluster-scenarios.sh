@@ -1,7 +1,7 @@
 #!/bin/bash
 # cluster-scenarios.sh -- ganeti-upgrade against a REAL 3-node Ganeti
 # (harness.sh cluster3: node1 master, node2 master candidate, node3 not a
-# candidate; Debian's 3.0.2 and trixie's 3.1 side by side on each).
+# candidate; Debian's 3.0.2 and the harness's 3.1 side by side on each).
 #
 #   cluster-scenarios.sh [a|b|c|d]...   run all scenarios, or only the ones named
 #
@@ -164,7 +164,9 @@ scenario_c() {
   local from=3.0 to=3.1 pids line on_node on_master rc
   echo "== c: node3's sshd dies after the point of no return, --resume --skip-node, then the printed commands"
   need "$from" || return 0
-  tool_waiting c-up ensure-dirs --to "$to" "${OPTS[@]}" || return 0
+  # --node-wait 5: the run waits that long for node3 to answer again (as
+  # for a node that reboots), says so, then stops.
+  tool_waiting c-up ensure-dirs --to "$to" "${OPTS[@]}" --node-wait 5 || return 0
   # Every sshd process of node3 (the listener, and the sessions our run
   # keeps open: sshd-session since OpenSSH 9.8), by pid, inside node3's own
   # pid namespace.
@@ -175,6 +177,7 @@ scenario_c() {
   tool_continue ensure-dirs
   check_rc "c: the run stops with node3 unreachable" 1 "$RC" "$LOGDIR/c-up.log" || :
   check_grep "c: it names node3" 'node3\.gnt\.test' "$LOGDIR/c-up.log"
+  check_grep "c: it waited for node3 to answer again first" 'node3\.gnt\.test stopped answering \(ssh exit 255\); waiting up to [0-9]+ s' "$LOGDIR/c-up.log"
   check_grep "c: the upgrade is pending after the configuration change" 'after the configuration change|pending|--resume' "$LOGDIR/c-up.log"
   SETTLED=broken
   tool c-skip -- --resume --skip-node node3.gnt.test "${OPTS[@]}"

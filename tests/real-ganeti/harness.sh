@@ -3,7 +3,8 @@
 # packages, for the tests that must compare the toolkit with the real thing.
 #
 # The node is a debootstrap'ed bookworm tree (cached between runs) holding
-# bookworm's Ganeti 3.0 and trixie's Ganeti 3.1 side by side. It runs in
+# bookworm's Ganeti 3.0 and a Ganeti 3.1 side by side (REAL_GANETI_31 below
+# says which; bookworm-backports' by default). It runs in
 # private net/uts/mount/pid namespaces; its only network is a bridge inside
 # its own netns (192.0.2.0/24), so the host's networking is never touched.
 #
@@ -16,6 +17,10 @@
 #   harness.sh stop             kill the node: no process, mount or netns is left
 #   harness.sh purge            stop, then delete the cache
 #   harness.sh selftest         end-to-end check including a real 3.0 -> 3.1 -> 3.0
+#   harness.sh root             print the tree's path (for the suites on top)
+#   harness.sh pristine         stop the node or cluster3, put the tree's
+#                               mutable paths back (booted.sh does this before
+#                               it mounts the tree as its nodes' lowest layer)
 #
 #   harness.sh cluster3 setup|start|init [V]|stop|status
 #   harness.sh cluster3 x NODE CMD...     (NODE: node1, node2, node3)
@@ -24,15 +29,33 @@
 #                               tree (overlays, a switch namespace; node3 is not a
 #                               master candidate)
 #
-# Environment: REAL_GANETI_ROOT (the tree, default
-# /var/cache/ganeti-upgrade-tests/real-ganeti/root; harness data goes next to
-# it in $REAL_GANETI_ROOT.harness), REAL_GANETI_MIRROR (Debian archive URL,
-# default: the host's first apt source). Exit code 125 means the harness
-# itself failed (for example `x` with no node running). See README.md.
+# Environment: REAL_GANETI_31 (which 3.1: bpo, the default, is
+# bookworm-backports' 3.1.0~rc2-3~bpo12+1, built for bookworm, as a Debian 12
+# admin installs it; trixie is trixie's, which brings trixie's libc, OpenSSL
+# and OpenSSH along; sid is sid's, whose `ganeti` package ships native
+# systemd units, so that daemon-util of both versions goes through systemctl
+# on a node booted with systemd), REAL_GANETI_ROOT (the tree, default
+# /var/cache/ganeti-upgrade-tests/real-ganeti/VARIANT/root; harness data goes
+# next to it in $REAL_GANETI_ROOT.harness), REAL_GANETI_MIRROR (Debian
+# archive URL, default: the host's first apt source). Exit code 125 means the
+# harness itself failed (for example `x` with no node running). See README.md.
 set -euo pipefail
 
 SELF=$(readlink -f -- "${BASH_SOURCE[0]}")
-DEFAULT_ROOT=/var/cache/ganeti-upgrade-tests/real-ganeti/root
+VARIANT=${REAL_GANETI_31:-bpo}
+# NEW_APT_OPTS: sid's Haskell binaries need sid's libcurl, whose
+# libcurl4-gnutls ships bookworm's libcurl3-gnutls library file (the same
+# soname) without declaring Replaces on it: dpkg is told to overwrite it.
+NEW_APT_OPTS=()
+case $VARIANT in
+  bpo)    NEW_SUITE=bookworm-backports ;;
+  trixie) NEW_SUITE=trixie ;;
+  sid)    NEW_SUITE=sid; NEW_APT_OPTS=(-o Dpkg::Options::=--force-overwrite) ;;
+  *) printf 'real-ganeti: error: REAL_GANETI_31=%s: want bpo, trixie or sid\n' "$VARIANT" >&2; exit 125 ;;
+esac
+export REAL_GANETI_31=$VARIANT
+# One tree per variant, so that switching between them rebuilds nothing.
+DEFAULT_ROOT=/var/cache/ganeti-upgrade-tests/real-ganeti/$VARIANT/root
 ROOT=$(realpath -m -- "${REAL_GANETI_ROOT:-$DEFAULT_ROOT}")
 export REAL_GANETI_ROOT=$ROOT         # the internal re-executions use the same tree
 META=$ROOT.harness                    # stamp, pristine snapshot, lock, logs
@@ -44,14 +67,14 @@ PRISTINE=$META/pristine.tar
 # `setup` rebuilds the tree instead of trusting an old one.
 SETUP_REVISION=1
 OLD_SUITE=bookworm
-NEW_SUITE=trixie
 OLD_PACKAGES=(ganeti ganeti-3.0 ganeti-haskell-3.0 ganeti-htools-3.0
               openssh-server openssh-client python3 procps psmisc iproute2
               iputils-ping strace)
 NEW_PACKAGES=(ganeti-3.1 ganeti-haskell-3.1 ganeti-htools-3.1)
 VERSIONS=(3.0 3.1)
-# trixie stays below bookworm (500) except for what the install asks for with
-# -t: 3.0's Python code needs bookworm's Python 3.11 (3.13 has no asynchat).
+# The 3.1 suite stays below bookworm (500) except for what the install asks
+# for with -t: 3.0's Python code needs bookworm's Python 3.11 (3.13 has no
+# asynchat). (bookworm-backports is at 100 anyway.)
 NEW_SUITE_PIN="Package: *
 Pin: release n=$NEW_SUITE
 Pin-Priority: 100"
@@ -76,13 +99,15 @@ elapsed() { local d=$(( ($2 - $1) / 10000 )); printf '%d.%02d' $((d / 100)) $((d
 
 # shellcheck source-path=SCRIPTDIR source=../lib/debian-mirror.sh
 . "$(dirname -- "$SELF")/../lib/debian-mirror.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/netns.sh
+. "$(dirname -- "$SELF")/../lib/netns.sh"
 mirror() { debian_mirror "${REAL_GANETI_MIRROR:-}"; }
 
 # Everything the tree depends on, as text; its hash is the stamp.
 recipe() {
   printf 'revision %s\nmirror %s\n' "$SETUP_REVISION" "$(mirror)"
   printf 'old %s: %s\n' "$OLD_SUITE" "${OLD_PACKAGES[*]}"
-  printf 'new %s: %s\n' "$NEW_SUITE" "${NEW_PACKAGES[*]}"
+  printf 'new %s: %s %s\n' "$NEW_SUITE" "${NEW_PACKAGES[*]}" "${NEW_APT_OPTS[*]}"
   printf 'pin\n%s\n' "$NEW_SUITE_PIN"
   printf 'mutable %s\n' "${MUTABLE[*]}"
   printf 'node %s %s cluster %s %s\n' "$NODE" "$NODE_IP" "$CLUSTER" "$CLUSTER_IP"
@@ -235,7 +260,7 @@ build_tree() {
   {
     in_build_namespace apt-get update -q &&
     in_build_namespace apt-get install -y -q "${OLD_PACKAGES[@]}" &&
-    in_build_namespace apt-get install -y -q -t "$NEW_SUITE" "${NEW_PACKAGES[@]}" &&
+    in_build_namespace apt-get install -y -q "${NEW_APT_OPTS[@]}" -t "$NEW_SUITE" "${NEW_PACKAGES[@]}" &&
     in_build_namespace apt-get clean
   } >>"$log" 2>&1 || { tail -n 30 "$log" >&2; die "package installation failed"; }
   local py
@@ -333,18 +358,17 @@ internal_node_init() {
   # master netdev must be a bridge); a veth end enslaved to it gives carrier.
   # On a cluster3 node the veth's other end is a port of the switch's bridge
   # (created straight in the switch's netns, so never in the host's).
-  ip link set lo up
-  ip link add "$BRIDGE" type bridge
   if [ -n "$CNODE" ]; then
-    ip link add gnt1 type veth peer name "n$CNODE" netns "/proc/$sw/ns/net"
-    nsenter --net="/proc/$sw/ns/net" ip link set "n$CNODE" master "$SWITCH_BRIDGE" up
+    netns_node_link "$sw" "n$CNODE" "$SWITCH_BRIDGE" "$BRIDGE" "$NODE_IP/24"
   else
+    ip link set lo up
+    ip link add "$BRIDGE" type bridge
     ip link add gnt0 type veth peer name gnt1
     ip link set gnt0 up
+    ip link set gnt1 master "$BRIDGE"
+    ip addr add "$NODE_IP/24" dev "$BRIDGE"
+    for n in "$BRIDGE" gnt1; do ip link set "$n" up; done
   fi
-  ip link set gnt1 master "$BRIDGE"
-  ip addr add "$NODE_IP/24" dev "$BRIDGE"
-  for n in "$BRIDGE" gnt1; do ip link set "$n" up; done
   echo "$host_pid" > "$NRUN/holder.pid.new"
   mv -f "$NRUN/holder.pid.new" "$NRUN/holder.pid"
   # Stay as the namespace's init: sleep, and reap daemons' orphans.
@@ -542,17 +566,7 @@ switch_pid() {
 }
 
 # Runs as pid 1 of the switch's fresh net/pid namespaces.
-internal_switch_init() {
-  local host_pid
-  read -r host_pid _ < /proc/self/stat
-  ip link set lo up
-  ip link add "$SWITCH_BRIDGE" type bridge
-  ip link set "$SWITCH_BRIDGE" up
-  echo "$host_pid" > "$C3DIR/switch.pid.new"
-  mv -f "$C3DIR/switch.pid.new" "$C3DIR/switch.pid"
-  trap "" HUP INT TERM
-  while :; do sleep 86400 & wait $! || :; done
-}
+internal_switch_init() { netns_switch_body "$SWITCH_BRIDGE" "$C3DIR/switch.pid"; }
 
 c3_running() { local i; for i in 1 2 3; do (select_cnode "$i"; holder_pid >/dev/null) && return 0; done; switch_pid >/dev/null; }
 
@@ -819,6 +833,10 @@ case $cmd in
   install-bin) cmd_install_bin "$@" ;;
   status)      cmd_status ;;
   selftest)    cmd_selftest ;;
+  root)        echo "$ROOT" ;;
+  pristine)    need_root; take_lock
+               [ -z "$(tree_defects)" ] || die "no usable tree; run: harness.sh setup"
+               stop_node; c3_stop; restore_snapshot ;;
   __build-ns)  internal_build_ns "$@" ;;
   __node-init) internal_node_init "$@" ;;
   __switch-init) internal_switch_init ;;

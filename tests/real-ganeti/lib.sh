@@ -5,7 +5,9 @@ REAL_GANETI_DIR=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 HARNESS=$REAL_GANETI_DIR/harness.sh
 TOP=$(cd "$REAL_GANETI_DIR/../.." && pwd)
 BIN_DIR=${GANETI_BIN_DIR:-$TOP/target/debug}
-ROOT=$(realpath -m -- "${REAL_GANETI_ROOT:-/var/cache/ganeti-upgrade-tests/real-ganeti/root}")
+# The tree as the harness chooses it (REAL_GANETI_ROOT, or the default of
+# the REAL_GANETI_31 variant).
+ROOT=$("$HARNESS" root)
 # ganeti-switch as installed in the node by `harness.sh install-bin`
 SWITCH=/usr/local/sbin/ganeti-switch
 # The daemons `daemon-util start-all` leaves running (kvmd exits at once

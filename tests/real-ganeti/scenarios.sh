@@ -1,5 +1,5 @@
 #!/bin/bash
-# scenarios.sh -- our tools against REAL Ganeti (Debian 3.0.2 and trixie's
+# scenarios.sh -- our tools against REAL Ganeti (Debian 3.0.2 and the harness's
 # 3.1) on the single-node cluster of harness.sh.
 #
 #   scenarios.sh [1|2|3|4|5]...   run all scenarios, or only the ones named

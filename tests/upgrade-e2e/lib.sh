@@ -244,17 +244,24 @@ run_upgrade() {
 # no path option: a bare --resume must take them from what the run recorded.
 # Sets RC, OUT and OUTS as run_upgrade.
 unit_resume() {
-  local line extra w
+  local line extra wait w
   local -a words=() more=() argv=()
   line=$(sed -n 's/^ExecStart=//p' "$UNIT")
   # shellcheck source=/dev/null
   extra=$(. "$UNIT_DEFAULTS" && printf '%s' "${EXTRA_ARGS:-}")
+  # The file's BOOT_WAIT wins over the unit's Environment= (as systemd does).
+  wait=$(sed -n 's/^Environment=BOOT_WAIT=//p' "$UNIT")
+  # shellcheck source=/dev/null
+  wait=$(. "$UNIT_DEFAULTS" && printf '%s' "${BOOT_WAIT:-$wait}")
   read -ra words <<<"$line"
   for w in "${words[@]}"; do
     case $w in
       /usr/sbin/ganeti-upgrade) argv+=("$UPGRADE") ;;
       # systemd splits an unbraced $VAR into words; empty gives none.
       \$EXTRA_ARGS) read -ra more <<<"$extra"; argv+=("${more[@]}") ;;
+      # A braced ${VAR} stays one word.
+      --vote-wait=\$\{BOOT_WAIT\}) argv+=("--vote-wait=$wait") ;;
+      --node-wait=\$\{BOOT_WAIT\}) argv+=("--node-wait=$wait") ;;
       *\$* | *%*) RC=2 OUT="unit_resume: cannot expand '$w' of $UNIT"; OUTS=$OUT; return ;;
       *) argv+=("$w") ;;
     esac

@@ -371,14 +371,16 @@ s_nodes() {
     bg_wait 5; fail "never waited before stop-master-daemons (exit $RC)" "$(tail -n 15 <<<"$OUT")"
   fi
 
-  # (b) ssh to an online node fails before the point of no return.
+  # (b) ssh to an online node fails before the point of no return. The node
+  # does not come back: no --node-wait (the wait for a node that reboots
+  # mid-upgrade is the booted nodes' business, tests/real-ganeti/booted-scenarios.sh).
   fresh nodes || return
   node_cut node3
-  run_upgrade --to 3.1
+  run_upgrade --to 3.1 --node-wait 0
   check_rc "node3 unreachable from the start: refused" 1
   node_uncut node3
   assert_state 3.0 --no-backup --label "unreachable at start"
-  bg_upgrade GANETI_UPGRADE_WAIT_AT=stop-daemons --to 3.1
+  bg_upgrade GANETI_UPGRADE_WAIT_AT=stop-daemons --to 3.1 --node-wait 0
   if wait_at stop-daemons 60; then
     node_cut node3
     release_wait stop-daemons
@@ -391,7 +393,7 @@ s_nodes() {
     if [ -e "$W/nodes/$MASTER/root/var/lib/ganeti/ganeti-upgrade.journal" ]; then
       note "rollback incomplete, journal kept: $(grep -i 'rollback did not' <<<"$OUT")"
       # --resume finishes the rollback (not the upgrade the admin stopped).
-      run_upgrade --resume
+      run_upgrade --resume --node-wait 0
       check_rc "--resume after an incomplete rollback" 0
       assert_state 3.0 --no-backup --label "after --resume finished the rollback"
     else
@@ -551,7 +553,8 @@ node_lib() { readlink "$W/nodes/$1/root/etc/ganeti/lib"; }
 # at_switch CAUSE: run --to 3.1, and while it waits before switch-version make
 # node3 fail its switch with CAUSE (hide | cut | daemon | stale).
 at_switch() {
-  bg_upgrade GANETI_UPGRADE_WAIT_AT=switch-version --to 3.1
+  # (--node-wait 0: a node cut off here does not come back during the run.)
+  bg_upgrade GANETI_UPGRADE_WAIT_AT=switch-version --to 3.1 --node-wait 0
   if ! wait_at switch-version 60; then
     bg_wait 5; fail "never waited before switch-version (exit $RC)" "$(tail -n 15 <<<"$OUT")"; return 1
   fi
@@ -670,7 +673,7 @@ s_partial() {
   run_upgrade GANETI_UPGRADE_CRASH_AT=upgrade-config --to 3.1
   check_rc "crash after upgrade-config" 137
   node_cut node3
-  run_upgrade --resume
+  run_upgrade --resume --node-wait 0
   check_rc "--resume with node3 dead: still pending" 1
   if grep -q -- '--skip-node' <<<"$OUT"; then :; else note "the message does not mention --skip-node: $(tail -n 3 <<<"$OUT")"; fi
   run_upgrade --resume --skip-node node3.gnt.test
@@ -807,8 +810,14 @@ s_lib64() {
   check_eq "the journal's last completed step" upgrade-config "$(journal_steps | tail -n 1)"
   check_eq "the marker records --libdir" '"/usr/lib64"' "$(marker_field libdir)"
   check_eq "the marker records --verify-ignore" '["ENODESETUP"]' "$(marker_field verify_ignore)"
+  local mark
+  mark=$(wc -l <"$W/nodes/$MASTER/root/var/log/ganeti/commands.log")
   unit_resume
   check_rc "a bare --resume, as the boot-time unit runs it" 0
+  # commands.log says how it ended, as its output does (at boot: its journal).
+  if tail -n +"$((mark + 1))" "$W/nodes/$MASTER/root/var/log/ganeti/commands.log" | grep -q 'INFO end (exit 0): done: the cluster runs 3\.1$'; then
+    pass "commands.log has the resume's end: exit 0, done: the cluster runs 3.1"
+  else fail "commands.log has the resume's end" "$(tail -n 3 "$W/nodes/$MASTER/root/var/log/ganeti/commands.log")"; fi
   if grep -q -- 'using the options the upgrade was started with:.*--libdir /usr/lib64 .*--verify-ignore ENODESETUP' <<<"$OUT"; then
     pass "the resume says it uses the recorded --libdir and --verify-ignore"
   else fail "the resume does not say it uses the recorded options" "$(tail -n 25 <<<"$OUT")"; fi

@@ -18,6 +18,8 @@ Exit codes:
   2   bad usage or input: unparsable or unsafe version, incompatible versions
   3   upgraded, but gnt-cluster verify reported errors
   11  --resume on a node that is not the master (a stale intent file is removed)
+  12  an upgrade started by Ganeti's own gnt-cluster upgrade is pending: nothing
+      done (gnt-cluster upgrade --resume finishes it)
 
 --abort rolls back a pending upgrade that has not reached the configuration
 change (exit 0 when the cluster runs the old version again); after that
@@ -52,6 +54,11 @@ pub struct Cli {
     /// master vote yet (at boot their sshd may be late), in seconds
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub vote_wait: u64,
+    /// How long a step waits for a node that stops answering (it reboots
+    /// mid-upgrade) before its command there counts as failed, in seconds;
+    /// the command is run there again once it answers (0: no wait)
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub node_wait: u64,
     /// Abandon a pending upgrade that has not reached the configuration
     /// change: roll back everything it did (refused after that point)
     #[arg(long)]

@@ -61,6 +61,10 @@ pub struct Ctx<'a> {
     step: Option<StepId>,
     /// Nodes left out of this upgrade (`--skip-node`, from the journal too).
     skipped: Vec<String>,
+    /// Whether a signal ends a wait for a node that stopped answering: in
+    /// the steps before the point of no return (a signal there means roll
+    /// back), not after it nor in a rollback, which go on to the end.
+    signal_ends_wait: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -85,6 +89,7 @@ impl<'a> Ctx<'a> {
             interrupted,
             step: None,
             skipped: Vec::new(),
+            signal_ends_wait: false,
         }
     }
 
@@ -102,6 +107,12 @@ impl<'a> Ctx<'a> {
     /// The engine enters a step (or its undo).
     pub fn enter(&mut self, step: StepId) {
         self.step = Some(step);
+    }
+    /// Whether a signal ends a wait for a node that stopped answering (see
+    /// [`Ctx::each_node`]): true in the steps before the point of no
+    /// return, false after it and in a rollback.
+    pub fn signal_ends_wait(&mut self, yes: bool) {
+        self.signal_ends_wait = yes;
     }
     /// Nodes left out of this upgrade.
     pub fn skipped(&self) -> &[String] {
@@ -197,7 +208,84 @@ impl<'a> Ctx<'a> {
     /// [`WAIT_NOTICE`] it says which nodes it still waits for. Above
     /// [`FOLD_AT`] nodes the `ok` lines fold into one count at the end
     /// (failures are always one line each; JSON shows every node).
+    ///
+    /// A node (not the master) that could not be reached or stopped
+    /// answering (ssh's exit 255: it reboots, say, mid-upgrade) is asked
+    /// again, every five poll intervals, for up to `--node-wait`, and its
+    /// command is run there once more as soon as it answers: every step is
+    /// idempotent, and a node that comes back from a reboot has its daemons
+    /// started by its init, which the step then handles as it would have.
+    /// It says which nodes it waits for. Before the point of no return a
+    /// signal ends the wait (the rollback starts).
     pub fn each_node(
+        &self,
+        c: &Cluster,
+        nodes: &[String],
+        cmd_for: &(dyn Fn(&str) -> GanetiCmd + Sync),
+    ) -> Vec<Ran> {
+        let results = self.each_node_once(c, nodes, cmd_for);
+        self.again_when_back(c, results, &|back| self.each_node_once(c, back, cmd_for))
+    }
+    /// `results` of a command run on nodes, where the result of each node
+    /// (not the master) that stopped answering (ssh's exit 255) is replaced
+    /// by `rerun`'s once it answers again, within `--node-wait` (see
+    /// [`Ctx::each_node`]); a signal ends the wait where
+    /// [`Ctx::signal_ends_wait`] says so.
+    pub fn again_when_back(
+        &self,
+        c: &Cluster,
+        mut results: Vec<Ran>,
+        rerun: &dyn Fn(&[String]) -> Vec<Ran>,
+    ) -> Vec<Ran> {
+        let lost = |r: &Ran| r.code == Some(255) && r.node != c.master;
+        if self.opts.node_wait.is_zero() || !results.iter().any(lost) {
+            return results;
+        }
+        let deadline = std::time::Instant::now() + self.opts.node_wait;
+        let pause = self.opts.poll_interval * 5;
+        let mut said: Vec<String> = Vec::new();
+        loop {
+            let silent: Vec<String> = results
+                .iter()
+                .filter(|r| lost(r))
+                .map(|r| r.node.clone())
+                .collect();
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if silent.is_empty() || left.is_zero() || (self.signal_ends_wait && self.interrupted())
+            {
+                return results;
+            }
+            if said != silent {
+                self.message(&format!(
+                    "{} stopped answering (ssh exit 255); waiting up to {} s for {} to come back (a reboot?), then running the command there again",
+                    silent.join(", "),
+                    left.as_secs(),
+                    if silent.len() == 1 { "it" } else { "them" }
+                ));
+                said = silent.clone();
+            }
+            std::thread::sleep(pause.min(left));
+            let probe = self.call(GanetiCmd::ReadMasterNode);
+            let back: Vec<String> = self
+                .exec
+                .fan_out(c, &silent, &|_| probe.clone(), &|_| {})
+                .into_iter()
+                .filter(|r| r.ok())
+                .map(|r| r.node)
+                .collect();
+            if back.is_empty() {
+                continue;
+            }
+            self.message(&format!("{} answers again", back.join(", ")));
+            for again in rerun(&back) {
+                if let Some(slot) = results.iter_mut().find(|r| r.node == again.node) {
+                    *slot = again;
+                }
+            }
+        }
+    }
+    /// One round of [`Ctx::each_node`].
+    fn each_node_once(
         &self,
         c: &Cluster,
         nodes: &[String],

@@ -714,6 +714,7 @@ impl<'a> Execution<'a> {
                 self.ctx.message("ignoring the signal: the configuration change has started, the upgrade goes on to the end");
             }
         }
+        self.ctx.signal_ends_wait(!*past_ponr);
         self.ctx.exec.checkpoint(Checkpoint::Started(id));
         self.ctx
             .exec
@@ -929,6 +930,8 @@ impl<'a> Execution<'a> {
     /// Runs the undos of `undo`, in that order, each told how the rollback
     /// went so far; the failures, one line each.
     fn undo_all(&mut self, undo: &[StepId]) -> Vec<String> {
+        // A rollback goes on to the end: a signal does not end its waits.
+        self.ctx.signal_ends_wait(false);
         let mut failures = Vec::new();
         let mut failed_nodes: Vec<String> = Vec::new();
         let mut said = false;

@@ -19,6 +19,7 @@ pub const CRASH_AT: &str = "GANETI_UPGRADE_CRASH_AT";
 pub const CRASH_IN: &str = "GANETI_UPGRADE_CRASH_IN";
 /// Test hook: before this step, create `${localstatedir}/run/ganeti/ganeti-upgrade.waiting-STEP`
 /// and wait until it is removed (so a test can signal us at an exact point).
+/// A comma-separated list of steps waits before each of them.
 pub const WAIT_AT: &str = "GANETI_UPGRADE_WAIT_AT";
 /// How often (seconds) the job queue is polled while waiting; default 1.
 pub const POLL_INTERVAL: &str = "GANETI_UPGRADE_POLL_INTERVAL";
@@ -30,6 +31,32 @@ pub fn matches(var: &str, step: &str) -> bool {
     std::env::var(var).is_ok_and(|v| v == step)
 }
 
+/// Whether `var` names `step` in its comma-separated list.
+pub fn lists(var: &str, step: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| in_list(&v, step))
+}
+
+fn in_list(list: &str, step: &str) -> bool {
+    list.split(',').any(|s| s.trim() == step)
+}
+
 pub fn kill_self() {
     let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_list;
+
+    #[test]
+    fn a_wait_list_names_each_of_its_steps_and_nothing_else() {
+        assert!(in_list("backup", "backup"));
+        assert!(in_list("stop-daemons,backup, upgrade-config", "backup"));
+        assert!(in_list(
+            "stop-daemons,backup, upgrade-config",
+            "upgrade-config"
+        ));
+        assert!(!in_list("stop-daemons,backup", "stop"));
+        assert!(!in_list("", "backup"));
+    }
 }

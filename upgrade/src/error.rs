@@ -260,9 +260,12 @@ pub enum UpgradeError {
 impl UpgradeError {
     /// The documented exit codes: 1 failed (rolled back, or pending with
     /// the way forward named), 2 bad input, 3 verify errors, 11 not the
-    /// master on `--resume`.
+    /// master on `--resume`, 12 an upgrade of Ganeti's own `gnt-cluster
+    /// upgrade` is pending and this tool did nothing (the boot-time unit
+    /// counts it as a success: Ganeti's @reboot resume finishes it).
     pub fn exit_code(&self) -> u8 {
         match self {
+            UpgradeError::ForeignIntent { .. } => 12,
             UpgradeError::Usage
             | UpgradeError::BadVersion { .. }
             | UpgradeError::ReleaseForDirectory { .. }

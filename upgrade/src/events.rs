@@ -373,7 +373,7 @@ impl Event<'_> {
 }
 
 /// The closing line of a run that ended well.
-fn done_text(done: &Done) -> Vec<String> {
+pub(crate) fn done_text(done: &Done) -> Vec<String> {
     match done {
         Done::Upgraded { to, left } if left.is_empty() => {
             vec![format!("done: the cluster runs {to}")]

@@ -600,10 +600,10 @@ impl Exec for Runner {
     }
 }
 
-/// `GANETI_UPGRADE_WAIT_AT=STEP`: before STEP, create
+/// `GANETI_UPGRADE_WAIT_AT=STEP[,STEP...]`: before each STEP, create
 /// `${rundir}/ganeti-upgrade.waiting-STEP` and wait until a test removes it.
 fn hook_wait(paths: &InstallPaths, step: StepId) {
-    if !crate::env::matches(crate::env::WAIT_AT, step.as_str()) {
+    if !crate::env::lists(crate::env::WAIT_AT, step.as_str()) {
         return;
     }
     let fs = paths.fs();

@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         .with_timeout(opts.run.command_timeout());
     let out = Stdout::default();
     let result = main_flow(&paths, &opts, &runner, &out, &interrupted);
-    let exit_code = closing(&opts, &paths, &result, &out, &err);
+    let exit_code = closing(&opts, &paths, &result, &runner, &out, &err);
     // --status and --dry-run print what they find; a run's work is the
     // cluster's, whatever became of its progress lines.
     let work = if opts.dry_run || opts.mode == Mode::Status {

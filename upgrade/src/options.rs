@@ -49,6 +49,10 @@ pub struct Options {
     /// How long a resume waits for nodes to answer the master vote when the
     /// only missing votes are nodes that do not answer.
     pub vote_wait: Duration,
+    /// How long a step waits for a node that stopped answering (its command
+    /// there ended with ssh's exit 255: the node reboots, its network
+    /// blinks) before that command counts as failed; zero: not at all.
+    pub node_wait: Duration,
 }
 
 impl Options {
@@ -101,6 +105,7 @@ impl Options {
             skip_nodes: cli.skip_node,
             no_voting: cli.no_voting,
             vote_wait: Duration::from_secs(cli.vote_wait),
+            node_wait: Duration::from_secs(cli.node_wait),
         };
         Ok((options, paths))
     }

@@ -74,9 +74,9 @@ pub fn end_state(ctx: &Ctx<'_>, v: &DirVersion) -> Vec<String> {
     };
     let mut differences = Vec::new();
     let question = ctx.call(ctx.switch(Switch::Current));
-    let mut answers = ctx
-        .exec
-        .fan_out(&c, &c.others(), &|_| question.clone(), &|_| {});
+    let ask = |nodes: &[String]| ctx.exec.fan_out(&c, nodes, &|_| question.clone(), &|_| {});
+    // A node rebooting now is waited for, as the steps wait for it.
+    let mut answers = ctx.again_when_back(&c, ask(&c.others()), &ask);
     if c.online.contains(&c.master) {
         let mut here = ctx.exec.here(&question);
         here.node.clone_from(&c.master);

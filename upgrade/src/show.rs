@@ -13,7 +13,7 @@ use crate::clock::{epoch_secs, format_date};
 use crate::cluster::Cluster;
 use crate::context::{Ctx, Mode, Options};
 use crate::error::{chain, skip_hint, Done, UpgradeError};
-use crate::events::{End, Event, Events, Output, PlanStep, Report};
+use crate::events::{done_text, End, Event, Events, Output, PlanStep, Report};
 use crate::exec::Exec;
 use crate::fence::copy_pending;
 use crate::gate::{self, Pending};
@@ -380,6 +380,7 @@ pub fn closing(
     opts: &Options,
     paths: &InstallPaths,
     result: &Result<Done, UpgradeError>,
+    log: &dyn Exec,
     out: &dyn Output,
     err: &dyn Output,
 ) -> u8 {
@@ -408,8 +409,10 @@ pub fn closing(
             }
         );
         if !quiet {
+            // Not failures of this tool: verify's findings, not the
+            // master, an upgrade of Ganeti's own pending.
             let prefix = match exit_code {
-                3 | 11 => "ganeti-upgrade",
+                3 | 11 | 12 => "ganeti-upgrade",
                 _ => "ganeti-upgrade: error",
             };
             let backup = Journal::of(paths)
@@ -417,10 +420,29 @@ pub fn closing(
                 .ok()
                 .flatten()
                 .and_then(|s| s.facts.backup);
-            err.line(&format!("{prefix}: {}", final_words(e, backup.as_deref())));
+            let text = format!("{prefix}: {}", final_words(e, backup.as_deref()));
+            err.line(&text);
+            log_end(log, exit_code, &text);
+        }
+    }
+    if let Ok(done) = result {
+        // Nothing pending is no event for the log (a --resume that finds
+        // nothing, a boot without an upgrade); --status changes nothing.
+        if !matches!(done, Done::NothingPending | Done::Shown) {
+            log_end(log, exit_code, &done_text(done).join(" | "));
         }
     }
     exit_code
+}
+
+/// How the run ended, in commands.log as `end (exit N): TEXT` (the line it
+/// printed), so that the log of a boot-time resume says how it ended, as
+/// its journal does.
+fn log_end(log: &dyn Exec, exit_code: u8, text: &str) {
+    log.log_line(&format!(
+        "end (exit {exit_code}): {}",
+        text.replace('\n', " | ")
+    ));
 }
 
 /// The error as the run's last line on standard error: whole, but for the

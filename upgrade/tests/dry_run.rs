@@ -157,6 +157,7 @@ fn options(mode: Mode, dry_run: bool) -> Options {
         skip_nodes: Vec::new(),
         no_voting: false,
         vote_wait: Duration::ZERO,
+        node_wait: Duration::ZERO,
     }
 }
 

@@ -144,6 +144,10 @@ struct Faults {
     job_list_fails: usize,
     /// The job list shows one running job this many times.
     job_runs_for: usize,
+    /// Once this step has started, the node reboots: its init starts its
+    /// daemons (on the version its links name), and it does not answer the
+    /// next N commands sent to it.
+    reboot: Option<(StepId, String, usize)>,
 }
 
 struct Killed;
@@ -167,6 +171,8 @@ struct State {
     violations: Vec<String>,
     /// How many commands had run when the master was failed over.
     failover_at: Option<usize>,
+    /// Rebooting nodes, and how many more commands they do not answer.
+    rebooting: Vec<(String, usize)>,
 }
 
 struct Model {
@@ -302,6 +308,7 @@ impl Model {
             undo_commands: 0,
             checkpoints: 0,
             unreachable: Vec::new(),
+            rebooting: Vec::new(),
             vote_asks: BTreeMap::new(),
             copies: BTreeMap::new(),
             violations: Vec::new(),
@@ -368,6 +375,18 @@ impl Model {
         let argv = &call.argv;
         let mut st = self.state();
         st.log.push(format!("{node}: {}", call.shown()));
+        if let Some(r) = st.rebooting.iter_mut().find(|(n, k)| n == node && *k > 0) {
+            r.1 -= 1;
+            let out = ran(
+                node,
+                argv,
+                Some(255),
+                String::new(),
+                "ssh: connect to host: Connection refused",
+            );
+            self.after_command(&mut st);
+            return out;
+        }
         let fault = self.fault(&st, node);
         if fault == Some(FaultMode::Unreachable) {
             let out = ran(
@@ -953,6 +972,13 @@ impl Exec for Model {
             }
             Checkpoint::Undo(s) => Phase::Undo(s),
         };
+        if let (Checkpoint::Started(s), Some((at, node, k))) = (point, &f.reboot) {
+            if s == *at {
+                let n = st.nodes.get_mut(node).expect("node");
+                n.daemons = Daemons::Running(n.links.clone());
+                st.rebooting.push((node.clone(), *k));
+            }
+        }
         // A node cut off at a step stays cut off for the rest of the run.
         if let Phase::Run(s) = st.phase {
             for (p, n, m) in &f.at {
@@ -1047,6 +1073,7 @@ fn options(mode: Mode) -> Options {
         skip_nodes: Vec::new(),
         no_voting: false,
         vote_wait: Duration::ZERO,
+        node_wait: Duration::ZERO,
     }
 }
 
@@ -1066,6 +1093,7 @@ fn run(model: &Model, mode: Mode) -> End {
         st.checkpoints = 0;
         st.phase = Phase::Other;
         st.unreachable.clear();
+        st.rebooting.clear();
     }
     let opts = options(mode);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -2608,4 +2636,51 @@ fn r3_12_a_luxid_hiccup_during_the_job_wait_is_waited_out() {
         "{end:?}"
     );
     assert_eq!(model.consistent(), Ok("3.0".into()));
+}
+
+/// A node other than the master reboots in the middle of a step of the
+/// admin's upgrade (its init starts its daemons again on the version its
+/// links name; it does not answer for a while): the step waits for it
+/// (`--node-wait`) and runs its command there again, and the upgrade ends
+/// settled on the target, whichever step it was. Without the wait the same
+/// reboot leaves the upgrade rolled back or pending at some steps (so this
+/// test fails if the wait is taken out).
+#[test]
+fn a_node_that_reboots_mid_step_is_waited_for_and_the_upgrade_goes_on() {
+    let upgrade = |step: StepId, wait: Duration| -> (End, Model, tempfile::TempDir) {
+        let (model, dir) = Model::new(3, "3.0", false, true);
+        model.faults().reboot = Some((step, "node2.example".into(), 2));
+        let mut opts = options(Mode::To("3.1".parse().expect("v")));
+        opts.node_wait = wait;
+        let r = main_flow(&model.paths, &opts, &model, &Quiet, &model.interrupted);
+        (End::Result(r), model, dir)
+    };
+    let mut without_wait = Vec::new();
+    for step in steps_for(ganeti_upgrade::transition::Transition::Upgrade) {
+        let (end, model, _dir) = upgrade(step, Duration::from_secs(60));
+        assert!(
+            matches!(
+                end,
+                End::Result(Ok(Done::Upgraded { .. }))
+                    | End::Result(Err(UpgradeError::VerifyErrors { .. }))
+            ),
+            "node2 rebooting in {}: {end:?}",
+            step.as_str()
+        );
+        assert_eq!(
+            check_end(&model, &end, "3.0", "3.1", false),
+            Ok(false),
+            "node2 rebooting in {}",
+            step.as_str()
+        );
+        let asked = model.state().rebooting.iter().any(|(_, k)| *k == 0);
+        let (end, _, _dir) = upgrade(step, Duration::ZERO);
+        if asked && !matches!(end, End::Result(Ok(Done::Upgraded { .. }))) {
+            without_wait.push(step.as_str());
+        }
+    }
+    assert!(
+        without_wait.contains(&"stop-daemons") && without_wait.contains(&"ensure-dirs"),
+        "without the wait these should not have finished: {without_wait:?}"
+    );
 }
