@@ -176,7 +176,7 @@ scenario_2() {
     check "upgrade --to 3.1 used LUXI for filter, jobs and watcher" \
       "DeleteFilter QueryFilters QueryJobs ReplaceFilter SetWatcherPause" "$luxi"
     check "upgrade --to 3.1 ran no gnt-filter/gnt-job and fell back nowhere" 0 \
-      "$(grep -cE 'sbin/gnt-(filter|job) |command-line tool' "$LOGDIR/up-3.1.commands.log")"
+      "$(grep -cE 'sbin/gnt-(filter|job) .* -> rc=|command-line tool' "$LOGDIR/up-3.1.commands.log")"
   else
     SETTLED=broken
   fi
@@ -192,8 +192,8 @@ scenario_2() {
   check "GANETI_UPGRADE_NO_LUXI=1: no LUXI call" 0 "$(grep -c 'LUXI' "$LOGDIR/down-3.0-noignore.commands.log")"
   check "GANETI_UPGRADE_NO_LUXI=1: the same calls by gnt-filter, gnt-job and gnt-cluster" \
     "gnt-filter list,gnt-filter add,gnt-job list,watcher pause,gnt-filter list,gnt-filter delete,watcher continue" \
-    "$({ grep -oE 'gnt-filter (add|list|delete)|gnt-job list|watcher (pause|continue)' \
-      "$LOGDIR/down-3.0-noignore.commands.log" || :; } | uniq | paste -sd, -)"
+    "$({ grep -E ' -> rc=' "$LOGDIR/down-3.0-noignore.commands.log" |
+      grep -oE 'gnt-filter (add|list|delete)|gnt-job list|watcher (pause|continue)' || :; } | uniq | paste -sd, -)"
 }
 
 # crash_case KIND STEP FROM: SIGKILL at (after done) or in (after start) STEP
