@@ -235,6 +235,40 @@ pub fn classify(ran: &Ran, switch: &str, to: &DirVersion) -> NodeCheck {
     }
 }
 
+/// `check` of a node where the target is ready, judged again by its answer
+/// to the way-back question (`ganeti-switch installed --or-active FROM`):
+/// a rollback before the configuration change switches every node back to
+/// `from`, so the run refuses where that could not be done (R3-5), and so
+/// does the dry run, with the same fix.
+pub fn way_back(
+    mut check: NodeCheck,
+    returnable: &Ran,
+    switch: &str,
+    from: &DirVersion,
+) -> NodeCheck {
+    if !check.ready() || returnable.code == Some(0) {
+        return check;
+    }
+    let node = returnable.node.as_str();
+    check.state = NodeState::WayBackClosed;
+    let why = said(returnable);
+    check.error = Some(format!(
+        "{from}, which the cluster runs now, could not be switched back to: {}",
+        if why.is_empty() { "(no message)" } else { &why }
+    ));
+    check.fix = Some(if returnable.code == Some(2) {
+        format!(
+            "{switch} on {node} is older than this ganeti-upgrade (it has no `installed --or-active`): install this toolkit's version ({}) there",
+            env!("CARGO_PKG_VERSION")
+        )
+    } else {
+        format!(
+            "reinstall {from} on {node} (its packages, or ganeti-layout install): a rollback before the configuration change switches every node back to it"
+        )
+    });
+    check
+}
+
 /// The refusal lines for the nodes that are not ready: `NODE: STATE:
 /// ERROR` then `  fix: FIX`, one pair per node.
 pub fn node_refusals(nodes: &[NodeCheck], to: &DirVersion) -> Vec<String> {
@@ -249,6 +283,7 @@ pub fn node_refusals(nodes: &[NodeCheck], to: &DirVersion) -> Vec<String> {
                 NodeState::HostKeyChanged => "host key changed",
                 NodeState::NoGaneti => "no ganeti-switch",
                 NodeState::TargetIncomplete => "target incomplete",
+                NodeState::WayBackClosed => "way back closed",
                 NodeState::Failed => "ganeti-switch failed",
             };
             let error = n.error.as_deref().unwrap_or("");
@@ -356,5 +391,62 @@ mod tests {
                 assert!(refusal.contains(&error), "{refusal}");
             }
         }
+    }
+
+    #[test]
+    fn a_closed_way_back_is_its_own_state_with_its_own_fix() {
+        let to: DirVersion = "3.1".parse().expect("v");
+        let from: DirVersion = "3.0".parse().expect("v");
+        let sw = "/usr/sbin/ganeti-switch";
+        let ready = || classify(&ran(Some(0), "", ""), sw, &to);
+        let open = way_back(ready(), &ran(Some(0), "", ""), sw, &from);
+        assert!(open.ready());
+        let gone = ran(
+            Some(1),
+            "/usr/lib/ganeti/3.0: lib tree of 3.0 is not installed\n",
+            "",
+        );
+        let closed = way_back(ready(), &gone, sw, &from);
+        assert_eq!(closed.state, NodeState::WayBackClosed);
+        assert!(closed
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("lib tree of 3.0"));
+        assert!(closed
+            .fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("reinstall 3.0 on node2.example"));
+        let refusal = node_refusals(&[closed], &to).join("\n");
+        assert!(
+            refusal.starts_with("node2.example: way back closed: 3.0"),
+            "{refusal}"
+        );
+        let old = way_back(
+            ready(),
+            &ran(Some(2), "", "error: unexpected argument '--or-active'\n"),
+            sw,
+            &from,
+        );
+        assert!(old
+            .fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("older than this ganeti-upgrade"));
+        // A node not ready for the target keeps that state: one fix at a time.
+        let unreachable = classify(
+            &ran(
+                Some(255),
+                "",
+                "ssh: connect to host node2.example port 22: No route to host\n",
+            ),
+            sw,
+            &to,
+        );
+        assert_eq!(
+            way_back(unreachable, &gone, sw, &from).state,
+            NodeState::Unreachable
+        );
     }
 }

@@ -23,7 +23,7 @@ use crate::clock::epoch_secs;
 use crate::cluster::Cluster;
 use crate::context::Ctx;
 use crate::ganeti::Switch;
-use crate::gate::{classify, node_refusals};
+use crate::gate::{classify, node_refusals, way_back};
 use crate::queue::{queue_drained, queue_state};
 use crate::ran::Ran;
 use crate::view::{human_size, JobCounts, NodeCheck, NodeState, Preflight};
@@ -103,17 +103,39 @@ fn node_checks(ctx: &Ctx<'_>, c: &Cluster) -> Vec<NodeCheck> {
     let installs = ctx
         .exec
         .fan_out(c, &c.others(), &|_| installed.clone(), &quiet);
+    // The way back, as the run's first step asks it too.
+    let from = ctx.header.from_dir.clone();
+    let returnable = (from != to).then(|| ctx.call(ctx.switch(Switch::Returnable(from.clone()))));
+    let way_backs = match &returnable {
+        Some(q) => ctx.exec.fan_out(c, &c.others(), &|_| q.clone(), &quiet),
+        None => Vec::new(),
+    };
+    let judged = |check: NodeCheck, node: &str, answers: &[Ran]| match answers
+        .iter()
+        .find(|r| r.node == node)
+    {
+        Some(r) => way_back(check, r, switch, &from),
+        None => check,
+    };
     let mut nodes: Vec<NodeCheck> = versions
         .iter()
         .zip(installs.iter())
-        .map(|(v, i)| NodeCheck {
-            switch_version: v.ok().then(|| first_line(v)),
-            ..classify(i, switch, &to)
+        .map(|(v, i)| {
+            let check = NodeCheck {
+                switch_version: v.ok().then(|| first_line(v)),
+                ..classify(i, switch, &to)
+            };
+            judged(check, &i.node, &way_backs)
         })
         .collect();
     if c.online.contains(&c.master) {
         let here = ctx.exec.here(&installed);
         let mut check = classify(&here, switch, &to);
+        if let Some(q) = &returnable {
+            let mut back = ctx.exec.here(q);
+            back.node.clone_from(&here.node);
+            check = judged(check, &here.node, &[back]);
+        }
         if here.code.is_none() {
             check.state = NodeState::Failed;
             check.fix = Some("see the error; the check ran in-process on the master".into());

@@ -31,6 +31,10 @@ pub enum NodeState {
     NoGaneti,
     /// The target is not (completely) installed there.
     TargetIncomplete,
+    /// The target is there, but the version the cluster runs now could not
+    /// be switched back to (removed, damaged, or a `ganeti-switch` too old
+    /// to ask): a rollback before the configuration change needs it.
+    WayBackClosed,
     /// Anything else `ganeti-switch` said.
     Failed,
 }

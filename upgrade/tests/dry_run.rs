@@ -33,6 +33,8 @@ struct Fake {
     host: String,
     paths: InstallPaths,
     answers: BTreeMap<String, (Option<i32>, &'static str, &'static str)>,
+    /// Nodes whose way back (`installed --or-active FROM`) answers this.
+    way_back: BTreeMap<String, (Option<i32>, &'static str, &'static str)>,
 }
 
 impl Fake {
@@ -59,6 +61,16 @@ impl Exec for Fake {
     }
     fn on_node(&self, _cluster: &Cluster, node: &str, call: &Call) -> Ran {
         let scripted = self.answers.get(node).copied();
+        if let (
+            GanetiCmd::Switch {
+                action: Switch::Returnable(_),
+                ..
+            },
+            Some(answer),
+        ) = (&call.cmd, self.way_back.get(node))
+        {
+            return self.ran(node, call, *answer);
+        }
         match (&call.cmd, scripted) {
             (GanetiCmd::Switch { action, .. }, Some(answer)) => match action {
                 // Reached, but no tool or no target: --version answers
@@ -178,6 +190,7 @@ fn run(c: &Cluster3, host: &str, mode: Mode, dry_run: bool) -> (String, Vec<Stri
         host: host.into(),
         paths: c.paths.clone(),
         answers: BTreeMap::new(),
+        way_back: BTreeMap::new(),
     };
     let out = Capture::default();
     let never = AtomicBool::new(false);
@@ -300,7 +313,7 @@ fn pending_journal(c: &Cluster3, target: &str) {
 /// counted, not listed.
 #[test]
 fn each_node_state_has_its_line_and_its_fix() {
-    let c = cluster(7);
+    let c = cluster(8);
     let answers: BTreeMap<String, (Option<i32>, &'static str, &'static str)> = [
         (
             "node2.example",
@@ -346,12 +359,22 @@ fn each_node_state_has_its_line_and_its_fix() {
         host: "node1.example".into(),
         paths: c.paths.clone(),
         answers,
+        way_back: [(
+            "node8.example".to_string(),
+            (
+                Some(1),
+                "/usr/lib/ganeti/3.0: lib tree of 3.0 is not installed\nhint: installed here: 3.1\n",
+                "",
+            ),
+        )]
+        .into_iter()
+        .collect(),
     };
     let out = Capture::default();
     let never = AtomicBool::new(false);
     let r = main_flow(&c.paths, &options(to("3.1"), true), &exec, &out, &never);
     assert!(
-        matches!(r, Err(UpgradeError::PlanRefused { ref refusals }) if refusals.len() == 5),
+        matches!(r, Err(UpgradeError::PlanRefused { ref refusals }) if refusals.len() == 6),
         "{r:?}"
     );
     let lines = out.0.lock().map(|l| l.clone()).unwrap_or_default();
