@@ -36,6 +36,7 @@ use ganeti_layout::node::active::{self, configuration_fits, switch_command, Acti
 use ganeti_layout::node::durable::DurableError;
 use ganeti_layout::node::installed;
 use ganeti_layout::node::manifest::{self, ManifestError};
+use ganeti_layout::node::paths::SWITCH_PREVIOUS_NAME;
 use ganeti_layout::node::{DirStyle, DirVersion, InstallPaths, Node, Release};
 use ganeti_switch::{Journal, NodeLock, Outcome, SwitchError, SwitchOptions, JOURNAL_NAME};
 
@@ -478,16 +479,22 @@ pub fn postrm(paths: &InstallPaths, purge: bool) -> Result<Report<PostrmOutcome>
     let mut removed = Vec::new();
     if fs.is_dir(&confdir) {
         let status = ganeti_switch::check(paths)?;
-        let mut names: Vec<String> = vec!["lib".into(), "share".into(), JOURNAL_NAME.into()];
+        // The switch's own files: its journal and the version it last left.
+        let files = [JOURNAL_NAME, SWITCH_PREVIOUS_NAME];
+        let mut names: Vec<String> = vec!["lib".into(), "share".into()];
+        names.extend(files.iter().map(|f| f.to_string()));
         names.extend(status.stale_temp_links);
         for name in names {
             let path = confdir.join(&name);
             match fs.symlink_metadata(&path) {
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e.into()),
-                // The journal is a file; everything else must be a link:
-                // an administrator's real file or directory stays.
-                Ok(m) if m.file_type().is_symlink() || (name == JOURNAL_NAME && m.is_file()) => {
+                // The switch's files are files; everything else must be a
+                // link: an administrator's real file or directory stays.
+                Ok(m)
+                    if m.file_type().is_symlink()
+                        || (files.contains(&name.as_str()) && m.is_file()) =>
+                {
                     fs.remove_file(&path)?;
                     // Reported where it was, for the admin.
                     removed.push(fs.shown(&path));

@@ -235,11 +235,18 @@ fn postrm_cleans_up_only_when_no_version_is_left() {
     assert!(out.contains("still installed: 3.0"), "{out}");
     assert!(n.link("lib").is_some());
 
+    // What a switch leaves beside the links: the version it switched away
+    // from (a file of the switch's own, gone with the last version).
+    fs_err::write(n.host("/etc/ganeti/.ganeti-switch.previous"), "3.1\n").expect("previous");
     n.remove_version("3.0");
     let (code, out) = n.run(&["postrm", "remove"]);
     assert_eq!(code, 0, "{out}");
     assert!(
         n.link("lib").is_none() && n.link("share").is_none(),
+        "{out}"
+    );
+    assert!(
+        !n.host("/etc/ganeti/.ganeti-switch.previous").exists(),
         "{out}"
     );
     assert!(n.host("/var/lib/ganeti/ganeti-upgrade.lock").exists());

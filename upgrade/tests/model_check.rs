@@ -972,6 +972,21 @@ impl Exec for Model {
             }
             Checkpoint::Undo(s) => Phase::Undo(s),
         };
+        // Every step that acts has its Started on disk first (its undo and
+        // the direction of a later resume depend on it).
+        if let Checkpoint::Started(s) = point {
+            let recorded = ganeti_upgrade::journal::Journal::of(&self.paths)
+                .load()
+                .ok()
+                .flatten()
+                .is_some_and(|j| j.started.contains(&s));
+            if !recorded {
+                st.violations.push(format!(
+                    "step {} acts without its Started record in the journal",
+                    s.as_str()
+                ));
+            }
+        }
         if let (Checkpoint::Started(s), Some((at, node, k))) = (point, &f.reboot) {
             if s == *at {
                 let n = st.nodes.get_mut(node).expect("node");

@@ -13,6 +13,9 @@ use crate::node::version::DirVersion;
 /// The switcher's journal in `${sysconfdir}/ganeti`: while it exists, a
 /// switch is in progress (see the `ganeti-switch` crate).
 pub const SWITCH_JOURNAL_NAME: &str = ".ganeti-switch.journal";
+/// The file in `${sysconfdir}/ganeti` that names the version the last
+/// switch left (see [`InstallPaths::switch_previous`]).
+pub const SWITCH_PREVIOUS_NAME: &str = ".ganeti-switch.previous";
 
 /// Where `ganeti-upgrade`'s pending marker is, whatever `--localstatedir`
 /// says (see [`InstallPaths::pending_marker`]).
@@ -344,7 +347,7 @@ impl InstallPaths {
     /// a switch back to it is allowed even when its completeness cannot be
     /// checked (no manifest, no dpkg list), since it ran until then.
     pub fn switch_previous(&self) -> PathBuf {
-        self.confdir().join(".ganeti-switch.previous")
+        self.confdir().join(SWITCH_PREVIOUS_NAME)
     }
     /// luxid's socket, where Ganeti's own clients talk LUXI.
     pub fn query_socket(&self) -> PathBuf {
