@@ -135,6 +135,12 @@ fn run_adopt(paths: &InstallPaths, args: &AdoptArgs, out: &Stdout) -> anyhow::Re
             report.backup.display(),
             report.dir_version
         ));
+        if report.backup_kept {
+            Stderr::default().line(&format!(
+                "warning: {} holds files that were not the adoption's; it is kept",
+                report.backup.display()
+            ));
+        }
         return Ok(0);
     }
     let spec = Spec::builtin_with_file(args.spec.as_deref()).map_err(input)?;

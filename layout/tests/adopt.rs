@@ -363,3 +363,76 @@ fn a_crash_in_the_middle_is_finished_by_the_next_run() {
     assert_eq!(exit_of(&undone), 0, "{undone}");
     assert_eq!(tree(&root), before);
 }
+
+/// An RPM-shaped flat node (the package in `python3.11/site-packages`,
+/// as jfut/ganeti-rpm installs it): the plan, computed by the library with
+/// a fixed backup name, then the round trip, and an undo that keeps a
+/// backup holding a file that is not the adoption's.
+#[test]
+fn plan_of_an_rpm_shaped_flat_node_and_its_round_trip() {
+    use ganeti_layout::install::{adopt, spec::Spec};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let root = base.join("root");
+    demo::write_stage(
+        &root,
+        &"3.1.0".parse().expect("release"),
+        &InstallPaths::default(),
+    )
+    .expect("flat node");
+    let site = root.join("usr/lib/python3.11/site-packages");
+    fs_err::create_dir_all(&site).expect("mkdir");
+    fs_err::rename(
+        root.join("usr/lib/python3/dist-packages/ganeti"),
+        site.join("ganeti"),
+    )
+    .expect("move package");
+    fs_err::remove_dir_all(root.join("usr/lib/python3")).expect("rm");
+    // The interpreter's other packages are not Ganeti's.
+    fs_err::create_dir_all(site.join("six")).expect("mkdir");
+    fs_err::write(site.join("six/__init__.py"), "").expect("write");
+    let paths = common::paths(&root);
+    let before = tree(&root);
+
+    let adoption = adopt::plan_adoption(&paths, &Spec::builtin(), 1_700_000_000).expect("plan");
+    assert_eq!(adoption.dir_version.to_string(), "3.1");
+    assert!(adoption
+        .displaced
+        .iter()
+        .all(|d| !d.path.starts_with("/usr/lib/python3.11/site-packages/six")));
+    insta::assert_snapshot!(
+        "adopt_plan_rpm_shaped",
+        adopt::render_text(&paths, &adoption)
+    );
+    assert_eq!(tree(&root), before, "planning changes nothing");
+
+    let r = root.display().to_string();
+    let adopted = run(base, &["adopt", "--root", &r]);
+    assert_eq!(exit_of(&adopted), 0, "{adopted}");
+    assert_eq!(
+        ganeti_layout::install::inspect::verify(&paths).expect("verify"),
+        Vec::<String>::new()
+    );
+    assert!(root
+        .join("usr/lib/python3.11/site-packages/six/__init__.py")
+        .is_file());
+    assert!(!root
+        .join("usr/lib/python3.11/site-packages/ganeti")
+        .exists());
+    let stray = backup_dir(&root).join("notes.txt");
+    fs_err::write(&stray, "the admin's\n").expect("write");
+    let undone = run(base, &["adopt", "--undo", "--root", &r]);
+    assert_eq!(exit_of(&undone), 0, "{undone}");
+    assert!(undone.contains("is kept"), "{undone}");
+    let mut after = tree(&root);
+    let kept: Vec<PathBuf> = after
+        .keys()
+        .filter(|p| p.starts_with("var/lib/ganeti-layout"))
+        .cloned()
+        .collect();
+    assert_eq!(kept.len(), 3, "{kept:?}"); // the state dir, the backup, the stray file
+    for k in kept {
+        after.remove(&k);
+    }
+    assert_eq!(after, before);
+}

@@ -528,6 +528,9 @@ pub struct Report {
     pub moved: usize,
     /// `adopt` found it done already.
     pub already: bool,
+    /// `adopt --undo` found files in the backup that were not the
+    /// adoption's, and kept them there.
+    pub backup_kept: bool,
 }
 
 /// The adopt record, if there is one.
@@ -555,7 +558,10 @@ pub fn read_record(paths: &InstallPaths) -> Result<Option<AdoptRecord>, AdoptErr
 }
 
 fn write_record(paths: &InstallPaths, record: &AdoptRecord) -> Result<(), AdoptError> {
-    let mut bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
+    let mut bytes = serde_json::to_vec_pretty(record).map_err(|e| AdoptError::BadRecord {
+        record: paths.fs().shown(&paths.adopt_record()),
+        reason: e.to_string(),
+    })?;
     bytes.push(b'\n');
     Ok(paths
         .fs()
@@ -761,6 +767,7 @@ pub fn finish(
         backup: fs.shown(&record.backup),
         moved,
         already: false,
+        backup_kept: false,
     })
 }
 
@@ -795,6 +802,7 @@ pub fn resume(
             backup: paths.fs().shown(&record.backup),
             moved: 0,
             already: true,
+            backup_kept: false,
         }),
         AdoptState::Undoing => Err(AdoptError::UndoPending {
             record: paths.fs().shown(&paths.adopt_record()),
@@ -962,15 +970,9 @@ pub fn undo(paths: &InstallPaths) -> Result<Report, AdoptError> {
         fs.remove_file(&paths.layout_lock_file())?;
     }
     drop(lock);
-    fs.remove_dir_all(&record.backup).or_else(
-        |e| {
-            if e.is_not_found() {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        },
-    )?;
+    // The backup's directories go; anything else found there (not the
+    // adoption's) stays, and so does the backup with it.
+    let backup_kept = !remove_empty_dirs(fs, &record.backup)?;
     fs.remove_file(&paths.adopt_record())?;
     // What the adoption created, the deepest first, where empty now.
     let mut created = record.created_dirs.clone();
@@ -988,5 +990,32 @@ pub fn undo(paths: &InstallPaths) -> Result<Report, AdoptError> {
         backup: fs.shown(&record.backup),
         moved,
         already: false,
+        backup_kept,
     })
+}
+
+/// Removes the directory `dir` and every directory below it that holds
+/// nothing else; `Ok(true)` when `dir` is gone (or was not there),
+/// `Ok(false)` when something not a directory kept it.
+fn remove_empty_dirs(fs: NodeFs<'_>, dir: &Path) -> Result<bool, AdoptError> {
+    let entries = match fs.read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.is_not_found() => return Ok(true),
+        Err(e) => return Err(e.into()),
+    };
+    let mut empty = true;
+    for e in entries {
+        let is_dir = e.file_type.is_some_and(|t| t.is_dir());
+        if !is_dir || !remove_empty_dirs(fs, &dir.join(&e.name))? {
+            empty = false;
+        }
+    }
+    if !empty {
+        return Ok(false);
+    }
+    fs.remove_dir(dir)?;
+    if let Some(parent) = dir.parent() {
+        fs.fsync_dir(parent)?;
+    }
+    Ok(true)
 }
