@@ -361,7 +361,7 @@ fn a_crash_in_the_middle_is_finished_by_the_next_run() {
     assert_eq!(flat_install(&paths), None);
     let undone = run(base, &["adopt", "--undo", "--root", &r]);
     assert_eq!(exit_of(&undone), 0, "{undone}");
-    assert_eq!(tree(&root), before);
+    assert_same_tree(&tree(&root), &before);
 }
 
 /// An RPM-shaped flat node (the package in `python3.11/site-packages`,
@@ -435,4 +435,64 @@ fn plan_of_an_rpm_shaped_flat_node_and_its_round_trip() {
         after.remove(&k);
     }
     assert_eq!(after, before);
+}
+
+/// An undo cut short (the record says `undoing`, the switch links gone,
+/// half the files back): adopt refuses and names the undo; the next undo
+/// finishes it.
+#[test]
+fn an_undo_cut_short_is_finished_by_the_next_undo() {
+    use ganeti_layout::install::adopt::{AdoptRecord, AdoptState};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let root = flat_node(base);
+    let r = root.display().to_string();
+    let before = tree(&root);
+    let adopted = run(base, &["adopt", "--root", &r]);
+    assert_eq!(exit_of(&adopted), 0, "{adopted}");
+    let record_path = root.join("var/lib/ganeti-layout/adopt.json");
+    let mut record: AdoptRecord =
+        serde_json::from_str(&fs_err::read_to_string(&record_path).expect("read")).expect("json");
+    record.state = AdoptState::Undoing;
+    fs_err::write(&record_path, serde_json::to_vec(&record).expect("json")).expect("write");
+    fs_err::remove_file(root.join("etc/ganeti/lib")).expect("rm");
+    fs_err::remove_file(root.join("etc/ganeti/share")).expect("rm");
+    let backup = backup_dir(&root);
+    for d in record.displaced.iter().step_by(3) {
+        let rel = d.path.strip_prefix("/").expect("absolute");
+        let here = root.join(rel);
+        if here.symlink_metadata().is_ok() {
+            fs_err::remove_file(&here).expect("rm farm link");
+        }
+        if let Some(parent) = here.parent() {
+            fs_err::create_dir_all(parent).expect("mkdir");
+        }
+        fs_err::rename(backup.join(rel), &here).expect("move back");
+    }
+    let refused = run(base, &["adopt", "--root", &r]);
+    assert_eq!(exit_of(&refused), 1, "{refused}");
+    assert!(refused.contains("adopt --undo finishes it"), "{refused}");
+    let undone = run(base, &["adopt", "--undo", "--root", &r]);
+    assert_eq!(exit_of(&undone), 0, "{undone}");
+    assert_same_tree(&tree(&root), &before);
+}
+
+/// `left == right`, naming only the entries that differ.
+fn assert_same_tree(after: &BTreeMap<PathBuf, String>, before: &BTreeMap<PathBuf, String>) {
+    let differ: Vec<String> = before
+        .keys()
+        .chain(after.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .map(|k| {
+            format!(
+                "{}: {:?} then {:?}",
+                k.display(),
+                before.get(k),
+                after.get(k)
+            )
+        })
+        .collect();
+    assert!(differ.is_empty(), "{differ:#?}");
 }

@@ -665,6 +665,9 @@ pub fn finish(
         .iter()
         .map(|d| (d.path.as_path(), d.mode))
         .collect();
+    // Two adopts never move files at once; apply takes the same lock
+    // again for the layout.
+    let lock = apply::lock(paths)?;
     let mut moved = 0;
     for d in &record.displaced {
         let to = in_backup(&record.backup, &d.path);
@@ -706,6 +709,7 @@ pub fn finish(
             }
         }
     }
+    drop(lock);
     // The backup is a flat stage now.
     let stage = Stage::scan(&fs.host_path(&record.backup), paths)?;
     let release: Release =
@@ -918,28 +922,42 @@ pub fn undo(paths: &InstallPaths) -> Result<Report, AdoptError> {
             })?;
     let lock = apply::lock(paths)?;
     // The links first: once the switch links are gone, nothing runs V.
-    let mut links: BTreeSet<PathBuf> = [
+    // The node had none of these four before (adopt refuses otherwise).
+    for link in [
         paths.active_lib_link(),
         paths.active_share_link(),
         paths.default_lib(),
         paths.default_share(),
-    ]
-    .into();
-    for (_, _, inv) in inventories(paths, &v)? {
-        if let Some(Inventory::Layout(m)) = inv {
-            links.extend(m.links.into_iter().map(|l| l.path));
-        }
-    }
-    for d in &record.displaced {
-        if points_into_default(paths, &d.path, &d.kind) {
-            links.insert(d.path.clone());
-        }
-    }
-    for link in &links {
+    ] {
         if fs
-            .symlink_metadata(link)
+            .symlink_metadata(&link)
             .is_ok_and(|m| m.file_type().is_symlink())
         {
+            fs.remove_file(&link)?;
+        }
+    }
+    // Farm links: those the trees' manifests record and those at the flat
+    // files' paths, each only while it leads through `default` (a flat
+    // symlink already back in place, `hbal -> htools`, stays).
+    let kinds: std::collections::BTreeMap<&Path, &DisplacedKind> = record
+        .displaced
+        .iter()
+        .map(|d| (d.path.as_path(), &d.kind))
+        .collect();
+    let mut farm: BTreeSet<PathBuf> = record.displaced.iter().map(|d| d.path.clone()).collect();
+    for (_, _, inv) in inventories(paths, &v)? {
+        if let Some(Inventory::Layout(m)) = inv {
+            farm.extend(m.links.into_iter().map(|l| l.path));
+        }
+    }
+    let not_a_symlink = DisplacedKind::File {
+        mode: 0,
+        size: 0,
+        mtime: (0, 0),
+    };
+    for link in &farm {
+        let kind = kinds.get(link.as_path()).copied().unwrap_or(&not_a_symlink);
+        if points_into_default(paths, link, kind) {
             fs.remove_file(link)?;
         }
     }
