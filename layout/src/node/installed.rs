@@ -431,7 +431,7 @@ fn judge_trees(
     check
 }
 
-/// Are both trees of `v` complete (see [`crate::manifest`] for what that
+/// Are both trees of `v` complete (see [`crate::node::manifest`] for what that
 /// means)? `missing` is empty when they are.
 pub fn check_trees(paths: &InstallPaths, v: &DirVersion) -> Result<TreeCheck, ManifestError> {
     Ok(judge_trees(paths, v, &inventories(paths, v)?))
