@@ -12,7 +12,23 @@ Exit codes:
   0  done; for verify: the layout is sound
   1  refused because of what is on disk (conflicts, active version), failed,
      or (verify) the layout has problems, one line each
-  2  bad usage or input (arguments, version strings, spec file, stage)";
+  2  bad usage or input (arguments, version strings, spec file, stage;
+     for adopt: the flat install's release cannot be told)";
+
+pub const ADOPT_AFTER_HELP: &str = "\
+The release is the flat install's own (its Python package's _constants.py
+or _autoconf.py). adopt refuses while Ganeti daemons run (without
+--daemons-running-ok), on a node already in the versioned layout, and when
+the files cannot be laid out as install --stage would; it records what it
+does first (LOCALSTATEDIR/lib/ganeti-layout/adopt.json), so that a run
+after a crash finishes it and --undo takes it back. Run it again to finish
+an interrupted one.
+
+Exit codes:
+  0  adopted (or already adopted), undone, or (--dry-run) the plan printed
+  1  refused (daemons running, already versioned, conflicts, something
+     changed since the adoption, nothing to undo) or failed
+  2  bad usage, or the flat install's release cannot be told";
 
 #[derive(Parser)]
 #[command(name = "ganeti-layout", version, about = "Lay out Ganeti builds as side-by-side versioned trees", after_help = AFTER_HELP)]
@@ -61,6 +77,26 @@ pub struct InstallArgs {
     pub json: bool,
 }
 
+#[derive(clap::Args)]
+pub struct AdoptArgs {
+    /// Print the plan (the files moved to the backup, the trees, links and
+    /// switch links made), changing nothing
+    #[arg(long, conflicts_with = "undo")]
+    pub dry_run: bool,
+    /// Put the flat install back as it was before adopt and remove what adopt
+    /// made; refuses, naming it, if something changed since
+    #[arg(long)]
+    pub undo: bool,
+    /// Go on although Ganeti daemons run. Dangerous: their files move under
+    /// them; stop them instead (/etc/init.d/ganeti stop, or daemon-util
+    /// stop-all)
+    #[arg(long)]
+    pub daemons_running_ok: bool,
+    /// TOML file overriding or extending the built-in program lists
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+}
+
 /// `list` as both `ganeti-layout` and `ganeti-switch` take it.
 #[derive(clap::Args)]
 pub struct ListArgs {
@@ -101,6 +137,13 @@ pub enum Command {
         )]
         old_version: Option<String>,
     },
+    /// Convert a flat (single-version) Ganeti install into the versioned layout, in place
+    ///
+    /// Its files move to a backup under LOCALSTATEDIR/lib/ganeti-layout and
+    /// are laid out from there, as install --stage lays out a flat build, as
+    /// the running version, activated.
+    #[command(after_help = ADOPT_AFTER_HELP)]
+    Adopt(AdoptArgs),
     /// Sandbox: lay out a demo build in two versions and print the tree
     Demo {
         /// Directory to build the demo in (default: a new temporary one)

@@ -28,8 +28,8 @@
 //!        |               |          maint   debian        |
 //!        |               |            |       |           |
 //!        |               |            |       v           v
-//!        |               |            |  install/  demo
-//!        |               |            |            apply      (the only writer)
+//!        |               |            |  install/  adopt  demo
+//!        |               |            |            apply      (the writer; adopt moves files)
 //!        |               |            |            inspect  plan
 //!        |               |            |            spec  stage
 //!        v               v            v  -------------------------------------
@@ -38,6 +38,7 @@
 //!                                                  reader  manifest
 //!                                                  fs      (NodeFs: the root)
 //!                                                  paths   (every well-known file)
+//!                                                  daemons  (pid-file locks)
 //!                                                  durable  version
 //! ```
 //!
@@ -52,7 +53,9 @@
 //!   manifest and the completeness rule, and what is installed. It never
 //!   imports the install tool (`tests/kernel_boundary.rs`).
 //! * [`install`], the install tool: program lists, stage reading, the
-//!   planner, its carrying out (the only writer), `verify`, the demo
+//!   planner, its carrying out (the writer), `verify`, the conversion
+//!   of a flat install in place (`adopt`: it moves the flat files through
+//!   the kernel's careful I/O, then lays them out with `apply`), the demo
 //!   build. It stands on `node`; only layout's binary and packaging's
 //!   `debian/rules` helper use it.
 //! * [`cli`] and [`command`]: the command-line pieces the binaries share.

@@ -8,8 +8,8 @@ use clap::Parser;
 use ganeti_layout::cli::{
     exit_code, input, report_error, require_root, Output, PathArgs, Stderr, Stdout, Work,
 };
-use ganeti_layout::command::{Cli, Command, DirVersionArg, InstallArgs};
-use ganeti_layout::install::{apply, demo, inspect, plan, spec::Spec, stage::Stage};
+use ganeti_layout::command::{AdoptArgs, Cli, Command, DirVersionArg, InstallArgs};
+use ganeti_layout::install::{adopt, apply, demo, inspect, plan, spec::Spec, stage::Stage};
 use ganeti_layout::node::durable;
 use ganeti_layout::node::installed;
 use ganeti_layout::node::paths::shell_word;
@@ -19,7 +19,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let work = match cli.command {
         Command::Plan(_) | Command::Verify { .. } | Command::List(_) => Work::Prints,
-        Command::Install(_) | Command::Remove { .. } | Command::Demo { .. } => Work::Changes,
+        Command::Adopt(ref a) if a.dry_run => Work::Prints,
+        Command::Install(_) | Command::Remove { .. } | Command::Demo { .. } | Command::Adopt(_) => {
+            Work::Changes
+        }
     };
     let (out, err) = (Stdout::default(), Stderr::default());
     let code = match run(cli, &out) {
@@ -103,6 +106,100 @@ fn run(cli: Cli, out: &Stdout) -> anyhow::Result<u8> {
             .into())
         }
         Command::Demo { dir } => run_demo(&cli.paths, dir, out),
+        Command::Adopt(args) => {
+            let paths = cli.paths.resolve(&cli.root.root).map_err(input)?;
+            run_adopt(&paths, &args, out)
+        }
+    }
+}
+
+/// `adopt`, `adopt --dry-run`, `adopt --undo`.
+fn run_adopt(paths: &InstallPaths, args: &AdoptArgs, out: &Stdout) -> anyhow::Result<u8> {
+    // An error of the node's state is exit 1, the release that cannot be
+    // told is the caller's to give (exit 2).
+    let fail = |e: adopt::AdoptError| -> anyhow::Error {
+        if e.is_input() {
+            input(e).into()
+        } else {
+            e.into()
+        }
+    };
+    if args.undo {
+        adopt::refuse_if_daemons_run(paths, args.daemons_running_ok).map_err(fail)?;
+        let report = adopt::undo(paths).map_err(fail)?;
+        out.line(&format!(
+            "undone: the flat Ganeti {} is back in place under {} ({} file(s) moved back from {}); version {} and its links are removed",
+            report.release,
+            paths.root().display(),
+            report.moved,
+            report.backup.display(),
+            report.dir_version
+        ));
+        if report.backup_kept {
+            Stderr::default().line(&format!(
+                "warning: {} holds files that were not the adoption's; it is kept",
+                report.backup.display()
+            ));
+        }
+        return Ok(0);
+    }
+    let spec = Spec::builtin_with_file(args.spec.as_deref()).map_err(input)?;
+    if let Some(record) = adopt::read_record(paths).map_err(fail)? {
+        if args.dry_run {
+            out.line(&format!(
+                "an adoption is recorded (state {}) in {}: adopt finishes it, adopt --undo takes it back",
+                record.state,
+                paths.fs().shown(&paths.adopt_record()).display()
+            ));
+            return Ok(0);
+        }
+        if record.state != adopt::AdoptState::Adopted {
+            adopt::refuse_if_daemons_run(paths, args.daemons_running_ok).map_err(fail)?;
+        }
+        let report = adopt::resume(paths, &spec, record).map_err(fail)?;
+        print_adopted(paths, &report, out);
+        return Ok(0);
+    }
+    // The backup's name: this run's second.
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let adoption = adopt::plan_adoption(paths, &spec, epoch).map_err(fail)?;
+    if args.dry_run {
+        out.text(&adopt::render_text(paths, &adoption));
+        return Ok(0);
+    }
+    adopt::refuse_if_daemons_run(paths, args.daemons_running_ok).map_err(fail)?;
+    let err = Stderr::default();
+    for w in &adoption.install.warnings {
+        err.line(&format!("warning: {w}"));
+    }
+    let report = adopt::adopt(paths, &spec, &adoption).map_err(fail)?;
+    print_adopted(paths, &report, out);
+    Ok(0)
+}
+
+fn print_adopted(paths: &InstallPaths, report: &adopt::Report, out: &Stdout) {
+    if report.already {
+        out.line(&format!(
+            "already adopted: Ganeti {} is version {} in the versioned layout under {}; the flat files are in {} ({} takes it back)",
+            report.release,
+            report.dir_version,
+            paths.root().display(),
+            report.backup.display(),
+            paths.tool("ganeti-layout", "adopt --undo")
+        ));
+    } else {
+        out.line(&format!(
+            "adopted: the flat Ganeti {} is version {} (active) under {}; {} flat file(s) moved to {} ({} takes it back)",
+            report.release,
+            report.dir_version,
+            paths.root().display(),
+            report.moved,
+            report.backup.display(),
+            paths.tool("ganeti-layout", "adopt --undo")
+        ));
     }
 }
 

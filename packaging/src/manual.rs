@@ -33,11 +33,14 @@ const LAYOUT: Sections = Sections {
 Done; for \fBverify\fR: the layout is sound.
 .TP
 .B 1
-Refused because of what is on disk (conflicts, the active version), failed,
+Refused because of what is on disk (conflicts, the active version; for
+\fBadopt\fR: Ganeti daemons running, a node already versioned, something
+changed since the adoption, nothing to undo), failed,
 or (\fBverify\fR) the layout has problems, one line each.
 .TP
 .B 2
-Bad usage or input: arguments, version strings, spec file, stage."#,
+Bad usage or input: arguments, version strings, spec file, stage; for
+\fBadopt\fR, a flat install whose release cannot be told."#,
     files: r#".TP
 .I /usr/lib/ganeti/VERSION/ \fRand\fP /usr/share/ganeti/VERSION/
 The two trees of one version, each with its manifest
@@ -48,9 +51,24 @@ Fixed links through \fI/etc/ganeti/lib\fR and \fI/etc/ganeti/share\fR, the
 switch links that \fBganeti\-switch\fR(8) flips.
 .TP
 .I /usr/lib/ganeti/.ganeti\-layout.lock
-Keeps two installs or removals apart."#,
+Keeps two installs or removals apart.
+.TP
+.I /var/lib/ganeti\-layout/adopt.json
+What \fBadopt\fR did (written before its first change): the backup and
+every flat file moved there; \fBadopt \-\-undo\fR reads it.
+.TP
+.I /var/lib/ganeti\-layout/adopt\-backup\-EPOCH/
+The flat install's files that \fBadopt\fR moved aside, each at its own path;
+the version trees are laid out from it."#,
     environment: r#"None: every setting is an option."#,
-    notes: "",
+    notes: r#"A node that runs a single\-version ("flat") Ganeti, its programs regular
+files in \fI/usr/sbin\fR and its Python package the interpreter's (as RPM
+clusters run), is converted in place by \fBganeti\-layout adopt\fR, with
+its daemons stopped: its files move to the backup, and are laid out from
+there as \fBinstall \-\-stage\fR lays out a flat build, as the running
+release, activated. \fBadopt \-\-dry\-run\fR prints the plan, a second
+\fBadopt\fR finishes one cut short by a crash, and \fBadopt \-\-undo\fR
+puts the flat files back, refusing, with the path, what changed since."#,
     examples: r#"What installing a build would change, then the install:
 .PP
 .nf
@@ -66,6 +84,17 @@ Is this node's layout sound, and which versions does it have?
 .RS
 ganeti\-layout verify
 ganeti\-layout list
+.RE
+.fi
+.PP
+A flat (single\-version) node into the versioned layout, and back:
+.PP
+.nf
+.RS
+/etc/init.d/ganeti stop
+ganeti\-layout adopt \-\-dry\-run
+ganeti\-layout adopt
+ganeti\-layout adopt \-\-undo
 .RE
 .fi"#,
     see_also: &[

@@ -1,6 +1,8 @@
-//! The only part of `layout` that changes the filesystem: it observes the
-//! destination for the planner, carries out a reconciled [`Plan`], and
-//! removes an inactive version ([`remove_version`]). Every path it touches
+//! The part of `layout` that changes the filesystem (but for `adopt`,
+//! which moves a flat install's own files aside and back, then lays them
+//! out through here): it observes the destination for the planner,
+//! carries out a reconciled [`Plan`], and removes an inactive version
+//! ([`remove_version`]). Every path it touches
 //! on the node goes through [`NodeFs`], by logical path.
 //!
 //! Guarantees:

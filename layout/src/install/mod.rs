@@ -8,6 +8,7 @@
 //! manifests record); [`apply`] (the only writer: carries out a plan,
 //! removes a version); [`demo`] (a built-in demo build, for the sandbox).
 
+pub mod adopt;
 pub mod apply;
 pub mod demo;
 pub mod inspect;

@@ -229,7 +229,6 @@ impl Stage {
                 path: dir.to_path_buf(),
             });
         }
-        let program_dirs = [paths.bindir(), paths.sbindir(), paths.pkglibdir()];
         let mut entries = Vec::new();
         for item in walkdir::WalkDir::new(dir)
             .follow_links(false)
@@ -240,41 +239,58 @@ impl Stage {
                 path: dir.to_path_buf(),
                 source,
             })?;
-            let rel = item.path().strip_prefix(dir).unwrap_or(item.path());
-            let logical = Path::new("/").join(rel);
-            let io = |source| StageError::Io {
-                path: item.path().to_path_buf(),
-                source,
-            };
-            let meta = item.path().symlink_metadata().map_err(io)?;
-            let ft = meta.file_type();
-            let kind = if ft.is_dir() {
-                StageKind::Dir {
-                    mode: meta.permissions().mode() & 0o7777,
-                }
-            } else if ft.is_symlink() {
-                StageKind::Symlink {
-                    target: fs_err::read_link(item.path()).map_err(io)?,
-                }
-            } else if ft.is_file() {
-                let is_program = program_dirs.iter().any(|d| logical.starts_with(d));
-                let script = if is_program {
-                    read_script_kind(item.path()).map_err(io)?
-                } else {
-                    Script::Unknown
-                };
-                StageKind::File {
-                    mode: meta.permissions().mode() & 0o7777,
-                    size: meta.len(),
-                    mtime: (meta.mtime(), meta.mtime_nsec() as u32),
-                    script,
-                }
-            } else {
-                StageKind::Special
-            };
-            entries.push(StageEntry { logical, kind });
+            entries.push(scan_entry(dir, item.path(), paths)?);
         }
         entries.sort_by(|a, b| a.logical.cmp(&b.logical));
+        let own_release = read_own_release(dir, &entries)?;
+        let own_directories = read_own_directories(dir, &entries)?;
+        Ok(Stage {
+            dir: dir.to_path_buf(),
+            entries,
+            own_release,
+            own_directories,
+        })
+    }
+
+    /// A stage view of some of a tree's files, not a whole DESTDIR: the
+    /// entries below each logical directory of `tops` in `dir` (a node's
+    /// root, for `adopt`: its own flat install taken as the build), each
+    /// directory and file kept when `keep(logical, is_dir)` says so (a
+    /// directory not kept is not entered). The tops themselves are not
+    /// entries; a top that is not there gives none.
+    ///
+    /// Errors: [`StageError`] naming the path that could not be read.
+    pub fn scan_selected(
+        dir: &Path,
+        paths: &InstallPaths,
+        tops: &[PathBuf],
+        keep: impl Fn(&Path, bool) -> bool,
+    ) -> Result<Stage, StageError> {
+        let mut entries = Vec::new();
+        for top in tops {
+            let host_top = dir.join(top.strip_prefix("/").unwrap_or(top));
+            if !host_top.is_dir() {
+                continue;
+            }
+            let walk = walkdir::WalkDir::new(&host_top)
+                .follow_links(false)
+                .sort_by_file_name()
+                .min_depth(1)
+                .into_iter()
+                .filter_entry(|item| {
+                    let rel = item.path().strip_prefix(dir).unwrap_or(item.path());
+                    keep(&Path::new("/").join(rel), item.file_type().is_dir())
+                });
+            for item in walk {
+                let item = item.map_err(|source| StageError::Walk {
+                    path: host_top.clone(),
+                    source,
+                })?;
+                entries.push(scan_entry(dir, item.path(), paths)?);
+            }
+        }
+        entries.sort_by(|a, b| a.logical.cmp(&b.logical));
+        entries.dedup_by(|a, b| a.logical == b.logical);
         let own_release = read_own_release(dir, &entries)?;
         let own_directories = read_own_directories(dir, &entries)?;
         Ok(Stage {
@@ -290,6 +306,46 @@ impl Stage {
     pub fn file(&self, logical: &Path) -> PathBuf {
         self.dir.join(logical.strip_prefix("/").unwrap_or(logical))
     }
+}
+
+/// One entry of a stage at the host path `host` under `dir`. Program
+/// files in bin, sbin and `${libdir}/ganeti` get their first bytes read
+/// so the fallback rule can look at them.
+fn scan_entry(dir: &Path, host: &Path, paths: &InstallPaths) -> Result<StageEntry, StageError> {
+    let program_dirs = [paths.bindir(), paths.sbindir(), paths.pkglibdir()];
+    let rel = host.strip_prefix(dir).unwrap_or(host);
+    let logical = Path::new("/").join(rel);
+    let io = |source| StageError::Io {
+        path: host.to_path_buf(),
+        source,
+    };
+    let meta = host.symlink_metadata().map_err(io)?;
+    let ft = meta.file_type();
+    let kind = if ft.is_dir() {
+        StageKind::Dir {
+            mode: meta.permissions().mode() & 0o7777,
+        }
+    } else if ft.is_symlink() {
+        StageKind::Symlink {
+            target: fs_err::read_link(host).map_err(io)?,
+        }
+    } else if ft.is_file() {
+        let is_program = program_dirs.iter().any(|d| logical.starts_with(d));
+        let script = if is_program {
+            read_script_kind(host).map_err(io)?
+        } else {
+            Script::Unknown
+        };
+        StageKind::File {
+            mode: meta.permissions().mode() & 0o7777,
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec() as u32),
+            script,
+        }
+    } else {
+        StageKind::Special
+    };
+    Ok(StageEntry { logical, kind })
 }
 
 fn read_script_kind(path: &Path) -> std::io::Result<Script> {

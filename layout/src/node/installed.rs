@@ -206,26 +206,7 @@ pub fn flat_install(paths: &InstallPaths) -> Option<FlatInstall> {
     if !meta.is_file() {
         return None;
     }
-    // Where distributions put a Python package: dist-packages (Debian),
-    // site-packages (RPM, source), under lib or lib64.
-    let mut dirs = Vec::new();
-    for lib in [
-        paths.prefix().join("lib"),
-        paths.prefix().join("lib64"),
-        paths.libdir().to_path_buf(),
-    ] {
-        let Ok(entries) = fs.read_dir(&lib) else {
-            continue;
-        };
-        for e in entries {
-            let name = e.name_lossy();
-            if name.starts_with("python3") || name.starts_with("python2") {
-                for sub in ["dist-packages", "site-packages"] {
-                    dirs.push(lib.join(&e.name).join(sub).join("ganeti"));
-                }
-            }
-        }
-    }
+    let dirs = python_package_candidates(paths);
     let (package, release) = dirs
         .iter()
         .flat_map(|d| {
@@ -248,11 +229,51 @@ pub fn flat_install(paths: &InstallPaths) -> Option<FlatInstall> {
     })
 }
 
+/// Where distributions put the `ganeti` Python package, as logical
+/// directories: dist-packages (Debian), site-packages (RPM, source), under
+/// `${prefix}/lib`, `${prefix}/lib64` or `${libdir}`, for every python2*
+/// and python3* found there.
+fn python_package_candidates(paths: &InstallPaths) -> Vec<PathBuf> {
+    let fs = paths.fs();
+    let mut dirs = Vec::new();
+    for lib in [
+        paths.prefix().join("lib"),
+        paths.prefix().join("lib64"),
+        paths.libdir().to_path_buf(),
+    ] {
+        let Ok(entries) = fs.read_dir(&lib) else {
+            continue;
+        };
+        for e in entries {
+            let name = e.name_lossy();
+            if name.starts_with("python3") || name.starts_with("python2") {
+                for sub in ["dist-packages", "site-packages"] {
+                    let dir = lib.join(&e.name).join(sub).join("ganeti");
+                    if !dirs.contains(&dir) {
+                        dirs.push(dir);
+                    }
+                }
+            }
+        }
+    }
+    dirs
+}
+
+/// The logical directory of a flat install's `ganeti` Python package (the
+/// interpreter's, not a version tree's): the first of the places
+/// distributions use that is a real directory. `None` when there is none.
+pub fn flat_python_package(paths: &InstallPaths) -> Option<PathBuf> {
+    let fs = paths.fs();
+    python_package_candidates(paths)
+        .into_iter()
+        .find(|d| fs.symlink_metadata(d).is_ok_and(|m| m.is_dir()))
+}
+
 /// The line `list` and `check` give a flat install: what it is, and the way
 /// into the versioned layout.
 pub fn flat_install_line(paths: &InstallPaths, flat: &FlatInstall) -> String {
     format!(
-        "a single-version (flat) Ganeti {}is installed here, outside the versioned layout: {} is a program, not a link through {}{}; no switch or upgrade of this toolkit can move it. The toolkit does not convert it yet: to adopt it, stop its daemons, move its programs and Python package aside (install names each one in the way), then lay the same release out from its build: {}",
+        "a single-version (flat) Ganeti {}is installed here, outside the versioned layout: {} is a program, not a link through {}{}; no switch or upgrade of this toolkit can move it. To convert it into the versioned layout (with its daemons stopped): {} (see what it would do with --dry-run; --undo reverses it)",
         flat.release.as_ref().map(|r| format!("{r} ")).unwrap_or_default(),
         flat.program.display(),
         paths.host(&paths.default_share()).display(),
@@ -260,7 +281,7 @@ pub fn flat_install_line(paths: &InstallPaths, flat: &FlatInstall) -> String {
             .as_ref()
             .map(|p| format!(", and its Python package ({}) is the interpreter's", p.display()))
             .unwrap_or_default(),
-        paths.tool("ganeti-layout", "install --stage STAGE --activate")
+        paths.tool("ganeti-layout", "adopt")
     )
 }
 
@@ -410,7 +431,7 @@ fn judge_trees(
     check
 }
 
-/// Are both trees of `v` complete (see [`crate::manifest`] for what that
+/// Are both trees of `v` complete (see [`crate::node::manifest`] for what that
 /// means)? `missing` is empty when they are.
 pub fn check_trees(paths: &InstallPaths, v: &DirVersion) -> Result<TreeCheck, ManifestError> {
     Ok(judge_trees(paths, v, &inventories(paths, v)?))

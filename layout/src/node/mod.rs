@@ -18,6 +18,7 @@
 //!    [`build`] (above `manifest`): what a version's own build says it
 //!    has, its programs and directories;
 //! 5. [`active`]: the switch links and the `default` links as found;
+//!    [`daemons`]: whether Ganeti's daemons run (pid-file locks);
 //! 6. [`installed`]: which versions are installed, whether each is
 //!    complete and would run, and what is wrong with the links.
 //!
@@ -27,6 +28,7 @@
 
 pub mod active;
 pub mod build;
+pub mod daemons;
 pub mod durable;
 pub mod fs;
 pub mod installed;

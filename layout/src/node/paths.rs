@@ -356,6 +356,21 @@ impl InstallPaths {
     pub fn backupdir(&self) -> PathBuf {
         self.localstatedir.join("backups")
     }
+    /// `ganeti-layout`'s own state, `${localstatedir}/lib/ganeti-layout`:
+    /// the adopt record and the flat files an adopt set aside.
+    pub fn layout_statedir(&self) -> PathBuf {
+        self.localstatedir.join("lib/ganeti-layout")
+    }
+    /// What `ganeti-layout adopt` did, `${localstatedir}/lib/ganeti-layout/adopt.json`:
+    /// its state, the backup and every flat file moved there (the undo's input).
+    pub fn adopt_record(&self) -> PathBuf {
+        self.layout_statedir().join("adopt.json")
+    }
+    /// Where `adopt` sets a flat install's files aside, keeping their
+    /// paths: `${localstatedir}/lib/ganeti-layout/adopt-backup-EPOCH`.
+    pub fn adopt_backup(&self, epoch: u64) -> PathBuf {
+        self.layout_statedir().join(format!("adopt-backup-{epoch}"))
+    }
     /// The lock that keeps two `ganeti-layout` installs or removals apart.
     pub fn layout_lock_file(&self) -> PathBuf {
         self.pkglibdir().join(".ganeti-layout.lock")
