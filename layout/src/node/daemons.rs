@@ -2,10 +2,8 @@
 //! the locks on their pid files in `${localstatedir}/run/ganeti`.
 //! Reads, never writes.
 //!
-//! The same rule as the switcher's `daemons` module (whose `running_daemons`
-//! also names the version each runs); `ganeti-layout adopt` needs it
-//! below the switcher, in the kernel. The switcher can take it from here
-//! (a follow-up: issue 21).
+//! Used by `ganeti-layout adopt` and by the switcher (whose
+//! `running_daemons` also names the version each runs).
 
 use std::os::fd::OwnedFd;
 
@@ -42,9 +40,9 @@ pub fn live_daemons(paths: &InstallPaths) -> Vec<String> {
     out
 }
 
-/// What `pid_file_state` found.
+/// What [`pid_file_state`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum PidFile {
+pub enum PidFile {
     /// Another process holds a lock on it: its daemon runs. `pid` is the
     /// number in the file (None while the daemon has not written it yet).
     Locked { pid: Option<i32> },
@@ -74,7 +72,7 @@ enum PidFile {
 /// | O_NONBLOCK` ([`crate::node::NodeFs::open_nofollow`]: a
 /// symlink is not followed, a FIFO cannot hang us); F_GETLK needs no write
 /// access, and a shared `flock` none either.
-fn pid_file_state(opened: rustix::io::Result<OwnedFd>) -> PidFile {
+pub fn pid_file_state(opened: rustix::io::Result<OwnedFd>) -> PidFile {
     use rustix::fs::FlockOperation;
     use rustix::io::Errno;
     let fd = match opened {
