@@ -235,9 +235,16 @@ take_snapshot() {
   mv -f "$PRISTINE.new" "$PRISTINE"
 }
 
+# Files the suites write into the tree that it never had: removed when the
+# tree is put back (not in the recipe: adding one must not rebuild the tree).
+# scenarios.sh writes /etc/default/ganeti-upgrade (KEEP_BACKUPS=0); left
+# in the tree, the booted nodes' dpkg -i of the toolkit met it as a
+# conffile of the admin's and stopped at the prompt.
+SUITE_MADE=(etc/default/ganeti-upgrade)
+
 restore_snapshot() {
   local p
-  for p in "${MUTABLE[@]}"; do rm -rf --one-file-system -- "${ROOT:?}/$p"; done
+  for p in "${MUTABLE[@]}" "${SUITE_MADE[@]}"; do rm -rf --one-file-system -- "${ROOT:?}/$p"; done
   tar -C "$ROOT" --numeric-owner -xpf "$PRISTINE"
 }
 
