@@ -285,8 +285,9 @@ report's head line says), \fBsteps\fR (a list of \fBstep\fR and
 From \fB\-\-dry\-run\fR: \fBchecks\fR: \fBtarget\fR, \fBmaster\fR,
 \fBnodes\fR (every online node, the master last, each with \fBnode\fR,
 \fBstate\fR: \fBready\fR, \fBunreachable\fR, \fBrefused\fR,
-\fBhost\-key\-changed\fR, \fBno\-ganeti\fR, \fBtarget\-incomplete\fR or
-\fBfailed\fR; \fBswitch_version\fR, \fBerror\fR (the line ssh or the
+\fBhost\-key\-changed\fR, \fBno\-ganeti\fR, \fBtarget\-incomplete\fR,
+\fBway\-back\-closed\fR (the version the cluster runs could not be
+switched back to there) or \fBfailed\fR; \fBswitch_version\fR, \fBerror\fR (the line ssh or the
 node printed) and \fBfix\fR, null when ready), \fBoffline\fR,
 \fBjobs\fR (\fBrunning\fR and \fBqueued\fR, or null when the queue could
 not be asked), \fBdrained\fR, \fBwatcher_paused_until\fR (epoch

@@ -65,6 +65,10 @@ pub struct Ctx<'a> {
     /// the steps before the point of no return (a signal there means roll
     /// back), not after it nor in a rollback, which go on to the end.
     signal_ends_wait: bool,
+    /// Nodes a wait for a node that stopped answering gave up on in this
+    /// run: not waited for again (a rollback after a dead node would wait
+    /// once per undo step).
+    given_up: std::sync::Mutex<Vec<String>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -90,6 +94,7 @@ impl<'a> Ctx<'a> {
             step: None,
             skipped: Vec::new(),
             signal_ends_wait: false,
+            given_up: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -237,7 +242,13 @@ impl<'a> Ctx<'a> {
         mut results: Vec<Ran>,
         rerun: &dyn Fn(&[String]) -> Vec<Ran>,
     ) -> Vec<Ran> {
-        let lost = |r: &Ran| r.code == Some(255) && r.node != c.master;
+        let given_up: Vec<String> = self.given_up.lock().map(|g| g.clone()).unwrap_or_default();
+        let lost = |r: &Ran| {
+            r.code == Some(255)
+                && r.node != c.master
+                && !given_up.contains(&r.node)
+                && !refused_for_good(r)
+        };
         if self.opts.node_wait.is_zero() || !results.iter().any(lost) {
             return results;
         }
@@ -251,8 +262,24 @@ impl<'a> Ctx<'a> {
                 .map(|r| r.node.clone())
                 .collect();
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if silent.is_empty() || left.is_zero() || (self.signal_ends_wait && self.interrupted())
-            {
+            if silent.is_empty() {
+                return results;
+            }
+            let signalled = self.signal_ends_wait && self.interrupted();
+            if left.is_zero() || signalled {
+                self.message(&format!(
+                    "stopped waiting for {} ({}); not waiting for {} again in this run",
+                    silent.join(", "),
+                    if signalled {
+                        "a signal".to_string()
+                    } else {
+                        format!("--node-wait {} s", self.opts.node_wait.as_secs())
+                    },
+                    if silent.len() == 1 { "it" } else { "them" }
+                ));
+                if let Ok(mut g) = self.given_up.lock() {
+                    g.extend(silent);
+                }
                 return results;
             }
             if said != silent {
@@ -419,5 +446,48 @@ impl<'a> Ctx<'a> {
                 Err(Some(e))
             }
         }
+    }
+}
+
+/// Whether ssh's exit 255 says the node will not take us however long we
+/// wait (our key refused, its host key changed): no reboot mends that, so
+/// [`Ctx::again_when_back`] does not wait for it.
+fn refused_for_good(r: &Ran) -> bool {
+    let e = r.stderr.to_ascii_lowercase();
+    e.contains("permission denied")
+        || e.contains("host key verification failed")
+        || e.contains("remote host identification has changed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ssh(stderr: &str) -> Ran {
+        Ran {
+            node: "node2.example".into(),
+            command: "ganeti-switch installed 3.1".into(),
+            code: Some(255),
+            stdout: String::new(),
+            stderr: stderr.into(),
+        }
+    }
+
+    /// A key refused or a changed host key is no reboot: not waited for.
+    #[test]
+    fn only_a_node_that_may_come_back_is_waited_for() {
+        assert!(refused_for_good(&ssh(
+            "root@node2.example: Permission denied (publickey).\n"
+        )));
+        assert!(refused_for_good(&ssh("Host key verification failed.\n")));
+        assert!(refused_for_good(&ssh(
+            "@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n"
+        )));
+        assert!(!refused_for_good(&ssh(
+            "ssh: connect to host node2.example port 22: Connection refused\n"
+        )));
+        assert!(!refused_for_good(&ssh(
+            "ssh: connect to host node2.example port 22: No route to host\n"
+        )));
     }
 }

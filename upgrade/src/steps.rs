@@ -347,6 +347,21 @@ fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     } else {
         asked_everywhere(ctx, &c, Switch::Returnable(from.clone()))?
     };
+    // A node ssh does not reach is named once, with the dry run's fix.
+    let mut unreached = target.unreached;
+    unreached.extend(
+        source
+            .unreached
+            .into_iter()
+            .filter(|n| !unreached.iter().any(|u| u.node == n.node))
+            .collect::<Vec<_>>(),
+    );
+    if !unreached.is_empty() {
+        return Err(StepError::Refused(format!(
+            "nodes not reached as Ganeti reaches them (ssh):\n{}",
+            crate::gate::node_refusals(&unreached, &to).join("\n")
+        )));
+    }
     let mut no_switch = target.no_switch;
     no_switch.extend(source.no_switch);
     no_switch.sort();
@@ -390,6 +405,9 @@ struct Asked {
     no_switch: Vec<String>,
     /// Nodes whose `ganeti-switch` does not know the question.
     too_old: Vec<String>,
+    /// Nodes ssh did not reach (or that refused us), classified as the dry
+    /// run classifies them, each with its own fix.
+    unreached: Vec<crate::view::NodeCheck>,
 }
 
 /// Asks every online node (the master in-process) about a version.
@@ -404,6 +422,11 @@ fn asked_everywhere(ctx: &Ctx<'_>, c: &Cluster, action: Switch) -> Result<Asked,
             Some(2) if ran.stderr.contains("unexpected argument") => {
                 asked.too_old.push(ran.node.clone())
             }
+            Some(255) | None => asked.unreached.push(crate::gate::classify(
+                &ran,
+                &ctx.opts.run.switch_command,
+                &ctx.header.to,
+            )),
             _ => asked.missing.push(format!(
                 "{} ({})",
                 ran.node,

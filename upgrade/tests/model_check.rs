@@ -2699,3 +2699,33 @@ fn a_node_that_reboots_mid_step_is_waited_for_and_the_upgrade_goes_on() {
         "without the wait these should not have finished: {without_wait:?}"
     );
 }
+
+/// A node that dies in stop-daemons (unreachable from then on) is waited
+/// for once (`--node-wait`); the rollback that follows does not wait for it
+/// again at each undo step (it would, once per step, uninterruptibly).
+/// Counted by the wait's probes (the vote question) sent to the dead node:
+/// one wait of 100 ms at 5 ms a probe sends at most 21.
+#[test]
+fn a_node_given_up_on_is_not_waited_for_again_in_the_same_run() {
+    let (model, _dir) = Model::new(3, "3.0", false, true);
+    model.faults().at = vec![(
+        Phase::Run(StepId::StopDaemons),
+        "node3.example".into(),
+        FaultMode::Unreachable,
+    )];
+    let mut opts = options(Mode::To("3.1".parse().expect("v")));
+    opts.node_wait = Duration::from_millis(100);
+    let r = main_flow(&model.paths, &opts, &model, &Quiet, &model.interrupted);
+    assert!(
+        matches!(r, Err(UpgradeError::RollbackIncomplete { .. })),
+        "{r:?}"
+    );
+    let probes = model
+        .state()
+        .log
+        .iter()
+        .filter(|l| l.starts_with("node3.example: ") && l.contains("ssconf_master_node"))
+        .count();
+    assert!(probes >= 1, "node3 was waited for");
+    assert!(probes <= 21, "node3 was waited for again: {probes} probes");
+}
