@@ -137,8 +137,25 @@ fn civil(epoch: u64) -> (String, String) {
     )
 }
 
+/// The instant `wait` from now; a wait too long for the clock to hold (an
+/// admin's `--node-wait 18446744073709551615`) is as good as forever: a
+/// century.
+pub fn deadline_after(wait: std::time::Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(std::time::Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_wait_too_long_for_the_clock_does_not_panic() {
+        let far = deadline_after(std::time::Duration::MAX);
+        assert!(far > std::time::Instant::now());
+    }
+
     use super::*;
 
     #[test]

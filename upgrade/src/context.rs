@@ -252,7 +252,7 @@ impl<'a> Ctx<'a> {
         if self.opts.node_wait.is_zero() || !results.iter().any(lost) {
             return results;
         }
-        let deadline = std::time::Instant::now() + self.opts.node_wait;
+        let deadline = crate::clock::deadline_after(self.opts.node_wait);
         let pause = self.opts.poll_interval * 5;
         let mut said: Vec<String> = Vec::new();
         loop {

@@ -23,7 +23,7 @@ pub fn confirm_master(ctx: &Ctx<'_>, c: &Cluster) -> Result<(), UpgradeError> {
         return Ok(());
     }
     let question = ctx.call(GanetiCmd::ReadMasterNode);
-    let deadline = std::time::Instant::now() + ctx.opts.vote_wait;
+    let deadline = crate::clock::deadline_after(ctx.opts.vote_wait);
     loop {
         let results = ctx
             .exec
