@@ -88,8 +88,15 @@ fn run(cli: Cli, out: &Stdout) -> anyhow::Result<u8> {
             // clap requires one of the two (required_unless_present).
             let version = version.or(old_version).unwrap_or_default();
             let v: DirVersion = version.parse().map_err(input)?;
-            for p in apply::remove_version(&paths, &v)? {
+            let removed = apply::remove_version(&paths, &v)?;
+            for p in &removed.paths {
                 out.line(&format!("removed {}", p.display()));
+            }
+            if let Some(backup) = &removed.retired_backup {
+                out.line(&format!(
+                    "version {v} was the adopted flat install, so the adoption can no longer be undone (adopt --undo has nothing to take back); its record is retired. The flat files stay in {}: delete that directory by hand once you no longer need it",
+                    backup.display()
+                ));
             }
             Ok(0)
         }
@@ -145,6 +152,9 @@ fn run_adopt(paths: &InstallPaths, args: &AdoptArgs, out: &Stdout) -> anyhow::Re
     }
     let spec = Spec::builtin_with_file(args.spec.as_deref()).map_err(input)?;
     if let Some(record) = adopt::read_record(paths).map_err(fail)? {
+        if let Some(e) = adopt::retired(paths, &record).map_err(fail)? {
+            return Err(fail(e));
+        }
         if args.dry_run {
             out.line(&format!(
                 "an adoption is recorded (state {}) in {}: adopt finishes it, adopt --undo takes it back",
@@ -153,7 +163,10 @@ fn run_adopt(paths: &InstallPaths, args: &AdoptArgs, out: &Stdout) -> anyhow::Re
             ));
             return Ok(0);
         }
-        if record.state != adopt::AdoptState::Adopted {
+        if matches!(
+            record.state,
+            adopt::AdoptState::Moving | adopt::AdoptState::Undoing
+        ) {
             adopt::refuse_if_daemons_run(paths, args.daemons_running_ok).map_err(fail)?;
         }
         let report = adopt::resume(paths, &spec, record).map_err(fail)?;

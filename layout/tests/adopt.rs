@@ -496,3 +496,87 @@ fn assert_same_tree(after: &BTreeMap<PathBuf, String>, before: &BTreeMap<PathBuf
         .collect();
     assert!(differ.is_empty(), "{differ:#?}");
 }
+
+/// Points the switch links at `v`, as `ganeti-switch to V` does.
+fn switch_to(root: &Path, v: &str) {
+    for (link, tree) in [("etc/ganeti/lib", "lib"), ("etc/ganeti/share", "share")] {
+        let link = root.join(link);
+        fs_err::remove_file(&link).expect("rm link");
+        fs_err::os::unix::fs::symlink(format!("/usr/{tree}/ganeti/{v}"), &link).expect("link");
+    }
+}
+
+/// Regression: removing the adopted version left a dead end. `remove 3.0`
+/// said nothing about the adoption; `adopt --undo` then hinted "remove
+/// 3.1 first" (the active version), `adopt` said "already adopted" of a
+/// version that was gone, and the backup was orphaned. Now remove retires
+/// the record and says so, naming the backup; adopt and undo say the
+/// adoption is retired and name the backup; the backup stays.
+#[test]
+fn removing_the_adopted_version_retires_the_adoption() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let root = flat_node(base);
+    let r = root.display().to_string();
+    let stage = base.join("stage-3.1.0");
+    demo::write_stage(
+        &stage,
+        &"3.1.0".parse().expect("release"),
+        &InstallPaths::default(),
+    )
+    .expect("stage");
+    let s = stage.display().to_string();
+    let adopted = run(base, &["adopt", "--root", &r]);
+    assert_eq!(exit_of(&adopted), 0, "{adopted}");
+    let installed = run(base, &["install", "--stage", &s, "--root", &r]);
+    assert_eq!(exit_of(&installed), 0, "{installed}");
+    let mut text = String::new();
+    // Before the removal: 3.1 active, undo names only commands that work
+    // (switch back first; then remove 3.1).
+    switch_to(&root, "3.1");
+    text.push_str(&run(base, &["adopt", "--undo", "--root", &r]));
+    let backup = backup_dir(&root);
+    text.push_str(
+        &run(base, &["remove", "3.0", "--root", &r])
+            .lines()
+            .filter(|l| !l.starts_with("removed "))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    text.push('\n');
+    text.push_str(&run(base, &["adopt", "--undo", "--root", &r]));
+    text.push_str(&run(base, &["adopt", "--root", &r]));
+    text.push_str(&run(base, &["adopt", "--dry-run", "--root", &r]));
+    assert!(backup.is_dir(), "the backup stays for the admin");
+    let record = fs_err::read_to_string(root.join("var/lib/ganeti-layout/adopt.json"))
+        .expect("the record stays");
+    assert!(record.contains("\"retired\""), "{record}");
+    assert!(!text.contains("remove 3.1"), "{text}");
+    assert!(!text.contains("already adopted"), "{text}");
+    insta::assert_snapshot!("adopt_retired", text);
+}
+
+/// A record that says `adopted` while its version is gone (a removal cut
+/// short before it retired the record, or by an older tool) reads as
+/// retired too.
+#[test]
+fn an_adopted_record_whose_version_is_gone_reads_as_retired() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let root = flat_node(base);
+    let r = root.display().to_string();
+    let adopted = run(base, &["adopt", "--root", &r]);
+    assert_eq!(exit_of(&adopted), 0, "{adopted}");
+    for tree in ["usr/lib/ganeti/3.0", "usr/share/ganeti/3.0"] {
+        fs_err::remove_dir_all(root.join(tree)).expect("rm");
+    }
+    for args in [
+        &["adopt", "--root", &r][..],
+        &["adopt", "--undo", "--root", &r],
+    ] {
+        let out = run(base, args);
+        assert_eq!(exit_of(&out), 1, "{out}");
+        assert!(out.contains("is retired"), "{out}");
+        assert!(out.contains("adopt-backup-"), "{out}");
+    }
+}

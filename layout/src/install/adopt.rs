@@ -93,6 +93,13 @@ pub enum AdoptError {
     },
     #[error("an undo of the adoption was interrupted ({record} says so)\nhint: ganeti-layout adopt --undo finishes it")]
     UndoPending { record: PathBuf },
+    #[error("the adoption of Ganeti {release} is retired: version {version} was removed ({record} says so), so there is nothing to adopt and nothing adopt --undo can put back; this node is in the versioned layout\nhint: ganeti-layout list shows its versions; the flat files are still in {backup}: delete that directory by hand once you no longer need it")]
+    Retired {
+        release: String,
+        version: String,
+        record: PathBuf,
+        backup: PathBuf,
+    },
     #[error("nothing to undo: there is no adopt record at {record}")]
     NothingToUndo { record: PathBuf },
     #[error("cannot read the adopt record {record}: {reason}\nhint: check it by hand; move it aside only once the node is sound (ganeti-layout verify)")]
@@ -171,6 +178,10 @@ pub enum AdoptState {
     Adopted,
     /// `adopt --undo` started.
     Undoing,
+    /// The adopted version was removed (`ganeti-layout remove`): the
+    /// adoption can no longer be undone; the record stays to say so and
+    /// to name the backup.
+    Retired,
 }
 
 impl std::fmt::Display for AdoptState {
@@ -179,6 +190,7 @@ impl std::fmt::Display for AdoptState {
             AdoptState::Moving => "moving",
             AdoptState::Adopted => "adopted",
             AdoptState::Undoing => "undoing",
+            AdoptState::Retired => "retired",
         })
     }
 }
@@ -790,16 +802,65 @@ fn points_into_default(paths: &InstallPaths, path: &Path, kind: &DisplacedKind) 
         .is_some_and(|r| r.starts_with(paths.default_lib()) || r.starts_with(paths.default_share()))
 }
 
-/// `adopt` on a node with a record: finishes an interrupted adoption,
-/// says an adopted one is done, refuses while an undo is pending.
+/// Records that the adopted version `v` was removed: an `adopted` record
+/// naming `v` becomes `retired`, durably. Returns the backup (host path)
+/// when the record names `v`, `None` when there is no adoption of `v`.
 ///
-/// Errors: [`AdoptError::UndoPending`], or as [`finish`].
+/// Errors: [`AdoptError::BadRecord`], or a failed write naming its path.
+pub fn retire(paths: &InstallPaths, v: &DirVersion) -> Result<Option<PathBuf>, AdoptError> {
+    let Some(mut record) = read_record(paths)? else {
+        return Ok(None);
+    };
+    if record.dir_version != v.as_str()
+        || !matches!(record.state, AdoptState::Adopted | AdoptState::Retired)
+    {
+        return Ok(None);
+    }
+    if record.state == AdoptState::Adopted {
+        record.state = AdoptState::Retired;
+        write_record(paths, &record)?;
+    }
+    Ok(Some(paths.fs().shown(&record.backup)))
+}
+
+/// `Some(Retired)` when the record is retired, or says `adopted` while
+/// its version is gone (a removal cut short before it retired the
+/// record, or one by an older tool): the adoption cannot be undone.
+pub fn retired(
+    paths: &InstallPaths,
+    record: &AdoptRecord,
+) -> Result<Option<AdoptError>, AdoptError> {
+    let gone = match record.state {
+        AdoptState::Retired => true,
+        AdoptState::Adopted => !list(paths)?
+            .iter()
+            .any(|i| i.version.as_str() == record.dir_version),
+        AdoptState::Moving | AdoptState::Undoing => false,
+    };
+    Ok(gone.then(|| AdoptError::Retired {
+        release: record.release.clone(),
+        version: record.dir_version.clone(),
+        record: paths.fs().shown(&paths.adopt_record()),
+        backup: paths.fs().shown(&record.backup),
+    }))
+}
+
+/// `adopt` on a node with a record: finishes an interrupted adoption,
+/// says an adopted one is done, refuses while an undo is pending or when
+/// the adopted version was removed.
+///
+/// Errors: [`AdoptError::UndoPending`], [`AdoptError::Retired`], or as
+/// [`finish`].
 pub fn resume(
     paths: &InstallPaths,
     spec: &Spec,
     record: AdoptRecord,
 ) -> Result<Report, AdoptError> {
+    if let Some(e) = retired(paths, &record)? {
+        return Err(e);
+    }
     match record.state {
+        AdoptState::Retired => unreachable!("retired() refused it"),
         AdoptState::Adopted => Ok(Report {
             dir_version: record.dir_version.clone(),
             release: record.release.clone(),
@@ -821,6 +882,21 @@ pub fn resume(
 fn check_undo(paths: &InstallPaths, record: &AdoptRecord) -> Result<(), AdoptError> {
     let fs = paths.fs();
     let v = &record.dir_version;
+    // The switch links first: another version may be removed only once
+    // it is not the active one (the hint must be a command that works).
+    if record.state == AdoptState::Adopted {
+        let active = read_active(paths);
+        if active.version().map(ToString::to_string).as_deref() != Some(v.as_str()) {
+            return Err(AdoptError::ChangedSince {
+                path: fs.shown(&paths.active_lib_link()),
+                what: format!("the switch links no longer name {v}"),
+                hint: format!(
+                    "point them back first: {}",
+                    paths.tool("ganeti-switch", &format!("to {v}"))
+                ),
+            });
+        }
+    }
     let others: Vec<String> = list(paths)?
         .into_iter()
         .map(|i| i.version.to_string())
@@ -838,19 +914,6 @@ fn check_undo(paths: &InstallPaths, record: &AdoptRecord) -> Result<(), AdoptErr
                 paths.tool("ganeti-layout", &format!("remove {first}"))
             ),
         });
-    }
-    if record.state == AdoptState::Adopted {
-        let active = read_active(paths);
-        if active.version().map(ToString::to_string).as_deref() != Some(v.as_str()) {
-            return Err(AdoptError::ChangedSince {
-                path: fs.shown(&paths.active_lib_link()),
-                what: format!("the switch links no longer name {v}"),
-                hint: format!(
-                    "point them back first: {}",
-                    paths.tool("ganeti-switch", &format!("to {v}"))
-                ),
-            });
-        }
     }
     let hint = "check what changed; put it back as the adoption left it, or keep the node in the versioned layout".to_string();
     for d in &record.displaced {
@@ -898,7 +961,8 @@ fn check_undo(paths: &InstallPaths, record: &AdoptRecord) -> Result<(), AdoptErr
 /// changed since ([`AdoptError::ChangedSince`]); an undo cut short is
 /// finished by the next one. The caller has checked the daemons.
 ///
-/// Errors: [`AdoptError::NothingToUndo`], [`AdoptError::ChangedSince`],
+/// Errors: [`AdoptError::NothingToUndo`], [`AdoptError::Retired`] (the
+/// adopted version was removed), [`AdoptError::ChangedSince`],
 /// [`AdoptError::Lost`], or a failed file-system call naming its path.
 pub fn undo(paths: &InstallPaths) -> Result<Report, AdoptError> {
     let fs = paths.fs();
@@ -907,6 +971,9 @@ pub fn undo(paths: &InstallPaths) -> Result<Report, AdoptError> {
             record: fs.shown(&paths.adopt_record()),
         });
     };
+    if let Some(e) = retired(paths, &record)? {
+        return Err(e);
+    }
     if record.state != AdoptState::Undoing {
         check_undo(paths, &record)?;
         record.state = AdoptState::Undoing;

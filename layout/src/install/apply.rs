@@ -318,6 +318,10 @@ fn build_tree(
 /// Why [`remove_version`] refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoveError {
+    /// The version is removed, but its adoption record could not be
+    /// retired.
+    #[error(transparent)]
+    Adopt(#[from] Box<crate::install::adopt::AdoptError>),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error(transparent)]
@@ -347,11 +351,24 @@ pub enum RemoveError {
     DpkgManaged { version: DirVersion },
 }
 
+/// What [`remove_version`] did, for the admin.
+#[derive(Debug, Clone, Default)]
+pub struct Removed {
+    /// The host paths removed.
+    pub paths: Vec<PathBuf>,
+    /// The version was the one `adopt` made of a flat install: its record
+    /// is now retired (the adoption can no longer be undone) and this
+    /// backup of the flat files (host path) is left for the admin.
+    pub retired_backup: Option<PathBuf>,
+}
+
 /// Removes an inactive version: its two trees, and the farm links that
 /// only it needed. Refuses the active version and dpkg-managed ones.
-///
-/// Returns the host paths removed, for the admin.
-pub fn remove_version(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBuf>, RemoveError> {
+/// Removing the version `adopt` made retires the adoption's record
+/// ([`crate::install::adopt::retire`]): without the version, `adopt
+/// --undo` has nothing to take back, so the record says so durably and
+/// the backup stays for the admin to delete.
+pub fn remove_version(paths: &InstallPaths, v: &DirVersion) -> Result<Removed, RemoveError> {
     let fs = paths.fs();
     let _lock = lock(paths)?;
     let active = read_active(paths);
@@ -431,5 +448,11 @@ pub fn remove_version(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBu
     for tmp in doomed {
         fs.remove_dir_all(&tmp)?;
     }
-    Ok(removed)
+    // After the trees are gone: a crash before this leaves a record that
+    // names a missing version, which `adopt` reads as retired too.
+    let retired_backup = crate::install::adopt::retire(paths, v).map_err(Box::new)?;
+    Ok(Removed {
+        paths: removed,
+        retired_backup,
+    })
 }
