@@ -580,3 +580,35 @@ fn an_adopted_record_whose_version_is_gone_reads_as_retired() {
         assert!(out.contains("adopt-backup-"), "{out}");
     }
 }
+
+/// Regression: undo removed the version trees whole, discarding a local
+/// edit inside them (a program changed, a file added) unseen. Now it
+/// refuses, naming each, by the manifest the install wrote; Python's
+/// bytecode caches do not count; once put back, the undo goes on.
+#[test]
+fn undo_refuses_to_discard_changes_inside_the_version_trees() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let root = flat_node(base);
+    let r = root.display().to_string();
+    let before = tree(&root);
+    let adopted = run(base, &["adopt", "--root", &r]);
+    assert_eq!(exit_of(&adopted), 0, "{adopted}");
+    let share = root.join("usr/share/ganeti/3.0");
+    let edited = share.join("gnt-cluster");
+    let original = fs_err::read(&edited).expect("read");
+    fs_err::write(&edited, "#!/bin/sh\n# a local fix\nexec true\n").expect("edit");
+    fs_err::write(share.join("local-notes.txt"), "mine\n").expect("add");
+    fs_err::create_dir_all(share.join("ganeti/__pycache__")).expect("cache");
+    fs_err::write(share.join("ganeti/__pycache__/x.cpython-311.pyc"), "b").expect("pyc");
+    let refused = run(base, &["adopt", "--undo", "--root", &r]);
+    assert_eq!(exit_of(&refused), 1, "{refused}");
+    assert!(edited.is_file(), "a refusal changes nothing");
+    insta::assert_snapshot!("adopt_undo_trees_changed", refused);
+    fs_err::write(&edited, &original).expect("put back");
+    fs_err::remove_file(share.join("local-notes.txt")).expect("rm");
+    let undone = run(base, &["adopt", "--undo", "--root", &r]);
+    assert_eq!(exit_of(&undone), 0, "{undone}");
+    let after = tree(&root);
+    assert_eq!(after.len(), before.len(), "{after:#?}");
+}

@@ -70,7 +70,9 @@ its daemons stopped: its files move to the backup, and are laid out from
 there as \fBinstall \-\-stage\fR lays out a flat build, as the running
 release, activated. \fBadopt \-\-dry\-run\fR prints the plan, a second
 \fBadopt\fR finishes one cut short by a crash, and \fBadopt \-\-undo\fR
-puts the flat files back, refusing, with the path, what changed since.
+puts the flat files back, refusing, with the path, what changed since
+(inside the version trees too, by their manifests; Python bytecode caches
+aside).
 Removing the adopted version (\fBganeti\-layout remove\fR, once another
 version is active) retires the adoption: it can no longer be undone, the
 record says so, and the backup stays for the admin to delete by hand."#,

@@ -112,6 +112,12 @@ pub enum AdoptError {
         what: String,
         hint: String,
     },
+    #[error("the version trees of {version} changed since the adoption, and undo would discard that with them:\n{}{}\nnothing was changed\nhint: put each back as the adoption left it, or copy your change aside (the trees are removed), then run again", changes.iter().take(20).map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"), match changes.len() { n if n > 20 => format!("\n  ... and {} more ({n} in all)", n - 20), _ => String::new() })]
+    TreesChanged {
+        version: String,
+        /// One line each, `PATH: what`.
+        changes: Vec<String>,
+    },
     #[error("{path}: lost: neither in its place nor in the backup ({backup})")]
     Lost { path: PathBuf, backup: PathBuf },
     #[error("{path}: is both in its place and in the backup ({backup}); which one is the flat install's cannot be told\nhint: compare the two, remove the one that is not, and run again")]
@@ -915,6 +921,15 @@ fn check_undo(paths: &InstallPaths, record: &AdoptRecord) -> Result<(), AdoptErr
             ),
         });
     }
+    if record.state == AdoptState::Adopted {
+        let changes = tree_changes(paths, record)?;
+        if !changes.is_empty() {
+            return Err(AdoptError::TreesChanged {
+                version: v.clone(),
+                changes,
+            });
+        }
+    }
     let hint = "check what changed; put it back as the adoption left it, or keep the node in the versioned layout".to_string();
     for d in &record.displaced {
         let kept = in_backup(&record.backup, &d.path);
@@ -951,6 +966,81 @@ fn check_undo(paths: &InstallPaths, record: &AdoptRecord) -> Result<(), AdoptErr
                 what: "something that is not the adoption's farm link was put there".into(),
                 hint: hint.clone(),
             });
+        }
+    }
+    Ok(())
+}
+
+/// Is `path` Python's bytecode cache (`__pycache__/`, `*.pyc`), which
+/// running Ganeti from the trees writes and undo may discard?
+fn is_bytecode(path: &Path) -> bool {
+    path.iter().any(|c| c == "__pycache__")
+        || path.extension().is_some_and(|e| e == "pyc" || e == "pyo")
+}
+
+/// What changed inside the adopted version's trees since the install
+/// wrote them: the manifest's own verdict ([`Inventory::check`], as
+/// `verify` judges: missing, and changed size, mode or link), then every
+/// entry the manifest does not name (added). Bytecode caches aside. One
+/// line each, `HOST-PATH: what`.
+fn tree_changes(paths: &InstallPaths, record: &AdoptRecord) -> Result<Vec<String>, AdoptError> {
+    let fs = paths.fs();
+    let v: DirVersion =
+        record
+            .dir_version
+            .parse()
+            .map_err(|e: VersionError| AdoptError::BadRecord {
+                record: fs.shown(&paths.adopt_record()),
+                reason: e.to_string(),
+            })?;
+    let mut changes = Vec::new();
+    for (_, logical, inv) in inventories(paths, &v)? {
+        let Some(inv) = inv else { continue };
+        let check = inv.check(paths, &logical);
+        changes.extend(
+            check
+                .missing
+                .into_iter()
+                .chain(check.changed)
+                .filter(|line| !is_bytecode(Path::new(line.split(": ").next().unwrap_or(""))))
+                // verify's guess at a cause; here the admin's edit is likelier.
+                .map(|line| line.replace(" (stripped?)", "")),
+        );
+        if let Inventory::Layout(m) = &inv {
+            let known: BTreeSet<&Path> = m.entries.iter().map(|e| e.path.as_path()).collect();
+            let mut added = Vec::new();
+            unrecorded(fs, &logical, Path::new(""), &known, &mut added)?;
+            added.sort();
+            changes.extend(added.into_iter().map(|rel| {
+                format!(
+                    "{}: added since the adoption",
+                    fs.shown(&logical.join(rel)).display()
+                )
+            }));
+        }
+    }
+    Ok(changes)
+}
+
+/// Collects into `out` the entries under `top/rel` (relative paths) that
+/// `known` does not name, bytecode caches and the manifest aside; an
+/// added directory is one line, not its contents.
+fn unrecorded(
+    fs: NodeFs<'_>,
+    top: &Path,
+    rel: &Path,
+    known: &BTreeSet<&Path>,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), AdoptError> {
+    for e in fs.read_dir(&top.join(rel))? {
+        let path = rel.join(&e.name);
+        if is_bytecode(&path) || path == Path::new(crate::node::manifest::MANIFEST_NAME) {
+            continue;
+        }
+        if !known.contains(path.as_path()) {
+            out.push(path);
+        } else if e.file_type.is_some_and(|t| t.is_dir()) {
+            unrecorded(fs, top, &path, known, out)?;
         }
     }
     Ok(())
