@@ -244,11 +244,22 @@ fn install(
     let plan = match ganeti_layout::install::plan_install(&req) {
         Ok(p) => p,
         Err(conflicts) => {
+            // A flat Ganeti's own files are every farm link's conflict:
+            // one line that names adopt, not a hundred "move it away".
+            let flat =
+                installed::flat_install(&paths).map(|f| installed::flat_install_line(&paths, &f));
             if args.json {
                 out.line(
-                    &serde_json::json!({ "format": 1, "result": "conflicts", "conflicts": conflicts })
+                    &serde_json::json!({ "format": 1, "result": "conflicts", "conflicts": conflicts, "flat": flat })
                         .to_string(),
                 );
+            }
+            if let Some(line) = flat {
+                err.line(&format!(
+                    "ganeti-layout: error: {line}\nnothing was changed ({} conflict(s) with the flat install's files)",
+                    conflicts.len()
+                ));
+                return Ok(1);
             }
             for c in &conflicts {
                 err.line(&format!("conflict: {c}"));
