@@ -160,6 +160,11 @@ pub enum DisplacedKind {
         mode: u32,
         size: u64,
         mtime: (i64, u32),
+        /// [`content_digest`] of its bytes. Undo compares content, mode
+        /// and size, not times (a `touch` is no change); a record written
+        /// without it (before it was kept) is compared by time instead.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
     },
     Symlink {
         target: PathBuf,
@@ -468,6 +473,7 @@ pub fn plan_adoption(
                     mode: *mode,
                     size: *size,
                     mtime: *mtime,
+                    digest: Some(content_digest(&paths.fs().read(&e.logical)?)),
                 },
             }),
             StageKind::Symlink { target } if !unchanged.contains(&e.logical) => {
@@ -943,20 +949,15 @@ fn check_undo(paths: &InstallPaths, record: &AdoptRecord) -> Result<(), AdoptErr
                 backup: fs.shown(&record.backup),
             });
         };
-        let changed = match &d.kind {
-            DisplacedKind::File { mode, size, mtime } => {
-                use std::os::unix::fs::{MetadataExt, PermissionsExt};
-                !meta.is_file()
-                    || meta.len() != *size
-                    || meta.permissions().mode() & 0o7777 != *mode
-                    || (meta.mtime(), meta.mtime_nsec() as u32) != *mtime
-            }
-            DisplacedKind::Symlink { target } => fs.read_link(&kept).ok().as_ref() != Some(target),
-        };
-        if changed {
+        let changed = what_changed(fs, &kept, &meta, &d.kind);
+        if !changed.is_empty() {
             return Err(AdoptError::ChangedSince {
                 path: fs.shown(&kept),
-                what: format!("the backed-up copy of {} was changed", d.path.display()),
+                what: format!(
+                    "the backed-up copy of {} was changed ({})",
+                    d.path.display(),
+                    changed.join(", ")
+                ),
                 hint: hint.clone(),
             });
         }
@@ -1046,6 +1047,83 @@ fn unrecorded(
     Ok(())
 }
 
+/// FNV-1a (64 bits) of `bytes`, as 16 hex digits: enough to tell an
+/// edited backup from the file adopt moved (not a defence against
+/// forgery: whoever can write the backup can write the record), and
+/// stable across builds, unlike std's hasher.
+pub fn content_digest(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// What differs between the backed-up entry at `kept` (its metadata
+/// `meta`) and what adopt moved there: one phrase each (empty: nothing).
+/// Content, mode and link target count, times do not, unless the record
+/// has no digest.
+fn what_changed(
+    fs: NodeFs<'_>,
+    kept: &Path,
+    meta: &std::fs::Metadata,
+    kind: &DisplacedKind,
+) -> Vec<String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mut out = Vec::new();
+    match kind {
+        DisplacedKind::File {
+            mode,
+            size,
+            mtime,
+            digest,
+        } => {
+            if !meta.is_file() {
+                out.push("no longer a regular file".to_string());
+                return out;
+            }
+            let found_mode = meta.permissions().mode() & 0o7777;
+            if found_mode != *mode {
+                out.push(format!("mode {found_mode:o}, was {mode:o}"));
+            }
+            if meta.len() != *size {
+                out.push(format!("size {}, was {size}", meta.len()));
+            }
+            match digest {
+                Some(want) => match fs.read(kept) {
+                    Ok(bytes) if content_digest(&bytes) == *want => {}
+                    Ok(_) if meta.len() != *size => {}
+                    Ok(_) => out.push("content differs".to_string()),
+                    Err(e) => out.push(format!("unreadable: {e}")),
+                },
+                None => {
+                    let found = (meta.mtime(), meta.mtime_nsec() as u32);
+                    if found != *mtime {
+                        out.push(format!(
+                            "modified at {}.{:09}, was {}.{:09} (a record without content digests is compared by time)",
+                            found.0, found.1, mtime.0, mtime.1
+                        ));
+                    }
+                }
+            }
+        }
+        DisplacedKind::Symlink { target } => match fs.read_link(kept) {
+            Ok(found) if found == *target => {}
+            Ok(found) => out.push(format!(
+                "links to {}, was a link to {}",
+                found.display(),
+                target.display()
+            )),
+            Err(_) => out.push(format!(
+                "no longer a link (was one to {})",
+                target.display()
+            )),
+        },
+    }
+    out
+}
+
 /// `adopt --undo`: puts the flat install back as it was before `adopt`
 /// and removes what the adoption made. Refuses, before any change, what
 /// changed since ([`AdoptError::ChangedSince`]); an undo cut short is
@@ -1111,6 +1189,7 @@ pub fn undo(paths: &InstallPaths) -> Result<Report, AdoptError> {
         mode: 0,
         size: 0,
         mtime: (0, 0),
+        digest: None,
     };
     for link in &farm {
         let kind = kinds.get(link.as_path()).copied().unwrap_or(&not_a_symlink);
