@@ -131,6 +131,10 @@ fn run_adopt(paths: &InstallPaths, args: &AdoptArgs, out: &Stdout) -> anyhow::Re
             e.into()
         }
     };
+    if args.undo && args.dry_run {
+        out.text(&adopt::render_undo(paths).map_err(fail)?);
+        return Ok(0);
+    }
     if args.undo {
         adopt::refuse_if_daemons_run(paths, args.daemons_running_ok).map_err(fail)?;
         let report = adopt::undo(paths).map_err(fail)?;

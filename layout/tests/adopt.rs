@@ -625,3 +625,23 @@ fn undo_refuses_to_discard_changes_inside_the_version_trees() {
     let after = tree(&root);
     assert_eq!(after.len(), before.len(), "{after:#?}");
 }
+
+/// `adopt --undo --dry-run` (a clap error before) shows what the undo
+/// would do after its checks, and changes nothing; it refuses what the
+/// undo would refuse.
+#[test]
+fn undo_dry_run_shows_the_undo_and_changes_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let root = flat_node(base);
+    let r = root.display().to_string();
+    let mut text = run(base, &["adopt", "--undo", "--dry-run", "--root", &r]);
+    let adopted = run(base, &["adopt", "--root", &r]);
+    assert_eq!(exit_of(&adopted), 0, "{adopted}");
+    let before = tree(&root);
+    text.push_str(&run(base, &["adopt", "--undo", "--dry-run", "--root", &r]));
+    assert_eq!(tree(&root), before, "a dry run changes nothing");
+    fs_err::remove_file(root.join("etc/ganeti/lib")).expect("rm");
+    text.push_str(&run(base, &["adopt", "--undo", "--dry-run", "--root", &r]));
+    insta::assert_snapshot!("adopt_undo_dry_run", text);
+}

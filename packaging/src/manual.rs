@@ -101,6 +101,7 @@ A flat (single\-version) node into the versioned layout, and back:
 /etc/init.d/ganeti stop
 ganeti\-layout adopt \-\-dry\-run
 ganeti\-layout adopt
+ganeti\-layout adopt \-\-undo \-\-dry\-run
 ganeti\-layout adopt \-\-undo
 .RE
 .fi"#,

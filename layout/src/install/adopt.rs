@@ -1124,6 +1124,62 @@ fn what_changed(
     out
 }
 
+/// `adopt --undo --dry-run`: what the undo would do, after the same
+/// checks (it refuses what the undo would refuse), changing nothing.
+///
+/// Errors: as [`undo`] before its first change.
+pub fn render_undo(paths: &InstallPaths) -> Result<String, AdoptError> {
+    let fs = paths.fs();
+    let Some(record) = read_record(paths)? else {
+        return Err(AdoptError::NothingToUndo {
+            record: fs.shown(&paths.adopt_record()),
+        });
+    };
+    if let Some(e) = retired(paths, &record)? {
+        return Err(e);
+    }
+    if record.state != AdoptState::Undoing {
+        check_undo(paths, &record)?;
+    }
+    let v: DirVersion =
+        record
+            .dir_version
+            .parse()
+            .map_err(|e: VersionError| AdoptError::BadRecord {
+                record: fs.shown(&paths.adopt_record()),
+                reason: e.to_string(),
+            })?;
+    let back = record
+        .displaced
+        .iter()
+        .filter(|d| fs.is_there(&in_backup(&record.backup, &d.path)))
+        .count();
+    let mut text = format!(
+        "adopt --undo would, under {} (the record says {}):\n",
+        paths.root().display(),
+        record.state
+    );
+    text.push_str(&format!(
+        "  remove the switch links {} and {}, and the default links {} and {}\n",
+        fs.shown(&paths.active_lib_link()).display(),
+        fs.shown(&paths.active_share_link()).display(),
+        fs.shown(&paths.default_lib()).display(),
+        fs.shown(&paths.default_share()).display()
+    ));
+    text.push_str(&format!(
+        "  remove the farm links that lead through default, and the version trees of {v} ({} and {})\n",
+        fs.shown(&paths.version_lib(&v)).display(),
+        fs.shown(&paths.version_share(&v)).display()
+    ));
+    text.push_str(&format!(
+        "  move {back} flat file(s) back from {} to their places, and remove the backup and the record {}\n",
+        fs.shown(&record.backup).display(),
+        fs.shown(&paths.adopt_record()).display()
+    ));
+    text.push_str("nothing was changed (dry run)\n");
+    Ok(text)
+}
+
 /// `adopt --undo`: puts the flat install back as it was before `adopt`
 /// and removes what the adoption made. Refuses, before any change, what
 /// changed since ([`AdoptError::ChangedSince`]); an undo cut short is
