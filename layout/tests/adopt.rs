@@ -645,3 +645,33 @@ fn undo_dry_run_shows_the_undo_and_changes_nothing() {
     text.push_str(&run(base, &["adopt", "--undo", "--dry-run", "--root", &r]));
     insta::assert_snapshot!("adopt_undo_dry_run", text);
 }
+
+/// `ganeti-switch` on the adopted node leaves `.ganeti-switch.previous`
+/// and its lock file; undo removes them when the flat node had neither,
+/// and keeps them when it had.
+#[test]
+fn undo_removes_the_switch_files_the_flat_node_did_not_have() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path();
+    let root = flat_node(base);
+    let r = root.display().to_string();
+    let previous = root.join("etc/ganeti/.ganeti-switch.previous");
+    let lock = root.join("var/lib/ganeti/ganeti-upgrade.lock");
+    let adopted = run(base, &["adopt", "--root", &r]);
+    assert_eq!(exit_of(&adopted), 0, "{adopted}");
+    fs_err::create_dir_all(lock.parent().expect("dir")).expect("mkdir");
+    fs_err::write(&previous, "3.0\n").expect("previous");
+    fs_err::write(&lock, "").expect("lock");
+    let undone = run(base, &["adopt", "--undo", "--root", &r]);
+    assert_eq!(exit_of(&undone), 0, "{undone}");
+    assert!(!previous.exists() && !lock.exists(), "left behind");
+    // There before the adoption: kept.
+    fs_err::create_dir_all(previous.parent().expect("dir")).expect("mkdir");
+    fs_err::write(&previous, "2.16\n").expect("previous");
+    fs_err::write(&lock, "").expect("lock");
+    let adopted = run(base, &["adopt", "--root", &r]);
+    assert_eq!(exit_of(&adopted), 0, "{adopted}");
+    let undone = run(base, &["adopt", "--undo", "--root", &r]);
+    assert_eq!(exit_of(&undone), 0, "{undone}");
+    assert!(previous.exists() && lock.exists(), "the flat node's own");
+}

@@ -224,6 +224,20 @@ pub struct AdoptRecord {
     pub created_dirs: Vec<PathBuf>,
     /// Whether `${libdir}/ganeti/.ganeti-layout.lock` was there before.
     pub had_lock_file: bool,
+    /// Whether `${sysconfdir}/ganeti/.ganeti-switch.previous` and the
+    /// switch/upgrade lock `${localstatedir}/lib/ganeti/ganeti-upgrade.lock`
+    /// were there before. `ganeti-switch` on the adopted node makes them;
+    /// undo removes them when the flat node had none (records written
+    /// before these were kept: left alone).
+    #[serde(default = "present")]
+    pub had_switch_previous: bool,
+    #[serde(default = "present")]
+    pub had_switch_lock: bool,
+}
+
+/// What a record without the field says: there before, keep it.
+fn present() -> bool {
+    true
 }
 
 /// The adoption as planned: what moves, and the install plan of the
@@ -654,6 +668,8 @@ fn in_backup(backup: &Path, path: &Path) -> PathBuf {
 pub fn adopt(paths: &InstallPaths, spec: &Spec, adoption: &Adoption) -> Result<Report, AdoptError> {
     let fs = paths.fs();
     let had_lock_file = fs.is_there(&paths.layout_lock_file());
+    let had_switch_previous = fs.is_there(&paths.switch_previous());
+    let had_switch_lock = fs.is_there(&paths.lock_file());
     let created_dirs = create_dirs(fs, &paths.layout_statedir())?;
     let record = AdoptRecord {
         format: RECORD_FORMAT,
@@ -665,6 +681,8 @@ pub fn adopt(paths: &InstallPaths, spec: &Spec, adoption: &Adoption) -> Result<R
         dirs: adoption.dirs.clone(),
         created_dirs,
         had_lock_file,
+        had_switch_previous,
+        had_switch_lock,
     };
     write_record(paths, &record)?;
     finish(paths, spec, record)
@@ -1278,6 +1296,14 @@ pub fn undo(paths: &InstallPaths) -> Result<Report, AdoptError> {
     }
     if !record.had_lock_file {
         fs.remove_file(&paths.layout_lock_file())?;
+    }
+    // What the versioned node's switches left: the version it names is
+    // gone, and the flat node had neither.
+    if !record.had_switch_previous {
+        fs.remove_file(&paths.switch_previous())?;
+    }
+    if !record.had_switch_lock {
+        fs.remove_file(&paths.lock_file())?;
     }
     drop(lock);
     // The backup's directories go; anything else found there (not the
