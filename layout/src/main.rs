@@ -92,7 +92,10 @@ fn run(cli: Cli, out: &Stdout) -> anyhow::Result<u8> {
             for p in &removed.paths {
                 out.line(&format!("removed {}", p.display()));
             }
-            if let Some(backup) = &removed.retired_backup {
+            // Without the version, its adoption cannot be undone: the record
+            // says so durably (a crash before this leaves a record naming a
+            // missing version, which adopt reads as retired too).
+            if let Some(backup) = &adopt::retire(&paths, &v)? {
                 out.line(&format!(
                     "version {v} was the adopted flat install, so the adoption can no longer be undone (adopt --undo has nothing to take back); its record is retired. The flat files stay in {}: delete that directory by hand once you no longer need it",
                     backup.display()

@@ -318,10 +318,6 @@ fn build_tree(
 /// Why [`remove_version`] refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoveError {
-    /// The version is removed, but its adoption record could not be
-    /// retired.
-    #[error(transparent)]
-    Adopt(#[from] Box<crate::install::adopt::AdoptError>),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error(transparent)]
@@ -356,18 +352,12 @@ pub enum RemoveError {
 pub struct Removed {
     /// The host paths removed.
     pub paths: Vec<PathBuf>,
-    /// The version was the one `adopt` made of a flat install: its record
-    /// is now retired (the adoption can no longer be undone) and this
-    /// backup of the flat files (host path) is left for the admin.
-    pub retired_backup: Option<PathBuf>,
 }
 
 /// Removes an inactive version: its two trees, and the farm links that
 /// only it needed. Refuses the active version and dpkg-managed ones.
-/// Removing the version `adopt` made retires the adoption's record
-/// ([`crate::install::adopt::retire`]): without the version, `adopt
-/// --undo` has nothing to take back, so the record says so durably and
-/// the backup stays for the admin to delete.
+/// (`ganeti-layout remove` then retires an adoption of that version:
+/// `install::adopt::retire`.)
 pub fn remove_version(paths: &InstallPaths, v: &DirVersion) -> Result<Removed, RemoveError> {
     let fs = paths.fs();
     let _lock = lock(paths)?;
@@ -448,11 +438,5 @@ pub fn remove_version(paths: &InstallPaths, v: &DirVersion) -> Result<Removed, R
     for tmp in doomed {
         fs.remove_dir_all(&tmp)?;
     }
-    // After the trees are gone: a crash before this leaves a record that
-    // names a missing version, which `adopt` reads as retired too.
-    let retired_backup = crate::install::adopt::retire(paths, v).map_err(Box::new)?;
-    Ok(Removed {
-        paths: removed,
-        retired_backup,
-    })
+    Ok(Removed { paths: removed })
 }
