@@ -80,8 +80,9 @@ pub struct InstallArgs {
 #[derive(clap::Args)]
 pub struct AdoptArgs {
     /// Print the plan (the files moved to the backup, the trees, links and
-    /// switch links made), changing nothing
-    #[arg(long, conflicts_with = "undo")]
+    /// switch links made), changing nothing; with --undo, what the undo
+    /// would do, after its checks
+    #[arg(long)]
     pub dry_run: bool,
     /// Put the flat install back as it was before adopt and remove what adopt
     /// made; refuses, naming it, if something changed since

@@ -88,8 +88,18 @@ fn run(cli: Cli, out: &Stdout) -> anyhow::Result<u8> {
             // clap requires one of the two (required_unless_present).
             let version = version.or(old_version).unwrap_or_default();
             let v: DirVersion = version.parse().map_err(input)?;
-            for p in apply::remove_version(&paths, &v)? {
+            let removed = apply::remove_version(&paths, &v)?;
+            for p in &removed.paths {
                 out.line(&format!("removed {}", p.display()));
+            }
+            // Without the version, its adoption cannot be undone: the record
+            // says so durably (a crash before this leaves a record naming a
+            // missing version, which adopt reads as retired too).
+            if let Some(backup) = &adopt::retire(&paths, &v)? {
+                out.line(&format!(
+                    "version {v} was the adopted flat install, so the adoption can no longer be undone (adopt --undo has nothing to take back); its record is retired. The flat files stay in {}: delete that directory by hand once you no longer need it",
+                    backup.display()
+                ));
             }
             Ok(0)
         }
@@ -124,6 +134,10 @@ fn run_adopt(paths: &InstallPaths, args: &AdoptArgs, out: &Stdout) -> anyhow::Re
             e.into()
         }
     };
+    if args.undo && args.dry_run {
+        out.text(&adopt::render_undo(paths).map_err(fail)?);
+        return Ok(0);
+    }
     if args.undo {
         adopt::refuse_if_daemons_run(paths, args.daemons_running_ok).map_err(fail)?;
         let report = adopt::undo(paths).map_err(fail)?;
@@ -145,6 +159,9 @@ fn run_adopt(paths: &InstallPaths, args: &AdoptArgs, out: &Stdout) -> anyhow::Re
     }
     let spec = Spec::builtin_with_file(args.spec.as_deref()).map_err(input)?;
     if let Some(record) = adopt::read_record(paths).map_err(fail)? {
+        if let Some(e) = adopt::retired(paths, &record).map_err(fail)? {
+            return Err(fail(e));
+        }
         if args.dry_run {
             out.line(&format!(
                 "an adoption is recorded (state {}) in {}: adopt finishes it, adopt --undo takes it back",
@@ -153,7 +170,10 @@ fn run_adopt(paths: &InstallPaths, args: &AdoptArgs, out: &Stdout) -> anyhow::Re
             ));
             return Ok(0);
         }
-        if record.state != adopt::AdoptState::Adopted {
+        if matches!(
+            record.state,
+            adopt::AdoptState::Moving | adopt::AdoptState::Undoing
+        ) {
             adopt::refuse_if_daemons_run(paths, args.daemons_running_ok).map_err(fail)?;
         }
         let report = adopt::resume(paths, &spec, record).map_err(fail)?;
@@ -231,11 +251,22 @@ fn install(
     let plan = match ganeti_layout::install::plan_install(&req) {
         Ok(p) => p,
         Err(conflicts) => {
+            // A flat Ganeti's own files are every farm link's conflict:
+            // one line that names adopt, not a hundred "move it away".
+            let flat =
+                installed::flat_install(&paths).map(|f| installed::flat_install_line(&paths, &f));
             if args.json {
                 out.line(
-                    &serde_json::json!({ "format": 1, "result": "conflicts", "conflicts": conflicts })
+                    &serde_json::json!({ "format": 1, "result": "conflicts", "conflicts": conflicts, "flat": flat })
                         .to_string(),
                 );
+            }
+            if let Some(line) = flat {
+                err.line(&format!(
+                    "ganeti-layout: error: {line}\nnothing was changed ({} conflict(s) with the flat install's files)",
+                    conflicts.len()
+                ));
+                return Ok(1);
             }
             for c in &conflicts {
                 err.line(&format!("conflict: {c}"));

@@ -491,7 +491,9 @@ fn removing_a_version_drops_its_farm_links_under_their_compressed_names() {
         &["gzip", "-9n"],
     );
     let p = paths(&root);
-    let removed = apply::remove_version(&p, &"3.0".parse().expect("v")).expect("remove");
+    let removed = apply::remove_version(&p, &"3.0".parse().expect("v"))
+        .expect("remove")
+        .paths;
     assert!(
         removed.contains(&root.join("usr/share/man/man8/gnt-cluster.8.gz")),
         "{removed:#?}"

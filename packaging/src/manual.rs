@@ -35,7 +35,8 @@ Done; for \fBverify\fR: the layout is sound.
 .B 1
 Refused because of what is on disk (conflicts, the active version; for
 \fBadopt\fR: Ganeti daemons running, a node already versioned, something
-changed since the adoption, nothing to undo), failed,
+changed since the adoption, nothing to undo, an adoption retired by the
+removal of its version), failed,
 or (\fBverify\fR) the layout has problems, one line each.
 .TP
 .B 2
@@ -55,7 +56,8 @@ Keeps two installs or removals apart.
 .TP
 .I /var/lib/ganeti\-layout/adopt.json
 What \fBadopt\fR did (written before its first change): the backup and
-every flat file moved there; \fBadopt \-\-undo\fR reads it.
+every flat file moved there; \fBadopt \-\-undo\fR reads it. Kept,
+\fIretired\fR, once the adopted version is removed.
 .TP
 .I /var/lib/ganeti\-layout/adopt\-backup\-EPOCH/
 The flat install's files that \fBadopt\fR moved aside, each at its own path;
@@ -68,7 +70,12 @@ its daemons stopped: its files move to the backup, and are laid out from
 there as \fBinstall \-\-stage\fR lays out a flat build, as the running
 release, activated. \fBadopt \-\-dry\-run\fR prints the plan, a second
 \fBadopt\fR finishes one cut short by a crash, and \fBadopt \-\-undo\fR
-puts the flat files back, refusing, with the path, what changed since."#,
+puts the flat files back, refusing, with the path, what changed since
+(inside the version trees too, by their manifests; Python bytecode caches
+aside).
+Removing the adopted version (\fBganeti\-layout remove\fR, once another
+version is active) retires the adoption: it can no longer be undone, the
+record says so, and the backup stays for the admin to delete by hand."#,
     examples: r#"What installing a build would change, then the install:
 .PP
 .nf
@@ -94,6 +101,7 @@ A flat (single\-version) node into the versioned layout, and back:
 /etc/init.d/ganeti stop
 ganeti\-layout adopt \-\-dry\-run
 ganeti\-layout adopt
+ganeti\-layout adopt \-\-undo \-\-dry\-run
 ganeti\-layout adopt \-\-undo
 .RE
 .fi"#,

@@ -100,6 +100,15 @@ fn current(paths: &InstallPaths, json: bool, out: &Stdout) -> anyhow::Result<u8>
         );
     } else {
         out.line(&text);
+        // "none" on a node that runs a flat Ganeti is not the whole truth.
+        if status.active.is_absent() {
+            if let Some(flat) = installed::flat_install(paths) {
+                out.line(&format!(
+                    "note: {}",
+                    installed::flat_install_line(paths, &flat)
+                ));
+            }
+        }
     }
     Ok(u8::from(
         !(status.stable_version().is_some()

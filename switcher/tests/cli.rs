@@ -172,7 +172,7 @@ fn a_clustered_node_without_switch_links_is_not_sound() {
 /// A node running a flat (single-version) Ganeti, as RPM clusters do: `list`
 /// said no version is installed and `check` "sound"; both now say what is
 /// there (its release from the installed Python package) and the way into
-/// the versioned layout.
+/// the versioned layout; so do `current` and the hint of `installed`.
 #[test]
 fn a_flat_install_is_recognised() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -193,5 +193,9 @@ fn a_flat_install_is_recognised() {
     assert!(check.contains("exit 1\n"), "{check}");
     text.push_str(&check);
     text.push_str(&transcript(EXE, base, &["list", "--root", &r]));
+    // `current` says "none" and why; the hint for a version not
+    // installed leads with adopt, not with an install that conflicts.
+    text.push_str(&transcript(EXE, base, &["current", "--root", &r]));
+    text.push_str(&transcript(EXE, base, &["installed", "3.1", "--root", &r]));
     insta::assert_snapshot!("flat_install", text);
 }

@@ -93,6 +93,13 @@ pub enum AdoptError {
     },
     #[error("an undo of the adoption was interrupted ({record} says so)\nhint: ganeti-layout adopt --undo finishes it")]
     UndoPending { record: PathBuf },
+    #[error("the adoption of Ganeti {release} is retired: version {version} was removed ({record} says so), so there is nothing to adopt and nothing adopt --undo can put back; this node is in the versioned layout\nhint: ganeti-layout list shows its versions; the flat files are still in {backup}: delete that directory by hand once you no longer need it")]
+    Retired {
+        release: String,
+        version: String,
+        record: PathBuf,
+        backup: PathBuf,
+    },
     #[error("nothing to undo: there is no adopt record at {record}")]
     NothingToUndo { record: PathBuf },
     #[error("cannot read the adopt record {record}: {reason}\nhint: check it by hand; move it aside only once the node is sound (ganeti-layout verify)")]
@@ -104,6 +111,12 @@ pub enum AdoptError {
         path: PathBuf,
         what: String,
         hint: String,
+    },
+    #[error("the version trees of {version} changed since the adoption, and undo would discard that with them:\n{}{}\nnothing was changed\nhint: put each back as the adoption left it, or copy your change aside (the trees are removed), then run again", changes.iter().take(20).map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"), match changes.len() { n if n > 20 => format!("\n  ... and {} more ({n} in all)", n - 20), _ => String::new() })]
+    TreesChanged {
+        version: String,
+        /// One line each, `PATH: what`.
+        changes: Vec<String>,
     },
     #[error("{path}: lost: neither in its place nor in the backup ({backup})")]
     Lost { path: PathBuf, backup: PathBuf },
@@ -147,6 +160,11 @@ pub enum DisplacedKind {
         mode: u32,
         size: u64,
         mtime: (i64, u32),
+        /// [`content_digest`] of its bytes. Undo compares content, mode
+        /// and size, not times (a `touch` is no change); a record written
+        /// without it (before it was kept) is compared by time instead.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
     },
     Symlink {
         target: PathBuf,
@@ -171,6 +189,10 @@ pub enum AdoptState {
     Adopted,
     /// `adopt --undo` started.
     Undoing,
+    /// The adopted version was removed (`ganeti-layout remove`): the
+    /// adoption can no longer be undone; the record stays to say so and
+    /// to name the backup.
+    Retired,
 }
 
 impl std::fmt::Display for AdoptState {
@@ -179,6 +201,7 @@ impl std::fmt::Display for AdoptState {
             AdoptState::Moving => "moving",
             AdoptState::Adopted => "adopted",
             AdoptState::Undoing => "undoing",
+            AdoptState::Retired => "retired",
         })
     }
 }
@@ -201,6 +224,20 @@ pub struct AdoptRecord {
     pub created_dirs: Vec<PathBuf>,
     /// Whether `${libdir}/ganeti/.ganeti-layout.lock` was there before.
     pub had_lock_file: bool,
+    /// Whether `${sysconfdir}/ganeti/.ganeti-switch.previous` and the
+    /// switch/upgrade lock `${localstatedir}/lib/ganeti/ganeti-upgrade.lock`
+    /// were there before. `ganeti-switch` on the adopted node makes them;
+    /// undo removes them when the flat node had none (records written
+    /// before these were kept: left alone).
+    #[serde(default = "present")]
+    pub had_switch_previous: bool,
+    #[serde(default = "present")]
+    pub had_switch_lock: bool,
+}
+
+/// What a record without the field says: there before, keep it.
+fn present() -> bool {
+    true
 }
 
 /// The adoption as planned: what moves, and the install plan of the
@@ -450,6 +487,7 @@ pub fn plan_adoption(
                     mode: *mode,
                     size: *size,
                     mtime: *mtime,
+                    digest: Some(content_digest(&paths.fs().read(&e.logical)?)),
                 },
             }),
             StageKind::Symlink { target } if !unchanged.contains(&e.logical) => {
@@ -630,6 +668,8 @@ fn in_backup(backup: &Path, path: &Path) -> PathBuf {
 pub fn adopt(paths: &InstallPaths, spec: &Spec, adoption: &Adoption) -> Result<Report, AdoptError> {
     let fs = paths.fs();
     let had_lock_file = fs.is_there(&paths.layout_lock_file());
+    let had_switch_previous = fs.is_there(&paths.switch_previous());
+    let had_switch_lock = fs.is_there(&paths.lock_file());
     let created_dirs = create_dirs(fs, &paths.layout_statedir())?;
     let record = AdoptRecord {
         format: RECORD_FORMAT,
@@ -641,6 +681,8 @@ pub fn adopt(paths: &InstallPaths, spec: &Spec, adoption: &Adoption) -> Result<R
         dirs: adoption.dirs.clone(),
         created_dirs,
         had_lock_file,
+        had_switch_previous,
+        had_switch_lock,
     };
     write_record(paths, &record)?;
     finish(paths, spec, record)
@@ -790,16 +832,65 @@ fn points_into_default(paths: &InstallPaths, path: &Path, kind: &DisplacedKind) 
         .is_some_and(|r| r.starts_with(paths.default_lib()) || r.starts_with(paths.default_share()))
 }
 
-/// `adopt` on a node with a record: finishes an interrupted adoption,
-/// says an adopted one is done, refuses while an undo is pending.
+/// Records that the adopted version `v` was removed: an `adopted` record
+/// naming `v` becomes `retired`, durably. Returns the backup (host path)
+/// when the record names `v`, `None` when there is no adoption of `v`.
 ///
-/// Errors: [`AdoptError::UndoPending`], or as [`finish`].
+/// Errors: [`AdoptError::BadRecord`], or a failed write naming its path.
+pub fn retire(paths: &InstallPaths, v: &DirVersion) -> Result<Option<PathBuf>, AdoptError> {
+    let Some(mut record) = read_record(paths)? else {
+        return Ok(None);
+    };
+    if record.dir_version != v.as_str()
+        || !matches!(record.state, AdoptState::Adopted | AdoptState::Retired)
+    {
+        return Ok(None);
+    }
+    if record.state == AdoptState::Adopted {
+        record.state = AdoptState::Retired;
+        write_record(paths, &record)?;
+    }
+    Ok(Some(paths.fs().shown(&record.backup)))
+}
+
+/// `Some(Retired)` when the record is retired, or says `adopted` while
+/// its version is gone (a removal cut short before it retired the
+/// record, or one by an older tool): the adoption cannot be undone.
+pub fn retired(
+    paths: &InstallPaths,
+    record: &AdoptRecord,
+) -> Result<Option<AdoptError>, AdoptError> {
+    let gone = match record.state {
+        AdoptState::Retired => true,
+        AdoptState::Adopted => !list(paths)?
+            .iter()
+            .any(|i| i.version.as_str() == record.dir_version),
+        AdoptState::Moving | AdoptState::Undoing => false,
+    };
+    Ok(gone.then(|| AdoptError::Retired {
+        release: record.release.clone(),
+        version: record.dir_version.clone(),
+        record: paths.fs().shown(&paths.adopt_record()),
+        backup: paths.fs().shown(&record.backup),
+    }))
+}
+
+/// `adopt` on a node with a record: finishes an interrupted adoption,
+/// says an adopted one is done, refuses while an undo is pending or when
+/// the adopted version was removed.
+///
+/// Errors: [`AdoptError::UndoPending`], [`AdoptError::Retired`], or as
+/// [`finish`].
 pub fn resume(
     paths: &InstallPaths,
     spec: &Spec,
     record: AdoptRecord,
 ) -> Result<Report, AdoptError> {
+    if let Some(e) = retired(paths, &record)? {
+        return Err(e);
+    }
     match record.state {
+        AdoptState::Retired => unreachable!("retired() refused it"),
         AdoptState::Adopted => Ok(Report {
             dir_version: record.dir_version.clone(),
             release: record.release.clone(),
@@ -821,6 +912,21 @@ pub fn resume(
 fn check_undo(paths: &InstallPaths, record: &AdoptRecord) -> Result<(), AdoptError> {
     let fs = paths.fs();
     let v = &record.dir_version;
+    // The switch links first: another version may be removed only once
+    // it is not the active one (the hint must be a command that works).
+    if record.state == AdoptState::Adopted {
+        let active = read_active(paths);
+        if active.version().map(ToString::to_string).as_deref() != Some(v.as_str()) {
+            return Err(AdoptError::ChangedSince {
+                path: fs.shown(&paths.active_lib_link()),
+                what: format!("the switch links no longer name {v}"),
+                hint: format!(
+                    "point them back first: {}",
+                    paths.tool("ganeti-switch", &format!("to {v}"))
+                ),
+            });
+        }
+    }
     let others: Vec<String> = list(paths)?
         .into_iter()
         .map(|i| i.version.to_string())
@@ -840,15 +946,11 @@ fn check_undo(paths: &InstallPaths, record: &AdoptRecord) -> Result<(), AdoptErr
         });
     }
     if record.state == AdoptState::Adopted {
-        let active = read_active(paths);
-        if active.version().map(ToString::to_string).as_deref() != Some(v.as_str()) {
-            return Err(AdoptError::ChangedSince {
-                path: fs.shown(&paths.active_lib_link()),
-                what: format!("the switch links no longer name {v}"),
-                hint: format!(
-                    "point them back first: {}",
-                    paths.tool("ganeti-switch", &format!("to {v}"))
-                ),
+        let changes = tree_changes(paths, record)?;
+        if !changes.is_empty() {
+            return Err(AdoptError::TreesChanged {
+                version: v.clone(),
+                changes,
             });
         }
     }
@@ -865,20 +967,15 @@ fn check_undo(paths: &InstallPaths, record: &AdoptRecord) -> Result<(), AdoptErr
                 backup: fs.shown(&record.backup),
             });
         };
-        let changed = match &d.kind {
-            DisplacedKind::File { mode, size, mtime } => {
-                use std::os::unix::fs::{MetadataExt, PermissionsExt};
-                !meta.is_file()
-                    || meta.len() != *size
-                    || meta.permissions().mode() & 0o7777 != *mode
-                    || (meta.mtime(), meta.mtime_nsec() as u32) != *mtime
-            }
-            DisplacedKind::Symlink { target } => fs.read_link(&kept).ok().as_ref() != Some(target),
-        };
-        if changed {
+        let changed = what_changed(fs, &kept, &meta, &d.kind);
+        if !changed.is_empty() {
             return Err(AdoptError::ChangedSince {
                 path: fs.shown(&kept),
-                what: format!("the backed-up copy of {} was changed", d.path.display()),
+                what: format!(
+                    "the backed-up copy of {} was changed ({})",
+                    d.path.display(),
+                    changed.join(", ")
+                ),
                 hint: hint.clone(),
             });
         }
@@ -893,12 +990,221 @@ fn check_undo(paths: &InstallPaths, record: &AdoptRecord) -> Result<(), AdoptErr
     Ok(())
 }
 
+/// Is `path` Python's bytecode cache (`__pycache__/`, `*.pyc`), which
+/// running Ganeti from the trees writes and undo may discard?
+fn is_bytecode(path: &Path) -> bool {
+    path.iter().any(|c| c == "__pycache__")
+        || path.extension().is_some_and(|e| e == "pyc" || e == "pyo")
+}
+
+/// What changed inside the adopted version's trees since the install
+/// wrote them: the manifest's own verdict ([`Inventory::check`], as
+/// `verify` judges: missing, and changed size, mode or link), then every
+/// entry the manifest does not name (added). Bytecode caches aside. One
+/// line each, `HOST-PATH: what`.
+fn tree_changes(paths: &InstallPaths, record: &AdoptRecord) -> Result<Vec<String>, AdoptError> {
+    let fs = paths.fs();
+    let v: DirVersion =
+        record
+            .dir_version
+            .parse()
+            .map_err(|e: VersionError| AdoptError::BadRecord {
+                record: fs.shown(&paths.adopt_record()),
+                reason: e.to_string(),
+            })?;
+    let mut changes = Vec::new();
+    for (_, logical, inv) in inventories(paths, &v)? {
+        let Some(inv) = inv else { continue };
+        let check = inv.check(paths, &logical);
+        changes.extend(
+            check
+                .missing
+                .into_iter()
+                .chain(check.changed)
+                .filter(|line| !is_bytecode(Path::new(line.split(": ").next().unwrap_or(""))))
+                // verify's guess at a cause; here the admin's edit is likelier.
+                .map(|line| line.replace(" (stripped?)", "")),
+        );
+        if let Inventory::Layout(m) = &inv {
+            let known: BTreeSet<&Path> = m.entries.iter().map(|e| e.path.as_path()).collect();
+            let mut added = Vec::new();
+            unrecorded(fs, &logical, Path::new(""), &known, &mut added)?;
+            added.sort();
+            changes.extend(added.into_iter().map(|rel| {
+                format!(
+                    "{}: added since the adoption",
+                    fs.shown(&logical.join(rel)).display()
+                )
+            }));
+        }
+    }
+    Ok(changes)
+}
+
+/// Collects into `out` the entries under `top/rel` (relative paths) that
+/// `known` does not name, bytecode caches and the manifest aside; an
+/// added directory is one line, not its contents.
+fn unrecorded(
+    fs: NodeFs<'_>,
+    top: &Path,
+    rel: &Path,
+    known: &BTreeSet<&Path>,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), AdoptError> {
+    for e in fs.read_dir(&top.join(rel))? {
+        let path = rel.join(&e.name);
+        if is_bytecode(&path) || path == Path::new(crate::node::manifest::MANIFEST_NAME) {
+            continue;
+        }
+        if !known.contains(path.as_path()) {
+            out.push(path);
+        } else if e.file_type.is_some_and(|t| t.is_dir()) {
+            unrecorded(fs, top, &path, known, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// FNV-1a (64 bits) of `bytes`, as 16 hex digits: enough to tell an
+/// edited backup from the file adopt moved (not a defence against
+/// forgery: whoever can write the backup can write the record), and
+/// stable across builds, unlike std's hasher.
+pub fn content_digest(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// What differs between the backed-up entry at `kept` (its metadata
+/// `meta`) and what adopt moved there: one phrase each (empty: nothing).
+/// Content, mode and link target count, times do not, unless the record
+/// has no digest.
+fn what_changed(
+    fs: NodeFs<'_>,
+    kept: &Path,
+    meta: &std::fs::Metadata,
+    kind: &DisplacedKind,
+) -> Vec<String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mut out = Vec::new();
+    match kind {
+        DisplacedKind::File {
+            mode,
+            size,
+            mtime,
+            digest,
+        } => {
+            if !meta.is_file() {
+                out.push("no longer a regular file".to_string());
+                return out;
+            }
+            let found_mode = meta.permissions().mode() & 0o7777;
+            if found_mode != *mode {
+                out.push(format!("mode {found_mode:o}, was {mode:o}"));
+            }
+            if meta.len() != *size {
+                out.push(format!("size {}, was {size}", meta.len()));
+            }
+            match digest {
+                Some(want) => match fs.read(kept) {
+                    Ok(bytes) if content_digest(&bytes) == *want => {}
+                    Ok(_) if meta.len() != *size => {}
+                    Ok(_) => out.push("content differs".to_string()),
+                    Err(e) => out.push(format!("unreadable: {e}")),
+                },
+                None => {
+                    let found = (meta.mtime(), meta.mtime_nsec() as u32);
+                    if found != *mtime {
+                        out.push(format!(
+                            "modified at {}.{:09}, was {}.{:09} (a record without content digests is compared by time)",
+                            found.0, found.1, mtime.0, mtime.1
+                        ));
+                    }
+                }
+            }
+        }
+        DisplacedKind::Symlink { target } => match fs.read_link(kept) {
+            Ok(found) if found == *target => {}
+            Ok(found) => out.push(format!(
+                "links to {}, was a link to {}",
+                found.display(),
+                target.display()
+            )),
+            Err(_) => out.push(format!(
+                "no longer a link (was one to {})",
+                target.display()
+            )),
+        },
+    }
+    out
+}
+
+/// `adopt --undo --dry-run`: what the undo would do, after the same
+/// checks (it refuses what the undo would refuse), changing nothing.
+///
+/// Errors: as [`undo`] before its first change.
+pub fn render_undo(paths: &InstallPaths) -> Result<String, AdoptError> {
+    let fs = paths.fs();
+    let Some(record) = read_record(paths)? else {
+        return Err(AdoptError::NothingToUndo {
+            record: fs.shown(&paths.adopt_record()),
+        });
+    };
+    if let Some(e) = retired(paths, &record)? {
+        return Err(e);
+    }
+    if record.state != AdoptState::Undoing {
+        check_undo(paths, &record)?;
+    }
+    let v: DirVersion =
+        record
+            .dir_version
+            .parse()
+            .map_err(|e: VersionError| AdoptError::BadRecord {
+                record: fs.shown(&paths.adopt_record()),
+                reason: e.to_string(),
+            })?;
+    let back = record
+        .displaced
+        .iter()
+        .filter(|d| fs.is_there(&in_backup(&record.backup, &d.path)))
+        .count();
+    let mut text = format!(
+        "adopt --undo would, under {} (the record says {}):\n",
+        paths.root().display(),
+        record.state
+    );
+    text.push_str(&format!(
+        "  remove the switch links {} and {}, and the default links {} and {}\n",
+        fs.shown(&paths.active_lib_link()).display(),
+        fs.shown(&paths.active_share_link()).display(),
+        fs.shown(&paths.default_lib()).display(),
+        fs.shown(&paths.default_share()).display()
+    ));
+    text.push_str(&format!(
+        "  remove the farm links that lead through default, and the version trees of {v} ({} and {})\n",
+        fs.shown(&paths.version_lib(&v)).display(),
+        fs.shown(&paths.version_share(&v)).display()
+    ));
+    text.push_str(&format!(
+        "  move {back} flat file(s) back from {} to their places, and remove the backup and the record {}\n",
+        fs.shown(&record.backup).display(),
+        fs.shown(&paths.adopt_record()).display()
+    ));
+    text.push_str("nothing was changed (dry run)\n");
+    Ok(text)
+}
+
 /// `adopt --undo`: puts the flat install back as it was before `adopt`
 /// and removes what the adoption made. Refuses, before any change, what
 /// changed since ([`AdoptError::ChangedSince`]); an undo cut short is
 /// finished by the next one. The caller has checked the daemons.
 ///
-/// Errors: [`AdoptError::NothingToUndo`], [`AdoptError::ChangedSince`],
+/// Errors: [`AdoptError::NothingToUndo`], [`AdoptError::Retired`] (the
+/// adopted version was removed), [`AdoptError::ChangedSince`],
 /// [`AdoptError::Lost`], or a failed file-system call naming its path.
 pub fn undo(paths: &InstallPaths) -> Result<Report, AdoptError> {
     let fs = paths.fs();
@@ -907,6 +1213,9 @@ pub fn undo(paths: &InstallPaths) -> Result<Report, AdoptError> {
             record: fs.shown(&paths.adopt_record()),
         });
     };
+    if let Some(e) = retired(paths, &record)? {
+        return Err(e);
+    }
     if record.state != AdoptState::Undoing {
         check_undo(paths, &record)?;
         record.state = AdoptState::Undoing;
@@ -954,6 +1263,7 @@ pub fn undo(paths: &InstallPaths) -> Result<Report, AdoptError> {
         mode: 0,
         size: 0,
         mtime: (0, 0),
+        digest: None,
     };
     for link in &farm {
         let kind = kinds.get(link.as_path()).copied().unwrap_or(&not_a_symlink);
@@ -986,6 +1296,14 @@ pub fn undo(paths: &InstallPaths) -> Result<Report, AdoptError> {
     }
     if !record.had_lock_file {
         fs.remove_file(&paths.layout_lock_file())?;
+    }
+    // What the versioned node's switches left: the version it names is
+    // gone, and the flat node had neither.
+    if !record.had_switch_previous {
+        fs.remove_file(&paths.switch_previous())?;
+    }
+    if !record.had_switch_lock {
+        fs.remove_file(&paths.lock_file())?;
     }
     drop(lock);
     // The backup's directories go; anything else found there (not the

@@ -347,11 +347,18 @@ pub enum RemoveError {
     DpkgManaged { version: DirVersion },
 }
 
+/// What [`remove_version`] did, for the admin.
+#[derive(Debug, Clone, Default)]
+pub struct Removed {
+    /// The host paths removed.
+    pub paths: Vec<PathBuf>,
+}
+
 /// Removes an inactive version: its two trees, and the farm links that
 /// only it needed. Refuses the active version and dpkg-managed ones.
-///
-/// Returns the host paths removed, for the admin.
-pub fn remove_version(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBuf>, RemoveError> {
+/// (`ganeti-layout remove` then retires an adoption of that version:
+/// `install::adopt::retire`.)
+pub fn remove_version(paths: &InstallPaths, v: &DirVersion) -> Result<Removed, RemoveError> {
     let fs = paths.fs();
     let _lock = lock(paths)?;
     let active = read_active(paths);
@@ -431,5 +438,5 @@ pub fn remove_version(paths: &InstallPaths, v: &DirVersion) -> Result<Vec<PathBu
     for tmp in doomed {
         fs.remove_dir_all(&tmp)?;
     }
-    Ok(removed)
+    Ok(Removed { paths: removed })
 }

@@ -361,7 +361,17 @@ pub fn installed_summary(paths: &InstallPaths) -> String {
 /// The `hint:` for a version that is not (completely) installed: the
 /// directory version when a release was typed for it; else what is
 /// installed here and how to install (or, for a damaged tree, repair) it.
+///
+/// On a flat node the flat line comes first: installing beside the
+/// running flat Ganeti conflicts with its own files, so `adopt` is the
+/// first step.
 pub fn install_hint(paths: &InstallPaths, v: &DirVersion) -> String {
+    if let Some(flat) = flat_install(paths) {
+        return format!(
+            "{}; then install {v} beside it",
+            flat_install_line(paths, &flat)
+        );
+    }
     if let Some(hint) = release_typed_for_version(paths, v) {
         return hint;
     }
