@@ -321,7 +321,7 @@ unit_has "unit: reads /etc/default/ganeti-upgrade" "EnvironmentFile=-/etc/defaul
 unit_has "unit: passes the boot-time wait for nodes and EXTRA_ARGS" 'ExecStart=/usr/sbin/ganeti-upgrade --resume --vote-wait=${BOOT_WAIT} --node-wait=${BOOT_WAIT} $EXTRA_ARGS'
 unit_has "unit: the wait's default when /etc/default says none" "Environment=BOOT_WAIT=900"
 unit_has "unit: leaves the daemons the resume started running" "KillMode=process"
-unit_has "unit: after time sync" "After=network-online.target time-sync.target ssh.service ganeti.service"
+unit_has "unit: after time sync and Ganeti's own start (init script or native units)" "After=network-online.target time-sync.target ssh.service ganeti.service ganeti.target"
 unit_has "unit: done for verify errors, 'not the master', Ganeti's own pending upgrade" "SuccessExitStatus=3 11 12"
 unit_has "unit: honours RESUME_AT_BOOT=no" "ExecCondition=/bin/sh -c 'test \"\$\${RESUME_AT_BOOT:-yes}\" != no'"
 unit_has "unit: starts for ganeti-upgrade's marker (any --localstatedir)" "ConditionPathExists=|/var/lib/ganeti-upgrade/pending"
