@@ -2,7 +2,7 @@
 //! their pid files, as Ganeti itself tells) and whether a process exists.
 
 pub use ganeti_layout::node::daemons::live_daemons;
-use ganeti_layout::node::daemons::{pid_file_state, PidFile};
+use ganeti_layout::node::daemons::{pid_files, PidFile};
 use ganeti_layout::node::{DirVersion, InstallPaths};
 
 /// Does process `pid` exist (kill(pid, 0); EPERM counts as existing)?
@@ -36,28 +36,21 @@ pub struct RunningDaemon {
 /// rule: `ganeti_layout::node::daemons`), with the
 /// version of the code it runs where it can be told.
 pub fn running_daemons(paths: &InstallPaths) -> Vec<RunningDaemon> {
-    let fs = paths.fs();
-    let dir = paths.rundir();
-    let Ok(entries) = fs.read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in entries {
-        let name = e.name_lossy();
-        let Some(daemon) = name.strip_suffix(".pid") else {
-            continue;
-        };
-        let pid = match pid_file_state(fs.open_nofollow(&dir.join(&e.name))) {
-            PidFile::Locked { pid } => pid,
-            PidFile::Unknown(_) => None,
-            PidFile::Stale | PidFile::Ignored => continue,
-        };
-        out.push(RunningDaemon {
-            name: daemon.to_string(),
-            pid,
-            version: pid.and_then(|p| code_version(paths, p)),
-        });
-    }
+    let mut out: Vec<RunningDaemon> = pid_files(paths)
+        .into_iter()
+        .filter_map(|(name, state)| {
+            let pid = match state {
+                PidFile::Locked { pid } => pid,
+                PidFile::Unknown(_) => None,
+                PidFile::Stale | PidFile::Ignored => return None,
+            };
+            Some(RunningDaemon {
+                name,
+                pid,
+                version: pid.and_then(|p| code_version(paths, p)),
+            })
+        })
+        .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }

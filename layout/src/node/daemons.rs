@@ -18,26 +18,36 @@ use crate::node::paths::InstallPaths;
 /// stale, whatever process its pid names today. A pid file that cannot be
 /// tested counts as running, to be safe.
 pub fn live_daemons(paths: &InstallPaths) -> Vec<String> {
+    let mut out: Vec<String> = pid_files(paths)
+        .into_iter()
+        .filter_map(|(daemon, state)| match state {
+            PidFile::Locked { pid: Some(pid) } => Some(format!("{daemon} (pid {pid})")),
+            PidFile::Locked { pid: None } => Some(format!("{daemon} (pid unknown)")),
+            PidFile::Unknown(e) => Some(format!("{daemon} (pid file unreadable: {e})")),
+            PidFile::Stale | PidFile::Ignored => None,
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every `NAME.pid` in `${localstatedir}/run/ganeti` as (NAME, what
+/// [`pid_file_state`] found), unsorted; empty when the directory is not
+/// there.
+pub fn pid_files(paths: &InstallPaths) -> Vec<(String, PidFile)> {
     let fs = paths.fs();
     let dir = paths.rundir();
     let Ok(entries) = fs.read_dir(&dir) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for e in entries {
-        let name = e.name_lossy();
-        let Some(daemon) = name.strip_suffix(".pid") else {
-            continue;
-        };
-        match pid_file_state(fs.open_nofollow(&dir.join(&e.name))) {
-            PidFile::Locked { pid: Some(pid) } => out.push(format!("{daemon} (pid {pid})")),
-            PidFile::Locked { pid: None } => out.push(format!("{daemon} (pid unknown)")),
-            PidFile::Unknown(e) => out.push(format!("{daemon} (pid file unreadable: {e})")),
-            PidFile::Stale | PidFile::Ignored => {}
-        }
-    }
-    out.sort();
-    out
+    entries
+        .into_iter()
+        .filter_map(|e| {
+            let name = e.name_lossy();
+            let daemon = name.strip_suffix(".pid")?.to_string();
+            Some((daemon, pid_file_state(fs.open_nofollow(&dir.join(&e.name)))))
+        })
+        .collect()
 }
 
 /// What [`pid_file_state`] found.
