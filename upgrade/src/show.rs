@@ -6,7 +6,7 @@
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use ganeti_layout::node::{InstallPaths, Node};
+use ganeti_layout::node::{DirVersion, InstallPaths, Node};
 use ganeti_switch::NodeLock;
 
 use crate::clock::{epoch_secs, format_date};
@@ -149,20 +149,23 @@ pub fn status(
     // No journal, but another master's copy of one whose upgrade is still
     // pending: shown, as what --resume here would take over.
     let mut copy_of = None;
+    // A context for the checks only (no run, no signal).
+    let never = AtomicBool::new(false);
+    let checks = |v: &DirVersion| {
+        Ctx::new(
+            paths,
+            exec,
+            journal,
+            opts,
+            events,
+            &never,
+            Header::for_checks(v.clone()),
+        )
+    };
     if let (Ok(None), Some(v)) = (&state, &active) {
         let copy = Journal::at(&Node::new(paths).upgrade_journal_copy_path());
         if let Ok(Some(s)) = copy.load() {
-            let never = AtomicBool::new(false);
-            let ctx = Ctx::new(
-                paths,
-                exec,
-                journal,
-                opts,
-                events,
-                &never,
-                Header::for_checks(v.clone()),
-            );
-            if copy_pending(&ctx, &s) {
+            if copy_pending(&checks(v), &s) {
                 copy_of = Some(
                     s.header
                         .master
@@ -174,19 +177,7 @@ pub fn status(
         }
     }
     let orphans = match (&state, &active) {
-        (Ok(None), Some(v)) => {
-            let never = AtomicBool::new(false);
-            let ctx = Ctx::new(
-                paths,
-                exec,
-                journal,
-                opts,
-                events,
-                &never,
-                Header::for_checks(v.clone()),
-            );
-            orphan_filters(&ctx, &exec.this_host(), false).0
-        }
+        (Ok(None), Some(v)) => orphan_filters(&checks(v), &exec.this_host(), false).0,
         _ => 0,
     };
     let view = StatusView {
