@@ -18,7 +18,6 @@ use ganeti_layout::node::durable::{fsync_dir, temp_sibling};
 use ganeti_layout::node::paths::shell_word;
 use ganeti_layout::node::InstallPaths;
 
-use crate::clock::epoch_secs;
 use crate::context::{Ctx, Outcome};
 use crate::error::StepError;
 use crate::ganeti::{Daemons, Filter, GanetiCmd, Queue, Switch, Watcher};
@@ -50,7 +49,7 @@ pub fn backup(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let dir = fs.host_path(&paths.backupdir());
     let logical = paths
         .backupdir()
-        .join(format!("ganeti-upgrade-{}.tar", epoch_secs()));
+        .join(format!("ganeti-upgrade-{}.tar", ctx.now()));
     // Host paths: tar writes the archive.
     let target = fs.host_path(&logical);
     let tmp = temp_sibling(&target);

@@ -185,6 +185,10 @@ impl<'a> Ctx<'a> {
         self.facts.merge(&facts);
         Ok(())
     }
+    /// Now, in seconds since the Unix epoch, as [`Exec::now`] reads it.
+    pub fn now(&self) -> u64 {
+        self.exec.now()
+    }
     /// Whether a signal (TERM, INT, HUP) has come.
     pub fn interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 use ganeti_layout::node::{DirVersion, InstallPaths, Node};
 use ganeti_switch::NodeLock;
 
-use crate::clock::epoch_secs;
 use crate::cluster::{same_host, Cluster};
 use crate::context::{Ctx, Mode, Options};
 use crate::error::{chain, Done, Stale, StepError, UpgradeError};
@@ -326,12 +325,12 @@ impl<'a> Run<'a> {
             gate::versions(self.paths, self.exec.active_here(), to)?;
         let header = Header {
             format: JOURNAL_FORMAT,
-            id: format!("{:x}{:04x}", epoch_secs(), std::process::id() & 0xffff),
+            id: format!("{:x}{:04x}", self.exec.now(), std::process::id() & 0xffff),
             from_release,
             from_dir,
             to: to.clone(),
             transition,
-            started_at: epoch_secs(),
+            started_at: self.exec.now(),
             settings: Some(self.opts.run.clone()),
             cluster: Some(self.cluster.name.clone()),
             master: Some(self.cluster.master.clone()),
@@ -426,7 +425,7 @@ impl<'a> Run<'a> {
         if !new.is_empty() {
             run.ctx
                 .record(&Record::Skipped {
-                    at: epoch_secs(),
+                    at: run.ctx.now(),
                     nodes: new.clone(),
                 })
                 .map_err(|e| UpgradeError::Journal(chain(&e)))?;
@@ -701,7 +700,7 @@ impl<'a> Execution<'a> {
             id,
             &Record::Started {
                 step: id,
-                at: epoch_secs(),
+                at: self.ctx.now(),
             },
         )?;
         if !self.started.contains(&id) {
@@ -766,7 +765,7 @@ impl<'a> Execution<'a> {
                 id,
                 &Record::Done {
                     step: id,
-                    at: epoch_secs(),
+                    at: self.ctx.now(),
                     facts: found.facts,
                 },
             )?;
@@ -785,7 +784,7 @@ impl<'a> Execution<'a> {
         // For --status; best effort (the error is reported anyway).
         let _ = self.ctx.record(&Record::Failed {
             step: id,
-            at: epoch_secs(),
+            at: self.ctx.now(),
             nodes: e.nodes(),
             message: e.to_string(),
         });
@@ -871,7 +870,7 @@ impl<'a> Execution<'a> {
         // way (forward over steps it undid): nothing is undone then. With
         // nothing to undo there is no way to go wrong.
         if !undo.is_empty() {
-            if let Err(e) = self.ctx.record(&Record::RollingBack { at: epoch_secs() }) {
+            if let Err(e) = self.ctx.record(&Record::RollingBack { at: self.ctx.now() }) {
                 self.ctx.message(&format!(
                     "cannot record the rollback in the journal ({}): nothing is undone",
                     chain(&e)
@@ -965,7 +964,7 @@ impl<'a> Execution<'a> {
     fn rolled_back(&self, record: bool) -> Result<(), String> {
         let ctx = &self.ctx;
         if record {
-            ctx.record(&Record::RolledBack { at: epoch_secs() })
+            ctx.record(&Record::RolledBack { at: ctx.now() })
                 .map_err(|e| chain(&e))?;
         }
         Intent::remove_if_ours(ctx.paths, &ctx.header.from_release, ctx.header.to.as_str())

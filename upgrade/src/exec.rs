@@ -92,6 +92,13 @@ pub trait Exec: Sync {
     fn active_here(&self) -> Option<DirVersion>;
     /// luxid's query socket, where LUXI may be tried.
     fn luxi_socket(&self) -> Option<PathBuf>;
+    /// Now, in whole seconds since the Unix epoch: the clock the watcher
+    /// pause ends, the journal's times and the backup's name are read
+    /// from. A real node reads its system clock; the model check freezes
+    /// it, and moves it on across a reboot.
+    fn now(&self) -> u64 {
+        crate::clock::epoch_secs()
+    }
     /// A line for commands.log.
     fn log_line(&self, line: &str);
     /// A test hook point.

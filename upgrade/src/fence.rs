@@ -10,7 +10,6 @@
 
 use ganeti_layout::node::durable::DurableError;
 
-use crate::clock::epoch_secs;
 use crate::cluster::{same_host, Cluster};
 use crate::context::{Ctx, Mode};
 use crate::error::{chain, Stale, UpgradeError};
@@ -229,7 +228,7 @@ pub fn take_over(
     fs.rename(&copy_path, &paths.upgrade_journal())
         .map_err(|e| journal_err(&e))?;
     let from = h.master.clone().unwrap_or_else(|| "another node".into());
-    let at = epoch_secs();
+    let at = ctx.now();
     ctx.journal()
         .append(&Record::TakenOver {
             at,

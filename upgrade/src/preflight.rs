@@ -19,7 +19,6 @@ use std::path::Path;
 
 use ganeti_layout::node::installed::install_hint;
 
-use crate::clock::epoch_secs;
 use crate::cluster::Cluster;
 use crate::context::Ctx;
 use crate::ganeti::Switch;
@@ -80,7 +79,7 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
         offline: c.offline.clone(),
         jobs: jobs.map(|(running, queued)| JobCounts { running, queued }),
         drained: queue_drained(ctx),
-        watcher_paused_until: watcher_paused_until(ctx).filter(|t| *t > epoch_secs()),
+        watcher_paused_until: watcher_paused_until(ctx).filter(|t| *t > ctx.now()),
         filters,
         backup_bytes,
         backup_free,

@@ -607,7 +607,7 @@ fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 /// Pauses the watcher until now + 6 h, unless the admin's own pause lasts
 /// longer; an admin's shorter pause is extended and restored at the end.
 fn pause_watcher(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
-    let now = crate::clock::epoch_secs();
+    let now = ctx.now();
     let until = now + WATCHER_PAUSE.as_secs();
     let by_us = match ctx.facts.watcher_paused_by_us {
         // A redo keeps what the first attempt learned.
@@ -656,10 +656,7 @@ fn unpause_watcher(ctx: &mut Ctx<'_>, _rollback: &Rollback) -> Result<(), StepEr
     if ctx.facts.watcher_paused_by_us != Some(true) {
         return Ok(());
     }
-    let admin = ctx
-        .facts
-        .watcher_admin_until
-        .filter(|t| *t > crate::clock::epoch_secs());
+    let admin = ctx.facts.watcher_admin_until.filter(|t| *t > ctx.now());
     set_watcher_pause(ctx, admin)
 }
 

@@ -35,7 +35,7 @@ pub fn pause_watcher_on_nodes(ctx: &mut Ctx<'_>, value: u64) -> Result<(), StepE
     let c = ctx.cluster()?;
     let pause = GanetiCmd::NodeWatcherPause {
         until: value,
-        now: crate::clock::epoch_secs(),
+        now: ctx.now(),
     };
     ctx.on_nodes(&c, &c.online, &|_| pause.clone())?;
     Ok(())
@@ -68,7 +68,7 @@ pub fn set_watcher_pause(ctx: &Ctx<'_>, until: Option<u64>) -> Result<(), StepEr
     }
     let cmd = match until {
         Some(t) => Watcher::Pause {
-            seconds: t.saturating_sub(crate::clock::epoch_secs()).max(1),
+            seconds: t.saturating_sub(ctx.now()).max(1),
         },
         None => Watcher::Continue,
     };
@@ -91,7 +91,7 @@ pub fn watcher_paused_until(ctx: &Ctx<'_>) -> Option<u64> {
 /// Re-pauses the watcher on a resume, if this upgrade paused it and has
 /// not unpaused it yet (a pause of 6 h may have run out meanwhile).
 pub fn repause_watcher(ctx: &mut Ctx<'_>, luxid_up: bool) -> Result<(), StepError> {
-    let now = crate::clock::epoch_secs();
+    let now = ctx.now();
     let until = now + WATCHER_PAUSE.as_secs();
     if luxid_up && ctx.facts.watcher_paused_by_us == Some(true) {
         set_watcher_pause(ctx, Some(until))?;
