@@ -40,7 +40,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -58,6 +58,9 @@ use ganeti_upgrade::ganeti::{
 use ganeti_upgrade::settings::Settings;
 use ganeti_upgrade::steps::{steps_for, StepId};
 use ganeti_upgrade::transition::ConfigVersion;
+
+#[path = "model_check/luxi.rs"]
+mod luxi;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Daemons {
@@ -148,6 +151,18 @@ struct Faults {
     /// daemons (on the version its links name), and it does not answer the
     /// next N commands sent to it.
     reboot: Option<(StepId, String, usize)>,
+    /// luxid answers on its socket (the LUXI fake, `model_check/luxi.rs`);
+    /// otherwise there is no socket and every call goes to the tools.
+    luxi: bool,
+    /// These LUXI calls of a run (1 = its first) take effect, but their
+    /// answer is lost.
+    luxi_lose: Vec<usize>,
+    /// These LUXI calls of a run never reach luxid (it restarts): the
+    /// connection closes without an answer.
+    luxi_drop: Vec<usize>,
+    /// A user's job waits in the queue (`queued`), held by the PAUSE
+    /// filter once there is one; without a filter it runs and ends.
+    queued_job: bool,
 }
 
 struct Killed;
@@ -173,6 +188,11 @@ struct State {
     failover_at: Option<usize>,
     /// Rebooting nodes, and how many more commands they do not answer.
     rebooting: Vec<(String, usize)>,
+    /// LUXI calls served in this run.
+    luxi_calls: usize,
+    /// A kill came while luxid served a call: the engine dies at its next
+    /// line of commands.log.
+    kill_pending: bool,
 }
 
 struct Model {
@@ -183,6 +203,10 @@ struct Model {
     state: Mutex<State>,
     faults: Mutex<Faults>,
     interrupted: AtomicBool,
+    /// The clock of every node and of the engine ([`Exec::now`]): frozen,
+    /// so that no value depends on when a second ends; moved on by hand
+    /// (a reboot hours later).
+    clock: AtomicU64,
 }
 
 fn cv(v: &str) -> u64 {
@@ -309,6 +333,8 @@ impl Model {
             checkpoints: 0,
             unreachable: Vec::new(),
             rebooting: Vec::new(),
+            luxi_calls: 0,
+            kill_pending: false,
             vote_asks: BTreeMap::new(),
             copies: BTreeMap::new(),
             violations: Vec::new(),
@@ -318,7 +344,7 @@ impl Model {
         if admin {
             state.filters.push(("admin-1".into(), "admin".into()));
             w("queue/drain", "");
-            w("watcher.pause", &format!("{}\n", now() + 7200));
+            w("watcher.pause", &format!("{}\n", EPOCH + 7200));
         }
         (
             Model {
@@ -328,6 +354,7 @@ impl Model {
                 state: Mutex::new(state),
                 faults: Mutex::new(Faults::default()),
                 interrupted: AtomicBool::new(false),
+                clock: AtomicU64::new(EPOCH),
             },
             base,
         )
@@ -358,16 +385,20 @@ impl Model {
     }
 
     fn after_command(&self, st: &mut State) {
+        if self.count_command(st) {
+            std::panic::panic_any(Killed);
+        }
+    }
+
+    /// Counts a command (or LUXI call); whether the run is killed now.
+    fn count_command(&self, st: &mut State) -> bool {
         st.commands += 1;
         if matches!(st.phase, Phase::Undo(_)) {
             st.undo_commands += 1;
         }
         let f = self.faults();
-        if f.kill_after_command == Some(st.commands)
+        f.kill_after_command == Some(st.commands)
             || (matches!(st.phase, Phase::Undo(_)) && f.kill_in_undo == Some(st.undo_commands))
-        {
-            std::panic::panic_any(Killed);
-        }
     }
 
     /// One command on one node, as Ganeti's tools would answer.
@@ -608,7 +639,7 @@ impl Model {
                 ok(String::new())
             }
             GanetiCmd::Watcher(Watcher::Pause { seconds }) => {
-                let until = now() + seconds;
+                let until = self.clock() + seconds;
                 fs_err::write(self.data("watcher.pause"), format!("{until}\n")).expect("w");
                 ok(String::new())
             }
@@ -645,11 +676,16 @@ impl Model {
                     f.job_list_fails -= 1;
                     return fail("Cannot communicate with the master daemon");
                 }
+                let mut jobs = String::new();
                 if f.job_runs_for > 0 {
                     f.job_runs_for -= 1;
-                    return ok("17 running\n".into());
+                    jobs.push_str("17 running\n");
                 }
-                ok(String::new())
+                // Held while a filter holds the queue; else it ran.
+                if f.queued_job && !st.filters.is_empty() {
+                    jobs.push_str("18 queued\n");
+                }
+                ok(jobs)
             }
             GanetiCmd::NodeWatcherPause { until, now } => {
                 let current = self.pause_of(st, node);
@@ -764,8 +800,12 @@ impl Model {
                 ));
             }
             match paused {
-                // The admin's 2 h pause, given back (a few seconds may pass).
-                Some(t) if t > now() && t <= now() + 7200 + 5 => {}
+                // The admin's 2 h pause, given back exactly, while it lasts;
+                // once it has run out (a resume hours later), nothing, or
+                // a value already past.
+                Some(t) if t == EPOCH + 7200 && t > self.clock() => {}
+                Some(t) if t <= self.clock() && EPOCH + 7200 <= self.clock() => {}
+                None if EPOCH + 7200 <= self.clock() => {}
                 other => return Err(format!("admin's watcher pause not given back: {other:?}")),
             }
         } else if drained || paused.is_some() {
@@ -783,9 +823,17 @@ impl Model {
         text.lines().any(|l| l.contains(&want))
     }
 
-    /// Every node reboots (a power loss): its init starts the daemons of
-    /// whatever its links name, as Debian's `ganeti.service` does.
+    /// What every node's clock reads.
+    fn clock(&self) -> u64 {
+        self.clock.load(Ordering::SeqCst)
+    }
+
+    /// Every node reboots (a power loss) and comes back hours later: its
+    /// init starts the daemons of whatever its links name, as Debian's
+    /// `ganeti.service` does, and every watcher pause written before has
+    /// run out (the clock moved on by 7 h, past the 6 h pause).
     fn reboot(&self) {
+        self.clock.fetch_add(7 * 3600, Ordering::SeqCst);
         let mut st = self.state();
         for n in st.nodes.values_mut() {
             n.daemons = Daemons::Running(n.links.clone());
@@ -803,6 +851,7 @@ impl Model {
         let new = "node2.example".to_string();
         let model = Model {
             master: new.clone(),
+            clock: AtomicU64::new(self.clock()),
             ..model
         };
         {
@@ -898,12 +947,8 @@ impl Model {
     }
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+/// Where the model's frozen clock stands when a case begins (2027-01-15).
+const EPOCH: u64 = 1_800_000_000;
 
 impl Exec for Model {
     fn this_host(&self) -> String {
@@ -959,9 +1004,18 @@ impl Exec for Model {
         st.nodes[&self.master].links.parse().ok()
     }
     fn luxi_socket(&self) -> Option<PathBuf> {
-        None
+        // No luxid, no socket to connect to: the tools, which then fail.
+        let st = self.state();
+        (self.faults().luxi && self.luxid(&st)).then(|| self.luxi_path())
     }
-    fn log_line(&self, _line: &str) {}
+    fn now(&self) -> u64 {
+        self.clock()
+    }
+    fn log_line(&self, _line: &str) {
+        if std::mem::take(&mut self.state().kill_pending) {
+            std::panic::panic_any(Killed);
+        }
+    }
     fn checkpoint(&self, point: Checkpoint) {
         let mut st = self.state();
         st.checkpoints += 1;
@@ -985,6 +1039,30 @@ impl Exec for Model {
                     "step {} acts without its Started record in the journal",
                     s.as_str()
                 ));
+            }
+        }
+        // While daemons are down or changing, no node's watcher may restart
+        // them: every node we can reach is paused, by the clock as it now
+        // reads (a resume hours later pauses again first).
+        if let Checkpoint::Started(s) = point {
+            let at = |x: StepId| StepId::ALL.iter().position(|y| *y == x);
+            if (at(StepId::StopMasterDaemons)..=at(StepId::RestartDaemons)).contains(&at(s))
+                && self.journal_says_done(StepId::PauseWatcher)
+            {
+                let now = self.clock();
+                let names: Vec<String> = st.nodes.keys().cloned().collect();
+                for name in names {
+                    let out_of_reach = st.unreachable.contains(&name)
+                        || f.down.contains(&name)
+                        || st.rebooting.iter().any(|(n, _)| *n == name);
+                    let pause = self.pause_of(&st, &name);
+                    if !out_of_reach && pause.is_none_or(|t| t <= now) {
+                        st.violations.push(format!(
+                            "{name}: watcher not paused at {} (pause {pause:?}, clock {now})",
+                            s.as_str()
+                        ));
+                    }
+                }
             }
         }
         if let (Checkpoint::Started(s), Some((at, node, k))) = (point, &f.reboot) {
@@ -1045,7 +1123,7 @@ impl Exec for Model {
                 } else {
                     st.nodes[node].pause
                 }
-                .is_some_and(|t| t > now());
+                .is_some_and(|t| t > self.clock());
                 let n = st.nodes.get_mut(node).expect("node");
                 if !paused && !matches!(n.daemons, Daemons::Running(_)) {
                     // Ganeti's watcher starts the node's daemons.
@@ -1109,11 +1187,15 @@ fn run(model: &Model, mode: Mode) -> End {
         st.phase = Phase::Other;
         st.unreachable.clear();
         st.rebooting.clear();
+        st.luxi_calls = 0;
+        st.kill_pending = false;
     }
     let opts = options(mode);
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        main_flow(&model.paths, &opts, model, &Quiet, &model.interrupted)
-    }));
+    let r = model.serving_luxi(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            main_flow(&model.paths, &opts, model, &Quiet, &model.interrupted)
+        }))
+    });
     // Whatever broke the journal's file system is mended after the run.
     model.mend_journal();
     match r {
@@ -1426,14 +1508,27 @@ fn run_case(case: &Case) -> Result<(), String> {
 
 /// The commands and checkpoints of a clean run of `case`.
 fn clean_counts(n: usize, from: &'static str, to: &'static str) -> (usize, usize, Vec<String>) {
+    let (commands, checkpoints, _, log) = clean_run(n, from, to, false);
+    (commands, checkpoints, log)
+}
+
+/// A fault-free run: (commands and LUXI calls, checkpoints, LUXI calls,
+/// the log), with luxid's socket served or not.
+fn clean_run(
+    n: usize,
+    from: &'static str,
+    to: &'static str,
+    luxi: bool,
+) -> (usize, usize, usize, Vec<String>) {
     let (model, _dir) = Model::new(n, from, false, true);
+    model.faults().luxi = luxi;
     let end = run(&model, Mode::To(to.parse().expect("v")));
     assert!(
         matches!(end, End::Result(Ok(Done::Upgraded { .. }))),
-        "a clean run works"
+        "a clean run works: {end:?}"
     );
     let st = model.state();
-    (st.commands, st.checkpoints, st.log.clone())
+    (st.commands, st.checkpoints, st.luxi_calls, st.log.clone())
 }
 
 fn subsets(nodes: &[String]) -> Vec<Vec<String>> {
@@ -1740,7 +1835,69 @@ fn all_cases() -> Vec<(String, Case)> {
             }
         }
     }
+    luxi_cases(&base, &mut cases);
     cases
+}
+
+/// With luxid answering on its socket (the LUXI fake): a kill after every
+/// command and LUXI call, every LUXI call's answer lost and every call
+/// dropped, and a busy queue (a running job, a queued one held by the
+/// filter) under a lost filter answer and a luxid hiccup.
+fn luxi_cases(
+    base: &dyn Fn(usize, &'static str, &'static str) -> Case,
+    cases: &mut Vec<(String, Case)>,
+) {
+    for n in [1, 3] {
+        for (from, to) in DIRECTIONS {
+            let (commands, _, calls, log) = clean_run(n, from, to, true);
+            assert!(
+                log.iter().any(|l| l.contains(": LUXI ")),
+                "N={n} {from}->{to}: a clean run with luxid talks LUXI"
+            );
+            let luxi = |n| {
+                let mut c: Case = base(n, from, to);
+                c.faults.luxi = true;
+                c
+            };
+            for k in 1..=commands {
+                let mut c = luxi(n);
+                c.admin = n == 3;
+                c.faults.kill_after_command = Some(k);
+                cases.push((
+                    format!("N={n} {from}->{to} LUXI, killed after command {k}"),
+                    c,
+                ));
+            }
+            // Every call falls back to the tools, looking first where a
+            // repeat would not be harmless: a lost answer or a luxid
+            // restart never costs the run.
+            for k in 1..=calls {
+                let mut c = luxi(n);
+                c.expect_done = true;
+                c.faults.luxi_lose = vec![k];
+                cases.push((format!("N={n} {from}->{to} LUXI call {k}'s answer lost"), c));
+                let mut c = luxi(n);
+                c.expect_done = true;
+                c.faults.luxi_drop = vec![k];
+                cases.push((
+                    format!("N={n} {from}->{to} LUXI call {k} dropped (luxid restarts)"),
+                    c,
+                ));
+            }
+            for (lose_add, fails) in [(false, 0), (true, 0), (false, 3), (true, 3)] {
+                let mut c = luxi(n);
+                c.faults.queued_job = true;
+                c.faults.job_runs_for = 3;
+                c.faults.lose_filter_add = lose_add;
+                c.faults.job_list_fails = fails;
+                c.expect_done = true;
+                cases.push((
+                    format!("N={n} {from}->{to} LUXI, busy queue, filter answer lost={lose_add}, job list fails {fails}x"),
+                    c,
+                ));
+            }
+        }
+    }
 }
 
 #[test]
