@@ -135,9 +135,16 @@ pub fn our_filters(ctx: &Ctx<'_>) -> Result<Vec<String>, StepError> {
     filters_with(ctx, &filter_reason(ctx))
 }
 
-/// Deletes every filter whose reason contains `reason`; how many.
+/// Deletes every filter whose reason contains `reason`; how many. Looked
+/// up again afterwards: luxid answers a deletion that wconfd cannot write
+/// to `config.data` (a full `/var/lib/ganeti`) with success and keeps the
+/// filter, which would go on holding every job in the queue; a filter still
+/// listed is an error that names it and that cause.
 pub fn remove_our_filters(ctx: &Ctx<'_>, reason: &str) -> Result<usize, StepError> {
     let uuids = filters_with(ctx, reason)?;
+    if uuids.is_empty() {
+        return Ok(0);
+    }
     for uuid in &uuids {
         match ctx.luxi_attempt(&format!("DeleteFilter({uuid})"), |l| l.delete_filter(uuid)) {
             Ok(()) => {}
@@ -147,6 +154,19 @@ pub fn remove_our_filters(ctx: &Ctx<'_>, reason: &str) -> Result<usize, StepErro
                 ctx.local(GanetiCmd::Filter(Filter::Delete { uuid: uuid.clone() }))?;
             }
         }
+    }
+    let kept: Vec<String> = filters_with(ctx, reason)?
+        .into_iter()
+        .filter(|u| uuids.contains(u))
+        .collect();
+    if !kept.is_empty() {
+        let data = ctx.paths.datadir();
+        return Err(StepError::Refused(format!(
+            "this upgrade's job filter {} is still there after Ganeti accepted its deletion, and holds every queued job: Ganeti could not keep the change (is the file system of {} full? df {})",
+            kept.join(", "),
+            data.display(),
+            data.display()
+        )));
     }
     Ok(uuids.len())
 }

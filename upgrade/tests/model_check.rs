@@ -163,6 +163,10 @@ struct Faults {
     /// A user's job waits in the queue (`queued`), held by the PAUSE
     /// filter once there is one; without a filter it runs and ends.
     queued_job: bool,
+    /// Ganeti accepts a filter's deletion but keeps the filter (wconfd
+    /// cannot write `config.data` on a full `/var/lib/ganeti`), for the
+    /// whole run; room again after it.
+    delete_not_kept: bool,
 }
 
 struct Killed;
@@ -662,6 +666,9 @@ impl Model {
                 ok(format!("{uuid}\n"))
             }
             GanetiCmd::Filter(Filter::Delete { uuid }) => {
+                if self.faults().delete_not_kept && st.filters.iter().any(|(u, _)| u == uuid) {
+                    return ok(String::new());
+                }
                 let before = st.filters.len();
                 st.filters.retain(|(u, _)| u != uuid);
                 if st.filters.len() == before {
@@ -1883,6 +1890,30 @@ fn luxi_cases(
                     format!("N={n} {from}->{to} LUXI call {k} dropped (luxid restarts)"),
                     c,
                 ));
+            }
+            // A full /var/lib/ganeti: the filter's deletion is accepted and
+            // not kept, by luxid and gnt-filter alike, in a clean run (at
+            // resume-work) and in a rollback from every step.
+            let transition = if from < to {
+                ganeti_upgrade::transition::Transition::Upgrade
+            } else {
+                ganeti_upgrade::transition::Transition::Downgrade
+            };
+            for failing in std::iter::once(None).chain(steps_for(transition).into_iter().map(Some))
+            {
+                for talk_luxi in [true, false] {
+                    let mut c = luxi(n);
+                    c.faults.luxi = talk_luxi;
+                    c.faults.delete_not_kept = true;
+                    if let Some(step) = failing {
+                        c.faults.at =
+                            vec![(Phase::Run(step), "node1.example".into(), FaultMode::Fail)];
+                    }
+                    cases.push((
+                        format!("N={n} {from}->{to} LUXI={talk_luxi}, filter deletion not kept, {failing:?} fails"),
+                        c,
+                    ));
+                }
             }
             for (lose_add, fails) in [(false, 0), (true, 0), (false, 3), (true, 3)] {
                 let mut c = luxi(n);
