@@ -24,7 +24,11 @@
 #    cannot write its backup and fails, config.data unchanged): the rollback
 #    cannot be recorded, so nothing is undone and the run says so; once it is
 #    writable again, --abort settles on 3.0 (and, a second time, --resume on
-#    3.1).
+#    3.1). Then the same with the state directory on a small tmpfs that is
+#    filled up at upgrade-config: cfgupgrade cannot write, and the journal
+#    takes the rollback's records only while its last page has room (which
+#    record fails first depends on the journal's size: every outcome must
+#    hold); once there is room again, --abort and --resume settle.
 #
 # Each upgrade is followed by a check of the whole end state inside the node
 # (links, config.data version, code version, daemons and the binaries they
@@ -370,10 +374,51 @@ ro_case() {
   state_is "$name: after $end" "$v" some
 }
 
+# full_case END VERSION: /var/lib/ganeti on a tmpfs holding a copy of it
+# (no daemon runs at upgrade-config; every file there is opened by path),
+# filled up before cfgupgrade runs; then room again, and END.
+full_case() {
+  local end=$1 v=$2 name="full-${1#--}" kb
+  echo "-- the journal's file system full at upgrade-config, then $end"
+  need 3.0 && tool_waiting "$name" upgrade-config --to 3.1 "${OPTS[@]}" || return 0
+  kb=$(x du -sk /var/lib/ganeti | cut -f1)
+  x sh -c "mkdir -p /run/gu-full && mount -t tmpfs -o size=$((kb + 2048))k,mode=0755 gu-full /run/gu-full \
+    && cp -a /var/lib/ganeti/. /run/gu-full/ && mount --move /run/gu-full /var/lib/ganeti"
+  x sh -c 'dd if=/dev/zero of=/var/lib/ganeti/filler bs=4k 2>/dev/null; sync' || :
+  check "$name: the state directory is full" "0" "$(x df --output=avail /var/lib/ganeti | tail -n 1 | tr -d ' ')"
+  tool_continue upgrade-config
+  x tail -n 80 /var/log/ganeti/commands.log >"$LOGDIR/$name.commands.log" 2>&1 || :
+  SETTLED=broken
+  if [ "$RC" = 0 ]; then
+    fail "$name: the run fails" "exit 0; log $LOGDIR/$name.log"
+  else
+    ok "$name: the run fails (exit $RC)"
+  fi
+  if grep -qE '^done' "$LOGDIR/$name.log"; then
+    fail "$name: it never says done" "$LOGDIR/$name.log"
+  else
+    ok "$name: it never says done"
+  fi
+  check_grep "$name: it says what to run next" 'ganeti-upgrade --(resume|abort)' "$LOGDIR/$name.log"
+  check "$name: config.data unchanged" "$(config_of 3.0)" "$(x python3 -c 'import json; print(json.load(open("/var/lib/ganeti/config.data"))["version"])')"
+  # Where --resume goes is what the run promised: on when nothing could be
+  # recorded (and so nothing was undone), else back (a rollback recorded,
+  # finished or under way).
+  if [ "$end" = --resume ] && ! grep -q 'so nothing was undone' "$LOGDIR/$name.log"; then
+    v=3.0
+  fi
+  x rm -f /var/lib/ganeti/filler
+  tool "$name-end" -- "$end" "${OPTS[@]}"
+  check_rc "$name: $end once there is room" 0 "$RC" "$LOGDIR/$name-end.log" || :
+  state_is "$name: after $end" "$v" some
+}
+
 scenario_7() {
-  echo "== 7: a read-only journal at the rollback"
+  echo "== 7: a read-only or full journal at the rollback"
   ro_case --abort 3.0
   ro_case --resume 3.1
+  full_case --abort 3.0
+  full_case --resume 3.1
 }
 
 for b in ganeti-layout ganeti-switch ganeti-upgrade; do
