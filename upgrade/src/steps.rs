@@ -510,13 +510,13 @@ fn add_our_filter(ctx: &Ctx<'_>) -> Result<Option<String>, StepError> {
     let added = ctx.by_luxi("ReplaceFilter (add)", |l| {
         l.add_filter(0, pause_predicates(), "PAUSE", &reason)
     });
-    if added.is_some() {
-        return Ok(added);
+    if let Some(uuid) = added {
+        return kept_filter(ctx, uuid).map(Some);
     }
     let ran = ctx.run_local(GanetiCmd::Filter(Filter::Add { reason }));
     if ran.ok() {
         return match ran.stdout.split_whitespace().last() {
-            Some(uuid) => Ok(Some(uuid.to_string())),
+            Some(uuid) => kept_filter(ctx, uuid.to_string()).map(Some),
             None => Err(StepError::Refused(format!(
                 "gnt-filter add printed no uuid: {}",
                 ran.stdout.trim()
@@ -534,6 +534,21 @@ fn add_our_filter(ctx: &Ctx<'_>) -> Result<Option<String>, StepError> {
         ran.summary()
     ));
     Ok(None)
+}
+
+/// The filter Ganeti said it added, if Ganeti lists it: luxid answers an
+/// addition that wconfd cannot write to `config.data` (a full
+/// `/var/lib/ganeti`) with its uuid and keeps nothing, and the queue would
+/// not be held at all.
+fn kept_filter(ctx: &Ctx<'_>, uuid: String) -> Result<String, StepError> {
+    if our_filters(ctx)?.contains(&uuid) {
+        return Ok(uuid);
+    }
+    Err(StepError::Refused(format!(
+        "Ganeti accepted this upgrade's job filter {uuid} but does not list it, so nothing holds the job queue: Ganeti could not keep the change (is the file system of {} full? df {})",
+        ctx.paths.datadir().display(),
+        ctx.paths.datadir().display()
+    )))
 }
 
 /// How many polls in a row the job queue may fail to answer (a luxid

@@ -167,6 +167,8 @@ struct Faults {
     /// cannot write `config.data` on a full `/var/lib/ganeti`), for the
     /// whole run; room again after it.
     delete_not_kept: bool,
+    /// The same for an addition: answered with a uuid, nothing kept.
+    add_not_kept: bool,
 }
 
 struct Killed;
@@ -659,6 +661,9 @@ impl Model {
             GanetiCmd::Filter(Filter::Add { reason }) => {
                 let uuid = format!("uuid-{}", st.next_uuid);
                 st.next_uuid += 1;
+                if self.faults().add_not_kept {
+                    return ok(format!("{uuid}\n"));
+                }
                 st.filters.push((uuid.clone(), reason.clone()));
                 if self.faults().lose_filter_add {
                     return ran(node, argv, Some(255), String::new(), "connection lost");
@@ -1050,13 +1055,24 @@ impl Exec for Model {
         }
         // While daemons are down or changing, no node's watcher may restart
         // them: every node we can reach is paused, by the clock as it now
-        // reads (a resume hours later pauses again first).
+        // reads (a resume hours later pauses again first); and the job
+        // queue is held.
         if let Checkpoint::Started(s) = point {
             let at = |x: StepId| StepId::ALL.iter().position(|y| *y == x);
             if (at(StepId::StopMasterDaemons)..=at(StepId::RestartDaemons)).contains(&at(s))
                 && self.journal_says_done(StepId::PauseWatcher)
             {
                 let now = self.clock();
+                // And no job may start: the queue is drained or our
+                // filter holds it.
+                let held = self.data("queue/drain").exists()
+                    || st.filters.iter().any(|(u, _)| u != "admin-1");
+                if !held {
+                    st.violations.push(format!(
+                        "the job queue is not held at {} (no drain, no filter of ours)",
+                        s.as_str()
+                    ));
+                }
                 let names: Vec<String> = st.nodes.keys().cloned().collect();
                 for name in names {
                     let out_of_reach = st.unreachable.contains(&name)
@@ -1905,6 +1921,7 @@ fn luxi_cases(
                     let mut c = luxi(n);
                     c.faults.luxi = talk_luxi;
                     c.faults.delete_not_kept = true;
+                    c.faults.queued_job = true;
                     if let Some(step) = failing {
                         c.faults.at =
                             vec![(Phase::Run(step), "node1.example".into(), FaultMode::Fail)];
@@ -1914,6 +1931,17 @@ fn luxi_cases(
                         c,
                     ));
                 }
+            }
+            // The same for the filter's addition: the queue is not held, so
+            // the run stops before anything changed.
+            for talk_luxi in [true, false] {
+                let mut c = luxi(n);
+                c.faults.luxi = talk_luxi;
+                c.faults.add_not_kept = true;
+                cases.push((
+                    format!("N={n} {from}->{to} LUXI={talk_luxi}, filter addition not kept"),
+                    c,
+                ));
             }
             for (lose_add, fails) in [(false, 0), (true, 0), (false, 3), (true, 3)] {
                 let mut c = luxi(n);

@@ -142,6 +142,9 @@ impl Model {
                 let reason = args[4][0][1].as_str().unwrap_or_default().to_string();
                 let uuid = format!("uuid-{}", st.next_uuid);
                 st.next_uuid += 1;
+                if self.faults().add_not_kept {
+                    return ok(json!(uuid));
+                }
                 st.filters.push((uuid.clone(), reason));
                 if self.faults().lose_filter_add {
                     // Added, but the answer is lost.
