@@ -76,6 +76,9 @@ struct Node {
     daemons: Daemons,
     /// The node's own watcher.pause (the master's is a file in the root).
     pause: Option<u64>,
+    /// The version `ganeti-switch to` last switched away from (its
+    /// `.ganeti-switch.previous`).
+    previous: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +172,12 @@ struct Faults {
     delete_not_kept: bool,
     /// The same for an addition: answered with a uuid, nothing kept.
     add_not_kept: bool,
+    /// On these nodes a version has no manifest (installed by hand, or its
+    /// dpkg lists gone): `ganeti-switch to` refuses it as unverifiable,
+    /// unless it is the version the node's last switch left (the way back
+    /// stays open), and `installed --or-active` accepts it only while
+    /// active or so left.
+    unmanifested: Vec<(String, String)>,
 }
 
 struct Killed;
@@ -325,6 +334,7 @@ impl Model {
                         links: version.to_string(),
                         daemons: Daemons::Running(version.to_string()),
                         pause: None,
+                        previous: None,
                     },
                 )
             })
@@ -501,6 +511,22 @@ impl Model {
         }
         match &call.cmd {
             GanetiCmd::Switch {
+                action: Switch::Installed(v),
+                ..
+            } if self.unmanifested(node, &v.to_string()) => {
+                fail(&format!("{v} has no manifest: cannot tell it is complete"))
+            }
+            GanetiCmd::Switch {
+                action: Switch::Returnable(v),
+                ..
+            } if self.unmanifested(node, &v.to_string())
+                && !self.way_back(st, node, &v.to_string()) =>
+            {
+                fail(&format!(
+                    "{v} has no manifest and is not the version switched away from"
+                ))
+            }
+            GanetiCmd::Switch {
                 action: Switch::Installed(_) | Switch::Returnable(_),
                 ..
             } => ok(String::new()),
@@ -529,6 +555,12 @@ impl Model {
                 ..
             } => {
                 let v = v.to_string();
+                if st.nodes[node].links != v
+                    && self.unmanifested(node, &v)
+                    && !self.way_back(st, node, &v)
+                {
+                    return fail(&format!("refusing to switch to {v}: it has no manifest"));
+                }
                 let n = st.nodes.get_mut(node).expect("node");
                 if n.links == v {
                     return ok(format!("{v} already active"));
@@ -536,7 +568,7 @@ impl Model {
                 if n.daemons != Daemons::Stopped {
                     return fail("refusing to switch: Ganeti daemons are running");
                 }
-                n.links = v.clone();
+                n.previous = Some(std::mem::replace(&mut n.links, v.clone()));
                 ok(format!("switched to {v}"))
             }
             GanetiCmd::DaemonUtil(DaemonAction::StopAll) => {
@@ -835,6 +867,20 @@ impl Model {
         text.lines().any(|l| l.contains(&want))
     }
 
+    /// Whether version `v` has no manifest on `node`.
+    fn unmanifested(&self, node: &str, v: &str) -> bool {
+        self.faults()
+            .unmanifested
+            .iter()
+            .any(|(n, u)| n == node && u == v)
+    }
+
+    /// Whether `v` is active on `node` or the version its last switch left.
+    fn way_back(&self, st: &State, node: &str, v: &str) -> bool {
+        let n = &st.nodes[node];
+        n.links == v || n.previous.as_deref() == Some(v)
+    }
+
     /// What every node's clock reads.
     fn clock(&self) -> u64 {
         self.clock.load(Ordering::SeqCst)
@@ -996,7 +1042,7 @@ impl Exec for Model {
                 action: Switch::Installed(_) | Switch::Returnable(_),
                 ..
             } => {
-                let st = self.state();
+                let mut st = self.state();
                 match self.fault(&st, &self.master) {
                     Some(FaultMode::Fail) => ran(
                         &self.master,
@@ -1005,7 +1051,10 @@ impl Exec for Model {
                         "injected: not installed".into(),
                         "",
                     ),
-                    _ => ran(&self.master, &call.argv, Some(0), String::new(), ""),
+                    _ => {
+                        let master = self.master.clone();
+                        self.apply(&mut st, &master, call, None)
+                    }
                 }
             }
             _ => self.command(&self.master, call),
@@ -1859,7 +1908,73 @@ fn all_cases() -> Vec<(String, Case)> {
         }
     }
     luxi_cases(&base, &mut cases);
+    manifest_cases(&base, &mut cases);
     cases
+}
+
+/// The source version without a manifest on every node (installed by
+/// hand, its dpkg lists gone): the way back stays open because the switch
+/// itself left it; killed at every checkpoint (then resumed, or aborted)
+/// and failing at every step. And the target without one on a node: the
+/// run refuses before it changes anything.
+fn manifest_cases(
+    base: &dyn Fn(usize, &'static str, &'static str) -> Case,
+    cases: &mut Vec<(String, Case)>,
+) {
+    for n in [1, 3] {
+        for (from, to) in DIRECTIONS {
+            let nodes = node_names(n);
+            let bare = |v: &str| -> Vec<(String, String)> {
+                nodes
+                    .iter()
+                    .map(|node| (node.clone(), v.to_string()))
+                    .collect()
+            };
+            let mut c = base(n, from, to);
+            c.faults.unmanifested = bare(from);
+            c.expect_done = true;
+            cases.push((
+                format!("N={n} {from}->{to} source unmanifested, no fault"),
+                c,
+            ));
+            let (_, checkpoints, _) = clean_counts(n, from, to);
+            for k in 1..=checkpoints {
+                for abort in [false, true] {
+                    let mut c = base(n, from, to);
+                    c.faults.unmanifested = bare(from);
+                    c.faults.kill_at_checkpoint = Some(k);
+                    c.abort = abort;
+                    cases.push((
+                        format!("N={n} {from}->{to} source unmanifested, killed at checkpoint {k}, abort={abort}"),
+                        c,
+                    ));
+                }
+            }
+            let transition = if from < to {
+                ganeti_upgrade::transition::Transition::Upgrade
+            } else {
+                ganeti_upgrade::transition::Transition::Downgrade
+            };
+            for step in steps_for(transition) {
+                let mut c = base(n, from, to);
+                c.faults.unmanifested = bare(from);
+                c.faults.at = vec![(Phase::Run(step), nodes[n - 1].clone(), FaultMode::Fail)];
+                cases.push((
+                    format!(
+                        "N={n} {from}->{to} source unmanifested, {step:?} fails on {}",
+                        nodes[n - 1]
+                    ),
+                    c,
+                ));
+            }
+            let mut c = base(n, from, to);
+            c.faults.unmanifested = vec![(nodes[n - 1].clone(), to.to_string())];
+            cases.push((
+                format!("N={n} {from}->{to} target unmanifested on {}", nodes[n - 1]),
+                c,
+            ));
+        }
+    }
 }
 
 /// With luxid answering on its socket (the LUXI fake): a kill after every
