@@ -79,6 +79,8 @@ SETTLE_LIMIT=${SETTLE_LIMIT:-600}
 LATE_NODES=${LATE_NODES:-360}
 WATCHER_HOLD=${WATCHER_HOLD:-65}
 ALIVE_FOR=60
+# How long after that inst1 may take to run again (two of cron's minutes).
+INST_WAIT=120
 POWER_OFF_FOR=3
 BRIDGE_NAME=gntbr0
 POINTS=(stop-daemons switch-version upgrade-config start-daemons restart-daemons resume-work)
@@ -301,9 +303,16 @@ settled() {
   d=$(( end + ALIVE_FOR - $(date +%s) ))
   [ "$d" -le 0 ] || sleep "$d"
   # inst1 lost its (fake) hypervisor process if node1 lost power or
-  # rebooted; the watcher, run by cron every minute once unpaused, starts it.
-  check "$label: inst1 running ${ALIVE_FOR} s after the end" "inst1 running" \
-    "$(bx node1 gnt-instance list --no-headers -o name,status inst1 2>&1 | tr -s ' ')"
+  # rebooted; the watcher, run by cron every minute once unpaused, starts
+  # it: at its next minute after the end (up to 60 s), plus the watcher's
+  # own run. Waited for up to INST_WAIT s, then verify.
+  local inst="" waited
+  for waited in $(seq 0 5 "$INST_WAIT"); do
+    inst=$(bx node1 gnt-instance list --no-headers -o name,status inst1 2>&1 | tr -s ' ')
+    [ "$inst" != "inst1 running" ] || break
+    sleep 5
+  done
+  check "$label: inst1 running (the watcher started it; ${waited} s after the ${ALIVE_FOR} s)" "inst1 running" "$inst"
   rc=0
   if [ "${REAL_GANETI_31:-}" = sid ]; then
     # sid's units start luxid beside noded at boot, and luxid's activation
