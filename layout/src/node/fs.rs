@@ -249,6 +249,30 @@ impl<'a> NodeFs<'a> {
 /// taken as logical, as on the node itself); the logical path it leads to,
 /// `None` if it dangles, loops or climbs above `/`.
 pub fn resolve_in_root(paths: &InstallPaths, logical: &Path) -> Option<PathBuf> {
+    resolve_through(paths, logical, None)
+}
+
+/// Where `logical` leads once version `v` is active: as [`resolve_in_root`],
+/// but the fixed links `${libdir}/ganeti/default` and
+/// `${prefix}/share/ganeti/default` are taken to name `v`'s trees, whatever
+/// `${sysconfdir}/ganeti/{lib,share}` say now. So a program of a version
+/// that is not active (its `${libdir}/ganeti/tools/cfgupgrade`) is found
+/// through the link farm Ganeti's own paths go through, in Debian's layout
+/// (`tools/cfgupgrade -> ../../../share/ganeti/default/cfgupgrade`) as in
+/// upstream's. `None` as for [`resolve_in_root`].
+pub fn resolve_for_version(
+    paths: &InstallPaths,
+    logical: &Path,
+    v: &super::DirVersion,
+) -> Option<PathBuf> {
+    resolve_through(paths, logical, Some(v))
+}
+
+fn resolve_through(
+    paths: &InstallPaths,
+    logical: &Path,
+    active: Option<&super::DirVersion>,
+) -> Option<PathBuf> {
     fn normals(p: &Path) -> Vec<std::ffi::OsString> {
         p.components()
             .filter_map(|c| match c {
@@ -262,8 +286,17 @@ pub fn resolve_in_root(paths: &InstallPaths, logical: &Path) -> Option<PathBuf> 
     let fs = paths.fs();
     let mut current = PathBuf::from("/");
     let mut hops = 0;
+    let defaults = active.map(|v| {
+        [
+            (paths.default_lib(), paths.version_lib(v)),
+            (paths.default_share(), paths.version_share(v)),
+        ]
+    });
     while let Some(part) = pending.pop() {
-        let next = current.join(&part);
+        let mut next = current.join(&part);
+        if let Some((_, tree)) = defaults.iter().flatten().find(|(d, _)| *d == next) {
+            next = tree.clone();
+        }
         if fs.symlink_metadata(&next).ok()?.file_type().is_symlink() {
             hops += 1;
             if hops > 40 {
@@ -283,6 +316,45 @@ pub fn resolve_in_root(paths: &InstallPaths, logical: &Path) -> Option<PathBuf> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_program_of_a_version_not_active_is_found_through_the_default_links() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = InstallPaths::default()
+            .with_root(dir.path())
+            .expect("paths");
+        let fs = paths.fs();
+        let v30: super::super::DirVersion = "3.0".parse().expect("v");
+        let v31: super::super::DirVersion = "3.1".parse().expect("v");
+        for v in [&v30, &v31] {
+            fs.create_dir_all(&paths.version_share(v)).expect("mkdir");
+            fs.write_file(&paths.version_share(v).join("cfgupgrade"), b"#!", 0o755)
+                .expect("write");
+        }
+        // Debian's farm: tools/cfgupgrade -> ../../../share/ganeti/default/cfgupgrade,
+        // default -> /etc/ganeti/share -> 3.0.
+        fs.create_dir_all(&paths.confdir()).expect("mkdir");
+        fs.replace_symlink(&paths.active_share_link(), &paths.version_share(&v30))
+            .expect("link");
+        fs.replace_symlink(&paths.default_share(), &paths.active_share_link())
+            .expect("link");
+        fs.create_dir_all(&paths.toolsdir()).expect("mkdir");
+        fs.replace_symlink(
+            &paths.cfgupgrade(),
+            Path::new("../../../share/ganeti/default/cfgupgrade"),
+        )
+        .expect("link");
+        assert_eq!(
+            resolve_in_root(&paths, &paths.cfgupgrade()),
+            Some(paths.version_share(&v30).join("cfgupgrade"))
+        );
+        assert_eq!(
+            resolve_for_version(&paths, &paths.cfgupgrade(), &v31),
+            Some(paths.version_share(&v31).join("cfgupgrade"))
+        );
+        let v32: super::super::DirVersion = "3.2".parse().expect("v");
+        assert_eq!(resolve_for_version(&paths, &paths.cfgupgrade(), &v32), None);
+    }
 
     #[test]
     fn logical_paths_land_under_the_root_and_errors_name_the_host_path() {
