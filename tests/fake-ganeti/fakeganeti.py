@@ -1077,7 +1077,11 @@ def main_cfgupgrade(args):
     opts = p.parse_args(args)
     if opts.rest:
         die("No arguments expected")
-    if inject("cfgupgrade"):
+    # Faults for the real data directory (fake-fail-cfgupgrade) and for a
+    # copy elsewhere, as ganeti-upgrade's rehearsal makes
+    # (fake-fail-cfgupgrade-copy), injected apart.
+    on_copy = os.path.abspath(opts.path) != os.path.abspath(DATA_DIR)
+    if inject("cfgupgrade-copy" if on_copy else "cfgupgrade"):
         die("cfgupgrade: fake failure injected")
     data_dir = opts.path
     cfg_path = os.path.join(data_dir, "config.data")

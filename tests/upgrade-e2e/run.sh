@@ -159,7 +159,7 @@ crash_one() {
   # Killed before the intent file was surely written: nothing is pending, and
   # the cluster may stay where it was.
   end=$to
-  if { [ "$step" = verify-installed ] || { [ "$mode" = IN ] && [ "$step" = write-intent ]; }; } &&
+  if { [ "$step" = verify-installed ] || [ "$step" = rehearse-config ] || { [ "$mode" = IN ] && [ "$step" = write-intent ]; }; } &&
     [ "$(readlink "$W/nodes/$MASTER/root/etc/ganeti/lib")" = "$LIBDIR/ganeti/$from" ]; then
     end=$from
   fi

@@ -9,6 +9,7 @@
 //! check answers by matching on the value, not by re-parsing argv.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use ganeti_layout::node::{DirVersion, InstallPaths};
 
@@ -76,6 +77,14 @@ pub enum GanetiCmd {
     DaemonUtil(Daemons),
     /// `cfgupgrade -f`, or `--downgrade -f`.
     Cfgupgrade {
+        downgrade: bool,
+    },
+    /// A version's own `cfgupgrade` (`tool`, in its versioned tree) on a
+    /// scratch copy of the data directory: `--path DIR --confdir DIR/conf
+    /// --ignore-hostname -f`, and `--downgrade` (the rehearsal).
+    Rehearse {
+        tool: PathBuf,
+        dir: PathBuf,
         downgrade: bool,
     },
     /// `ensure-dirs --full-run`.
@@ -197,6 +206,25 @@ impl GanetiCmd {
             GanetiCmd::Cfgupgrade { downgrade: false } => words(paths.cfgupgrade(), &["-f"]),
             GanetiCmd::Cfgupgrade { downgrade: true } => {
                 words(paths.cfgupgrade(), &["--downgrade", "-f"])
+            }
+            GanetiCmd::Rehearse {
+                tool,
+                dir,
+                downgrade,
+            } => {
+                let mut argv = vec![
+                    tool.display().to_string(),
+                    "--path".into(),
+                    dir.display().to_string(),
+                    "--confdir".into(),
+                    dir.join("conf").display().to_string(),
+                    "--ignore-hostname".into(),
+                    "-f".into(),
+                ];
+                if *downgrade {
+                    argv.push("--downgrade".into());
+                }
+                argv
             }
             GanetiCmd::EnsureDirs => words(paths.ensure_dirs(), &["--full-run"]),
             GanetiCmd::PostUpgrade { from_release } => {

@@ -10,10 +10,13 @@
 //! * room for the backup on the master;
 //! * jobs running or queued, the drain flag, filters and the watcher pause
 //!   (kept as they are, reported);
-//! * offline nodes (left out).
+//! * offline nodes (left out);
+//! * the configuration change, rehearsed on a copy as the run's
+//!   `rehearse-config` step does ([`crate::rehearsal`]).
 //!
-//! Nothing here writes: commands are `--version`, `installed`, and the
-//! queue and filter queries.
+//! Nothing here writes but the rehearsal's scratch copy, removed again:
+//! commands are `--version`, `installed`, the queue and filter queries,
+//! and the converter on the copy.
 
 use std::path::Path;
 
@@ -69,6 +72,16 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
                 paths.backupdir().display(),
                 human_size(free)
             ));
+        }
+    }
+    // The rehearsal needs the target on the master: where that check
+    // already refuses, its refusal says it.
+    let master_ready = nodes
+        .iter()
+        .any(|n| n.node == c.master && n.state == NodeState::Ready);
+    if master_ready {
+        if let Err(e) = crate::rehearsal::rehearse(ctx) {
+            refusals.push(format!("{}: {e}", c.master));
         }
     }
     let (jobs, filters) = queue_state(ctx);

@@ -11,6 +11,7 @@ use std::fmt;
 #[serde(into = "&'static str", try_from = "String")]
 pub enum StepId {
     VerifyInstalled,
+    RehearseConfig,
     WriteIntent,
     StopNewWork,
     WaitForJobs,
@@ -35,8 +36,9 @@ pub enum StepId {
 
 impl StepId {
     /// Every id, in the procedure's order.
-    pub const ALL: [StepId; 21] = [
+    pub const ALL: [StepId; 22] = [
         StepId::VerifyInstalled,
+        StepId::RehearseConfig,
         StepId::WriteIntent,
         StepId::StopNewWork,
         StepId::WaitForJobs,
@@ -63,6 +65,7 @@ impl StepId {
     pub fn as_str(self) -> &'static str {
         match self {
             StepId::VerifyInstalled => "verify-installed",
+            StepId::RehearseConfig => "rehearse-config",
             StepId::WriteIntent => "write-intent",
             StepId::StopNewWork => "stop-new-work",
             StepId::WaitForJobs => "wait-for-jobs",

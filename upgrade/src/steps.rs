@@ -104,6 +104,15 @@ pub const STEPS: &[Step] = &[
         plan: plan_verify_installed,
     },
     Step {
+        id: StepId::RehearseConfig,
+        title: "Rehearsing the configuration change on a copy",
+        when: When::Always,
+        point_of_no_return: false,
+        run: rehearse_config,
+        undo: None,
+        plan: plan_rehearse_config,
+    },
+    Step {
         id: StepId::WriteIntent,
         title: "Writing the intent-to-upgrade file",
         when: When::Always,
@@ -456,6 +465,14 @@ fn first_line<'r>(ran: &'r Ran, otherwise: &'r str) -> &'r str {
         .chain(ran.stderr.trim().lines())
         .next()
         .unwrap_or(otherwise)
+}
+
+/// The target's converter on a private copy of the configuration: a
+/// rejection refuses the upgrade before anything changed
+/// ([`crate::rehearsal`]).
+fn rehearse_config(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
+    crate::rehearsal::rehearse(ctx)?;
+    Ok(Outcome::default())
 }
 
 fn write_intent(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
@@ -972,6 +989,30 @@ fn plan_verify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
         plan.push(way_back);
     }
     plan
+}
+fn plan_rehearse_config(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    let dir = crate::rehearsal::scratch_dir(ctx);
+    match crate::rehearsal::converters(ctx) {
+        Ok(converters) => converters
+            .into_iter()
+            .map(|conv| {
+                let mut plan = runs_on(
+                    ctx,
+                    c,
+                    Where::Master,
+                    GanetiCmd::Rehearse {
+                        tool: conv.tool,
+                        dir: dir.clone(),
+                        downgrade: conv.downgrade,
+                    },
+                );
+                plan.text
+                    .push_str(" (on a copy of the data directory, removed afterwards)");
+                plan
+            })
+            .collect(),
+        Err(e) => vec![does(c, Where::Master, e.to_string())],
+    }
 }
 fn plan_write_intent(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     vec![does(

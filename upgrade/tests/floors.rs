@@ -28,7 +28,15 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("context", &["context"]),
     (
         "policies",
-        &["queue", "watcher", "backup", "vote", "settled", "gate"],
+        &[
+            "queue",
+            "watcher",
+            "backup",
+            "rehearsal",
+            "vote",
+            "settled",
+            "gate",
+        ],
     ),
     ("fences", &["fence"]),
     ("procedure", &["preflight", "steps"]),

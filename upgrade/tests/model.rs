@@ -18,6 +18,10 @@ fn steps_follow_the_design_document() {
         ids,
         [
             "verify-installed",
+            // Not in the design: its converter, rehearsed on a copy before
+            // anything changes (the design finds out only at the point of
+            // no return).
+            "rehearse-config",
             "write-intent",
             "stop-new-work",
             "wait-for-jobs",

@@ -301,6 +301,21 @@ impl Model {
         ] {
             fs_err::create_dir_all(d).expect("mkdir");
         }
+        // Each version's cfgupgrade in its tree, and Ganeti's tools link to
+        // it through `default` (the rehearsal finds the target's there).
+        let fs = paths.fs();
+        for v in ["2.16", "3.0", "3.1"] {
+            let v: DirVersion = v.parse().expect("v");
+            fs.create_dir_all(&paths.version_share(&v)).expect("mkdir");
+            fs.write_file(&paths.version_share(&v).join("cfgupgrade"), b"", 0o755)
+                .expect("write");
+        }
+        fs.create_dir_all(&paths.toolsdir()).expect("mkdir");
+        fs.replace_symlink(
+            &paths.cfgupgrade(),
+            &paths.default_share().join("cfgupgrade"),
+        )
+        .expect("link");
         let w = |name: &str, text: &str| fs_err::write(data.join(name), text).expect("write");
         w("ssconf_cluster_name", "cluster.example\n");
         w("ssconf_master_node", &format!("{master}\n"));
@@ -504,7 +519,10 @@ impl Model {
         let needs_luxid = ganeti_tool
             && !matches!(
                 call.cmd,
-                GanetiCmd::DaemonUtil(_) | GanetiCmd::Cfgupgrade { .. } | GanetiCmd::EnsureDirs
+                GanetiCmd::DaemonUtil(_)
+                    | GanetiCmd::Cfgupgrade { .. }
+                    | GanetiCmd::Rehearse { .. }
+                    | GanetiCmd::EnsureDirs
             );
         if needs_luxid && !self.luxid(st) {
             return fail("Cannot communicate with the master daemon (luxid)");
@@ -652,9 +670,10 @@ impl Model {
                 .expect("w");
                 ok(String::new())
             }
-            GanetiCmd::EnsureDirs | GanetiCmd::PostUpgrade { .. } | GanetiCmd::RedistConf => {
-                ok(String::new())
-            }
+            GanetiCmd::EnsureDirs
+            | GanetiCmd::PostUpgrade { .. }
+            | GanetiCmd::RedistConf
+            | GanetiCmd::Rehearse { .. } => ok(String::new()),
             GanetiCmd::Verify { ignore } => {
                 if self.verify_error && !ignore.iter().any(|c| c == "ENODESETUP") {
                     ran(
@@ -2245,6 +2264,7 @@ fn filters() -> insta::Settings {
         r#""watcher_node_values":[[EPOCH]]"#,
     );
     s.add_filter(r"ganeti-upgrade-\d+\.tar", "ganeti-upgrade-[EPOCH].tar");
+    s.add_filter(r"rehearsal-\d+", "rehearsal-[PID]");
     s
 }
 
