@@ -2,7 +2,7 @@
 # scenarios.sh -- our tools against REAL Ganeti (Debian 3.0.2 and the harness's
 # 3.1) on the single-node cluster of harness.sh.
 #
-#   scenarios.sh [1|2|3|4|5]...   run all scenarios, or only the ones named
+#   scenarios.sh [1|...|8]...     run all scenarios, or only the ones named
 #
 # 1  ganeti-layout verify/list and ganeti-switch list/current/check/installed
 #    on Debian's real link graph.
@@ -29,6 +29,12 @@
 #    takes the rollback's records only while its last page has room (which
 #    record fails first depends on the journal's size: every outcome must
 #    hold); once there is room again, --abort and --resume settle.
+# 8  the rehearsal: a configuration the target's cfgupgrade rejects (the
+#    pre-2.4 RAPI users file beside rapi/users) is refused by --dry-run and
+#    by the run before anything changes (config.data byte-identical, the
+#    same daemon processes, no intent, journal, filter or scratch copy);
+#    once the stale file is gone the upgrade goes through, and the downgrade
+#    back runs 3.1's cfgupgrade --downgrade, then 3.0's load, on the copy.
 #
 # Each upgrade is followed by a check of the whole end state inside the node
 # (links, config.data version, code version, daemons and the binaries they
@@ -55,7 +61,7 @@ WAITDIR=/var/run/ganeti
 # A run that hangs is killed after this long (longer than LUXI's 3 min
 # receive timeout, so a tool that waits on a hung daemon still reports it).
 RUN_LIMIT=${SCENARIO_RUN_LIMIT:-300}
-ALL_SCENARIOS=(1 2 3 4 5 6 7)
+ALL_SCENARIOS=(1 2 3 4 5 6 7 8)
 
 if [ "$(id -u)" != 0 ]; then
   echo "real-ganeti scenarios: SKIPPED: needs root (debootstrap chroot, unshare/nsenter namespaces)"
@@ -411,6 +417,52 @@ full_case() {
   tool "$name-end" -- "$end" "${OPTS[@]}"
   check_rc "$name: $end once there is room" 0 "$RC" "$LOGDIR/$name-end.log" || :
   state_is "$name: after $end" "$v" some
+}
+
+# daemon_pids: "name pid" of each Ganeti daemon in the node, sorted.
+daemon_pids() {
+  # shellcheck disable=SC2016 # expanded by the node's shell
+  x sh -c 'for f in /var/run/ganeti/ganeti-*.pid; do [ -e "$f" ] && echo "${f##*/} $(cat "$f")"; done' | sort
+}
+
+scenario_8() {
+  local sum0 pids0 cl
+  echo "== 8: the configuration change rehearsed on a copy before anything changes"
+  # A cluster that lived since Ganeti 2.3 keeps the pre-2.4 RAPI users file
+  # beside the one an admin later made by hand: every cfgupgrade since 2.4
+  # refuses to rename it then, so the real conversion fails at the point of
+  # no return, and 3.0 runs all the same.
+  need 3.0 || return 0
+  x sh -c 'printf "admin secret write\n" >/var/lib/ganeti/rapi_users; mkdir -p /var/lib/ganeti/rapi; printf "admin secret write\n" >/var/lib/ganeti/rapi/users'
+  sum0=$(x sha256sum /var/lib/ganeti/config.data)
+  pids0=$(daemon_pids)
+  tool rehearsal-dry -- --to 3.1 --dry-run "${OPTS[@]}"
+  check_rc "rehearsal: --dry-run refuses" 1 "$RC" "$LOGDIR/rehearsal-dry.log" || :
+  check_grep "rehearsal: --dry-run names the converter's refusal" "3\.1's cfgupgrade rejects this cluster's configuration" "$LOGDIR/rehearsal-dry.log"
+  check_grep "rehearsal: --dry-run quotes cfgupgrade's own message" 'Found pre-2\.4 RAPI users file' "$LOGDIR/rehearsal-dry.log"
+  tool rehearsal-run -- --to 3.1 "${OPTS[@]}"
+  check_rc "rehearsal: the run refuses" 1 "$RC" "$LOGDIR/rehearsal-run.log" || :
+  check_grep "rehearsal: the run quotes cfgupgrade's own message" 'Found pre-2\.4 RAPI users file' "$LOGDIR/rehearsal-run.log"
+  check_grep "rehearsal: and how to reproduce it" 'cfgupgrade --path /root/rehearsal' "$LOGDIR/rehearsal-run.log"
+  check "rehearsal: config.data byte-identical" "$sum0" "$(x sha256sum /var/lib/ganeti/config.data)"
+  check "rehearsal: the daemons untouched (the same processes)" "$pids0" "$(daemon_pids)"
+  check "rehearsal: 3.0 still active" "/usr/lib/ganeti/3.0" "$(x readlink /etc/ganeti/lib)"
+  check "rehearsal: no intent file, journal, filter, drain or scratch copy" "none 0 unset" \
+    "$(x sh -c 'ls /var/lib/ganeti/intent-to-upgrade /var/lib/ganeti/ganeti-upgrade.journal /var/lib/ganeti-upgrade/rehearsal-* 2>/dev/null | wc -l | sed "s/^0$/none/"; gnt-filter list --no-headers | wc -l; gnt-cluster queue info | sed -n "s/.*drain flag is //p"' | paste -sd' ')"
+  check "rehearsal: both RAPI users files as they were" "2" "$(x sh -c 'ls /var/lib/ganeti/rapi_users /var/lib/ganeti/rapi/users | wc -l')"
+  # The admin removes the stale file: the same upgrade goes through.
+  x rm -f /var/lib/ganeti/rapi_users
+  tool rehearsal-fixed -- --to 3.1 "${OPTS[@]}"
+  check_rc "rehearsal: once fixed, the upgrade" 0 "$RC" "$LOGDIR/rehearsal-fixed.log" || :
+  state_is "rehearsal: after the upgrade" 3.1 some
+  # The downgrade: 3.1's cfgupgrade --downgrade on the copy, then 3.0's own
+  # cfgupgrade loads and verifies the result.
+  tool rehearsal-down -- --to 3.0 "${OPTS[@]}"
+  check_rc "rehearsal: the downgrade" 0 "$RC" "$LOGDIR/rehearsal-down.log" || :
+  cl=$(x grep -E 'cfgupgrade --path /var/lib/ganeti-upgrade/rehearsal-' /var/log/ganeti/commands.log | tail -n 2)
+  check "rehearsal: the downgrade ran 3.1's --downgrade, then 3.0's load, on the copy" "3.1 --downgrade; 3.0 load" \
+    "$(printf '%s\n' "$cl" | sed -E 's|.*/usr/share/ganeti/([0-9.]+)/cfgupgrade .*-f( --downgrade)? -> rc=0.*|\1\2|' | sed 's/ --downgrade/ --downgrade;/; s/^3\.0$/3.0 load/' | paste -sd' ')"
+  state_is "rehearsal: after the downgrade" 3.0 some
 }
 
 scenario_7() {
