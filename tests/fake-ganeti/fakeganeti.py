@@ -1156,7 +1156,8 @@ def main_cfgupgrade(args):
     write_json(cfg_path, cfg, 0o600)
     if not opts.no_verify and not opts.downgrade:
         json.loads(read_text(cfg_path))
-    log_to("fake-cfgupgrade.log", "%s %d -> %d backup=%s" % (mode, old, new, os.path.basename(backup)))
+    log_to("fake-cfgupgrade.log", "%s %d -> %d backup=%s%s" % (
+        mode, old, new, os.path.basename(backup), " on-copy" if on_copy else ""))
     out(message)
     return 0
 

@@ -83,8 +83,10 @@ s_updown() {
   assert_state 3.0 --label "downgraded"
   check_eq "post-upgrade after the downgrade got 3.1.0" "from=3.1.0" \
     "$(grep -o 'from=[^ ]*' "$W/nodes/$MASTER/root/var/log/ganeti/fake-post-upgrade.log" 2>/dev/null | tail -n 1)"
-  check_eq "cfgupgrade ran once up (3.1) and once --downgrade (3.1)" "2" \
-    "$(grep -c . "$W/nodes/$MASTER/root/var/log/ganeti/fake-cfgupgrade.log" 2>/dev/null)"
+  check_eq "cfgupgrade ran once up (3.1) and once --downgrade (3.1)" "3.1.0 upgrade,3.1.0 downgrade" \
+    "$(grep -v ' on-copy$' "$W/nodes/$MASTER/root/var/log/ganeti/fake-cfgupgrade.log" 2>/dev/null | awk '{print $2 " " $3}' | paste -sd,)"
+  check_eq "the rehearsals ran on copies: 3.1 up; 3.1 --downgrade, then 3.0's load" "3.1.0 upgrade,3.1.0 downgrade,3.0.2 noop" \
+    "$(grep ' on-copy$' "$W/nodes/$MASTER/root/var/log/ganeti/fake-cfgupgrade.log" 2>/dev/null | awk '{print $2 " " $3}' | paste -sd,)"
 
   run_upgrade --to 3.0
   check_rc "--to 3.0 on 3.0 (same version)" 0
