@@ -135,6 +135,33 @@ pub fn our_filters(ctx: &Ctx<'_>) -> Result<Vec<String>, StepError> {
     filters_with(ctx, &filter_reason(ctx))
 }
 
+/// How many times a change to the filters is looked for before it is
+/// judged not kept, [`FILTER_LOOK_PAUSE`] apart (at most): luxid answers
+/// queries from its copy of `config.data`, reloaded when wconfd has
+/// written it, so a listing right after a change may still show the old
+/// list.
+const FILTER_LOOKS: u32 = 20;
+const FILTER_LOOK_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Lists the filters with `reason` until `judge` says they are as wanted,
+/// or [`FILTER_LOOKS`] times; `judge`'s verdict (done, what it found) of
+/// the last listing.
+pub fn settled_filters<T>(
+    ctx: &Ctx<'_>,
+    reason: &str,
+    judge: impl Fn(&[String]) -> (bool, T),
+) -> Result<T, StepError> {
+    let mut looks = 0;
+    loop {
+        let (done, found) = judge(&filters_with(ctx, reason)?);
+        looks += 1;
+        if done || looks >= FILTER_LOOKS {
+            return Ok(found);
+        }
+        std::thread::sleep(ctx.opts.poll_interval.min(FILTER_LOOK_PAUSE));
+    }
+}
+
 /// Deletes every filter whose reason contains `reason`; how many. Looked
 /// up again afterwards: luxid answers a deletion that wconfd cannot write
 /// to `config.data` (a full `/var/lib/ganeti`) with success and keeps the
@@ -155,10 +182,14 @@ pub fn remove_our_filters(ctx: &Ctx<'_>, reason: &str) -> Result<usize, StepErro
             }
         }
     }
-    let kept: Vec<String> = filters_with(ctx, reason)?
-        .into_iter()
-        .filter(|u| uuids.contains(u))
-        .collect();
+    let kept = settled_filters(ctx, reason, |listed| {
+        let kept: Vec<String> = listed
+            .iter()
+            .filter(|u| uuids.contains(u))
+            .cloned()
+            .collect();
+        (kept.is_empty(), kept)
+    })?;
     if !kept.is_empty() {
         let data = ctx.paths.datadir();
         return Err(StepError::Refused(format!(

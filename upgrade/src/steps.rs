@@ -40,7 +40,7 @@ use crate::journal::Facts;
 use crate::luxi::Luxi;
 use crate::queue::{
     busy_jobs, filter_reason, has_filters, list_jobs, new_filter_reason, our_filters,
-    queue_drained, remove_our_filters,
+    queue_drained, remove_our_filters, settled_filters,
 };
 use crate::ran::Ran;
 pub use crate::step_id::StepId;
@@ -558,7 +558,11 @@ fn add_our_filter(ctx: &Ctx<'_>) -> Result<Option<String>, StepError> {
 /// `/var/lib/ganeti`) with its uuid and keeps nothing, and the queue would
 /// not be held at all.
 fn kept_filter(ctx: &Ctx<'_>, uuid: String) -> Result<String, StepError> {
-    if our_filters(ctx)?.contains(&uuid) {
+    let listed = settled_filters(ctx, &filter_reason(ctx), |listed| {
+        let there = listed.contains(&uuid);
+        (there, there)
+    })?;
+    if listed {
         return Ok(uuid);
     }
     Err(StepError::Refused(format!(
