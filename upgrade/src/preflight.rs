@@ -79,7 +79,12 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
     let master_ready = nodes
         .iter()
         .any(|n| n.node == c.master && n.state == NodeState::Ready);
-    if master_ready {
+    if master_ready && !ctx.exec.is_root() {
+        ctx.message(&format!(
+            "not rehearsing the configuration change: that needs root (it copies {} and runs the target's cfgupgrade on the copy)",
+            paths.datadir().display()
+        ));
+    } else if master_ready {
         if let Err(e) = crate::rehearsal::rehearse(ctx) {
             refusals.push(format!("{}: {e}", c.master));
         }

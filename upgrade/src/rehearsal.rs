@@ -7,8 +7,8 @@
 //! directory. `cfgupgrade` converts, writes, loads the result with its own
 //! `ConfigWriter` and runs `VerifyConfig` on it (Ganeti 3.0 and 3.1:
 //! `lib/tools/cfgupgrade.py`, `_TestLoadingConfigFile`); it exits 0 even
-//! when that verification finds errors, saying "but there are errors", so
-//! that is a rejection too. A downgrade runs the source's `cfgupgrade
+//! when that verification finds errors, saying "but there are errors": the
+//! real step goes on then, and so does the rehearsal, saying so. A downgrade runs the source's `cfgupgrade
 //! --downgrade` on the copy, then the target's own `cfgupgrade` on the
 //! result: a configuration already at its version is only loaded and
 //! verified, with the target's code.
@@ -104,6 +104,7 @@ pub fn rehearse(ctx: &Ctx<'_>) -> Result<(), StepError> {
     let converters = converters(ctx)?;
     let dir = scratch_dir(ctx);
     let fs = ctx.paths.fs();
+    remove_stale(ctx, &dir);
     let _ = fs.remove_dir_all(&dir);
     let result = copy_in(ctx, &dir).and_then(|()| {
         converters
@@ -114,7 +115,34 @@ pub fn rehearse(ctx: &Ctx<'_>) -> Result<(), StepError> {
     result
 }
 
-/// The private copy: the directory 0700, each file 0600.
+/// Scratch copies a killed run left behind (they hold copies of the
+/// cluster's keys): those whose process is gone.
+fn remove_stale(ctx: &Ctx<'_>, ours: &Path) {
+    let fs = ctx.paths.fs();
+    let Some(parent) = ours.parent() else {
+        return;
+    };
+    let Ok(entries) = fs.read_dir(parent) else {
+        return;
+    };
+    for e in entries {
+        let name = e.name.to_string_lossy();
+        let Some(pid) = name
+            .strip_prefix("rehearsal-")
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = fs.remove_dir_all(&parent.join(&*name));
+        }
+    }
+}
+
+/// The private copy: the directory 0700, each file 0600; a symbolic link
+/// stays one (Ganeti leaves `rapi_users -> .../rapi/users` behind once it
+/// has moved that file), pointing into the copy where it pointed into the
+/// data directory.
 fn copy_in(ctx: &Ctx<'_>, dir: &Path) -> Result<(), StepError> {
     let fs = ctx.paths.fs();
     if let Some(parent) = dir.parent() {
@@ -125,11 +153,22 @@ fn copy_in(ctx: &Ctx<'_>, dir: &Path) -> Result<(), StepError> {
     fs.create_dir(&dir.join("conf")).map_err(StepError::io)?;
     let data = ctx.paths.datadir();
     for name in COPIED {
-        if let Some(bytes) = read_if_there(ctx, &data.join(name))? {
-            let to = dir.join(name);
-            if let Some(parent) = to.parent() {
-                fs.create_dir_all(parent).map_err(StepError::io)?;
-            }
+        let from = data.join(name);
+        let to = dir.join(name);
+        if let Some(parent) = to.parent() {
+            fs.create_dir_all(parent).map_err(StepError::io)?;
+        }
+        if fs
+            .symlink_metadata(&from)
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            let target = fs.read_link(&from).map_err(StepError::io)?;
+            let target = match target.strip_prefix(&data) {
+                Ok(inside) => dir.join(inside),
+                Err(_) => target,
+            };
+            fs.symlink(&target, &to).map_err(StepError::io)?;
+        } else if let Some(bytes) = read_if_there(ctx, &from)? {
             fs.write_file(&to, &bytes, 0o600).map_err(StepError::io)?;
         }
     }
@@ -156,9 +195,30 @@ fn convert(ctx: &Ctx<'_>, c: &Converter, dir: &Path, all: &[Converter]) -> Resul
         dir: dir.to_path_buf(),
         downgrade: c.downgrade,
     });
-    let with_errors = ran.stderr.contains("but there are errors");
-    if ran.ok() && !with_errors {
+    if ran.ok() {
+        // As the real step: a conversion that loads with errors found by
+        // VerifyConfig goes on (they are often there before the upgrade);
+        // said, not refused.
+        if ran.stderr.contains("but there are errors") {
+            ctx.message(&format!(
+                "the rehearsal: {}'s cfgupgrade converts this cluster's configuration, but its verification reports errors (the real conversion will too; see gnt-cluster verify):\n    {}",
+                c.version,
+                last_lines(&ran.stderr.replace(&dir.display().to_string(), &ctx.paths.datadir().display().to_string()))
+            ));
+        }
         return Ok(());
+    }
+    if ran.code.is_none() {
+        if ctx.interrupted() {
+            return Err(StepError::Interrupted(
+                "rehearsing the configuration change",
+            ));
+        }
+        return Err(StepError::Refused(format!(
+            "the rehearsal's {} was killed or ran out of time ({}): nothing was changed; run again",
+            c.tool.display(),
+            ran.summary()
+        )));
     }
     let h = &ctx.header;
     let what = if c.downgrade {
@@ -168,8 +228,6 @@ fn convert(ctx: &Ctx<'_>, c: &Converter, dir: &Path, all: &[Converter]) -> Resul
             "{} cannot load what {}'s cfgupgrade --downgrade makes of",
             c.version, h.from_dir
         )
-    } else if with_errors {
-        format!("{}'s cfgupgrade converts, but finds errors in,", c.version)
     } else {
         format!("{}'s cfgupgrade rejects", c.version)
     };
@@ -179,12 +237,16 @@ fn convert(ctx: &Ctx<'_>, c: &Converter, dir: &Path, all: &[Converter]) -> Resul
         ran.stderr.clone()
     };
     // The copy's paths read as the originals': the admin fixes those.
-    let text = text.replace(
-        &dir.display().to_string(),
-        &ctx.paths.datadir().display().to_string(),
-    );
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let quoted = lines[lines.len().saturating_sub(QUOTED_LINES)..].join("\n    ");
+    let text = text
+        .replace(
+            &dir.join("conf").display().to_string(),
+            &ctx.paths.confdir().display().to_string(),
+        )
+        .replace(
+            &dir.display().to_string(),
+            &ctx.paths.datadir().display().to_string(),
+        );
+    let quoted = last_lines(&text);
     let code = ran
         .code
         .map_or_else(|| "no exit code".to_string(), |c| format!("exit {c}"));
@@ -194,6 +256,12 @@ fn convert(ctx: &Ctx<'_>, c: &Converter, dir: &Path, all: &[Converter]) -> Resul
         ctx.master_name(),
         reproduce(ctx, all)
     )))
+}
+
+/// The last [`QUOTED_LINES`] lines of `text` that are not blank, indented.
+fn last_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(QUOTED_LINES)..].join("\n    ")
 }
 
 /// Shell commands that redo the rehearsal by hand, in `/root/rehearsal`.
