@@ -70,6 +70,20 @@ s_updown() {
   check_rc "--dry-run --json" 0
   json_lines "--dry-run --json"
 
+  # The target's cfgupgrade rejects the copy: refused before anything
+  # changes, by the dry run and by the run.
+  : >"$W/nodes/$MASTER/root/var/lib/ganeti/fake-fail-cfgupgrade-copy"
+  run_upgrade --to 3.1 --dry-run
+  check_rc "a rejected rehearsal: --dry-run refuses" 1
+  check "a rejected rehearsal: --dry-run says so" grep -q "3.1's cfgupgrade rejects this cluster's configuration" <<<"$OUT"
+  run_upgrade --to 3.1
+  check_rc "a rejected rehearsal: the run refuses" 1
+  check "a rejected rehearsal: the run quotes the converter" grep -q 'fake failure injected' <<<"$OUT"
+  rm -f "$W/nodes/$MASTER/root/var/lib/ganeti/fake-fail-cfgupgrade-copy"
+  assert_state 3.0 --no-backup --label "after a rejected rehearsal"
+  check_eq "a rejected rehearsal left no scratch copy" "" \
+    "$(find "$W/nodes/$MASTER/root/var/lib/ganeti-upgrade/" -maxdepth 1 -name 'rehearsal-*' 2>/dev/null)"
+
   run_upgrade --to 3.1
   check_rc "--to 3.1" 0
   assert_state 3.1 --label "upgraded"
@@ -86,7 +100,7 @@ s_updown() {
   check_eq "cfgupgrade ran once up (3.1) and once --downgrade (3.1)" "3.1.0 upgrade,3.1.0 downgrade" \
     "$(grep -v ' on-copy$' "$W/nodes/$MASTER/root/var/log/ganeti/fake-cfgupgrade.log" 2>/dev/null | awk '{print $2 " " $3}' | paste -sd,)"
   check_eq "the rehearsals ran on copies: 3.1 up; 3.1 --downgrade, then 3.0's load" "3.1.0 upgrade,3.1.0 downgrade,3.0.2 noop" \
-    "$(grep ' on-copy$' "$W/nodes/$MASTER/root/var/log/ganeti/fake-cfgupgrade.log" 2>/dev/null | awk '{print $2 " " $3}' | paste -sd,)"
+    "$(grep ' on-copy$' "$W/nodes/$MASTER/root/var/log/ganeti/fake-cfgupgrade.log" 2>/dev/null | tail -n 3 | awk '{print $2 " " $3}' | paste -sd,)"
 
   run_upgrade --to 3.0
   check_rc "--to 3.0 on 3.0 (same version)" 0
