@@ -28,27 +28,6 @@ use crate::error::StepError;
 use crate::ganeti::GanetiCmd;
 use crate::transition::Transition;
 
-/// The files of the data directory the converter reads (or would create
-/// if missing): the configuration, the files `cfgupgrade` checks to tell a
-/// Ganeti data directory, the master's name it compares, and the cluster's
-/// keys and certificates, which it otherwise generates afresh.
-const COPIED: &[&str] = &[
-    "config.data",
-    "server.pem",
-    "client.pem",
-    "known_hosts",
-    "ssconf_master_node",
-    "rapi.pem",
-    "spice.pem",
-    "spice-ca.pem",
-    "hmac.key",
-    "cluster-domain-secret",
-    // The RAPI users file, and its pre-2.4 name, which cfgupgrade renames
-    // (and refuses to when both exist).
-    "rapi/users",
-    "rapi_users",
-];
-
 /// How many of a converter's last lines a rejection quotes.
 const QUOTED_LINES: usize = 12;
 
@@ -152,8 +131,10 @@ fn copy_in(ctx: &Ctx<'_>, dir: &Path) -> Result<(), StepError> {
     fs.set_mode(dir, 0o700).map_err(StepError::io)?;
     fs.create_dir(&dir.join("conf")).map_err(StepError::io)?;
     let data = ctx.paths.datadir();
-    for name in COPIED {
-        let from = data.join(name);
+    for from in ctx.paths.cfgupgrade_inputs() {
+        let Ok(name) = from.strip_prefix(&data) else {
+            continue;
+        };
         let to = dir.join(name);
         if let Some(parent) = to.parent() {
             fs.create_dir_all(parent).map_err(StepError::io)?;
@@ -172,7 +153,7 @@ fn copy_in(ctx: &Ctx<'_>, dir: &Path) -> Result<(), StepError> {
             fs.write_file(&to, &bytes, 0o600).map_err(StepError::io)?;
         }
     }
-    let storage_paths = ctx.paths.confdir().join("file-storage-paths");
+    let storage_paths = ctx.paths.file_storage_paths();
     if let Some(bytes) = read_if_there(ctx, &storage_paths)? {
         fs.write_file(&dir.join("conf/file-storage-paths"), &bytes, 0o600)
             .map_err(StepError::io)?;
@@ -267,12 +248,19 @@ fn last_lines(text: &str) -> String {
 /// Shell commands that redo the rehearsal by hand, in `/root/rehearsal`.
 fn reproduce(ctx: &Ctx<'_>, all: &[Converter]) -> String {
     let data = ctx.paths.datadir();
+    let names: Vec<String> = ctx
+        .paths
+        .cfgupgrade_inputs()
+        .iter()
+        .filter_map(|f| f.strip_prefix(&data).ok())
+        .map(|f| f.display().to_string())
+        .collect();
     let mut cmds = vec![
         "mkdir -m 700 /root/rehearsal /root/rehearsal/conf /root/rehearsal/rapi".to_string(),
         format!(
-            "(cd {} && cp -p --parents {} /root/rehearsal/ 2>/dev/null)",
+            "(cd {} && cp -P -p --parents {} /root/rehearsal/ 2>/dev/null)",
             data.display(),
-            COPIED.join(" ")
+            names.join(" ")
         ),
     ];
     for c in all {

@@ -270,6 +270,41 @@ impl InstallPaths {
     pub fn known_hosts(&self) -> PathBuf {
         self.datadir().join("known_hosts")
     }
+    /// The files of the data directory `cfgupgrade` reads, or creates when
+    /// they are missing (Ganeti 3.0 and 3.1, `lib/tools/cfgupgrade.py`,
+    /// `_ComposePaths`): the configuration, the files it takes as the sign
+    /// of a Ganeti data directory, the master's name it compares, the
+    /// cluster's keys and certificates, and the RAPI users file under its
+    /// name and its pre-2.4 one.
+    pub fn cfgupgrade_inputs(&self) -> Vec<PathBuf> {
+        let data = self.datadir();
+        let mut files = vec![
+            self.config_data(),
+            self.server_pem(),
+            self.known_hosts(),
+            self.ssconf("master_node"),
+        ];
+        files.extend(
+            [
+                "client.pem",
+                "rapi.pem",
+                "spice.pem",
+                "spice-ca.pem",
+                "hmac.key",
+                "cluster-domain-secret",
+                "rapi/users",
+                "rapi_users",
+            ]
+            .iter()
+            .map(|f| data.join(f)),
+        );
+        files
+    }
+    /// The file storage paths Ganeti allows,
+    /// `${sysconfdir}/ganeti/file-storage-paths`.
+    pub fn file_storage_paths(&self) -> PathBuf {
+        self.confdir().join("file-storage-paths")
+    }
     /// The watcher's pause file, `${datadir}/watcher.pause` (text: the
     /// epoch second the pause ends at).
     pub fn watcher_pause(&self) -> PathBuf {
