@@ -504,6 +504,16 @@ init_cluster() {
   for i in 1 2 3; do
     node_exec "$i" sh -c "ln -sfnT /usr/lib/ganeti/$v /etc/ganeti/lib &&
       ln -sfnT /usr/share/ganeti/$v /etc/ganeti/share && $NOOP_OS_SCRIPT" || die "node$i: links"
+    # sid's native units start at boot on a node outside any cluster:
+    # ganeti-mond finds no hmac.key, exits, is restarted, and after five
+    # quick restarts systemd refuses to start it for a while, so that
+    # init's or node add's daemon-util start (a systemctl start) fails when
+    # it comes within that window. Stopped and forgotten first, as Ganeti's
+    # own node-daemon-setup stops every daemon before it starts them.
+    # (Debian's packaging, not this toolkit; with the init script there are
+    # no such units: nothing to stop.)
+    node_exec "$i" sh -c 'systemctl stop "ganeti-*.service" 2>/dev/null; systemctl reset-failed "ganeti-*" 2>/dev/null; :' ||
+      die "node$i: systemctl stop/reset-failed"
   done
   node_exec 1 gnt-cluster init --enabled-hypervisors=fake \
     --enabled-disk-templates=diskless --master-netdev="$BRIDGE" \

@@ -2938,10 +2938,7 @@ fn r3_6_a_new_master_takes_the_upgrade_over() {
         // Before the intent file nothing is pending; after finish, nothing.
         if matches!(
             step,
-            StepId::VerifyInstalled
-                | StepId::RehearseConfig
-                | StepId::WriteIntent
-                | StepId::Finish
+            StepId::VerifyInstalled | StepId::RehearseConfig | StepId::WriteIntent | StepId::Finish
         ) {
             continue;
         }
