@@ -323,14 +323,15 @@ impl<'a> Run<'a> {
         }
         let (from_dir, transition, from_release) =
             gate::versions(self.paths, self.exec.active_here(), to)?;
+        let now = self.exec.now();
         let header = Header {
             format: JOURNAL_FORMAT,
-            id: format!("{:x}{:04x}", self.exec.now(), std::process::id() & 0xffff),
+            id: format!("{now:x}{:04x}", std::process::id() & 0xffff),
             from_release,
             from_dir,
             to: to.clone(),
             transition,
-            started_at: self.exec.now(),
+            started_at: now,
             settings: Some(self.opts.run.clone()),
             cluster: Some(self.cluster.name.clone()),
             master: Some(self.cluster.master.clone()),

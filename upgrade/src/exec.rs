@@ -49,6 +49,31 @@ pub enum Checkpoint {
 /// test hooks. The engine and the steps see only this, so the model check
 /// runs them against a scripted cluster in-process (`tests/model_check.rs`),
 /// answering each [`Call`] by what it is ([`crate::ganeti::GanetiCmd`]).
+/// [`Exec::fan_out`] one node after the other: the others in the order of
+/// `nodes`, then the master.
+pub fn fan_out_in_order<E: Exec + ?Sized>(
+    exec: &E,
+    cluster: &Cluster,
+    nodes: &[String],
+    call_for: &(dyn Fn(&str) -> Call + Sync),
+    each: &(dyn Fn(&Ran) + Sync),
+) -> Vec<Ran> {
+    let one = |node: &str| {
+        let ran = exec.on_node(cluster, node, &call_for(node));
+        each(&ran);
+        ran
+    };
+    let mut out: Vec<Ran> = nodes
+        .iter()
+        .filter(|n| **n != cluster.master)
+        .map(|n| one(n))
+        .collect();
+    if nodes.contains(&cluster.master) {
+        out.push(one(&cluster.master));
+    }
+    out
+}
+
 pub trait Exec: Sync {
     /// This host's name as Ganeti compares it with `ssconf_master_node`.
     fn this_host(&self) -> String;
@@ -68,18 +93,7 @@ pub trait Exec: Sync {
         call_for: &(dyn Fn(&str) -> Call + Sync),
         each: &(dyn Fn(&Ran) + Sync),
     ) -> Vec<Ran> {
-        let mut out = Vec::new();
-        for node in nodes.iter().filter(|n| **n != cluster.master) {
-            let ran = self.on_node(cluster, node, &call_for(node));
-            each(&ran);
-            out.push(ran);
-        }
-        if nodes.contains(&cluster.master) {
-            let ran = self.on_node(cluster, &cluster.master, &call_for(&cluster.master));
-            each(&ran);
-            out.push(ran);
-        }
-        out
+        fan_out_in_order(self, cluster, nodes, call_for, each)
     }
     /// This node's own `ganeti-switch` call (`installed V`, `to V`), run
     /// in-process: the caller holds the node lock, which the tool would

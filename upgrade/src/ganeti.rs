@@ -212,19 +212,18 @@ impl GanetiCmd {
                 dir,
                 downgrade,
             } => {
-                let mut argv = vec![
-                    tool.display().to_string(),
-                    "--path".into(),
-                    dir.display().to_string(),
-                    "--confdir".into(),
-                    dir.join("conf").display().to_string(),
-                    "--ignore-hostname".into(),
-                    "-f".into(),
+                let (path, confdir) = (dir.display().to_string(), dir.join("conf"));
+                let confdir = confdir.display().to_string();
+                let args = [
+                    "--path",
+                    &path,
+                    "--confdir",
+                    &confdir,
+                    "--ignore-hostname",
+                    "-f",
                 ];
-                if *downgrade {
-                    argv.push("--downgrade".into());
-                }
-                argv
+                let down: &[&str] = if *downgrade { &["--downgrade"] } else { &[] };
+                words(tool.clone(), &[&args[..], down].concat())
             }
             GanetiCmd::EnsureDirs => words(paths.ensure_dirs(), &["--full-run"]),
             GanetiCmd::PostUpgrade { from_release } => {

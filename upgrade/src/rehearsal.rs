@@ -43,13 +43,9 @@ pub struct Converter {
 
 /// The scratch directory on the master.
 pub fn scratch_dir(ctx: &Ctx<'_>) -> PathBuf {
-    let state = ctx
-        .paths
-        .pending_marker()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("/var/lib/ganeti-upgrade"));
-    state.join(format!("rehearsal-{}", std::process::id()))
+    ctx.paths
+        .upgrade_statedir()
+        .join(format!("rehearsal-{}", std::process::id()))
 }
 
 /// The conversions the real run will make, in order, each with its tool.

@@ -51,7 +51,7 @@ use ganeti_upgrade::engine::main_flow;
 use ganeti_upgrade::error::Done;
 use ganeti_upgrade::error::UpgradeError;
 use ganeti_upgrade::events::Output;
-use ganeti_upgrade::exec::{Checkpoint, Exec, Ran};
+use ganeti_upgrade::exec::{fan_out_in_order, Checkpoint, Exec, Ran};
 use ganeti_upgrade::ganeti::{
     Call, Daemons as DaemonAction, Filter, GanetiCmd, Queue, Switch, Watcher,
 };
@@ -1050,24 +1050,26 @@ impl Exec for Model {
         call_for: &(dyn Fn(&str) -> Call + Sync),
         each: &(dyn Fn(&Ran) + Sync),
     ) -> Vec<Ran> {
+        if !self.faults().parallel {
+            return fan_out_in_order(self, cluster, nodes, call_for, each);
+        }
         let one = |node: &str| {
             let r = self.on_node(cluster, node, &call_for(node));
             each(&r);
             r
         };
-        let others: Vec<&String> = nodes.iter().filter(|n| **n != cluster.master).collect();
-        let mut out: Vec<Ran> = if self.faults().parallel {
-            std::thread::scope(|s| {
-                let running: Vec<_> = others.iter().map(|n| s.spawn(|| one(n))).collect();
-                running
-                    .into_iter()
-                    // A kill in a node's thread kills the run.
-                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect()
-            })
-        } else {
-            others.iter().map(|n| one(n)).collect()
-        };
+        let mut out: Vec<Ran> = std::thread::scope(|s| {
+            let running: Vec<_> = nodes
+                .iter()
+                .filter(|n| **n != cluster.master)
+                .map(|n| s.spawn(|| one(n)))
+                .collect();
+            running
+                .into_iter()
+                // A kill in a node's thread kills the run.
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
         if nodes.contains(&cluster.master) {
             out.push(one(&cluster.master));
         }
@@ -1674,6 +1676,15 @@ fn node_names(n: usize) -> Vec<String> {
 
 const DIRECTIONS: [(&str, &str); 2] = [("3.0", "3.1"), ("3.1", "3.0")];
 
+/// Which way `from` -> `to` goes (of [`DIRECTIONS`]).
+fn transition_of(from: &str, to: &str) -> ganeti_upgrade::transition::Transition {
+    if from < to {
+        ganeti_upgrade::transition::Transition::Upgrade
+    } else {
+        ganeti_upgrade::transition::Transition::Downgrade
+    }
+}
+
 fn all_cases() -> Vec<(String, Case)> {
     let mut cases = Vec::new();
     let base = |n, from, to| Case {
@@ -1692,11 +1703,7 @@ fn all_cases() -> Vec<(String, Case)> {
     };
     for n in 1..=3 {
         for (from, to) in DIRECTIONS {
-            let transition = if from < to {
-                ganeti_upgrade::transition::Transition::Upgrade
-            } else {
-                ganeti_upgrade::transition::Transition::Downgrade
-            };
+            let transition = transition_of(from, to);
             let steps = steps_for(transition);
             let nodes = node_names(n);
             // A. Every step x failing node subset x how.
@@ -1920,11 +1927,7 @@ fn all_cases() -> Vec<(String, Case)> {
     // Larger clusters: 5 nodes with a failing node at every step, and 21
     // (the fold of ok lines) killed at a few points.
     for (from, to) in DIRECTIONS {
-        let transition = if from < to {
-            ganeti_upgrade::transition::Transition::Upgrade
-        } else {
-            ganeti_upgrade::transition::Transition::Downgrade
-        };
+        let transition = transition_of(from, to);
         for step in steps_for(transition) {
             for parallel in [false, true] {
                 let mut c = base(5, from, to);
@@ -1954,11 +1957,7 @@ fn all_cases() -> Vec<(String, Case)> {
     // The drain path (a cluster without job filters), and the admin's own
     // settings, under failures.
     for (from, to) in DIRECTIONS {
-        let transition = if from < to {
-            ganeti_upgrade::transition::Transition::Upgrade
-        } else {
-            ganeti_upgrade::transition::Transition::Downgrade
-        };
+        let transition = transition_of(from, to);
         for step in steps_for(transition) {
             for (admin, filters) in [(false, false), (true, false), (true, true)] {
                 let mut c = base(3, from, to);
@@ -2017,11 +2016,7 @@ fn manifest_cases(
                     ));
                 }
             }
-            let transition = if from < to {
-                ganeti_upgrade::transition::Transition::Upgrade
-            } else {
-                ganeti_upgrade::transition::Transition::Downgrade
-            };
+            let transition = transition_of(from, to);
             for step in steps_for(transition) {
                 let mut c = base(n, from, to);
                 c.faults.unmanifested = bare(from);
@@ -2092,11 +2087,7 @@ fn luxi_cases(
             // A full /var/lib/ganeti: the filter's deletion is accepted and
             // not kept, by luxid and gnt-filter alike, in a clean run (at
             // resume-work) and in a rollback from every step.
-            let transition = if from < to {
-                ganeti_upgrade::transition::Transition::Upgrade
-            } else {
-                ganeti_upgrade::transition::Transition::Downgrade
-            };
+            let transition = transition_of(from, to);
             for failing in std::iter::once(None).chain(steps_for(transition).into_iter().map(Some))
             {
                 for talk_luxi in [true, false] {

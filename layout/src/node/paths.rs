@@ -336,6 +336,14 @@ impl InstallPaths {
     pub fn pending_marker(&self) -> PathBuf {
         PathBuf::from(PENDING_MARKER)
     }
+    /// `ganeti-upgrade`'s own state directory, the marker's,
+    /// `/var/lib/ganeti-upgrade` (the rehearsal's scratch copies go there).
+    pub fn upgrade_statedir(&self) -> PathBuf {
+        self.pending_marker()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
     /// `ganeti-upgrade`'s own run directory,
     /// `${localstatedir}/run/ganeti-upgrade` (its ssh control sockets).
     pub fn upgrade_rundir(&self) -> PathBuf {
