@@ -193,10 +193,12 @@ pub fn remove_our_filters(ctx: &Ctx<'_>, reason: &str) -> Result<usize, StepErro
     if !kept.is_empty() {
         let data = ctx.paths.datadir();
         return Err(StepError::Refused(format!(
-            "this upgrade's job filter {} is still there after Ganeti accepted its deletion, and holds every queued job: Ganeti could not keep the change (is the file system of {} full? df {})",
+            "this upgrade's job filter {} is still there after Ganeti accepted its deletion, and holds every queued job: Ganeti could not keep the change (is the file system of {} full? df {}). Once there is room, restart Ganeti's daemons on the master first (wconfd writes no configuration again after a failed write): {} stop-all; {} start-all",
             kept.join(", "),
             data.display(),
-            data.display()
+            data.display(),
+            ctx.paths.daemon_util().display(),
+            ctx.paths.daemon_util().display()
         )));
     }
     Ok(uuids.len())

@@ -566,9 +566,11 @@ fn kept_filter(ctx: &Ctx<'_>, uuid: String) -> Result<String, StepError> {
         return Ok(uuid);
     }
     Err(StepError::Refused(format!(
-        "Ganeti accepted this upgrade's job filter {uuid} but does not list it, so nothing holds the job queue: Ganeti could not keep the change (is the file system of {} full? df {})",
+        "Ganeti accepted this upgrade's job filter {uuid} but does not list it, so nothing holds the job queue: Ganeti could not keep the change (is the file system of {} full? df {}). Once there is room, restart Ganeti's daemons on the master first (wconfd writes no configuration again after a failed write): {} stop-all; {} start-all",
         ctx.paths.datadir().display(),
-        ctx.paths.datadir().display()
+        ctx.paths.datadir().display(),
+        ctx.paths.daemon_util().display(),
+        ctx.paths.daemon_util().display()
     )))
 }
 
