@@ -266,7 +266,9 @@ durations seconds as numbers, step ids as in the text output.
 .TP
 .B step\-start
 \fBstep\fR, \fBindex\fR and \fBtotal\fR (the step is index of total),
-\fBtime\fR.
+\fBheld_seconds\fR (how long new jobs have been held when the step
+starts, from stop\-new\-work until resume\-work; absent outside that
+span), \fBtime\fR.
 .TP
 .B node
 A node's result in the step, the moment it arrives: \fBstep\fR (null
@@ -328,7 +330,8 @@ and \fBpending\fR: whether a journal is left for \fB\-\-resume\fR).
 version), \fBintent\fR (the intent file's \fBrunning\fR, \fBtarget\fR as
 written, \fIganeti\-upgrade:3.1\fR for ours, and \fBpid\fR; or null), \fBjournal\fR (null, or \fBid\fR, \fBfrom\fR,
 \fBfrom_release\fR, \fBto\fR, \fBtransition\fR, \fBstarted_at\fR,
-\fBrolling_back\fR, \fBrolled_back\fR, \fBlast_failure\fR, \fBsteps\fR
+\fBrolling_back\fR, \fBrolled_back\fR, \fBheld_since\fR (since when new
+jobs are held, or absent), \fBlast_failure\fR, \fBsteps\fR
 (each \fBstep\fR with \fBstate\fR done, started or pending),
 \fBcurrent_step\fR (\fBstep\fR, and \fBnodes\fR, each \fBnode\fR with
 \fBstate\fR failed, skipped, offline or no\-failure and \fBdetail\fR),
@@ -336,7 +339,8 @@ written, \fIganeti\-upgrade:3.1\fR for ours, and \fBpid\fR; or null), \fBjournal
 with, which a bare \fB\-\-resume\fR uses again: \fBprefix\fR,
 \fBsysconfdir\fR, \fBlibdir\fR, \fBlocalstatedir\fR,
 \fBswitch_command\fR, \fBssh_command\fR (a list), \fBparallel\fR,
-\fBverify_ignore\fR, \fBqueue_timeout\fR, \fBcommand_timeout\fR; null for
+\fBverify_ignore\fR, \fBqueue_timeout\fR, \fBcommand_timeout\fR,
+\fBmax_hold\fR (seconds, 0: no limit); null for
 older journals), \fBfacts\fR: what the run learned, as the journal keeps
 it, times in epoch seconds, \fBbackup\fR the backup's path), \fBlock_holder\fR (only while the lock
 is held), \fBoffline_nodes\fR, \fBorphan_filters\fR."#,

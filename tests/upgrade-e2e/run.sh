@@ -368,6 +368,21 @@ s_jobs() {
   check_eq "job $j2 ran after the upgrade" success "$(job_field "$j2" status)"
   check_eq "job $j2 executed_by the new release" 3.1.0 "$(job_field "$j2" executed_by)"
   check_eq "job $j1 executed_by the old release" 3.0.2 "$(job_field "$j1" executed_by)"
+  # --max-hold: a job that keeps the queue busy past the budget; the run
+  # rolls back by itself before the configuration change, and says why.
+  local j3
+  j3=$(x "$MASTER" gnt-debug delay --submit --print-jobid 15 2>&1) || fail "submit a long job" "$j3"
+  run_upgrade --to 3.0 --max-hold 3s --json
+  check_rc "--to 3.0 --max-hold 3s with a 15 s job running" 1
+  check "--max-hold: the end names the budget" grep -q 'longer than --max-hold allows before the configuration change (3 s)' <<<"$OUT"
+  check "--max-hold: the step lines carry how long jobs were held" grep -q '"held_seconds":' <<<"$OUT"
+  check "--max-hold: the end says rolled back" grep -q '"result":"rolled-back"' <<<"$OUT"
+  assert_state 3.1 --label "after --max-hold ran out"
+  wait_until "[ \"\$(job_field $j3 status)\" = success ]" 200
+  check_eq "job $j3 ran on (the hold was released)" success "$(job_field "$j3" status)"
+  local rc=0
+  "$UPGRADE" --to 3.0 --max-hold 5x --dry-run >/dev/null 2>&1 || rc=$?
+  check_eq "--max-hold 5x is bad usage (exit 2)" 2 "$rc"
 }
 
 # --- 6: offline node, unreachable node, failing cfgupgrade ----------------------

@@ -82,6 +82,13 @@ pub struct Cli {
     /// How long to wait for running jobs, in seconds
     #[arg(long, value_name = "SECS", default_value_t = 129_600)]
     pub queue_timeout: u64,
+    /// The longest new jobs may be held before the configuration change
+    /// (the wait for running jobs, the daemons' stop, the backup, the
+    /// switch), as 300, 90s, 10m or 1h30m; past it the run rolls back by
+    /// itself and says so. After the configuration change it is only
+    /// reported (0: no limit)
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
+    pub max_hold: u64,
     /// The longest any one Ganeti command may run, in seconds; a command
     /// still running then is killed and counts as failed (0: no limit)
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
@@ -102,4 +109,61 @@ pub struct Cli {
 /// The clap command, for man pages and completions.
 pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
+}
+
+/// Seconds of a duration as an admin writes it on the command line:
+/// `300`, `300s`, `5m`, `2h`, `1h30m` (units s, m, h; a bare number is
+/// seconds), as `--max-hold` takes it. The error says what is wrong.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!("{text:?} is not a duration: give seconds (300) or a number with a unit, s, m or h (90s, 10m, 1h30m)")
+    };
+    let text_trimmed = text.trim();
+    if text_trimmed.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = text_trimmed.parse::<u64>() {
+        return Ok(secs);
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text_trimmed.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        total = n
+            .checked_mul(unit)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(bad)?;
+    }
+    if !number.is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_as_admins_write_them() {
+        assert_eq!(parse_duration("300"), Ok(300));
+        assert_eq!(parse_duration("5s"), Ok(5));
+        assert_eq!(parse_duration("10m"), Ok(600));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration("0"), Ok(0));
+        for bad in ["", "5x", "m", "1h30", "-5", "1.5m", "99999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -69,6 +69,9 @@ pub struct Ctx<'a> {
     /// run: not waited for again (a rollback after a dead node would wait
     /// once per undo step).
     given_up: std::sync::Mutex<Vec<String>>,
+    /// Since when (epoch seconds, [`Ctx::now`]) new jobs are held: when
+    /// stop-new-work first started, in this run or the one it resumes.
+    held_since: Option<u64>,
 }
 
 impl<'a> Ctx<'a> {
@@ -95,6 +98,7 @@ impl<'a> Ctx<'a> {
             skipped: Vec::new(),
             signal_ends_wait: false,
             given_up: std::sync::Mutex::new(Vec::new()),
+            held_since: None,
         }
     }
 
@@ -103,6 +107,42 @@ impl<'a> Ctx<'a> {
         self.facts = facts;
         self.skipped = skipped;
         self
+    }
+
+    /// The same, holding new jobs since `since` (epoch seconds; from the
+    /// journal: when stop-new-work first started).
+    pub fn held_since(mut self, since: Option<u64>) -> Ctx<'a> {
+        self.held_since = since;
+        self
+    }
+
+    /// New jobs are held from `at` on (stop-new-work starts), unless they
+    /// already were.
+    pub fn hold_began(&mut self, at: u64) {
+        self.held_since.get_or_insert(at);
+    }
+
+    /// New jobs run again (resume-work is done).
+    pub fn hold_ended(&mut self) {
+        self.held_since = None;
+    }
+
+    /// How long new jobs have been held, in seconds; `None`: they are not.
+    pub fn held_for(&self) -> Option<u64> {
+        self.held_since.map(|t| self.now().saturating_sub(t))
+    }
+
+    /// Whether new jobs have been held longer than `--max-hold` allows: the
+    /// reason to roll back, naming the figures and the way forward.
+    /// `at`: the step about to start, or waiting.
+    pub fn hold_budget_spent(&self, at: StepId) -> Option<String> {
+        let budget = self.opts.run.max_hold()?;
+        let held = self.held_for()?;
+        (held > budget).then(|| {
+            format!(
+                "new jobs have been held for {held} s, longer than --max-hold allows before the configuration change ({budget} s), at {at}\nhint: run again when the queue is quieter (gnt-job list shows what runs), or with a larger --max-hold"
+            )
+        })
     }
 
     /// The step running (or being undone) now.

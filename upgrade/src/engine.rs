@@ -157,7 +157,8 @@ impl<'a> Run<'a> {
     fn execution(&self, state: &State) -> Execution<'a> {
         let mut e = Execution::new(
             self.ctx(state.header.clone())
-                .resumed(state.facts.clone(), state.skipped.clone()),
+                .resumed(state.facts.clone(), state.skipped.clone())
+                .held_since(state.held_since),
             &self.me,
         );
         e.started.clone_from(&state.started);
@@ -689,21 +690,26 @@ impl<'a> Execution<'a> {
         if !*past_ponr && self.ctx.interrupted() {
             return Err(self.rollback("interrupted by a signal"));
         }
+        // Before the point of no return (its own step included), a hold on
+        // new jobs past --max-hold rolls back; after it, only reported.
+        if !*past_ponr {
+            if let Some(reason) = self.ctx.hold_budget_spent(id) {
+                return Err(self.rollback(&reason));
+            }
+        }
         self.ctx.enter(id);
         self.ctx.events.emit(&Event::StepStart {
             step: id,
             title: step.title,
             index,
             total,
+            held: self.ctx.held_for(),
         });
-        self.record(
-            *past_ponr,
-            id,
-            &Record::Started {
-                step: id,
-                at: self.ctx.now(),
-            },
-        )?;
+        let at = self.ctx.now();
+        self.record(*past_ponr, id, &Record::Started { step: id, at })?;
+        if id == StepId::StopNewWork {
+            self.ctx.hold_began(at);
+        }
         if !self.started.contains(&id) {
             self.started.push(id);
         }
@@ -753,6 +759,9 @@ impl<'a> Execution<'a> {
         }
         if id == StepId::WriteIntent {
             self.intent_ours = true;
+        }
+        if id == StepId::ResumeWork {
+            self.ctx.hold_ended();
         }
         self.ctx.events.emit(&Event::StepEnd {
             step: id,

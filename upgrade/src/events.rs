@@ -136,6 +136,9 @@ pub enum Event<'a> {
         title: &'static str,
         index: usize,
         total: usize,
+        /// How long new jobs have been held when the step starts, in
+        /// seconds (from stop-new-work until resume-work); `None` outside.
+        held: Option<u64>,
     },
     StepEnd {
         step: StepId,
@@ -166,6 +169,8 @@ enum Wire<'a> {
         step: StepId,
         index: usize,
         total: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        held_seconds: Option<u64>,
         time: String,
     },
     StepEnd {
@@ -246,11 +251,16 @@ impl Event<'_> {
     pub fn json(&self) -> Option<serde_json::Value> {
         let wire = match self {
             Event::StepStart {
-                step, index, total, ..
+                step,
+                index,
+                total,
+                held,
+                ..
             } => Wire::StepStart {
                 step: *step,
                 index: *index,
                 total: *total,
+                held_seconds: *held,
                 time: format_date(epoch_secs()),
             },
             Event::StepEnd { step, ok, detail } => Wire::StepEnd {
@@ -331,8 +341,18 @@ impl Event<'_> {
                 title,
                 index,
                 total,
+                held: None,
                 ..
             } => vec![format!("[{index}/{total}] {title}")],
+            Event::StepStart {
+                title,
+                index,
+                total,
+                held: Some(held),
+                ..
+            } => vec![format!(
+                "[{index}/{total}] {title} (new jobs held {held} s)"
+            )],
             Event::StepEnd { ok: true, .. } => Vec::new(),
             Event::StepEnd { detail, .. } => vec![format!("  FAILED: {detail}")],
             Event::Node { ran, .. } if ran.ok() => vec![format!("  {}: ok", ran.node)],

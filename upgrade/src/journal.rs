@@ -204,6 +204,10 @@ pub struct State {
     /// (a master-failover during the upgrade), if one did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub taken_over_by: Option<String>,
+    /// Since when (epoch seconds) new jobs are held: when stop-new-work
+    /// first started. A redo keeps the queue held, so it counts from there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_since: Option<u64>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -216,7 +220,10 @@ impl State {
         let state = self;
         match record {
             Record::Header(_) => {}
-            Record::Started { step, .. } => {
+            Record::Started { step, at } => {
+                if step == StepId::StopNewWork && state.held_since.is_none() {
+                    state.held_since = Some(at);
+                }
                 if !state.started.contains(&step) {
                     state.started.push(step);
                 }
@@ -229,6 +236,9 @@ impl State {
                 }
                 if !state.done.contains(&step) {
                     state.done.push(step);
+                }
+                if step == StepId::ResumeWork {
+                    state.held_since = None;
                 }
                 state.facts.merge(&facts);
             }
@@ -412,6 +422,7 @@ pub fn fold(path: &Path, text: &str) -> Result<State, JournalError> {
         last_failure: None,
         damaged_lines: 0,
         taken_over_by: None,
+        held_since: None,
     };
     for line in lines {
         // A torn line is not an error: the step it described is redone

@@ -84,6 +84,7 @@ impl Options {
             verify_ignore: cli.verify_ignore,
             queue_timeout: cli.queue_timeout,
             command_timeout: cli.command_timeout,
+            max_hold: cli.max_hold,
         };
         let (run, notes) = match &mode {
             Mode::To(to) => for_to(cli_paths.root(), &from_cli, given, to),
@@ -181,6 +182,7 @@ mod tests {
             verify_ignore: vec![],
             queue_timeout: 129_600,
             command_timeout: 3600,
+            max_hold: 0,
         }
     }
 

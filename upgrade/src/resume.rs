@@ -140,6 +140,7 @@ mod tests {
             last_failure: None,
             damaged_lines: 0,
             taken_over_by: None,
+            held_since: None,
         }
     }
 

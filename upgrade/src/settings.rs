@@ -33,6 +33,11 @@ pub struct Settings {
     pub queue_timeout: u64,
     /// Seconds; 0: no limit.
     pub command_timeout: u64,
+    /// `--max-hold`: the longest new jobs may be held before the point of
+    /// no return, in seconds; 0: no limit (and in journals written before
+    /// it existed).
+    #[serde(default)]
+    pub max_hold: u64,
 }
 
 /// The path options: given one, a resume does not look for the marker.
@@ -56,6 +61,12 @@ impl Settings {
     /// How long to wait for running jobs.
     pub fn queue_timeout(&self) -> Duration {
         Duration::from_secs(self.queue_timeout)
+    }
+
+    /// The longest new jobs may be held before the point of no return;
+    /// `None`: no limit.
+    pub fn max_hold(&self) -> Option<u64> {
+        (self.max_hold > 0).then_some(self.max_hold)
     }
 
     /// The longest one command may run; `None`: no limit.
@@ -111,6 +122,9 @@ impl Settings {
             format!("--queue-timeout {}", self.queue_timeout),
             format!("--command-timeout {}", self.command_timeout),
         ];
+        if self.max_hold > 0 {
+            words.push(format!("--max-hold {}s", self.max_hold));
+        }
         words.extend(
             self.verify_ignore
                 .iter()
@@ -169,6 +183,7 @@ mod tests {
             verify_ignore: vec![],
             queue_timeout: 129_600,
             command_timeout: 3600,
+            max_hold: 0,
         }
     }
 

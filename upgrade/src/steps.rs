@@ -622,6 +622,11 @@ fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
             .as_ref()
             .map(|s| busy_jobs(s, paused_by_filter).len().to_string())
             .unwrap_or_else(|| "some".into());
+        if let Some(reason) = ctx.hold_budget_spent(StepId::WaitForJobs) {
+            return Err(StepError::Refused(format!(
+                "{busy} job(s) still running: {reason}"
+            )));
+        }
         if start.elapsed() > limit {
             return Err(StepError::Refused(format!(
                 "{busy} job(s) still running after {}s; the queue did not empty\nhint: wait for them or cancel them (gnt-job list), then run again; --queue-timeout sets the limit",
@@ -629,8 +634,14 @@ fn wait_for_jobs(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
             )));
         }
         if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            let budget = match (ctx.opts.run.max_hold(), ctx.held_for()) {
+                (Some(max), Some(held)) => {
+                    format!("; new jobs held {held} s of --max-hold {max} s")
+                }
+                _ => String::new(),
+            };
             ctx.message(&format!(
-                "{busy} job(s) still running, waiting ({}s so far)",
+                "{busy} job(s) still running, waiting ({}s so far{budget})",
                 start.elapsed().as_secs()
             ));
             last_report = Some(Instant::now());
@@ -1042,11 +1053,17 @@ fn plan_stop_new_work(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     )]
 }
 fn plan_wait_for_jobs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    let budget = ctx
+        .opts
+        .run
+        .max_hold()
+        .map(|s| format!("; new jobs held longer than --max-hold {s} s before the configuration change roll the upgrade back"))
+        .unwrap_or_default();
     vec![does(
         c,
         Where::Master,
         format!(
-            "LUXI QueryJobs or {} (until no job runs or waits)",
+            "LUXI QueryJobs or {} (until no job runs or waits{budget})",
             ctx.call(GanetiCmd::ListJobs).shown()
         ),
     )]

@@ -281,6 +281,10 @@ pub struct PendingView {
     pub started_at: String,
     pub rolling_back: bool,
     pub rolled_back: bool,
+    /// Since when new jobs are held (RFC 3339, UTC): from stop-new-work
+    /// until resume-work or the rollback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_since: Option<String>,
     pub last_failure: Option<FailureView>,
     /// Every step of the transition, in order.
     pub steps: Vec<StepState>,
@@ -392,6 +396,9 @@ impl PendingView {
         )];
         let done = self.steps.iter().filter(|s| s.state == "done").count();
         lines.push(format!("steps done: {done} of {}", self.steps.len()));
+        if let Some(since) = &self.held_since {
+            lines.push(format!("new jobs held since {since}"));
+        }
         if let Some(backup) = &self.facts.backup {
             lines.push(format!(
                 "backup of the configuration from before: {}",

@@ -163,6 +163,7 @@ fn options(mode: Mode, dry_run: bool) -> Options {
             verify_ignore: Vec::new(),
             queue_timeout: 10,
             command_timeout: 0,
+            max_hold: 0,
         },
         poll_interval: Duration::from_millis(1),
         notes: Vec::new(),

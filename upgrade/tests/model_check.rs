@@ -181,7 +181,22 @@ struct Faults {
     /// stays open), and `installed --or-active` accepts it only while
     /// active or so left.
     unmanifested: Vec<(String, String)>,
+    /// `--max-hold` for this run, in seconds (0: none).
+    max_hold: u64,
+    /// Before this step, the clock moves on by an hour (the step before it
+    /// was slow): past any `max_hold` of these cases.
+    hold_spent_before: Option<StepId>,
+    /// While a job runs during the job wait, the clock moves on by an
+    /// hour at each look.
+    hold_spent_in_wait: bool,
 }
+
+/// How far the clock moves on in the hold-budget cases: past their
+/// `max_hold`, within the watcher's 6 h pause.
+const SLOW_STEP: u64 = 3600;
+
+/// The `--max-hold` of the hold-budget cases.
+const MAX_HOLD: u64 = 600;
 
 struct Killed;
 
@@ -746,6 +761,9 @@ impl Model {
                 if f.job_runs_for > 0 {
                     f.job_runs_for -= 1;
                     jobs.push_str("17 running\n");
+                    if f.hold_spent_in_wait {
+                        self.clock.fetch_add(SLOW_STEP, Ordering::SeqCst);
+                    }
                 }
                 // Held while a filter holds the queue; else it ran.
                 if f.queued_job && !st.filters.is_empty() {
@@ -1262,6 +1280,11 @@ impl Exec for Model {
                 self.interrupted.store(true, Ordering::SeqCst);
             }
         }
+        if let (Checkpoint::BeforeStep(s), Some(at)) = (point, f.hold_spent_before) {
+            if s == at {
+                self.clock.fetch_add(SLOW_STEP, Ordering::SeqCst);
+            }
+        }
     }
 }
 
@@ -1286,6 +1309,7 @@ fn options(mode: Mode) -> Options {
             verify_ignore: Vec::new(),
             queue_timeout: 10,
             command_timeout: 0,
+            max_hold: 0,
         },
         poll_interval: Duration::from_millis(1),
         notes: Vec::new(),
@@ -1316,7 +1340,8 @@ fn run(model: &Model, mode: Mode) -> End {
         st.luxi_calls = 0;
         st.kill_pending = false;
     }
-    let opts = options(mode);
+    let mut opts = options(mode);
+    opts.run.max_hold = model.faults().max_hold;
     let r = model.serving_luxi(|| {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             main_flow(&model.paths, &opts, model, &Quiet, &model.interrupted)
@@ -1912,6 +1937,45 @@ fn all_cases() -> Vec<(String, Case)> {
                     cases.push((format!("N={n} {from}->{to} killed at checkpoint {k}, resume signalled before {step:?}"), c));
                 }
             }
+            // E. The hold budget (--max-hold) runs out before every step:
+            // before the point of no return the run rolls back (which the
+            // check of the end asks to be clean), after it only reported;
+            // in a first run, and in a resume (the hold counts from the
+            // first run's stop-new-work) after a crash at a few points.
+            let ponr = ganeti_upgrade::steps::point_of_no_return(transition);
+            let past = |step: &StepId| {
+                steps.iter().position(|s| s == step) > steps.iter().position(|s| *s == ponr)
+            };
+            for step in &steps {
+                let mut c = base(n, from, to);
+                c.faults.max_hold = MAX_HOLD;
+                c.faults.hold_spent_before = Some(*step);
+                let before_hold = steps.iter().position(|s| s == step)
+                    <= steps.iter().position(|s| *s == StepId::StopNewWork);
+                c.expect_done = past(step) || before_hold;
+                cases.push((
+                    format!("N={n} {from}->{to} hold budget spent before {step:?}"),
+                    c,
+                ));
+                for k in [2, 6, 10, 14] {
+                    let mut c = base(n, from, to);
+                    c.faults.kill_at_checkpoint = Some(k);
+                    c.resume_faults = Some(Faults {
+                        max_hold: MAX_HOLD,
+                        hold_spent_before: Some(*step),
+                        ..Faults::default()
+                    });
+                    cases.push((format!("N={n} {from}->{to} killed at checkpoint {k}, resume's hold budget spent before {step:?}"), c));
+                }
+            }
+            let mut c = base(n, from, to);
+            c.faults.max_hold = MAX_HOLD;
+            c.faults.job_runs_for = 3;
+            c.faults.hold_spent_in_wait = true;
+            cases.push((
+                format!("N={n} {from}->{to} hold budget spent waiting for a job"),
+                c,
+            ));
         }
     }
     // A re-apply of the same version (Transition::Same: the configuration
@@ -3042,6 +3106,53 @@ fn r3_12_a_luxid_hiccup_during_the_job_wait_is_waited_out() {
         "{end:?}"
     );
     assert_eq!(model.consistent(), Ok("3.0".into()));
+}
+
+/// `--max-hold`: a hold that runs out before the point of no return rolls
+/// the upgrade back and says why, with the figures; one that runs out
+/// during the job wait ends the wait the same way; after the point of no
+/// return the run goes on. Without the budget, the same slow steps upgrade.
+#[test]
+fn a_hold_past_max_hold_rolls_back_before_the_point_of_no_return_only() {
+    let to = || Mode::To("3.1".parse().expect("v"));
+    let rolled_back_for_the_budget = |end: &End| match end {
+        End::Result(Err(e @ UpgradeError::RolledBack { .. })) => {
+            let text = e.to_string();
+            text.contains("longer than --max-hold allows") && text.contains("(600 s)")
+        }
+        _ => false,
+    };
+    for step in [StepId::PauseWatcher, StepId::Backup, StepId::UpgradeConfig] {
+        let (model, _dir) = Model::new(3, "3.0", false, true);
+        model.faults().max_hold = MAX_HOLD;
+        model.faults().hold_spent_before = Some(step);
+        let end = run(&model, to());
+        assert!(rolled_back_for_the_budget(&end), "{step:?}: {end:?}");
+        assert!(end_says(&end, &format!("at {}", step.as_str())), "{end:?}");
+        assert_eq!(model.consistent(), Ok("3.0".into()));
+    }
+    let (model, _dir) = Model::new(3, "3.0", false, true);
+    model.faults().max_hold = MAX_HOLD;
+    model.faults().job_runs_for = 3;
+    model.faults().hold_spent_in_wait = true;
+    let end = run(&model, to());
+    assert!(rolled_back_for_the_budget(&end), "{end:?}");
+    assert!(end_says(&end, "job(s) still running"), "{end:?}");
+    assert_eq!(model.consistent(), Ok("3.0".into()));
+    for (budget, step) in [(MAX_HOLD, StepId::StartDaemons), (0, StepId::Backup)] {
+        let (model, _dir) = Model::new(3, "3.0", false, true);
+        model.faults().max_hold = budget;
+        model.faults().hold_spent_before = Some(step);
+        let end = run(&model, to());
+        assert!(
+            matches!(end, End::Result(Ok(Done::Upgraded { .. }))),
+            "{budget} {step:?}: {end:?}"
+        );
+    }
+}
+
+fn end_says(end: &End, text: &str) -> bool {
+    matches!(end, End::Result(Err(e)) if e.to_string().contains(text))
 }
 
 /// A node other than the master reboots in the middle of a step of the
