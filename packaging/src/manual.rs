@@ -297,7 +297,9 @@ From \fB\-\-dry\-run\fR: \fBchecks\fR: \fBtarget\fR, \fBmaster\fR,
 \fBstate\fR: \fBready\fR, \fBunreachable\fR, \fBrefused\fR,
 \fBhost\-key\-changed\fR, \fBno\-ganeti\fR, \fBtarget\-incomplete\fR,
 \fBway\-back\-closed\fR (the version the cluster runs could not be
-switched back to there) or \fBfailed\fR; \fBswitch_version\fR, \fBerror\fR (the line ssh or the
+switched back to there), \fBtarget\-does\-not\-run\fR (installed, but an
+interpreter, a Python module or a shared library it needs is missing
+there) or \fBfailed\fR; \fBswitch_version\fR, \fBerror\fR (the line ssh or the
 node printed) and \fBfix\fR, null when ready), \fBoffline\fR,
 \fBjobs\fR (\fBrunning\fR and \fBqueued\fR, or null when the queue could
 not be asked), \fBdrained\fR, \fBwatcher_paused_until\fR (epoch

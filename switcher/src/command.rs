@@ -58,6 +58,14 @@ pub enum Command {
         #[arg(long)]
         or_active: bool,
     },
+    /// Exit 0 if VERSION would start on this node: every script's
+    /// interpreter is there, every Python script's imports succeed under
+    /// it, every program's shared libraries are found; else exit 1 naming
+    /// each file and what it misses
+    Runs {
+        /// The directory version to ask, e.g. 3.1
+        version: String,
+    },
     /// Report inconsistencies: mixed versions, dangling links, leftovers,
     /// `default` links that bypass the switch links; each with its fix
     Check {

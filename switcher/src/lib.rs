@@ -32,7 +32,9 @@
 //! * [`daemons`]: whether Ganeti's daemons run ([`live_daemons`]), whether
 //!   a process exists ([`pid_alive`]);
 //! * [`switch`]: the switch, its repair and the check ([`switch_to`],
-//!   [`repair`], [`check`]).
+//!   [`repair`], [`check`]);
+//! * [`runs`]: whether an installed version would start on this node (its
+//!   interpreters, Python imports and shared libraries).
 //!
 //! Everything a caller needs is re-exported here, at the crate root.
 
@@ -42,6 +44,7 @@ pub mod daemons;
 pub mod env;
 pub mod error;
 pub mod lock;
+pub mod runs;
 pub mod switch;
 
 pub use confdir::{Journal, JOURNAL_NAME};

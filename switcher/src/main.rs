@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 use ganeti_layout::cli::{
     exit_code, input, report_error, require_root, Output, Stderr, Stdout, Work,
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
         Command::List(_)
         | Command::Current { .. }
         | Command::Installed { .. }
+        | Command::Runs { .. }
         | Command::Check { .. } => Work::Prints,
     };
     let (out, err) = (Stdout::default(), Stderr::default());
@@ -55,6 +57,7 @@ fn run(cli: Cli, out: &Stdout) -> anyhow::Result<u8> {
             out,
         ),
         Command::Installed { version, or_active } => installed_cmd(paths, &version, or_active, out),
+        Command::Runs { version } => runs_cmd(paths, &version, out),
         Command::Check { json } => check(paths, json, out),
         Command::Repair { revert, force } => repair(paths, RepairOptions { revert, force }, out),
     }
@@ -179,6 +182,27 @@ fn installed_cmd(
         out.line(&format!("hint: {}", installed::install_hint(paths, &v)));
     }
     Ok(u8::from(!problems.is_empty()))
+}
+
+/// `runs VERSION`: exit 1 naming each file that would not run here.
+fn runs_cmd(paths: &InstallPaths, version: &str, out: &Stdout) -> anyhow::Result<u8> {
+    let v: DirVersion = version.parse().map_err(input)?;
+    let runs = ganeti_switch::runs::check(paths, &v)
+        .with_context(|| format!("checking whether Ganeti {v} runs on this node"))?;
+    for p in &runs.problems {
+        out.line(&format!("{}: {}", p.file.display(), p.what));
+    }
+    if runs.problems.is_empty() {
+        out.line(&format!(
+            "{v} runs here: {} Python scripts import, {} programs find their libraries",
+            runs.python, runs.programs
+        ));
+    } else {
+        out.line(&format!(
+            "hint: install what is missing on this node (the Python modules or libraries named, from the distribution's packages that Ganeti {v} depends on), or do not upgrade to {v} on this node's distribution release"
+        ));
+    }
+    Ok(u8::from(!runs.problems.is_empty()))
 }
 
 /// `check`: the problems found, or "sound"; exit 1 when not sound.

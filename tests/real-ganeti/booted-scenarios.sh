@@ -606,7 +606,7 @@ case_foreign() {
 # stop-daemons to start-daemons no daemon runs anywhere.
 case_watcher() {
   local label=watcher${REAL_GANETI_31:+.$REAL_GANETI_31} ok0=$failed t0 step steps n p links exe noproc holds=0 v
-  local -a all=(verify-installed rehearse-config write-intent stop-new-work wait-for-jobs pause-watcher stop-master-daemons
+  local -a all=(verify-installed check-target-runs rehearse-config write-intent stop-new-work wait-for-jobs pause-watcher stop-master-daemons
                 reverify-installed stop-daemons backup switch-version upgrade-config ensure-dirs start-daemons
                 redist-conf restart-daemons resume-work unpause-watcher post-upgrade verify-cluster finish)
   echo "== $label: cron's watcher on every node, the upgrade held ${WATCHER_HOLD} s before each step"

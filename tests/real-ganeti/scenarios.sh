@@ -2,7 +2,7 @@
 # scenarios.sh -- our tools against REAL Ganeti (Debian 3.0.2 and the harness's
 # 3.1) on the single-node cluster of harness.sh.
 #
-#   scenarios.sh [1|...|8]...     run all scenarios, or only the ones named
+#   scenarios.sh [1|...|9]...     run all scenarios, or only the ones named
 #
 # 1  ganeti-layout verify/list and ganeti-switch list/current/check/installed
 #    on Debian's real link graph.
@@ -35,6 +35,11 @@
 #    same daemon processes, no intent, journal, filter or scratch copy);
 #    once the stale file is gone the upgrade goes through, and the downgrade
 #    back runs 3.1's cfgupgrade --downgrade, then 3.0's load, on the copy.
+# 9  the target would not run here: python3-bitarray removed (3.0 -> 3.1) and
+#    libpcre.so.3 gone (3.1 -> 3.0, as Debian 13 has it) are refused by
+#    --dry-run and by the run, naming the node, the file and what it misses,
+#    with nothing changed; then --max-hold 4s with a 30 s job in the queue
+#    rolls back by itself during the job wait.
 #
 # Each upgrade is followed by a check of the whole end state inside the node
 # (links, config.data version, code version, daemons and the binaries they
@@ -61,7 +66,7 @@ WAITDIR=/var/run/ganeti
 # A run that hangs is killed after this long (longer than LUXI's 3 min
 # receive timeout, so a tool that waits on a hung daemon still reports it).
 RUN_LIMIT=${SCENARIO_RUN_LIMIT:-300}
-ALL_SCENARIOS=(1 2 3 4 5 6 7 8)
+ALL_SCENARIOS=(1 2 3 4 5 6 7 8 9)
 
 if [ "$(id -u)" != 0 ]; then
   echo "real-ganeti scenarios: SKIPPED: needs root (debootstrap chroot, unshare/nsenter namespaces)"
@@ -471,6 +476,69 @@ scenario_8() {
   check "rehearsal: rapi_users is Ganeti's link now" "/var/lib/ganeti/rapi/users" "$(x readlink /var/lib/ganeti/rapi_users)"
   tool rehearsal-again -- --to 3.1 --dry-run "${OPTS[@]}"
   check_rc "rehearsal: the next upgrade's dry run (rapi_users a link)" 0 "$RC" "$LOGDIR/rehearsal-again.log" || :
+}
+
+# no_change LABEL SUM PIDS: nothing changed on the node since SUM (config.data's
+# sha256sum) and PIDS (daemon_pids): the same daemons, no intent file,
+# journal, filter, drain or scratch copy.
+no_change() {
+  check "$1: config.data byte-identical" "$2" "$(x sha256sum /var/lib/ganeti/config.data)"
+  check "$1: the daemons untouched (the same processes)" "$3" "$(daemon_pids)"
+  check "$1: no intent file, journal, filter, drain or scratch copy" "none 0 unset" \
+    "$(x sh -c 'ls /var/lib/ganeti/intent-to-upgrade /var/lib/ganeti/ganeti-upgrade.journal /var/lib/ganeti-upgrade/rehearsal-* 2>/dev/null | wc -l | sed "s/^0$/none/"; gnt-filter list --no-headers | wc -l; gnt-cluster queue info | sed -n "s/.*drain flag is //p"' | paste -sd' ')"
+}
+
+scenario_9() {
+  local sum0 pids0 mod lib j
+  echo "== 9: a target that would not run here, and a hold on new jobs past --max-hold"
+  need 3.0 || return 0
+  # (a) python3-bitarray removed (an autoremove after a dependency change):
+  # every Ganeti entry script imports it. Hidden by a module that raises.
+  mod=$(x /usr/bin/python3 -c 'import bitarray; print(bitarray.__file__)')
+  # shellcheck disable=SC2016 # expanded by the node's shell
+  x sh -c 'printf "raise ModuleNotFoundError(\"No module named %s (python3-bitarray removed)\")\n" "'"'"'bitarray'"'"'" >/run/bitarray-gone.py; mount --bind /run/bitarray-gone.py "$1"' sh "$mod"
+  sum0=$(x sha256sum /var/lib/ganeti/config.data)
+  pids0=$(daemon_pids)
+  tool runs-dry -- --to 3.1 --dry-run "${OPTS[@]}"
+  check_rc "runs: --dry-run refuses 3.1 without bitarray" 1 "$RC" "$LOGDIR/runs-dry.log" || :
+  check_grep "runs: --dry-run: node1 target does not run, naming the module" "node1\.gnt\.test: target does not run: .*No module named 'bitarray'" "$LOGDIR/runs-dry.log"
+  tool runs-run -- --to 3.1 "${OPTS[@]}"
+  check_rc "runs: the run refuses 3.1 without bitarray" 1 "$RC" "$LOGDIR/runs-run.log" || :
+  check_grep "runs: the run names the node, a 3.1 file and the module" "Ganeti 3\.1 would not run on these nodes" "$LOGDIR/runs-run.log"
+  check_grep "runs: ... the module once, with 3.1's files" "import fails under /usr/bin/python3: ModuleNotFoundError: No module named 'bitarray' \(python3-bitarray removed\) \(in [0-9]+ files: /usr/(lib|share)/ganeti/3\.1/" "$LOGDIR/runs-run.log"
+  no_change "runs (bitarray)" "$sum0" "$pids0"
+  x umount "$mod"
+  tool runs-fixed -- --to 3.1 "${OPTS[@]}"
+  check_rc "runs: once bitarray is back, the upgrade" 0 "$RC" "$LOGDIR/runs-fixed.log" || :
+  state_is "runs: after the upgrade" 3.1 some
+  # (b) libpcre3 gone (Debian 13 no longer has it): 3.0's Haskell daemons
+  # link libpcre.so.3, 3.1's do not; the downgrade is refused. Hidden by an
+  # overlay whose whiteouts remove the library's names.
+  lib=$(x readlink -f /usr/lib/x86_64-linux-gnu/libpcre.so.3)
+  # shellcheck disable=SC2016 # expanded by the node's shell
+  x sh -c 'mkdir -p /run/ov/up /run/ov/work && mknod /run/ov/up/libpcre.so.3 c 0 0 && mknod "/run/ov/up/${1##*/}" c 0 0 && mount -t overlay overlay -o lowerdir=/usr/lib/x86_64-linux-gnu,upperdir=/run/ov/up,workdir=/run/ov/work /usr/lib/x86_64-linux-gnu' sh "$lib"
+  sum0=$(x sha256sum /var/lib/ganeti/config.data)
+  pids0=$(daemon_pids)
+  tool runs-pcre-dry -- --to 3.0 --dry-run "${OPTS[@]}"
+  check_rc "runs: --dry-run refuses 3.0 without libpcre.so.3" 1 "$RC" "$LOGDIR/runs-pcre-dry.log" || :
+  check_grep "runs: --dry-run names the library" "node1\.gnt\.test: target does not run: .*the loader does not find libpcre\.so\.3" "$LOGDIR/runs-pcre-dry.log"
+  tool runs-pcre -- --to 3.0 "${OPTS[@]}"
+  check_rc "runs: the downgrade without libpcre.so.3 is refused" 1 "$RC" "$LOGDIR/runs-pcre.log" || :
+  check_grep "runs: ... naming the library and 3.0's daemons" "the loader does not find libpcre\.so\.3 \(in [0-9]+ files: /usr/lib/ganeti/3\.0/usr/" "$LOGDIR/runs-pcre.log"
+  no_change "runs (libpcre3)" "$sum0" "$pids0"
+  x sh -c 'umount /usr/lib/x86_64-linux-gnu && rm -rf /run/ov'
+  # (c) --max-hold: a job keeps the queue busy for 30 s; the budget (4 s)
+  # runs out during the wait, and the run rolls back by itself.
+  j=$(x gnt-debug delay --submit --print-jobid 30 2>&1 | tail -n 1)
+  tool max-hold -- --to 3.0 --max-hold 4s "${OPTS[@]}"
+  check_rc "max-hold: --to 3.0 --max-hold 4s with a 30 s job" 1 "$RC" "$LOGDIR/max-hold.log" || :
+  check_grep "max-hold: rolled back, naming the budget" "longer than --max-hold allows before the configuration change \(4 s\)" "$LOGDIR/max-hold.log"
+  check_grep "max-hold: the wait says how long jobs are held" "new jobs held [0-9]+ s of --max-hold 4 s" "$LOGDIR/max-hold.log"
+  check_grep "max-hold: the cluster runs 3.1 again" "the cluster runs 3\.1 again" "$LOGDIR/max-hold.log"
+  check "max-hold: the job is not held (it runs or ran)" "yes" \
+    "$(x sh -c "gnt-job list --no-headers -o status $j" | grep -qE 'running|success' && echo yes || echo no)"
+  x gnt-job wait "$j" >/dev/null 2>&1 || :
+  state_is "max-hold: after the rollback" 3.1 none
 }
 
 scenario_7() {

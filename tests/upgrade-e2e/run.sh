@@ -175,7 +175,7 @@ crash_one() {
   # Killed before the intent file was surely written: nothing is pending, and
   # the cluster may stay where it was.
   end=$to
-  if { [ "$step" = verify-installed ] || [ "$step" = rehearse-config ] || { [ "$mode" = IN ] && [ "$step" = write-intent ]; }; } &&
+  if { [ "$step" = verify-installed ] || [ "$step" = check-target-runs ] || [ "$step" = rehearse-config ] || { [ "$mode" = IN ] && [ "$step" = write-intent ]; }; } &&
     [ "$(readlink "$W/nodes/$MASTER/root/etc/ganeti/lib")" = "$LIBDIR/ganeti/$from" ]; then
     end=$from
   fi
@@ -472,6 +472,27 @@ s_nodes() {
   run_upgrade --resume
   check_rc "--resume once redist-conf works again" 0
   assert_state 3.1 --label "resumed after the hung redist-conf"
+
+  # (e) the target would not start on node3: a Python module its scripts
+  # import is gone there (as a distribution upgrade takes one away). The
+  # dry run and the run name node3, the file and the module; nothing
+  # changes; once the module is back, the upgrade passes.
+  fresh nodes || return
+  local mod
+  mod=$(x node3 /usr/bin/python3 -c 'import shlex; print(shlex.__file__)')
+  printf 'raise ModuleNotFoundError("No module named %s (removed by the test)")\n' "'shlex'" >"$E2E_TMP/gone.py"
+  check "hide shlex on node3" x node3 mount --bind "$E2E_TMP/gone.py" "$mod"
+  run_upgrade --to 3.1 --dry-run
+  check_rc "--dry-run with the target's Python module gone on node3" 1
+  check "--dry-run: node3 is 'target does not run', naming the module" grep -q "node3.gnt.test: target does not run: .*No module named 'shlex'" <<<"$OUT"
+  run_upgrade --to 3.1
+  check_rc "--to 3.1 with the target's Python module gone on node3" 1
+  check "the run: refused at check-target-runs, naming node3" grep -q 'Ganeti 3.1 would not run on these nodes' <<<"$OUT"
+  check "the run: names the module once, with 3.1's files" grep -q "No module named 'shlex' (removed by the test) (in [0-9]* files: /usr/lib/ganeti/3.1/" <<<"$OUT"
+  assert_state 3.0 --no-backup --label "nothing changed when the target would not run"
+  check "node3: shlex back" x node3 umount "$mod"
+  run_upgrade --to 3.1
+  check_rc "--to 3.1 once the module is back" 0
 }
 
 # --- 7: a second concurrent run ------------------------------------------------

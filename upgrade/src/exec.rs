@@ -494,6 +494,10 @@ impl Exec for Runner {
                     action: Switch::Returnable(v),
                     ..
                 } => format!("ganeti-switch installed --or-active {v} (in-process)"),
+                GanetiCmd::Switch {
+                    action: Switch::Runs(v),
+                    ..
+                } => format!("ganeti-switch runs {v} (in-process)"),
                 _ => join_argv(&call.argv),
             },
             code,
@@ -548,6 +552,23 @@ impl Exec for Runner {
             } => match ganeti_layout::node::installed::check_complete(&self.paths, v) {
                 Ok(missing) if missing.is_empty() => answer(Some(0), String::new(), String::new()),
                 Ok(missing) => answer(Some(1), missing.join("; "), String::new()),
+                Err(e) => answer(None, String::new(), chain(&e)),
+            },
+            GanetiCmd::Switch {
+                action: Switch::Runs(v),
+                ..
+            } => match ganeti_switch::runs::check(&self.paths, v) {
+                Ok(runs) if runs.problems.is_empty() => {
+                    answer(Some(0), String::new(), String::new())
+                }
+                Ok(runs) => answer(
+                    Some(1),
+                    runs.problems
+                        .iter()
+                        .map(|p| format!("{}: {}\n", p.file.display(), p.what))
+                        .collect(),
+                    String::new(),
+                ),
                 Err(e) => answer(None, String::new(), chain(&e)),
             },
             _ => self.local(&node, call),

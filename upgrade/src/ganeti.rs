@@ -64,6 +64,9 @@ pub enum Switch {
     /// completely installed, or the one it runs with nothing to check its
     /// completeness by (a source or RPM install)?
     Returnable(DirVersion),
+    /// Would the version start on the node (`runs`): its interpreters,
+    /// Python imports and shared libraries there?
+    Runs(DirVersion),
     /// The tool's own version (it takes no path options then).
     Version,
     /// What the node runs now (`current --json`: the active version and
@@ -332,6 +335,10 @@ fn switch_argv(tool: &str, action: &Switch, paths: &InstallPaths) -> Vec<String>
             argv.extend(switch_path_args(paths));
             argv.extend(["installed".into(), "--or-active".into(), v.to_string()]);
         }
+        Switch::Runs(v) => {
+            argv.extend(switch_path_args(paths));
+            argv.extend(["runs".into(), v.to_string()]);
+        }
     }
     argv
 }
@@ -370,6 +377,7 @@ impl Call {
                 Switch::Installed(v) => format!("{tool} installed {v}"),
                 Switch::To(v) => format!("{tool} to {v}"),
                 Switch::Returnable(v) => format!("{tool} installed --or-active {v}"),
+                Switch::Runs(v) => format!("{tool} runs {v}"),
                 Switch::Version => format!("{tool} --version"),
                 Switch::Current => format!("{tool} current --json"),
             },

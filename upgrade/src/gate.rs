@@ -269,6 +269,72 @@ pub fn way_back(
     check
 }
 
+/// What a node's `ganeti-switch runs V` answer (`FILE: WHAT` lines, then a
+/// hint) says, one entry per missing piece: `WHAT (in N files: A, B, C and
+/// M more)`. One module or library gone usually breaks every file, and is
+/// said once.
+pub fn runs_findings(ran: &Ran) -> Vec<String> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    let lines = ran.stdout.lines().chain(ran.stderr.lines());
+    for line in lines.filter(|l| !l.trim().is_empty() && !l.starts_with("hint: ")) {
+        let (file, what) = match line.split_once(": ") {
+            Some((file, what)) if file.starts_with('/') => (file.to_string(), what.to_string()),
+            _ => (String::new(), line.to_string()),
+        };
+        match groups.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, files)) => files.push(file),
+            None => groups.push((what, vec![file])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(what, files)| {
+            let files: Vec<String> = files.into_iter().filter(|f| !f.is_empty()).collect();
+            match files.len() {
+                0 => what,
+                1 => format!("{}: {what}", files[0]),
+                n => {
+                    let shown = files.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+                    let more = if n > 3 {
+                        format!(" and {} more", n - 3)
+                    } else {
+                        String::new()
+                    };
+                    format!("{what} (in {n} files: {shown}{more})")
+                }
+            }
+        })
+        .collect()
+}
+
+/// `check` of a node where the target is ready, judged again by its answer
+/// to `ganeti-switch runs V`: the run's check-target-runs step refuses a
+/// node where the target would not start, and so does the dry run.
+pub fn target_runs(mut check: NodeCheck, runs: &Ran, switch: &str, to: &DirVersion) -> NodeCheck {
+    if !check.ready() || runs.code == Some(0) {
+        return check;
+    }
+    let node = runs.node.as_str();
+    check.state = NodeState::TargetDoesNotRun;
+    let found = runs_findings(runs);
+    check.error = Some(if found.is_empty() {
+        "(no message)".to_string()
+    } else {
+        found.join("; ")
+    });
+    check.fix = Some(if runs.code == Some(2) {
+        format!(
+            "{switch} on {node} is older than this ganeti-upgrade (it has no `runs`): install this toolkit's version ({}) there",
+            env!("CARGO_PKG_VERSION")
+        )
+    } else {
+        format!(
+            "install on {node} what is named (the Python modules or libraries, from the packages Ganeti {to} depends on there); {switch} runs {to} on {node} checks it again"
+        )
+    });
+    check
+}
+
 /// The refusal lines for the nodes that are not ready: `NODE: STATE:
 /// ERROR` then `  fix: FIX`, one pair per node.
 pub fn node_refusals(nodes: &[NodeCheck], to: &DirVersion) -> Vec<String> {
@@ -284,6 +350,7 @@ pub fn node_refusals(nodes: &[NodeCheck], to: &DirVersion) -> Vec<String> {
                 NodeState::NoGaneti => "no ganeti-switch",
                 NodeState::TargetIncomplete => "target incomplete",
                 NodeState::WayBackClosed => "way back closed",
+                NodeState::TargetDoesNotRun => "target does not run",
                 NodeState::Failed => "ganeti-switch failed",
             };
             let error = n.error.as_deref().unwrap_or("");
@@ -391,6 +458,42 @@ mod tests {
                 assert!(refusal.contains(&error), "{refusal}");
             }
         }
+    }
+
+    #[test]
+    fn one_missing_module_is_said_once_with_its_files() {
+        let said = ran(
+            Some(1),
+            "/usr/share/ganeti/3.0/gnt-node: import fails under /usr/bin/python3: ModuleNotFoundError: No module named 'asynchat'\n\
+             /usr/share/ganeti/3.0/gnt-cluster: import fails under /usr/bin/python3: ModuleNotFoundError: No module named 'asynchat'\n\
+             /usr/share/ganeti/3.0/ganeti-noded: import fails under /usr/bin/python3: ModuleNotFoundError: No module named 'asynchat'\n\
+             /usr/share/ganeti/3.0/ganeti-rapi: import fails under /usr/bin/python3: ModuleNotFoundError: No module named 'asynchat'\n\
+             /usr/lib/ganeti/3.0/usr/sbin/ganeti-luxid: the loader does not find libpcre.so.3\n\
+             hint: install what is missing\n",
+            "",
+        );
+        assert_eq!(
+            runs_findings(&said),
+            vec![
+                "import fails under /usr/bin/python3: ModuleNotFoundError: No module named 'asynchat' (in 4 files: /usr/share/ganeti/3.0/gnt-node, /usr/share/ganeti/3.0/gnt-cluster, /usr/share/ganeti/3.0/ganeti-noded and 1 more)".to_string(),
+                "/usr/lib/ganeti/3.0/usr/sbin/ganeti-luxid: the loader does not find libpcre.so.3".to_string(),
+            ]
+        );
+        let check = target_runs(
+            classify(
+                &ran(Some(0), "", ""),
+                "ganeti-switch",
+                &"3.0".parse().expect("v"),
+            ),
+            &said,
+            "ganeti-switch",
+            &"3.0".parse().expect("v"),
+        );
+        assert_eq!(check.state, NodeState::TargetDoesNotRun);
+        assert!(
+            check.fix.as_deref().is_some_and(|f| f.contains("runs 3.0")),
+            "{check:?}"
+        );
     }
 
     #[test]

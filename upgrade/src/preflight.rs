@@ -25,7 +25,7 @@ use ganeti_layout::node::installed::install_hint;
 use crate::cluster::Cluster;
 use crate::context::Ctx;
 use crate::ganeti::Switch;
-use crate::gate::{classify, node_refusals, way_back};
+use crate::gate::{classify, node_refusals, target_runs, way_back};
 use crate::queue::{queue_drained, queue_state};
 use crate::ran::Ran;
 use crate::view::{human_size, JobCounts, NodeCheck, NodeState, Preflight};
@@ -127,12 +127,18 @@ fn node_checks(ctx: &Ctx<'_>, c: &Cluster) -> Vec<NodeCheck> {
         Some(q) => ctx.exec.fan_out(c, &c.others(), &|_| q.clone(), &quiet),
         None => Vec::new(),
     };
-    let judged = |check: NodeCheck, node: &str, answers: &[Ran]| match answers
-        .iter()
-        .find(|r| r.node == node)
-    {
-        Some(r) => way_back(check, r, switch, &from),
-        None => check,
+    // Whether the target would start there, as the run's second step asks.
+    let runs = ctx.call(ctx.switch(Switch::Runs(to.clone())));
+    let runnings = ctx.exec.fan_out(c, &c.others(), &|_| runs.clone(), &quiet);
+    let judged = |check: NodeCheck, node: &str, answers: &[Ran], running: &[Ran]| {
+        let check = match answers.iter().find(|r| r.node == node) {
+            Some(r) => way_back(check, r, switch, &from),
+            None => check,
+        };
+        match running.iter().find(|r| r.node == node) {
+            Some(r) => target_runs(check, r, switch, &to),
+            None => check,
+        }
     };
     let mut nodes: Vec<NodeCheck> = versions
         .iter()
@@ -142,17 +148,24 @@ fn node_checks(ctx: &Ctx<'_>, c: &Cluster) -> Vec<NodeCheck> {
                 switch_version: v.ok().then(|| first_line(v)),
                 ..classify(i, switch, &to)
             };
-            judged(check, &i.node, &way_backs)
+            judged(check, &i.node, &way_backs, &runnings)
         })
         .collect();
     if c.online.contains(&c.master) {
         let here = ctx.exec.here(&installed);
         let mut check = classify(&here, switch, &to);
-        if let Some(q) = &returnable {
-            let mut back = ctx.exec.here(q);
-            back.node.clone_from(&here.node);
-            check = judged(check, &here.node, &[back]);
+        let mut back = returnable.as_ref().map(|q| ctx.exec.here(q));
+        if let Some(b) = back.as_mut() {
+            b.node.clone_from(&here.node);
         }
+        let mut running = ctx.exec.here(&runs);
+        running.node.clone_from(&here.node);
+        check = judged(
+            check,
+            &here.node,
+            back.as_slice(),
+            std::slice::from_ref(&running),
+        );
         if here.code.is_none() {
             check.state = NodeState::Failed;
             check.fix = Some("see the error; the check ran in-process on the master".into());

@@ -11,6 +11,7 @@ use std::fmt;
 #[serde(into = "&'static str", try_from = "String")]
 pub enum StepId {
     VerifyInstalled,
+    CheckTargetRuns,
     RehearseConfig,
     WriteIntent,
     StopNewWork,
@@ -36,8 +37,9 @@ pub enum StepId {
 
 impl StepId {
     /// Every id, in the procedure's order.
-    pub const ALL: [StepId; 22] = [
+    pub const ALL: [StepId; 23] = [
         StepId::VerifyInstalled,
+        StepId::CheckTargetRuns,
         StepId::RehearseConfig,
         StepId::WriteIntent,
         StepId::StopNewWork,
@@ -65,6 +67,7 @@ impl StepId {
     pub fn as_str(self) -> &'static str {
         match self {
             StepId::VerifyInstalled => "verify-installed",
+            StepId::CheckTargetRuns => "check-target-runs",
             StepId::RehearseConfig => "rehearse-config",
             StepId::WriteIntent => "write-intent",
             StepId::StopNewWork => "stop-new-work",

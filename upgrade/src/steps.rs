@@ -104,6 +104,15 @@ pub const STEPS: &[Step] = &[
         plan: plan_verify_installed,
     },
     Step {
+        id: StepId::CheckTargetRuns,
+        title: "Checking that the target version runs on all online nodes",
+        when: When::Always,
+        point_of_no_return: false,
+        run: check_target_runs,
+        undo: None,
+        plan: plan_check_target_runs,
+    },
+    Step {
         id: StepId::RehearseConfig,
         title: "Rehearsing the configuration change on a copy",
         when: When::Always,
@@ -456,6 +465,69 @@ fn asked_everywhere(ctx: &Ctx<'_>, c: &Cluster, action: Switch) -> Result<Asked,
     }
     Ok(asked)
 }
+
+/// Whether the target would start on every online node (the master
+/// in-process): its interpreters, Python imports and shared libraries
+/// there (`ganeti-switch runs`). A node where it would not is refused
+/// with every file and what it misses, before anything changes.
+fn check_target_runs(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
+    let c = ctx.cluster()?;
+    let to = ctx.header.to.clone();
+    let question = ctx.switch(Switch::Runs(to.clone()));
+    let mut answers = ctx.each_node(&c, &c.others(), &|_| question.clone());
+    if c.online.contains(&c.master) {
+        let ran = ctx.exec.here(&ctx.call(question));
+        if ran.code.is_none() {
+            return Err(StepError::Io(ran.stderr));
+        }
+        answers.push(ran);
+    }
+    let mut too_old = Vec::new();
+    let mut refused = Vec::new();
+    for ran in answers {
+        match ran.code {
+            Some(0) => {}
+            // clap's "unrecognized subcommand": an older ganeti-switch.
+            Some(2) if ran.stderr.contains("unrecognized subcommand") => too_old.push(ran.node),
+            Some(255) | None => refused.push(format!(
+                "{}: not reached: {}",
+                ran.node,
+                first_line(&ran, "no answer")
+            )),
+            _ => {
+                let found = crate::gate::runs_findings(&ran);
+                let shown = found.len().min(RUNS_LINES);
+                let mut text = format!("{}:\n    {}", ran.node, found[..shown].join("\n    "));
+                if found.len() > shown {
+                    text.push_str(&format!(
+                        "\n    ... and {} more ({} runs {to} there lists them)",
+                        found.len() - shown,
+                        ctx.opts.run.switch_command
+                    ));
+                }
+                refused.push(text);
+            }
+        }
+    }
+    if !too_old.is_empty() {
+        return Err(StepError::Refused(format!(
+            "{} on {} is older than this ganeti-upgrade (it has no `runs`)\nhint: install this toolkit's version ({}) on every node first",
+            ctx.opts.run.switch_command,
+            too_old.join(", "),
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+    if !refused.is_empty() {
+        return Err(StepError::Refused(format!(
+            "Ganeti {to} would not run on these nodes (nothing has been changed):\n  {}\nhint: install what is named on each node (the Python modules or libraries, from the packages Ganeti {to} depends on there), then run again",
+            refused.join("\n  ")
+        )));
+    }
+    Ok(Outcome::default())
+}
+
+/// How many of a node's missing pieces a refusal quotes.
+const RUNS_LINES: usize = 8;
 
 /// The first line a command printed (stdout, then stderr), or `otherwise`.
 fn first_line<'r>(ran: &'r Ran, otherwise: &'r str) -> &'r str {
@@ -1006,6 +1078,10 @@ fn plan_verify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
         plan.push(way_back);
     }
     plan
+}
+fn plan_check_target_runs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    let runs = ctx.switch(Switch::Runs(ctx.header.to.clone()));
+    vec![runs_on(ctx, c, Where::AllOnline, runs)]
 }
 fn plan_rehearse_config(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     let dir = crate::rehearsal::scratch_dir(ctx);

@@ -35,6 +35,10 @@ pub enum NodeState {
     /// be switched back to (removed, damaged, or a `ganeti-switch` too old
     /// to ask): a rollback before the configuration change needs it.
     WayBackClosed,
+    /// The target is installed there but would not start: an interpreter,
+    /// a Python module or a shared library it needs is missing
+    /// (`ganeti-switch runs`).
+    TargetDoesNotRun,
     /// Anything else `ganeti-switch` said.
     Failed,
 }

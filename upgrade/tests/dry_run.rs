@@ -285,7 +285,7 @@ fn the_dry_run_refuses_what_the_run_refuses() {
     );
     text.push_str(&format!("## the node lock held\n{real}\n"));
     let text = text.replace(&c.base.display().to_string(), "[ROOT]");
-    insta::with_settings!({filters => vec![(r"/tmp/\.tmp[A-Za-z0-9]+", "[ROOT]"), (r"pid \d+", "pid [PID]")]}, {
+    insta::with_settings!({filters => vec![(r"/tmp/\.tmp[A-Za-z0-9]+", "[ROOT]"), (r"pid \d+", "pid [PID]"), (r"\(dry_run-[0-9a-f]+\)", "([TEST BINARY])")]}, {
         insta::assert_snapshot!("gate", text);
     });
 }

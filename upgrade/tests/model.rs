@@ -18,6 +18,9 @@ fn steps_follow_the_design_document() {
         ids,
         [
             "verify-installed",
+            // Not in the design: that the target would start on every node
+            // (its interpreters, Python imports and libraries there).
+            "check-target-runs",
             // Not in the design: its converter, rehearsed on a copy before
             // anything changes (the design finds out only at the point of
             // no return).

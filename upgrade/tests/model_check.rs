@@ -563,7 +563,7 @@ impl Model {
                 ))
             }
             GanetiCmd::Switch {
-                action: Switch::Installed(_) | Switch::Returnable(_),
+                action: Switch::Installed(_) | Switch::Returnable(_) | Switch::Runs(_),
                 ..
             } => ok(String::new()),
             GanetiCmd::Switch {
@@ -1111,7 +1111,7 @@ impl Exec for Model {
             }
             // Checked in-process: no command of the node is counted.
             GanetiCmd::Switch {
-                action: Switch::Installed(_) | Switch::Returnable(_),
+                action: Switch::Installed(_) | Switch::Returnable(_) | Switch::Runs(_),
                 ..
             } => {
                 let mut st = self.state();
@@ -2989,12 +2989,12 @@ fn r3_9_a_master_failover_during_the_run_stops_it_before_the_next_step() {
 #[test]
 fn r3_6_a_new_master_takes_the_upgrade_over() {
     let upgrade = ganeti_upgrade::transition::Transition::Upgrade;
-    for step in steps_for(upgrade) {
-        // Before the intent file nothing is pending; after finish, nothing.
-        if matches!(
-            step,
-            StepId::VerifyInstalled | StepId::RehearseConfig | StepId::WriteIntent | StepId::Finish
-        ) {
+    let steps = steps_for(upgrade);
+    let intent_at = steps.iter().position(|s| *s == StepId::WriteIntent);
+    for (i, &step) in steps.iter().enumerate() {
+        // Until the intent file is written nothing is pending; after
+        // finish, nothing.
+        if Some(i) <= intent_at || step == StepId::Finish {
             continue;
         }
         let (old, _old_dir) = Model::new(3, "3.0", false, true);

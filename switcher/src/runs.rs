@@ -1,0 +1,320 @@
+//! `ganeti-switch runs VERSION`: whether an installed Ganeti version would
+//! start on this node, asked before anything is switched to it. A complete
+//! tree (`installed`) is not enough: a distribution upgrade can take the
+//! runtime a version needs away (Debian #987907, #905176; Ganeti 3.0
+//! imports `asynchat`, which Python 3.12 no longer has), and then the
+//! version fails only once it is active, after the configuration change.
+//!
+//! What is asked, of both trees of the version (`${libdir}/ganeti/V` and
+//! the entry scripts at the top of `${prefix}/share/ganeti/V`):
+//! * every script's interpreter (its `#!` line) is there;
+//! * every Python script's top-level imports succeed under that
+//!   interpreter, with the script's own directory first on `sys.path` as
+//!   Python puts it when the script runs (so the version's own package is
+//!   the one imported). Only the `import` statements run, nothing else of
+//!   the script; no byte code is written (`-B`);
+//! * every ELF program's shared libraries are found by the dynamic loader
+//!   (`ldd`, whose `=> not found` lines name them).
+//!
+//! Under `--root DIR` (a chroot, a test) the programs run through
+//! `chroot DIR`, so DIR's interpreter and libraries are the ones asked.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ganeti_layout::node::{DirVersion, InstallPaths};
+
+/// Runs the top-level imports of each script named on the command line
+/// (argv[1:]); prints `SCRIPT<TAB>ERROR` for each that fails; exits 1 if
+/// any did.
+const IMPORTS: &str = r#"
+import ast, os, sys
+bad = 0
+for script in sys.argv[1:]:
+    real = os.path.realpath(script)
+    try:
+        with open(real, "rb") as f:
+            tree = ast.parse(f.read(), real)
+        sys.path[0] = os.path.dirname(real)
+        imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        code = compile(ast.Module(body=imports, type_ignores=[]), real, "exec")
+        exec(code, {"__name__": "__ganeti_switch_runs__"})
+    except BaseException as e:
+        print("%s\t%s: %s" % (script, type(e).__name__, e), flush=True)
+        bad += 1
+sys.exit(1 if bad else 0)
+"#;
+
+/// One thing that would keep the version from running here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file (a logical path) that would not run.
+    pub file: PathBuf,
+    /// What is missing, as the interpreter or the loader said it.
+    pub what: String,
+}
+
+/// What the check looked at, and what it found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Runs {
+    /// Python scripts whose imports were run.
+    pub python: usize,
+    /// ELF programs whose libraries were looked up.
+    pub programs: usize,
+    pub problems: Vec<Problem>,
+}
+
+/// The version's scripts and programs, asked as the module doc says.
+/// Errors: a tree that cannot be read, or a checker (the interpreter,
+/// `ldd`, `chroot`) that cannot be started at all, naming it.
+pub fn check(paths: &InstallPaths, v: &DirVersion) -> Result<Runs, std::io::Error> {
+    let mut files = Vec::new();
+    walk(paths, &paths.version_lib(v), &mut files)?;
+    top_level(paths, &paths.version_share(v), &mut files)?;
+    let mut runs = Runs::default();
+    // Scripts by their `#!` line (one interpreter run each), and programs.
+    let mut scripts: BTreeMap<Vec<String>, Vec<PathBuf>> = BTreeMap::new();
+    let mut programs = Vec::new();
+    for file in files {
+        match kind(paths, &file) {
+            Kind::Script(shebang) => scripts.entry(shebang).or_default().push(file),
+            Kind::Elf => programs.push(file),
+            Kind::Other => {}
+        }
+    }
+    for (shebang, files) in scripts {
+        let interpreter = PathBuf::from(&shebang[0]);
+        if !paths.fs().exists(&interpreter) {
+            runs.problems.extend(files.into_iter().map(|file| Problem {
+                file,
+                what: format!("its interpreter {} is not installed", interpreter.display()),
+            }));
+            continue;
+        }
+        if !is_python(&shebang) {
+            continue;
+        }
+        runs.python += files.len();
+        let mut argv = shebang.clone();
+        argv.extend(["-B".into(), "-c".into(), IMPORTS.into()]);
+        argv.extend(files.iter().map(|f| f.display().to_string()));
+        let out = run(paths, &argv)?;
+        let said = String::from_utf8_lossy(&out.stdout);
+        for line in said.lines() {
+            if let Some((file, what)) = line.split_once('\t') {
+                runs.problems.push(Problem {
+                    file: file.into(),
+                    what: format!("import fails under {}: {what}", shebang.join(" ")),
+                });
+            }
+        }
+        if !out.status.success() && !said.contains('\t') {
+            runs.problems.push(Problem {
+                file: interpreter.clone(),
+                what: format!(
+                    "{} could not run the import check ({}): {}",
+                    shebang.join(" "),
+                    out.status,
+                    last_line(&out.stderr)
+                ),
+            });
+        }
+    }
+    runs.programs = programs.len();
+    for program in programs {
+        let argv = vec!["ldd".to_string(), program.display().to_string()];
+        let out = run(paths, &argv)?;
+        let mut missing: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("=> not found"))
+            .filter_map(|l| l.split_whitespace().next().map(String::from))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            runs.problems.push(Problem {
+                file: program,
+                what: format!("the loader does not find {}", missing.join(", ")),
+            });
+        }
+    }
+    Ok(runs)
+}
+
+enum Kind {
+    /// A script, with its `#!` line's words.
+    Script(Vec<String>),
+    Elf,
+    Other,
+}
+
+fn kind(paths: &InstallPaths, file: &Path) -> Kind {
+    let mut head = [0u8; 256];
+    let n = fs_err::File::open(paths.fs().host_path(file))
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = &head[..n];
+    if head.starts_with(b"\x7fELF") {
+        return Kind::Elf;
+    }
+    let Some(rest) = head.strip_prefix(b"#!") else {
+        return Kind::Other;
+    };
+    let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
+    let words: Vec<String> = String::from_utf8_lossy(line)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    if words.is_empty() {
+        Kind::Other
+    } else {
+        Kind::Script(words)
+    }
+}
+
+/// `python3`, `python3.11`, or `/usr/bin/env python3`.
+fn is_python(shebang: &[String]) -> bool {
+    shebang.iter().take(2).any(|w| {
+        Path::new(w)
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("python"))
+    })
+}
+
+/// Regular files under `dir`, recursively (symlinks are not followed: the
+/// trees' links point at their own files or outside the version).
+fn walk(paths: &InstallPaths, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), std::io::Error> {
+    for entry in paths.fs().read_dir(dir).map_err(std::io::Error::other)? {
+        let path = dir.join(&entry.name);
+        match entry.file_type {
+            Some(t) if t.is_dir() => walk(paths, &path, out)?,
+            Some(t) if t.is_file() => out.push(path),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The regular files directly in `dir` (the share tree's entry scripts;
+/// its Python package and man pages are not programs).
+fn top_level(
+    paths: &InstallPaths,
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), std::io::Error> {
+    for entry in paths.fs().read_dir(dir).map_err(std::io::Error::other)? {
+        if entry.file_type.is_some_and(|t| t.is_file()) {
+            out.push(dir.join(&entry.name));
+        }
+    }
+    Ok(())
+}
+
+/// `argv` on this node: directly, or under `--root` through `chroot`.
+fn run(paths: &InstallPaths, argv: &[String]) -> Result<std::process::Output, std::io::Error> {
+    let mut cmd = if paths.root() == Path::new("/") {
+        let mut c = Command::new(&argv[0]);
+        c.args(&argv[1..]);
+        c
+    } else {
+        let mut c = Command::new("chroot");
+        c.arg(paths.root()).args(argv);
+        c
+    };
+    cmd.env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", argv[0])))
+}
+
+fn last_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("(no message)")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version's trees under a scratch prefix on this host (root `/`):
+    /// the scripts and a program are asked for real.
+    #[test]
+    fn a_missing_module_or_interpreter_is_named_with_its_file() {
+        if !Path::new("/usr/bin/python3").exists() || !Path::new("/usr/bin/ldd").exists() {
+            eprintln!("SKIPPED a_missing_module_or_interpreter_is_named_with_its_file: needs /usr/bin/python3 and ldd");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let prefix = dir.path().join("usr");
+        let paths = InstallPaths::new(
+            Path::new("/"),
+            &prefix,
+            &dir.path().join("etc"),
+            Some(&prefix.join("lib")),
+            &dir.path().join("var"),
+        )
+        .expect("paths");
+        let v: DirVersion = "3.1".parse().expect("v");
+        let share = paths.version_share(&v);
+        let lib = paths.version_lib(&v);
+        fs_err::create_dir_all(share.join("ganeti")).expect("mkdir");
+        fs_err::create_dir_all(lib.join("usr/sbin")).expect("mkdir");
+        let write = |p: PathBuf, text: &str| fs_err::write(p, text).expect("write");
+        write(share.join("ganeti/__init__.py"), "");
+        write(share.join("ganeti/cli.py"), "import os\n");
+        write(
+            share.join("gnt-cluster"),
+            "#!/usr/bin/python3\nimport sys\nimport ganeti.cli as main\nsys.exit(1)\n",
+        );
+        write(
+            share.join("gnt-node"),
+            "#!/usr/bin/python3\nimport ganeti.cli\nimport no_such_module_here\n",
+        );
+        write(
+            share.join("ganeti-noded"),
+            "#!/usr/bin/python9 -E\nimport os\n",
+        );
+        write(share.join("daemon-util"), "#!/bin/sh\nexit 0\n");
+        // Not an entry script: the package itself is not walked.
+        write(
+            share.join("ganeti/broken.py"),
+            "#!/usr/bin/python3\nimport no_such_module_either\n",
+        );
+        fs_err::copy("/bin/true", lib.join("usr/sbin/ganeti-luxid")).expect("copy");
+        let runs = check(&paths, &v).expect("check");
+        assert_eq!((runs.python, runs.programs), (2, 1), "{runs:?}");
+        let said: Vec<String> = runs
+            .problems
+            .iter()
+            .map(|p| format!("{}: {}", p.file.display(), p.what))
+            .collect();
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said.iter().any(
+                |l| l.starts_with(&share.join("gnt-node").display().to_string())
+                    && l.contains("ModuleNotFoundError: No module named 'no_such_module_here'")
+            ),
+            "{said:?}"
+        );
+        assert!(
+            said.iter().any(|l| l.contains("ganeti-noded")
+                && l.contains("its interpreter /usr/bin/python9 is not installed")),
+            "{said:?}"
+        );
+    }
+
+    #[test]
+    fn shebangs_that_are_python() {
+        let w = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert!(is_python(&w("/usr/bin/python3")));
+        assert!(is_python(&w("/usr/bin/python3.11 -E")));
+        assert!(is_python(&w("/usr/bin/env python3")));
+        assert!(!is_python(&w("/bin/bash")));
+        assert!(!is_python(&w("/bin/sh -e")));
+    }
+}
