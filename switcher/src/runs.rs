@@ -84,6 +84,9 @@ pub fn check(paths: &InstallPaths, v: &DirVersion) -> Result<Runs, std::io::Erro
             Kind::Other => {}
         }
     }
+    // The Python checks run (one interpreter per `#!` line) while the
+    // loader is asked about every program at once.
+    let mut pending = Vec::new();
     for (shebang, files) in scripts {
         let interpreter = PathBuf::from(&shebang[0]);
         if !paths.fs().exists(&interpreter) {
@@ -100,7 +103,25 @@ pub fn check(paths: &InstallPaths, v: &DirVersion) -> Result<Runs, std::io::Erro
         let mut argv = shebang.clone();
         argv.extend(["-B".into(), "-c".into(), IMPORTS.into()]);
         argv.extend(files.iter().map(|f| f.display().to_string()));
-        let out = run(paths, &argv)?;
+        pending.push((
+            shebang,
+            command(paths, &argv).spawn().map_err(|e| named(&argv, e))?,
+        ));
+    }
+    runs.programs = programs.len();
+    if !programs.is_empty() {
+        let mut argv = vec!["ldd".to_string()];
+        argv.extend(programs.iter().map(|p| p.display().to_string()));
+        let out = command(paths, &argv)
+            .output()
+            .map_err(|e| named(&argv, e))?;
+        runs.problems.extend(missing_libraries(
+            &String::from_utf8_lossy(&out.stdout),
+            &programs,
+        ));
+    }
+    for (shebang, child) in pending {
+        let out = child.wait_with_output()?;
         let said = String::from_utf8_lossy(&out.stdout);
         for line in said.lines() {
             if let Some((file, what)) = line.split_once('\t') {
@@ -112,31 +133,13 @@ pub fn check(paths: &InstallPaths, v: &DirVersion) -> Result<Runs, std::io::Erro
         }
         if !out.status.success() && !said.contains('\t') {
             runs.problems.push(Problem {
-                file: interpreter.clone(),
+                file: PathBuf::from(&shebang[0]),
                 what: format!(
                     "{} could not run the import check ({}): {}",
                     shebang.join(" "),
                     out.status,
                     last_line(&out.stderr)
                 ),
-            });
-        }
-    }
-    runs.programs = programs.len();
-    for program in programs {
-        let argv = vec!["ldd".to_string(), program.display().to_string()];
-        let out = run(paths, &argv)?;
-        let mut missing: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.contains("=> not found"))
-            .filter_map(|l| l.split_whitespace().next().map(String::from))
-            .collect();
-        missing.sort();
-        missing.dedup();
-        if !missing.is_empty() {
-            runs.problems.push(Problem {
-                file: program,
-                what: format!("the loader does not find {}", missing.join(", ")),
             });
         }
     }
@@ -212,8 +215,44 @@ fn top_level(
     Ok(())
 }
 
-/// `argv` on this node: directly, or under `--root` through `chroot`.
-fn run(paths: &InstallPaths, argv: &[String]) -> Result<std::process::Output, std::io::Error> {
+/// `ldd`'s answer for `programs` (one header line `PROGRAM:` each when
+/// given several, then its libraries), as the problems of the programs
+/// with a library the loader does not find.
+fn missing_libraries(said: &str, programs: &[PathBuf]) -> Vec<Problem> {
+    let mut found: Vec<(PathBuf, Vec<String>)> = Vec::new();
+    let mut current = programs.first().cloned();
+    for line in said.lines() {
+        if let Some(header) = line
+            .strip_suffix(':')
+            .filter(|h| !h.starts_with(char::is_whitespace))
+        {
+            current = Some(PathBuf::from(header));
+            continue;
+        }
+        let (Some(program), true) = (&current, line.contains("=> not found")) else {
+            continue;
+        };
+        let Some(lib) = line.split_whitespace().next() else {
+            continue;
+        };
+        match found.iter_mut().find(|(p, _)| p == program) {
+            Some((_, libs)) if libs.iter().any(|l| l == lib) => {}
+            Some((_, libs)) => libs.push(lib.to_string()),
+            None => found.push((program.clone(), vec![lib.to_string()])),
+        }
+    }
+    found
+        .into_iter()
+        .map(|(file, libs)| Problem {
+            file,
+            what: format!("the loader does not find {}", libs.join(", ")),
+        })
+        .collect()
+}
+
+/// `argv` on this node: directly, or under `--root` through `chroot`;
+/// its output captured.
+fn command(paths: &InstallPaths, argv: &[String]) -> Command {
     let mut cmd = if paths.root() == Path::new("/") {
         let mut c = Command::new(&argv[0]);
         c.args(&argv[1..]);
@@ -224,8 +263,15 @@ fn run(paths: &InstallPaths, argv: &[String]) -> Result<std::process::Output, st
         c
     };
     cmd.env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", argv[0])))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
+/// A checker that could not be started, named.
+fn named(argv: &[String], e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", argv[0]))
 }
 
 fn last_line(bytes: &[u8]) -> String {
@@ -306,6 +352,29 @@ mod tests {
                 && l.contains("its interpreter /usr/bin/python9 is not installed")),
             "{said:?}"
         );
+    }
+
+    #[test]
+    fn ldd_headers_tell_whose_library_is_missing() {
+        let said = "/a/luxid:\n\tlinux-vdso.so.1 (0x1)\n\tlibpcre.so.3 => not found\n\tlibc.so.6 => /lib/libc.so.6 (0x2)\n/a/htools:\n\tlibgmp.so.10 => not found\n\tlibpcre.so.3 => not found\n\tlibgmp.so.10 => not found\n/a/confd:\n\tlibc.so.6 => /lib/libc.so.6 (0x2)\n";
+        let programs: Vec<PathBuf> = ["/a/luxid", "/a/htools", "/a/confd"]
+            .map(PathBuf::from)
+            .to_vec();
+        let found: Vec<String> = missing_libraries(said, &programs)
+            .into_iter()
+            .map(|p| format!("{}: {}", p.file.display(), p.what))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "/a/luxid: the loader does not find libpcre.so.3",
+                "/a/htools: the loader does not find libgmp.so.10, libpcre.so.3"
+            ]
+        );
+        // One program: ldd prints no header.
+        let one = missing_libraries("\tlibpcre.so.3 => not found\n", &programs[..1]);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].file, PathBuf::from("/a/luxid"));
     }
 
     #[test]
