@@ -736,6 +736,8 @@ record_result() {
   else
     results+=("$(printf '%-34s FAIL  (%s on %s after %ss)' "$1" "$((failed - $2)) checks" "$3" "$4")")
   fi
+  # Said at once too, so that a run cut short keeps each case's figure.
+  echo "RESULT ${results[-1]}"
 }
 
 run_case() {
