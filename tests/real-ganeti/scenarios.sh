@@ -488,8 +488,26 @@ no_change() {
     "$(x sh -c 'ls /var/lib/ganeti/intent-to-upgrade /var/lib/ganeti/ganeti-upgrade.journal /var/lib/ganeti-upgrade/rehearsal-* 2>/dev/null | wc -l | sed "s/^0$/none/"; gnt-filter list --no-headers | wc -l; gnt-cluster queue info | sed -n "s/.*drain flag is //p"' | paste -sd' ')"
 }
 
+# refused_before_anything LABEL TO DRY_RE RUN_RE: --dry-run and the run of
+# --to TO are both refused (exit 1), the dry run's output matching DRY_RE,
+# the run's "would not run" and RUN_RE; and nothing changed on the node.
+refused_before_anything() {
+  local label=$1 to=$2 sum0 pids0 log
+  log=$(printf '%s' "$label" | tr -c 'a-z0-9' -)
+  sum0=$(x sha256sum /var/lib/ganeti/config.data)
+  pids0=$(daemon_pids)
+  tool "$log-dry" -- --to "$to" --dry-run "${OPTS[@]}"
+  check_rc "$label: --dry-run refuses" 1 "$RC" "$LOGDIR/$log-dry.log" || :
+  check_grep "$label: --dry-run names the node and what is missing" "$3" "$LOGDIR/$log-dry.log"
+  tool "$log-run" -- --to "$to" "${OPTS[@]}"
+  check_rc "$label: the run refuses" 1 "$RC" "$LOGDIR/$log-run.log" || :
+  check_grep "$label: the run says where $to would not run" "Ganeti ${to//./\\.} would not run on these nodes" "$LOGDIR/$log-run.log"
+  check_grep "$label: ... what is missing, once, with the files" "$4" "$LOGDIR/$log-run.log"
+  no_change "$label" "$sum0" "$pids0"
+}
+
 scenario_9() {
-  local sum0 pids0 mod lib j
+  local mod lib j
   echo "== 9: a target that would not run here, and a hold on new jobs past --max-hold"
   need 3.0 || return 0
   # (a) python3-bitarray removed (an autoremove after a dependency change):
@@ -497,16 +515,9 @@ scenario_9() {
   mod=$(x /usr/bin/python3 -c 'import bitarray; print(bitarray.__file__)')
   # shellcheck disable=SC2016 # expanded by the node's shell
   x sh -c 'printf "raise ModuleNotFoundError(\"No module named %s (python3-bitarray removed)\")\n" "'"'"'bitarray'"'"'" >/run/bitarray-gone.py; mount --bind /run/bitarray-gone.py "$1"' sh "$mod"
-  sum0=$(x sha256sum /var/lib/ganeti/config.data)
-  pids0=$(daemon_pids)
-  tool runs-dry -- --to 3.1 --dry-run "${OPTS[@]}"
-  check_rc "runs: --dry-run refuses 3.1 without bitarray" 1 "$RC" "$LOGDIR/runs-dry.log" || :
-  check_grep "runs: --dry-run: node1 target does not run, naming the module" "node1\.gnt\.test: target does not run: .*No module named 'bitarray'" "$LOGDIR/runs-dry.log"
-  tool runs-run -- --to 3.1 "${OPTS[@]}"
-  check_rc "runs: the run refuses 3.1 without bitarray" 1 "$RC" "$LOGDIR/runs-run.log" || :
-  check_grep "runs: the run names the node, a 3.1 file and the module" "Ganeti 3\.1 would not run on these nodes" "$LOGDIR/runs-run.log"
-  check_grep "runs: ... the module once, with 3.1's files" "import fails under /usr/bin/python3: ModuleNotFoundError: No module named 'bitarray' \(python3-bitarray removed\) \(in [0-9]+ files: /usr/(lib|share)/ganeti/3\.1/" "$LOGDIR/runs-run.log"
-  no_change "runs (bitarray)" "$sum0" "$pids0"
+  refused_before_anything "runs (bitarray)" 3.1 \
+    "node1\.gnt\.test: target does not run: .*No module named 'bitarray'" \
+    "import fails under /usr/bin/python3: ModuleNotFoundError: No module named 'bitarray' \(python3-bitarray removed\) \(in [0-9]+ files: /usr/(lib|share)/ganeti/3\.1/"
   x umount "$mod"
   tool runs-fixed -- --to 3.1 "${OPTS[@]}"
   check_rc "runs: once bitarray is back, the upgrade" 0 "$RC" "$LOGDIR/runs-fixed.log" || :
@@ -517,15 +528,9 @@ scenario_9() {
   lib=$(x readlink -f /usr/lib/x86_64-linux-gnu/libpcre.so.3)
   # shellcheck disable=SC2016 # expanded by the node's shell
   x sh -c 'mkdir -p /run/ov/up /run/ov/work && mknod /run/ov/up/libpcre.so.3 c 0 0 && mknod "/run/ov/up/${1##*/}" c 0 0 && mount -t overlay overlay -o lowerdir=/usr/lib/x86_64-linux-gnu,upperdir=/run/ov/up,workdir=/run/ov/work /usr/lib/x86_64-linux-gnu' sh "$lib"
-  sum0=$(x sha256sum /var/lib/ganeti/config.data)
-  pids0=$(daemon_pids)
-  tool runs-pcre-dry -- --to 3.0 --dry-run "${OPTS[@]}"
-  check_rc "runs: --dry-run refuses 3.0 without libpcre.so.3" 1 "$RC" "$LOGDIR/runs-pcre-dry.log" || :
-  check_grep "runs: --dry-run names the library" "node1\.gnt\.test: target does not run: .*the loader does not find libpcre\.so\.3" "$LOGDIR/runs-pcre-dry.log"
-  tool runs-pcre -- --to 3.0 "${OPTS[@]}"
-  check_rc "runs: the downgrade without libpcre.so.3 is refused" 1 "$RC" "$LOGDIR/runs-pcre.log" || :
-  check_grep "runs: ... naming the library and 3.0's daemons" "the loader does not find libpcre\.so\.3 \(in [0-9]+ files: /usr/lib/ganeti/3\.0/usr/" "$LOGDIR/runs-pcre.log"
-  no_change "runs (libpcre3)" "$sum0" "$pids0"
+  refused_before_anything "runs (libpcre3)" 3.0 \
+    "node1\.gnt\.test: target does not run: .*the loader does not find libpcre\.so\.3" \
+    "the loader does not find libpcre\.so\.3 \(in [0-9]+ files: /usr/lib/ganeti/3\.0/usr/"
   x sh -c 'umount /usr/lib/x86_64-linux-gnu && rm -rf /run/ov'
   # (c) --max-hold: a job keeps the queue busy for 30 s; the budget (4 s)
   # runs out during the wait, and the run rolls back by itself.

@@ -72,6 +72,18 @@ check() {
 check_eq() {
   if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected: $2"$'\n'"got:      $3"; fi
 }
+# refused_by_both DESC DRY_RE RUN_RE...: --to 3.1 --dry-run and --to 3.1 both
+# exit 1, the dry run's output matching DRY_RE and the run's each RUN_RE.
+refused_by_both() {
+  local d=$1 dry=$2 re
+  shift 2
+  run_upgrade --to 3.1 --dry-run
+  check_rc "$d: --dry-run refuses" 1
+  check "$d: --dry-run says why" grep -q -- "$dry" <<<"$OUT"
+  run_upgrade --to 3.1
+  check_rc "$d: the run refuses" 1
+  for re in "$@"; do check "$d: the run says /$re/" grep -q -- "$re" <<<"$OUT"; done
+}
 # check_rc DESC EXPECTED_RC: compares with $RC of the last run_upgrade, shows $OUT.
 check_rc() {
   if [ "$RC" = "$2" ]; then pass "$1 (exit $RC)"

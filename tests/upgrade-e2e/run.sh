@@ -73,12 +73,8 @@ s_updown() {
   # The target's cfgupgrade rejects the copy: refused before anything
   # changes, by the dry run and by the run.
   : >"$W/nodes/$MASTER/root/var/lib/ganeti/fake-fail-cfgupgrade-copy"
-  run_upgrade --to 3.1 --dry-run
-  check_rc "a rejected rehearsal: --dry-run refuses" 1
-  check "a rejected rehearsal: --dry-run says so" grep -q "3.1's cfgupgrade rejects this cluster's configuration" <<<"$OUT"
-  run_upgrade --to 3.1
-  check_rc "a rejected rehearsal: the run refuses" 1
-  check "a rejected rehearsal: the run quotes the converter" grep -q 'fake failure injected' <<<"$OUT"
+  refused_by_both "a rejected rehearsal" "3.1's cfgupgrade rejects this cluster's configuration" \
+    'fake failure injected'
   rm -f "$W/nodes/$MASTER/root/var/lib/ganeti/fake-fail-cfgupgrade-copy"
   assert_state 3.0 --no-backup --label "after a rejected rehearsal"
   check_eq "a rejected rehearsal left no scratch copy" "" \
@@ -482,13 +478,10 @@ s_nodes() {
   mod=$(x node3 /usr/bin/python3 -c 'import shlex; print(shlex.__file__)')
   printf 'raise ModuleNotFoundError("No module named %s (removed by the test)")\n' "'shlex'" >"$E2E_TMP/gone.py"
   check "hide shlex on node3" x node3 mount --bind "$E2E_TMP/gone.py" "$mod"
-  run_upgrade --to 3.1 --dry-run
-  check_rc "--dry-run with the target's Python module gone on node3" 1
-  check "--dry-run: node3 is 'target does not run', naming the module" grep -q "node3.gnt.test: target does not run: .*No module named 'shlex'" <<<"$OUT"
-  run_upgrade --to 3.1
-  check_rc "--to 3.1 with the target's Python module gone on node3" 1
-  check "the run: refused at check-target-runs, naming node3" grep -q 'Ganeti 3.1 would not run on these nodes' <<<"$OUT"
-  check "the run: names the module once, with 3.1's files" grep -q "No module named 'shlex' (removed by the test) (in [0-9]* files: /usr/lib/ganeti/3.1/" <<<"$OUT"
+  refused_by_both "the target's Python module gone on node3" \
+    "node3.gnt.test: target does not run: .*No module named 'shlex'" \
+    'Ganeti 3.1 would not run on these nodes' \
+    "No module named 'shlex' (removed by the test) (in [0-9]* files: /usr/lib/ganeti/3.1/"
   assert_state 3.0 --no-backup --label "nothing changed when the target would not run"
   check "node3: shlex back" x node3 umount "$mod"
   run_upgrade --to 3.1
