@@ -22,13 +22,15 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Output};
+use std::time::Duration;
 
 use ganeti_layout::node::{DirVersion, InstallPaths};
 
 /// Runs the top-level imports of each script named on the command line
 /// (argv[1:]); prints `SCRIPT<TAB>ERROR` for each that fails; exits 1 if
-/// any did.
+/// any did. Python 2.7 (Ganeti 2.10-2.16) and 3 alike: no print function,
+/// and `type_ignores` (which 3.8 needs) set as an attribute.
 const IMPORTS: &str = r#"
 import ast, os, sys
 bad = 0
@@ -38,14 +40,20 @@ for script in sys.argv[1:]:
         with open(real, "rb") as f:
             tree = ast.parse(f.read(), real)
         sys.path[0] = os.path.dirname(real)
-        imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-        code = compile(ast.Module(body=imports, type_ignores=[]), real, "exec")
-        exec(code, {"__name__": "__ganeti_switch_runs__"})
+        module = ast.Module(body=[n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))])
+        module.type_ignores = []
+        exec(compile(module, real, "exec"), {"__name__": "__ganeti_switch_runs__"})
     except BaseException as e:
-        print("%s\t%s: %s" % (script, type(e).__name__, e), flush=True)
+        sys.stdout.write("%s\t%s: %s\n" % (script, type(e).__name__, e))
+        sys.stdout.flush()
         bad += 1
 sys.exit(1 if bad else 0)
 "#;
+
+/// How long the interpreters and the loader may take before the check
+/// gives up on them (an import that blocks must not hold the upgrade,
+/// which runs this in-process on the master, with the node lock held).
+pub const CHECK_LIMIT: Duration = Duration::from_secs(120);
 
 /// One thing that would keep the version from running here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,25 +111,55 @@ pub fn check(paths: &InstallPaths, v: &DirVersion) -> Result<Runs, std::io::Erro
         let mut argv = shebang.clone();
         argv.extend(["-B".into(), "-c".into(), IMPORTS.into()]);
         argv.extend(files.iter().map(|f| f.display().to_string()));
-        pending.push((
-            shebang,
-            command(paths, &argv).spawn().map_err(|e| named(&argv, e))?,
-        ));
+        let child = command(paths, &argv).spawn().map_err(|e| named(&argv, e))?;
+        pending.push((shebang, finished(child)));
     }
     runs.programs = programs.len();
     if !programs.is_empty() {
         let mut argv = vec!["ldd".to_string()];
         argv.extend(programs.iter().map(|p| p.display().to_string()));
-        let out = command(paths, &argv)
-            .output()
-            .map_err(|e| named(&argv, e))?;
-        runs.problems.extend(missing_libraries(
-            &String::from_utf8_lossy(&out.stdout),
-            &programs,
-        ));
+        let child = command(paths, &argv).spawn().map_err(|e| named(&argv, e))?;
+        match finished(child).recv() {
+            Ok(Some(Ok(out))) => {
+                runs.problems.extend(missing_libraries(
+                    &String::from_utf8_lossy(&out.stdout),
+                    &programs,
+                ));
+                // 1: "not a dynamic executable" (a script or a static
+                // program); above it, ldd itself did not run.
+                if out.status.code().is_none_or(|c| c > 1) {
+                    runs.problems.push(Problem {
+                        file: PathBuf::from("ldd"),
+                        what: format!(
+                            "the loader could not be asked ({}): {}",
+                            out.status,
+                            last_line(&out.stderr)
+                        ),
+                    });
+                }
+            }
+            Ok(Some(Err(e))) => return Err(named(&argv, e)),
+            Ok(None) | Err(_) => runs.problems.push(Problem {
+                file: PathBuf::from("ldd"),
+                what: format!("did not finish in {} s", CHECK_LIMIT.as_secs()),
+            }),
+        }
     }
-    for (shebang, child) in pending {
-        let out = child.wait_with_output()?;
+    for (shebang, answer) in pending {
+        let out = match answer.recv() {
+            Ok(Some(out)) => out?,
+            Ok(None) | Err(_) => {
+                runs.problems.push(Problem {
+                    file: PathBuf::from(&shebang[0]),
+                    what: format!(
+                        "{} did not finish the import check in {} s (an import that blocks?)",
+                        shebang.join(" "),
+                        CHECK_LIMIT.as_secs()
+                    ),
+                });
+                continue;
+            }
+        };
         let said = String::from_utf8_lossy(&out.stdout);
         for line in said.lines() {
             if let Some((file, what)) = line.split_once('\t') {
@@ -229,12 +267,28 @@ fn missing_libraries(said: &str, programs: &[PathBuf]) -> Vec<Problem> {
             current = Some(PathBuf::from(header));
             continue;
         }
-        let (Some(program), true) = (&current, line.contains("=> not found")) else {
+        let Some(program) = &current else {
             continue;
         };
-        let Some(lib) = line.split_whitespace().next() else {
+        // `libfoo.so.1 => not found`, or a library too old for the
+        // program: `/lib/libc.so.6: version `GLIBC_2.38' not found
+        // (required by PROGRAM)`.
+        let lib = if line.contains("=> not found") {
+            match line.split_whitespace().next() {
+                Some(lib) => lib.to_string(),
+                None => continue,
+            }
+        } else if let Some((lib, rest)) = line.trim().split_once(": version ") {
+            let lib = lib.rsplit(": ").next().unwrap_or(lib);
+            let version = rest.split(" not found").next().unwrap_or(rest);
+            let name = Path::new(lib)
+                .file_name()
+                .map_or(lib.into(), |n| n.to_string_lossy());
+            format!("{name} version {version}")
+        } else {
             continue;
         };
+        let lib = lib.as_str();
         match found.iter_mut().find(|(p, _)| p == program) {
             Some((_, libs)) if libs.iter().any(|l| l == lib) => {}
             Some((_, libs)) => libs.push(lib.to_string()),
@@ -262,11 +316,42 @@ fn command(paths: &InstallPaths, argv: &[String]) -> Command {
         c.arg(paths.root()).args(argv);
         c
     };
+    // As the daemons start: not with an admin's PYTHONPATH or
+    // LD_LIBRARY_PATH, which could make a missing piece look present.
     cmd.env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("PYTHONPATH")
+        .env_remove("PYTHONHOME")
+        .env_remove("LD_LIBRARY_PATH")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     cmd
+}
+
+/// The output of `child` once it ends, on a channel: `None` when it did
+/// not end within [`CHECK_LIMIT`] of its start, and was killed. Its pipes
+/// are drained meanwhile, so it never blocks on a full one.
+fn finished(child: Child) -> std::sync::mpsc::Receiver<Option<Result<Output, std::io::Error>>> {
+    let pid = i32::try_from(child.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let (answer_tx, answer_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || match rx.recv_timeout(CHECK_LIMIT) {
+        Ok(answer) => {
+            let _ = answer_tx.send(Some(answer));
+        }
+        Err(_) => {
+            if let Some(pid) = pid {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+            let _ = answer_tx.send(None);
+        }
+    });
+    answer_rx
 }
 
 /// A checker that could not be started, named.
@@ -371,10 +456,81 @@ mod tests {
                 "/a/htools: the loader does not find libgmp.so.10, libpcre.so.3"
             ]
         );
+        // A library too old for the program (built for a newer release).
+        let old = missing_libraries(
+            "/a/luxid:\n\t/a/luxid: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.38' not found (required by /a/luxid)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x1)\n",
+            &programs,
+        );
+        assert_eq!(old.len(), 1, "{old:?}");
+        assert_eq!(
+            old[0].what,
+            "the loader does not find libc.so.6 version `GLIBC_2.38'"
+        );
         // One program: ldd prints no header.
         let one = missing_libraries("\tlibpcre.so.3 => not found\n", &programs[..1]);
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].file, PathBuf::from("/a/luxid"));
+    }
+
+    /// The import check is Python 2.7's and 3's alike (Ganeti 2.10-2.16
+    /// run on 2.7): every interpreter found here runs it on a good and a
+    /// bad script.
+    #[test]
+    fn the_import_check_runs_under_python_2_and_3() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = dir.path().join("good");
+        let bad = dir.path().join("bad");
+        fs_err::write(&good, "import os\nfrom os import path\n").expect("write");
+        fs_err::write(&bad, "import os\nimport no_such_module_here\n").expect("write");
+        // On PATH, and pyenv's versions where there are any (Debian 12
+        // has no Python 2 of its own).
+        let mut pythons: Vec<PathBuf> = ["python2.7", "python3", "/usr/bin/python3"]
+            .map(PathBuf::from)
+            .to_vec();
+        let pyenv = std::env::var_os("PYENV_ROOT")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv")));
+        if let Some(Ok(versions)) = pyenv.map(|p| fs_err::read_dir(p.join("versions"))) {
+            pythons.extend(versions.flatten().map(|v| v.path().join("bin/python")));
+        }
+        let mut ran = Vec::new();
+        for python in &pythons {
+            let Ok(out) = Command::new(python)
+                .args(["-B", "-c", IMPORTS])
+                .arg(&good)
+                .arg(&bad)
+                .output()
+            else {
+                continue;
+            };
+            // A pyenv shim with no version selected: not an interpreter.
+            if out.status.code() == Some(127) {
+                continue;
+            }
+            let python = python.display();
+            ran.push(python.to_string());
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{python}: {said} {:?}",
+                out.stderr
+            );
+            assert!(
+                !said.contains(&good.display().to_string()),
+                "{python}: {said}"
+            );
+            assert!(
+                said.contains(&format!("{}\t", bad.display()))
+                    && said.contains("no_such_module_here"),
+                "{python}: {said}"
+            );
+        }
+        if ran.is_empty() {
+            eprintln!("SKIPPED the_import_check_runs_under_python_2_and_3: no Python here");
+        } else {
+            eprintln!("the import check ran under: {}", ran.join(", "));
+        }
     }
 
     #[test]

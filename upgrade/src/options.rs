@@ -230,4 +230,51 @@ mod tests {
         crate::settings::remove_marker(&at_root).expect("rm");
         assert!(read_marker(&at_root).is_none());
     }
+
+    /// `--max-hold` is one of the recorded settings: a bare `--resume`
+    /// (the boot-time unit's) keeps the upgrade's budget, and one given
+    /// again on the command line (`--max-hold 0`: none) wins, saying so.
+    #[test]
+    fn a_resume_keeps_the_recorded_hold_budget_unless_given() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let at_root = InstallPaths::default().with_root(root).expect("paths");
+        let recorded = Settings {
+            max_hold: 600,
+            ..defaults()
+        };
+        crate::settings::write_marker(&at_root, &recorded).expect("marker");
+        let journal = root.join("var/lib/ganeti/ganeti-upgrade.journal");
+        fs_err::create_dir_all(journal.parent().expect("dir")).expect("mkdir");
+        Journal::at(&journal)
+            .create(&crate::journal::Header {
+                format: crate::journal::JOURNAL_FORMAT,
+                id: "x".into(),
+                from_release: "3.0.2".into(),
+                from_dir: "3.0".parse().expect("v"),
+                to: "3.1".parse().expect("v"),
+                transition: crate::transition::Transition::Upgrade,
+                started_at: 0,
+                settings: Some(recorded.clone()),
+                cluster: None,
+                master: None,
+            })
+            .expect("journal");
+        let (s, _) = for_resume(root, &defaults(), &[]);
+        assert_eq!(s.max_hold, 600);
+        let (s, notes) = for_resume(root, &defaults(), &["max_hold"]);
+        assert_eq!(s.max_hold, 0);
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("--max-hold given on the command line")),
+            "{notes:?}"
+        );
+        // A journal written before the option existed: no budget.
+        let old: Settings = serde_json::from_str(
+            r#"{"prefix":"/usr","sysconfdir":"/etc","libdir":"/usr/lib","localstatedir":"/var","switch_command":"s","ssh_command":["ssh"],"parallel":64,"verify_ignore":[],"queue_timeout":1,"command_timeout":1}"#,
+        )
+        .expect("old settings");
+        assert_eq!(old.max_hold, 0);
+    }
 }

@@ -108,7 +108,11 @@ fn pending_view(s: &State, cluster: Option<&Cluster>) -> PendingView {
         started_at: format_date(s.header.started_at),
         rolling_back: s.rolling_back,
         rolled_back: s.rolled_back,
-        held_since: s.held_since.filter(|_| !s.rolled_back).map(format_date),
+        // A rollback under way may have released the queue already.
+        held_since: s
+            .held_since
+            .filter(|_| !s.rolled_back && !s.rolling_back)
+            .map(format_date),
         last_failure: s
             .last_failure
             .as_ref()

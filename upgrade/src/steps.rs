@@ -489,13 +489,25 @@ fn check_target_runs(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
             Some(0) => {}
             // clap's "unrecognized subcommand": an older ganeti-switch.
             Some(2) if ran.stderr.contains("unrecognized subcommand") => too_old.push(ran.node),
-            Some(255) | None => refused.push(format!(
+            Some(255) => refused.push(format!(
                 "{}: not reached: {}",
                 ran.node,
                 first_line(&ran, "no answer")
             )),
+            None => refused.push(format!(
+                "{}: no answer within --command-timeout ({})",
+                ran.node,
+                first_line(&ran, "killed")
+            )),
             _ => {
-                let found = crate::gate::runs_findings(&ran);
+                let mut found = crate::gate::runs_findings(&ran);
+                if found.is_empty() {
+                    found.push(format!(
+                        "{} runs {to} ended with exit {} and said nothing",
+                        ctx.opts.run.switch_command,
+                        ran.code.map_or("?".into(), |c| c.to_string())
+                    ));
+                }
                 let shown = found.len().min(RUNS_LINES);
                 let mut text = format!("{}:\n    {}", ran.node, found[..shown].join("\n    "));
                 if found.len() > shown {
