@@ -308,25 +308,7 @@ impl Event<'_> {
             Event::Status(view) => return Some(with_format(serde_json::to_value(view))),
             Event::End(end) => Wire::End {
                 done: end.result.as_ref().ok(),
-                failure: match end.result {
-                    Ok(_) => None,
-                    Err(UpgradeError::VerifyErrors { errors, left }) => {
-                        Some(Failure::VerifyErrors {
-                            message: errors,
-                            left,
-                            pending: end.pending,
-                        })
-                    }
-                    Err(e @ UpgradeError::RolledBack { from, .. }) => Some(Failure::RolledBack {
-                        message: e.to_string(),
-                        from,
-                        pending: end.pending,
-                    }),
-                    Err(e) => Some(Failure::Error {
-                        message: e.to_string(),
-                        pending: end.pending,
-                    }),
-                },
+                failure: failure(end),
                 exit_code: end.exit_code,
             },
         };
@@ -389,6 +371,27 @@ impl Event<'_> {
                 Err(_) => Vec::new(),
             },
         }
+    }
+}
+
+/// How a run that did not end well ended, for its `end` event.
+fn failure<'a>(end: &End<'a>) -> Option<Failure<'a>> {
+    match end.result {
+        Ok(_) => None,
+        Err(UpgradeError::VerifyErrors { errors, left }) => Some(Failure::VerifyErrors {
+            message: errors,
+            left,
+            pending: end.pending,
+        }),
+        Err(e @ UpgradeError::RolledBack { from, .. }) => Some(Failure::RolledBack {
+            message: e.to_string(),
+            from,
+            pending: end.pending,
+        }),
+        Err(e) => Some(Failure::Error {
+            message: e.to_string(),
+            pending: end.pending,
+        }),
     }
 }
 

@@ -273,6 +273,66 @@ fn run_bounded(mut cmd: Command, timeout: Option<Duration>) -> std::io::Result<O
 }
 
 impl Runner {
+    /// `ganeti-switch ACTION` answered in-process, as (exit code, stdout,
+    /// stderr); `None` for what runs as a command (`--version`).
+    fn switch_here(&self, action: &Switch) -> Option<(Option<i32>, String, String)> {
+        let listed = |found: Result<Vec<String>, ganeti_layout::node::manifest::ManifestError>| {
+            match found {
+                Ok(missing) if missing.is_empty() => (Some(0), String::new(), String::new()),
+                Ok(missing) => (Some(1), missing.join("; "), String::new()),
+                Err(e) => (None, String::new(), chain(&e)),
+            }
+        };
+        Some(match action {
+            Switch::To(to) => {
+                match ganeti_switch::switch_to_locked(&self.paths, to, SwitchOptions::default()) {
+                    Ok(ganeti_switch::Outcome::AlreadyActive { .. }) => {
+                        (Some(0), "already active".into(), String::new())
+                    }
+                    Ok(_) => (Some(0), "switched".into(), String::new()),
+                    Err(e) => (Some(1), String::new(), chain(&e)),
+                }
+            }
+            Switch::Current => {
+                let now = NodeNow {
+                    version: ganeti_switch::check(&self.paths)
+                        .ok()
+                        .and_then(|s| s.stable_version().cloned()),
+                    daemons: ganeti_switch::running_daemons(&self.paths)
+                        .into_iter()
+                        .map(|d| DaemonNow {
+                            name: d.name,
+                            pid: d.pid,
+                            version: d.version,
+                        })
+                        .collect(),
+                };
+                let json = serde_json::to_string(&now).unwrap_or_default();
+                (Some(0), json, String::new())
+            }
+            Switch::Returnable(v) => listed(ganeti_layout::node::installed::check_returnable(
+                &self.paths,
+                v,
+            )),
+            Switch::Installed(v) => listed(ganeti_layout::node::installed::check_complete(
+                &self.paths,
+                v,
+            )),
+            Switch::Runs(v) => match ganeti_switch::runs::check(&self.paths, v) {
+                Ok(runs) => (
+                    Some(i32::from(!runs.problems.is_empty())),
+                    runs.problems
+                        .iter()
+                        .map(|p| format!("{}: {}\n", p.file.display(), p.what))
+                        .collect(),
+                    String::new(),
+                ),
+                Err(e) => (None, String::new(), chain(&e)),
+            },
+            Switch::Version => return None,
+        })
+    }
+
     /// `log`: append every command to `${localstatedir}/log/ganeti/commands.log`
     /// (opened without following a symlink: the directory is writable by
     /// Ganeti's daemon group).
@@ -479,99 +539,27 @@ impl Exec for Runner {
 
     fn here(&self, call: &Call) -> Ran {
         let node = self.this_host();
-        let answer = |code, stdout: String, stderr: String| Ran {
-            node: node.clone(),
-            command: match &call.cmd {
-                GanetiCmd::Switch {
-                    action: Switch::To(v),
-                    ..
-                } => format!("ganeti-switch to {v} (in-process)"),
-                GanetiCmd::Switch {
-                    action: Switch::Installed(v),
-                    ..
-                } => format!("ganeti-switch installed {v} (in-process)"),
-                GanetiCmd::Switch {
-                    action: Switch::Returnable(v),
-                    ..
-                } => format!("ganeti-switch installed --or-active {v} (in-process)"),
-                GanetiCmd::Switch {
-                    action: Switch::Runs(v),
-                    ..
-                } => format!("ganeti-switch runs {v} (in-process)"),
-                _ => join_argv(&call.argv),
-            },
+        let GanetiCmd::Switch { action, .. } = &call.cmd else {
+            return self.local(&node, call);
+        };
+        let Some((code, stdout, stderr)) = self.switch_here(action) else {
+            return self.local(&node, call);
+        };
+        let command = match action {
+            Switch::To(v) => format!("ganeti-switch to {v} (in-process)"),
+            Switch::Installed(v) => format!("ganeti-switch installed {v} (in-process)"),
+            Switch::Returnable(v) => {
+                format!("ganeti-switch installed --or-active {v} (in-process)")
+            }
+            Switch::Runs(v) => format!("ganeti-switch runs {v} (in-process)"),
+            Switch::Current | Switch::Version => join_argv(&call.argv),
+        };
+        Ran {
+            node,
+            command,
             code,
             stdout,
             stderr,
-        };
-        match &call.cmd {
-            GanetiCmd::Switch {
-                action: Switch::To(to),
-                ..
-            } => match ganeti_switch::switch_to_locked(&self.paths, to, SwitchOptions::default()) {
-                Ok(ganeti_switch::Outcome::AlreadyActive { .. }) => {
-                    answer(Some(0), "already active".into(), String::new())
-                }
-                Ok(_) => answer(Some(0), "switched".into(), String::new()),
-                Err(e) => answer(Some(1), String::new(), chain(&e)),
-            },
-            GanetiCmd::Switch {
-                action: Switch::Current,
-                ..
-            } => {
-                let now = NodeNow {
-                    version: ganeti_switch::check(&self.paths)
-                        .ok()
-                        .and_then(|s| s.stable_version().cloned()),
-                    daemons: ganeti_switch::running_daemons(&self.paths)
-                        .into_iter()
-                        .map(|d| DaemonNow {
-                            name: d.name,
-                            pid: d.pid,
-                            version: d.version,
-                        })
-                        .collect(),
-                };
-                answer(
-                    Some(0),
-                    serde_json::to_string(&now).unwrap_or_default(),
-                    String::new(),
-                )
-            }
-            GanetiCmd::Switch {
-                action: Switch::Returnable(v),
-                ..
-            } => match ganeti_layout::node::installed::check_returnable(&self.paths, v) {
-                Ok(missing) if missing.is_empty() => answer(Some(0), String::new(), String::new()),
-                Ok(missing) => answer(Some(1), missing.join("; "), String::new()),
-                Err(e) => answer(None, String::new(), chain(&e)),
-            },
-            GanetiCmd::Switch {
-                action: Switch::Installed(v),
-                ..
-            } => match ganeti_layout::node::installed::check_complete(&self.paths, v) {
-                Ok(missing) if missing.is_empty() => answer(Some(0), String::new(), String::new()),
-                Ok(missing) => answer(Some(1), missing.join("; "), String::new()),
-                Err(e) => answer(None, String::new(), chain(&e)),
-            },
-            GanetiCmd::Switch {
-                action: Switch::Runs(v),
-                ..
-            } => match ganeti_switch::runs::check(&self.paths, v) {
-                Ok(runs) if runs.problems.is_empty() => {
-                    answer(Some(0), String::new(), String::new())
-                }
-                Ok(runs) => answer(
-                    Some(1),
-                    runs.problems
-                        .iter()
-                        .map(|p| format!("{}: {}\n", p.file.display(), p.what))
-                        .collect(),
-                    String::new(),
-                ),
-                Err(e) => answer(None, String::new(), chain(&e)),
-            },
-            _ => self.local(&node, call),
         }
     }
 
