@@ -488,9 +488,11 @@ no_change() {
     "$(x sh -c 'ls /var/lib/ganeti/intent-to-upgrade /var/lib/ganeti/ganeti-upgrade.journal /var/lib/ganeti-upgrade/rehearsal-* 2>/dev/null | wc -l | sed "s/^0$/none/"; gnt-filter list --no-headers | wc -l; gnt-cluster queue info | sed -n "s/.*drain flag is //p"' | paste -sd' ')"
 }
 
-# refused_before_anything LABEL TO DRY_RE RUN_RE: --dry-run and the run of
-# --to TO are both refused (exit 1), the dry run's output matching DRY_RE,
-# the run's "would not run" and RUN_RE; and nothing changed on the node.
+# refused_before_anything LABEL TO DRY_RE RUN_RE [UNDO...]: --dry-run and the
+# run of --to TO are both refused (exit 1), the dry run's output matching
+# DRY_RE, the run's "would not run" and RUN_RE; then UNDO (a command on the
+# node that puts back what the case took away, so that Ganeti's own tools
+# answer the checks) and nothing changed on the node.
 refused_before_anything() {
   local label=$1 to=$2 sum0 pids0 log
   log=$(printf '%s' "$label" | tr -c 'a-z0-9' -)
@@ -503,6 +505,7 @@ refused_before_anything() {
   check_rc "$label: the run refuses" 1 "$RC" "$LOGDIR/$log-run.log" || :
   check_grep "$label: the run says where $to would not run" "Ganeti ${to//./\\.} would not run on these nodes" "$LOGDIR/$log-run.log"
   check_grep "$label: ... what is missing, once, with the files" "$4" "$LOGDIR/$log-run.log"
+  [ $# -le 4 ] || x "${@:5}" || fail "$label: putting it back: ${*:5}"
   no_change "$label" "$sum0" "$pids0"
 }
 
@@ -517,8 +520,8 @@ scenario_9() {
   x sh -c 'printf "raise ModuleNotFoundError(\"No module named %s (python3-bitarray removed)\")\n" "'"'"'bitarray'"'"'" >/run/bitarray-gone.py; mount --bind /run/bitarray-gone.py "$1"' sh "$mod"
   refused_before_anything "runs (bitarray)" 3.1 \
     "node1\.gnt\.test: target does not run: .*No module named 'bitarray'" \
-    "import fails under /usr/bin/python3: ModuleNotFoundError: No module named 'bitarray' \(python3-bitarray removed\) \(in [0-9]+ files: /usr/(lib|share)/ganeti/3\.1/"
-  x umount "$mod"
+    "import fails under /usr/bin/python3: ModuleNotFoundError: No module named 'bitarray' \(python3-bitarray removed\) \(in [0-9]+ files: /usr/(lib|share)/ganeti/3\.1/" \
+    umount "$mod"
   tool runs-fixed -- --to 3.1 "${OPTS[@]}"
   check_rc "runs: once bitarray is back, the upgrade" 0 "$RC" "$LOGDIR/runs-fixed.log" || :
   state_is "runs: after the upgrade" 3.1 some
@@ -530,8 +533,9 @@ scenario_9() {
   x sh -c 'mkdir -p /run/ov/up /run/ov/work && mknod /run/ov/up/libpcre.so.3 c 0 0 && mknod "/run/ov/up/${1##*/}" c 0 0 && mount -t overlay overlay -o lowerdir=/usr/lib/x86_64-linux-gnu,upperdir=/run/ov/up,workdir=/run/ov/work /usr/lib/x86_64-linux-gnu' sh "$lib"
   refused_before_anything "runs (libpcre3)" 3.0 \
     "node1\.gnt\.test: target does not run: .*the loader does not find libpcre\.so\.3" \
-    "the loader does not find libpcre\.so\.3 \(in [0-9]+ files: /usr/lib/ganeti/3\.0/usr/"
-  x sh -c 'umount /usr/lib/x86_64-linux-gnu && rm -rf /run/ov'
+    "the loader does not find libpcre\.so\.3 \(in [0-9]+ files: /usr/lib/ganeti/3\.0/usr/" \
+    umount -l /usr/lib/x86_64-linux-gnu
+  x rm -rf /run/ov || :
   # (c) --max-hold: a job keeps the queue busy for 30 s; the budget (4 s)
   # runs out during the wait, and the run rolls back by itself.
   j=$(x gnt-debug delay --submit --print-jobid 30 2>&1 | tail -n 1)
