@@ -538,7 +538,8 @@ scenario_9() {
   x rm -rf /run/ov || :
   # (c) --max-hold: a job keeps the queue busy for 30 s; the budget (4 s)
   # runs out during the wait, and the run rolls back by itself.
-  j=$(x gnt-debug delay --submit --print-jobid 30 2>&1 | tail -n 1)
+  # --print-jobid prints "JobID: N".
+  j=$(x gnt-debug delay --submit --print-jobid 30 2>&1 | grep -oE '[0-9]+$' | tail -n 1)
   tool max-hold -- --to 3.0 --max-hold 4s "${OPTS[@]}"
   check_rc "max-hold: --to 3.0 --max-hold 4s with a 30 s job" 1 "$RC" "$LOGDIR/max-hold.log" || :
   check_grep "max-hold: rolled back, naming the budget" "longer than --max-hold allows before the configuration change \(4 s\)" "$LOGDIR/max-hold.log"
