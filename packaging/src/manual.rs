@@ -288,7 +288,9 @@ nodes still running, rollbacks, skipped nodes), \fBtime\fR.
 .TP
 .B report
 At the end of a run: \fBseconds\fR (the whole run), \fBend\fR (what the
-report's head line says), \fBsteps\fR (a list of \fBstep\fR and
+report's head line says), \fBheld_seconds\fR (when the run let new jobs
+run again: how long they were held, from the first run's
+stop\-new\-work; absent otherwise), \fBsteps\fR (a list of \fBstep\fR and
 \fBseconds\fR).
 .TP
 .B preflight\fR, \fBplan\-step

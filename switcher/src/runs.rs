@@ -78,6 +78,17 @@ pub struct Runs {
 /// Errors: a tree that cannot be read, or a checker (the interpreter,
 /// `ldd`, `chroot`) that cannot be started at all, naming it.
 pub fn check(paths: &InstallPaths, v: &DirVersion) -> Result<Runs, std::io::Error> {
+    for tree in [paths.version_lib(v), paths.version_share(v)] {
+        if !paths.fs().is_dir(&tree) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "Ganeti {v} is not installed here: {} is missing (ganeti-switch installed {v} says what is there)",
+                    tree.display()
+                ),
+            ));
+        }
+    }
     let mut files = Vec::new();
     walk(paths, &paths.version_lib(v), &mut files)?;
     top_level(paths, &paths.version_share(v), &mut files)?;
@@ -115,6 +126,30 @@ pub fn check(paths: &InstallPaths, v: &DirVersion) -> Result<Runs, std::io::Erro
         pending.push((shebang, finished(child)));
     }
     runs.programs = programs.len();
+    // What ldd does not say: a program for another machine, or whose
+    // program loader (its PT_INTERP) is not there, "is not a dynamic
+    // executable" to it, and would not start either.
+    let machine = elf_of(paths, Path::new("/bin/sh")).map(|e| e.machine);
+    for program in &programs {
+        let Some(elf) = elf_of(paths, program) else {
+            continue;
+        };
+        if machine.is_some_and(|m| m != elf.machine) {
+            runs.problems.push(Problem {
+                file: program.clone(),
+                what: format!(
+                    "it is built for another machine (ELF machine {}; this node's /bin/sh is {})",
+                    elf.machine,
+                    machine.unwrap_or_default()
+                ),
+            });
+        } else if let Some(interp) = elf.interp.filter(|i| !paths.fs().exists(Path::new(i))) {
+            runs.problems.push(Problem {
+                file: program.clone(),
+                what: format!("its program loader {interp} is not installed"),
+            });
+        }
+    }
     if !programs.is_empty() {
         let mut argv = vec!["ldd".to_string()];
         argv.extend(programs.iter().map(|p| p.display().to_string()));
@@ -215,6 +250,71 @@ fn kind(paths: &InstallPaths, file: &Path) -> Kind {
     }
 }
 
+/// What an ELF file's header says, of what the check needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Elf {
+    /// `e_machine`: the instruction set it is built for.
+    machine: u16,
+    /// Its program loader (`PT_INTERP`), for a dynamically linked program.
+    interp: Option<String>,
+}
+
+/// The ELF header of `file` (a logical path), if it is one; read from its
+/// first 4 KiB, where the program headers and the loader's name are in
+/// every program a linker writes.
+fn elf_of(paths: &InstallPaths, file: &Path) -> Option<Elf> {
+    let mut head = vec![0u8; 4096];
+    let n = fs_err::File::open(paths.fs().host_path(file))
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
+    head.truncate(n);
+    parse_elf(&head)
+}
+
+/// [`Elf`] of the first bytes of a file: 32 or 64 bits, either byte order.
+fn parse_elf(b: &[u8]) -> Option<Elf> {
+    if !b.starts_with(b"\x7fELF") {
+        return None;
+    }
+    let wide = *b.get(4)? == 2;
+    let big = *b.get(5)? == 2;
+    let int = |at: usize, len: usize| -> Option<u64> {
+        let bytes = b.get(at..at + len)?;
+        Some(bytes.iter().enumerate().fold(0u64, |acc, (i, byte)| {
+            let shift = if big { 8 * (len - 1 - i) } else { 8 * i };
+            acc | (u64::from(*byte) << shift)
+        }))
+    };
+    let machine = u16::try_from(int(18, 2)?).ok()?;
+    let (phoff, phentsize, phnum) = if wide {
+        (int(32, 8)?, int(54, 2)?, int(56, 2)?)
+    } else {
+        (int(28, 4)?, int(42, 2)?, int(44, 2)?)
+    };
+    let mut interp = None;
+    for i in 0..phnum {
+        let at = usize::try_from(phoff + i * phentsize).ok()?;
+        // PT_INTERP
+        if int(at, 4)? != 3 {
+            continue;
+        }
+        let (offset, size) = if wide {
+            (int(at + 8, 8)?, int(at + 32, 8)?)
+        } else {
+            (int(at + 4, 4)?, int(at + 16, 4)?)
+        };
+        let start = usize::try_from(offset).ok()?;
+        let end = start.checked_add(usize::try_from(size).ok()?)?;
+        // Beyond what was read: not judged.
+        if let Some(name) = b.get(start..end) {
+            let name = name.split(|c| *c == 0).next().unwrap_or_default();
+            interp = Some(String::from_utf8_lossy(name).into_owned());
+        }
+        break;
+    }
+    Some(Elf { machine, interp })
+}
+
 /// `python3`, `python3.11`, or `/usr/bin/env python3`.
 fn is_python(shebang: &[String]) -> bool {
     shebang.iter().take(2).any(|w| {
@@ -273,7 +373,15 @@ fn missing_libraries(said: &str, programs: &[PathBuf]) -> Vec<Problem> {
         // `libfoo.so.1 => not found`, or a library too old for the
         // program: `/lib/libc.so.6: version `GLIBC_2.38' not found
         // (required by PROGRAM)`.
-        let lib = if line.contains("=> not found") {
+        let lib = if let Some((_, rest)) = line.split_once("error while loading shared libraries: ")
+        {
+            // A library that is there but cannot be loaded (damaged,
+            // truncated): `NAME: cannot open ...: file too short`.
+            match rest.split_once(": ") {
+                Some((name, why)) => format!("{name} ({why})"),
+                None => rest.to_string(),
+            }
+        } else if line.contains("=> not found") {
             match line.split_whitespace().next() {
                 Some(lib) => lib.to_string(),
                 None => continue,
@@ -466,6 +574,16 @@ mod tests {
             old[0].what,
             "the loader does not find libc.so.6 version `GLIBC_2.38'"
         );
+        // A library that is there but damaged.
+        let damaged = missing_libraries(
+            "/a/luxid:\n\t/a/luxid: error while loading shared libraries: /lib/x86_64-linux-gnu/libpcre.so.3: file too short\n",
+            &programs,
+        );
+        assert_eq!(damaged.len(), 1, "{damaged:?}");
+        assert_eq!(
+            damaged[0].what,
+            "the loader does not find /lib/x86_64-linux-gnu/libpcre.so.3 (file too short)"
+        );
         // One program: ldd prints no header.
         let one = missing_libraries("\tlibpcre.so.3 => not found\n", &programs[..1]);
         assert_eq!(one.len(), 1);
@@ -531,6 +649,67 @@ mod tests {
         } else {
             eprintln!("the import check ran under: {}", ran.join(", "));
         }
+    }
+
+    /// A program for another machine, or one whose loader is missing, is
+    /// not started by ldd (it says "not a dynamic executable") and would
+    /// not start: the header says so. Checked on a copy of a real program.
+    #[test]
+    fn elf_headers_tell_the_machine_and_the_loader() {
+        let Ok(real) = fs_err::read("/bin/true") else {
+            eprintln!("SKIPPED elf_headers_tell_the_machine_and_the_loader: no /bin/true");
+            return;
+        };
+        let elf = parse_elf(&real).expect("an ELF program");
+        let interp = elf.interp.clone().expect("dynamically linked");
+        assert!(interp.starts_with('/'), "{interp}");
+        assert_eq!(parse_elf(b"#!/bin/sh\n"), None);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let prefix = dir.path().join("usr");
+        let paths = InstallPaths::new(
+            Path::new("/"),
+            &prefix,
+            &dir.path().join("etc"),
+            Some(&prefix.join("lib")),
+            &dir.path().join("var"),
+        )
+        .expect("paths");
+        let v: DirVersion = "3.1".parse().expect("v");
+        let sbin = paths.version_lib(&v).join("usr/sbin");
+        fs_err::create_dir_all(&sbin).expect("mkdir");
+        fs_err::create_dir_all(paths.version_share(&v)).expect("mkdir");
+        // Another machine: e_machine changed.
+        let mut other = real.clone();
+        other[18] ^= 0x7f;
+        fs_err::write(sbin.join("ganeti-confd"), &other).expect("write");
+        // A loader that is not there: its name changed in place.
+        let mut lost = real.clone();
+        let at = lost
+            .windows(interp.len())
+            .position(|w| w == interp.as_bytes())
+            .expect("the loader's name");
+        let last = at + interp.len() - 1;
+        lost[last] = if lost[last] == b'9' { b'8' } else { b'9' };
+        fs_err::write(sbin.join("ganeti-luxid"), &lost).expect("write");
+        fs_err::write(sbin.join("ganeti-wconfd"), &real).expect("write");
+        let runs = check(&paths, &v).expect("check");
+        let said: Vec<String> = runs
+            .problems
+            .iter()
+            .map(|p| format!("{}: {}", p.file.display(), p.what))
+            .collect();
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said.iter()
+                .any(|l| l.contains("ganeti-confd: it is built for another machine")),
+            "{said:?}"
+        );
+        assert!(
+            said.iter()
+                .any(|l| l.contains("ganeti-luxid: its program loader")
+                    && l.contains("is not installed")),
+            "{said:?}"
+        );
     }
 
     #[test]

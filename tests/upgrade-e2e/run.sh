@@ -379,6 +379,15 @@ s_jobs() {
   local rc=0
   "$UPGRADE" --to 3.0 --max-hold 5x --dry-run >/dev/null 2>&1 || rc=$?
   check_eq "--max-hold 5x is bad usage (exit 2)" 2 "$rc"
+  # Killed at stop-daemons, resumed 3 s later: the resume's report counts
+  # the hold from the first run's stop-new-work (the queue stayed held).
+  run_upgrade GANETI_UPGRADE_CRASH_AT=stop-daemons --to 3.0
+  sleep 3
+  run_upgrade --resume
+  check_rc "--resume after a kill at stop-daemons" 0
+  check "the resume's report: the hold since the first run's stop-new-work" \
+    grep -q "new jobs held for [0-9]* s (from the first run's stop-new-work to resume-work)" <<<"$OUT"
+  assert_state 3.0 --label "resumed after a kill at stop-daemons"
 }
 
 # --- 6: offline node, unreachable node, failing cfgupgrade ----------------------

@@ -529,6 +529,9 @@ struct Execution<'a> {
     verify_errors: Option<String>,
     /// This host's name: the master this run acts for.
     me: String,
+    /// How long new jobs had been held when resume-work let them run, in
+    /// seconds since the first stop-new-work (for the report).
+    held_total: Option<u64>,
 }
 
 impl<'a> Execution<'a> {
@@ -541,6 +544,7 @@ impl<'a> Execution<'a> {
             timings: Vec::new(),
             verify_errors: None,
             me: me.to_string(),
+            held_total: None,
         }
     }
 
@@ -636,6 +640,7 @@ impl<'a> Execution<'a> {
             &result,
             &self.timings,
             still_held,
+            self.held_total,
         );
         result
     }
@@ -761,6 +766,7 @@ impl<'a> Execution<'a> {
             self.intent_ours = true;
         }
         if id == StepId::ResumeWork {
+            self.held_total = self.ctx.held_for();
             self.ctx.hold_ended();
         }
         self.ctx.events.emit(&Event::StepEnd {

@@ -105,6 +105,9 @@ pub struct Report {
     pub end: String,
     /// The report's first line (with how long new jobs were held).
     pub head: String,
+    /// How long new jobs were held, in seconds, when this run let them run
+    /// again (from the first run's stop-new-work on).
+    pub held_seconds: Option<f64>,
     /// (step, seconds), in the order they ran.
     pub steps: Vec<(StepId, f64)>,
 }
@@ -207,6 +210,8 @@ enum Wire<'a> {
     Report {
         seconds: f64,
         end: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        held_seconds: Option<f64>,
         steps: Vec<StepTime>,
     },
     End {
@@ -296,6 +301,7 @@ impl Event<'_> {
             Event::Report(r) => Wire::Report {
                 seconds: r.seconds,
                 end: &r.end,
+                held_seconds: r.held_seconds,
                 steps: r
                     .steps
                     .iter()

@@ -317,7 +317,9 @@ pub fn target_runs(mut check: NodeCheck, runs: &Ran, switch: &str, to: &DirVersi
     let node = runs.node.as_str();
     check.state = NodeState::TargetDoesNotRun;
     let found = runs_findings(runs);
-    check.error = Some(if found.is_empty() {
+    check.error = Some(if runs.code == Some(2) {
+        format!("its {switch} has no `runs` (an older toolkit)")
+    } else if found.is_empty() {
         "(no message)".to_string()
     } else {
         found.join("; ")
@@ -329,7 +331,7 @@ pub fn target_runs(mut check: NodeCheck, runs: &Ran, switch: &str, to: &DirVersi
         )
     } else {
         format!(
-            "install on {node} what is named (the Python modules or libraries, from the packages Ganeti {to} depends on there); {switch} runs {to} on {node} checks it again"
+            "install on {node} what is named (the interpreter, Python modules or libraries, from the packages Ganeti {to} depends on there); {switch} runs {to} on {node} checks it again and names what it waited for"
         )
     });
     check

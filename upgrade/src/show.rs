@@ -312,30 +312,56 @@ fn plan_steps(ctx: &Ctx<'_>, cluster: &Cluster) {
 /// The end-of-run report: each step's wall time in this run (`timings`),
 /// and how long new jobs were held (from stop-new-work to resume-work), or
 /// that they still are (`still_held`); printed and written to
-/// commands.log.
+/// commands.log. `held_since_first`: when this run let the queue run
+/// again, how long it had been held since the first run's stop-new-work,
+/// in whole seconds (a resume's own steps are only part of the hold).
 pub fn report(
     ctx: &Ctx<'_>,
     took: Duration,
     result: &Result<Done, UpgradeError>,
     timings: &[(StepId, Duration)],
     still_held: bool,
+    held_since_first: Option<u64>,
 ) {
     if timings.is_empty() {
         return;
     }
     let at = |id: StepId| timings.iter().position(|(s, _)| *s == id);
-    let held = match (at(StepId::StopNewWork), at(StepId::ResumeWork)) {
-        (Some(a), Some(b)) => Some(format!(
-            "new jobs held for {:.1} s (stop-new-work to resume-work)",
-            timings[a..=b]
-                .iter()
-                .map(|(_, d)| d.as_secs_f64())
-                .sum::<f64>()
-        )),
-        (_, None) if still_held && !matches!(result, Err(UpgradeError::RolledBack { .. })) => {
-            Some("new jobs are still held".to_string())
+    let (held_seconds, held) = match (
+        at(StepId::StopNewWork),
+        at(StepId::ResumeWork),
+        held_since_first,
+    ) {
+        // This run's own hold, unless an earlier run's (a redo keeps the
+        // queue held across the crash) makes it longer.
+        (Some(a), Some(b), first)
+            if first.is_none_or(|f| {
+                f as f64
+                    <= timings[a..=b]
+                        .iter()
+                        .map(|(_, d)| d.as_secs_f64())
+                        .sum::<f64>()
+                        + 1.0
+            }) =>
+        {
+            let s: f64 = timings[a..=b].iter().map(|(_, d)| d.as_secs_f64()).sum();
+            (
+                Some(s),
+                Some(format!(
+                    "new jobs held for {s:.1} s (stop-new-work to resume-work)"
+                )),
+            )
         }
-        _ => None,
+        (_, Some(_), Some(s)) => (
+            Some(s as f64),
+            Some(format!(
+                "new jobs held for {s} s (from the first run's stop-new-work to resume-work)"
+            )),
+        ),
+        (_, None, _) if still_held && !matches!(result, Err(UpgradeError::RolledBack { .. })) => {
+            (None, Some("new jobs are still held".to_string()))
+        }
+        _ => (None, None),
     };
     let end = match result {
         Ok(Done::Upgraded { to, .. }) => format!("on {to}"),
@@ -356,6 +382,7 @@ pub fn report(
             held.map(|h| format!("; {h}")).unwrap_or_default()
         ),
         end,
+        held_seconds,
         steps: timings
             .iter()
             .map(|(id, d)| (*id, d.as_secs_f64()))
@@ -448,15 +475,36 @@ fn log_end(log: &dyn Exec, exit_code: u8, text: &str) {
 /// records (after a failed configuration step, the old configuration is
 /// there).
 fn final_words(e: &UpgradeError, backup: Option<&std::path::Path>) -> String {
-    let step_of = |reason: &str| reason.split(": ").next().unwrap_or("").to_string();
+    // "STEP failed: DETAIL" was printed above as it happened (FAILED: ...):
+    // named by its step. A reason of the engine's own (a signal, the hold
+    // budget) by its first line.
+    let step_of = |reason: &str| {
+        let first = reason.lines().next().unwrap_or("");
+        match first.split_once(": ") {
+            Some((head, _)) if head.contains(" failed") => head.to_string(),
+            _ => first.to_string(),
+        }
+    };
+    // The hint lines of such a reason, which nothing above printed.
+    let hints = |reason: &str| -> String {
+        let first = reason.lines().next().unwrap_or("");
+        if first
+            .split_once(": ")
+            .is_some_and(|(head, _)| head.contains(" failed"))
+        {
+            return String::new();
+        }
+        reason.lines().skip(1).map(|l| format!("\n{l}")).collect()
+    };
     match e {
         UpgradeError::RolledBack {
             reason,
             from,
             backup,
         } => format!(
-            "{} (see above); everything done so far was rolled back, the cluster runs {from} again{backup}",
-            step_of(reason)
+            "{} (see above); everything done so far was rolled back, the cluster runs {from} again{backup}{}",
+            step_of(reason),
+            hints(reason)
         ),
         UpgradeError::Pending {
             step, to, nodes, ..
@@ -483,6 +531,21 @@ mod tests {
     /// The run has printed the failure as it happened (FAILED: ..., each
     /// node's line): the last line on stderr names it, says what is true
     /// and the way forward, once; a pending upgrade names its backup.
+    /// The hold budget's reason is the engine's own, with a hint: its
+    /// first line and its hint end the run, not a cut at "hint: ".
+    #[test]
+    fn a_rollback_for_the_hold_budget_keeps_its_words_and_hint() {
+        let rolled = UpgradeError::RolledBack {
+            reason: "new jobs have been held for 9 s, longer than --max-hold allows before the configuration change (4 s), at backup\nhint: run again when the queue is quieter".into(),
+            from: "3.0".parse().expect("v"),
+            backup: String::new(),
+        };
+        assert_eq!(
+            final_words(&rolled, None),
+            "new jobs have been held for 9 s, longer than --max-hold allows before the configuration change (4 s), at backup (see above); everything done so far was rolled back, the cluster runs 3.0 again\nhint: run again when the queue is quieter"
+        );
+    }
+
     #[test]
     fn the_last_line_names_the_failure_once() {
         let v = |s: &str| s.parse().expect("v");

@@ -531,8 +531,9 @@ fn check_target_runs(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     }
     if !refused.is_empty() {
         return Err(StepError::Refused(format!(
-            "Ganeti {to} would not run on these nodes (nothing has been changed):\n  {}\nhint: install what is named on each node (the Python modules or libraries, from the packages Ganeti {to} depends on there), then run again",
-            refused.join("\n  ")
+            "Ganeti {to} would not run on these nodes (nothing has been changed):\n  {}\nhint: install what is named on each node (the interpreter, Python modules or libraries, from the packages Ganeti {to} depends on there), then run again; {} runs {to} on a node checks it there",
+            refused.join("\n  "),
+            ctx.opts.run.switch_command
         )));
     }
     Ok(Outcome::default())
