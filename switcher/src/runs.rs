@@ -480,14 +480,10 @@ fn last_line(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// A version's trees under a scratch prefix on this host (root `/`):
-    /// the scripts and a program are asked for real.
-    #[test]
-    fn a_missing_module_or_interpreter_is_named_with_its_file() {
-        if !Path::new("/usr/bin/python3").exists() || !Path::new("/usr/bin/ldd").exists() {
-            eprintln!("SKIPPED a_missing_module_or_interpreter_is_named_with_its_file: needs /usr/bin/python3 and ldd");
-            return;
-        }
+    /// Version 3.1's paths under a scratch prefix on this host (root `/`,
+    /// so that the programs are asked for real); the directory goes with
+    /// the first value.
+    fn scratch_version() -> (tempfile::TempDir, InstallPaths, DirVersion) {
         let dir = tempfile::tempdir().expect("tempdir");
         let prefix = dir.path().join("usr");
         let paths = InstallPaths::new(
@@ -498,7 +494,18 @@ mod tests {
             &dir.path().join("var"),
         )
         .expect("paths");
-        let v: DirVersion = "3.1".parse().expect("v");
+        (dir, paths, "3.1".parse().expect("v"))
+    }
+
+    /// A version's trees under a scratch prefix on this host (root `/`):
+    /// the scripts and a program are asked for real.
+    #[test]
+    fn a_missing_module_or_interpreter_is_named_with_its_file() {
+        if !Path::new("/usr/bin/python3").exists() || !Path::new("/usr/bin/ldd").exists() {
+            eprintln!("SKIPPED a_missing_module_or_interpreter_is_named_with_its_file: needs /usr/bin/python3 and ldd");
+            return;
+        }
+        let (_dir, paths, v) = scratch_version();
         let share = paths.version_share(&v);
         let lib = paths.version_lib(&v);
         fs_err::create_dir_all(share.join("ganeti")).expect("mkdir");
@@ -664,17 +671,7 @@ mod tests {
         let interp = elf.interp.clone().expect("dynamically linked");
         assert!(interp.starts_with('/'), "{interp}");
         assert_eq!(parse_elf(b"#!/bin/sh\n"), None);
-        let dir = tempfile::tempdir().expect("tempdir");
-        let prefix = dir.path().join("usr");
-        let paths = InstallPaths::new(
-            Path::new("/"),
-            &prefix,
-            &dir.path().join("etc"),
-            Some(&prefix.join("lib")),
-            &dir.path().join("var"),
-        )
-        .expect("paths");
-        let v: DirVersion = "3.1".parse().expect("v");
+        let (_dir, paths, v) = scratch_version();
         let sbin = paths.version_lib(&v).join("usr/sbin");
         fs_err::create_dir_all(&sbin).expect("mkdir");
         fs_err::create_dir_all(paths.version_share(&v)).expect("mkdir");

@@ -170,6 +170,26 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    /// A journal at `journal` of an upgrade 3.0 -> 3.1 started with
+    /// `settings`.
+    fn pending_upgrade(journal: &std::path::Path, settings: Option<Settings>) {
+        fs_err::create_dir_all(journal.parent().expect("dir")).expect("mkdir");
+        Journal::at(journal)
+            .create(&crate::journal::Header {
+                format: crate::journal::JOURNAL_FORMAT,
+                id: "x".into(),
+                from_release: "3.0.2".into(),
+                from_dir: "3.0".parse().expect("v"),
+                to: "3.1".parse().expect("v"),
+                transition: crate::transition::Transition::Upgrade,
+                started_at: 0,
+                settings,
+                cluster: None,
+                master: None,
+            })
+            .expect("journal");
+    }
+
     fn defaults() -> Settings {
         Settings {
             prefix: "/usr".into(),
@@ -199,22 +219,10 @@ mod tests {
         // Stale: no journal there.
         let (s, _) = for_resume(root, &defaults(), &[]);
         assert_eq!(s, defaults());
-        let journal = root.join("srv/state/lib/ganeti/ganeti-upgrade.journal");
-        fs_err::create_dir_all(journal.parent().expect("dir")).expect("mkdir");
-        Journal::at(&journal)
-            .create(&crate::journal::Header {
-                format: crate::journal::JOURNAL_FORMAT,
-                id: "x".into(),
-                from_release: "3.0.2".into(),
-                from_dir: "3.0".parse().expect("v"),
-                to: "3.1".parse().expect("v"),
-                transition: crate::transition::Transition::Upgrade,
-                started_at: 0,
-                settings: None,
-                cluster: None,
-                master: None,
-            })
-            .expect("journal");
+        pending_upgrade(
+            &root.join("srv/state/lib/ganeti/ganeti-upgrade.journal"),
+            None,
+        );
         let (s, notes) = for_resume(root, &defaults(), &[]);
         assert_eq!(s.localstatedir, PathBuf::from("/srv/state"));
         assert!(!notes.is_empty());
@@ -244,22 +252,10 @@ mod tests {
             ..defaults()
         };
         crate::settings::write_marker(&at_root, &recorded).expect("marker");
-        let journal = root.join("var/lib/ganeti/ganeti-upgrade.journal");
-        fs_err::create_dir_all(journal.parent().expect("dir")).expect("mkdir");
-        Journal::at(&journal)
-            .create(&crate::journal::Header {
-                format: crate::journal::JOURNAL_FORMAT,
-                id: "x".into(),
-                from_release: "3.0.2".into(),
-                from_dir: "3.0".parse().expect("v"),
-                to: "3.1".parse().expect("v"),
-                transition: crate::transition::Transition::Upgrade,
-                started_at: 0,
-                settings: Some(recorded.clone()),
-                cluster: None,
-                master: None,
-            })
-            .expect("journal");
+        pending_upgrade(
+            &root.join("var/lib/ganeti/ganeti-upgrade.journal"),
+            Some(recorded.clone()),
+        );
         let (s, _) = for_resume(root, &defaults(), &[]);
         assert_eq!(s.max_hold, 600);
         let (s, notes) = for_resume(root, &defaults(), &["max_hold"]);
