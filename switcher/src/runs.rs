@@ -571,26 +571,22 @@ mod tests {
                 "/a/htools: the loader does not find libgmp.so.10, libpcre.so.3"
             ]
         );
-        // A library too old for the program (built for a newer release).
-        let old = missing_libraries(
-            "/a/luxid:\n\t/a/luxid: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.38' not found (required by /a/luxid)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x1)\n",
-            &programs,
-        );
-        assert_eq!(old.len(), 1, "{old:?}");
-        assert_eq!(
-            old[0].what,
-            "the loader does not find libc.so.6 version `GLIBC_2.38'"
-        );
-        // A library that is there but damaged.
-        let damaged = missing_libraries(
-            "/a/luxid:\n\t/a/luxid: error while loading shared libraries: /lib/x86_64-linux-gnu/libpcre.so.3: file too short\n",
-            &programs,
-        );
-        assert_eq!(damaged.len(), 1, "{damaged:?}");
-        assert_eq!(
-            damaged[0].what,
-            "the loader does not find /lib/x86_64-linux-gnu/libpcre.so.3 (file too short)"
-        );
+        for (said, what) in [
+            // A library too old for the program (built for a newer release).
+            (
+                "/a/luxid:\n\t/a/luxid: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.38' not found (required by /a/luxid)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x1)\n",
+                "the loader does not find libc.so.6 version `GLIBC_2.38'",
+            ),
+            // A library that is there but damaged.
+            (
+                "/a/luxid:\n\t/a/luxid: error while loading shared libraries: /lib/x86_64-linux-gnu/libpcre.so.3: file too short\n",
+                "the loader does not find /lib/x86_64-linux-gnu/libpcre.so.3 (file too short)",
+            ),
+        ] {
+            let found = missing_libraries(said, &programs);
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].what, what);
+        }
         // One program: ldd prints no header.
         let one = missing_libraries("\tlibpcre.so.3 => not found\n", &programs[..1]);
         assert_eq!(one.len(), 1);
