@@ -840,6 +840,37 @@ s_plan() {
   if grep -q '^report: .* step(s) in .* s, on 3.0; new jobs held for' <<<"$OUT"; then pass "an end-of-run report with the time new jobs were held"
   else fail "no end-of-run report" "$(tail -n 25 <<<"$OUT")"; fi
   assert_state 3.0 --label "after the slow node"
+
+  # The cluster's root SSH keys are DSA (ssh_key_type), and the master's
+  # OpenSSH is 9.9, which has no DSA: refused by the dry run and the run,
+  # naming renew-crypto; nothing changes.
+  local cfg=$W/nodes/$MASTER/root/var/lib/ganeti/config.data ssh99=$E2E_TMP/ssh-9.9
+  # shellcheck disable=SC2016 # the wrapper's own "$@"
+  printf '#!/bin/sh\n[ "$1" = -V ] && { echo "OpenSSH_9.9p1 Debian-1, OpenSSL 3.4.0" >&2; exit 0; }\nexec ssh "$@"\n' >"$ssh99"
+  chmod +x "$ssh99"
+  key_type() { # key_type TYPE|-: sets (or removes) the cluster's ssh_key_type
+    python3 - "$cfg" "$1" <<'PY'
+import json, sys
+path, kind = sys.argv[1], sys.argv[2]
+cfg = json.load(open(path))
+if kind == "-":
+    cfg["cluster"].pop("ssh_key_type", None)
+else:
+    cfg["cluster"]["ssh_key_type"] = kind
+json.dump(cfg, open(path, "w"))
+PY
+  }
+  key_type dsa
+  run_upgrade --to 3.1 --dry-run --ssh-command "$ssh99"
+  check_rc "--dry-run with DSA keys and OpenSSH 9.9" 1
+  check "--dry-run names renew-crypto" grep -q 'gnt-cluster renew-crypto --new-ssh-keys --ssh-key-type=rsa' <<<"$OUT"
+  run_upgrade --to 3.1 --ssh-command "$ssh99"
+  check_rc "--to 3.1 with DSA keys and OpenSSH 9.9" 1
+  check "the run says OpenSSH 9.9 has no DSA" grep -q 'OpenSSH 9.9 here has no DSA' <<<"$OUT"
+  run_upgrade --to 3.1 --dry-run
+  check_rc "--dry-run with DSA keys and this machine's OpenSSH (older than 9.8)" 0
+  key_type -
+  assert_state 3.0 --label "after the DSA refusals"
 }
 
 # --- 13: an RPM-style (lib64) cluster killed after the config step, finished

@@ -137,6 +137,11 @@ pub enum GanetiCmd {
     },
     /// The master vote's question: the node's `ssconf_master_node`.
     ReadMasterNode,
+    /// Not a Ganeti tool: the ssh client's version (`ssh -V`), asked only
+    /// of a cluster whose root keys are DSA.
+    SshVersion {
+        ssh: String,
+    },
     /// Not a Ganeti tool: the backup's `tar` with these arguments.
     Tar(Vec<String>),
 }
@@ -260,6 +265,7 @@ impl GanetiCmd {
                 "cat".into(),
                 paths.ssconf("master_node").display().to_string(),
             ],
+            GanetiCmd::SshVersion { ssh } => vec![ssh.clone(), "-V".into()],
             GanetiCmd::Tar(args) => std::iter::once("tar".to_string())
                 .chain(args.iter().cloned())
                 .collect(),

@@ -337,6 +337,51 @@ pub fn target_runs(mut check: NodeCheck, runs: &Ran, switch: &str, to: &DirVersi
     check
 }
 
+/// The cluster's root SSH keys are DSA (`ssh_key_type` in config.data:
+/// what clusters made before Ganeti 2.16 kept), and this node's OpenSSH
+/// (`ssh_version`: what `ssh -V` printed, asked only then) is 9.8 or newer,
+/// which has no DSA: Ganeti's own ssh between the nodes fails, and so does
+/// this upgrade's. The refusal and its fix; `None` otherwise, or when
+/// either cannot be read (never refused on a guess).
+pub fn dsa_keys(paths: &InstallPaths, ssh_version: impl FnOnce() -> String) -> Option<String> {
+    let text = paths.fs().read_to_string(&paths.config_data()).ok()?;
+    let config: serde_json::Value = serde_json::from_str(&text).ok()?;
+    if config.pointer("/cluster/ssh_key_type")?.as_str()? != "dsa" {
+        return None;
+    }
+    let said = ssh_version();
+    let (major, minor) = openssh_version(&said)?;
+    ((major, minor) >= (9, 8)).then(|| {
+        format!(
+            "the cluster's SSH keys are DSA (ssh_key_type in {}), and OpenSSH {major}.{minor} here has no DSA (since 9.8): Ganeti's ssh between the nodes, and this upgrade's, would fail\nhint: give the cluster RSA keys first, on the master: gnt-cluster renew-crypto --new-ssh-keys --ssh-key-type=rsa --ssh-key-bits=4096 (with an OpenSSH that still has DSA, or after putting RSA keys in place by hand), then run again",
+            paths.config_data().display()
+        )
+    })
+}
+
+/// [`dsa_keys`] of the master, its ssh client asked through the run's
+/// executor (`ssh -V` writes its version on standard error).
+pub fn dsa_keys_here(ctx: &crate::context::Ctx<'_>) -> Option<String> {
+    dsa_keys(ctx.paths, || {
+        let ssh = ctx
+            .opts
+            .run
+            .ssh_command
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "ssh".into());
+        let ran = ctx.run_local(crate::ganeti::GanetiCmd::SshVersion { ssh });
+        format!("{}{}", ran.stderr, ran.stdout)
+    })
+}
+
+/// (major, minor) of `OpenSSH_9.8p1 Debian-...`, as `ssh -V` says it.
+fn openssh_version(said: &str) -> Option<(u32, u32)> {
+    let rest = &said[said.find("OpenSSH_")? + "OpenSSH_".len()..];
+    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
 /// The refusal lines for the nodes that are not ready: `NODE: STATE:
 /// ERROR` then `  fix: FIX`, one pair per node.
 pub fn node_refusals(nodes: &[NodeCheck], to: &DirVersion) -> Vec<String> {
@@ -495,6 +540,47 @@ mod tests {
         assert!(
             check.fix.as_deref().is_some_and(|f| f.contains("runs 3.0")),
             "{check:?}"
+        );
+    }
+
+    /// DSA keys are refused only with an OpenSSH that has no DSA, and only
+    /// when both are known.
+    #[test]
+    fn dsa_keys_with_an_openssh_without_dsa_are_refused() {
+        assert_eq!(
+            openssh_version("OpenSSH_9.8p1 Debian-1, OpenSSL 3.3.1"),
+            Some((9, 8))
+        );
+        assert_eq!(openssh_version("OpenSSH_10.0p2 Debian-7"), Some((10, 0)));
+        assert_eq!(openssh_version("ssh: command not found"), None);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = InstallPaths::default()
+            .with_root(dir.path())
+            .expect("paths");
+        let config = paths.fs().host_path(&paths.config_data());
+        fs_err::create_dir_all(config.parent().expect("dir")).expect("mkdir");
+        let with = |key: &str| {
+            fs_err::write(
+                &config,
+                format!(r#"{{"version": 3000000, "cluster": {{"ssh_key_type": "{key}"}}}}"#),
+            )
+            .expect("write");
+        };
+        with("dsa");
+        let refused = dsa_keys(&paths, || "OpenSSH_10.0p2 Debian-7".into()).expect("refused");
+        assert!(
+            refused.contains("gnt-cluster renew-crypto --new-ssh-keys --ssh-key-type=rsa"),
+            "{refused}"
+        );
+        assert_eq!(
+            dsa_keys(&paths, || "OpenSSH_9.2p1 Debian-2+deb12u3".into()),
+            None
+        );
+        assert_eq!(dsa_keys(&paths, || "unreadable".into()), None);
+        with("rsa");
+        assert_eq!(
+            dsa_keys(&paths, || panic!("ssh is asked only for DSA keys")),
+            None
         );
     }
 

@@ -63,6 +63,13 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
     let backup_bytes = data_size(&fs.host_path(&paths.datadir()));
     let backup_free = free_bytes(&fs.host_path(&paths.backupdir()));
     let mut refusals = node_refusals(&nodes, &to);
+    if let Some(refusal) = crate::gate::dsa_keys_here(ctx) {
+        refusals.push(format!(
+            "{}: {}",
+            c.master,
+            refusal.replace("\nhint: ", "\n  fix: ")
+        ));
+    }
     if let Some(free) = backup_free {
         if free < backup_bytes {
             refusals.push(format!(

@@ -352,6 +352,9 @@ fn start_all() -> GanetiCmd {
 
 fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let c = ctx.cluster()?;
+    if let Some(refusal) = crate::gate::dsa_keys_here(ctx) {
+        return Err(StepError::Refused(refusal));
+    }
     let to = ctx.header.to.clone();
     let from = ctx.header.from_dir.clone();
     // The target on every node, and the way back: a rollback before the
