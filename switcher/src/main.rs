@@ -190,7 +190,7 @@ fn runs_cmd(paths: &InstallPaths, version: &str, out: &Stdout) -> anyhow::Result
     let runs = ganeti_switch::runs::check(paths, &v)
         .with_context(|| format!("checking whether Ganeti {v} runs on this node"))?;
     for p in &runs.problems {
-        out.line(&format!("{}: {}", p.file.display(), p.what));
+        out.line(&p.to_string());
     }
     if runs.problems.is_empty() {
         out.line(&format!(

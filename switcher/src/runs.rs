@@ -64,6 +64,14 @@ pub struct Problem {
     pub what: String,
 }
 
+/// `FILE: WHAT`, one line, as `ganeti-switch runs` prints it and the
+/// upgrade reads it back (`upgrade::gate::runs_findings`).
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.what)
+    }
+}
+
 /// What the check looked at, and what it found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Runs {
@@ -534,11 +542,7 @@ mod tests {
         fs_err::copy("/bin/true", lib.join("usr/sbin/ganeti-luxid")).expect("copy");
         let runs = check(&paths, &v).expect("check");
         assert_eq!((runs.python, runs.programs), (2, 1), "{runs:?}");
-        let said: Vec<String> = runs
-            .problems
-            .iter()
-            .map(|p| format!("{}: {}", p.file.display(), p.what))
-            .collect();
+        let said: Vec<String> = runs.problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(said.len(), 2, "{said:?}");
         assert!(
             said.iter().any(
@@ -562,7 +566,7 @@ mod tests {
             .to_vec();
         let found: Vec<String> = missing_libraries(said, &programs)
             .into_iter()
-            .map(|p| format!("{}: {}", p.file.display(), p.what))
+            .map(|p| p.to_string())
             .collect();
         assert_eq!(
             found,
@@ -686,11 +690,7 @@ mod tests {
         fs_err::write(sbin.join("ganeti-luxid"), &lost).expect("write");
         fs_err::write(sbin.join("ganeti-wconfd"), &real).expect("write");
         let runs = check(&paths, &v).expect("check");
-        let said: Vec<String> = runs
-            .problems
-            .iter()
-            .map(|p| format!("{}: {}", p.file.display(), p.what))
-            .collect();
+        let said: Vec<String> = runs.problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(said.len(), 2, "{said:?}");
         assert!(
             said.iter()

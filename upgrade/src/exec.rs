@@ -321,10 +321,7 @@ impl Runner {
             Switch::Runs(v) => match ganeti_switch::runs::check(&self.paths, v) {
                 Ok(runs) => (
                     Some(i32::from(!runs.problems.is_empty())),
-                    runs.problems
-                        .iter()
-                        .map(|p| format!("{}: {}\n", p.file.display(), p.what))
-                        .collect(),
+                    runs.problems.iter().map(|p| format!("{p}\n")).collect(),
                     String::new(),
                 ),
                 Err(e) => (None, String::new(), chain(&e)),
