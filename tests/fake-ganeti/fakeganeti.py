@@ -1537,6 +1537,30 @@ def main_gnt_debug(argv):
     return 0
 
 
+def main_gnt_instance(argv):
+    """`gnt-instance list`: the instances of `fake-instances` (one
+    `NAME STATUS` per line on the master), name and status only."""
+    if not argv or argv[0] != "list":
+        die("Usage: gnt-instance list [--no-headers] [-o name,status]")
+    p = parser("gnt-instance list")
+    add_list_opts(p)
+    p.add_argument("names", nargs="*")
+    opts = p.parse_args(argv[1:])
+    luxi_client()
+    fields = split_fields(opts.output, ["name", "status"], {"name": "Instance", "status": "Status"})
+    rows = []
+    for line in (read_text(os.path.join(DATA_DIR, "fake-instances")) or "").splitlines():
+        words = line.split()
+        if len(words) >= 2 and (not opts.names or words[0] in opts.names):
+            rows.append({"name": words[0], "status": words[1]})
+    sep = opts.separator or " "
+    if not opts.no_headers:
+        out(sep.join({"name": "Instance", "status": "Status"}[f] for f in fields))
+    for r in rows:
+        out(sep.join(r[f] for f in fields))
+    return 0
+
+
 JOB_FIELDS = {"id": "ID", "status": "Status", "summary": "Summary", "priority": "Prio",
               "received_ts": "Received", "start_ts": "Start", "end_ts": "End",
               "submitted_by": "SubmittedBy", "executed_by": "ExecutedBy",
@@ -1822,6 +1846,7 @@ def main():
     dispatch = {
         "gnt-cluster": main_gnt_cluster, "gnt-debug": main_gnt_debug,
         "gnt-job": main_gnt_job, "gnt-filter": main_gnt_filter, "gnt-node": main_gnt_node,
+        "gnt-instance": main_gnt_instance,
         "daemon-util": main_daemon_util, "ensure-dirs": main_ensure_dirs,
         "cfgupgrade": main_cfgupgrade, "post-upgrade": main_post_upgrade,
         "ganeti-watcher": main_watcher, "htools": main_htools,

@@ -171,7 +171,7 @@ crash_one() {
   # Killed before the intent file was surely written: nothing is pending, and
   # the cluster may stay where it was.
   end=$to
-  if { [ "$step" = verify-installed ] || [ "$step" = check-target-runs ] || [ "$step" = rehearse-config ] || { [ "$mode" = IN ] && [ "$step" = write-intent ]; }; } &&
+  if { [ "$step" = verify-installed ] || [ "$step" = check-target-runs ] || [ "$step" = rehearse-config ] || [ "$step" = record-health ] || { [ "$mode" = IN ] && [ "$step" = write-intent ]; }; } &&
     [ "$(readlink "$W/nodes/$MASTER/root/etc/ganeti/lib")" = "$LIBDIR/ganeti/$from" ]; then
     end=$from
   fi
@@ -583,15 +583,47 @@ s_resume() {
 
 s_verify() {
   fresh verify || return
-  echo "ENODESETUP fake node setup problem" >"$W/nodes/$MASTER/root/var/lib/ganeti/fake-verify-errors"
+  local data=$W/nodes/$MASTER/root/var/lib/ganeti
+  echo "ENODESETUP fake node setup problem" >"$data/fake-verify-errors"
+  printf 'inst1 running\ninst2 ADMIN_down\n' >"$data/fake-instances"
   run_upgrade --to 3.1
-  check_rc "--to 3.1 with verify reporting ENODESETUP" 3
-  assert_state 3.1 --label "upgraded despite verify errors"
-  run_upgrade --to 3.0 --verify-ignore ENODESETUP
-  check_rc "--to 3.0 --verify-ignore ENODESETUP" 0
-  assert_state 3.0 --label "verify error ignored"
-  run_upgrade --to 3.1 --verify-ignore ENODESETUP --verify-ignore ECLUSTERCFG
-  check_rc "--to 3.1 with two --verify-ignore" 0
+  check_rc "--to 3.1 with ENODESETUP there before the upgrade (not counted)" 0
+  check "the dry run and record-health list the error there before" \
+    grep -q "gnt-cluster verify reports 1 error before the upgrade; it will not count against the upgrade: ENODESETUP" <<<"$OUT"
+  check "the end lists it as there before" \
+    grep -q "reports 1 error that was there before the upgrade (not counted against it): ENODESETUP node ${MASTER}[.a-z]*: fake node setup problem" <<<"$OUT"
+  assert_state 3.1 --label "upgraded; the error there before listed"
+  # During the upgrade a new error appears and inst1 falls into an error
+  # state: exit 3 names both, and only them.
+  bg_upgrade GANETI_UPGRADE_WAIT_AT=resume-work --to 3.0
+  if wait_at resume-work; then
+    echo "ENODEHV fake hypervisor problem" >>"$data/fake-verify-errors"
+    printf 'inst1 ERROR_down\ninst2 ADMIN_down\n' >"$data/fake-instances"
+    release_wait resume-work
+  fi
+  bg_wait
+  check_rc "--to 3.0 with a new error and inst1 down (upgraded, exit 3)" 3
+  check "exit 3 names the new error" grep -q "ERROR: ENODEHV node ${MASTER}[.a-z]*: fake hypervisor problem" <<<"$OUT"
+  check "... and inst1, with its states and the fix" \
+    grep -q "instance inst1 was running before the upgrade and is ERROR_down now; hint: gnt-instance info inst1, then gnt-instance start inst1" <<<"$OUT"
+  # shellcheck disable=SC2016 # $1 is the inner shell's
+  check "... not the error there before" bash -c '! grep -q "ERROR: ENODESETUP" <<<"$1"' _ "$OUT"
+  check "... which is listed as there before" grep -q "that was there before the upgrade (not counted against it): ENODESETUP" <<<"$OUT"
+  assert_state 3.0 --label "downgraded despite the new error"
+  printf 'inst1 running\ninst2 ADMIN_down\n' >"$data/fake-instances"
+  # An error an upgrade should not start on: refused by the dry run and
+  # the run, before anything changed; --verify-ignore ECLUSTERCFG goes on.
+  echo "ECLUSTERCFG fake duplicate IP address" >>"$data/fake-verify-errors"
+  refused_by_both "verify: ECLUSTERCFG" "ECLUSTERCFG cluster [^ ]*: fake duplicate IP address" \
+    "ECLUSTERCFG cluster [^ ]*: fake duplicate IP address" "add --verify-ignore ECLUSTERCFG" "rolled back"
+  assert_state 3.0 --label "refused: nothing changed"
+  run_upgrade --to 3.1 --verify-ignore ECLUSTERCFG
+  check_rc "--to 3.1 --verify-ignore ECLUSTERCFG (the others there before)" 0
+  assert_state 3.1 --label "ECLUSTERCFG ignored"
+  run_upgrade --to 3.0 --verify-ignore ENODESETUP --verify-ignore ENODEHV --verify-ignore ECLUSTERCFG
+  check_rc "--to 3.0 with every error given with --verify-ignore" 0
+  # shellcheck disable=SC2016 # $1 is the inner shell's
+  check "nothing listed as there before" bash -c '! grep -q "there before the upgrade" <<<"$1"' _ "$OUT"
 }
 
 # --- 10: a partial failure across nodes is undone, or stays pending ------------

@@ -16,7 +16,9 @@ Exit codes:
       it; also: not the master, not root, version missing on nodes, another
       run in progress
   2   bad usage or input: unparsable or unsafe version, incompatible versions
-  3   upgraded, but gnt-cluster verify reported errors
+  3   upgraded, but gnt-cluster verify reported errors that were not there
+      before the upgrade (those that were are listed, not counted), or an
+      instance that was running before is in an error state now
   11  --resume on a node that is not the master (a stale intent file is removed)
   12  an upgrade started by Ganeti's own gnt-cluster upgrade is pending: nothing
       done (gnt-cluster upgrade --resume finishes it)

@@ -94,7 +94,8 @@ pub enum GanetiCmd {
     EnsureDirs,
     /// `gnt-cluster redist-conf --yes-do-it`.
     RedistConf,
-    /// `gnt-cluster verify`, each code in `ignore` given as `-I CODE`.
+    /// `gnt-cluster verify --error-codes`, each code in `ignore` given as
+    /// `-I CODE`.
     Verify {
         ignore: Vec<String>,
     },
@@ -107,6 +108,9 @@ pub enum GanetiCmd {
     Filter(Filter),
     /// `gnt-job list --no-headers -o id,status`.
     ListJobs,
+    /// `gnt-instance list --no-headers -o name,status` (the health
+    /// baseline, [`crate::health`]).
+    InstanceStates,
     /// `ganeti-switch` as found on the nodes (`tool`, `--switch-command`),
     /// with the node's path options.
     Switch {
@@ -208,6 +212,7 @@ impl GanetiCmd {
             | GanetiCmd::Watcher(_)
             | GanetiCmd::Filter(_)
             | GanetiCmd::ListJobs
+            | GanetiCmd::InstanceStates
             | GanetiCmd::MarkOnline { .. } => self.gnt_argv(paths),
             GanetiCmd::DaemonUtil(Daemons::StopAll) => words(paths.daemon_util(), &["stop-all"]),
             GanetiCmd::DaemonUtil(Daemons::StartAll) => words(paths.daemon_util(), &["start-all"]),
@@ -279,7 +284,7 @@ impl GanetiCmd {
         match self {
             GanetiCmd::RedistConf => gnt("gnt-cluster", &["redist-conf", "--yes-do-it"]),
             GanetiCmd::Verify { ignore } => {
-                let mut argv = words(paths.gnt("gnt-cluster"), &["verify"]);
+                let mut argv = words(paths.gnt("gnt-cluster"), &["verify", "--error-codes"]);
                 for code in ignore {
                     argv.extend(["-I".to_string(), code.clone()]);
                 }
@@ -307,6 +312,10 @@ impl GanetiCmd {
             ),
             GanetiCmd::Filter(Filter::Delete { uuid }) => gnt("gnt-filter", &["delete", uuid]),
             GanetiCmd::ListJobs => gnt("gnt-job", &["list", "--no-headers", "-o", "id,status"]),
+            GanetiCmd::InstanceStates => gnt(
+                "gnt-instance",
+                &["list", "--no-headers", "-o", "name,status"],
+            ),
             GanetiCmd::MarkOnline { node } => gnt("gnt-node", &["modify", "-O", "no", node]),
             _ => Vec::new(),
         }

@@ -14,18 +14,19 @@
 //! | views | `show` | `--status`, `--dry-run` and the end report, built from the journal, the cluster and the table |
 //! | procedure | `steps`, `preflight` | the procedure as one table in the design's order; the dry run's read-only checks |
 //! | fences | `fence` | no other upgrade process and no other master act beside this run: the intent file, the master's name, a new master's copy of the journal |
-//! | policies | `queue`, `watcher`, `backup`, `rehearsal`, `vote`, `settled`, `gate` | the job queue held and released, the watcher paused, the backup, the configuration change rehearsed on a copy, the master vote, what the cluster runs at the end, the run's preconditions (asked by the run and the dry run alike) |
+//! | policies | `queue`, `watcher`, `backup`, `rehearsal`, `baseline`, `vote`, `settled`, `gate` | the job queue held and released, the watcher paused, the backup, the configuration change rehearsed on a copy, the health baseline asked, the master vote, what the cluster runs at the end, the run's preconditions (asked by the run and the dry run alike) |
 //! | context | `context` | what a step sees, and the helpers it runs commands with |
 //! | events | `events` | every line the run prints, one event enum rendered as JSON or text |
 //! | data and execution | `view`, `exec`, `resume`, `options` | what the views show, the one trait through which nodes are reached (and OpenSSH), the pure resume decision, the options resolved once |
 //! | records | `journal`, `error` | the durable journal; how a run ends, with its exit codes |
 //! | node files and commands | `cluster`, `intent`, `settings`, `luxi`, `ganeti`, `transition` | ssconf, Ganeti's intent file, the recorded settings, the LUXI client, every command as a typed value, the versions and Ganeti's rules between them |
-//! | vocabulary | `env`, `clock`, `step_id`, `ran`, `command` | environment variables, time, step ids, a command's result, the command line |
+//! | vocabulary | `env`, `clock`, `step_id`, `ran`, `command`, `health` | environment variables, time, step ids, a command's result, the command line, the health baseline and verdict as data |
 //!
 //! Ganeti's own tools do the work on each node; this crate never edits
 //! Ganeti's configuration or daemons' state itself.
 
 pub mod backup;
+pub mod baseline;
 pub mod clock;
 pub mod cluster;
 pub mod command;
@@ -38,6 +39,7 @@ pub mod exec;
 pub mod fence;
 pub mod ganeti;
 pub mod gate;
+pub mod health;
 pub mod intent;
 pub mod journal;
 pub mod luxi;

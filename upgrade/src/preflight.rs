@@ -12,11 +12,15 @@
 //!   (kept as they are, reported);
 //! * offline nodes (left out);
 //! * the configuration change, rehearsed on a copy as the run's
-//!   `rehearse-config` step does ([`crate::rehearsal`]).
+//!   `rehearse-config` step does ([`crate::rehearsal`]);
+//! * the health baseline, as the run's `record-health` step takes it
+//!   ([`crate::health`]): errors an upgrade should not start on are
+//!   refused, the others listed as not counted against it.
 //!
 //! Nothing here writes but the rehearsal's scratch copy, removed again:
 //! commands are `--version`, `installed`, the queue and filter queries,
-//! and the converter on the copy.
+//! `gnt-cluster verify` and `gnt-instance list`, and the converter on the
+//! copy.
 
 use std::path::Path;
 
@@ -94,6 +98,24 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
     } else if master_ready {
         if let Err(e) = crate::rehearsal::rehearse(ctx) {
             refusals.push(format!("{}: {e}", c.master));
+        }
+    }
+    // The health baseline, as the run's record-health step takes it.
+    if ctx.exec.is_root() {
+        let health = crate::baseline::take(ctx);
+        if let Some(refusal) = crate::health::fix_first(&health) {
+            refusals.push(format!(
+                "{}: {}",
+                c.master,
+                refusal.replace("\nhint: ", "\n  fix: ")
+            ));
+        }
+        if let Some(line) = health
+            .errors
+            .as_deref()
+            .and_then(|e| crate::health::pre_existing_line(e, false))
+        {
+            ctx.message(&line);
         }
     }
     let (jobs, filters) = queue_state(ctx);

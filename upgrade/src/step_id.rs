@@ -13,6 +13,7 @@ pub enum StepId {
     VerifyInstalled,
     CheckTargetRuns,
     RehearseConfig,
+    RecordHealth,
     WriteIntent,
     StopNewWork,
     WaitForJobs,
@@ -37,10 +38,11 @@ pub enum StepId {
 
 impl StepId {
     /// Every id, in the procedure's order.
-    pub const ALL: [StepId; 23] = [
+    pub const ALL: [StepId; 24] = [
         StepId::VerifyInstalled,
         StepId::CheckTargetRuns,
         StepId::RehearseConfig,
+        StepId::RecordHealth,
         StepId::WriteIntent,
         StepId::StopNewWork,
         StepId::WaitForJobs,
@@ -69,6 +71,7 @@ impl StepId {
             StepId::VerifyInstalled => "verify-installed",
             StepId::CheckTargetRuns => "check-target-runs",
             StepId::RehearseConfig => "rehearse-config",
+            StepId::RecordHealth => "record-health",
             StepId::WriteIntent => "write-intent",
             StepId::StopNewWork => "stop-new-work",
             StepId::WaitForJobs => "wait-for-jobs",

@@ -122,6 +122,15 @@ pub const STEPS: &[Step] = &[
         plan: plan_rehearse_config,
     },
     Step {
+        id: StepId::RecordHealth,
+        title: "Recording the cluster's health (gnt-cluster verify, instance states)",
+        when: When::Always,
+        point_of_no_return: false,
+        run: record_health,
+        undo: None,
+        plan: plan_record_health,
+    },
+    Step {
         id: StepId::WriteIntent,
         title: "Writing the intent-to-upgrade file",
         when: When::Always,
@@ -561,6 +570,28 @@ fn first_line<'r>(ran: &'r Ran, otherwise: &'r str) -> &'r str {
 fn rehearse_config(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     crate::rehearsal::rehearse(ctx)?;
     Ok(Outcome::default())
+}
+
+/// The health baseline ([`crate::health`]): refuses on what an upgrade
+/// should not start on; lists what verify reports now, which the end will
+/// not count against the upgrade.
+fn record_health(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
+    let health = crate::baseline::take(ctx);
+    if let Some(refusal) = crate::health::fix_first(&health) {
+        return Err(StepError::Refused(refusal));
+    }
+    if let Some(line) = health
+        .errors
+        .as_deref()
+        .and_then(|e| crate::health::pre_existing_line(e, false))
+    {
+        ctx.message(&line);
+    }
+    Ok(Facts {
+        health: Some(health),
+        ..Facts::default()
+    }
+    .into())
 }
 
 fn write_intent(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
@@ -1009,39 +1040,58 @@ fn verify(ctx: &Ctx<'_>) -> GanetiCmd {
     }
 }
 
-/// `gnt-cluster verify`'s errors do not stop the run: they are what it
-/// ends with (exit 3).
+/// `gnt-cluster verify`'s errors do not stop the run: the new ones are
+/// what it ends with (exit 3), with every instance the upgrade left in an
+/// error state; the errors that were there before ([`crate::health`]) are
+/// listed, and every instance whose state changed is named.
 fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
-    let ran = ctx.run_local(verify(ctx));
+    let (ran, found) = crate::baseline::verify_now(ctx);
     ctx.show(&ran);
-    if ran.ok() {
-        return Ok(Outcome::default());
-    }
-    let errors: Vec<String> = ran
-        .stdout
-        .lines()
-        .chain(ran.stderr.lines())
-        .filter(|l| l.contains("ERROR"))
-        .map(String::from)
-        .collect();
-    let verify_errors = if errors.is_empty()
-        && ran.stderr.contains("drained")
-        && ctx.facts.drained_by_us != Some(true)
-    {
-        // The admin's own drain (kept, as promised) stops verify's job.
-        ctx.message("gnt-cluster verify could not run: the job queue is drained (it was before the upgrade, so it stays drained); run gnt-cluster verify after gnt-cluster queue undrain");
-        None
-    } else if errors.is_empty() {
-        Some(format!(
-            "gnt-cluster verify failed without reporting errors: {}",
-            ran.summary()
-        ))
-    } else {
-        Some(errors.join("\n"))
+    let before = ctx.facts.health.clone();
+    let instances = crate::baseline::instances_now(ctx).ok();
+    let now = match found {
+        Ok(now) => now,
+        Err(_) if ran.stderr.contains("drained") && ctx.facts.drained_by_us != Some(true) => {
+            // The admin's own drain (kept, as promised) stops verify's job.
+            ctx.message("gnt-cluster verify could not run: the job queue is drained (it was before the upgrade, so it stays drained); run gnt-cluster verify after gnt-cluster queue undrain");
+            Vec::new()
+        }
+        Err(why) => {
+            return Ok(Outcome {
+                facts: Facts::default(),
+                verify_errors: Some(format!(
+                    "gnt-cluster verify failed without reporting errors: {why}"
+                )),
+            })
+        }
     };
+    let verdict = crate::health::verdict(before.as_ref(), &now, instances.as_ref());
+    if let Some(line) = crate::health::pre_existing_line(&verdict.old, true) {
+        ctx.message(&line);
+    }
+    if !verdict.gone.is_empty() {
+        ctx.message(&format!(
+            "gone since the upgrade began: {}",
+            verdict
+                .gone
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    for (name, was, is) in &verdict.changed {
+        ctx.message(&format!(
+            "instance {name}: {was} before the upgrade, {is} now"
+        ));
+    }
+    let mut problems: Vec<String> = verdict.new.iter().map(|f| format!("ERROR: {f}")).collect();
+    problems.extend(verdict.harmed().iter().map(|(name, was, is)| {
+        format!("instance {name} was {was} before the upgrade and is {is} now; hint: gnt-instance info {name}, then gnt-instance start {name}")
+    }));
     Ok(Outcome {
         facts: Facts::default(),
-        verify_errors,
+        verify_errors: (!problems.is_empty()).then(|| problems.join("\n")),
     })
 }
 
@@ -1098,6 +1148,12 @@ fn plan_verify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
 fn plan_check_target_runs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     let runs = ctx.switch(Switch::Runs(ctx.header.to.clone()));
     vec![runs_on(ctx, c, Where::AllOnline, runs)]
+}
+fn plan_record_health(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    vec![
+        runs_on(ctx, c, Where::Master, verify(ctx)),
+        runs_on(ctx, c, Where::Master, GanetiCmd::InstanceStates),
+    ]
 }
 fn plan_rehearse_config(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     let dir = crate::rehearsal::scratch_dir(ctx);

@@ -10,7 +10,10 @@ use std::path::Path;
 
 /// Bottom first. Keep in step with the table in `src/lib.rs`.
 const FLOORS: &[(&str, &[&str])] = &[
-    ("vocabulary", &["env", "clock", "step_id", "ran", "command"]),
+    (
+        "vocabulary",
+        &["env", "clock", "step_id", "ran", "command", "health"],
+    ),
     (
         "node files and commands",
         &[
@@ -33,6 +36,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "watcher",
             "backup",
             "rehearsal",
+            "baseline",
             "vote",
             "settled",
             "gate",

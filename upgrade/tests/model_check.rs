@@ -232,6 +232,9 @@ struct Model {
     paths: InstallPaths,
     /// `gnt-cluster verify` reports ENODESETUP unless told to ignore it.
     verify_error: bool,
+    /// `gnt-cluster verify` reports ECLUSTERCFG (an upgrade should not
+    /// start on it) unless told to ignore it.
+    verify_fix_first: bool,
     master: String,
     state: Mutex<State>,
     faults: Mutex<Faults>,
@@ -399,6 +402,7 @@ impl Model {
             Model {
                 paths,
                 verify_error: false,
+                verify_fix_first: false,
                 master,
                 state: Mutex::new(state),
                 faults: Mutex::new(Faults::default()),
@@ -693,18 +697,20 @@ impl Model {
             | GanetiCmd::RedistConf
             | GanetiCmd::Rehearse { .. } => ok(String::new()),
             GanetiCmd::Verify { ignore } => {
+                let mut errors = String::new();
                 if self.verify_error && !ignore.iter().any(|c| c == "ENODESETUP") {
-                    ran(
-                        node,
-                        argv,
-                        Some(1),
-                        "ERROR: node node1: ENODESETUP: fake\n".into(),
-                        "",
-                    )
-                } else {
+                    errors.push_str("  - ERROR:ENODESETUP:node:node1:fake\n");
+                }
+                if self.verify_fix_first && !ignore.iter().any(|c| c == "ECLUSTERCFG") {
+                    errors.push_str("  - ERROR:ECLUSTERCFG:cluster:c:duplicate IP\n");
+                }
+                if errors.is_empty() {
                     ok(String::new())
+                } else {
+                    ran(node, argv, Some(1), errors, "")
                 }
             }
+            GanetiCmd::InstanceStates => ok("inst1 running\n".into()),
             GanetiCmd::Queue(Queue::Drain) => {
                 fs_err::write(self.data("queue/drain"), "").expect("w");
                 ok(String::new())
@@ -3230,4 +3236,56 @@ fn a_node_given_up_on_is_not_waited_for_again_in_the_same_run() {
         .count();
     assert!(probes >= 1, "node3 was waited for");
     assert!(probes <= 21, "node3 was waited for again: {probes} probes");
+}
+
+/// The health baseline (issue 22 item 3): an error `gnt-cluster verify`
+/// reported before the upgrade does not fail it (it did, exit 3, before
+/// the baseline); an error an upgrade should not start on (ECLUSTERCFG)
+/// is refused at record-health with nothing changed, naming the option
+/// that overrides it; given with `--verify-ignore`, the upgrade goes on.
+#[test]
+fn verify_errors_there_before_do_not_fail_the_upgrade_and_fix_first_ones_refuse() {
+    let to = || Mode::To("3.1".parse().expect("v"));
+    let (mut model, _dir) = Model::new(3, "3.0", false, true);
+    model.verify_error = true;
+    let end = run(&model, to());
+    assert!(
+        matches!(end, End::Result(Ok(Done::Upgraded { .. }))),
+        "{end:?}"
+    );
+    assert_eq!(model.consistent(), Ok("3.1".into()));
+
+    let (mut model, _dir) = Model::new(3, "3.0", false, true);
+    model.verify_fix_first = true;
+    let end = run(&model, to());
+    assert!(
+        matches!(end, End::Result(Err(UpgradeError::RolledBack { .. }))),
+        "{end:?}"
+    );
+    assert!(
+        end_says(&end, "ECLUSTERCFG cluster c: duplicate IP"),
+        "{end:?}"
+    );
+    assert!(end_says(&end, "--verify-ignore ECLUSTERCFG"), "{end:?}");
+    assert_eq!(model.consistent(), Ok("3.0".into()));
+    assert!(
+        model.admin_state(false).is_ok(),
+        "{:?}",
+        model.admin_state(false)
+    );
+    assert!(
+        !model
+            .state()
+            .log
+            .iter()
+            .any(|l| l.contains("gnt-filter add")),
+        "nothing held: {:?}",
+        model.state().log
+    );
+
+    let mut opts = options(to());
+    opts.run.verify_ignore = vec!["ECLUSTERCFG".into()];
+    let r = main_flow(&model.paths, &opts, &model, &Quiet, &model.interrupted);
+    assert!(matches!(r, Ok(Done::Upgraded { .. })), "{r:?}");
+    assert_eq!(model.consistent(), Ok("3.1".into()));
 }
