@@ -66,6 +66,17 @@ pub enum Command {
         /// The directory version to ask, e.g. 3.1
         version: String,
     },
+    /// Name every process here that runs code of a version other than
+    /// VERSION (its program, a mapped file or its script in another
+    /// version's tree, or a script reached through the switch links by a
+    /// process older than the switch); exit 1 when there is one
+    Stale {
+        /// The directory version the node runs now, e.g. 3.1
+        version: String,
+        /// One JSON array of {pid, daemon, command, why}
+        #[arg(long)]
+        json: bool,
+    },
     /// Report inconsistencies: mixed versions, dangling links, leftovers,
     /// `default` links that bypass the switch links; each with its fix
     Check {

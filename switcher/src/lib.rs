@@ -45,6 +45,7 @@ pub mod env;
 pub mod error;
 pub mod lock;
 pub mod runs;
+pub mod stale;
 pub mod switch;
 
 pub use confdir::{Journal, JOURNAL_NAME};

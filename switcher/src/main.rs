@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         | Command::Current { .. }
         | Command::Installed { .. }
         | Command::Runs { .. }
+        | Command::Stale { .. }
         | Command::Check { .. } => Work::Prints,
     };
     let (out, err) = (Stdout::default(), Stderr::default());
@@ -58,6 +59,7 @@ fn run(cli: Cli, out: &Stdout) -> anyhow::Result<u8> {
         ),
         Command::Installed { version, or_active } => installed_cmd(paths, &version, or_active, out),
         Command::Runs { version } => runs_cmd(paths, &version, out),
+        Command::Stale { version, json } => stale_cmd(paths, &version, json, out),
         Command::Check { json } => check(paths, json, out),
         Command::Repair { revert, force } => repair(paths, RepairOptions { revert, force }, out),
     }
@@ -203,6 +205,25 @@ fn runs_cmd(paths: &InstallPaths, version: &str, out: &Stdout) -> anyhow::Result
         ));
     }
     Ok(u8::from(!runs.problems.is_empty()))
+}
+
+/// `stale VERSION`: exit 1 naming each process that runs another
+/// version's code.
+fn stale_cmd(paths: &InstallPaths, version: &str, json: bool, out: &Stdout) -> anyhow::Result<u8> {
+    let v: DirVersion = version.parse().map_err(input)?;
+    let found = ganeti_switch::stale::stale(paths, &v);
+    if json {
+        out.line(&serde_json::to_string(&found)?);
+    } else if found.is_empty() {
+        out.line(&format!(
+            "no process here runs code of a version other than {v}"
+        ));
+    } else {
+        for s in &found {
+            out.line(&s.to_string());
+        }
+    }
+    Ok(u8::from(!found.is_empty()))
 }
 
 /// `check`: the problems found, or "sound"; exit 1 when not sound.

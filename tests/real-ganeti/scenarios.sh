@@ -39,7 +39,11 @@
 #    is listed by the dry run and the run as there before the upgrade and
 #    not counted; inst1's (fake hypervisor) process is removed while the
 #    upgrade waits before resume-work: the run exits 3 naming inst1, its
-#    state before and now, and not ENODESETUP as a new error.
+#    state before and now, and not ENODESETUP as a new error. Then the way
+#    back, with the old version's confd started by hand (start-stop-daemon,
+#    as daemon-util does) and an admin's old gnt-cluster running before
+#    check-stale-code: confd is named and restarted on the target, the
+#    admin's process named and left running.
 # 9  the target would not run here: python3-bitarray removed (3.0 -> 3.1) and
 #    libpcre.so.3 gone (3.1 -> 3.0, as Debian 13 has it) are refused by
 #    --dry-run and by the run, naming the node, the file and what it misses,
@@ -586,6 +590,42 @@ scenario_10() {
       "$(grep -c '^ERROR: ENODESETUP' "$LOGDIR/health-run.log" || :)"
     x gnt-instance start inst1 >/dev/null 2>&1 || fail "health: gnt-instance start inst1"
     state_is "health: after the upgrade and gnt-instance start inst1" "$to" some
+  else
+    SETTLED=broken
+    return 0
+  fi
+  # No stale code before resume-work: once the daemons run the target,
+  # confd is replaced by the old version's, started by hand as daemon-util
+  # starts it (as a watcher or an admin working from the old tree would),
+  # and an admin's long gnt-cluster command of the old tree runs (its
+  # argv as Python shows it; the process itself is a sleep).
+  local from=$to fre
+  if [ "$from" = 3.1 ]; then to=3.0; else to=3.1; fi
+  fre=${from//./[.]}
+  if tool_waiting stale-run check-stale-code --to "$to" "${OPTS[@]}"; then
+    # shellcheck disable=SC2016 # expanded by the node's shell
+    x sh -c 'p=$(cat /var/run/ganeti/ganeti-confd.pid); kill "$p"; while [ -e "/proc/$p" ]; do sleep 0.1; done
+      start-stop-daemon --start --quiet --pidfile /var/run/ganeti/ganeti-confd.pid --chuid gnt-confd:gnt-confd --startas "/usr/lib/ganeti/$1/usr/sbin/ganeti-confd"
+      setsid bash -c "exec -a /usr/share/ganeti/$1/gnt-cluster sleep 600" </dev/null >/dev/null 2>&1 &' sh "$from" \
+      || fail "stale: starting $from's confd by hand"
+    sleep 1
+    # shellcheck disable=SC2016 # expanded by the node's shell
+    check "stale: confd runs $from's program before the check" "$from" \
+      "$(x sh -c 'readlink "/proc/$(cat /var/run/ganeti/ganeti-confd.pid)/exe"' | cut -d/ -f5)"
+    tool_continue check-stale-code
+    check_rc "stale: --to $to with $from's confd started by hand" 0 "$RC" "$LOGDIR/stale-run.log" || :
+    check_grep "stale: the old confd is named and restarted" \
+      "node1\.gnt\.test: pid [0-9]+ \(/usr/lib/ganeti/$fre/usr/sbin/ganeti-confd\): its program /usr/lib/ganeti/$fre/usr/sbin/ganeti-confd is $fre's; restarting it" \
+      "$LOGDIR/stale-run.log"
+    check_grep "stale: the admin's old gnt-cluster is named and left running" \
+      "node1\.gnt\.test: pid [0-9]+ \(/usr/share/ganeti/$fre/gnt-cluster 600\): its script /usr/share/ganeti/$fre/gnt-cluster is $fre's; not a Ganeti daemon, so it is left running" \
+      "$LOGDIR/stale-run.log"
+    # shellcheck disable=SC2016 # expanded by the node's shell
+    check "stale: the admin's process still runs" 1 \
+      "$(x sh -c 'pgrep -f "^/usr/share/ganeti/$1/gnt-cluster 600" | wc -l' sh "$from")"
+    # shellcheck disable=SC2016 # expanded by the node's shell
+    x sh -c 'pkill -f "^/usr/share/ganeti/$1/gnt-cluster 600"' sh "$from" || :
+    state_is "stale: after the upgrade" "$to" some
   else
     SETTLED=broken
   fi

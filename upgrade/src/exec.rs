@@ -326,6 +326,14 @@ impl Runner {
                 ),
                 Err(e) => (None, String::new(), chain(&e)),
             },
+            Switch::Stale(v) => {
+                let found = ganeti_switch::stale::stale(&self.paths, v);
+                (
+                    Some(i32::from(!found.is_empty())),
+                    serde_json::to_string(&found).unwrap_or_default(),
+                    String::new(),
+                )
+            }
             Switch::Version => return None,
         })
     }
@@ -549,6 +557,7 @@ impl Exec for Runner {
                 format!("ganeti-switch installed --or-active {v} (in-process)")
             }
             Switch::Runs(v) => format!("ganeti-switch runs {v} (in-process)"),
+            Switch::Stale(v) => format!("ganeti-switch stale {v} (in-process)"),
             Switch::Current | Switch::Version => join_argv(&call.argv),
         };
         Ran {

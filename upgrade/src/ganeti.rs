@@ -67,6 +67,9 @@ pub enum Switch {
     /// Would the version start on the node (`runs`): its interpreters,
     /// Python imports and shared libraries there?
     Runs(DirVersion),
+    /// Which processes run code of a version other than this one
+    /// (`stale V --json`): a JSON array of `ganeti_switch::stale::Stale`.
+    Stale(DirVersion),
     /// The tool's own version (it takes no path options then).
     Version,
     /// What the node runs now (`current --json`: the active version and
@@ -135,6 +138,14 @@ pub enum GanetiCmd {
     },
     /// Removes the copy of the journal (the upgrade is over).
     DropJournalCopy,
+    /// Ends processes that run another version's code (TERM, then KILL
+    /// after 10 s) and starts their daemons again with `daemon-util start`
+    /// (a no-op where the daemon's own process still runs)
+    /// ([`RESTART_STALE_SCRIPT`]).
+    RestartStale {
+        pids: Vec<i32>,
+        daemons: Vec<String>,
+    },
     /// `gnt-node modify -O no NODE`: an offline node back online.
     MarkOnline {
         node: String,
@@ -152,6 +163,11 @@ pub enum GanetiCmd {
 
 /// Writes the watcher pause on a node where there is none, or only an
 /// expired one: `sh -c SCRIPT sh FILE UNTIL NOW`.
+/// `sh -c RESTART_STALE_SCRIPT sh DAEMON-UTIL PID... -- DAEMON...`: TERM
+/// to each pid, KILL to those alive after 10 s, then `daemon-util start`
+/// for each daemon (exit 1 when one does not start).
+pub const RESTART_STALE_SCRIPT: &str = r#"du=$1; shift; pids=""; while [ "$#" -gt 0 ] && [ "$1" != -- ]; do pids="$pids $1"; shift; done; shift; kill -TERM $pids 2>/dev/null; i=0; alive=$pids; while [ -n "$alive" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); left=""; for p in $alive; do kill -0 "$p" 2>/dev/null && left="$left $p"; done; alive=$left; done; [ -z "$alive" ] || kill -KILL $alive 2>/dev/null; for d in "$@"; do "$du" start "$d" || exit 1; done"#;
+
 pub const NODE_PAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null); t=${t%%.*}; case $t in ''|*[!0-9]*) t=0;; esac; [ "$t" -gt "$3" ] || { printf '%s\n' "$2" >"$1.ganeti-upgrade" && mv -f "$1.ganeti-upgrade" "$1"; }"#;
 
 /// Removes a node's watcher pause if it is one this upgrade wrote (its end
@@ -246,6 +262,19 @@ impl GanetiCmd {
             GanetiCmd::NodeWatcherPause { until, now } => {
                 let mut argv = node_script(NODE_PAUSE_SCRIPT, paths);
                 argv.extend([until.to_string(), now.to_string()]);
+                argv
+            }
+            GanetiCmd::RestartStale { pids, daemons } => {
+                let mut argv = vec![
+                    "sh".into(),
+                    "-c".into(),
+                    RESTART_STALE_SCRIPT.into(),
+                    "sh".into(),
+                    paths.daemon_util().display().to_string(),
+                ];
+                argv.extend(pids.iter().map(i32::to_string));
+                argv.push("--".into());
+                argv.extend(daemons.iter().cloned());
                 argv
             }
             GanetiCmd::NodeWatcherUnpause { values } => {
@@ -354,6 +383,10 @@ fn switch_argv(tool: &str, action: &Switch, paths: &InstallPaths) -> Vec<String>
             argv.extend(switch_path_args(paths));
             argv.extend(["runs".into(), v.to_string()]);
         }
+        Switch::Stale(v) => {
+            argv.extend(switch_path_args(paths));
+            argv.extend(["stale".into(), "--json".into(), v.to_string()]);
+        }
     }
     argv
 }
@@ -393,6 +426,7 @@ impl Call {
                 Switch::To(v) => format!("{tool} to {v}"),
                 Switch::Returnable(v) => format!("{tool} installed --or-active {v}"),
                 Switch::Runs(v) => format!("{tool} runs {v}"),
+                Switch::Stale(v) => format!("{tool} stale {v}"),
                 Switch::Version => format!("{tool} --version"),
                 Switch::Current => format!("{tool} current --json"),
             },

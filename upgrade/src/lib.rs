@@ -14,7 +14,7 @@
 //! | views | `show` | `--status`, `--dry-run` and the end report, built from the journal, the cluster and the table |
 //! | procedure | `steps`, `preflight` | the procedure as one table in the design's order; the dry run's read-only checks |
 //! | fences | `fence` | no other upgrade process and no other master act beside this run: the intent file, the master's name, a new master's copy of the journal |
-//! | policies | `queue`, `watcher`, `backup`, `rehearsal`, `baseline`, `vote`, `settled`, `gate` | the job queue held and released, the watcher paused, the backup, the configuration change rehearsed on a copy, the health baseline asked, the master vote, what the cluster runs at the end, the run's preconditions (asked by the run and the dry run alike) |
+//! | policies | `queue`, `watcher`, `backup`, `rehearsal`, `baseline`, `stale_code`, `vote`, `settled`, `gate` | the job queue held and released, the watcher paused, the backup, the configuration change rehearsed on a copy, the health baseline asked, no process left on another version's code, the master vote, what the cluster runs at the end, the run's preconditions (asked by the run and the dry run alike) |
 //! | context | `context` | what a step sees, and the helpers it runs commands with |
 //! | events | `events` | every line the run prints, one event enum rendered as JSON or text |
 //! | data and execution | `view`, `exec`, `resume`, `options` | what the views show, the one trait through which nodes are reached (and OpenSSH), the pure resume decision, the options resolved once |
@@ -52,6 +52,7 @@ pub mod resume;
 pub mod settings;
 pub mod settled;
 pub mod show;
+pub mod stale_code;
 pub mod step_id;
 pub mod steps;
 pub mod transition;

@@ -29,6 +29,7 @@ pub enum StepId {
     StartDaemons,
     RedistConf,
     RestartDaemons,
+    CheckStaleCode,
     ResumeWork,
     UnpauseWatcher,
     PostUpgrade,
@@ -38,7 +39,7 @@ pub enum StepId {
 
 impl StepId {
     /// Every id, in the procedure's order.
-    pub const ALL: [StepId; 24] = [
+    pub const ALL: [StepId; 25] = [
         StepId::VerifyInstalled,
         StepId::CheckTargetRuns,
         StepId::RehearseConfig,
@@ -58,6 +59,7 @@ impl StepId {
         StepId::StartDaemons,
         StepId::RedistConf,
         StepId::RestartDaemons,
+        StepId::CheckStaleCode,
         StepId::ResumeWork,
         StepId::UnpauseWatcher,
         StepId::PostUpgrade,
@@ -87,6 +89,7 @@ impl StepId {
             StepId::StartDaemons => "start-daemons",
             StepId::RedistConf => "redist-conf",
             StepId::RestartDaemons => "restart-daemons",
+            StepId::CheckStaleCode => "check-stale-code",
             StepId::ResumeWork => "resume-work",
             StepId::UnpauseWatcher => "unpause-watcher",
             StepId::PostUpgrade => "post-upgrade",

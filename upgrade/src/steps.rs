@@ -266,6 +266,15 @@ pub const STEPS: &[Step] = &[
         plan: plan_restart_daemons,
     },
     Step {
+        id: StepId::CheckStaleCode,
+        title: "Checking that no process runs another version's code",
+        when: When::Always,
+        point_of_no_return: false,
+        run: check_stale_code,
+        undo: None,
+        plan: plan_check_stale_code,
+    },
+    Step {
         id: StepId::ResumeWork,
         title: "Letting the job queue run again",
         when: When::Always,
@@ -1002,6 +1011,14 @@ fn restart_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     Ok(Outcome::default())
 }
 
+/// Before the queue reopens, no Ganeti daemon runs another version's code
+/// (restarted where one does) and every other such process is named
+/// ([`crate::stale_code`]).
+fn check_stale_code(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
+    crate::stale_code::check_stale_code(ctx)?;
+    Ok(Outcome::default())
+}
+
 fn resume_work_step(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     resume_work(ctx, &Rollback::default())?;
     Ok(Outcome::default())
@@ -1148,6 +1165,17 @@ fn plan_verify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
 fn plan_check_target_runs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     let runs = ctx.switch(Switch::Runs(ctx.header.to.clone()));
     vec![runs_on(ctx, c, Where::AllOnline, runs)]
+}
+fn plan_check_stale_code(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    let stale = ctx.switch(Switch::Stale(ctx.header.to.clone()));
+    vec![
+        runs_on(ctx, c, Where::AllOnline, stale),
+        does(
+            c,
+            Where::AllOnline,
+            "a Ganeti daemon found running another version's code is ended and started again (daemon-util start); any other such process is named".into(),
+        ),
+    ]
 }
 fn plan_record_health(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     vec![
@@ -1334,7 +1362,15 @@ fn plan_post_upgrade(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     )]
 }
 fn plan_verify_cluster(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
-    vec![runs_on(ctx, c, Where::Master, verify(ctx))]
+    vec![
+        runs_on(ctx, c, Where::Master, verify(ctx)),
+        runs_on(ctx, c, Where::Master, GanetiCmd::InstanceStates),
+        does(
+            c,
+            Where::Master,
+            "compared with record-health: only new errors, and instances running before and in an error state now, fail the run (exit 3)".into(),
+        ),
+    ]
 }
 fn plan_finish(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     vec![does(

@@ -37,6 +37,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "backup",
             "rehearsal",
             "baseline",
+            "stale_code",
             "vote",
             "settled",
             "gate",

@@ -25,6 +25,10 @@ fn steps_follow_the_design_document() {
             // anything changes (the design finds out only at the point of
             // no return).
             "rehearse-config",
+            // Not in the design: gnt-cluster verify and the instances'
+            // states before anything changes, so that the end counts only
+            // what the upgrade brought.
+            "record-health",
             "write-intent",
             "stop-new-work",
             "wait-for-jobs",
@@ -39,6 +43,9 @@ fn steps_follow_the_design_document() {
             "start-daemons",
             "redist-conf",
             "restart-daemons",
+            // Not in the design: no process runs the old version's code
+            // when the queue reopens (the design infers it).
+            "check-stale-code",
             "resume-work",
             "unpause-watcher",
             "post-upgrade",
