@@ -18,7 +18,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 
-ALL=(updown crash sigterm preserve jobs nodes concurrent resume verify partial signals plan lib64 restore)
+ALL=(updown crash sigterm preserve jobs nodes concurrent resume verify stale partial signals plan lib64 restore)
 
 # --- 0: the helpers themselves ----------------------------------------------
 
@@ -624,6 +624,44 @@ s_verify() {
   check_rc "--to 3.0 with every error given with --verify-ignore" 0
   # shellcheck disable=SC2016 # $1 is the inner shell's
   check "nothing listed as there before" bash -c '! grep -q "there before the upgrade" <<<"$1"' _ "$OUT"
+}
+
+# --- 9b: no stale code before the queue reopens ---------------------------------
+
+# old_process NODE ARGV0: a process on NODE whose command line starts with
+# ARGV0 (as a Python script's does), sleeping 600 s; prints its pid there.
+old_process() {
+  # shellcheck disable=SC2016 # expanded by the node's shell
+  x "$1" bash -c 'setsid bash -c "exec -a \"$1\" sleep 600" </dev/null >/dev/null 2>&1 & echo $!' _ "$2"
+}
+
+s_stale() {
+  fresh stale || return
+  local p2 p3 out rc=0
+  bg_upgrade GANETI_UPGRADE_WAIT_AT=check-stale-code --to 3.1
+  if wait_at check-stale-code; then
+    # node2: an old rapi started by hand beside the new one; node3: an
+    # admin's long gnt-instance command of the old tree.
+    p2=$(old_process node2 /usr/share/ganeti/3.0/ganeti-rapi)
+    p3=$(old_process node3 /usr/share/ganeti/3.0/gnt-instance)
+    release_wait check-stale-code
+  else
+    fail "the run never waited before check-stale-code"
+  fi
+  bg_wait
+  check_rc "--to 3.1 with 3.0's code running on node2 and node3" 0
+  check "node2's old rapi is named and restarted" \
+    grep -q "node2[.a-z]*: pid $p2 (/usr/share/ganeti/3.0/ganeti-rapi 600): its script /usr/share/ganeti/3.0/ganeti-rapi is 3.0's; restarting it" <<<"$OUT"
+  check "node3's old gnt-instance is named and left running" \
+    grep -q "node3[.a-z]*: pid $p3 (/usr/share/ganeti/3.0/gnt-instance 600): its script /usr/share/ganeti/3.0/gnt-instance is 3.0's; not a Ganeti daemon, so it is left running" <<<"$OUT"
+  check "node2's old rapi is gone" x node2 sh -c "! kill -0 $p2 2>/dev/null"
+  check "node3's process still runs" x node3 kill -0 "$p3"
+  x node3 kill "$p3" || :
+  assert_state 3.1 --label "stale code restarted"
+  check "ganeti-switch stale 3.1 finds nothing on node2 now" x node2 "$SWITCH" stale 3.1
+  out=$(x node2 "$SWITCH" stale 3.0) || rc=$?
+  check_eq "ganeti-switch stale 3.0 on node2: exit 1" 1 "$rc"
+  check "... naming its daemons as 3.1's" grep -q "ganeti-noded.*is 3.1's" <<<"$out"
 }
 
 # --- 10: a partial failure across nodes is undone, or stays pending ------------

@@ -138,13 +138,13 @@ pub enum GanetiCmd {
     },
     /// Removes the copy of the journal (the upgrade is over).
     DropJournalCopy,
-    /// Ends processes that run another version's code (TERM, then KILL
-    /// after 10 s) and starts their daemons again with `daemon-util start`
-    /// (a no-op where the daemon's own process still runs)
+    /// Ends Ganeti daemons' processes that run another version's code
+    /// (TERM, then KILL after 10 s), each `(pid, daemon)`, and starts with
+    /// `daemon-util start` each daemon whose pid file named the process
+    /// ended (one started beside the daemon's own is only ended)
     /// ([`RESTART_STALE_SCRIPT`]).
     RestartStale {
-        pids: Vec<i32>,
-        daemons: Vec<String>,
+        daemons: Vec<(i32, String)>,
     },
     /// `gnt-node modify -O no NODE`: an offline node back online.
     MarkOnline {
@@ -163,10 +163,12 @@ pub enum GanetiCmd {
 
 /// Writes the watcher pause on a node where there is none, or only an
 /// expired one: `sh -c SCRIPT sh FILE UNTIL NOW`.
-/// `sh -c RESTART_STALE_SCRIPT sh DAEMON-UTIL PID... -- DAEMON...`: TERM
-/// to each pid, KILL to those alive after 10 s, then `daemon-util start`
-/// for each daemon (exit 1 when one does not start).
-pub const RESTART_STALE_SCRIPT: &str = r#"du=$1; shift; pids=""; while [ "$#" -gt 0 ] && [ "$1" != -- ]; do pids="$pids $1"; shift; done; shift; kill -TERM $pids 2>/dev/null; i=0; alive=$pids; while [ -n "$alive" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); left=""; for p in $alive; do kill -0 "$p" 2>/dev/null && left="$left $p"; done; alive=$left; done; [ -z "$alive" ] || kill -KILL $alive 2>/dev/null; for d in "$@"; do "$du" start "$d" || exit 1; done"#;
+/// `sh -c RESTART_STALE_SCRIPT sh DAEMON-UTIL RUNDIR PID:NAME...`: notes
+/// which pids their daemon's pid file (`RUNDIR/NAME.pid`) names, sends
+/// TERM to every pid, KILL to those alive after 10 s, then runs
+/// `daemon-util start NAME` for the noted ones (exit 1 when one does not
+/// start).
+pub const RESTART_STALE_SCRIPT: &str = r#"du=$1; run=$2; shift 2; pids=""; start=""; for a in "$@"; do p=${a%%:*}; d=${a#*:}; pids="$pids $p"; [ "$(cat "$run/$d.pid" 2>/dev/null)" = "$p" ] && start="$start $d"; done; kill -TERM $pids 2>/dev/null; i=0; alive=$pids; while [ -n "$alive" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); left=""; for p in $alive; do kill -0 "$p" 2>/dev/null && left="$left $p"; done; alive=$left; done; [ -z "$alive" ] || kill -KILL $alive 2>/dev/null; for d in $start; do "$du" start "$d" || exit 1; done"#;
 
 pub const NODE_PAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null); t=${t%%.*}; case $t in ''|*[!0-9]*) t=0;; esac; [ "$t" -gt "$3" ] || { printf '%s\n' "$2" >"$1.ganeti-upgrade" && mv -f "$1.ganeti-upgrade" "$1"; }"#;
 
@@ -264,17 +266,16 @@ impl GanetiCmd {
                 argv.extend([until.to_string(), now.to_string()]);
                 argv
             }
-            GanetiCmd::RestartStale { pids, daemons } => {
+            GanetiCmd::RestartStale { daemons } => {
                 let mut argv = vec![
                     "sh".into(),
                     "-c".into(),
                     RESTART_STALE_SCRIPT.into(),
                     "sh".into(),
                     paths.daemon_util().display().to_string(),
+                    paths.rundir().display().to_string(),
                 ];
-                argv.extend(pids.iter().map(i32::to_string));
-                argv.push("--".into());
-                argv.extend(daemons.iter().cloned());
+                argv.extend(daemons.iter().map(|(pid, name)| format!("{pid}:{name}")));
                 argv
             }
             GanetiCmd::NodeWatcherUnpause { values } => {

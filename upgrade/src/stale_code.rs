@@ -5,8 +5,9 @@
 //! script reached through the switch links by a process older than the
 //! switch; the master answers in-process). A Ganeti daemon among them (one
 //! a watcher or an admin started from the old tree, or one a restart
-//! missed) is ended and started again through `daemon-util start`; every
-//! other process is named, with its node, pid and command, and left
+//! missed) is ended, and started again through `daemon-util start` when it
+//! was the daemon's own process (its pid file names it; one started beside
+//! it is only ended); every other process is named, with its node, pid and command, and left
 //! running: it is not ours to end (an admin's console, a cron job). This
 //! checks the design's "the same version on all nodes" directly instead of
 //! inferring it from the daemons' exit codes.
@@ -40,13 +41,11 @@ pub fn check_stale_code(ctx: &Ctx<'_>) -> Result<(), StepError> {
         for s in &daemons {
             ctx.message(&format!("{node}: {s}; restarting it"));
         }
-        let pids = daemons.iter().map(|s| s.pid).collect();
-        let mut names: Vec<String> = daemons.iter().filter_map(|s| s.daemon.clone()).collect();
-        names.sort();
-        names.dedup();
         let restart = GanetiCmd::RestartStale {
-            pids,
-            daemons: names,
+            daemons: daemons
+                .iter()
+                .filter_map(|s| Some((s.pid, s.daemon.clone()?)))
+                .collect(),
         };
         ctx.on_nodes(&c, std::slice::from_ref(node), &|_| restart.clone())?;
         again.push(node.clone());
