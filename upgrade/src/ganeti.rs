@@ -159,6 +159,9 @@ pub enum GanetiCmd {
     },
     /// Not a Ganeti tool: the backup's `tar` with these arguments.
     Tar(Vec<String>),
+    /// Not a Ganeti tool: `openssl` with these arguments (its version, and
+    /// a certificate's signature algorithm: the crypto preflight).
+    Openssl(Vec<String>),
 }
 
 /// Writes the watcher pause on a node where there is none, or only an
@@ -302,6 +305,9 @@ impl GanetiCmd {
             ],
             GanetiCmd::SshVersion { ssh } => vec![ssh.clone(), "-V".into()],
             GanetiCmd::Tar(args) => std::iter::once("tar".to_string())
+                .chain(args.iter().cloned())
+                .collect(),
+            GanetiCmd::Openssl(args) => std::iter::once("openssl".to_string())
                 .chain(args.iter().cloned())
                 .collect(),
         }

@@ -375,6 +375,80 @@ pub fn dsa_keys_here(ctx: &crate::context::Ctx<'_>) -> Option<String> {
     })
 }
 
+/// The cluster's certificates signed with SHA-1 or MD5 (`server.pem`, the
+/// cluster certificate, and `client.pem`, the node certificate of Ganeti
+/// 2.12 and later) while this node's OpenSSL is 3.0 or newer, which rejects
+/// such signatures at every security level above 0 (Debian's default is
+/// 2): the daemons the upgrade starts would refuse each other's TLS
+/// connections. `openssl(args)` runs `openssl ARGS` and gives what it
+/// printed, `None` when it could not run. The refusal and its fix; `None`
+/// otherwise, or when either cannot be read (never refused on a guess).
+pub fn weak_certificates(
+    paths: &InstallPaths,
+    openssl: impl Fn(&[&str]) -> Option<String>,
+) -> Option<String> {
+    let certs: Vec<(std::path::PathBuf, &str)> = [
+        (paths.server_pem(), "--new-cluster-certificate"),
+        (
+            paths.datadir().join("client.pem"),
+            "--new-node-certificates",
+        ),
+    ]
+    .into_iter()
+    .filter(|(p, _)| paths.fs().exists(p))
+    .collect();
+    if certs.is_empty() {
+        return None;
+    }
+    let said = openssl(&["version"])?;
+    let major: u32 = said
+        .strip_prefix("OpenSSL ")?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()?;
+    if major < 3 {
+        return None;
+    }
+    let version = said.split_whitespace().nth(1).unwrap_or("3");
+    let mut weak = Vec::new();
+    let mut options = Vec::new();
+    for (cert, option) in certs {
+        let shown = cert.display().to_string();
+        let text = openssl(&["x509", "-in", &shown, "-noout", "-text"])?;
+        let Some(alg) = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Signature Algorithm:"))
+            .map(str::trim)
+        else {
+            continue;
+        };
+        let lower = alg.to_ascii_lowercase();
+        if lower.contains("sha1") || lower.contains("md5") {
+            weak.push(format!("{} is signed with {alg}", cert.display()));
+            options.push(option);
+        }
+    }
+    (!weak.is_empty()).then(|| {
+        format!(
+            "{}, which OpenSSL {version} here rejects (SHA-1 and MD5 signatures, since OpenSSL 3.0): the daemons the upgrade starts would refuse each other's connections\nhint: renew first, on the master: gnt-cluster renew-crypto {}, then run again",
+            weak.join("; "),
+            options.join(" ")
+        )
+    })
+}
+
+/// [`weak_certificates`] of the master, `openssl` run through the run's
+/// executor.
+pub fn weak_certificates_here(ctx: &crate::context::Ctx<'_>) -> Option<String> {
+    weak_certificates(ctx.paths, |args| {
+        let ran = ctx.run_local(crate::ganeti::GanetiCmd::Openssl(
+            args.iter().map(ToString::to_string).collect(),
+        ));
+        ran.ok().then_some(ran.stdout)
+    })
+}
+
 /// (major, minor) of `OpenSSH_9.8p1 Debian-...`, as `ssh -V` says it.
 fn openssh_version(said: &str) -> Option<(u32, u32)> {
     let rest = &said[said.find("OpenSSH_")? + "OpenSSH_".len()..];
@@ -541,6 +615,89 @@ mod tests {
             check.fix.as_deref().is_some_and(|f| f.contains("runs 3.0")),
             "{check:?}"
         );
+    }
+
+    /// A certificate signed with SHA-1 is refused with OpenSSL 3 (this
+    /// machine's `openssl` makes and reads the certificates), naming the
+    /// renew-crypto option for each; SHA-256 passes, and so does SHA-1
+    /// with an OpenSSL older than 3.
+    #[test]
+    fn sha1_certificates_with_openssl_3_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = InstallPaths::default()
+            .with_root(dir.path())
+            .expect("paths");
+        let data = paths.fs().host_path(&paths.datadir());
+        fs_err::create_dir_all(&data).expect("mkdir");
+        let make = |name: &str, digest: &str| {
+            let out = std::process::Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                ])
+                .args(["-subj", "/CN=ganeti.example", digest, "-keyout"])
+                .arg(data.join("key.pem"))
+                .arg("-out")
+                .arg(data.join(name))
+                .output()
+                .expect("openssl");
+            assert!(out.status.success(), "{out:?}");
+        };
+        // openssl on the host, with the node's paths under the root.
+        let root = dir.path().to_path_buf();
+        let openssl = |version: Option<&'static str>| {
+            let root = root.clone();
+            move |args: &[&str]| {
+                if args == ["version"] {
+                    if let Some(v) = version {
+                        return Some(v.to_string());
+                    }
+                }
+                let args: Vec<String> = args
+                    .iter()
+                    .map(|a| {
+                        if a.starts_with('/') {
+                            root.join(a.trim_start_matches('/')).display().to_string()
+                        } else {
+                            a.to_string()
+                        }
+                    })
+                    .collect();
+                let out = std::process::Command::new("openssl")
+                    .args(&args)
+                    .output()
+                    .ok()?;
+                out.status
+                    .success()
+                    .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+            }
+        };
+        make("server.pem", "-sha1");
+        make("client.pem", "-sha256");
+        let refused = weak_certificates(&paths, openssl(Some("OpenSSL 3.0.19 27 Jan 2026")))
+            .expect("refused");
+        assert!(
+            refused.contains("/var/lib/ganeti/server.pem is signed with sha1WithRSAEncryption"),
+            "{refused}"
+        );
+        assert!(
+            refused.ends_with("gnt-cluster renew-crypto --new-cluster-certificate, then run again"),
+            "{refused}"
+        );
+        assert!(!refused.contains("client.pem"), "{refused}");
+        assert_eq!(
+            weak_certificates(&paths, openssl(Some("OpenSSL 1.1.1w  11 Sep 2023"))),
+            None
+        );
+        make("client.pem", "-sha1");
+        let both = weak_certificates(&paths, openssl(None)).expect("refused");
+        assert!(
+            both.contains("--new-cluster-certificate --new-node-certificates"),
+            "{both}"
+        );
+        make("server.pem", "-sha256");
+        make("client.pem", "-sha512");
+        assert_eq!(weak_certificates(&paths, openssl(None)), None);
+        assert_eq!(weak_certificates(&paths, |_: &[&str]| None), None);
     }
 
     /// DSA keys are refused only with an OpenSSH that has no DSA, and only

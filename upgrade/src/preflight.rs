@@ -67,7 +67,13 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
     let backup_bytes = data_size(&fs.host_path(&paths.datadir()));
     let backup_free = free_bytes(&fs.host_path(&paths.backupdir()));
     let mut refusals = node_refusals(&nodes, &to);
-    if let Some(refusal) = crate::gate::dsa_keys_here(ctx) {
+    for refusal in [
+        crate::gate::dsa_keys_here(ctx),
+        crate::gate::weak_certificates_here(ctx),
+    ]
+    .into_iter()
+    .flatten()
+    {
         refusals.push(format!(
             "{}: {}",
             c.master,

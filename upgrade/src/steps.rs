@@ -373,6 +373,9 @@ fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     if let Some(refusal) = crate::gate::dsa_keys_here(ctx) {
         return Err(StepError::Refused(refusal));
     }
+    if let Some(refusal) = crate::gate::weak_certificates_here(ctx) {
+        return Err(StepError::Refused(refusal));
+    }
     let to = ctx.header.to.clone();
     let from = ctx.header.from_dir.clone();
     // The target on every node, and the way back: a rollback before the
