@@ -48,7 +48,9 @@
 #    libpcre.so.3 gone (3.1 -> 3.0, as Debian 13 has it) are refused by
 #    --dry-run and by the run, naming the node, the file and what it misses,
 #    with nothing changed; then --max-hold 4s with a 30 s job in the queue
-#    rolls back by itself during the job wait.
+#    rolls back by itself during the job wait; then a SHA-1 server.pem
+#    (OpenSSL 3 here rejects it) is refused by --dry-run and the run,
+#    naming gnt-cluster renew-crypto, with nothing changed.
 #
 # Each upgrade is followed by a check of the whole end state inside the node
 # (links, config.data version, code version, daemons and the binaries they
@@ -560,6 +562,27 @@ scenario_9() {
     "$(x sh -c "gnt-job list --no-headers -o status $j" | grep -qE 'running|success' && echo yes || echo no)"
   x gnt-job wait "$j" >/dev/null 2>&1 || :
   state_is "max-hold: after the rollback" 3.1 none
+  # (d) the cluster certificate signed with SHA-1 (as older tools made
+  # them), and OpenSSL 3.0 here, which rejects such signatures: refused by
+  # the dry run and the run, naming renew-crypto; nothing changed.
+  local sum0 pids0
+  sum0=$(x sha256sum /var/lib/ganeti/config.data)
+  pids0=$(daemon_pids)
+  x sh -c 'cp -p /var/lib/ganeti/server.pem /run/server.pem.orig &&
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=gnt.test -sha1 -keyout /run/k.pem -out /run/c.pem 2>/dev/null &&
+    cat /run/k.pem /run/c.pem >/var/lib/ganeti/server.pem' || fail "cert: making a SHA-1 server.pem"
+  tool cert-dry -- --to 3.0 --dry-run "${OPTS[@]}"
+  check_rc "cert: --dry-run with a SHA-1 server.pem refuses" 1 "$RC" "$LOGDIR/cert-dry.log" || :
+  check_grep "cert: --dry-run names the certificate and the fix" \
+    "node1\.gnt\.test: /var/lib/ganeti/server\.pem is signed with sha1WithRSAEncryption, which OpenSSL 3\.[0-9.]+ here rejects" "$LOGDIR/cert-dry.log"
+  check_grep "cert: ... and the fix" "fix: renew first, on the master: gnt-cluster renew-crypto --new-cluster-certificate, then run again" "$LOGDIR/cert-dry.log"
+  tool cert-run -- --to 3.0 "${OPTS[@]}"
+  check_rc "cert: the run refuses" 1 "$RC" "$LOGDIR/cert-run.log" || :
+  check_grep "cert: the run names the certificate and renew-crypto" \
+    "server\.pem is signed with sha1WithRSAEncryption.*|gnt-cluster renew-crypto --new-cluster-certificate" "$LOGDIR/cert-run.log"
+  x sh -c 'cp -p /run/server.pem.orig /var/lib/ganeti/server.pem; rm -f /run/server.pem.orig /run/k.pem /run/c.pem' || fail "cert: putting server.pem back"
+  no_change "cert" "$sum0" "$pids0"
+  state_is "cert: after the refusals" 3.1 none
 }
 
 scenario_10() {
