@@ -31,13 +31,13 @@ declare -A CFGVER=([3.0]=3000000 [3.1]=3010000)
 MASTER_DAEMONS=(ganeti-noded ganeti-confd ganeti-wconfd ganeti-rapi ganeti-luxid ganeti-mond)
 NODE_DAEMONS=(ganeti-noded ganeti-confd ganeti-mond)
 
-UP_STEPS=(verify-installed check-target-runs rehearse-config write-intent stop-new-work wait-for-jobs pause-watcher
+UP_STEPS=(verify-installed check-target-runs rehearse-config record-health write-intent stop-new-work wait-for-jobs pause-watcher
   stop-master-daemons reverify-installed stop-daemons backup switch-version
-  upgrade-config ensure-dirs start-daemons redist-conf restart-daemons resume-work
+  upgrade-config ensure-dirs start-daemons redist-conf restart-daemons check-stale-code resume-work
   unpause-watcher post-upgrade verify-cluster finish)
-DOWN_STEPS=(verify-installed check-target-runs rehearse-config write-intent stop-new-work wait-for-jobs pause-watcher
+DOWN_STEPS=(verify-installed check-target-runs rehearse-config record-health write-intent stop-new-work wait-for-jobs pause-watcher
   stop-master-daemons reverify-installed stop-daemons backup downgrade-config
-  switch-version ensure-dirs start-daemons redist-conf restart-daemons resume-work
+  switch-version ensure-dirs start-daemons redist-conf restart-daemons check-stale-code resume-work
   unpause-watcher post-upgrade verify-cluster finish)
 
 # The libdir the current cluster's Ganeti was built and laid out for (set by
