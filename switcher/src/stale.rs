@@ -60,15 +60,20 @@ impl std::fmt::Display for Stale {
     }
 }
 
-/// The version tree `path` lies in, and which: `Some((V, tree))`.
+/// The version tree `path` (as this process sees it: under `--root`, the
+/// root included) lies in, and which: `Some((V, path))`.
 fn tree_of<'a>(paths: &InstallPaths, path: &'a Path) -> Option<(DirVersion, &'a Path)> {
-    [paths.pkglibdir(), paths.sharedir()]
-        .iter()
-        .find_map(|top| {
-            let rest = path.strip_prefix(top).ok()?;
-            let v: DirVersion = rest.iter().next()?.to_str()?.parse().ok()?;
-            Some((v, path))
-        })
+    let fs = paths.fs();
+    [
+        fs.host_path(&paths.pkglibdir()),
+        fs.host_path(&paths.sharedir()),
+    ]
+    .iter()
+    .find_map(|top| {
+        let rest = path.strip_prefix(top).ok()?;
+        let v: DirVersion = rest.iter().next()?.to_str()?.parse().ok()?;
+        Some((v, path))
+    })
 }
 
 /// `path` in another version's tree: that version.
@@ -155,19 +160,29 @@ pub fn stale(paths: &InstallPaths, active: &DirVersion) -> Vec<Stale> {
         if argv.is_empty() {
             continue; // a kernel thread or a zombie
         }
-        let exe = ganeti_layout::node::durable::read_link(Path::new(&format!("/proc/{pid}/exe")))
+        let link = ganeti_layout::node::durable::read_link(Path::new(&format!("/proc/{pid}/exe")))
             .ok()
-            .map(|e| {
-                let s = e.to_string_lossy();
-                PathBuf::from(s.strip_suffix(" (deleted)").unwrap_or(&s))
-            });
+            .map(|e| e.to_string_lossy().into_owned());
+        let deleted = link.as_deref().is_some_and(|l| l.ends_with(" (deleted)"));
+        let exe = link
+            .as_deref()
+            .map(|l| PathBuf::from(l.strip_suffix(" (deleted)").unwrap_or(l)));
         // A program in a version's tree is what runs: its script words
         // (argv[0], a link path) say nothing more.
         let program_in_tree = exe.as_deref().and_then(|e| tree_of(paths, e));
         let why = program_in_tree
             .as_ref()
             .and_then(|(v, e)| {
-                (v != active).then(|| format!("its program {} is {v}'s", e.display()))
+                if v != active {
+                    Some(format!("its program {} is {v}'s", e.display()))
+                } else if deleted {
+                    Some(format!(
+                        "its program {} was replaced or removed after it started (a package upgrade of {v} while it ran)",
+                        e.display()
+                    ))
+                } else {
+                    None
+                }
             })
             .or_else(|| mapped(paths, pid, active))
             .or_else(|| {
@@ -183,13 +198,7 @@ pub fn stale(paths: &InstallPaths, active: &DirVersion) -> Vec<Stale> {
                 )
             });
         let Some(why) = why else { continue };
-        let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
-        let daemon = exe
-            .as_deref()
-            .and_then(name)
-            .into_iter()
-            .chain(argv.iter().take(2).filter_map(|a| name(Path::new(a))))
-            .find(|n| DAEMONS.contains(&n.as_str()));
+        let daemon = daemon_name(exe.as_deref(), &argv);
         out.push(Stale {
             pid,
             daemon,
@@ -198,6 +207,21 @@ pub fn stale(paths: &InstallPaths, active: &DirVersion) -> Vec<Stale> {
         });
     }
     out
+}
+
+/// The Ganeti daemon a process is: its program is the daemon (the Haskell
+/// daemons), or its program is a Python interpreter and its first
+/// argument the daemon's script (the Python daemons, as their `#!` line
+/// starts them). An admin's `less` or `cat` of a daemon's file is none.
+fn daemon_name(exe: Option<&Path>, argv: &[String]) -> Option<String> {
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let program = exe.and_then(name)?;
+    let candidate = if program.starts_with("python") {
+        name(Path::new(argv.get(1)?))?
+    } else {
+        program
+    };
+    DAEMONS.contains(&candidate.as_str()).then_some(candidate)
 }
 
 /// A file of another version's tree in `/proc/PID/maps`.
@@ -280,6 +304,48 @@ mod tests {
         assert!(
             why.contains("/usr/share/ganeti/3.0/ganeti-noded is 3.0's"),
             "{why}"
+        );
+    }
+
+    #[test]
+    fn only_the_daemons_own_processes_are_daemons() {
+        let argv = |a: &[&str]| a.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let luxid = Path::new("/usr/lib/ganeti/3.0/usr/sbin/ganeti-luxid");
+        assert_eq!(
+            daemon_name(Some(luxid), &argv(&["/usr/sbin/ganeti-luxid"])).as_deref(),
+            Some("ganeti-luxid")
+        );
+        let python = Path::new("/usr/bin/python3.11");
+        assert_eq!(
+            daemon_name(
+                Some(python),
+                &argv(&["/usr/bin/python3", "/usr/sbin/ganeti-noded"])
+            )
+            .as_deref(),
+            Some("ganeti-noded")
+        );
+        let cat = Path::new("/usr/bin/cat");
+        assert_eq!(
+            daemon_name(
+                Some(cat),
+                &argv(&["cat", "/usr/share/ganeti/3.0/ganeti-noded"])
+            ),
+            None
+        );
+        let sleep = Path::new("/usr/bin/sleep");
+        assert_eq!(
+            daemon_name(
+                Some(sleep),
+                &argv(&["/usr/share/ganeti/3.0/ganeti-rapi", "600"])
+            ),
+            None
+        );
+        assert_eq!(
+            daemon_name(
+                Some(python),
+                &argv(&["/usr/bin/python3", "/usr/sbin/gnt-cluster"])
+            ),
+            None
         );
     }
 

@@ -48,9 +48,10 @@
 #    libpcre.so.3 gone (3.1 -> 3.0, as Debian 13 has it) are refused by
 #    --dry-run and by the run, naming the node, the file and what it misses,
 #    with nothing changed; then --max-hold 4s with a 30 s job in the queue
-#    rolls back by itself during the job wait; then a SHA-1 server.pem
-#    (OpenSSL 3 here rejects it) is refused by --dry-run and the run,
-#    naming gnt-cluster renew-crypto, with nothing changed.
+#    rolls back by itself during the job wait; then a node certificate
+#    (client.pem) signed with SHA-1 (OpenSSL 3 here rejects it) is refused
+#    by --dry-run and the run, naming gnt-cluster renew-crypto, with
+#    nothing changed.
 #
 # Each upgrade is followed by a check of the whole end state inside the node
 # (links, config.data version, code version, daemons and the binaries they
@@ -558,6 +559,12 @@ scenario_9() {
   j=""
   if tool_waiting max-hold write-intent --to 3.0 --max-hold 4s "${OPTS[@]}"; then
     j=$(x gnt-debug delay --submit --print-jobid 30 2>&1 | grep -oE '[0-9]+$' | tail -n 1)
+    # Running before the queue is held (a job still queued then would be
+    # held by the filter, not waited for).
+    for _ in $(seq 50); do
+      x sh -c "gnt-job list --no-headers -o status $j" | grep -q running && break
+      sleep 0.2
+    done
     tool_continue write-intent
   fi
   check_rc "max-hold: --to 3.0 --max-hold 4s with a 30 s job" 1 "$RC" "$LOGDIR/max-hold.log" || :
@@ -568,25 +575,29 @@ scenario_9() {
     "$(x sh -c "gnt-job list --no-headers -o status $j" | grep -qE 'running|success' && echo yes || echo no)"
   x gnt-job wait "$j" >/dev/null 2>&1 || :
   state_is "max-hold: after the rollback" 3.1 none
-  # (d) the cluster certificate signed with SHA-1 (as older tools made
-  # them), and OpenSSL 3.0 here, which rejects such signatures: refused by
-  # the dry run and the run, naming renew-crypto; nothing changed.
+  # (d) the node certificate (client.pem, signed by the cluster
+  # certificate) signed with SHA-1, as older tools made them, and OpenSSL
+  # 3.0 here, which rejects such signatures: refused by the dry run and
+  # the run, naming renew-crypto; nothing changed. (A self-signed SHA-1
+  # server.pem is not refused: OpenSSL does not check a trust anchor's own
+  # signature.)
   local sum0 pids0
   sum0=$(x sha256sum /var/lib/ganeti/config.data)
   pids0=$(daemon_pids)
-  x sh -c 'cp -p /var/lib/ganeti/server.pem /run/server.pem.orig &&
-    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=gnt.test -sha1 -keyout /run/k.pem -out /run/c.pem 2>/dev/null &&
-    cat /run/k.pem /run/c.pem >/var/lib/ganeti/server.pem' || fail "cert: making a SHA-1 server.pem"
+  x sh -c 'cd /run && cp -p /var/lib/ganeti/client.pem /run/client.pem.orig &&
+    openssl req -new -newkey rsa:2048 -nodes -subj /CN=node1.gnt.test -keyout ck.pem -out c.csr 2>/dev/null &&
+    openssl x509 -req -in c.csr -CA /var/lib/ganeti/server.pem -CAkey /var/lib/ganeti/server.pem -set_serial 9 -days 30 -sha1 -out cc.pem 2>/dev/null &&
+    cat ck.pem cc.pem >/var/lib/ganeti/client.pem' || fail "cert: making a SHA-1 client.pem"
   tool cert-dry -- --to 3.0 --dry-run "${OPTS[@]}"
-  check_rc "cert: --dry-run with a SHA-1 server.pem refuses" 1 "$RC" "$LOGDIR/cert-dry.log" || :
-  check_grep "cert: --dry-run names the certificate and the fix" \
-    "node1\.gnt\.test: /var/lib/ganeti/server\.pem is signed with sha1WithRSAEncryption, which OpenSSL 3\.[0-9.]+ here rejects" "$LOGDIR/cert-dry.log"
-  check_grep "cert: ... and the fix" "fix: renew first, on the master: gnt-cluster renew-crypto --new-cluster-certificate, then run again" "$LOGDIR/cert-dry.log"
+  check_rc "cert: --dry-run with a SHA-1 client.pem refuses" 1 "$RC" "$LOGDIR/cert-dry.log" || :
+  check_grep "cert: --dry-run names the node, the certificate and why" \
+    "node1\.gnt\.test: /var/lib/ganeti/client\.pem is signed with sha1WithRSAEncryption \(by .*\), which OpenSSL 3\.[0-9.]+ here rejects" "$LOGDIR/cert-dry.log"
+  check_grep "cert: ... and the fix" "fix: renew first, on the master: gnt-cluster renew-crypto --new-node-certificates, then run again" "$LOGDIR/cert-dry.log"
   tool cert-run -- --to 3.0 "${OPTS[@]}"
   check_rc "cert: the run refuses" 1 "$RC" "$LOGDIR/cert-run.log" || :
   check_grep "cert: the run names the certificate and renew-crypto" \
-    "server\.pem is signed with sha1WithRSAEncryption.*|gnt-cluster renew-crypto --new-cluster-certificate" "$LOGDIR/cert-run.log"
-  x sh -c 'cp -p /run/server.pem.orig /var/lib/ganeti/server.pem; rm -f /run/server.pem.orig /run/k.pem /run/c.pem' || fail "cert: putting server.pem back"
+    "client\.pem is signed with sha1WithRSAEncryption.*|gnt-cluster renew-crypto --new-node-certificates" "$LOGDIR/cert-run.log"
+  x sh -c 'cp -p /run/client.pem.orig /var/lib/ganeti/client.pem; cd /run && rm -f client.pem.orig ck.pem c.csr cc.pem' || fail "cert: putting client.pem back"
   no_change "cert" "$sum0" "$pids0"
   state_is "cert: after the refusals" 3.1 none
 }
@@ -644,7 +655,7 @@ scenario_10() {
     tool_continue check-stale-code
     check_rc "stale: --to $to with $from's confd started by hand" 0 "$RC" "$LOGDIR/stale-run.log" || :
     check_grep "stale: the old confd is named and restarted" \
-      "node1\.gnt\.test: pid [0-9]+ \(/usr/lib/ganeti/$fre/usr/sbin/ganeti-confd\): its program /usr/lib/ganeti/$fre/usr/sbin/ganeti-confd is $fre's; restarting it" \
+      "node1\.gnt\.test: pid [0-9]+ \(/usr/lib/ganeti/$fre/usr/sbin/ganeti-confd\): its program /usr/lib/ganeti/$fre/usr/sbin/ganeti-confd is $fre's; ending it \(and starting the daemon again" \
       "$LOGDIR/stale-run.log"
     check_grep "stale: the admin's old gnt-cluster is named and left running" \
       "node1\.gnt\.test: pid [0-9]+ \(/usr/share/ganeti/$fre/gnt-cluster 600\): its script /usr/share/ganeti/$fre/gnt-cluster is $fre's; not a Ganeti daemon, so it is left running" \

@@ -1,23 +1,47 @@
 //! The health baseline asked of the cluster (the data and the verdict are
 //! [`crate::health`]'s): `gnt-cluster verify --error-codes` and
 //! `gnt-instance list` on the master, for the `record-health` and
-//! `verify-cluster` steps and the dry run alike.
+//! `verify-cluster` steps and the dry run alike; and the master's file
+//! that keeps it from `record-health` to `verify-cluster`
+//! (`/var/lib/ganeti-upgrade/health.json`, 0600, written durably). It is
+//! kept out of the journal, whose copies travel to the master candidates
+//! as one command-line argument: a cluster of thousands of instances
+//! would not fit. A new master after a failover has no baseline, and its
+//! end counts every error (it says so).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use ganeti_layout::node::durable::DurableError;
+use ganeti_layout::node::InstallPaths;
 
 use crate::context::Ctx;
 use crate::ganeti::GanetiCmd;
-use crate::health::{parse_instances, parse_verify, Finding, Health};
+use crate::health::{parse_instances, parse_verify, Finding, Health, FIX_FIRST};
 use crate::ran::Ran;
 
+/// `gnt-cluster verify` as the baseline and the end run it: with the
+/// admin's `--verify-ignore` codes, except those of [`FIX_FIRST`], which
+/// lift only the refusal (their errors are still compared).
+pub fn verify_cmd(ctx: &Ctx<'_>) -> GanetiCmd {
+    GanetiCmd::Verify {
+        ignore: ctx
+            .opts
+            .run
+            .verify_ignore
+            .iter()
+            .filter(|c| !FIX_FIRST.contains(&c.as_str()))
+            .cloned()
+            .collect(),
+    }
+}
+
 /// Verify's errors now: `Ok` with the errors (none when it passed), or
-/// `Err` with why it did not run.
+/// `Err` with why it did not run (or was killed before its end).
 pub fn verify_now(ctx: &Ctx<'_>) -> (Ran, Result<Vec<Finding>, String>) {
-    let ran = ctx.run_local(GanetiCmd::Verify {
-        ignore: ctx.opts.run.verify_ignore.clone(),
-    });
+    let ran = ctx.run_local(verify_cmd(ctx));
     let found = parse_verify(&format!("{}\n{}", ran.stdout, ran.stderr));
-    let result = if ran.ok() || !found.is_empty() {
+    let result = if ran.ok() || (ran.code.is_some() && !found.is_empty()) {
         Ok(found)
     } else {
         Err(ran.summary())
@@ -53,4 +77,31 @@ pub fn take(ctx: &Ctx<'_>) -> Health {
         })
         .ok();
     Health { errors, instances }
+}
+
+/// Where `record-health` keeps the baseline on the master.
+pub fn health_file(paths: &InstallPaths) -> PathBuf {
+    paths.pending_marker().with_file_name("health.json")
+}
+
+/// Keeps the baseline (fsync, rename, fsync of the directory).
+pub fn save(paths: &InstallPaths, health: &Health) -> Result<(), DurableError> {
+    let file = health_file(paths);
+    if let Some(dir) = file.parent() {
+        paths.fs().create_dir_all(dir)?;
+    }
+    // Plain data with string keys: serialising cannot fail.
+    let text = serde_json::to_vec(health).unwrap_or_default();
+    paths.fs().write_file(&file, &text, 0o600)
+}
+
+/// The baseline kept by `record-health`, if this master has one.
+pub fn load(paths: &InstallPaths) -> Option<Health> {
+    let text = paths.fs().read_if_there(&health_file(paths)).ok()??;
+    serde_json::from_str(&text).ok()
+}
+
+/// Removes the baseline (the upgrade is over, or rolled back).
+pub fn remove(paths: &InstallPaths) {
+    let _ = paths.fs().remove_file(&health_file(paths));
 }

@@ -235,6 +235,7 @@ impl<'a> Run<'a> {
             let aside = journal.with_extension(format!("journal.stale-{}", s.header.id));
             let set_aside = fs.rename(&journal, &aside).is_ok();
             let _ = settings::remove_marker(self.paths);
+            crate::baseline::remove(self.paths);
             self.events.message(&format!(
                 "this node is not the master ({} is); {}",
                 self.cluster.master,
@@ -419,6 +420,7 @@ impl<'a> Run<'a> {
             .remove()
             .map_err(|e| UpgradeError::Journal(chain(&e)))?;
         let _ = settings::remove_marker(self.paths);
+        crate::baseline::remove(self.paths);
         Ok(())
     }
 
@@ -988,6 +990,7 @@ impl<'a> Execution<'a> {
         ctx.journal().remove().map_err(|e| chain(&e))?;
         // Stale without its journal anyway; removed for tidiness.
         let _ = settings::remove_marker(ctx.paths);
+        crate::baseline::remove(ctx.paths);
         copy_journal(&self.ctx, true);
         Ok(())
     }

@@ -159,9 +159,10 @@ pub enum GanetiCmd {
     },
     /// Not a Ganeti tool: the backup's `tar` with these arguments.
     Tar(Vec<String>),
-    /// Not a Ganeti tool: `openssl` with these arguments (its version, and
-    /// a certificate's signature algorithm: the crypto preflight).
-    Openssl(Vec<String>),
+    /// Not a Ganeti tool: the node's `openssl version`, then each of the
+    /// cluster certificate and the node certificate as `openssl x509
+    /// -text` shows it ([`CERT_CHECK_SCRIPT`]; the crypto preflight).
+    CertCheck,
 }
 
 /// Writes the watcher pause on a node where there is none, or only an
@@ -172,6 +173,11 @@ pub enum GanetiCmd {
 /// `daemon-util start NAME` for the noted ones (exit 1 when one does not
 /// start).
 pub const RESTART_STALE_SCRIPT: &str = r#"du=$1; run=$2; shift 2; pids=""; start=""; for a in "$@"; do p=${a%%:*}; d=${a#*:}; pids="$pids $p"; [ "$(cat "$run/$d.pid" 2>/dev/null)" = "$p" ] && start="$start $d"; done; kill -TERM $pids 2>/dev/null; i=0; alive=$pids; while [ -n "$alive" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); left=""; for p in $alive; do kill -0 "$p" 2>/dev/null && left="$left $p"; done; alive=$left; done; [ -z "$alive" ] || kill -KILL $alive 2>/dev/null; for d in $start; do "$du" start "$d" || exit 1; done"#;
+
+/// `sh -c CERT_CHECK_SCRIPT sh CERT...`: `openssl version`, then for each
+/// certificate there `== PATH` and `openssl x509 -noout -text`; nothing
+/// when there is no `openssl`. Always exit 0 (the caller judges).
+pub const CERT_CHECK_SCRIPT: &str = r#"command -v openssl >/dev/null 2>&1 || exit 0; openssl version; for f in "$@"; do [ -e "$f" ] || continue; echo "== $f"; openssl x509 -in "$f" -noout -text 2>&1; done; exit 0"#;
 
 pub const NODE_PAUSE_SCRIPT: &str = r#"t=$(cat "$1" 2>/dev/null); t=${t%%.*}; case $t in ''|*[!0-9]*) t=0;; esac; [ "$t" -gt "$3" ] || { printf '%s\n' "$2" >"$1.ganeti-upgrade" && mv -f "$1.ganeti-upgrade" "$1"; }"#;
 
@@ -307,9 +313,14 @@ impl GanetiCmd {
             GanetiCmd::Tar(args) => std::iter::once("tar".to_string())
                 .chain(args.iter().cloned())
                 .collect(),
-            GanetiCmd::Openssl(args) => std::iter::once("openssl".to_string())
-                .chain(args.iter().cloned())
-                .collect(),
+            GanetiCmd::CertCheck => vec![
+                "sh".into(),
+                "-c".into(),
+                CERT_CHECK_SCRIPT.into(),
+                "sh".into(),
+                paths.server_pem().display().to_string(),
+                paths.datadir().join("client.pem").display().to_string(),
+            ],
         }
     }
 

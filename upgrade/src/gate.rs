@@ -375,33 +375,20 @@ pub fn dsa_keys_here(ctx: &crate::context::Ctx<'_>) -> Option<String> {
     })
 }
 
-/// The cluster's certificates signed with SHA-1 or MD5 (`server.pem`, the
-/// cluster certificate, and `client.pem`, the node certificate of Ganeti
-/// 2.12 and later) while this node's OpenSSL is 3.0 or newer, which rejects
-/// such signatures at every security level above 0 (Debian's default is
-/// 2): the daemons the upgrade starts would refuse each other's TLS
-/// connections. `openssl(args)` runs `openssl ARGS` and gives what it
-/// printed, `None` when it could not run. The refusal and its fix; `None`
-/// otherwise, or when either cannot be read (never refused on a guess).
-pub fn weak_certificates(
-    paths: &InstallPaths,
-    openssl: impl Fn(&[&str]) -> Option<String>,
-) -> Option<String> {
-    let certs: Vec<(std::path::PathBuf, &str)> = [
-        (paths.server_pem(), "--new-cluster-certificate"),
-        (
-            paths.datadir().join("client.pem"),
-            "--new-node-certificates",
-        ),
-    ]
-    .into_iter()
-    .filter(|(p, _)| paths.fs().exists(p))
-    .collect();
-    if certs.is_empty() {
-        return None;
-    }
-    let said = openssl(&["version"])?;
-    let major: u32 = said
+/// A node's answer to [`crate::ganeti::CERT_CHECK_SCRIPT`] judged: the
+/// certificates there signed with SHA-1 or MD5 while its OpenSSL is 3.0
+/// or newer, which rejects such signatures at every security level above
+/// 0 (Debian's default is 2). A self-signed certificate is left out:
+/// OpenSSL does not check a trust anchor's own signature, and Ganeti's
+/// cluster certificate (`server.pem`) is one; the node certificate
+/// (`client.pem`, Ganeti 2.12 and later) is signed by it, and with SHA-1
+/// the node's daemons could not load it. The refusal and its fix; `None`
+/// otherwise, or when it cannot be told (no `openssl`, an unreadable
+/// certificate: never refused on a guess).
+pub fn weak_certificates(said: &str) -> Option<String> {
+    let mut lines = said.lines();
+    let major: u32 = lines
+        .next()?
         .strip_prefix("OpenSSL ")?
         .split('.')
         .next()?
@@ -411,42 +398,74 @@ pub fn weak_certificates(
         return None;
     }
     let version = said.split_whitespace().nth(1).unwrap_or("3");
-    let mut weak = Vec::new();
-    let mut options = Vec::new();
-    for (cert, option) in certs {
-        let shown = cert.display().to_string();
-        let text = openssl(&["x509", "-in", &shown, "-noout", "-text"])?;
-        let Some(alg) = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("Signature Algorithm:"))
-            .map(str::trim)
-        else {
+    // (path, signature algorithm, issuer, subject) of each certificate.
+    let mut certs: Vec<(String, String, String, String)> = Vec::new();
+    for line in lines {
+        if let Some(path) = line.strip_prefix("== ") {
+            certs.push((
+                path.to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ));
+            continue;
+        }
+        let Some(cert) = certs.last_mut() else {
             continue;
         };
-        let lower = alg.to_ascii_lowercase();
-        if lower.contains("sha1") || lower.contains("md5") {
-            weak.push(format!("{} is signed with {alg}", cert.display()));
-            options.push(option);
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("Signature Algorithm:") {
+            if cert.1.is_empty() {
+                cert.1 = v.trim().to_string();
+            }
+        } else if let Some(v) = t.strip_prefix("Issuer:") {
+            cert.2 = v.trim().to_string();
+        } else if let Some(v) = t.strip_prefix("Subject:") {
+            cert.3 = v.trim().to_string();
         }
     }
+    let mut weak = Vec::new();
+    let mut options = Vec::new();
+    for (path, alg, issuer, subject) in certs {
+        let lower = alg.to_ascii_lowercase();
+        let self_signed = !issuer.is_empty() && issuer == subject;
+        if (lower.contains("sha1") || lower.contains("md5")) && !self_signed {
+            weak.push(format!("{path} is signed with {alg} (by {issuer})"));
+            options.push(if path.ends_with("client.pem") {
+                "--new-node-certificates"
+            } else {
+                "--new-cluster-certificate --new-node-certificates"
+            });
+        }
+    }
+    options.dedup();
     (!weak.is_empty()).then(|| {
         format!(
-            "{}, which OpenSSL {version} here rejects (SHA-1 and MD5 signatures, since OpenSSL 3.0): the daemons the upgrade starts would refuse each other's connections\nhint: renew first, on the master: gnt-cluster renew-crypto {}, then run again",
+            "{}, which OpenSSL {version} here rejects (SHA-1 and MD5 signatures, since OpenSSL 3.0): the daemons the upgrade starts could not use it\nhint: renew first, on the master: gnt-cluster renew-crypto {}, then run again",
             weak.join("; "),
             options.join(" ")
         )
     })
 }
 
-/// [`weak_certificates`] of the master, `openssl` run through the run's
-/// executor.
-pub fn weak_certificates_here(ctx: &crate::context::Ctx<'_>) -> Option<String> {
-    weak_certificates(ctx.paths, |args| {
-        let ran = ctx.run_local(crate::ganeti::GanetiCmd::Openssl(
-            args.iter().map(ToString::to_string).collect(),
-        ));
-        ran.ok().then_some(ran.stdout)
-    })
+/// [`weak_certificates`] on every online node (the master's through the
+/// run's executor, the others' over ssh, at once): one `NODE: refusal`
+/// per node. A node that does not answer is left to the other checks.
+pub fn weak_certificates_everywhere(ctx: &crate::context::Ctx<'_>, c: &Cluster) -> Vec<String> {
+    let check = ctx.call(crate::ganeti::GanetiCmd::CertCheck);
+    let mut answers = ctx
+        .exec
+        .fan_out(c, &c.others(), &|_| check.clone(), &|_: &Ran| {});
+    if c.online.contains(&c.master) {
+        let mut here = ctx.run_local(crate::ganeti::GanetiCmd::CertCheck);
+        here.node.clone_from(&c.master);
+        answers.push(here);
+    }
+    answers
+        .iter()
+        .filter(|r| r.ok())
+        .filter_map(|r| weak_certificates(&r.stdout).map(|w| format!("{}: {w}", r.node)))
+        .collect()
 }
 
 /// (major, minor) of `OpenSSH_9.8p1 Debian-...`, as `ssh -V` says it.
@@ -617,87 +636,129 @@ mod tests {
         );
     }
 
-    /// A certificate signed with SHA-1 is refused with OpenSSL 3 (this
-    /// machine's `openssl` makes and reads the certificates), naming the
-    /// renew-crypto option for each; SHA-256 passes, and so does SHA-1
-    /// with an OpenSSL older than 3.
+    /// A node certificate signed with SHA-1 by the cluster certificate is
+    /// refused with OpenSSL 3, naming the renew-crypto option; a
+    /// self-signed SHA-1 cluster certificate is not (OpenSSL does not
+    /// check a trust anchor's own signature); SHA-256 passes, and so does
+    /// SHA-1 with an OpenSSL older than 3. The certificates are made by
+    /// this machine's `openssl`, and read by the script the nodes run.
     #[test]
-    fn sha1_certificates_with_openssl_3_are_refused() {
+    fn sha1_node_certificates_with_openssl_3_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let paths = InstallPaths::default()
-            .with_root(dir.path())
-            .expect("paths");
-        let data = paths.fs().host_path(&paths.datadir());
-        fs_err::create_dir_all(&data).expect("mkdir");
-        let make = |name: &str, digest: &str| {
+        let d = dir.path();
+        let openssl = |args: &[&str]| {
             let out = std::process::Command::new("openssl")
-                .args([
-                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                ])
-                .args(["-subj", "/CN=ganeti.example", digest, "-keyout"])
-                .arg(data.join("key.pem"))
-                .arg("-out")
-                .arg(data.join(name))
+                .args(args)
+                .current_dir(d)
                 .output()
                 .expect("openssl");
-            assert!(out.status.success(), "{out:?}");
+            assert!(out.status.success(), "{args:?}: {out:?}");
         };
-        // openssl on the host, with the node's paths under the root.
-        let root = dir.path().to_path_buf();
-        let openssl = |version: Option<&'static str>| {
-            let root = root.clone();
-            move |args: &[&str]| {
-                if args == ["version"] {
-                    if let Some(v) = version {
-                        return Some(v.to_string());
-                    }
-                }
-                let args: Vec<String> = args
-                    .iter()
-                    .map(|a| {
-                        if a.starts_with('/') {
-                            root.join(a.trim_start_matches('/')).display().to_string()
-                        } else {
-                            a.to_string()
-                        }
-                    })
-                    .collect();
-                let out = std::process::Command::new("openssl")
-                    .args(&args)
-                    .output()
-                    .ok()?;
-                out.status
-                    .success()
-                    .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-            }
+        let make_server = |digest: &str| {
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=ganeti.example",
+                digest,
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.crt",
+            ]);
+            let pem = [
+                fs_err::read_to_string(d.join("server.key")).expect("key"),
+                fs_err::read_to_string(d.join("server.crt")).expect("crt"),
+            ]
+            .concat();
+            fs_err::write(d.join("server.pem"), pem).expect("write");
         };
-        make("server.pem", "-sha1");
-        make("client.pem", "-sha256");
-        let refused = weak_certificates(&paths, openssl(Some("OpenSSL 3.0.19 27 Jan 2026")))
-            .expect("refused");
-        assert!(
-            refused.contains("/var/lib/ganeti/server.pem is signed with sha1WithRSAEncryption"),
-            "{refused}"
-        );
-        assert!(
-            refused.ends_with("gnt-cluster renew-crypto --new-cluster-certificate, then run again"),
-            "{refused}"
-        );
-        assert!(!refused.contains("client.pem"), "{refused}");
+        let make_client = |digest: &str| {
+            openssl(&[
+                "req",
+                "-new",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=node1.example",
+                "-keyout",
+                "client.key",
+                "-out",
+                "client.csr",
+            ]);
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "client.csr",
+                "-CA",
+                "server.crt",
+                "-CAkey",
+                "server.key",
+                "-set_serial",
+                "7",
+                "-days",
+                "1",
+                digest,
+                "-out",
+                "client.crt",
+            ]);
+            let pem = [
+                fs_err::read_to_string(d.join("client.key")).expect("key"),
+                fs_err::read_to_string(d.join("client.crt")).expect("crt"),
+            ]
+            .concat();
+            fs_err::write(d.join("client.pem"), pem).expect("write");
+        };
+        let said = || {
+            let out = std::process::Command::new("sh")
+                .args(["-c", crate::ganeti::CERT_CHECK_SCRIPT, "sh"])
+                .arg(d.join("server.pem"))
+                .arg(d.join("client.pem"))
+                .output()
+                .expect("sh");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let as_openssl = |text: String, version: &str| {
+            let mut lines = text.lines();
+            lines.next();
+            std::iter::once(version.to_string())
+                .chain(lines.map(String::from))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        make_server("-sha1");
+        make_client("-sha256");
+        let v3 = "OpenSSL 3.0.19 27 Jan 2026 (Library: OpenSSL 3.0.19 27 Jan 2026)";
         assert_eq!(
-            weak_certificates(&paths, openssl(Some("OpenSSL 1.1.1w  11 Sep 2023"))),
+            weak_certificates(&as_openssl(said(), v3)),
+            None,
+            "self-signed SHA-1"
+        );
+        make_client("-sha1");
+        let refused = weak_certificates(&as_openssl(said(), v3)).expect("refused");
+        assert!(
+            refused.contains("client.pem is signed with sha1WithRSAEncryption (by CN"),
+            "{refused}"
+        );
+        assert!(
+            refused.ends_with("gnt-cluster renew-crypto --new-node-certificates, then run again"),
+            "{refused}"
+        );
+        assert!(!refused.contains("server.pem"), "{refused}");
+        assert_eq!(
+            weak_certificates(&as_openssl(said(), "OpenSSL 1.1.1w  11 Sep 2023")),
             None
         );
-        make("client.pem", "-sha1");
-        let both = weak_certificates(&paths, openssl(None)).expect("refused");
-        assert!(
-            both.contains("--new-cluster-certificate --new-node-certificates"),
-            "{both}"
-        );
-        make("server.pem", "-sha256");
-        make("client.pem", "-sha512");
-        assert_eq!(weak_certificates(&paths, openssl(None)), None);
-        assert_eq!(weak_certificates(&paths, |_: &[&str]| None), None);
+        assert_eq!(weak_certificates(""), None, "no openssl there");
+        make_client("-sha512");
+        assert_eq!(weak_certificates(&as_openssl(said(), v3)), None);
     }
 
     /// DSA keys are refused only with an OpenSSH that has no DSA, and only

@@ -39,13 +39,34 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// The same error: code and object, and the text with its figures
+    /// masked (`2 different checksums`, `expires in 25 days`). The text
+    /// counts because an object can carry several errors of one code
+    /// (every file check is `ECLUSTERFILECHECK` of the cluster; every DRBD
+    /// minor of a node is `ENODEDRBD` of that node).
     fn same_as(&self, other: &Finding) -> bool {
-        if self.code.is_empty() || other.code.is_empty() {
-            self.code == other.code && self.text == other.text
+        self.code == other.code
+            && self.object == other.object
+            && masked(&self.text) == masked(&other.text)
+    }
+}
+
+/// `text` with each run of digits as `#`.
+fn masked(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_digits = false;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            if !in_digits {
+                out.push('#');
+            }
+            in_digits = true;
         } else {
-            self.code == other.code && self.object == other.object
+            out.push(c);
+            in_digits = false;
         }
     }
+    out
 }
 
 impl std::fmt::Display for Finding {
@@ -71,35 +92,52 @@ pub struct Health {
     pub instances: Option<BTreeMap<String, String>>,
 }
 
-/// The errors in `gnt-cluster verify --error-codes` output; a line
-/// `... - ERROR: TEXT` without a code (an older or different format)
-/// is kept whole.
+/// The errors in `gnt-cluster verify --error-codes` output (its feedback
+/// lines `<time>   - ERROR:CODE:KIND:OBJECT:TEXT`; a line `... - ERROR:
+/// TEXT` without a code, an older or different format, is kept whole),
+/// and each verify job that failed (`N job(s) failed while verifying the
+/// cluster.`, `Job N has failed: ...`): a verify that could not check
+/// something has not found it healthy.
 pub fn parse_verify(out: &str) -> Vec<Finding> {
     let mut found = Vec::new();
     for line in out.lines() {
-        let Some(at) = line.find("ERROR:") else {
-            continue;
-        };
-        let rest = &line[at + "ERROR:".len()..];
-        let parts: Vec<&str> = rest.splitn(4, ':').collect();
-        let coded = parts.len() == 4
-            && parts[0].len() > 1
-            && parts[0].starts_with('E')
-            && parts[0]
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-        let finding = if coded {
-            Finding {
-                code: parts[0].to_string(),
-                object: format!("{} {}", parts[1], parts[2]).trim().to_string(),
-                text: parts[3].trim().to_string(),
+        let finding = if let Some(at) = line.find("- ERROR:") {
+            let rest = &line[at + "- ERROR:".len()..];
+            let parts: Vec<&str> = rest.splitn(4, ':').collect();
+            let coded = parts.len() == 4
+                && parts[0].len() > 1
+                && parts[0].starts_with('E')
+                && parts[0]
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            if coded {
+                // Upstream names no object for cluster-wide errors: "None".
+                let object = match parts[2] {
+                    "" | "None" => parts[1].to_string(),
+                    item => format!("{} {item}", parts[1]),
+                };
+                Finding {
+                    code: parts[0].to_string(),
+                    object,
+                    text: parts[3].trim().to_string(),
+                }
+            } else {
+                Finding {
+                    code: String::new(),
+                    object: String::new(),
+                    text: rest.trim().to_string(),
+                }
             }
-        } else {
+        } else if line.contains("job(s) failed while verifying the cluster")
+            || (line.trim_start().starts_with("Job ") && line.contains(" has failed"))
+        {
             Finding {
                 code: String::new(),
                 object: String::new(),
-                text: rest.trim().to_string(),
+                text: format!("gnt-cluster verify: {}", line.trim()),
             }
+        } else {
+            continue;
         };
         if !found.contains(&finding) {
             found.push(finding);
@@ -118,26 +156,30 @@ pub fn parse_instances(out: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The errors an upgrade should not start on, as a refusal with its fix.
-pub fn fix_first(health: &Health) -> Option<String> {
-    let blocking: Vec<String> = health
+/// The errors an upgrade should not start on ([`FIX_FIRST`]), as a
+/// refusal with its fix; codes the admin gave with `--verify-ignore`
+/// (`overridden`) do not refuse: they are compared at the end as any
+/// other error.
+pub fn fix_first(health: &Health, overridden: &[String]) -> Option<String> {
+    let blocking: Vec<&Finding> = health
         .errors
         .iter()
         .flatten()
-        .filter(|f| FIX_FIRST.contains(&f.code.as_str()))
-        .map(|f| format!("  {f}"))
+        .filter(|f| FIX_FIRST.contains(&f.code.as_str()) && !overridden.contains(&f.code))
         .collect();
     if blocking.is_empty() {
         return None;
     }
-    let codes: Vec<&str> = FIX_FIRST
-        .iter()
-        .copied()
-        .filter(|c| blocking.iter().any(|b| b.trim_start().starts_with(c)))
-        .collect();
+    let mut codes: Vec<&str> = blocking.iter().map(|f| f.code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
     Some(format!(
-        "gnt-cluster verify reports errors an upgrade should not start on:\n{}\nhint: fix them first (gnt-cluster verify shows them; ECLUSTERCFG is fixed with gnt-cluster modify or the gnt-* command for the object named, ENODEVERSION by bringing that node to the cluster's version); to upgrade regardless, add {}",
-        blocking.join("\n"),
+        "gnt-cluster verify reports errors an upgrade should not start on:\n{}\nhint: fix them first (gnt-cluster verify shows them; ECLUSTERCFG is fixed with gnt-cluster modify or the gnt-* command for the object named, ENODEVERSION by bringing that node to the cluster's version); to upgrade regardless, add {} (these errors are then compared at the end like any other: only new ones count)",
+        blocking
+            .iter()
+            .map(|f| format!("  {f}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
         codes
             .iter()
             .map(|c| format!("--verify-ignore {c}"))
@@ -186,12 +228,27 @@ pub struct Verdict {
 
 impl Verdict {
     /// Instances the upgrade left worse: running before, in an error
-    /// state (`ERROR_down`, `ERROR_nodedown`, ...) or gone now.
+    /// state now (`ERROR_down`, `ERROR_nodedown`, ...). One that is gone
+    /// is named, not counted: a job held during the upgrade may have
+    /// removed it.
     pub fn harmed(&self) -> Vec<&(String, String, String)> {
         self.changed
             .iter()
-            .filter(|(_, was, now)| was == "running" && (now.starts_with("ERROR") || now == "-"))
+            .filter(|(_, was, now)| was == "running" && now.starts_with("ERROR"))
             .collect()
+    }
+}
+
+/// What to do about an instance in `state`, for the admin.
+pub fn instance_hint(name: &str, state: &str) -> String {
+    match state {
+        "ERROR_nodedown" | "ERROR_nodeoffline" => format!(
+            "its primary node is down or offline: gnt-instance info {name} names it; once it is back, gnt-instance start {name}"
+        ),
+        "ERROR_wrongnode" => format!(
+            "it runs on another node than its primary: gnt-instance info {name}, then gnt-instance migrate or failover it back"
+        ),
+        _ => format!("gnt-instance info {name}, then gnt-instance start {name}"),
     }
 }
 
@@ -259,6 +316,17 @@ Mon Dec  7 13:00:01 2026   - ERROR:EINSTANCEDOWN:instance:inst1:instance not run
         let old = parse_verify("Mon   - ERROR: node node1: something odd: with colons");
         assert_eq!(old[0].code, "");
         assert_eq!(old[0].text, "node node1: something odd: with colons");
+        // Cluster-wide errors have no object; hook output and warnings
+        // that quote "ERROR:" are not errors; a failed verify job is.
+        let more = parse_verify(
+            "  - ERROR:ECLUSTERFILECHECK:cluster:None:File /var/lib/ganeti/config.data found with 2 different checksums\n\
+             Mon   - WARNING:ENODEHOOKS:node:n1:hook says ERROR: x\n\
+             Mon   ERROR: inside hook output\n\
+             1 job(s) failed while verifying the cluster.\n",
+        );
+        assert_eq!(more.len(), 2, "{more:?}");
+        assert_eq!(more[0].object, "cluster");
+        assert!(more[1].text.contains("1 job(s) failed"), "{more:?}");
     }
 
     #[test]
@@ -274,9 +342,22 @@ Mon Dec  7 13:00:01 2026   - ERROR:EINSTANCEDOWN:instance:inst1:instance not run
         );
         let instances = parse_instances("inst1 ERROR_down\ninst2 running\ninst4 running\n");
         let v = verdict(Some(&before), &now, Some(&instances));
+        // Another file check of the cluster is another error.
+        let files = |t: &str| Health {
+            errors: Some(parse_verify(&format!(
+                "  - ERROR:ECLUSTERFILECHECK:cluster:None:{t}\n"
+            ))),
+            instances: None,
+        };
+        let w = verdict(
+            Some(&files("File /etc/ganeti/rapi_users is optional, but it must exist on all or no nodes")),
+            &parse_verify("  - ERROR:ECLUSTERFILECHECK:cluster:None:File /var/lib/ganeti/config.data found with 2 different checksums\n"),
+            None,
+        );
+        assert_eq!(w.new.len(), 1, "{w:?}");
         assert_eq!(v.new.len(), 1);
         assert_eq!(v.new[0].code, "ENODEHV");
-        assert_eq!(v.old.len(), 1, "the same code and object, another text");
+        assert_eq!(v.old.len(), 1, "the same error, other figures");
         assert_eq!(v.gone[0].code, "ENODEDRBD");
         assert_eq!(
             v.changed,
@@ -288,7 +369,7 @@ Mon Dec  7 13:00:01 2026   - ERROR:EINSTANCEDOWN:instance:inst1:instance not run
             ]
         );
         let harmed: Vec<&str> = v.harmed().iter().map(|c| c.0.as_str()).collect();
-        assert_eq!(harmed, vec!["inst1", "inst3"]);
+        assert_eq!(harmed, vec!["inst1"], "inst3 is gone: named, not counted");
         // No baseline: everything counts.
         assert_eq!(verdict(None, &now, None).new.len(), 2);
     }
@@ -301,13 +382,17 @@ Mon Dec  7 13:00:01 2026   - ERROR:EINSTANCEDOWN:instance:inst1:instance not run
             )),
             instances: None,
         };
-        let text = fix_first(&h).expect("refused");
+        let text = fix_first(&h, &[]).expect("refused");
         assert!(
             text.contains("ENODEVERSION node n2: incompatible"),
             "{text}"
         );
         assert!(!text.contains("ENODESETUP"), "{text}");
-        assert!(text.ends_with("--verify-ignore ENODEVERSION"), "{text}");
-        assert_eq!(fix_first(&Health::default()), None);
+        assert!(
+            text.contains("add --verify-ignore ENODEVERSION ("),
+            "{text}"
+        );
+        assert_eq!(fix_first(&h, &["ENODEVERSION".into()]), None);
+        assert_eq!(fix_first(&Health::default(), &[]), None);
     }
 }

@@ -90,9 +90,6 @@ pub struct Facts {
     pub watcher_node_values: Vec<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<PathBuf>,
-    /// What `record-health` found before new jobs were held.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health: Option<crate::health::Health>,
 }
 
 impl Facts {
@@ -130,9 +127,6 @@ impl Facts {
         }
         if other.backup.is_some() {
             self.backup.clone_from(&other.backup);
-        }
-        if other.health.is_some() {
-            self.health.clone_from(&other.health);
         }
     }
 }

@@ -67,13 +67,12 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
     let backup_bytes = data_size(&fs.host_path(&paths.datadir()));
     let backup_free = free_bytes(&fs.host_path(&paths.backupdir()));
     let mut refusals = node_refusals(&nodes, &to);
-    for refusal in [
-        crate::gate::dsa_keys_here(ctx),
-        crate::gate::weak_certificates_here(ctx),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    refusals.extend(
+        crate::gate::weak_certificates_everywhere(ctx, c)
+            .into_iter()
+            .map(|w| w.replace("\nhint: ", "\n  fix: ")),
+    );
+    if let Some(refusal) = crate::gate::dsa_keys_here(ctx) {
         refusals.push(format!(
             "{}: {}",
             c.master,
@@ -109,7 +108,7 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
     // The health baseline, as the run's record-health step takes it.
     if ctx.exec.is_root() {
         let health = crate::baseline::take(ctx);
-        if let Some(refusal) = crate::health::fix_first(&health) {
+        if let Some(refusal) = crate::health::fix_first(&health, &ctx.opts.run.verify_ignore) {
             refusals.push(format!(
                 "{}: {}",
                 c.master,

@@ -39,7 +39,7 @@ pub fn check_stale_code(ctx: &Ctx<'_>) -> Result<(), StepError> {
             continue;
         }
         for s in &daemons {
-            ctx.message(&format!("{node}: {s}; restarting it"));
+            ctx.message(&format!("{node}: {s}; ending it (and starting the daemon again if it was the daemon's own process)"));
         }
         let restart = GanetiCmd::RestartStale {
             daemons: daemons
@@ -65,7 +65,7 @@ pub fn check_stale_code(ctx: &Ctx<'_>) -> Result<(), StepError> {
         return Ok(());
     }
     Err(StepError::Refused(format!(
-        "Ganeti daemons still run code of another version after their restart:\n  {}\nhint: on that node, ganeti-switch check says whether its links name {to} (if not: daemon-util stop-all; ganeti-switch to {to}); then ganeti-upgrade --resume starts the daemons again and checks once more",
+        "Ganeti daemons still run code of another version after their restart:\n  {}\nhint: on that node, ganeti-switch check says whether its links name {to}; if not: daemon-util stop-all; ganeti-switch to {to}; daemon-util start-all (a resume from here does not start daemons); then ganeti-upgrade --resume checks again and lets the queue run",
         still.join("\n  "),
         to = ctx.header.to
     )))

@@ -373,8 +373,9 @@ fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     if let Some(refusal) = crate::gate::dsa_keys_here(ctx) {
         return Err(StepError::Refused(refusal));
     }
-    if let Some(refusal) = crate::gate::weak_certificates_here(ctx) {
-        return Err(StepError::Refused(refusal));
+    let weak = crate::gate::weak_certificates_everywhere(ctx, &c);
+    if !weak.is_empty() {
+        return Err(StepError::Refused(weak.join("\n")));
     }
     let to = ctx.header.to.clone();
     let from = ctx.header.from_dir.clone();
@@ -589,9 +590,10 @@ fn rehearse_config(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 /// not count against the upgrade.
 fn record_health(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let health = crate::baseline::take(ctx);
-    if let Some(refusal) = crate::health::fix_first(&health) {
+    if let Some(refusal) = crate::health::fix_first(&health, &ctx.opts.run.verify_ignore) {
         return Err(StepError::Refused(refusal));
     }
+    crate::baseline::save(ctx.paths, &health).map_err(StepError::io)?;
     if let Some(line) = health
         .errors
         .as_deref()
@@ -599,11 +601,7 @@ fn record_health(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     {
         ctx.message(&line);
     }
-    Ok(Facts {
-        health: Some(health),
-        ..Facts::default()
-    }
-    .into())
+    Ok(Outcome::default())
 }
 
 fn write_intent(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
@@ -1055,9 +1053,7 @@ fn post_upgrade(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 }
 
 fn verify(ctx: &Ctx<'_>) -> GanetiCmd {
-    GanetiCmd::Verify {
-        ignore: ctx.opts.run.verify_ignore.clone(),
-    }
+    crate::baseline::verify_cmd(ctx)
 }
 
 /// `gnt-cluster verify`'s errors do not stop the run: the new ones are
@@ -1067,8 +1063,17 @@ fn verify(ctx: &Ctx<'_>) -> GanetiCmd {
 fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let (ran, found) = crate::baseline::verify_now(ctx);
     ctx.show(&ran);
-    let before = ctx.facts.health.clone();
-    let instances = crate::baseline::instances_now(ctx).ok();
+    let before = crate::baseline::load(ctx.paths);
+    if before.is_none() {
+        ctx.message("no health baseline on this master (record-health kept it on the master it ran on): every error verify reports counts");
+    }
+    let instances = crate::baseline::instances_now(ctx)
+        .map_err(|why| {
+            ctx.message(&format!(
+                "could not list the instances' states ({why}): they are not compared"
+            ))
+        })
+        .ok();
     let now = match found {
         Ok(now) => now,
         Err(_) if ran.stderr.contains("drained") && ctx.facts.drained_by_us != Some(true) => {
@@ -1107,7 +1112,10 @@ fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     }
     let mut problems: Vec<String> = verdict.new.iter().map(|f| format!("ERROR: {f}")).collect();
     problems.extend(verdict.harmed().iter().map(|(name, was, is)| {
-        format!("instance {name} was {was} before the upgrade and is {is} now; hint: gnt-instance info {name}, then gnt-instance start {name}")
+        format!(
+            "instance {name} was {was} before the upgrade and is {is} now; hint: {}",
+            crate::health::instance_hint(name, is)
+        )
     }));
     Ok(Outcome {
         facts: Facts::default(),
@@ -1120,6 +1128,7 @@ fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 fn finish(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     Intent::remove(ctx.paths).map_err(StepError::io)?;
     ctx.journal().remove().map_err(StepError::io)?;
+    crate::baseline::remove(ctx.paths);
     // The master candidates' copies of the journal (best effort: a copy
     // left behind is set aside by the next --resume there, its upgrade
     // being over).
