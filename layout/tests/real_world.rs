@@ -381,8 +381,8 @@ fn stage_with_plain_pages(tmp: &Path, release: &str) -> PathBuf {
 fn compress_pass(root: &Path, tree: &Path, suffix: &str, compressor: &[&str]) {
     assert_eq!(
         compress_pages(tree, compressor),
-        7,
-        "make-stage's seven pages"
+        8,
+        "make-stage's eight pages"
     );
     rename_page_links(root, None, suffix);
 }
@@ -453,7 +453,7 @@ fn man_pages_compressed_after_the_install_are_not_missing() {
                 .iter()
                 .filter(|c| c.contains("(compressed after the install)"))
                 .count(),
-            7,
+            8,
             ".{suffix}: {:#?}",
             info.changed
         );

@@ -7,8 +7,9 @@
 //!   daemons (a program in the active version's tree is what runs, so
 //!   the script rule below does not apply to it);
 //! * it maps a file of another version's tree (`/proc/PID/maps`);
-//! * its script (the first two words of `/proc/PID/cmdline`: the Python
-//!   daemons and tools run `python3 SCRIPT`) names another version's tree,
+//! * its script (the first word of `/proc/PID/cmdline`, or the first after
+//!   it that is not an option: the Python daemons and tools run `python3
+//!   [-u] SCRIPT`) names another version's tree,
 //!   or reaches the active version only through the switch links and the
 //!   process started before the links were last switched: Python resolved
 //!   the links when it started, so it runs what they named then.
@@ -217,7 +218,7 @@ fn daemon_name(exe: Option<&Path>, argv: &[String]) -> Option<String> {
     let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
     let program = exe.and_then(name)?;
     let candidate = if program.starts_with("python") {
-        name(Path::new(argv.get(1)?))?
+        name(Path::new(script_word(argv)?))?
     } else {
         program
     };
@@ -234,8 +235,15 @@ fn mapped(paths: &InstallPaths, pid: i32, active: &DirVersion) -> Option<String>
     })
 }
 
-/// The script among the first two words: in another version's tree, or
-/// reached through the switch links by a process older than the switch.
+/// The first word after the program that is not an option (`python3 -u
+/// SCRIPT`: the script).
+fn script_word(argv: &[String]) -> Option<&String> {
+    argv.iter().skip(1).find(|a| !a.starts_with('-'))
+}
+
+/// The script among the program's word and its first word that is not an
+/// option: in another version's tree, or reached through the switch links
+/// by a process older than the switch.
 fn script(
     paths: &InstallPaths,
     argv: &[String],
@@ -243,7 +251,7 @@ fn script(
     started: Option<f64>,
     switched: Option<f64>,
 ) -> Option<String> {
-    for word in argv.iter().take(2) {
+    for word in argv.iter().take(1).chain(script_word(argv)) {
         let p = Path::new(word);
         if !p.is_absolute() {
             continue;

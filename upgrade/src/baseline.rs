@@ -76,7 +76,11 @@ pub fn take(ctx: &Ctx<'_>) -> Health {
             ))
         })
         .ok();
-    Health { errors, instances }
+    Health {
+        upgrade: ctx.header.id.clone(),
+        errors,
+        instances,
+    }
 }
 
 /// Where `record-health` keeps the baseline on the master.
@@ -95,10 +99,13 @@ pub fn save(paths: &InstallPaths, health: &Health) -> Result<(), DurableError> {
     paths.fs().write_file(&file, &text, 0o600)
 }
 
-/// The baseline kept by `record-health`, if this master has one.
-pub fn load(paths: &InstallPaths) -> Option<Health> {
+/// The baseline `record-health` kept for upgrade `id` (the journal's), if
+/// this master has it; one of another upgrade is never taken.
+pub fn load(paths: &InstallPaths, id: &str) -> Option<Health> {
     let text = paths.fs().read_if_there(&health_file(paths)).ok()??;
-    serde_json::from_str(&text).ok()
+    serde_json::from_str::<Health>(&text)
+        .ok()
+        .filter(|h| h.upgrade == id)
 }
 
 /// Removes the baseline (the upgrade is over, or rolled back).

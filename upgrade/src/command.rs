@@ -16,9 +16,11 @@ Exit codes:
       it; also: not the master, not root, version missing on nodes, another
       run in progress
   2   bad usage or input: unparsable or unsafe version, incompatible versions
-  3   upgraded, but gnt-cluster verify reported errors that were not there
-      before the upgrade (those that were are listed, not counted), or an
-      instance that was running before is in an error state now
+  3   upgraded, but with problems that were not there before it: errors of
+      gnt-cluster verify that its run before the upgrade did not report (those
+      it did are listed, not counted; without that run, as after a master
+      failover, every error counts), or an instance that was running before
+      is in an error state now
   11  --resume on a node that is not the master (a stale intent file is removed)
   12  an upgrade started by Ganeti's own gnt-cluster upgrade is pending: nothing
       done (gnt-cluster upgrade --resume finishes it)
@@ -78,7 +80,9 @@ pub struct Cli {
     /// master, most of its time waiting for the node)
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub parallel: usize,
-    /// Error code for gnt-cluster verify to ignore (repeatable)
+    /// Error code for gnt-cluster verify to ignore (repeatable); for
+    /// ECLUSTERCFG and ENODEVERSION, which refuse an upgrade, it lifts only
+    /// the refusal: their errors are still compared at the end
     #[arg(long, value_name = "CODE")]
     pub verify_ignore: Vec<String>,
     /// How long to wait for running jobs, in seconds

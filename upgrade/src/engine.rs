@@ -843,6 +843,12 @@ impl<'a> Execution<'a> {
         }
         let differences = end_state(&self.ctx, &self.ctx.header.to);
         if !differences.is_empty() {
+            // Said here, as the error below is about the nodes.
+            if let Some(problems) = self.verify_errors.take() {
+                self.ctx.message(&format!(
+                    "and problems that were not there before the upgrade:\n{problems}"
+                ));
+            }
             return Err(UpgradeError::EndStateDiffers {
                 to: self.ctx.header.to.clone(),
                 differences,

@@ -249,7 +249,7 @@ pub enum UpgradeError {
     },
     /// `left`: the nodes left out (skipped, offline), as in
     /// `Done::Upgraded`, which a skipped node's verify errors come with.
-    #[error("upgraded, but gnt-cluster verify reported errors that were not there before the upgrade:\n{errors}")]
+    #[error("upgraded, but with problems that were not there before it:\n{errors}")]
     VerifyErrors { errors: String, left: Vec<LeftNode> },
     /// `--resume` on a node that is not the master (Ganeti's rule: remove
     /// a stale intent file and stop).

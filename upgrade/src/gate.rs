@@ -431,14 +431,18 @@ pub fn weak_certificates(said: &str) -> Option<String> {
         let self_signed = !issuer.is_empty() && issuer == subject;
         if (lower.contains("sha1") || lower.contains("md5")) && !self_signed {
             weak.push(format!("{path} is signed with {alg} (by {issuer})"));
-            options.push(if path.ends_with("client.pem") {
-                "--new-node-certificates"
+            let wanted: &[&str] = if path.ends_with("client.pem") {
+                &["--new-node-certificates"]
             } else {
-                "--new-cluster-certificate --new-node-certificates"
-            });
+                &["--new-cluster-certificate", "--new-node-certificates"]
+            };
+            for o in wanted {
+                if !options.contains(o) {
+                    options.push(o);
+                }
+            }
         }
     }
-    options.dedup();
     (!weak.is_empty()).then(|| {
         format!(
             "{}, which OpenSSL {version} here rejects (SHA-1 and MD5 signatures, since OpenSSL 3.0): the daemons the upgrade starts could not use it\nhint: renew first, on the master: gnt-cluster renew-crypto {}, then run again",

@@ -1,15 +1,18 @@
 //! The cluster's health before the upgrade, and an honest verdict after
 //! it (issue 22 item 3), as data: `gnt-cluster verify --error-codes` and
 //! each instance's state, as the `record-health` step records them before
-//! new jobs are held (kept in the journal, asked by the baseline module);
-//! the `verify-cluster` step at the end counts only the errors that were
-//! not there before, lists the others as pre-existing, and names every
-//! instance whose state changed.
+//! new jobs are held (kept on the master beside the journal by the
+//! baseline module); the `verify-cluster` step at the end counts only the
+//! errors that were not there before, lists the others as pre-existing,
+//! and names every instance whose state changed.
 //!
-//! Errors are told apart by code and object (`ENODESETUP` on
-//! `node1.example.com`), never by their text, which carries figures that
-//! change between runs. Errors given with `--verify-ignore` are warnings
-//! to `gnt-cluster verify` and appear in neither list. The disks' health
+//! Errors are told apart by code, object and text with its figures masked
+//! (a number standing alone: `2 different checksums`); each error at the
+//! end is paired with at most one of before. An error whose wording
+//! changed between the versions counts as new: a false alarm is shown,
+//! a hidden error is not. A verify job that failed always counts. Errors
+//! given with `--verify-ignore` are warnings to `gnt-cluster verify` and
+//! appear in neither list. The disks' health
 //! is part of what `gnt-cluster verify` reports (`ENODEDRBD`,
 //! `EINSTANCEFAULTYDISK`, `EINSTANCEMISSINGDISK`), so it is compared with
 //! the rest.
@@ -39,6 +42,10 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A verify job that failed (it checked nothing, so it is always new).
+    pub fn is_job_failure(&self) -> bool {
+        self.code.is_empty() && self.text.starts_with("gnt-cluster verify: ")
+    }
     /// The same error: code and object, and the text with its figures
     /// masked (`2 different checksums`, `expires in 25 days`). The text
     /// counts because an object can carry several errors of one code
@@ -51,19 +58,28 @@ impl Finding {
     }
 }
 
-/// `text` with each run of digits as `#`.
+/// `text` with each number standing alone (digits not joined to letters:
+/// `minor 3`, `2 different`, `25 days`, but not `node3`) as `#`.
 fn masked(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
-    let mut in_digits = false;
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            if !in_digits {
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() {
+            let start = i;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+            let joined = (start > 0 && chars[start - 1].is_alphabetic())
+                || (i < chars.len() && chars[i].is_alphabetic());
+            if joined {
+                out.extend(&chars[start..i]);
+            } else {
                 out.push('#');
             }
-            in_digits = true;
         } else {
-            out.push(c);
-            in_digits = false;
+            out.push(chars[i]);
+            i += 1;
         }
     }
     out
@@ -82,6 +98,10 @@ impl std::fmt::Display for Finding {
 /// What `record-health` found, kept in the journal.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
+    /// The upgrade that recorded it (the journal's id): a baseline of
+    /// another upgrade is never compared with.
+    #[serde(default)]
+    pub upgrade: String,
     /// `gnt-cluster verify`'s errors; `None`: verify did not run (its
     /// answer is in the messages), so every error at the end counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -259,14 +279,27 @@ pub fn verdict(
     instances: Option<&BTreeMap<String, String>>,
 ) -> Verdict {
     let was: &[Finding] = before.and_then(|h| h.errors.as_deref()).unwrap_or_default();
-    let (old, new): (Vec<Finding>, Vec<Finding>) = now
-        .iter()
-        .cloned()
-        .partition(|f| was.iter().any(|w| w.same_as(f)));
+    // Each error now paired with at most one of before.
+    let mut used = vec![false; was.len()];
+    let mut old = Vec::new();
+    let mut new = Vec::new();
+    for f in now {
+        let pair = (!f.is_job_failure())
+            .then(|| (0..was.len()).find(|&i| !used[i] && was[i].same_as(f)))
+            .flatten();
+        match pair {
+            Some(i) => {
+                used[i] = true;
+                old.push(f.clone());
+            }
+            None => new.push(f.clone()),
+        }
+    }
     let gone = was
         .iter()
-        .filter(|w| !now.iter().any(|f| f.same_as(w)))
-        .cloned()
+        .zip(&used)
+        .filter(|(w, u)| !**u && !w.is_job_failure())
+        .map(|(w, _)| w.clone())
         .collect();
     let mut changed = Vec::new();
     if let (Some(then), Some(now)) = (before.and_then(|h| h.instances.as_ref()), instances) {
@@ -336,6 +369,7 @@ Mon Dec  7 13:00:01 2026   - ERROR:EINSTANCEDOWN:instance:inst1:instance not run
                 "  - ERROR:ENODESETUP:node:node1:sysrq missing (3 s)\n  - ERROR:ENODEDRBD:node:node2:drbd minor 3 StandAlone\n",
             )),
             instances: Some(parse_instances("inst1 running\ninst2 ADMIN_down\ninst3 running\n")),
+            ..Health::default()
         };
         let now = parse_verify(
             "  - ERROR:ENODESETUP:node:node1:sysrq missing (4 s)\n  - ERROR:ENODEHV:node:node1:hypervisor broken\n",
@@ -347,7 +381,7 @@ Mon Dec  7 13:00:01 2026   - ERROR:EINSTANCEDOWN:instance:inst1:instance not run
             errors: Some(parse_verify(&format!(
                 "  - ERROR:ECLUSTERFILECHECK:cluster:None:{t}\n"
             ))),
-            instances: None,
+            ..Health::default()
         };
         let w = verdict(
             Some(&files("File /etc/ganeti/rapi_users is optional, but it must exist on all or no nodes")),
@@ -375,12 +409,43 @@ Mon Dec  7 13:00:01 2026   - ERROR:EINSTANCEDOWN:instance:inst1:instance not run
     }
 
     #[test]
+    fn errors_pair_one_to_one_and_failed_jobs_always_count() {
+        assert_eq!(
+            masked("node3 minor 3 of 2 disks, 25 days"),
+            "node3 minor # of # disks, # days"
+        );
+        let before = Health {
+            errors: Some(parse_verify(
+                "  - ERROR:ENODEDRBD:node:n1:unallocated drbd minor 3 is in use\n\
+                 1 job(s) failed while verifying the cluster.\n  - ERROR:ENODENET:node:n1:tcp communication with node 'node3': failure\n",
+            )),
+            ..Health::default()
+        };
+        let now = parse_verify(
+            "  - ERROR:ENODEDRBD:node:n1:unallocated drbd minor 4 is in use\n\
+             \x20 - ERROR:ENODEDRBD:node:n1:unallocated drbd minor 5 is in use\n\
+             2 job(s) failed while verifying the cluster.\n  - ERROR:ENODENET:node:n1:tcp communication with node 'node2': failure\n",
+        );
+        let v = verdict(Some(&before), &now, None);
+        assert_eq!(v.old.len(), 1, "{v:?}");
+        let new: Vec<&str> = v.new.iter().map(|f| f.text.as_str()).collect();
+        assert_eq!(new.len(), 3, "{new:?}");
+        assert!(new.iter().any(|t| t.contains("2 job(s) failed")), "{new:?}");
+        assert!(new.iter().any(|t| t.contains("'node2'")), "{new:?}");
+        assert_eq!(
+            v.gone.len(),
+            1,
+            "the node3 error; not the job failure: {v:?}"
+        );
+    }
+
+    #[test]
     fn fix_first_names_the_errors_and_the_option() {
         let h = Health {
             errors: Some(parse_verify(
                 "  - ERROR:ENODESETUP:node:n1:x\n  - ERROR:ENODEVERSION:node:n2:incompatible protocol versions\n",
             )),
-            instances: None,
+            ..Health::default()
         };
         let text = fix_first(&h, &[]).expect("refused");
         assert!(

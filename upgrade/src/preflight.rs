@@ -67,11 +67,15 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
     let backup_bytes = data_size(&fs.host_path(&paths.datadir()));
     let backup_free = free_bytes(&fs.host_path(&paths.backupdir()));
     let mut refusals = node_refusals(&nodes, &to);
-    refusals.extend(
-        crate::gate::weak_certificates_everywhere(ctx, c)
-            .into_iter()
-            .map(|w| w.replace("\nhint: ", "\n  fix: ")),
-    );
+    if ctx.exec.is_root() {
+        refusals.extend(
+            crate::gate::weak_certificates_everywhere(ctx, c)
+                .into_iter()
+                .map(|w| w.replace("\nhint: ", "\n  fix: ")),
+        );
+    } else {
+        ctx.message("not checking the cluster's certificates: that needs root (they are readable by root only)");
+    }
     if let Some(refusal) = crate::gate::dsa_keys_here(ctx) {
         refusals.push(format!(
             "{}: {}",

@@ -368,7 +368,7 @@ pub fn report(
         Ok(_) => "done".to_string(),
         Err(e) if e.leaves_pending() => "still pending".to_string(),
         Err(UpgradeError::VerifyErrors { .. }) => {
-            format!("on {}, verify reported errors", ctx.header.to)
+            format!("on {}, with problems not there before", ctx.header.to)
         }
         Err(UpgradeError::RolledBack { from, .. }) => format!("rolled back to {from}"),
         Err(_) => "failed".to_string(),

@@ -1063,9 +1063,11 @@ fn verify(ctx: &Ctx<'_>) -> GanetiCmd {
 fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let (ran, found) = crate::baseline::verify_now(ctx);
     ctx.show(&ran);
-    let before = crate::baseline::load(ctx.paths);
-    if before.is_none() {
-        ctx.message("no health baseline on this master (record-health kept it on the master it ran on): every error verify reports counts");
+    let before = crate::baseline::load(ctx.paths, &ctx.header.id);
+    match &before {
+        None => ctx.message("no health baseline of this upgrade on this master (record-health kept it on the master it ran on): every error verify reports counts"),
+        Some(h) if h.errors.is_none() => ctx.message("gnt-cluster verify could not run before the upgrade: every error it reports now counts"),
+        Some(_) => {}
     }
     let instances = crate::baseline::instances_now(ctx)
         .map_err(|why| {
@@ -1074,43 +1076,50 @@ fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
             ))
         })
         .ok();
+    // Errors now: `None` when verify did not run (then only the instances
+    // are compared, and nothing is said to be gone).
+    let mut problems: Vec<String> = Vec::new();
     let now = match found {
-        Ok(now) => now,
+        Ok(now) => Some(now),
         Err(_) if ran.stderr.contains("drained") && ctx.facts.drained_by_us != Some(true) => {
             // The admin's own drain (kept, as promised) stops verify's job.
             ctx.message("gnt-cluster verify could not run: the job queue is drained (it was before the upgrade, so it stays drained); run gnt-cluster verify after gnt-cluster queue undrain");
-            Vec::new()
+            None
         }
         Err(why) => {
-            return Ok(Outcome {
-                facts: Facts::default(),
-                verify_errors: Some(format!(
-                    "gnt-cluster verify failed without reporting errors: {why}"
-                )),
-            })
+            problems.push(format!(
+                "gnt-cluster verify failed without reporting errors: {why}"
+            ));
+            None
         }
     };
-    let verdict = crate::health::verdict(before.as_ref(), &now, instances.as_ref());
-    if let Some(line) = crate::health::pre_existing_line(&verdict.old, true) {
-        ctx.message(&line);
-    }
-    if !verdict.gone.is_empty() {
-        ctx.message(&format!(
-            "gone since the upgrade began: {}",
-            verdict
-                .gone
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
+    let verdict = crate::health::verdict(
+        before.as_ref(),
+        now.as_deref().unwrap_or_default(),
+        instances.as_ref(),
+    );
+    if now.is_some() {
+        if let Some(line) = crate::health::pre_existing_line(&verdict.old, true) {
+            ctx.message(&line);
+        }
+        if !verdict.gone.is_empty() {
+            ctx.message(&format!(
+                "gone since the upgrade began: {}",
+                verdict
+                    .gone
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
     }
     for (name, was, is) in &verdict.changed {
         ctx.message(&format!(
             "instance {name}: {was} before the upgrade, {is} now"
         ));
     }
-    let mut problems: Vec<String> = verdict.new.iter().map(|f| format!("ERROR: {f}")).collect();
+    problems.extend(verdict.new.iter().map(|f| format!("ERROR: {f}")));
     problems.extend(verdict.harmed().iter().map(|(name, was, is)| {
         format!(
             "instance {name} was {was} before the upgrade and is {is} now; hint: {}",
