@@ -648,6 +648,16 @@ mod tests {
     /// this machine's `openssl`, and read by the script the nodes run.
     #[test]
     fn sha1_node_certificates_with_openssl_3_are_refused() {
+        if std::process::Command::new("openssl")
+            .arg("version")
+            .output()
+            .is_err()
+        {
+            // A package build's chroot has no openssl (it is no build
+            // dependency); the judging itself is a pure function.
+            eprintln!("SKIPPED: openssl is not installed, so no certificates can be made");
+            return;
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
         let openssl = |args: &[&str]| {
