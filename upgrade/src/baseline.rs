@@ -17,7 +17,9 @@ use ganeti_layout::node::InstallPaths;
 
 use crate::context::Ctx;
 use crate::ganeti::GanetiCmd;
-use crate::health::{parse_instances, parse_verify, Finding, Health, FIX_FIRST};
+use crate::health::{
+    fix_first, parse_instances, parse_verify, pre_existing_line, Finding, Health, FIX_FIRST,
+};
 use crate::ran::Ran;
 
 /// `gnt-cluster verify` as the baseline and the end run it: with the
@@ -81,6 +83,25 @@ pub fn take(ctx: &Ctx<'_>) -> Health {
         errors,
         instances,
     }
+}
+
+/// The health now, judged as `record-health` and the dry run judge it:
+/// `Err` with the refusal when it holds an error an upgrade should not
+/// start on; otherwise the baseline, the errors it holds said as not
+/// counted.
+pub fn judged(ctx: &Ctx<'_>) -> Result<Health, String> {
+    let health = take(ctx);
+    if let Some(refusal) = fix_first(&health, &ctx.opts.run.verify_ignore) {
+        return Err(refusal);
+    }
+    if let Some(line) = health
+        .errors
+        .as_deref()
+        .and_then(|e| pre_existing_line(e, false))
+    {
+        ctx.message(&line);
+    }
+    Ok(health)
 }
 
 /// Where `record-health` keeps the baseline on the master.

@@ -111,20 +111,12 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
     }
     // The health baseline, as the run's record-health step takes it.
     if ctx.exec.is_root() {
-        let health = crate::baseline::take(ctx);
-        if let Some(refusal) = crate::health::fix_first(&health, &ctx.opts.run.verify_ignore) {
+        if let Err(refusal) = crate::baseline::judged(ctx) {
             refusals.push(format!(
                 "{}: {}",
                 c.master,
                 refusal.replace("\nhint: ", "\n  fix: ")
             ));
-        }
-        if let Some(line) = health
-            .errors
-            .as_deref()
-            .and_then(|e| crate::health::pre_existing_line(e, false))
-        {
-            ctx.message(&line);
         }
     }
     let (jobs, filters) = queue_state(ctx);

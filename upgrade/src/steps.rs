@@ -589,18 +589,8 @@ fn rehearse_config(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 /// should not start on; lists what verify reports now, which the end will
 /// not count against the upgrade.
 fn record_health(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
-    let health = crate::baseline::take(ctx);
-    if let Some(refusal) = crate::health::fix_first(&health, &ctx.opts.run.verify_ignore) {
-        return Err(StepError::Refused(refusal));
-    }
+    let health = crate::baseline::judged(ctx).map_err(StepError::Refused)?;
     crate::baseline::save(ctx.paths, &health).map_err(StepError::io)?;
-    if let Some(line) = health
-        .errors
-        .as_deref()
-        .and_then(|e| crate::health::pre_existing_line(e, false))
-    {
-        ctx.message(&line);
-    }
     Ok(Outcome::default())
 }
 
@@ -1052,10 +1042,6 @@ fn post_upgrade(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     Ok(Outcome::default())
 }
 
-fn verify(ctx: &Ctx<'_>) -> GanetiCmd {
-    crate::baseline::verify_cmd(ctx)
-}
-
 /// `gnt-cluster verify`'s errors do not stop the run: the new ones are
 /// what it ends with (exit 3), with every instance the upgrade left in an
 /// error state; the errors that were there before ([`crate::health`]) are
@@ -1200,7 +1186,7 @@ fn plan_check_stale_code(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
 }
 fn plan_record_health(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     vec![
-        runs_on(ctx, c, Where::Master, verify(ctx)),
+        runs_on(ctx, c, Where::Master, crate::baseline::verify_cmd(ctx)),
         runs_on(ctx, c, Where::Master, GanetiCmd::InstanceStates),
     ]
 }
@@ -1384,7 +1370,7 @@ fn plan_post_upgrade(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
 }
 fn plan_verify_cluster(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     vec![
-        runs_on(ctx, c, Where::Master, verify(ctx)),
+        runs_on(ctx, c, Where::Master, crate::baseline::verify_cmd(ctx)),
         runs_on(ctx, c, Where::Master, GanetiCmd::InstanceStates),
         does(
             c,
