@@ -8,8 +8,9 @@
 //!   the script rule below does not apply to it);
 //! * it maps a file of another version's tree (`/proc/PID/maps`);
 //! * its script (the first word of `/proc/PID/cmdline`, or the first after
-//!   it that is not an option: the Python daemons and tools run `python3
-//!   [-u] SCRIPT`) names another version's tree,
+//!   it that is not an option nor an option's value: the Python daemons
+//!   and tools run `python3 [-u] [-W ignore] SCRIPT`) names another
+//!   version's tree,
 //!   or reaches the active version only through the switch links and the
 //!   process started before the links were last switched: Python resolved
 //!   the links when it started, so it runs what they named then.
@@ -235,14 +236,27 @@ fn mapped(paths: &InstallPaths, pid: i32, active: &DirVersion) -> Option<String>
     })
 }
 
-/// The first word after the program that is not an option (`python3 -u
-/// SCRIPT`: the script).
+/// The script of `python3 [OPTION...] SCRIPT`: the first word after the
+/// program that is not an option nor an option's value (`-W ignore`, `-X
+/// dev`); none after `-c` or `-m` (a command or a module, no script).
 fn script_word(argv: &[String]) -> Option<&String> {
-    argv.iter().skip(1).find(|a| !a.starts_with('-'))
+    let mut words = argv.iter().skip(1);
+    while let Some(w) = words.next() {
+        match w.as_str() {
+            "-W" | "-X" | "-Q" => {
+                words.next();
+            }
+            "-c" | "-m" => return None,
+            "--" => return words.next(),
+            _ if w.starts_with('-') => {}
+            _ => return Some(w),
+        }
+    }
+    None
 }
 
-/// The script among the program's word and its first word that is not an
-/// option: in another version's tree, or reached through the switch links
+/// The script among the program's word and [`script_word`]: in another
+/// version's tree, or reached through the switch links
 /// by a process older than the switch.
 fn script(
     paths: &InstallPaths,
@@ -355,6 +369,64 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn the_script_is_found_past_pythons_options() {
+        let argv = |a: &[&str]| a.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let python = Path::new("/usr/bin/python3.11");
+        for words in [
+            &["python3", "-u", "/usr/share/ganeti/3.1/ganeti-rapi"][..],
+            &[
+                "python3",
+                "-W",
+                "ignore",
+                "/usr/share/ganeti/3.1/ganeti-rapi",
+                "-b",
+                "x",
+            ],
+            &[
+                "python3",
+                "-u",
+                "-X",
+                "dev",
+                "/usr/share/ganeti/3.1/ganeti-rapi",
+            ],
+            &[
+                "python3",
+                "-Wignore",
+                "--",
+                "/usr/share/ganeti/3.1/ganeti-rapi",
+            ],
+        ] {
+            assert_eq!(
+                daemon_name(Some(python), &argv(words)).as_deref(),
+                Some("ganeti-rapi"),
+                "{words:?}"
+            );
+        }
+        assert_eq!(
+            daemon_name(
+                Some(python),
+                &argv(&["python3", "-c", "import x", "/usr/sbin/ganeti-rapi"])
+            ),
+            None
+        );
+        let paths = InstallPaths::default();
+        let why = script(
+            &paths,
+            &argv(&[
+                "python3",
+                "-W",
+                "ignore",
+                "/usr/share/ganeti/3.1/ganeti-rapi",
+            ]),
+            &"3.0".parse().expect("v"),
+            None,
+            None,
+        )
+        .expect("stale");
+        assert!(why.contains("ganeti-rapi is 3.1's"), "{why}");
     }
 
     #[test]
