@@ -255,6 +255,21 @@ with the upgrade still pending, for \fB\-\-resume\fR.
 \fB\-\-abort\fR rolls back a pending upgrade that has not reached the
 configuration change; after that point it is refused.
 .PP
+Where the procedure departs from the design's letter (Ganeti's
+\fIdesign\-upgrade\fR, "Automatized Upgrade Procedure"): the design's first
+daemon round starts all daemons; this tool's (step \fBstart\-daemons\fR)
+starts only what \fBgnt\-cluster redist\-conf\fR uses:
+\fBdaemon\-util start ganeti\-noded\fR on every online node, then
+\fBganeti\-wconfd\fR and \fBganeti\-luxid\fR on the master. The second
+round (\fBrestart\-daemons\fR) stops and starts every daemon everywhere, as
+the design's. Its outcome holds (redist\-conf finds what it needs, and
+every daemon afterwards runs a process started after the redistribution)
+with about a third of the first round's work while new jobs are held;
+RAPI, confd and mond come back with the second round. Ganeti only warns
+when redist\-conf's copies do not reach a node; this tool starts that
+node's noded and redistributes again, and fails the step for a node still
+missed.
+.PP
 Progress output is best-effort: with a closed pipe or terminal the run goes
 on, and \fIcommands.log\fR keeps its record.
 .SS "JSON output (\-\-json)"
@@ -290,8 +305,9 @@ nodes still running, rollbacks, skipped nodes), \fBtime\fR.
 At the end of a run: \fBseconds\fR (the whole run), \fBend\fR (what the
 report's head line says), \fBheld_seconds\fR (when the run let new jobs
 run again: how long they were held, from the first run's
-stop\-new\-work; absent otherwise), \fBsteps\fR (a list of \fBstep\fR and
-\fBseconds\fR).
+stop\-new\-work; absent otherwise), \fBsteps\fR (a list of \fBstep\fR,
+\fBseconds\fR and \fBheld\fR: whether it ran while new jobs were held,
+the hold window from stop\-new\-work to resume\-work).
 .TP
 .B preflight\fR, \fBplan\-step
 From \fB\-\-dry\-run\fR: \fBchecks\fR: \fBtarget\fR, \fBmaster\fR,

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use ganeti_layout::node::durable::{self, is_temp_name};
-use ganeti_layout::node::paths::SWITCH_JOURNAL_NAME;
+use ganeti_layout::node::paths::{SWITCH_JOURNAL_NAME, SWITCH_PREVIOUS_NAME};
 use ganeti_layout::node::{DirVersion, InstallPaths};
 use rustix::fs::{Mode, OFlags};
 
@@ -124,23 +124,47 @@ impl ConfDir {
     }
 
     /// fsync(file) + rename + fsync(dir), all relative to the directory fd.
+    /// Writes the journal durably: [`ConfDir::stage_file`], then the
+    /// directory's fsync (which makes every name staged before it durable
+    /// too, the switch's `previous` record among them).
     pub(crate) fn write_journal(&self, journal: &Journal) -> Result<(), SwitchError> {
-        let tmp = durable::temp_sibling(Path::new(JOURNAL_NAME));
+        // Plain data with string keys: serialising cannot fail.
+        let bytes = serde_json::to_vec(journal).expect("journal serialises");
+        self.stage_file(JOURNAL_NAME, &bytes, 0o600)?;
+        self.fsync()
+    }
+
+    /// fsync(file) + rename over `name`, without the directory's fsync: the
+    /// next [`ConfDir::fsync`] makes the new name durable (a crash before it
+    /// leaves the old file, or none, never a torn one).
+    pub(crate) fn stage_file(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        mode: u32,
+    ) -> Result<(), SwitchError> {
+        let tmp = durable::temp_sibling(Path::new(name));
         let tmp = tmp.to_string_lossy().into_owned();
         let fd = rustix::fs::openat(
             self.fd.as_fd(),
             &tmp,
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
+            Mode::from_raw_mode(mode),
         )
         .map_err(rio("create", &self.path(&tmp)))?;
-        // Plain data with string keys: serialising cannot fail.
-        let bytes = serde_json::to_vec(journal).expect("journal serialises");
-        write_all(&fd, &bytes).map_err(rio("write", &self.path(&tmp)))?;
-        rustix::fs::fsync(&fd).map_err(rio("fsync", &self.path(&tmp)))?;
-        rustix::fs::renameat(self.fd.as_fd(), &tmp, self.fd.as_fd(), JOURNAL_NAME)
-            .map_err(rio("rename into place", &self.path(JOURNAL_NAME)))?;
-        self.fsync()
+        let written = (|| {
+            // The umask may have cleared bits of `mode`.
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
+                .map_err(rio("chmod", &self.path(&tmp)))?;
+            write_all(&fd, bytes).map_err(rio("write", &self.path(&tmp)))?;
+            rustix::fs::fsync(&fd).map_err(rio("fsync", &self.path(&tmp)))?;
+            rustix::fs::renameat(self.fd.as_fd(), &tmp, self.fd.as_fd(), name)
+                .map_err(rio("rename into place", &self.path(name)))
+        })();
+        if written.is_err() {
+            let _ = rustix::fs::unlinkat(self.fd.as_fd(), &tmp, rustix::fs::AtFlags::empty());
+        }
+        written
     }
 
     pub(crate) fn stale_temps(&self) -> Vec<String> {
@@ -154,7 +178,8 @@ impl ConfDir {
                 is_temp_name(n)
                     && (n.starts_with(".lib.")
                         || n.starts_with(".share.")
-                        || n.starts_with(&format!("{JOURNAL_NAME}.")))
+                        || n.starts_with(&format!("{JOURNAL_NAME}."))
+                        || n.starts_with(&format!("{SWITCH_PREVIOUS_NAME}.")))
             })
             .collect();
         out.sort();

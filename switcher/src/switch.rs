@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use ganeti_layout::node::active::{self, Active, DefaultLink, DefaultState};
 use ganeti_layout::node::fs::resolve_in_root;
 use ganeti_layout::node::installed;
+use ganeti_layout::node::paths::SWITCH_PREVIOUS_NAME;
 use ganeti_layout::node::{DirVersion, InstallPaths};
 
 use crate::confdir::{ConfDir, Journal, JOURNAL_FORMAT, JOURNAL_NAME};
@@ -318,10 +319,9 @@ fn switch(
     refuse_if_daemons_run(options, paths)?;
     let from = active::read_active(paths).version().cloned();
     // Recorded before the links change: the way back to it stays open.
+    // Made durable by the journal's directory fsync, in the same directory.
     if let Some(f) = from.as_ref().filter(|f| *f != version) {
-        paths
-            .fs()
-            .write_file(&paths.switch_previous(), format!("{f}\n").as_bytes(), 0o644)?;
+        dir.stage_file(SWITCH_PREVIOUS_NAME, format!("{f}\n").as_bytes(), 0o644)?;
     }
     let journal = Journal {
         format: JOURNAL_FORMAT,

@@ -441,12 +441,18 @@ def node_rpc(node, call, payload=None):
     return res.returncode == 0, res.stdout, res.stderr
 
 
-def distribute_files(cfg, files, nodes=None):
+def distribute_files(cfg, files, nodes=None, bootstrap=False):
     """Push FILES (name -> (data, mode)) to other online nodes; warn on
-    failure like Ganeti's LUs do, never fail."""
+    failure like Ganeti's LUs do, never fail. The upload goes to each
+    node's noded: a node whose noded does not run gets nothing, as in
+    Ganeti, but while the fake's `gnt-cluster init` sets its nodes up
+    (BOOTSTRAP; the real one has a single node, the others are added) or
+    while a node has not joined yet (no server.pem: the fake joins nodes by
+    upload, Ganeti over ssh)."""
     me = set(my_hostnames())
     targets = nodes if nodes is not None else online_nodes(cfg)
-    payload = {"files": {k: {"data": d, "mode": m} for k, (d, m) in files.items()}}
+    payload = {"files": {k: {"data": d, "mode": m} for k, (d, m) in files.items()},
+               "bootstrap": bootstrap}
     failed = []
     others = [n for n in targets if n not in me]
     # Like Ganeti's RPC layer, talk to all nodes at once.
@@ -455,7 +461,11 @@ def distribute_files(cfg, files, nodes=None):
     for node, (ok, _, err) in zip(others, results):
         if not ok:
             failed.append(node)
-            sys.stderr.write("Warning: copy of files to node %s failed: %s\n" % (node, err.strip()))
+            # As Ganeti's UploadHelper words it, one line per file, in the
+            # job's feedback (standard output).
+            for name in sorted(files):
+                out("%s  - WARNING: Copy of file %s to node %s failed: %s"
+                    % (time.ctime(), os.path.join(DATA_DIR, name), node, err.strip()))
     return failed
 
 
@@ -1046,6 +1056,11 @@ def noded_rpc(call):
         return 0
     if call == "upload":
         payload = json.loads(sys.stdin.read() or "{}")
+        # A node that has joined (it has the cluster's certificate) takes
+        # uploads through its noded only; the fake joins nodes by upload.
+        joined = os.path.exists(SERVER_PEM)
+        if joined and not payload.get("bootstrap") and daemon_pid("ganeti-noded") is None:
+            die("Error 7: Failed to connect to %s port 1811: Connection refused" % my_name())
         allowed = set(["config.data", "server.pem", "known_hosts"] +
                       ["ssconf_" + k for k in SSCONF_KEYS])
         for name, spec in sorted(payload.get("files", {}).items()):
@@ -1300,7 +1315,7 @@ def cluster_init(argv):
     write_ssconf(cfg)
     write_file(QUEUE_DIR + "/version", "1\n", 0o600)
     write_file(QUEUE_SERIAL, "0\n", 0o600)
-    distribute_files(cfg, cluster_files(cfg))
+    distribute_files(cfg, cluster_files(cfg), bootstrap=True)
     if not opts.fake_no_start:
         res = subprocess.run([DAEMON_UTIL, "start-all"])
         if res.returncode != 0:

@@ -18,7 +18,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 
-ALL=(updown crash sigterm preserve jobs nodes concurrent resume verify stale partial signals plan lib64 restore)
+ALL=(updown crash sigterm preserve jobs nodes concurrent resume verify stale rounds partial signals plan lib64 restore)
 
 # --- 0: the helpers themselves ----------------------------------------------
 
@@ -673,6 +673,55 @@ s_stale() {
   out=$(x node2 "$SWITCH" stale 3.0) || rc=$?
   check_eq "ganeti-switch stale 3.0 on node2: exit 1" 1 "$rc"
   check "... naming its daemons as 3.1's" grep -q "ganeti-noded.*is 3.1's" <<<"$out"
+}
+
+# --- 9c: the first daemon round starts only what redist-conf needs -------------
+
+# running_daemons NODE: the Ganeti daemons that run on NODE, by name (the
+# fake noded's status RPC, which asks each daemon's locked pid file)
+running_daemons() {
+  x "$1" /usr/sbin/ganeti-noded --fake-rpc=status |
+    python3 -c 'import json, sys; print(" ".join(sorted(d for d, r in json.load(sys.stdin)["daemons"].items() if r)))'
+}
+
+s_rounds() {
+  fresh rounds || return
+  local node3_data=$W/nodes/node3/root/var/lib/ganeti
+  bg_upgrade GANETI_UPGRADE_WAIT_AT=redist-conf --to 3.1
+  if wait_at redist-conf; then
+    check_eq "round 1 on the master: noded, wconfd, luxid" "ganeti-luxid ganeti-noded ganeti-wconfd" "$(running_daemons "$MASTER")"
+    check_eq "round 1 on node2: noded only" "ganeti-noded" "$(running_daemons node2)"
+    # node3's noded dies before redist-conf: its copies fail (Ganeti only
+    # warns); the step starts its noded and redistributes again.
+    x node3 /usr/lib/ganeti/daemon-util stop ganeti-noded
+    release_wait redist-conf
+  else
+    fail "the run never waited before redist-conf"
+  fi
+  bg_wait
+  check_rc "--to 3.1 with node3's noded gone at redist-conf" 0
+  check "the missed copies are named, and node3's noded started again" \
+    grep -qE "redist-conf's copies did not reach node3[.a-z]*: starting ganeti-noded there and redistributing again" <<<"$OUT"
+  assert_state 3.1 --label "node3 redistributed to after its noded was started again"
+  # The same, but node3's noded cannot start: pending at redist-conf naming
+  # node3, the queue still held; --resume once it can.
+  bg_upgrade GANETI_UPGRADE_WAIT_AT=redist-conf --to 3.0
+  if wait_at redist-conf; then
+    x node3 /usr/lib/ganeti/daemon-util stop ganeti-noded
+    : >"$node3_data/fake-fail-start-ganeti-noded"
+    release_wait redist-conf
+  else
+    fail "the run never waited before redist-conf"
+  fi
+  bg_wait
+  check_rc "--to 3.0 with node3's noded unable to start at redist-conf (pending)" 1
+  check "pending at redist-conf, naming node3's missed copy and its failed start" \
+    grep -qE "node3[.a-z]*: Copy of file .* to node node3[.a-z]* failed: .*; and starting its noded failed: .*fake failure injected" <<<"$OUT"
+  check "... with --skip-node node3 as the way past it" grep -qE -- "--resume --skip-node node3" <<<"$OUT"
+  rm -f "$node3_data/fake-fail-start-ganeti-noded"
+  run_upgrade --resume
+  check_rc "--resume once node3's noded can start" 0
+  assert_state 3.0 --label "resumed past redist-conf"
 }
 
 # --- 10: a partial failure across nodes is undone, or stays pending ------------

@@ -65,6 +65,14 @@ pub enum StepError {
     /// A signal arrived while the step waited.
     #[error("interrupted by a signal while {0}")]
     Interrupted(&'static str),
+    /// A command on the master succeeded but did not reach these nodes
+    /// (`gnt-cluster redist-conf`'s "Copy of file … failed" warnings):
+    /// node and the lines that say so.
+    #[error("`{command}` exited 0 but did not reach every node:\n{}", .missed.iter().map(|(n, l)| format!("{n}: {l}")).collect::<Vec<_>>().join("\n"))]
+    NotReached {
+        command: String,
+        missed: Vec<(String, String)>,
+    },
 }
 
 impl StepError {
@@ -79,6 +87,11 @@ impl StepError {
     pub fn nodes(&self) -> Vec<String> {
         match self {
             StepError::Commands(r) => r.iter().map(|r| r.node.clone()).collect(),
+            StepError::NotReached { missed, .. } => {
+                let mut nodes: Vec<String> = missed.iter().map(|(n, _)| n.clone()).collect();
+                nodes.dedup();
+                nodes
+            }
             _ => Vec::new(),
         }
     }

@@ -110,15 +110,41 @@ pub struct Report {
     pub held_seconds: Option<f64>,
     /// (step, seconds), in the order they ran.
     pub steps: Vec<(StepId, f64)>,
+    /// The steps that ran while new jobs were held (the hold window: from
+    /// stop-new-work, or from the start of a run that found the queue held,
+    /// to resume-work).
+    pub held_steps: Vec<StepId>,
 }
 
 impl Report {
-    /// One line per step, as commands.log and the text output show it.
+    /// One line per step, as commands.log and the text output show it;
+    /// a step in the hold window ends in "held", and a last line sums the
+    /// window up.
     pub fn step_lines(&self) -> Vec<String> {
-        self.steps
+        let mut lines: Vec<String> = self
+            .steps
             .iter()
-            .map(|(id, s)| format!("{:<22} {s:>8.1} s", id.as_str()))
-            .collect()
+            .map(|(id, s)| {
+                let held = if self.held_steps.contains(id) {
+                    "  held"
+                } else {
+                    ""
+                };
+                format!("{:<22} {s:>8.1} s{held}", id.as_str())
+            })
+            .collect();
+        let (n, s) = self
+            .steps
+            .iter()
+            .filter(|(id, _)| self.held_steps.contains(id))
+            .fold((0, 0.0), |(n, t), (_, s)| (n + 1, t + s));
+        if n > 0 {
+            lines.push(format!(
+                "{:<22} {s:>8.1} s  in {n} step(s) while new jobs were held",
+                "(hold window)"
+            ));
+        }
+        lines
     }
 }
 
@@ -227,6 +253,8 @@ enum Wire<'a> {
 struct StepTime {
     step: StepId,
     seconds: f64,
+    /// In the hold window (new jobs held).
+    held: bool,
 }
 
 /// A run that did not end well, in the `end` event.
@@ -308,6 +336,7 @@ impl Event<'_> {
                     .map(|(step, seconds)| StepTime {
                         step: *step,
                         seconds: *seconds,
+                        held: r.held_steps.contains(step),
                     })
                     .collect(),
             },

@@ -20,7 +20,20 @@ use crate::ran::join_argv;
 pub enum Daemons {
     StopAll,
     StartAll,
+    /// `start DAEMON`: one daemon, as `start-all` starts each (after
+    /// `ensure-dirs`, or through its systemd unit where daemon-util uses
+    /// systemctl); a daemon already running is left as it is.
+    Start(&'static str),
 }
+
+/// What `gnt-cluster redist-conf` needs running, and all it needs: noded on
+/// every online node (the files are uploaded to each node's noded) and, on
+/// the master, wconfd and luxid (the configuration and the job queue).
+/// `LUClusterRedistConf` in Ganeti's `lib/cmdlib/cluster`; confd, rapi,
+/// kvmd, mond and metad play no part. In `start-all`'s order.
+pub const REDIST_NODE_DAEMONS: &[&str] = &["ganeti-noded"];
+/// See [`REDIST_NODE_DAEMONS`]: the master's, after its noded.
+pub const REDIST_MASTER_DAEMONS: &[&str] = &["ganeti-wconfd", "ganeti-luxid"];
 
 /// Ganeti's drain flag, through `gnt-cluster queue`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,6 +256,9 @@ impl GanetiCmd {
             | GanetiCmd::MarkOnline { .. } => self.gnt_argv(paths),
             GanetiCmd::DaemonUtil(Daemons::StopAll) => words(paths.daemon_util(), &["stop-all"]),
             GanetiCmd::DaemonUtil(Daemons::StartAll) => words(paths.daemon_util(), &["start-all"]),
+            GanetiCmd::DaemonUtil(Daemons::Start(daemon)) => {
+                words(paths.daemon_util(), &["start", daemon])
+            }
             GanetiCmd::Cfgupgrade { downgrade: false } => words(paths.cfgupgrade(), &["-f"]),
             GanetiCmd::Cfgupgrade { downgrade: true } => {
                 words(paths.cfgupgrade(), &["--downgrade", "-f"])
@@ -543,5 +559,64 @@ mod tests {
             to(Switch::Installed("3.1".parse().expect("v"))).shown(),
             "/usr/sbin/ganeti-switch installed 3.1"
         );
+    }
+}
+
+/// The nodes `gnt-cluster redist-conf`'s copies did not reach, from its
+/// output: Ganeti's `UploadHelper` (`lib/cmdlib/common.py`) only warns
+/// "Copy of file F to node N failed: WHY", one line per file, and the job
+/// succeeds. Each node once, in the order found, with its first such line
+/// and how many more files failed there.
+pub fn copies_failed(output: &str) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String, usize)> = Vec::new();
+    for line in output.lines() {
+        let Some(at) = line.find("Copy of file ") else {
+            continue;
+        };
+        let said = line[at..].trim_end();
+        let Some((_, rest)) = said.split_once(" to node ") else {
+            continue;
+        };
+        let Some((node, _)) = rest.split_once(" failed") else {
+            continue;
+        };
+        if node.is_empty() || node.contains(' ') {
+            continue;
+        }
+        match found.iter_mut().find(|(n, _, _)| n == node) {
+            Some((_, _, more)) => *more += 1,
+            None => found.push((node.to_string(), said.to_string(), 0)),
+        }
+    }
+    found
+        .into_iter()
+        .map(|(node, line, more)| match more {
+            0 => (node, line),
+            n => (node, format!("{line} (and {n} more file(s))")),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod copies_tests {
+    use super::copies_failed;
+
+    #[test]
+    fn redist_conf_copy_warnings_name_their_nodes() {
+        let out = "Mon Dec  7 17:30:12 2026  - WARNING: Copy of file /var/lib/ganeti/known_hosts to node node3.gnt.test failed: Error 7: Failed to connect to 192.0.2.13 port 1811\n\
+                   Mon Dec  7 17:30:12 2026  - WARNING: Copy of file /etc/ganeti/ssconf to node node3.gnt.test failed: x\n\
+                   Mon Dec  7 17:30:12 2026 Copying file /var/lib/ganeti/known_hosts to node node2\n\
+                   Copy of file a to nodes failed\n";
+        let got = copies_failed(out);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, "node3.gnt.test");
+        assert!(got[0]
+            .1
+            .starts_with("Copy of file /var/lib/ganeti/known_hosts"));
+        assert!(
+            got[0].1.ends_with("port 1811 (and 1 more file(s))"),
+            "{got:?}"
+        );
+        assert!(copies_failed("Submitted jobs 12\nWaiting for job 12 ...\n").is_empty());
     }
 }

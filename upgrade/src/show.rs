@@ -363,6 +363,22 @@ pub fn report(
         }
         _ => (None, None),
     };
+    // The hold window in this run: from stop-new-work, or from its start
+    // when an earlier run held the queue, to resume-work (or the end).
+    let from =
+        at(StepId::StopNewWork).or_else(|| (held_since_first.is_some() || still_held).then_some(0));
+    let held_steps = match from {
+        Some(a) => {
+            let b = at(StepId::ResumeWork).unwrap_or(timings.len().saturating_sub(1));
+            timings
+                .get(a..=b)
+                .unwrap_or_default()
+                .iter()
+                .map(|(id, _)| *id)
+                .collect()
+        }
+        None => Vec::new(),
+    };
     let end = match result {
         Ok(Done::Upgraded { to, .. }) => format!("on {to}"),
         Ok(_) => "done".to_string(),
@@ -383,6 +399,7 @@ pub fn report(
         ),
         end,
         held_seconds,
+        held_steps,
         steps: timings
             .iter()
             .map(|(id, d)| (*id, d.as_secs_f64()))

@@ -20,6 +20,13 @@
 //!   them all and starts them again, as the fault matrix's manual fix does;
 //! * a switch that a node refuses because daemons run there stops them and
 //!   tries once more;
+//! * the first daemon round ("all daemons are started") starts only what
+//!   redist-conf uses: noded everywhere, wconfd and luxid on the master; the
+//!   second ("restart all") starts every daemon, so the outcome is the
+//!   document's (every daemon runs a process started after the
+//!   redistribution) with a third of the first round's work in the hold;
+//! * a redist-conf whose copies did not reach a node (Ganeti only warns, and
+//!   the job succeeds) fails for that node;
 //! * the intent file (and our journal) are removed last, after the
 //!   post-upgrade hooks and the verify, so a crash there is still resumable
 //!   (upstream loses the hooks and leaves the watcher paused).
@@ -34,7 +41,10 @@ use crate::context::{Ctx, Outcome};
 use crate::error::StepError;
 use crate::events::{PlanCommand, Where};
 use crate::fence::write_our_intent;
-use crate::ganeti::{pause_predicates, Daemons, Filter, GanetiCmd, Queue, Switch, Watcher};
+use crate::ganeti::{
+    copies_failed, pause_predicates, Daemons, Filter, GanetiCmd, Queue, Switch, Watcher,
+    REDIST_MASTER_DAEMONS, REDIST_NODE_DAEMONS,
+};
 use crate::intent::Intent;
 use crate::journal::Facts;
 use crate::luxi::Luxi;
@@ -240,7 +250,7 @@ pub const STEPS: &[Step] = &[
     },
     Step {
         id: StepId::StartDaemons,
-        title: "Starting daemons everywhere",
+        title: "Starting the daemons redist-conf needs (noded everywhere, wconfd and luxid on the master)",
         when: When::Always,
         point_of_no_return: false,
         run: start_daemons,
@@ -985,14 +995,106 @@ fn ensure_dirs(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     Ok(Outcome::default())
 }
 
+/// The first daemon round starts only what redist-conf uses
+/// ([`REDIST_NODE_DAEMONS`] on every online node, then
+/// [`REDIST_MASTER_DAEMONS`] on the master), each by daemon-util's own
+/// `start`; restart-daemons then starts every daemon. The design's outcome
+/// holds (redist-conf finds what it needs, and every daemon afterwards was
+/// started after it) at a third of the work inside the hold.
 fn start_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
-    start_daemons_everywhere(ctx, &Rollback::default())?;
+    let c = ctx.cluster()?;
+    for daemon in REDIST_NODE_DAEMONS {
+        ctx.on_nodes(&c, &c.online, &|_| start_one(daemon))?;
+    }
+    for daemon in REDIST_MASTER_DAEMONS {
+        ctx.local(start_one(daemon))?;
+    }
     Ok(Outcome::default())
 }
 
+fn start_one(daemon: &'static str) -> GanetiCmd {
+    GanetiCmd::DaemonUtil(Daemons::Start(daemon))
+}
+
+/// `gnt-cluster redist-conf`. A node its copies did not reach (its noded
+/// down or the node rebooting: Ganeti only warns, and the job succeeds)
+/// has its noded started (waited for while it does not answer, as every
+/// step does) and the redistribution is run once more; a node still
+/// missed fails the step, so no node is left with the old version's files.
 fn redist_conf(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
-    ctx.local(GanetiCmd::RedistConf)?;
-    Ok(Outcome::default())
+    let c = ctx.cluster()?;
+    let (_, missed) = redistribute(ctx, &c)?;
+    if missed.is_empty() {
+        return Ok(Outcome::default());
+    }
+    let nodes = nodes_of(&missed);
+    ctx.message(&format!(
+        "redist-conf's copies did not reach {}: starting ganeti-noded there and redistributing again",
+        nodes.join(", ")
+    ));
+    let mut failed: Vec<Ran> = Vec::new();
+    for daemon in REDIST_NODE_DAEMONS {
+        failed.extend(
+            ctx.each_node(&c, &nodes, &|_| start_one(daemon))
+                .into_iter()
+                .filter(|r| !r.ok()),
+        );
+    }
+    // Redistributed again only where every noded started.
+    let missed = if failed.is_empty() {
+        let (ran, missed) = redistribute(ctx, &c)?;
+        if !missed.is_empty() {
+            ctx.show(&ran);
+        }
+        missed
+    } else {
+        missed
+    };
+    if missed.is_empty() {
+        return Ok(Outcome::default());
+    }
+    // With why its noded is not there, where its start failed.
+    let missed = missed
+        .into_iter()
+        .map(|(node, line)| {
+            let why = failed
+                .iter()
+                .find(|r| r.node == node)
+                .map(|r| format!("; and starting its noded failed: {}", r.summary()))
+                .unwrap_or_default();
+            (node, format!("{line}{why}"))
+        })
+        .collect();
+    Err(StepError::NotReached {
+        command: ctx.call(GanetiCmd::RedistConf).shown(),
+        missed,
+    })
+}
+
+/// One `gnt-cluster redist-conf`, and the online nodes its copies missed
+/// (node, Ganeti's line). A skipped node is one Ganeti still counts
+/// online: its copies fail, and what brings it up to date later is said at
+/// the end.
+fn redistribute(ctx: &Ctx<'_>, c: &Cluster) -> Result<(Ran, Vec<(String, String)>), StepError> {
+    let ran = ctx.local(GanetiCmd::RedistConf)?;
+    let (missed, left): (Vec<_>, Vec<_>) =
+        copies_failed(&format!("{}\n{}", ran.stdout, ran.stderr))
+            .into_iter()
+            .partition(|(node, _)| c.online.contains(node));
+    if !left.is_empty() {
+        ctx.message(&format!(
+            "redist-conf's copies did not reach {} (left out of this upgrade)",
+            nodes_of(&left).join(", ")
+        ));
+    }
+    Ok((ran, missed))
+}
+
+fn nodes_of(lines: &[(String, String)]) -> Vec<String> {
+    let mut nodes: Vec<String> = lines.iter().map(|(n, _)| n.clone()).collect();
+    nodes.sort();
+    nodes.dedup();
+    nodes
 }
 
 fn restart_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
@@ -1047,7 +1149,7 @@ fn post_upgrade(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 /// error state; the errors that were there before ([`crate::health`]) are
 /// listed, and every instance whose state changed is named.
 fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
-    let (ran, found) = crate::baseline::verify_now(ctx);
+    let ((ran, found), instances) = crate::baseline::health_now(ctx);
     ctx.show(&ran);
     let before = crate::baseline::load(ctx.paths, &ctx.header.id);
     match &before {
@@ -1055,7 +1157,7 @@ fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
         Some(h) if h.errors.is_none() => ctx.message("gnt-cluster verify could not run before the upgrade: every error it reports now counts"),
         Some(_) => {}
     }
-    let instances = crate::baseline::instances_now(ctx)
+    let instances = instances
         .map_err(|why| {
             ctx.message(&format!(
                 "could not list the instances' states ({why}): they are not compared"
@@ -1317,11 +1419,13 @@ fn plan_ensure_dirs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     vec![runs_on(ctx, c, Where::AllOnline, GanetiCmd::EnsureDirs)]
 }
 fn plan_start_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
-    let mut start = runs_on(ctx, c, Where::AllOnline, start_all());
-    start
-        .text
-        .push_str(" (stop-all and start-all where one already runs)");
-    vec![start]
+    let node = REDIST_NODE_DAEMONS
+        .iter()
+        .map(|d| runs_on(ctx, c, Where::AllOnline, start_one(d)));
+    let master = REDIST_MASTER_DAEMONS
+        .iter()
+        .map(|d| runs_on(ctx, c, Where::Master, start_one(d)));
+    node.chain(master).collect()
 }
 fn plan_redist_conf(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     vec![runs_on(ctx, c, Where::Master, GanetiCmd::RedistConf)]

@@ -68,6 +68,8 @@ enum Daemons {
     Running(String),
     /// Some running (a stop or start that died half way).
     Partial(String),
+    /// Only these, started one by one (`daemon-util start D`).
+    Only(String, Vec<&'static str>),
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +156,9 @@ struct Faults {
     /// daemons (on the version its links name), and it does not answer the
     /// next N commands sent to it.
     reboot: Option<(StepId, String, usize)>,
+    /// Once this step has started, the node's daemons are gone (killed,
+    /// the node's OOM killer): redist-conf's copies do not reach it.
+    daemons_die: Option<(StepId, String)>,
     /// luxid answers on its socket (the LUXI fake, `model_check/luxi.rs`);
     /// otherwise there is no socket and every call goes to the tools.
     luxi: bool,
@@ -511,7 +516,11 @@ impl Model {
     }
 
     fn luxid(&self, st: &State) -> bool {
-        matches!(st.nodes[&self.master].daemons, Daemons::Running(_))
+        match &st.nodes[&self.master].daemons {
+            Daemons::Running(_) => true,
+            Daemons::Only(_, ds) => ds.contains(&"ganeti-luxid"),
+            _ => false,
+        }
     }
 
     fn apply(&self, st: &mut State, node: &str, call: &Call, fault: Option<FaultMode>) -> Ran {
@@ -576,15 +585,19 @@ impl Model {
                 action: Switch::Stale(v),
                 ..
             } => match &st.nodes[node].daemons {
-                Daemons::Running(d) | Daemons::Partial(d) if *d != v.to_string() => ran(
-                    node,
-                    argv,
-                    Some(1),
-                    format!(
-                        r#"[{{"pid":7,"daemon":"ganeti-noded","command":"ganeti-noded","why":"its program is {d}'s"}}]"#
-                    ),
-                    "",
-                ),
+                Daemons::Running(d) | Daemons::Partial(d) | Daemons::Only(d, _)
+                    if *d != v.to_string() =>
+                {
+                    ran(
+                        node,
+                        argv,
+                        Some(1),
+                        format!(
+                            r#"[{{"pid":7,"daemon":"ganeti-noded","command":"ganeti-noded","why":"its program is {d}'s"}}]"#
+                        ),
+                        "",
+                    )
+                }
                 _ => ok("[]".into()),
             },
             // Ends the stale daemons and starts them from the links.
@@ -603,7 +616,7 @@ impl Model {
             } => {
                 let n = &st.nodes[node];
                 let daemons = match &n.daemons {
-                    Daemons::Running(v) | Daemons::Partial(v) => {
+                    Daemons::Running(v) | Daemons::Partial(v) | Daemons::Only(v, _) => {
                         format!(r#"[{{"name":"ganeti-noded","pid":1,"version":"{v}"}}]"#)
                     }
                     Daemons::Stopped => "[]".into(),
@@ -678,6 +691,60 @@ impl Model {
                 n.daemons = Daemons::Running(n.links.clone());
                 ok(String::new())
             }
+            GanetiCmd::DaemonUtil(DaemonAction::Start(daemon)) => {
+                let config = self.config();
+                let links = st.nodes[node].links.clone();
+                if config != Some(cv(&links)) {
+                    let what = format!("{node}: {daemon} of {links} started on config {config:?}");
+                    if node == self.master && *daemon == "ganeti-wconfd" {
+                        return fail(&format!(
+                            "ganeti-wconfd: configuration version mismatch ({what})"
+                        ));
+                    }
+                    st.violations.push(what);
+                }
+                if node != self.master && *daemon != "ganeti-noded" {
+                    st.violations
+                        .push(format!("{node}: {daemon} started on a non-master"));
+                }
+                let n = st.nodes.get_mut(node).expect("node");
+                // start-stop-daemon --oknodo: what runs stays as it is.
+                n.daemons = match std::mem::replace(&mut n.daemons, Daemons::Stopped) {
+                    Daemons::Stopped => Daemons::Only(links, vec![daemon]),
+                    Daemons::Only(v, mut ds) if v == links => {
+                        if !ds.contains(daemon) {
+                            ds.push(daemon);
+                        }
+                        Daemons::Only(v, ds)
+                    }
+                    // Another version's daemons and this one's now.
+                    Daemons::Only(v, _) => Daemons::Partial(v),
+                    other => other,
+                };
+                ok(String::new())
+            }
+            GanetiCmd::RedistConf => {
+                // Ganeti uploads to every node's noded and only warns
+                // where one is not there; the job succeeds.
+                let f = self.faults();
+                let mut out = String::new();
+                for (name, n) in &st.nodes {
+                    let noded = match &n.daemons {
+                        Daemons::Stopped => false,
+                        Daemons::Only(_, ds) => ds.contains(&"ganeti-noded"),
+                        _ => true,
+                    };
+                    let out_of_reach = st.unreachable.contains(name)
+                        || f.down.contains(name)
+                        || st.rebooting.iter().any(|(r, k)| r == name && *k > 0);
+                    if !noded || out_of_reach {
+                        out.push_str(&format!(
+                            "Mon Dec  7 17:30:12 2026  - WARNING: Copy of file /var/lib/ganeti/known_hosts to node {name} failed: Error 7: Failed to connect\n"
+                        ));
+                    }
+                }
+                ok(out)
+            }
             GanetiCmd::ReadMasterNode => {
                 let asked = st.vote_asks.entry(node.to_string()).or_default();
                 *asked += 1;
@@ -715,10 +782,9 @@ impl Model {
                 .expect("w");
                 ok(String::new())
             }
-            GanetiCmd::EnsureDirs
-            | GanetiCmd::PostUpgrade { .. }
-            | GanetiCmd::RedistConf
-            | GanetiCmd::Rehearse { .. } => ok(String::new()),
+            GanetiCmd::EnsureDirs | GanetiCmd::PostUpgrade { .. } | GanetiCmd::Rehearse { .. } => {
+                ok(String::new())
+            }
             GanetiCmd::Verify { ignore } => {
                 let mut errors = String::new();
                 if self.verify_error && !ignore.iter().any(|c| c == "ENODESETUP") {
@@ -1239,6 +1305,11 @@ impl Exec for Model {
                         ));
                     }
                 }
+            }
+        }
+        if let (Checkpoint::Started(s), Some((at, node))) = (point, &f.daemons_die) {
+            if s == *at {
+                st.nodes.get_mut(node).expect("node").daemons = Daemons::Stopped;
             }
         }
         if let (Checkpoint::Started(s), Some((at, node, k))) = (point, &f.reboot) {
@@ -3183,6 +3254,53 @@ fn a_hold_past_max_hold_rolls_back_before_the_point_of_no_return_only() {
         assert!(
             matches!(end, End::Result(Ok(Done::Upgraded { .. }))),
             "{budget} {step:?}: {end:?}"
+        );
+    }
+}
+
+/// A node whose daemons are gone when redist-conf runs gets none of its
+/// files (Ganeti only warns, and the job succeeds): its noded is started
+/// and the files are redistributed, and the upgrade goes on. If noded does
+/// not start there, the step fails for that node and the upgrade stays
+/// pending naming it, with the queue still held; `--resume` finishes once
+/// the node is mended.
+#[test]
+fn a_redist_conf_that_misses_a_node_starts_its_noded_or_stays_pending_for_it() {
+    for node in ["node2.example", "node3.example"] {
+        let (model, _dir) = Model::new(3, "3.0", false, true);
+        model.faults().daemons_die = Some((StepId::RedistConf, node.into()));
+        let end = run(&model, Mode::To("3.1".parse().expect("v")));
+        assert!(
+            matches!(end, End::Result(Ok(Done::Upgraded { .. }))),
+            "{node}: {end:?}"
+        );
+        assert_eq!(model.consistent(), Ok("3.1".into()));
+
+        let (model, _dir) = Model::new(3, "3.0", false, true);
+        model.faults().daemons_die = Some((StepId::RedistConf, node.into()));
+        model.faults().at = vec![(Phase::Run(StepId::RedistConf), node.into(), FaultMode::Fail)];
+        let end = run(&model, Mode::To("3.1".parse().expect("v")));
+        assert!(
+            matches!(&end, End::Result(Err(UpgradeError::Pending { step: "redist-conf", nodes, .. }))
+                if *nodes == vec![node.to_string()]),
+            "{node}: {end:?}"
+        );
+        assert!(end_says(&end, "Copy of file"), "{node}: {end:?}");
+        assert!(
+            model.state().filters.iter().any(|(u, _)| u != "admin-1"),
+            "{node}: the queue is held while pending"
+        );
+        *model.faults() = Faults::default();
+        let end = run(&model, Mode::Resume);
+        assert!(
+            matches!(end, End::Result(Ok(Done::Upgraded { .. }))),
+            "{node}: {end:?}"
+        );
+        assert_eq!(model.consistent(), Ok("3.1".into()));
+        assert!(
+            model.state().violations.is_empty(),
+            "{:?}",
+            model.state().violations
         );
     }
 }
