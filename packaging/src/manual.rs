@@ -324,7 +324,8 @@ not be asked), \fBdrained\fR, \fBwatcher_paused_until\fR (epoch
 seconds, or null), \fBfilters\fR, \fBbackup_bytes\fR, \fBbackup_free\fR
 and \fBrefusals\fR (what the run would refuse, each with its fix). Then
 per step \fBindex\fR, \fBstep\fR, \fBtitle\fR, \fBcommands\fR (each
-\fBon\fR: \fBmaster\fR or \fBall\-online\fR, \fBnodes\fR, \fBargv\fR:
+\fBon\fR: \fBmaster\fR, \fBall\-online\fR (the master last) or
+\fBall\-online\-at\-once\fR (the master at the same time), \fBnodes\fR, \fBargv\fR:
 the command line as a list of arguments, or null for what is not one
 command, and \fBtext\fR, as the text output shows it) and
 \fBpoint_of_no_return\fR (true on the configuration change). A dry run

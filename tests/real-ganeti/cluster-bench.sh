@@ -59,7 +59,7 @@ case $NODES in
 esac
 
 bad=0
-declare -A WALL=() DOWN=() ACCEPT=()   # "tool to" -> values, space separated
+declare -A WALL=() DOWN=() ACCEPT=() NOWAIT=()   # "tool to" -> values, space separated
 
 # archive N: N archived jobs in every master candidate's job archive, as
 # Ganeti keeps them (queue/archive/ID/10000/job-ID, JSON, owned by masterd),
@@ -113,7 +113,7 @@ node_problems() {
 
 # run TOOL TO ROUND: one upgrade with the probe running, then its end state
 run() {
-  local tool=$1 to=$2 round=$3 from t secs rc=0 log problems mark pb gap agap probe_out
+  local tool=$1 to=$2 round=$3 from t secs rc=0 log problems mark pb gap agap probe_out waited
   from=$(other "$to")
   log=$LOGDIR/$round-$tool-to-$to.log
   mark=$(log_lines)
@@ -140,6 +140,8 @@ run() {
     WALL["$tool $to"]+=" $secs"
     DOWN["$tool $to"]+=" $gap"
     ACCEPT["$tool $to"]+=" $agap"
+    waited=$(wait_secs "$log.commands")
+    NOWAIT["$tool $to"]+=" $(awk -v g="$gap" -v w="$waited" 'BEGIN { printf "%.2f", g - w }')"
     printf 'run    round %s  %-6s %s -> %s  wall %6ss  no jobs accepted %6ss  run %6ss  (exit %s, probe: %s) settled\n' \
       "$round" "$tool" "$from" "$to" "$secs" "$agap" "$gap" "$rc" "$probe_out"
   else
@@ -148,6 +150,20 @@ run() {
       "$round" "$tool" "$from" "$to" "$secs" "$rc" "$(printf '%s' "$problems" | paste -sd';' -)" "$probe_out" "$log"
     return 1
   fi
+}
+
+# wait_secs FILE: how long one run waited for running jobs, from its
+# commands.log excerpt: ours' step wait-for-jobs, theirs' "Draining queue"
+# phase (Ganeti drains, then polls every 10 s while a job runs:
+# UPGRADE_QUEUE_POLL_INTERVAL), each until the next step's line.
+wait_secs() {
+  awk '
+    function t(line) { return substr(line, 12, 2) * 3600 + substr(line, 15, 2) * 60 + substr(line, 18, 2) + substr(line, 21, 3) / 1000 }
+    / step [a-z-]+ started$/ || / cli:[0-9]+ INFO / {
+      if (since != "") { printf "%.2f\n", t($0) - since; done = 1; exit }
+      if ($0 ~ / step wait-for-jobs started$/ || $0 ~ / INFO Draining queue$/) since = t($0)
+    }
+    END { if (!done) print 0 }' "$1"
 }
 
 stats() {   # min median max of the values on stdin
@@ -234,12 +250,12 @@ c stop >>"$LOGDIR/harness.log" 2>&1 || :
 trap - EXIT
 
 echo
-printf '%-12s %-6s %-22s %-26s %-22s\n' direction tool "wall min/med/max (s)" "no jobs accepted min/med/max" "jobs not run min/med/max"
+printf '%-12s %-6s %-20s %-20s %-20s %-20s\n' direction tool "wall" "no jobs accepted" "jobs not run" "not run, less wait"
 for to in 3.1 3.0; do
   for tool in theirs ours; do
-    printf '%-12s %-6s %-22s %-26s %-22s\n' "$(other "$to") -> $to" "$tool" \
+    printf '%-12s %-6s %-20s %-20s %-20s %-20s\n' "$(other "$to") -> $to" "$tool" \
       "$(stats <<<"${WALL["$tool $to"]:-}" | tr ' ' /)" "$(stats <<<"${ACCEPT["$tool $to"]:-}" | tr ' ' /)" \
-      "$(stats <<<"${DOWN["$tool $to"]:-}" | tr ' ' /)"
+      "$(stats <<<"${DOWN["$tool $to"]:-}" | tr ' ' /)" "$(stats <<<"${NOWAIT["$tool $to"]:-}" | tr ' ' /)"
   done
 done
 declare -A M=()
@@ -247,10 +263,12 @@ for k in "theirs 3.1" "ours 3.1" "theirs 3.0" "ours 3.0"; do
   M["wall $k"]=$(median <<<"${WALL[$k]:-}")
   M["down $k"]=$(median <<<"${DOWN[$k]:-}")
   M["accept $k"]=$(median <<<"${ACCEPT[$k]:-}")
+  M["nowait $k"]=$(median <<<"${NOWAIT[$k]:-}")
 done
+echo "(seconds, min/median/max over the rounds)"
 echo
 echo "$NODES node(s), $ARCHIVE archived jobs, $ROUNDS round(s):"
-for f in wall accept down; do
+for f in wall accept down nowait; do
   r_up=$(ratio "${M["$f ours 3.1"]}" "${M["$f theirs 3.1"]}")
   r_down=$(ratio "${M["$f ours 3.0"]}" "${M["$f theirs 3.0"]}")
   r_all=$(ratio "$(sum2 "${M["$f ours 3.1"]}" "${M["$f ours 3.0"]}")" "$(sum2 "${M["$f theirs 3.1"]}" "${M["$f theirs 3.0"]}")")
@@ -258,6 +276,7 @@ for f in wall accept down; do
     wall) target=$TARGET_WALL; name="wall time" ;;
     accept) target=$TARGET_DOWN; name="downtime until jobs are accepted" ;;
     down) target=$TARGET_DOWN; name="downtime until jobs run" ;;
+    nowait) target=$TARGET_DOWN; name="downtime until jobs run, less each run's wait for running jobs" ;;
   esac
   echo "ratio ours/theirs, $name (medians): 3.0 -> 3.1 $r_up, 3.1 -> 3.0 $r_down, both $r_all (target <= $target: $(verdict "$r_all" "$target"))"
 done

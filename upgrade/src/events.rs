@@ -30,6 +30,8 @@ pub enum Where {
     Master,
     /// On every online node, the master last.
     AllOnline,
+    /// On every online node, the master at the same time as the others.
+    AllOnlineAtOnce,
 }
 
 /// One command of a step in the plan, for `--dry-run`: where it runs and
@@ -74,9 +76,14 @@ impl PlanCommand {
                 self.nodes.last().map(String::as_str).unwrap_or("?"),
                 self.text
             ),
-            Where::AllOnline if self.nodes.len() == 1 => {
+            Where::AllOnline | Where::AllOnlineAtOnce if self.nodes.len() == 1 => {
                 format!("on the one online node: {}", self.text)
             }
+            Where::AllOnlineAtOnce => format!(
+                "on all {} online nodes at once: {}",
+                self.nodes.len(),
+                self.text
+            ),
             Where::AllOnline => format!(
                 "on all {} online nodes (master last): {}",
                 self.nodes.len(),

@@ -1000,16 +1000,36 @@ fn ensure_dirs(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 /// [`REDIST_MASTER_DAEMONS`] on the master), each by daemon-util's own
 /// `start`; restart-daemons then starts every daemon. The design's outcome
 /// holds (redist-conf finds what it needs, and every daemon afterwards was
-/// started after it) at a third of the work inside the hold.
+/// started after it) at a third of the work inside the hold. The master's
+/// daemons, one after the other, start while the other nodes' do.
 fn start_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let c = ctx.cluster()?;
-    for daemon in REDIST_NODE_DAEMONS {
-        ctx.on_nodes(&c, &c.online, &|_| start_one(daemon))?;
+    let ctx = &*ctx;
+    let others = c.others();
+    let (master, nodes) = std::thread::scope(|s| {
+        let master = s.spawn(|| {
+            REDIST_NODE_DAEMONS
+                .iter()
+                .chain(REDIST_MASTER_DAEMONS)
+                .try_for_each(|d| ctx.local(start_one(d)).map(|_| ()))
+        });
+        let nodes = REDIST_NODE_DAEMONS
+            .iter()
+            .try_for_each(|d| ctx.on_nodes(&c, &others, &|_| start_one(d)).map(|_| ()));
+        // A panic on the master's side (a test's simulated kill) goes on up.
+        let master = master
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (master, nodes)
+    });
+    match (nodes, master) {
+        (Ok(()), Ok(())) => Ok(Outcome::default()),
+        (Err(StepError::Commands(mut a)), Err(StepError::Commands(b))) => {
+            a.extend(b);
+            Err(StepError::Commands(a))
+        }
+        (Err(e), _) | (Ok(()), Err(e)) => Err(e),
     }
-    for daemon in REDIST_MASTER_DAEMONS {
-        ctx.local(start_one(daemon))?;
-    }
-    Ok(Outcome::default())
 }
 
 fn start_one(daemon: &'static str) -> GanetiCmd {
@@ -1255,7 +1275,7 @@ fn does(c: &Cluster, on: Where, text: String) -> PlanCommand {
 fn nodes(c: &Cluster, on: Where) -> &[String] {
     match on {
         Where::Master => std::slice::from_ref(&c.master),
-        Where::AllOnline => &c.online,
+        Where::AllOnline | Where::AllOnlineAtOnce => &c.online,
     }
 }
 
@@ -1421,7 +1441,7 @@ fn plan_ensure_dirs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
 fn plan_start_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     let node = REDIST_NODE_DAEMONS
         .iter()
-        .map(|d| runs_on(ctx, c, Where::AllOnline, start_one(d)));
+        .map(|d| runs_on(ctx, c, Where::AllOnlineAtOnce, start_one(d)));
     let master = REDIST_MASTER_DAEMONS
         .iter()
         .map(|d| runs_on(ctx, c, Where::Master, start_one(d)));
