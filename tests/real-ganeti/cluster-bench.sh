@@ -67,7 +67,7 @@ declare -A WALL=() DOWN=() ACCEPT=() NOWAIT=()   # "tool to" -> values, space se
 # above the queue's serial, so no new job meets one.
 archive() {
   local n=$1 node id
-  id=$(x gnt-debug delay --submit 0.01 | sed -n 's/^JobID: *//p')
+  id=$(x gnt-debug delay --submit 0.01 2>&1 | sed -n "s/^JobID: *//p")
   x gnt-job wait "$id" >/dev/null
   x gnt-job archive "$id" >/dev/null
   for node in "${CANDIDATES[@]}"; do

@@ -722,6 +722,17 @@ s_rounds() {
   run_upgrade --resume
   check_rc "--resume once node3's noded can start" 0
   assert_state 3.0 --label "resumed past redist-conf"
+  # No room for the backup: refused at verify-installed, before new jobs
+  # are held, not at the backup inside the hold.
+  x "$MASTER" mount -t tmpfs -o size=4k tmpfs /var/backups
+  run_upgrade --to 3.1
+  check_rc "--to 3.1 with no room for the backup (refused)" 1
+  check "... naming what the backup needs and what is free" \
+    grep -qE "the backup needs [0-9.]+ [KMG]?i?B in /var/backups, [0-9.]+ [KMG]?i?B are free" <<<"$OUT"
+  # shellcheck disable=SC2016 # $1 is the inner shell's
+  check "... before new jobs were held" bash -c '! grep -q "Stopping new work" <<<"$1"' _ "$OUT"
+  x "$MASTER" umount /var/backups
+  assert_state 3.0 --label "refused for the backup's room: nothing changed"
 }
 
 # --- 10: a partial failure across nodes is undone, or stays pending ------------

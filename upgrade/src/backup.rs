@@ -23,6 +23,64 @@ use crate::error::StepError;
 use crate::ganeti::{Daemons, Filter, GanetiCmd, Queue, Switch, Watcher};
 use crate::journal::Facts;
 
+/// The backup's room on the master, in bytes: what it needs (the data
+/// directory as the backup takes it, without the job archive and the
+/// export directory; `/etc/ganeti` and the keys are small) and what is
+/// free where it is written (`None`: cannot tell).
+#[derive(Debug, Clone, Copy)]
+pub struct Room {
+    pub needed: u64,
+    pub free: Option<u64>,
+}
+
+impl Room {
+    /// Why the backup would not fit on `master`, with the fix; `None`
+    /// when it fits or the free space is unknown.
+    pub fn refusal(&self, master: &str, paths: &InstallPaths) -> Option<String> {
+        let free = self.free?;
+        (free < self.needed).then(|| {
+            format!(
+                "{master}: the backup needs {} in {}, {} are free\nhint: free space there",
+                crate::view::human_size(self.needed),
+                paths.backupdir().display(),
+                crate::view::human_size(free)
+            )
+        })
+    }
+}
+
+/// [`Room`] now: read-only (a walk of the data directory and a statvfs).
+pub fn room(paths: &InstallPaths) -> Room {
+    let fs = paths.fs();
+    Room {
+        needed: data_size(&fs.host_path(&paths.datadir())),
+        free: free_bytes(&fs.host_path(&paths.backupdir())),
+    }
+}
+
+/// Bytes under `dir`, leaving out what the backup leaves out.
+fn data_size(dir: &Path) -> u64 {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_entry(|e| {
+            let p = e.path();
+            !(p.ends_with("queue/archive") || p == dir.join("export"))
+        })
+        .filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Free bytes on the file system that holds `dir` (or its nearest existing
+/// parent).
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let existing = dir.ancestors().find(|p| p.exists())?;
+    let st = rustix::fs::statvfs(existing).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// `logical` (a path as the node sees it) resolved through symlinks, as a
 /// path relative to the root, for tar's `-C root`.
 fn archived_as(paths: &InstallPaths, logical: &Path) -> Option<String> {

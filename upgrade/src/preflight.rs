@@ -22,8 +22,6 @@
 //! `gnt-cluster verify` and `gnt-instance list`, and the converter on the
 //! copy.
 
-use std::path::Path;
-
 use ganeti_layout::node::installed::install_hint;
 
 use crate::cluster::Cluster;
@@ -32,40 +30,16 @@ use crate::ganeti::Switch;
 use crate::gate::{classify, node_refusals, target_runs, way_back};
 use crate::queue::{queue_drained, queue_state};
 use crate::ran::Ran;
-use crate::view::{human_size, JobCounts, NodeCheck, NodeState, Preflight};
+use crate::view::{JobCounts, NodeCheck, NodeState, Preflight};
 use crate::watcher::watcher_paused_until;
-
-/// Bytes under `dir`, leaving out what the backup leaves out.
-fn data_size(dir: &Path) -> u64 {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_entry(|e| {
-            let p = e.path();
-            !(p.ends_with("queue/archive") || p == dir.join("export"))
-        })
-        .filter_map(Result::ok)
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum()
-}
-
-/// Free bytes on the file system that holds `dir` (or its nearest existing
-/// parent).
-fn free_bytes(dir: &Path) -> Option<u64> {
-    let existing = dir.ancestors().find(|p| p.exists())?;
-    let st = rustix::fs::statvfs(existing).ok()?;
-    Some(st.f_bavail.saturating_mul(st.f_frsize))
-}
 
 /// Asks every online node; pure reads.
 pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
     let to = ctx.header.to.clone();
     let nodes = node_checks(ctx, c);
     let paths = ctx.paths;
-    let fs = paths.fs();
-    let backup_bytes = data_size(&fs.host_path(&paths.datadir()));
-    let backup_free = free_bytes(&fs.host_path(&paths.backupdir()));
+    let room = crate::backup::room(paths);
+    let (backup_bytes, backup_free) = (room.needed, room.free);
     let mut refusals = node_refusals(&nodes, &to);
     if ctx.exec.is_root() {
         refusals.extend(
@@ -83,16 +57,8 @@ pub fn preflight(ctx: &Ctx<'_>, c: &Cluster) -> Preflight {
             refusal.replace("\nhint: ", "\n  fix: ")
         ));
     }
-    if let Some(free) = backup_free {
-        if free < backup_bytes {
-            refusals.push(format!(
-                "{}: the backup needs {} in {}, {} are free\n  fix: free space there",
-                c.master,
-                human_size(backup_bytes),
-                paths.backupdir().display(),
-                human_size(free)
-            ));
-        }
+    if let Some(refusal) = room.refusal(&c.master, paths) {
+        refusals.push(refusal.replace("\nhint: ", "\n  fix: "));
     }
     // The rehearsal needs the target on the master: where that check
     // already refuses, its refusal says it.

@@ -383,6 +383,10 @@ fn verify_installed(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     if let Some(refusal) = crate::gate::dsa_keys_here(ctx) {
         return Err(StepError::Refused(refusal));
     }
+    // Here, before new jobs are held, not when the backup is written.
+    if let Some(refusal) = crate::backup::room(ctx.paths).refusal(&c.master, ctx.paths) {
+        return Err(StepError::Refused(refusal));
+    }
     let weak = crate::gate::weak_certificates_everywhere(ctx, &c);
     if !weak.is_empty() {
         return Err(StepError::Refused(weak.join("\n")));
@@ -1289,6 +1293,14 @@ fn plan_verify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
         way_back.text.push_str(" (the way back)");
         plan.push(way_back);
     }
+    plan.push(does(
+        c,
+        Where::Master,
+        format!(
+            "check that {} has room for the backup (before new jobs are held)",
+            ctx.paths.backupdir().display()
+        ),
+    ));
     plan
 }
 fn plan_check_target_runs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
