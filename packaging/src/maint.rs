@@ -489,11 +489,15 @@ pub fn postrm(paths: &InstallPaths, purge: bool) -> Result<Report<PostrmOutcome>
             match fs.symlink_metadata(&path) {
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e.into()),
-                // The switch's files are files; everything else must be a
-                // link: an administrator's real file or directory stays.
+                // The switch's files (and a crashed write's temp copies of
+                // them) are files; everything else must be a link: an
+                // administrator's real file or directory stays.
                 Ok(m)
                     if m.file_type().is_symlink()
-                        || (files.contains(&name.as_str()) && m.is_file()) =>
+                        || (m.is_file()
+                            && files.iter().any(|f| {
+                                name == *f || name.starts_with(&format!(".{f}.tmp-"))
+                            })) =>
                 {
                     fs.remove_file(&path)?;
                     // Reported where it was, for the admin.

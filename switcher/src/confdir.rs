@@ -178,8 +178,8 @@ impl ConfDir {
                 is_temp_name(n)
                     && (n.starts_with(".lib.")
                         || n.starts_with(".share.")
-                        || n.starts_with(&format!("{JOURNAL_NAME}."))
-                        || n.starts_with(&format!("{SWITCH_PREVIOUS_NAME}.")))
+                        || n.starts_with(&format!(".{JOURNAL_NAME}.tmp-"))
+                        || n.starts_with(&format!(".{SWITCH_PREVIOUS_NAME}.tmp-")))
             })
             .collect();
         out.sort();

@@ -389,6 +389,20 @@ fn refusals_name_the_problem_and_change_nothing() {
     let (code, _) = run(cli(base, &["repair"]));
     assert_eq!(code, 0);
     assert!(!paths.confdir().join(".lib.tmp-1-2-3").exists());
+    // The journal's and the previous record's temp files of a crashed
+    // write (named as durable::temp_sibling names them) go too.
+    let temps = [
+        "..ganeti-switch.journal.tmp-1-2-3",
+        "..ganeti-switch.previous.tmp-1-2-3",
+    ];
+    for t in temps {
+        fs_err::write(paths.confdir().join(t), "{").expect("stale");
+    }
+    let (code, _) = run(cli(base, &["repair"]));
+    assert_eq!(code, 0);
+    for t in temps {
+        assert!(!paths.confdir().join(t).exists(), "{t} left");
+    }
 }
 
 #[test]

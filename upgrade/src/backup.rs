@@ -58,8 +58,12 @@ pub fn room(paths: &InstallPaths) -> Room {
     }
 }
 
-/// Bytes under `dir`, leaving out what the backup leaves out.
+/// What the tar of `dir` takes, in bytes, leaving out what the backup
+/// leaves out: each entry's 512-byte header and its data rounded up to
+/// 512-byte records (POSIX ustar), plus the archive's closing 1 KiB.
+/// `/etc/ganeti` and root's keys are left to the margin (a few KiB).
 fn data_size(dir: &Path) -> u64 {
+    const RECORD: u64 = 512;
     walkdir::WalkDir::new(dir)
         .into_iter()
         .filter_entry(|e| {
@@ -68,9 +72,12 @@ fn data_size(dir: &Path) -> u64 {
         })
         .filter_map(Result::ok)
         .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum()
+        .map(|m| {
+            let data = if m.is_file() { m.len() } else { 0 };
+            RECORD + data.div_ceil(RECORD) * RECORD
+        })
+        .sum::<u64>()
+        + 2 * RECORD
 }
 
 /// Free bytes on the file system that holds `dir` (or its nearest existing

@@ -53,7 +53,10 @@ pub fn verify_now(ctx: &Ctx<'_>) -> (Ran, Result<Vec<Finding>, String>) {
 
 /// Verify's errors ([`verify_now`]) and the instances' states
 /// ([`instances_now`]) now, asked at the same time: the instance list's
-/// Python start-up then costs no wall time beside verify's job.
+/// Python start-up then costs no wall time beside verify's job. For the
+/// baseline only: an instance caught mid-reboot by a running job is then
+/// recorded as not running, which only spares it a comparison (the end
+/// lists the instances after verify, which waits for such jobs).
 #[allow(clippy::type_complexity)]
 pub fn health_now(
     ctx: &Ctx<'_>,

@@ -633,6 +633,9 @@ impl<'a> Execution<'a> {
     /// configuration step has started.
     fn execute(&mut self, start: usize, past_ponr: bool) -> Result<Done, UpgradeError> {
         let began = Instant::now();
+        // A resume that finds new jobs held (the journal's hold) holds them
+        // from its first step on.
+        let held_at_start = self.ctx.held_for().is_some();
         let result = self.execute_steps(start, past_ponr);
         let still_held = self.started.contains(&StepId::StopNewWork)
             && !self.undone.contains(&StepId::StopNewWork);
@@ -641,7 +644,7 @@ impl<'a> Execution<'a> {
             began.elapsed(),
             &result,
             &self.timings,
-            still_held,
+            (still_held, held_at_start),
             self.held_total,
         );
         result

@@ -310,17 +310,19 @@ fn plan_steps(ctx: &Ctx<'_>, cluster: &Cluster) {
 }
 
 /// The end-of-run report: each step's wall time in this run (`timings`),
-/// and how long new jobs were held (from stop-new-work to resume-work), or
-/// that they still are (`still_held`); printed and written to
-/// commands.log. `held_since_first`: when this run let the queue run
-/// again, how long it had been held since the first run's stop-new-work,
-/// in whole seconds (a resume's own steps are only part of the hold).
+/// the steps that ran while new jobs were held, and how long they were
+/// held (from stop-new-work to resume-work), or that they still are
+/// (`still_held`); printed and written to commands.log. `held_at_start`:
+/// the run found new jobs held (a resume). `held_since_first`: when this
+/// run let the queue run again, how long it had been held since the first
+/// run's stop-new-work, in whole seconds (a resume's own steps are only
+/// part of the hold).
 pub fn report(
     ctx: &Ctx<'_>,
     took: Duration,
     result: &Result<Done, UpgradeError>,
     timings: &[(StepId, Duration)],
-    still_held: bool,
+    (still_held, held_at_start): (bool, bool),
     held_since_first: Option<u64>,
 ) {
     if timings.is_empty() {
@@ -365,8 +367,7 @@ pub fn report(
     };
     // The hold window in this run: from stop-new-work, or from its start
     // when an earlier run held the queue, to resume-work (or the end).
-    let from =
-        at(StepId::StopNewWork).or_else(|| (held_since_first.is_some() || still_held).then_some(0));
+    let from = at(StepId::StopNewWork).or_else(|| held_at_start.then_some(0));
     let held_steps = match from {
         Some(a) => {
             let b = at(StepId::ResumeWork).unwrap_or(timings.len().saturating_sub(1));

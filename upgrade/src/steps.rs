@@ -1000,12 +1000,14 @@ fn ensure_dirs(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 }
 
 /// The first daemon round starts only what redist-conf uses
-/// ([`REDIST_NODE_DAEMONS`] on every online node, then
-/// [`REDIST_MASTER_DAEMONS`] on the master), each by daemon-util's own
-/// `start`; restart-daemons then starts every daemon. The design's outcome
-/// holds (redist-conf finds what it needs, and every daemon afterwards was
-/// started after it) at a third of the work inside the hold. The master's
-/// daemons, one after the other, start while the other nodes' do.
+/// ([`REDIST_NODE_DAEMONS`] on every online node, the master's at the same
+/// time as the others', then [`REDIST_MASTER_DAEMONS`] on the master), each
+/// by daemon-util's own `start`; restart-daemons then starts every daemon.
+/// The design's outcome holds (redist-conf finds what it needs, and every
+/// daemon afterwards was started after it) at a third of the work inside
+/// the hold. wconfd and luxid start only once every noded answers: each
+/// holds Ganeti's master vote at start-up, asking the other nodes' noded,
+/// and waits 10 s per round that too few answer.
 fn start_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let c = ctx.cluster()?;
     let ctx = &*ctx;
@@ -1014,8 +1016,7 @@ fn start_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
         let master = s.spawn(|| {
             REDIST_NODE_DAEMONS
                 .iter()
-                .chain(REDIST_MASTER_DAEMONS)
-                .try_for_each(|d| ctx.local(start_one(d)).map(|_| ()))
+                .try_for_each(|d| ctx.local(start_one(d)).map(|ran| ctx.show(&ran)))
         });
         let nodes = REDIST_NODE_DAEMONS
             .iter()
@@ -1027,13 +1028,18 @@ fn start_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
         (master, nodes)
     });
     match (nodes, master) {
-        (Ok(()), Ok(())) => Ok(Outcome::default()),
+        (Ok(()), Ok(())) => {}
         (Err(StepError::Commands(mut a)), Err(StepError::Commands(b))) => {
             a.extend(b);
-            Err(StepError::Commands(a))
+            return Err(StepError::Commands(a));
         }
-        (Err(e), _) | (Ok(()), Err(e)) => Err(e),
+        (Err(e), _) | (Ok(()), Err(e)) => return Err(e),
     }
+    for daemon in REDIST_MASTER_DAEMONS {
+        let ran = ctx.local(start_one(daemon))?;
+        ctx.show(&ran);
+    }
+    Ok(Outcome::default())
 }
 
 fn start_one(daemon: &'static str) -> GanetiCmd {
@@ -1047,7 +1053,7 @@ fn start_one(daemon: &'static str) -> GanetiCmd {
 /// missed fails the step, so no node is left with the old version's files.
 fn redist_conf(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let c = ctx.cluster()?;
-    let (_, missed) = redistribute(ctx, &c)?;
+    let (_, missed) = redistribute(ctx)?;
     if missed.is_empty() {
         return Ok(Outcome::default());
     }
@@ -1064,16 +1070,11 @@ fn redist_conf(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
                 .filter(|r| !r.ok()),
         );
     }
-    // Redistributed again only where every noded started.
-    let missed = if failed.is_empty() {
-        let (ran, missed) = redistribute(ctx, &c)?;
-        if !missed.is_empty() {
-            ctx.show(&ran);
-        }
-        missed
-    } else {
-        missed
-    };
+    // Again, for the nodes whose noded did start.
+    let (ran, missed) = redistribute(ctx)?;
+    if !missed.is_empty() {
+        ctx.show(&ran);
+    }
     if missed.is_empty() {
         return Ok(Outcome::default());
     }
@@ -1095,16 +1096,18 @@ fn redist_conf(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     })
 }
 
-/// One `gnt-cluster redist-conf`, and the online nodes its copies missed
-/// (node, Ganeti's line). A skipped node is one Ganeti still counts
-/// online: its copies fail, and what brings it up to date later is said at
-/// the end.
-fn redistribute(ctx: &Ctx<'_>, c: &Cluster) -> Result<(Ran, Vec<(String, String)>), StepError> {
+/// One `gnt-cluster redist-conf`, and the nodes its copies missed (node,
+/// Ganeti's line), but the skipped ones: Ganeti still counts a skipped
+/// node online, so its copies fail, and what brings it up to date later
+/// is said at the end. (Ganeti names nodes as ssconf does; a name it gives
+/// that is not one of ours counts as missed, never as skipped.)
+fn redistribute(ctx: &Ctx<'_>) -> Result<(Ran, Vec<(String, String)>), StepError> {
     let ran = ctx.local(GanetiCmd::RedistConf)?;
-    let (missed, left): (Vec<_>, Vec<_>) =
+    let skipped = ctx.skipped();
+    let (left, missed): (Vec<_>, Vec<_>) =
         copies_failed(&format!("{}\n{}", ran.stdout, ran.stderr))
             .into_iter()
-            .partition(|(node, _)| c.online.contains(node));
+            .partition(|(node, _)| skipped.contains(node));
     if !left.is_empty() {
         ctx.message(&format!(
             "redist-conf's copies did not reach {} (left out of this upgrade)",
@@ -1173,8 +1176,12 @@ fn post_upgrade(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 /// error state; the errors that were there before ([`crate::health`]) are
 /// listed, and every instance whose state changed is named.
 fn verify_cluster(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
-    let ((ran, found), instances) = crate::baseline::health_now(ctx);
+    // One after the other here: verify waits for the jobs that hold locks
+    // (those the hold released a moment ago), and an instance a released
+    // job is rebooting or moving would look harmed in a list taken meanwhile.
+    let (ran, found) = crate::baseline::verify_now(ctx);
     ctx.show(&ran);
+    let instances = crate::baseline::instances_now(ctx);
     let before = crate::baseline::load(ctx.paths, &ctx.header.id);
     match &before {
         None => ctx.message("no health baseline of this upgrade on this master (record-health kept it on the master it ran on): every error verify reports counts"),

@@ -728,7 +728,7 @@ impl Model {
                 // where one is not there; the job succeeds.
                 let f = self.faults();
                 let mut out = String::new();
-                for (name, n) in &st.nodes {
+                for (name, n) in st.nodes.iter().filter(|(name, _)| **name != self.master) {
                     let noded = match &n.daemons {
                         Daemons::Stopped => false,
                         Daemons::Only(_, ds) => ds.contains(&"ganeti-noded"),
@@ -2456,6 +2456,7 @@ fn filters() -> insta::Settings {
         r#""(time|started_at)":\s*"?[0-9T:Z.-]+"?"#,
         r#""$1":[TIME]"#,
     );
+    s.add_filter(r"\d+\.\d (KiB|MiB|GiB|TiB|PiB)\b", "[SIZE]");
     s.add_filter(r"\d+ KiB", "[N] KiB");
     s.add_filter(r"\d+(\.\d)? (B|KiB|MiB|GiB|TiB|PiB)\b", "[SIZE]");
     s.add_filter(r#""backup_(bytes|free)":\d+"#, r#""backup_$1":[N]"#);
