@@ -58,7 +58,7 @@ LAYER_REVISION=2
 BOOT_PACKAGES=(systemd-sysv cron)
 WATCHER_SCHEDULE=${BOOTED_WATCHER_SCHEDULE:-*}
 # The initialized clusters' cache; bump when init changes.
-INIT_REVISION=1
+INIT_REVISION=2
 
 NODES=(node1.gnt.test node2.gnt.test node3.gnt.test)
 IPS=(192.0.2.11 192.0.2.12 192.0.2.13)
@@ -515,6 +515,16 @@ init_cluster() {
     node_exec "$i" sh -c 'systemctl stop "ganeti-*.service" 2>/dev/null; systemctl reset-failed "ganeti-*" 2>/dev/null; :' ||
       die "node$i: systemctl stop/reset-failed"
   done
+  # cron runs the watcher every minute here: once init (or node add) has
+  # written ssconf, a watcher run starts the daemons while init's own
+  # daemon-util start-all does (start-stop-daemon then refuses confd's pid
+  # file: "matching only on non-root pidfile ... is insecure"). Paused on
+  # every node until the cluster is made, as an admin would.
+  for i in 1 2 3; do
+    # shellcheck disable=SC2016 # expanded by the node's shell
+    node_exec "$i" sh -c 'mkdir -p /var/lib/ganeti && echo $(( $(date +%s) + 900 )) > /var/lib/ganeti/watcher.pause' ||
+      die "node$i: watcher pause"
+  done
   node_exec 1 gnt-cluster init --enabled-hypervisors=fake \
     --enabled-disk-templates=diskless --master-netdev="$BRIDGE" \
     --nic-parameters=link="$BRIDGE" --no-etc-hosts --candidate-pool-size="$POOL" \
@@ -534,6 +544,9 @@ init_cluster() {
   [ "$(echo "$status" | tr -s ' ')" = "inst1 running" ] || failed "inst1 is not running: $status"
   roles=$(node_exec 1 gnt-node list --no-headers -o name,role 2>>"$log" | awk '{ print $2 }' | paste -sd' ' -)
   [ "$roles" = "M C R" ] || failed "node roles are '$roles', expected 'M C R'"
+  for i in 1 2 3; do
+    node_exec "$i" rm -f /var/lib/ganeti/watcher.pause || die "node$i: watcher unpause"
+  done
 }
 
 # Every node powered off cleanly (their init stops Ganeti), then off.
