@@ -58,7 +58,7 @@ LAYER_REVISION=2
 BOOT_PACKAGES=(systemd-sysv cron)
 WATCHER_SCHEDULE=${BOOTED_WATCHER_SCHEDULE:-*}
 # The initialized clusters' cache; bump when init changes.
-INIT_REVISION=2
+INIT_REVISION=3
 
 NODES=(node1.gnt.test node2.gnt.test node3.gnt.test)
 IPS=(192.0.2.11 192.0.2.12 192.0.2.13)
@@ -518,12 +518,11 @@ init_cluster() {
   # cron runs the watcher every minute here: once init (or node add) has
   # written ssconf, a watcher run starts the daemons while init's own
   # daemon-util start-all does (start-stop-daemon then refuses confd's pid
-  # file: "matching only on non-root pidfile ... is insecure"). Paused on
-  # every node until the cluster is made, as an admin would.
+  # file: "matching only on non-root pidfile ... is insecure"). cron is
+  # stopped on every node until the cluster is made (a watcher.pause file
+  # would not do: init refuses a data directory with files in it).
   for i in 1 2 3; do
-    # shellcheck disable=SC2016 # expanded by the node's shell
-    node_exec "$i" sh -c 'mkdir -p /var/lib/ganeti && echo $(( $(date +%s) + 900 )) > /var/lib/ganeti/watcher.pause' ||
-      die "node$i: watcher pause"
+    node_exec "$i" systemctl stop cron.service || die "node$i: systemctl stop cron"
   done
   node_exec 1 gnt-cluster init --enabled-hypervisors=fake \
     --enabled-disk-templates=diskless --master-netdev="$BRIDGE" \
@@ -545,7 +544,7 @@ init_cluster() {
   roles=$(node_exec 1 gnt-node list --no-headers -o name,role 2>>"$log" | awk '{ print $2 }' | paste -sd' ' -)
   [ "$roles" = "M C R" ] || failed "node roles are '$roles', expected 'M C R'"
   for i in 1 2 3; do
-    node_exec "$i" rm -f /var/lib/ganeti/watcher.pause || die "node$i: watcher unpause"
+    node_exec "$i" systemctl start cron.service || die "node$i: systemctl start cron"
   done
 }
 
