@@ -1072,12 +1072,10 @@ fn redist_conf(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     }
     // Again, for the nodes whose noded did start.
     let (ran, missed) = redistribute(ctx)?;
-    if !missed.is_empty() {
-        ctx.show(&ran);
-    }
     if missed.is_empty() {
         return Ok(Outcome::default());
     }
+    ctx.show(&ran);
     // With why its noded is not there, where its start failed.
     let missed = missed
         .into_iter()
@@ -1117,11 +1115,9 @@ fn redistribute(ctx: &Ctx<'_>) -> Result<(Ran, Vec<(String, String)>), StepError
     Ok((ran, missed))
 }
 
+/// The nodes of [`copies_failed`]'s lines (each node once already).
 fn nodes_of(lines: &[(String, String)]) -> Vec<String> {
-    let mut nodes: Vec<String> = lines.iter().map(|(n, _)| n.clone()).collect();
-    nodes.sort();
-    nodes.dedup();
-    nodes
+    lines.iter().map(|(n, _)| n.clone()).collect()
 }
 
 fn restart_daemons(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
