@@ -268,7 +268,14 @@ with about a third of the first round's work while new jobs are held;
 RAPI, confd and mond come back with the second round. Ganeti only warns
 when redist\-conf's copies do not reach a node; this tool starts that
 node's noded and redistributes again, and fails the step for a node still
-missed.
+missed. The design's \fBensure\-dirs \-\-full\-run\fR before the daemons
+start is split in two: plain \fBensure\-dirs\fR there (step
+\fBensure\-dirs\fR, as \fBgnt\-cluster upgrade\fR and every
+\fBdaemon\-util start\fR run it), and the full run, whose only addition is
+a walk over every file of the job archive, once jobs run again (step
+\fBensure\-job\-archive\fR, before the watcher is unpaused): no daemon
+needs the archive to start or to run jobs, and on a busy master candidate
+it holds tens of thousands of files.
 .PP
 Progress output is best-effort: with a closed pipe or terminal the run goes
 on, and \fIcommands.log\fR keeps its record.

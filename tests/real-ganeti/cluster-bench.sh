@@ -24,7 +24,8 @@
 # medians (targets: wall <= 0.5 on 3 nodes and 0.8 on one, downtime <= 0.5;
 # a miss is printed, it does not fail the suite), a per-step breakdown of
 # both tools from the master's commands.log with ours' hold window (from
-# stop-new-work to resume-work) marked, and ensure-dirs' share of it. Exit 1
+# stop-new-work to resume-work) marked, ensure-dirs' share of it and the
+# job archive's walk (ensure-job-archive) after it. Exit 1
 # if a run left the cluster unsettled; SKIPPED (exit 0) when not root.
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR disable=SC1091
@@ -208,10 +209,11 @@ steps() {
         printf "  %7.2fs  %s%s\n", d[s] / files, hold ? "[hold] " : "", s; sum += d[s]
         if (hold) held += d[s]
         if (s == "ensure-dirs") ed = d[s]
+        if (s == "ensure-job-archive") ea = d[s]
         if (s == "resume-work") hold = 0
       }
       printf "  %7.2fs  (all steps, mean of %d run(s))\n", sum / files, files
-      if (held > 0) printf "  %7.2fs  (the hold window, stop-new-work to resume-work; ensure-dirs %.2fs of it, %.0f%%)\n", held / files, ed / files, 100 * ed / held
+      if (held > 0) printf "  %7.2fs  (the hold window, stop-new-work to resume-work; ensure-dirs %.2fs of it, %.0f%%; ensure-job-archive %.2fs after it)\n", held / files, ed / files, 100 * ed / held, ea / files
     }' "$@"
 }
 

@@ -85,6 +85,14 @@ s_updown() {
   run_upgrade --to 3.1
   check_rc "--to 3.1" 0
   assert_state 3.1 --label "upgraded"
+  # The design's ensure-dirs --full-run is split: plain ensure-dirs while
+  # new jobs are held, the job archive's walk once they run again.
+  check "the report: ensure-dirs in the hold window" grep -qE 'ensure-dirs +[0-9.]+ s  held' <<<"$OUT"
+  check "the report: ensure-job-archive after it" grep -qE 'ensure-job-archive +[0-9.]+ s *$' <<<"$OUT"
+  for n in "${NODES[@]}"; do
+    check "$n: 3.1's ensure-dirs --full-run ran there" \
+      grep -q '3.1.0 full-run=yes' "$W/nodes/$n/root/var/log/ganeti/fake-ensure-dirs.log"
+  done
   check "gnt-cluster verify clean after the upgrade" x "$MASTER" gnt-cluster verify
   check_eq "post-upgrade ran with the old release" "from=3.0.2" \
     "$(grep -o 'from=[^ ]*' "$W/nodes/$MASTER/root/var/log/ganeti/fake-post-upgrade.log" 2>/dev/null | tail -n 1)"

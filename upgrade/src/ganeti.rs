@@ -106,8 +106,15 @@ pub enum GanetiCmd {
         dir: PathBuf,
         downgrade: bool,
     },
-    /// `ensure-dirs --full-run`.
-    EnsureDirs,
+    /// `ensure-dirs`, and `--full-run` when `full_run`: the plain run
+    /// creates Ganeti's directories and sets the owner and mode of its
+    /// fixed list of files (what the daemons need to start); the full run
+    /// also walks every file of the job archive
+    /// (`${localstatedir}/lib/ganeti/queue/archive`), which on a busy
+    /// master candidate is tens of thousands of files.
+    EnsureDirs {
+        full_run: bool,
+    },
     /// `gnt-cluster redist-conf --yes-do-it`.
     RedistConf,
     /// `gnt-cluster verify --error-codes`, each code in `ignore` given as
@@ -281,7 +288,10 @@ impl GanetiCmd {
                 let down: &[&str] = if *downgrade { &["--downgrade"] } else { &[] };
                 words(tool.clone(), &[&args[..], down].concat())
             }
-            GanetiCmd::EnsureDirs => words(paths.ensure_dirs(), &["--full-run"]),
+            GanetiCmd::EnsureDirs { full_run } => {
+                let full: &[&str] = if *full_run { &["--full-run"] } else { &[] };
+                words(paths.ensure_dirs(), full)
+            }
             GanetiCmd::PostUpgrade { from_release } => {
                 words(paths.post_upgrade(), &[from_release.as_str()])
             }

@@ -32,7 +32,7 @@ pub fn left_nodes(ctx: &Ctx<'_>) -> Vec<LeftNode> {
     let mut on_node = vec![
         argv(GanetiCmd::DaemonUtil(Daemons::StopAll)),
         argv(ctx.switch(Switch::To(ctx.header.to.clone()))),
-        argv(GanetiCmd::EnsureDirs),
+        argv(GanetiCmd::EnsureDirs { full_run: true }),
         argv(GanetiCmd::DaemonUtil(Daemons::StartAll)),
     ];
     let values = ctx.facts.node_pause_values();

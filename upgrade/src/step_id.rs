@@ -31,6 +31,7 @@ pub enum StepId {
     RestartDaemons,
     CheckStaleCode,
     ResumeWork,
+    EnsureJobArchive,
     UnpauseWatcher,
     PostUpgrade,
     VerifyCluster,
@@ -39,7 +40,7 @@ pub enum StepId {
 
 impl StepId {
     /// Every id, in the procedure's order.
-    pub const ALL: [StepId; 25] = [
+    pub const ALL: [StepId; 26] = [
         StepId::VerifyInstalled,
         StepId::CheckTargetRuns,
         StepId::RehearseConfig,
@@ -61,6 +62,7 @@ impl StepId {
         StepId::RestartDaemons,
         StepId::CheckStaleCode,
         StepId::ResumeWork,
+        StepId::EnsureJobArchive,
         StepId::UnpauseWatcher,
         StepId::PostUpgrade,
         StepId::VerifyCluster,
@@ -91,6 +93,7 @@ impl StepId {
             StepId::RestartDaemons => "restart-daemons",
             StepId::CheckStaleCode => "check-stale-code",
             StepId::ResumeWork => "resume-work",
+            StepId::EnsureJobArchive => "ensure-job-archive",
             StepId::UnpauseWatcher => "unpause-watcher",
             StepId::PostUpgrade => "post-upgrade",
             StepId::VerifyCluster => "verify-cluster",

@@ -27,6 +27,10 @@
 //!   redistribution) with a third of the first round's work in the hold;
 //! * a redist-conf whose copies did not reach a node (Ganeti only warns, and
 //!   the job succeeds) fails for that node;
+//! * the document's `ensure-dirs --full-run` is split: plain `ensure-dirs`
+//!   (what `gnt-cluster upgrade` runs) before the daemons start, and the
+//!   full run's walk of the job archive after `resume-work`, out of the
+//!   time new jobs are held (no daemon needs the archive to start);
 //! * the intent file (and our journal) are removed last, after the
 //!   post-upgrade hooks and the verify, so a crash there is still resumable
 //!   (upstream loses the hooks and leaves the watcher paused).
@@ -292,6 +296,22 @@ pub const STEPS: &[Step] = &[
         run: resume_work_step,
         undo: None,
         plan: plan_resume_work,
+    },
+    // The design runs `ensure-dirs --full-run` before the daemons start.
+    // Its one part beyond plain `ensure-dirs` (which `ensure-dirs` above
+    // runs, as `gnt-cluster upgrade` and every `daemon-util start` do) is
+    // the walk over the job archive, which no daemon needs to start or
+    // to run jobs: archived jobs are only read, by queries of old jobs.
+    // So it runs here, once jobs run again, and before the watcher (whose
+    // cron run archives old jobs) is back.
+    Step {
+        id: StepId::EnsureJobArchive,
+        title: "Ensuring the job archive's owners and modes (ensure-dirs --full-run)",
+        when: When::Always,
+        point_of_no_return: false,
+        run: ensure_job_archive,
+        undo: None,
+        plan: plan_ensure_job_archive,
     },
     Step {
         id: StepId::UnpauseWatcher,
@@ -995,7 +1015,15 @@ fn upgrade_config(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 
 fn ensure_dirs(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let c = ctx.cluster()?;
-    ctx.on_nodes(&c, &c.online, &|_| GanetiCmd::EnsureDirs)?;
+    ctx.on_nodes(&c, &c.online, &|_| GanetiCmd::EnsureDirs {
+        full_run: false,
+    })?;
+    Ok(Outcome::default())
+}
+
+fn ensure_job_archive(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
+    let c = ctx.cluster()?;
+    ctx.on_nodes(&c, &c.online, &|_| GanetiCmd::EnsureDirs { full_run: true })?;
     Ok(Outcome::default())
 }
 
@@ -1451,7 +1479,20 @@ fn plan_upgrade_config(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     )]
 }
 fn plan_ensure_dirs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
-    vec![runs_on(ctx, c, Where::AllOnline, GanetiCmd::EnsureDirs)]
+    vec![runs_on(
+        ctx,
+        c,
+        Where::AllOnline,
+        GanetiCmd::EnsureDirs { full_run: false },
+    )]
+}
+fn plan_ensure_job_archive(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    vec![runs_on(
+        ctx,
+        c,
+        Where::AllOnline,
+        GanetiCmd::EnsureDirs { full_run: true },
+    )]
 }
 fn plan_start_daemons(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     let node = REDIST_NODE_DAEMONS

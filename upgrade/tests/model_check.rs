@@ -554,7 +554,7 @@ impl Model {
                 GanetiCmd::DaemonUtil(_)
                     | GanetiCmd::Cfgupgrade { .. }
                     | GanetiCmd::Rehearse { .. }
-                    | GanetiCmd::EnsureDirs
+                    | GanetiCmd::EnsureDirs { .. }
             );
         if needs_luxid && !self.luxid(st) {
             return fail("Cannot communicate with the master daemon (luxid)");
@@ -782,9 +782,9 @@ impl Model {
                 .expect("w");
                 ok(String::new())
             }
-            GanetiCmd::EnsureDirs | GanetiCmd::PostUpgrade { .. } | GanetiCmd::Rehearse { .. } => {
-                ok(String::new())
-            }
+            GanetiCmd::EnsureDirs { .. }
+            | GanetiCmd::PostUpgrade { .. }
+            | GanetiCmd::Rehearse { .. } => ok(String::new()),
             GanetiCmd::Verify { ignore } => {
                 let mut errors = String::new();
                 if self.verify_error && !ignore.iter().any(|c| c == "ENODESETUP") {
