@@ -736,7 +736,8 @@ s_rounds() {
   run_upgrade --to 3.1
   check_rc "--to 3.1 with no room for the backup (refused)" 1
   check "... naming what the backup needs and what is free" \
-    grep -qE "the backup needs [0-9.]+ [KMG]?i?B in /var/backups, [0-9.]+ [KMG]?i?B are free" <<<"$OUT"
+    grep -qE "the backup needs [0-9.]+ [KMG]?i?B in /var/backups \(.*\), [0-9.]+ [KMG]?i?B are free" <<<"$OUT"
+  check "... and how much more to free there" grep -qE "hint: free [0-9.]+ [KMG]?i?B more there" <<<"$OUT"
   # shellcheck disable=SC2016 # $1 is the inner shell's
   check "... before new jobs were held" bash -c '! grep -q "Stopping new work" <<<"$1"' _ "$OUT"
   x "$MASTER" umount /var/backups

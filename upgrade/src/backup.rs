@@ -23,10 +23,9 @@ use crate::error::StepError;
 use crate::ganeti::{Daemons, Filter, GanetiCmd, Queue, Switch, Watcher};
 use crate::journal::Facts;
 
-/// The backup's room on the master, in bytes: what it needs (the data
-/// directory as the backup takes it, without the job archive and the
-/// export directory; `/etc/ganeti` and the keys are small) and what is
-/// free where it is written (`None`: cannot tell).
+/// The backup's room on the master, in bytes: what it needs (the tar of
+/// everything [`tar_argv`] archives, as the backup takes it, plus
+/// [`margin`]) and what is free where it is written (`None`: cannot tell).
 #[derive(Debug, Clone, Copy)]
 pub struct Room {
     pub needed: u64,
@@ -38,46 +37,88 @@ impl Room {
     /// when it fits or the free space is unknown.
     pub fn refusal(&self, master: &str, paths: &InstallPaths) -> Option<String> {
         let free = self.free?;
+        let dir = paths.backupdir();
         (free < self.needed).then(|| {
             format!(
-                "{master}: the backup needs {} in {}, {} are free\nhint: free space there",
+                "{master}: the backup needs {} in {} (the data directory without the job archive, {}, \
+                 root's keys, and a margin for the jobs queued meanwhile), {} are free\n\
+                 hint: free {} more there (this tool's older backups are {}/ganeti-upgrade-*.tar), \
+                 or mount a larger file system on {}",
                 crate::view::human_size(self.needed),
-                paths.backupdir().display(),
-                crate::view::human_size(free)
+                dir.display(),
+                paths.confdir().display(),
+                crate::view::human_size(free),
+                crate::view::human_size(self.needed - free),
+                dir.display(),
+                dir.display(),
             )
         })
     }
 }
 
-/// [`Room`] now: read-only (a walk of the data directory and a statvfs).
+/// [`Room`] now: read-only (walks of what the backup takes and a statvfs).
 pub fn room(paths: &InstallPaths) -> Room {
-    let fs = paths.fs();
+    let tar = archive_estimate(paths);
     Room {
-        needed: data_size(&fs.host_path(&paths.datadir())),
-        free: free_bytes(&fs.host_path(&paths.backupdir())),
+        needed: tar + margin(tar),
+        free: free_bytes(&paths.fs().host_path(&paths.backupdir())),
     }
 }
 
-/// What the tar of `dir` takes, in bytes, leaving out what the backup
-/// leaves out: each entry's 512-byte header and its data rounded up to
-/// 512-byte records (POSIX ustar), plus the archive's closing 1 KiB.
-/// `/etc/ganeti` and root's keys are left to the margin (a few KiB).
-fn data_size(dir: &Path) -> u64 {
-    const RECORD: u64 = 512;
-    walkdir::WalkDir::new(dir)
+/// The size in bytes of the archive [`tar_argv`] would write now.
+fn archive_estimate(paths: &InstallPaths) -> u64 {
+    let fs = paths.fs();
+    let datadir = fs.host_path(&paths.datadir());
+    let confdir = fs.host_path(&paths.confdir());
+    let sources = [
+        tar_size(&datadir, &|p| {
+            p.ends_with("queue/archive") || p == datadir.join("export")
+        }),
+        tar_size(&confdir, &|p| {
+            p == confdir.join("lib") || p == confdir.join("share")
+        }),
+        tar_size(&fs.host_path(&paths.default_file("ganeti")), &|_| false),
+        tar_size(&fs.host_path(Path::new("/root/.ssh")), &|_| false),
+    ];
+    archive_size(sources.iter().sum())
+}
+
+/// POSIX ustar's record: every entry's header, and its data rounded up.
+const RECORD: u64 = 512;
+
+/// What the tar entries of `top` and everything under it take, in bytes
+/// (a 512-byte header each, file data rounded up to 512-byte records),
+/// leaving out the subtrees `skip` names; 0 when `top` is missing.
+fn tar_size(top: &Path, skip: &dyn Fn(&Path) -> bool) -> u64 {
+    if !top.exists() {
+        return 0;
+    }
+    walkdir::WalkDir::new(top)
         .into_iter()
-        .filter_entry(|e| {
-            let p = e.path();
-            !(p.ends_with("queue/archive") || p == dir.join("export"))
-        })
+        .filter_entry(|e| !skip(e.path()))
         .filter_map(Result::ok)
         .filter_map(|e| e.metadata().ok())
         .map(|m| {
             let data = if m.is_file() { m.len() } else { 0 };
             RECORD + data.div_ceil(RECORD) * RECORD
         })
-        .sum::<u64>()
-        + 2 * RECORD
+        .sum()
+}
+
+/// The archive file for `entries` bytes of entries: with tar's closing two
+/// records, rounded up to GNU tar's 10 KiB blocks (blocking factor 20), in
+/// which it writes the file.
+fn archive_size(entries: u64) -> u64 {
+    const BLOCK: u64 = 20 * RECORD;
+    (entries + 2 * RECORD).div_ceil(BLOCK) * BLOCK
+}
+
+/// Room kept beyond the archive's size measured now: the job queue, which
+/// the backup takes, grows between the check (before new jobs are held)
+/// and the backup, by the health baseline's verify job and the jobs
+/// submitted meanwhile; a tenth of the archive, at least 1 MiB.
+fn margin(archive: u64) -> u64 {
+    (archive / 10).max(1 << 20)
 }
 
 /// Free bytes on the file system that holds `dir` (or its nearest existing
@@ -373,6 +414,58 @@ mod tests {
         )
         .expect("w");
         assert_eq!(keep_backups(&paths), 2);
+    }
+
+    /// The room check's estimate is the size of the archive tar writes:
+    /// never less (the backup would then fail inside the hold), at most
+    /// one of tar's 10 KiB blocks more.
+    #[test]
+    fn the_room_estimate_is_the_size_of_the_archive_tar_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let data = root.join("var/lib/ganeti");
+        for d in ["queue/archive/0", "export/inst1", "rapi", "crypto"] {
+            fs_err::create_dir_all(data.join(d)).expect("mkdir");
+        }
+        let sizes = [0, 1, 511, 512, 513, 4096, 70_000];
+        for (i, n) in sizes.iter().enumerate() {
+            fs_err::write(data.join(format!("queue/job-{i}")), vec![b'j'; *n]).expect("w");
+        }
+        fs_err::write(data.join("config.data"), vec![b'c'; 123_457]).expect("w");
+        fs_err::write(data.join("rapi/users"), "admin x\n").expect("w");
+        fs_err::write(data.join("queue/archive/0/job-1"), vec![b'a'; 1 << 20]).expect("w");
+        fs_err::write(data.join("export/inst1/disk0"), vec![b'e'; 1 << 20]).expect("w");
+        fs_err::os::unix::fs::symlink("config.data", data.join("a-link")).expect("ln");
+        let conf = root.join("etc/ganeti");
+        fs_err::create_dir_all(&conf).expect("mkdir");
+        fs_err::write(conf.join("rapi_users"), vec![b'r'; 900]).expect("w");
+        fs_err::os::unix::fs::symlink("/usr/lib/ganeti/3.0", conf.join("lib")).expect("ln");
+        fs_err::os::unix::fs::symlink("/usr/share/ganeti/3.0", conf.join("share")).expect("ln");
+        fs_err::create_dir_all(root.join("etc/default")).expect("mkdir");
+        fs_err::write(root.join("etc/default/ganeti"), "X=1\n").expect("w");
+        fs_err::create_dir_all(root.join("root/.ssh")).expect("mkdir");
+        for k in ["id_rsa", "id_rsa.pub", "authorized_keys"] {
+            fs_err::write(root.join("root/.ssh").join(k), vec![b'k'; 2600]).expect("w");
+        }
+        let paths = InstallPaths::default().with_root(root).expect("paths");
+        let tar = root.join("backup.tar");
+        let (argv, _) = tar_argv(&paths, &tar).expect("argv");
+        let status = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .status()
+            .expect("tar runs");
+        assert!(status.success());
+        let real = fs_err::metadata(&tar).expect("tar").len();
+        let estimate = archive_estimate(&paths);
+        assert!(
+            real <= estimate && estimate <= real + 20 * RECORD,
+            "tar wrote {real} bytes, the estimate is {estimate}"
+        );
+        // The archive and the exports are left out of both.
+        assert!(estimate < 1 << 20, "{estimate}");
+        // The margin: a tenth, at least 1 MiB.
+        assert_eq!(room(&paths).needed, estimate + (1 << 20));
+        assert_eq!(margin(50 << 20), 5 << 20);
     }
 
     /// Self-contained installs keep the data elsewhere and link to it: the
