@@ -272,8 +272,8 @@ missed. The design's \fBensure\-dirs \-\-full\-run\fR before the daemons
 start is split in two: plain \fBensure\-dirs\fR there (step
 \fBensure\-dirs\fR, as \fBgnt\-cluster upgrade\fR and every
 \fBdaemon\-util start\fR run it), and the full run, whose only addition is
-a walk over every file of the job archive, once jobs run again (step
-\fBensure\-job\-archive\fR, before the watcher is unpaused): no daemon
+a walk over every file of the job archive, once jobs run again and the
+watcher is back (step \fBensure\-job\-archive\fR): no daemon
 needs the archive to start or to run jobs, and on a busy master candidate
 it holds tens of thousands of files.
 .PP

@@ -11,7 +11,7 @@
 #          upgrade-config    during upgrade-config (the point of no return)
 #          start-daemons     during start-daemons
 #          restart-daemons   during restart-daemons
-#          resume-work       after resume-work (held before ensure-job-archive)
+#          resume-work       after resume-work (held before unpause-watcher)
 #   NODE   master (node1), node2 (a master candidate), node3 (not a candidate)
 #   KIND   cut (power cut: the node's processes die at once, its port goes
 #          dark; power comes back 3 s later) or reboot (`systemctl reboot`)
@@ -419,14 +419,14 @@ reboot_case() {
   fresh "$from" || { results+=("$label FAIL (no cluster)"); return 0; }
   case $point in
     switch-version) envs=(GANETI_UPGRADE_WAIT_AT=upgrade-config) ;;
-    resume-work)    envs=(GANETI_UPGRADE_WAIT_AT=ensure-job-archive) ;;
+    resume-work)    envs=(GANETI_UPGRADE_WAIT_AT=unpause-watcher) ;;
     *)              envs=(GANETI_UPGRADE_POLL_INTERVAL=1) ;;
   esac
   admin_run "$label.admin" "${envs[@]}" -- --to "$to" --verify-ignore ENODESETUP
   case $point in
     switch-version|resume-work)
       local hold=upgrade-config
-      [ "$point" = resume-work ] && hold=ensure-job-archive
+      [ "$point" = resume-work ] && hold=unpause-watcher
       if ! wait_waiting "$hold"; then
         admin_wait 5 || :
         fail "$label: the upgrade reached $point" "exit ${ADMIN_RC:-?}; log $ADMIN_LOG"
@@ -462,7 +462,7 @@ reboot_case() {
     # The admin's run goes on; the node comes back by itself.
     if [ "$kind" = cut ]; then wait "$POWER_BG" || :; fi
     b wait-up "$n" 300 >>"$LOGDIR/harness.log" 2>&1 || fail "$label: $n boots again"
-    case $point in switch-version) release upgrade-config ;; resume-work) release ensure-job-archive ;; esac
+    case $point in switch-version) release upgrade-config ;; resume-work) release unpause-watcher ;; esac
     if ! admin_wait; then
       fail "$label: the admin's run ended within ${SETTLE_LIMIT}s"
       results+=("$label FAIL (run did not end)"); return 0

@@ -34,11 +34,11 @@ NODE_DAEMONS=(ganeti-noded ganeti-confd ganeti-mond)
 UP_STEPS=(verify-installed check-target-runs rehearse-config record-health write-intent stop-new-work wait-for-jobs pause-watcher
   stop-master-daemons reverify-installed stop-daemons backup switch-version
   upgrade-config ensure-dirs start-daemons redist-conf restart-daemons check-stale-code resume-work
-  ensure-job-archive unpause-watcher post-upgrade verify-cluster finish)
+  unpause-watcher ensure-job-archive post-upgrade verify-cluster finish)
 DOWN_STEPS=(verify-installed check-target-runs rehearse-config record-health write-intent stop-new-work wait-for-jobs pause-watcher
   stop-master-daemons reverify-installed stop-daemons backup downgrade-config
   switch-version ensure-dirs start-daemons redist-conf restart-daemons check-stale-code resume-work
-  ensure-job-archive unpause-watcher post-upgrade verify-cluster finish)
+  unpause-watcher ensure-job-archive post-upgrade verify-cluster finish)
 
 # The libdir the current cluster's Ganeti was built and laid out for (set by
 # cluster_up): its tools are under $LIBDIR/ganeti.

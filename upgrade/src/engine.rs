@@ -637,8 +637,10 @@ impl<'a> Execution<'a> {
         // from its first step on.
         let held_at_start = self.ctx.held_for().is_some();
         let result = self.execute_steps(start, past_ponr);
-        let still_held = self.started.contains(&StepId::StopNewWork)
-            && !self.undone.contains(&StepId::StopNewWork);
+        // Held from stop-new-work (this run's or the journal's) until
+        // resume-work is done, in this run or an earlier one.
+        let still_held =
+            self.ctx.held_for().is_some() && !self.undone.contains(&StepId::StopNewWork);
         report(
             &self.ctx,
             began.elapsed(),

@@ -102,9 +102,10 @@ pub fn skip_hint(nodes: &[String]) -> String {
     if nodes.is_empty() {
         String::new()
     } else {
+        let names = nodes.join(" and ");
+        let it = if nodes.len() == 1 { "it" } else { "them" };
         format!(
-            "\nhint: if {} cannot come back soon, finish without it: ganeti-upgrade --resume{} (the end of the run prints what brings it up to date later)",
-            nodes.join(" and "),
+            "\nhint: mend what failed on {names} (above) and run ganeti-upgrade --resume; if {names} cannot be mended or come back soon, finish without {it}: ganeti-upgrade --resume{} (the end of the run prints what brings {it} up to date later)",
             nodes
                 .iter()
                 .map(|n| format!(" --skip-node {n}"))

@@ -29,8 +29,9 @@
 //!   the job succeeds) fails for that node;
 //! * the document's `ensure-dirs --full-run` is split: plain `ensure-dirs`
 //!   (what `gnt-cluster upgrade` runs) before the daemons start, and the
-//!   full run's walk of the job archive after `resume-work`, out of the
-//!   time new jobs are held (no daemon needs the archive to start);
+//!   full run's walk of the job archive after `resume-work` and
+//!   `unpause-watcher`, out of the time new jobs are held (no daemon needs
+//!   the archive to start);
 //! * the intent file (and our journal) are removed last, after the
 //!   post-upgrade hooks and the verify, so a crash there is still resumable
 //!   (upstream loses the hooks and leaves the watcher paused).
@@ -196,7 +197,7 @@ pub const STEPS: &[Step] = &[
         point_of_no_return: false,
         run: verify_installed,
         undo: None,
-        plan: plan_verify_installed,
+        plan: plan_reverify_installed,
     },
     Step {
         id: StepId::StopDaemons,
@@ -297,22 +298,6 @@ pub const STEPS: &[Step] = &[
         undo: None,
         plan: plan_resume_work,
     },
-    // The design runs `ensure-dirs --full-run` before the daemons start.
-    // Its one part beyond plain `ensure-dirs` (which `ensure-dirs` above
-    // runs, as `gnt-cluster upgrade` and every `daemon-util start` do) is
-    // the walk over the job archive, which no daemon needs to start or
-    // to run jobs: archived jobs are only read, by queries of old jobs.
-    // So it runs here, once jobs run again, and before the watcher (whose
-    // cron run archives old jobs) is back.
-    Step {
-        id: StepId::EnsureJobArchive,
-        title: "Ensuring the job archive's owners and modes (ensure-dirs --full-run)",
-        when: When::Always,
-        point_of_no_return: false,
-        run: ensure_job_archive,
-        undo: None,
-        plan: plan_ensure_job_archive,
-    },
     Step {
         id: StepId::UnpauseWatcher,
         title: "Unpausing the watcher",
@@ -321,6 +306,25 @@ pub const STEPS: &[Step] = &[
         run: unpause_watcher_step,
         undo: None,
         plan: plan_unpause_watcher,
+    },
+    // The design runs `ensure-dirs --full-run` before the daemons start.
+    // Its one part beyond plain `ensure-dirs` (which `ensure-dirs` above
+    // runs, as `gnt-cluster upgrade` and every `daemon-util start` do) is
+    // the walk over the job archive, which no daemon needs to start or
+    // to run jobs: archived jobs are only read, by queries of old jobs.
+    // So it runs here, once jobs run again and the watcher is back: a
+    // failure here (a node's disk) keeps the upgrade pending but holds
+    // neither the jobs nor the watcher. The watcher's archiving and
+    // ganeti-cleaner may add and remove archived jobs meanwhile;
+    // ensure-dirs sets what it finds and passes over what is gone.
+    Step {
+        id: StepId::EnsureJobArchive,
+        title: "Ensuring the job archive's owners and modes (ensure-dirs --full-run)",
+        when: When::Always,
+        point_of_no_return: false,
+        run: ensure_job_archive,
+        undo: None,
+        plan: plan_ensure_job_archive,
     },
     Step {
         id: StepId::PostUpgrade,
@@ -1332,6 +1336,20 @@ fn plan_verify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
             ctx.paths.backupdir().display()
         ),
     ));
+    plan
+}
+/// The same checks as verify-installed's, once new jobs are held and the
+/// master's daemons stopped: a node that changed meanwhile, or a job
+/// queue that grew past the backup's room, stops the run before every
+/// node's daemons stop.
+fn plan_reverify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    let mut plan = plan_verify_installed(ctx, c);
+    if let Some(room) = plan.last_mut() {
+        room.text = format!(
+            "check again that {} has room for the backup",
+            ctx.paths.backupdir().display()
+        );
+    }
     plan
 }
 fn plan_check_target_runs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {

@@ -47,11 +47,11 @@ fn steps_follow_the_design_document() {
             // when the queue reopens (the design infers it).
             "check-stale-code",
             "resume-work",
+            "unpause-watcher",
             // The design's `ensure-dirs --full-run` is split: plain
             // `ensure-dirs` above, the job archive's walk here, once jobs
-            // run again (no daemon needs it).
+            // run again and the watcher is back (no daemon needs it).
             "ensure-job-archive",
-            "unpause-watcher",
             "post-upgrade",
             "verify-cluster",
             "finish",

@@ -3438,3 +3438,53 @@ fn verify_errors_there_before_do_not_fail_the_upgrade_and_fix_first_ones_refuse(
     assert!(matches!(r, Ok(Done::Upgraded { .. })), "{r:?}");
     assert_eq!(model.consistent(), Ok("3.1".into()));
 }
+
+/// A resume that starts after `resume-work` (killed after it, then a step
+/// after it fails) must not report that new jobs are still held: the
+/// journal says the queue runs again. One that starts before it and
+/// fails before it still says so.
+#[test]
+fn a_resume_past_resume_work_does_not_report_new_jobs_held() {
+    let report_of_failed_resume = |killed_after: StepId, failing: StepId, node: &str| {
+        let (model, _dir) = Model::new(3, "3.0", false, true);
+        model.faults().kill_at_done = Some(killed_after);
+        let first = run(&model, Mode::To("3.1".parse().expect("v")));
+        assert!(matches!(first, End::Killed), "{first:?}");
+        *model.faults() = Faults::default();
+        model
+            .faults()
+            .at
+            .push((Phase::Run(failing), node.into(), FaultMode::Fail));
+        let out = Capture::default();
+        let r = main_flow(
+            &model.paths,
+            &options(Mode::Resume),
+            &model,
+            &out,
+            &model.interrupted,
+        );
+        assert!(r.is_err(), "{killed_after:?}/{failing:?}: {r:?}");
+        out.0.into_inner().unwrap_or_default().join("\n")
+    };
+    for (after, failing, node) in [
+        (
+            StepId::ResumeWork,
+            StepId::EnsureJobArchive,
+            "node2.example",
+        ),
+        (
+            StepId::UnpauseWatcher,
+            StepId::EnsureJobArchive,
+            "node2.example",
+        ),
+        (StepId::ResumeWork, StepId::PostUpgrade, "node1.example"),
+    ] {
+        let text = report_of_failed_resume(after, failing, node);
+        assert!(
+            !text.contains("still held"),
+            "after {after:?}, {failing:?} failing: {text}"
+        );
+    }
+    let text = report_of_failed_resume(StepId::RedistConf, StepId::CheckStaleCode, "node2.example");
+    assert!(text.contains("new jobs are still held"), "{text}");
+}
