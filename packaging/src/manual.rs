@@ -174,8 +174,8 @@ Done: upgraded, nothing pending, \fB\-\-abort\fR rolled back, or
 version again, as the message says).
 .TP
 .B 1
-Failed: the message says whether everything was rolled back, or that the
-upgrade (or its rollback) is still pending and \fB\-\-resume\fR continues
+Failed: the message says whether everything was rolled back (or nothing
+had been changed yet), or that the upgrade (or its rollback) is still pending and \fB\-\-resume\fR continues
 it; also: not root, the version missing on nodes, another run in progress,
 \fB\-\-abort\fR after the configuration change.
 .TP

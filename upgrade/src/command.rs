@@ -11,10 +11,10 @@ pub const AFTER_HELP: &str = "\
 Exit codes:
   0   done: upgraded, nothing pending, or --resume finished an interrupted
       rollback (the cluster runs the old version again, as the message says)
-  1   failed: the message says whether everything was rolled back, or that
-      the upgrade (or its rollback) is still pending and --resume continues
-      it; also: not the master, not root, version missing on nodes, another
-      run in progress
+  1   failed: the message says whether everything was rolled back (or
+      nothing had been changed yet), or that the upgrade (or its rollback)
+      is still pending and --resume continues it; also: not the master, not
+      root, version missing on nodes, another run in progress
   2   bad usage or input: unparsable or unsafe version, incompatible versions
   3   upgraded, but with problems that were not there before it: errors of
       gnt-cluster verify that its run before the upgrade did not report (those

@@ -911,7 +911,11 @@ impl<'a> Execution<'a> {
                 };
             }
         }
-        self.ctx.message(&format!("rolling back: {reason}"));
+        self.ctx.message(&if undo.is_empty() {
+            format!("stopping before anything changed: {reason}")
+        } else {
+            format!("rolling back: {reason}")
+        });
         if !undo.is_empty() {
             copy_journal(&self.ctx, false);
         }
@@ -952,6 +956,7 @@ impl<'a> Execution<'a> {
                 .as_ref()
                 .map(|b| format!(" (the backup {} is kept)", b.display()))
                 .unwrap_or_default(),
+            changed: !undo.is_empty(),
         }
     }
 

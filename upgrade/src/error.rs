@@ -97,6 +97,16 @@ impl StepError {
     }
 }
 
+/// How [`UpgradeError::RolledBack`] ends: what was undone, and what the
+/// cluster runs (`backup`: the note on the backup kept, or empty).
+pub fn rolled_back_words(changed: bool, from: &DirVersion, backup: &str) -> String {
+    if changed {
+        format!("Everything done so far was rolled back; the cluster runs {from} again{backup}.")
+    } else {
+        format!("Nothing had been changed yet; the cluster runs {from} as before{backup}.")
+    }
+}
+
 /// The way forward past dead nodes, for [`UpgradeError::Pending`].
 pub fn skip_hint(nodes: &[String]) -> String {
     if nodes.is_empty() {
@@ -189,14 +199,15 @@ pub enum UpgradeError {
         detail: String,
     },
     /// Before the point of no return, a step failed or a signal came, and
-    /// every step that had started was undone.
-    #[error(
-        "{reason}\nEverything done so far was rolled back; the cluster runs {from} again{backup}."
-    )]
+    /// every step that had started was undone (`changed`: some step had
+    /// changed something; `false` when the run stopped in its checks,
+    /// before the intent file or the job queue were touched).
+    #[error("{reason}\n{}", rolled_back_words(*changed, from, backup))]
     RolledBack {
         reason: String,
         from: DirVersion,
         backup: String,
+        changed: bool,
     },
     /// As [`UpgradeError::RolledBack`], but some undo failed: the journal
     /// and the intent file stay, and `--resume` finishes the rollback.

@@ -519,9 +519,15 @@ fn final_words(e: &UpgradeError, backup: Option<&std::path::Path>) -> String {
             reason,
             from,
             backup,
+            changed,
         } => format!(
-            "{} (see above); everything done so far was rolled back, the cluster runs {from} again{backup}{}",
+            "{} (see above); {}{}",
             step_of(reason),
+            if *changed {
+                format!("everything done so far was rolled back, the cluster runs {from} again{backup}")
+            } else {
+                format!("nothing had been changed yet, the cluster runs {from} as before{backup}")
+            },
             hints(reason)
         ),
         UpgradeError::Pending {
@@ -557,6 +563,7 @@ mod tests {
             reason: "new jobs have been held for 9 s, longer than --max-hold allows before the configuration change (4 s), at backup\nhint: run again when the queue is quieter".into(),
             from: "3.0".parse().expect("v"),
             backup: String::new(),
+            changed: true,
         };
         assert_eq!(
             final_words(&rolled, None),
@@ -572,6 +579,7 @@ mod tests {
             reason: format!("switch-version failed: {detail}"),
             from: v("3.0"),
             backup: " (the backup /var/backups/ganeti-upgrade-1.tar is kept)".into(),
+            changed: true,
         };
         let text = final_words(&rolled, None);
         assert!(!text.contains(detail), "{text}");

@@ -305,6 +305,18 @@ pub struct PendingView {
     pub point_of_no_return_started: bool,
 }
 
+/// A message's first line; one that ends in a colon (its detail on the
+/// next line, as a command that did not reach every node says it) with
+/// that next line.
+fn first_line(message: &str) -> String {
+    let mut lines = message.lines();
+    let first = lines.next().unwrap_or("");
+    match lines.next() {
+        Some(next) if first.ends_with(':') => format!("{first} {}", next.trim()),
+        _ => first.to_string(),
+    }
+}
+
 /// The last failure the journal recorded.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FailureView {
@@ -424,7 +436,7 @@ impl PendingView {
                 } else {
                     format!(" on {}", f.nodes.join(", "))
                 },
-                f.message.lines().next().unwrap_or("")
+                first_line(&f.message)
             ));
         }
         for s in &self.steps {
@@ -471,5 +483,20 @@ impl CurrentStep {
             ));
         }
         lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_line;
+
+    #[test]
+    fn a_first_line_ending_in_a_colon_keeps_its_detail() {
+        assert_eq!(
+            first_line("`gnt-cluster redist-conf` exited 0 but did not reach every node:\nnode3: Copy of file x failed\nnode2: y"),
+            "`gnt-cluster redist-conf` exited 0 but did not reach every node: node3: Copy of file x failed"
+        );
+        assert_eq!(first_line("failed (exit 1)\nhint: z"), "failed (exit 1)");
+        assert_eq!(first_line(""), "");
     }
 }

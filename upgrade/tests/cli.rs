@@ -72,6 +72,13 @@ fn refusals_and_their_exit_codes() {
             reason: "switch-version failed: node3.example: `ganeti-switch to 3.1` failed (exit 1)".into(),
             from: v("3.0"),
             backup: " (the backup /var/backups/ganeti-upgrade-1.tar is kept)".into(),
+            changed: true,
+        },
+        UpgradeError::RolledBack {
+            reason: "record-health: refused: ECLUSTERCFG cluster: duplicate IP address\nhint: fix it, or add --verify-ignore ECLUSTERCFG".into(),
+            from: v("3.0"),
+            backup: String::new(),
+            changed: false,
         },
         UpgradeError::RollbackIncomplete {
             reason: "switch-version failed: node3.example: unreachable".into(),
