@@ -625,7 +625,7 @@ s_verify() {
   # the run, before anything changed; --verify-ignore ECLUSTERCFG goes on.
   echo "ECLUSTERCFG fake duplicate IP address" >>"$data/fake-verify-errors"
   refused_by_both "verify: ECLUSTERCFG" "ECLUSTERCFG cluster [^ ]*: fake duplicate IP address" \
-    "ECLUSTERCFG cluster [^ ]*: fake duplicate IP address" "add --verify-ignore ECLUSTERCFG" "nothing had been changed yet, the cluster runs 3.0 as before"
+    "ECLUSTERCFG cluster [^ ]*: fake duplicate IP address" "add --verify-ignore ECLUSTERCFG" "nothing had been changed yet, the cluster runs 3.0 as before" "report: [0-9]* step(s) in [0-9.]* s, stopped before any change, on 3.0"
   assert_state 3.0 --label "refused: nothing changed"
   run_upgrade --to 3.1 --verify-ignore ECLUSTERCFG
   check_rc "--to 3.1 --verify-ignore ECLUSTERCFG (the others there before)" 0

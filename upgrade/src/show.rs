@@ -387,7 +387,14 @@ pub fn report(
         Err(UpgradeError::VerifyErrors { .. }) => {
             format!("on {}, with problems not there before", ctx.header.to)
         }
-        Err(UpgradeError::RolledBack { from, .. }) => format!("rolled back to {from}"),
+        Err(UpgradeError::RolledBack {
+            from,
+            changed: true,
+            ..
+        }) => format!("rolled back to {from}"),
+        Err(UpgradeError::RolledBack { from, .. }) => {
+            format!("stopped before any change, on {from}")
+        }
         Err(_) => "failed".to_string(),
     };
     let report = Report {
