@@ -273,7 +273,8 @@ start is split in two: plain \fBensure\-dirs\fR there (step
 \fBensure\-dirs\fR, as \fBgnt\-cluster upgrade\fR and every
 \fBdaemon\-util start\fR run it), and the full run, whose only addition is
 a walk over every file of the job archive, once jobs run again and the
-watcher is back (step \fBensure\-job\-archive\fR): no daemon
+watcher is back, on the master candidates, which hold the archive (step
+\fBensure\-job\-archive\fR): no daemon
 needs the archive to start or to run jobs, and on a busy master candidate
 it holds tens of thousands of files.
 .PP
@@ -331,8 +332,9 @@ not be asked), \fBdrained\fR, \fBwatcher_paused_until\fR (epoch
 seconds, or null), \fBfilters\fR, \fBbackup_bytes\fR, \fBbackup_free\fR
 and \fBrefusals\fR (what the run would refuse, each with its fix). Then
 per step \fBindex\fR, \fBstep\fR, \fBtitle\fR, \fBcommands\fR (each
-\fBon\fR: \fBmaster\fR, \fBall\-online\fR (the master last) or
-\fBall\-online\-at\-once\fR (the master at the same time), \fBnodes\fR, \fBargv\fR:
+\fBon\fR: \fBmaster\fR, \fBall\-online\fR (the master last),
+\fBall\-online\-at\-once\fR (the master at the same time) or
+\fBonline\-candidates\fR (the online master candidates, the master last), \fBnodes\fR, \fBargv\fR:
 the command line as a list of arguments, or null for what is not one
 command, and \fBtext\fR, as the text output shows it) and
 \fBpoint_of_no_return\fR (true on the configuration change). A dry run

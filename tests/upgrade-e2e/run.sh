@@ -89,9 +89,19 @@ s_updown() {
   # new jobs are held, the job archive's walk once they run again.
   check "the report: ensure-dirs in the hold window" grep -qE 'ensure-dirs +[0-9.]+ s  held' <<<"$OUT"
   check "the report: ensure-job-archive after it" grep -qE 'ensure-job-archive +[0-9.]+ s *$' <<<"$OUT"
+  # ... on the master candidates, which hold the archive (the master is
+  # one; the fake writes no ssconf_master_candidates).
+  local cands n
+  cands=$(cat "$W/nodes/$MASTER/root/var/lib/ganeti/ssconf_master_candidates" 2>/dev/null)
   for n in "${NODES[@]}"; do
-    check "$n: 3.1's ensure-dirs --full-run ran there" \
-      grep -q '3.1.0 full-run=yes' "$W/nodes/$n/root/var/log/ganeti/fake-ensure-dirs.log"
+    if [ "$n" = "$MASTER" ] || grep -qx "${n}[.a-z]*" <<<"$cands"; then
+      check "$n (a candidate): 3.1's ensure-dirs --full-run ran there" \
+        grep -q '3.1.0 full-run=yes' "$W/nodes/$n/root/var/log/ganeti/fake-ensure-dirs.log"
+    else
+      # shellcheck disable=SC2016 # $1 is the inner shell's
+      check "$n (not a candidate): no ensure-dirs --full-run there" \
+        bash -c '! grep -q "3.1.0 full-run=yes" "$1"' _ "$W/nodes/$n/root/var/log/ganeti/fake-ensure-dirs.log"
+    fi
   done
   check "gnt-cluster verify clean after the upgrade" x "$MASTER" gnt-cluster verify
   check_eq "post-upgrade ran with the old release" "from=3.0.2" \

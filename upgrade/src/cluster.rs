@@ -106,6 +106,16 @@ impl Cluster {
         c
     }
 
+    /// The online master candidates, the master last: the nodes that hold
+    /// the job queue and its archive.
+    pub fn online_candidates(&self) -> Vec<String> {
+        self.online
+            .iter()
+            .filter(|n| **n == self.master || self.candidates.contains(n))
+            .cloned()
+            .collect()
+    }
+
     /// Online master candidates other than the master: where the copies
     /// of the journal go.
     pub fn other_candidates(&self) -> Vec<String> {

@@ -32,10 +32,14 @@ pub enum Where {
     AllOnline,
     /// On every online node, the master at the same time as the others.
     AllOnlineAtOnce,
+    /// On every online master candidate (where the job queue is), the
+    /// master last.
+    OnlineCandidates,
 }
 
 /// One command of a step in the plan, for `--dry-run`: where it runs and
-/// what it is. In JSON: `{"on": "master" | "all-online", "nodes": [...],
+/// what it is. In JSON: `{"on": "master" | "all-online" |
+/// "all-online-at-once" | "online-candidates", "nodes": [...],
 /// "argv": [...] | null, "text": "..."}`; `argv` is the command line as it
 /// runs (on the master, or after `ssh root@NODE`), `null` for what is not
 /// one command (a LUXI call or a command in its place, a file written).
@@ -86,6 +90,14 @@ impl PlanCommand {
             ),
             Where::AllOnline => format!(
                 "on all {} online nodes (master last): {}",
+                self.nodes.len(),
+                self.text
+            ),
+            Where::OnlineCandidates if self.nodes.len() == 1 => {
+                format!("on the master {}: {}", self.nodes[0], self.text)
+            }
+            Where::OnlineCandidates => format!(
+                "on the {} online master candidates (master last): {}",
                 self.nodes.len(),
                 self.text
             ),

@@ -312,6 +312,8 @@ pub const STEPS: &[Step] = &[
     // runs, as `gnt-cluster upgrade` and every `daemon-util start` do) is
     // the walk over the job archive, which no daemon needs to start or
     // to run jobs: archived jobs are only read, by queries of old jobs.
+    // The archive is on the master candidates (the job queue's copies),
+    // so the walk runs there only.
     // So it runs here, once jobs run again and the watcher is back: a
     // failure here (a node's disk) keeps the upgrade pending but holds
     // neither the jobs nor the watcher. The watcher's archiving and
@@ -1027,7 +1029,10 @@ fn ensure_dirs(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 
 fn ensure_job_archive(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
     let c = ctx.cluster()?;
-    ctx.on_nodes(&c, &c.online, &|_| GanetiCmd::EnsureDirs { full_run: true })?;
+    let candidates = c.online_candidates();
+    ctx.on_nodes(&c, &candidates, &|_| GanetiCmd::EnsureDirs {
+        full_run: true,
+    })?;
     Ok(Outcome::default())
 }
 
@@ -1303,18 +1308,19 @@ fn finish(ctx: &mut Ctx<'_>) -> Result<Outcome, StepError> {
 /// The command as the step runs it, on the master or on every online node.
 fn runs_on(ctx: &Ctx<'_>, c: &Cluster, on: Where, cmd: GanetiCmd) -> PlanCommand {
     let call = ctx.call(cmd);
-    PlanCommand::run(on, nodes(c, on), &call.argv, call.shown())
+    PlanCommand::run(on, &nodes(c, on), &call.argv, call.shown())
 }
 
 /// What a step does that is not one command, in words.
 fn does(c: &Cluster, on: Where, text: String) -> PlanCommand {
-    PlanCommand::words(on, nodes(c, on), text)
+    PlanCommand::words(on, &nodes(c, on), text)
 }
 
-fn nodes(c: &Cluster, on: Where) -> &[String] {
+fn nodes(c: &Cluster, on: Where) -> Vec<String> {
     match on {
-        Where::Master => std::slice::from_ref(&c.master),
-        Where::AllOnline | Where::AllOnlineAtOnce => &c.online,
+        Where::Master => vec![c.master.clone()],
+        Where::AllOnline | Where::AllOnlineAtOnce => c.online.clone(),
+        Where::OnlineCandidates => c.online_candidates(),
     }
 }
 
@@ -1508,7 +1514,7 @@ fn plan_ensure_job_archive(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     vec![runs_on(
         ctx,
         c,
-        Where::AllOnline,
+        Where::OnlineCandidates,
         GanetiCmd::EnsureDirs { full_run: true },
     )]
 }
