@@ -68,19 +68,39 @@ pub fn room(paths: &InstallPaths) -> Room {
 /// The size in bytes of the archive [`tar_argv`] would write now.
 fn archive_estimate(paths: &InstallPaths) -> u64 {
     let fs = paths.fs();
-    let datadir = fs.host_path(&paths.datadir());
-    let confdir = fs.host_path(&paths.confdir());
-    let sources = [
-        tar_size(&datadir, &|p| {
-            p.ends_with("queue/archive") || p == datadir.join("export")
-        }),
-        tar_size(&confdir, &|p| {
-            p == confdir.join("lib") || p == confdir.join("share")
-        }),
-        tar_size(&fs.host_path(&paths.default_file("ganeti")), &|_| false),
-        tar_size(&fs.host_path(Path::new("/root/.ssh")), &|_| false),
-    ];
-    archive_size(sources.iter().sum())
+    let entries = sources(paths)
+        .iter()
+        .map(|(top, excluded)| {
+            let top = fs.host_path(top);
+            tar_size(&top, &|p| excluded.iter().any(|ex| p == top.join(ex)))
+        })
+        .sum();
+    archive_size(entries)
+}
+
+/// What the backup archives, as the node names it, each with what is left
+/// out under it (relative names): the data directory first (without the
+/// job archive and the exports, upstream's lesson: too big; and without
+/// our lock, journal and intent file: restoring must not redo the
+/// upgrade), `${sysconfdir}/ganeti` without the two version links,
+/// `${sysconfdir}/default/ganeti` and root's keys.
+fn sources(paths: &InstallPaths) -> [(PathBuf, Vec<String>); 4] {
+    let mut data_out = vec!["queue/archive".to_string(), "export".to_string()];
+    for file in [
+        paths.lock_file(),
+        paths.upgrade_journal(),
+        paths.intent_file(),
+    ] {
+        if let Ok(rel) = file.strip_prefix(paths.datadir()) {
+            data_out.push(rel.display().to_string());
+        }
+    }
+    [
+        (paths.datadir(), data_out),
+        (paths.confdir(), vec!["lib".into(), "share".into()]),
+        (paths.default_file("ganeti"), Vec::new()),
+        (PathBuf::from("/root/.ssh"), Vec::new()),
+    ]
 }
 
 /// POSIX ustar's record: every entry's header, and its data rounded up.
@@ -265,30 +285,16 @@ pub fn tar_argv(paths: &InstallPaths, tmp: &Path) -> Result<(Vec<String>, String
         "-C".into(),
         paths.root().display().to_string(),
     ];
-    // The job archive and the exports (upstream's lesson: too big), our
-    // lock, journal and intent file (restoring must not redo the upgrade).
-    let mut excluded = vec!["queue/archive".to_string(), "export".to_string()];
-    for file in [
-        paths.lock_file(),
-        paths.upgrade_journal(),
-        paths.intent_file(),
-    ] {
-        if let Ok(rel) = file.strip_prefix(paths.datadir()) {
-            excluded.push(rel.display().to_string());
-        }
+    // Each source where it points (a symlinked directory is archived as
+    // its target); one missing is left out, but for the data directory.
+    let archived: Vec<(String, Vec<String>)> = sources(paths)
+        .into_iter()
+        .filter_map(|(top, excluded)| archived_as(paths, &top).map(|a| (a, excluded)))
+        .collect();
+    for (top, excluded) in &archived {
+        argv.extend(excluded.iter().map(|ex| format!("--exclude={top}/{ex}")));
     }
-    for ex in excluded {
-        argv.push(format!("--exclude={data}/{ex}"));
-    }
-    let conf = archived_as(paths, &paths.confdir());
-    if let Some(conf) = &conf {
-        argv.push(format!("--exclude={conf}/lib"));
-        argv.push(format!("--exclude={conf}/share"));
-    }
-    argv.push(data.clone());
-    argv.extend(conf);
-    let extras: [PathBuf; 2] = [paths.default_file("ganeti"), PathBuf::from("/root/.ssh")];
-    argv.extend(extras.iter().filter_map(|p| archived_as(paths, p)));
+    argv.extend(archived.into_iter().map(|(top, _)| top));
     Ok((argv, data))
 }
 

@@ -313,10 +313,9 @@ pub const STEPS: &[Step] = &[
     // the walk over the job archive, which no daemon needs to start or
     // to run jobs: archived jobs are only read, by queries of old jobs.
     // The archive is on the master candidates (the job queue's copies),
-    // so the walk runs there only.
-    // So it runs here, once jobs run again and the watcher is back: a
-    // failure here (a node's disk) keeps the upgrade pending but holds
-    // neither the jobs nor the watcher. The watcher's archiving and
+    // so the walk runs there only, once jobs run again and the watcher is
+    // back: a failure here (a node's disk) keeps the upgrade pending but
+    // holds neither the jobs nor the watcher. The watcher's archiving and
     // ganeti-cleaner may add and remove archived jobs meanwhile;
     // ensure-dirs sets what it finds and passes over what is gone.
     Step {
@@ -1325,6 +1324,26 @@ fn nodes(c: &Cluster, on: Where) -> Vec<String> {
 }
 
 fn plan_verify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    plan_installed(ctx, c, &|dir| {
+        format!("check that {dir} has room for the backup (before new jobs are held)")
+    })
+}
+/// The same checks as verify-installed's, once new jobs are held and the
+/// master's daemons stopped: a node that changed meanwhile, or a job
+/// queue that grew past the backup's room, stops the run before every
+/// node's daemons stop.
+fn plan_reverify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
+    plan_installed(ctx, c, &|dir| {
+        format!("check again that {dir} has room for the backup")
+    })
+}
+/// verify-installed's checks; `room`: the backup's room check in words,
+/// given the backup directory.
+fn plan_installed(
+    ctx: &Ctx<'_>,
+    c: &Cluster,
+    room: &dyn Fn(std::path::Display<'_>) -> String,
+) -> Vec<PlanCommand> {
     let h = &ctx.header;
     let installed = ctx.switch(Switch::Installed(h.to.clone()));
     let mut plan = vec![runs_on(ctx, c, Where::AllOnline, installed)];
@@ -1337,25 +1356,8 @@ fn plan_verify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
     plan.push(does(
         c,
         Where::Master,
-        format!(
-            "check that {} has room for the backup (before new jobs are held)",
-            ctx.paths.backupdir().display()
-        ),
+        room(ctx.paths.backupdir().display()),
     ));
-    plan
-}
-/// The same checks as verify-installed's, once new jobs are held and the
-/// master's daemons stopped: a node that changed meanwhile, or a job
-/// queue that grew past the backup's room, stops the run before every
-/// node's daemons stop.
-fn plan_reverify_installed(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
-    let mut plan = plan_verify_installed(ctx, c);
-    if let Some(room) = plan.last_mut() {
-        room.text = format!(
-            "check again that {} has room for the backup",
-            ctx.paths.backupdir().display()
-        );
-    }
     plan
 }
 fn plan_check_target_runs(ctx: &Ctx<'_>, c: &Cluster) -> Vec<PlanCommand> {
